@@ -1,0 +1,2 @@
+DROP FUNCTION IF EXISTS embedstore_touch_updated_at();
+DROP EXTENSION IF EXISTS vector;

@@ -1,0 +1,2 @@
+-- Dropping the partitioned table drops every collection's partition with it.
+DROP TABLE embeddings;

@@ -1,0 +1,8 @@
+//! Rows as they are stored: diesel `Queryable`/`Selectable`/`Insertable` types and newtype ids.
+//! No validation happens here; inputs are validated in [`crate::dto`] first.
+
+mod collection;
+mod embedding;
+
+pub use collection::{Collection, CollectionId, NewCollectionRow};
+pub use embedding::{Embedding, NewEmbeddingRow};

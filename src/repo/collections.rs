@@ -1,0 +1,118 @@
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use garde::{Unvalidated, Valid};
+
+use crate::dto::NewCollection;
+use crate::error::{Error, Result};
+use crate::models::Collection;
+use crate::schema::collections;
+
+/// Collections inside a unit of work.
+pub struct Collections<'u> {
+    conn: &'u mut PgConnection,
+}
+
+impl<'u> Collections<'u> {
+    pub(crate) fn new(conn: &'u mut PgConnection) -> Self {
+        Self { conn }
+    }
+
+    /// Creates a collection and its partition (whose CHECK enforces the dimension).
+    ///
+    /// # Errors
+    /// [`Error::Validation`] for a bad spec; [`Error::Conflict`] when the name is taken.
+    pub fn create(&mut self, spec: NewCollection) -> Result<Collection> {
+        let spec = Unvalidated::new(spec).validate()?;
+        insert(self.conn, &spec)
+    }
+
+    /// The collection called `name`.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is none.
+    pub fn get(&mut self, name: &str) -> Result<Collection> {
+        self.find(name)?
+            .ok_or_else(|| Error::not_found("collection", name))
+    }
+
+    /// The collection called `name`, if any.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the query fails.
+    pub fn find(&mut self, name: &str) -> Result<Option<Collection>> {
+        Ok(collections::table
+            .filter(collections::name.eq(name))
+            .select(Collection::as_select())
+            .first(self.conn)
+            .optional()?)
+    }
+
+    /// Every collection, by name.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the query fails.
+    pub fn list(&mut self) -> Result<Vec<Collection>> {
+        Ok(collections::table
+            .order(collections::name)
+            .select(Collection::as_select())
+            .load(self.conn)?)
+    }
+
+    /// Drops the collection called `name` with all its embeddings (its partition is dropped:
+    /// no row-by-row delete) and returns what it was.
+    ///
+    /// Takes an exclusive lock on `embeddings` until the transaction ends, like any
+    /// partition DDL: keep the transaction short.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when there is none.
+    pub fn drop(&mut self, name: &str) -> Result<Collection> {
+        let collection = collections::table
+            .filter(collections::name.eq(name))
+            .select(Collection::as_select())
+            .for_update()
+            .first(self.conn)
+            .optional()?
+            .ok_or_else(|| Error::not_found("collection", name))?;
+        // The partition name is built from our own integer id, never from caller text.
+        diesel::sql_query(format!("DROP TABLE {}", collection.partition_name()))
+            .execute(self.conn)?;
+        diesel::delete(collections::table.find(collection.id)).execute(self.conn)?;
+        Ok(collection)
+    }
+}
+
+fn insert(conn: &mut PgConnection, spec: &Valid<NewCollection>) -> Result<Collection> {
+    let collection = diesel::insert_into(collections::table)
+        .values(spec.as_row())
+        .returning(Collection::as_returning())
+        .get_result(conn)
+        .map_err(|error| match error {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Error::Conflict {
+                message: format!("a collection named {:?} already exists", spec.name),
+                constraint: Some("collections_name_key".to_owned()),
+            },
+            other => Error::from(other),
+        })?;
+    create_partition(conn, &collection)?;
+    Ok(collection)
+}
+
+/// Creates the collection's partition. Only integers from our own catalog reach the SQL text:
+/// the id (in the name and the partition bound) and the dimension (in the CHECK).
+fn create_partition(conn: &mut PgConnection, collection: &Collection) -> Result<()> {
+    let partition = collection.partition_name();
+    let dimension = collection.dimension;
+    let id = collection.id.0;
+    diesel::sql_query(format!(
+        "CREATE TABLE {partition} PARTITION OF embeddings \
+         (CONSTRAINT {partition}_dim_{dimension} CHECK (vector_dims(embedding) = {dimension})) \
+         FOR VALUES IN ({id})"
+    ))
+    .execute(conn)?;
+    diesel::sql_query(format!(
+        "COMMENT ON TABLE {partition} IS 'Embeddings of collection {id} ({dimension} dimensions); created and dropped by embedstore.'"
+    ))
+    .execute(conn)?;
+    Ok(())
+}

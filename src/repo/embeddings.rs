@@ -1,0 +1,279 @@
+use std::collections::HashMap;
+
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{BigInt, Integer};
+use garde::{Unvalidated, Valid};
+use serde::Serialize;
+
+use crate::dto::{CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
+use crate::error::{Error, Result};
+use crate::models::{Collection, Embedding, NewEmbeddingRow};
+use crate::schema::embeddings;
+
+/// Embeddings inside a unit of work.
+pub struct Embeddings<'u> {
+    conn: &'u mut PgConnection,
+}
+
+/// What a batch write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct WriteSummary {
+    /// Items in the batch as given.
+    pub received: usize,
+    /// Earlier occurrences of a repeated `external_id` that the batch dropped (upserts only).
+    pub duplicates_dropped: usize,
+    /// Rows created.
+    pub inserted: u64,
+    /// Existing rows whose vector, content or metadata changed.
+    pub updated: u64,
+    /// Existing rows the batch left exactly as they were (re-ingest of the same data).
+    pub unchanged: u64,
+}
+
+impl<'u> Embeddings<'u> {
+    pub(crate) fn new(conn: &'u mut PgConnection) -> Self {
+        Self { conn }
+    }
+
+    /// Inserts new embeddings with one binary `COPY`.
+    ///
+    /// The whole batch is validated first and every failure reported; a repeated `external_id`
+    /// inside the batch is a failure too. Nothing is written unless everything is.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] listing every bad item; [`Error::Conflict`] when an `external_id`
+    /// already exists in the collection; [`Error::NotFound`] when the collection was dropped.
+    pub fn insert(
+        &mut self,
+        collection: &Collection,
+        items: Vec<NewEmbedding>,
+    ) -> Result<WriteSummary> {
+        let batch = validate(collection, items, Duplicates::Reject)?;
+        copy_insert(self.conn, collection, batch)
+    }
+
+    /// Inserts new embeddings and updates existing ones (matched by `external_id`).
+    ///
+    /// When an `external_id` repeats inside the batch, the last occurrence wins and the earlier
+    /// ones are dropped (counted in [`WriteSummary::duplicates_dropped`]). Rows whose data did
+    /// not change are not rewritten, so re-running an ingest after a crash is cheap.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] listing every bad item; [`Error::NotFound`] when the collection
+    /// was dropped.
+    pub fn upsert(
+        &mut self,
+        collection: &Collection,
+        items: Vec<NewEmbedding>,
+    ) -> Result<WriteSummary> {
+        let batch = validate(collection, items, Duplicates::LastWins)?;
+        staged_upsert(self.conn, collection, batch)
+    }
+
+    /// The stored embeddings with these `external_ids`, in the order asked; ids that do not
+    /// exist are left out.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the query fails.
+    pub fn get<S: AsRef<str>>(
+        &mut self,
+        collection: &Collection,
+        external_ids: &[S],
+    ) -> Result<Vec<Embedding>> {
+        let ids: Vec<&str> = external_ids.iter().map(AsRef::as_ref).collect();
+        let found: Vec<Embedding> = embeddings::table
+            .filter(embeddings::collection_id.eq(collection.id))
+            .filter(embeddings::external_id.eq_any(&ids))
+            .select(Embedding::as_select())
+            .load(self.conn)?;
+        let mut by_id: HashMap<String, Embedding> = found
+            .into_iter()
+            .map(|row| (row.external_id.clone(), row))
+            .collect();
+        Ok(ids.iter().filter_map(|id| by_id.remove(*id)).collect())
+    }
+
+    /// Deletes the embeddings with these `external_ids` and returns how many existed.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the statement fails.
+    pub fn delete<S: AsRef<str>>(
+        &mut self,
+        collection: &Collection,
+        external_ids: &[S],
+    ) -> Result<u64> {
+        let ids: Vec<&str> = external_ids.iter().map(AsRef::as_ref).collect();
+        let deleted = diesel::delete(
+            embeddings::table
+                .filter(embeddings::collection_id.eq(collection.id))
+                .filter(embeddings::external_id.eq_any(&ids)),
+        )
+        .execute(self.conn)?;
+        Ok(deleted as u64)
+    }
+
+    /// Number of embeddings in the collection.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the query fails.
+    pub fn count(&mut self, collection: &Collection) -> Result<u64> {
+        let count: i64 = embeddings::table
+            .filter(embeddings::collection_id.eq(collection.id))
+            .count()
+            .get_result(self.conn)?;
+        Ok(count.unsigned_abs())
+    }
+}
+
+fn validate(
+    collection: &Collection,
+    items: Vec<NewEmbedding>,
+    duplicates: Duplicates,
+) -> Result<Valid<EmbeddingBatch>> {
+    let batch = EmbeddingBatch { items, duplicates };
+    Ok(Unvalidated::new(batch).validate_with(&CollectionRules::of(collection))?)
+}
+
+fn copy_insert(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    batch: Valid<EmbeddingBatch>,
+) -> Result<WriteSummary> {
+    let received = batch.items.len();
+    let (rows, _) = batch.into_inner().into_rows(collection.id);
+    if rows.is_empty() {
+        return Ok(WriteSummary::default());
+    }
+    let inserted = diesel::copy_from(embeddings::table)
+        .from_insertable(&rows)
+        .execute(conn)
+        .map_err(|error| write_error(error, collection))?;
+    Ok(WriteSummary {
+        received,
+        inserted: inserted as u64,
+        ..WriteSummary::default()
+    })
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use pgvector::sql_types::*;
+
+    /// Per-transaction staging table for upserts (`CREATE TEMP TABLE … ON COMMIT DROP`).
+    embedstore_staging (external_id) {
+        external_id -> Text,
+        embedding -> Vector,
+        content -> Nullable<Text>,
+        metadata -> Jsonb,
+    }
+}
+
+/// A staged row, borrowed from the batch's rows.
+#[derive(Insertable)]
+#[diesel(table_name = embedstore_staging, check_for_backend(diesel::pg::Pg))]
+#[diesel(treat_none_as_default_value = false)]
+struct StagedRow<'a> {
+    external_id: &'a str,
+    embedding: &'a pgvector::Vector,
+    content: Option<&'a str>,
+    metadata: &'a serde_json::Value,
+}
+
+#[derive(QueryableByName)]
+struct UpsertCounts {
+    #[diesel(sql_type = BigInt)]
+    inserted: i64,
+    #[diesel(sql_type = BigInt)]
+    updated: i64,
+}
+
+/// Binary `COPY` into a temporary staging table, then one `INSERT … ON CONFLICT DO UPDATE`
+/// that skips rows whose data is unchanged.
+fn staged_upsert(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    batch: Valid<EmbeddingBatch>,
+) -> Result<WriteSummary> {
+    let received = batch.items.len();
+    let (rows, duplicates_dropped) = batch.into_inner().into_rows(collection.id);
+    if rows.is_empty() {
+        return Ok(WriteSummary::default());
+    }
+    diesel::sql_query(
+        "CREATE TEMP TABLE embedstore_staging (external_id text NOT NULL, embedding vector NOT NULL, \
+         content text, metadata jsonb NOT NULL) ON COMMIT DROP",
+    )
+    .execute(conn)?;
+    let staged: Vec<StagedRow<'_>> = rows.iter().map(staged_row).collect();
+    diesel::copy_from(embedstore_staging::table)
+        .from_insertable(&staged)
+        .execute(conn)?;
+    // The outer SELECT sees the snapshot from before the INSERT (a data-modifying CTE's effects
+    // are invisible to the rest of its statement), so "did this id exist?" tells inserts from
+    // updates. `xmax = 0`, the usual trick, is not available on partitioned tables.
+    let counts: UpsertCounts = diesel::sql_query(
+        "WITH written AS ( \
+            INSERT INTO embeddings AS e (collection_id, external_id, embedding, content, metadata) \
+            SELECT $1, external_id, embedding, content, metadata FROM embedstore_staging \
+            ON CONFLICT (collection_id, external_id) DO UPDATE \
+               SET embedding = EXCLUDED.embedding, content = EXCLUDED.content, metadata = EXCLUDED.metadata \
+             WHERE e.embedding IS DISTINCT FROM EXCLUDED.embedding \
+                OR e.content IS DISTINCT FROM EXCLUDED.content \
+                OR e.metadata IS DISTINCT FROM EXCLUDED.metadata \
+            RETURNING e.external_id), \
+         classified AS ( \
+            SELECT EXISTS (SELECT 1 FROM embeddings old \
+                           WHERE old.collection_id = $1 AND old.external_id = written.external_id) AS existed \
+            FROM written) \
+         SELECT count(*) FILTER (WHERE NOT existed) AS inserted, count(*) FILTER (WHERE existed) AS updated \
+         FROM classified",
+    )
+    .bind::<Integer, _>(collection.id.0)
+    .get_result(conn)
+    .map_err(|error| write_error(error, collection))?;
+    // Dropped now so that a second upsert in the same transaction can stage again.
+    diesel::sql_query("DROP TABLE embedstore_staging").execute(conn)?;
+    let inserted = counts.inserted.unsigned_abs();
+    let updated = counts.updated.unsigned_abs();
+    Ok(WriteSummary {
+        received,
+        duplicates_dropped,
+        inserted,
+        updated,
+        unchanged: (rows.len() as u64).saturating_sub(inserted + updated),
+    })
+}
+
+fn staged_row(row: &NewEmbeddingRow) -> StagedRow<'_> {
+    StagedRow {
+        external_id: &row.external_id,
+        embedding: &row.embedding,
+        content: row.content.as_deref(),
+        metadata: &row.metadata,
+    }
+}
+
+/// Gives write failures the most useful variant: a taken `external_id` is a conflict, a
+/// missing partition means the collection was dropped meanwhile.
+fn write_error(error: DieselError, collection: &Collection) -> Error {
+    match &error {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::Conflict {
+            message: format!(
+                "an external_id already exists in collection {:?} ({})",
+                collection.name,
+                info.details()
+                    .unwrap_or("")
+                    .trim_end_matches('.')
+                    .to_lowercase()
+            ),
+            constraint: info.constraint_name().map(str::to_owned),
+        },
+        DieselError::DatabaseError(_, info)
+            if info.message().starts_with("no partition of relation") =>
+        {
+            Error::not_found("collection", collection.name.clone())
+        }
+        _ => Error::from(error),
+    }
+}

@@ -1,0 +1,201 @@
+//! The entry point: a connection pool, its per-connection settings, migrations, and the
+//! transactional [`Store::write`] / [`Store::read`].
+
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::sql_types::{BigInt, Text};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::uow::{self, UnitOfWork};
+
+/// The schema migrations, embedded at compile time so a service can migrate without the CLI.
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Key of the advisory lock that serialises migrations between processes.
+const MIGRATION_LOCK: i64 = 0x656d_6265_6473_7401;
+
+/// A pooled connection.
+pub type PooledPg = PooledConnection<ConnectionManager<PgConnection>>;
+
+/// A pool of PostgreSQL connections and the transactions run on them.
+///
+/// Cheap to clone (the pool is shared); share one per process.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<ConnectionManager<PgConnection>>,
+    config: Config,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("target", &self.config.database_url.target())
+            .field("pool", &self.pool.state())
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the pool and checks that the server answers.
+    ///
+    /// Connections are tested on checkout (a dead one is replaced, not handed out) and each new
+    /// connection gets the configured `statement_timeout` and `application_name`.
+    ///
+    /// # Errors
+    /// [`Error::Connect`] naming `host:port/database` (never the password) when no connection
+    /// could be opened within [`Config::connect_timeout`]; [`Error::Config`] for bad settings.
+    pub fn connect(config: Config) -> Result<Self> {
+        config.check()?;
+        let timeout_secs = config.connect_timeout.as_secs().max(1).to_string();
+        // libpq's own connect_timeout bounds a single attempt (e.g. a blackholed host); the
+        // pool's connection_timeout bounds the whole wait.
+        let url = config
+            .database_url
+            .with_setting("connect_timeout", &timeout_secs);
+        let manager = ConnectionManager::<PgConnection>::new(url.expose_secret());
+        let settings = SessionSettings {
+            statement_timeout: config.statement_timeout,
+            application_name: config.application_name.clone(),
+        };
+        let connect_error = |source| Error::Connect {
+            target: config.database_url.target(),
+            source,
+        };
+        let pool = Pool::builder()
+            .max_size(config.pool_max_size)
+            .min_idle(Some(config.pool_min_idle))
+            .connection_timeout(config.connect_timeout)
+            .test_on_check_out(true)
+            .connection_customizer(Box::new(settings))
+            .build(manager)
+            .map_err(connect_error)?;
+        // With min_idle = 0, build() opens nothing: prove the server answers either way.
+        drop(pool.get().map_err(connect_error)?);
+        Ok(Self { pool, config })
+    }
+
+    /// [`Config::from_env`] then [`Store::connect`].
+    ///
+    /// # Errors
+    /// As both.
+    pub fn from_env() -> Result<Self> {
+        Self::connect(Config::from_env()?)
+    }
+
+    /// The configuration the store was opened with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs the migrations that have not run yet and returns their versions. Safe to call from
+    /// several processes at once: an advisory lock serialises them.
+    ///
+    /// Needs a role that may `CREATE EXTENSION vector`, unless the extension already exists.
+    ///
+    /// # Errors
+    /// [`Error::Migration`] with the failing migration's message.
+    pub fn migrate(&self) -> Result<Vec<String>> {
+        let mut conn = self.connection()?;
+        with_advisory_lock(&mut conn, MIGRATION_LOCK, |conn| {
+            let applied = conn
+                .run_pending_migrations(MIGRATIONS)
+                .map_err(Error::Migration)?;
+            Ok(applied.iter().map(ToString::to_string).collect())
+        })
+    }
+
+    /// Versions of the embedded migrations not yet applied to the database.
+    ///
+    /// # Errors
+    /// [`Error::Migration`] when the migration table cannot be read.
+    pub fn pending_migrations(&self) -> Result<Vec<String>> {
+        let mut conn = self.connection()?;
+        let pending = conn
+            .pending_migrations(MIGRATIONS)
+            .map_err(Error::Migration)?;
+        Ok(pending
+            .iter()
+            .map(|migration| migration.name().to_string())
+            .collect())
+    }
+
+    /// Runs `work` in one read-write transaction: everything it wrote commits when it returns
+    /// `Ok`, and nothing does when it returns `Err` or panics (the panic then continues).
+    ///
+    /// # Errors
+    /// The closure's error, or [`Error::Pool`] / [`Error::Database`] (converted into `E`) when
+    /// no connection is available or the commit fails.
+    pub fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let mut conn = self.connection()?;
+        uow::run(&mut conn, uow::Access::ReadWrite, work)
+    }
+
+    /// Runs `work` in one `READ ONLY` transaction (a consistent snapshot; writes are refused).
+    ///
+    /// # Errors
+    /// As [`Store::write`].
+    pub fn read<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let mut conn = self.connection()?;
+        uow::run(&mut conn, uow::Access::ReadOnly, work)
+    }
+
+    /// A raw pooled connection, for work outside a unit of work (e.g. index maintenance that
+    /// cannot run in a transaction).
+    ///
+    /// # Errors
+    /// [`Error::Pool`] when none becomes free within the connect timeout.
+    pub fn connection(&self) -> Result<PooledPg> {
+        self.pool.get().map_err(Error::Pool)
+    }
+}
+
+/// Applied to every new connection: settings that last for the session.
+#[derive(Debug)]
+struct SessionSettings {
+    statement_timeout: Option<Duration>,
+    application_name: String,
+}
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings {
+    fn on_acquire(&self, conn: &mut PgConnection) -> std::result::Result<(), diesel::r2d2::Error> {
+        let timeout_ms = self
+            .statement_timeout
+            .map_or(0, |timeout| timeout.as_millis());
+        diesel::sql_query(
+            "SELECT set_config('statement_timeout', $1, false), set_config('application_name', $2, false)",
+        )
+        .bind::<Text, _>(timeout_ms.to_string())
+        .bind::<Text, _>(&self.application_name)
+        .execute(conn)
+        .map(drop)
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// Runs `work` while holding a session-level advisory lock.
+fn with_advisory_lock<T>(
+    conn: &mut PgConnection,
+    key: i64,
+    work: impl FnOnce(&mut PgConnection) -> Result<T>,
+) -> Result<T> {
+    diesel::sql_query("SELECT pg_advisory_lock($1)")
+        .bind::<BigInt, _>(key)
+        .execute(conn)?;
+    let outcome = work(conn);
+    diesel::sql_query("SELECT pg_advisory_unlock($1)")
+        .bind::<BigInt, _>(key)
+        .execute(conn)?;
+    outcome
+}

@@ -1,0 +1,119 @@
+//! The unit of work: one transaction, and the repositories that run inside it.
+
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+use diesel::PgConnection;
+use garde::Unvalidated;
+
+use crate::dto::{CollectionRules, SearchRequest};
+use crate::error::{Error, Result};
+use crate::models::Collection;
+use crate::repo::{self, Collections, Embeddings, SearchResponse};
+
+/// One open transaction. Everything done through it commits or rolls back together.
+///
+/// Obtained only from [`Store::write`](crate::Store::write) or
+/// [`Store::read`](crate::Store::read); it cannot outlive the closure it is lent to.
+pub struct UnitOfWork<'c> {
+    conn: &'c mut PgConnection,
+}
+
+impl UnitOfWork<'_> {
+    /// Create, find, list and drop collections.
+    pub fn collections(&mut self) -> Collections<'_> {
+        Collections::new(self.conn)
+    }
+
+    /// Insert, upsert, read, delete and count embeddings.
+    pub fn embeddings(&mut self) -> Embeddings<'_> {
+        Embeddings::new(self.conn)
+    }
+
+    /// The `request.k` nearest neighbours of `request.vector` in `collection`, nearest first,
+    /// by the collection's metric.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] when the query vector does not fit the collection (wrong length,
+    /// NaN/infinite values, all zeros under cosine) or `k` is out of range.
+    pub fn search(
+        &mut self,
+        collection: &Collection,
+        request: SearchRequest,
+    ) -> Result<SearchResponse> {
+        let request = Unvalidated::new(request).validate_with(&CollectionRules::of(collection))?;
+        repo::search::run(self.conn, collection, &request)
+    }
+
+    /// The server's `EXPLAIN` of the exact statement [`UnitOfWork::search`] sends for this
+    /// request, with the same parameters: shows whether an index is used.
+    ///
+    /// # Errors
+    /// As [`UnitOfWork::search`].
+    pub fn explain_search(
+        &mut self,
+        collection: &Collection,
+        request: SearchRequest,
+    ) -> Result<String> {
+        let request = Unvalidated::new(request).validate_with(&CollectionRules::of(collection))?;
+        repo::search::explain(self.conn, collection, &request)
+    }
+
+    /// The transaction's connection, to run your own diesel queries (e.g. joins with your
+    /// tables) atomically with embedstore's.
+    pub fn connection(&mut self) -> &mut PgConnection {
+        self.conn
+    }
+}
+
+/// Whether a transaction may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
+/// Why a transaction was rolled back.
+enum Abort<E> {
+    Caller(E),
+    Database(diesel::result::Error),
+    Panicked,
+}
+
+impl<E> From<diesel::result::Error> for Abort<E> {
+    fn from(error: diesel::result::Error) -> Self {
+        Abort::Database(error)
+    }
+}
+
+/// Runs `work` in a transaction on `conn`. A panic inside `work` rolls back first and then
+/// continues unwinding, so the pooled connection goes back clean.
+pub(crate) fn run<T, E, F>(conn: &mut PgConnection, access: Access, work: F) -> Result<T, E>
+where
+    F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
+    E: From<Error>,
+{
+    let mut panic_payload = None;
+    let mut transaction = conn.build_transaction();
+    if access == Access::ReadOnly {
+        transaction = transaction.read_only();
+    }
+    let outcome = transaction.run(|conn| {
+        let mut uow = UnitOfWork { conn };
+        match catch_unwind(AssertUnwindSafe(|| work(&mut uow))) {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(Abort::Caller(error)),
+            Err(payload) => {
+                panic_payload = Some(payload);
+                Err(Abort::Panicked)
+            }
+        }
+    });
+    if let Some(payload) = panic_payload {
+        resume_unwind(payload);
+    }
+    outcome.map_err(|abort| match abort {
+        Abort::Caller(error) => error,
+        Abort::Database(error) => E::from(Error::from(error)),
+        Abort::Panicked => unreachable!("a panic resumed unwinding above"),
+    })
+}

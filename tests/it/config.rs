@@ -1,0 +1,83 @@
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use embedstore::testing::TestDatabase;
+use embedstore::{Config, Error, Store};
+
+#[test]
+fn connecting_to_a_server_that_is_down_fails_within_the_timeout_without_the_password() {
+    // Port 1 on loopback: nothing listens there.
+    let mut config = Config::new("postgres://app:pa55w0rd-secret@127.0.0.1:1/vectors").unwrap();
+    config.connect_timeout = Duration::from_secs(1);
+    let started = Instant::now();
+    let error = Store::connect(config).unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(matches!(error, Error::Connect { .. }), "{error:?}");
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "gave up after {elapsed:?}"
+    );
+    for text in [error.to_string(), format!("{error:?}")] {
+        assert!(text.contains("127.0.0.1:1/vectors"), "{text}");
+        assert!(!text.contains("pa55w0rd"), "{text}");
+    }
+}
+
+#[test]
+fn debug_of_config_and_store_hides_the_password() {
+    let db = TestDatabase::new();
+    let url = db.url().with_setting("password", "embedstore");
+    let config = Config::new(url.expose_secret()).unwrap();
+    let store = Store::connect(config.clone()).unwrap();
+    for text in [
+        format!("{config:?}"),
+        format!("{store:?}"),
+        config.database_url.to_string(),
+    ] {
+        assert!(
+            !text.contains("password=embedstore") && !text.contains(":embedstore@"),
+            "{text}"
+        );
+    }
+}
+
+#[derive(QueryableByName)]
+struct Settings {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    application_name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    statement_timeout: String,
+}
+
+#[test]
+fn every_connection_gets_the_configured_session_settings() {
+    let db = TestDatabase::new();
+    let mut config = Config::new(db.url().expose_secret()).unwrap();
+    config.application_name = "search-api".to_owned();
+    config.statement_timeout = Some(Duration::from_millis(250));
+    let store = Store::connect(config).unwrap();
+    let settings: Settings = store
+        .read(|uow| {
+            diesel::sql_query(
+                "SELECT current_setting('application_name') AS application_name, current_setting('statement_timeout') AS statement_timeout",
+            )
+            .get_result(uow.connection())
+            .map_err(Error::from)
+        })
+        .unwrap();
+    assert_eq!(
+        (
+            settings.application_name.as_str(),
+            settings.statement_timeout.as_str()
+        ),
+        ("search-api", "250ms")
+    );
+    let error = store
+        .read(|uow| {
+            diesel::sql_query("SELECT pg_sleep(5)")
+                .execute(uow.connection())
+                .map_err(Error::from)
+        })
+        .unwrap_err();
+    assert!(error.to_string().contains("statement timeout"), "{error}");
+}

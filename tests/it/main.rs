@@ -1,0 +1,11 @@
+//! Integration tests: every test gets its own database cloned from a migrated template.
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+
+mod collections;
+mod config;
+mod embeddings;
+mod migrations;
+mod search;
+mod support;
+mod transactions;
+mod validation;

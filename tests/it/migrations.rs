@@ -1,0 +1,37 @@
+use diesel::prelude::*;
+use embedstore::testing::TestDatabase;
+
+#[test]
+fn migrations_apply_once_and_then_report_up_to_date() {
+    let db = TestDatabase::unmigrated();
+    let pending = db.store().pending_migrations().unwrap();
+    assert_eq!(pending.len(), 3, "{pending:?}");
+    let applied = db.store().migrate().unwrap();
+    assert_eq!(applied.len(), 3, "{applied:?}");
+    assert!(db.store().migrate().unwrap().is_empty());
+    assert!(db.store().pending_migrations().unwrap().is_empty());
+}
+
+#[derive(QueryableByName)]
+struct Uncommented {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+#[test]
+fn every_table_and_column_is_commented() {
+    let db = TestDatabase::new();
+    let mut conn = db.raw_connection();
+    let missing: Vec<Uncommented> = diesel::sql_query(
+        "SELECT c.relname || coalesce('.' || a.attname, '') AS name \
+         FROM pg_class c \
+         LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+         WHERE c.relname IN ('collections', 'embeddings') AND c.relnamespace = 'public'::regnamespace \
+           AND col_description(c.oid, coalesce(a.attnum, 0)) IS NULL \
+           AND (a.attnum IS NOT NULL OR obj_description(c.oid, 'pg_class') IS NULL)",
+    )
+    .load(&mut conn)
+    .unwrap();
+    let names: Vec<&str> = missing.iter().map(|row| row.name.as_str()).collect();
+    assert!(names.is_empty(), "uncommented: {names:?}");
+}

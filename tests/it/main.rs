@@ -1,5 +1,8 @@
 //! Integration tests: every test gets its own database cloned from a migrated template.
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly")]
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] fns fail loudly too"
+)]
 
 mod collections;
 mod config;

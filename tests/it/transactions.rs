@@ -126,3 +126,52 @@ fn committed_work_is_visible_to_the_next_unit_of_work() {
         .unwrap();
     assert_eq!(count(&db, &collection), 10);
 }
+
+#[derive(diesel::QueryableByName)]
+struct Pid {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    pid: i32,
+}
+
+#[test]
+fn a_backend_killed_mid_unit_of_work_leaves_nothing_and_is_retryable() {
+    use diesel::prelude::*;
+    let (db, collection) = with_collection("killed", 3, Metric::L2);
+    let mut rng = Rng::new(13);
+    let mut admin = db.raw_connection();
+    let error = db
+        .store()
+        .write(|uow| {
+            uow.embeddings()
+                .insert(&collection, items(&mut rng, 1000, 3))?;
+            let own: Pid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
+                .get_result(uow.connection())
+                .map_err(Error::from)?;
+            // As if an operator or a failover ended the session between two statements.
+            diesel::sql_query("SELECT pg_terminate_backend($1)")
+                .bind::<diesel::sql_types::Integer, _>(own.pid)
+                .execute(&mut admin)
+                .map_err(Error::from)?;
+            uow.embeddings().insert(&collection, items(&mut rng, 10, 3))
+        })
+        .unwrap_err();
+    assert!(
+        error.is_retryable(),
+        "a lost connection is worth a retry: {error:?}"
+    );
+    assert_eq!(
+        count(&db, &collection),
+        0,
+        "the first batch must not survive"
+    );
+    // The broken connection is not handed out again.
+    for _ in 0..6 {
+        db.store()
+            .write(|uow| {
+                uow.embeddings()
+                    .upsert(&collection, items(&mut Rng::new(1), 5, 3))
+            })
+            .unwrap();
+    }
+    assert_eq!(count(&db, &collection), 5);
+}

@@ -54,7 +54,16 @@ impl TestDatabase {
     /// # Panics
     /// When no server is configured (the message says how to get one) or it cannot be used.
     pub fn new() -> Self {
-        Self::create(true).unwrap_or_else(|error| panic!("test database: {error}"))
+        Self::try_new().unwrap_or_else(|error| panic!("test database: {error}"))
+    }
+
+    /// Like [`TestDatabase::new`], returning the error instead of panicking (for tools such as
+    /// benchmarks that report failures themselves).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when no server is configured or reachable; database errors otherwise.
+    pub fn try_new() -> Result<Self> {
+        Self::create(true)
     }
 
     /// A database of its own with no migrations applied, for testing migrations themselves.

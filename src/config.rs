@@ -7,7 +7,7 @@
 //! | --- | --- | --- |
 //! | `DATABASE_URL` | required | `postgres://user:password@host:port/database` (or libpq `key=value` form) |
 //! | `EMBEDSTORE_POOL_MAX_SIZE` | `10` | most connections the pool opens |
-//! | `EMBEDSTORE_POOL_MIN_IDLE` | `1` | idle connections kept open (and opened by `Store::connect`) |
+//! | `EMBEDSTORE_POOL_MIN_IDLE` | `0` | idle connections kept open; see [`Config::pool_min_idle`] |
 //! | `EMBEDSTORE_CONNECT_TIMEOUT_SECS` | `5` | limit for opening a connection and for waiting on a pooled one |
 //! | `EMBEDSTORE_STATEMENT_TIMEOUT_MS` | `30000` | per-statement limit on the server; `0` turns it off |
 //! | `EMBEDSTORE_APPLICATION_NAME` | `embedstore` | `application_name` shown in `pg_stat_activity` |
@@ -26,7 +26,14 @@ pub struct Config {
     pub database_url: DatabaseUrl,
     /// Most connections the pool opens (`EMBEDSTORE_POOL_MAX_SIZE`).
     pub pool_max_size: u32,
-    /// Idle connections kept open (`EMBEDSTORE_POOL_MIN_IDLE`).
+    /// Idle connections kept open (`EMBEDSTORE_POOL_MIN_IDLE`, default 0: connections open on
+    /// demand and stay pooled until idle for 10 minutes).
+    ///
+    /// Above 0, r2d2 opens replacement connections on background threads whenever one is
+    /// checked out. A short-lived process (a CLI, a test binary) can then exit while such a
+    /// thread is inside libpq's TLS handshake, and OpenSSL's exit-time cleanup crashes it
+    /// (SIGSEGV, seen in about 1 of 10 runs). Long-running services may raise it to keep
+    /// connections warm.
     pub pool_min_idle: u32,
     /// Limit for opening a connection and for waiting on a pooled one.
     pub connect_timeout: Duration,
@@ -46,7 +53,7 @@ impl Config {
         Ok(Self {
             database_url: DatabaseUrl::parse(database_url.into())?,
             pool_max_size: 10,
-            pool_min_idle: 1,
+            pool_min_idle: 0,
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Some(Duration::from_secs(30)),
             application_name: "embedstore".to_owned(),
@@ -60,17 +67,25 @@ impl Config {
     /// [`Error::Config`] naming the variable that is missing or malformed, or a `.env` that
     /// cannot be parsed.
     pub fn from_env() -> Result<Self> {
-        match dotenvy::dotenv() {
-            Ok(_) => {}
-            Err(error) if error.not_found() => {}
-            Err(error) => {
-                return Err(Error::Config {
-                    variable: ".env",
-                    reason: error.to_string(),
-                });
-            }
-        }
+        Self::load_dotenv()?;
         Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Loads `.env` from the working directory or a parent, when there is one, without
+    /// overriding variables already set. [`Config::from_env`] calls it; call it yourself before
+    /// [`Config::from_lookup`] when you take some settings from elsewhere (e.g. a CLI flag).
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming `.env` when the file exists but cannot be parsed.
+    pub fn load_dotenv() -> Result<()> {
+        match dotenvy::dotenv() {
+            Ok(_) => Ok(()),
+            Err(error) if error.not_found() => Ok(()),
+            Err(error) => Err(Error::Config {
+                variable: ".env",
+                reason: error.to_string(),
+            }),
+        }
     }
 
     /// Reads the configuration through `lookup` instead of the process environment.

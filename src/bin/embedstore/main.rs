@@ -1,0 +1,253 @@
+//! `embedstore`: the command line for an embedstore database.
+//!
+//! ```text
+//! embedstore migrate
+//! embedstore collection create docs --dimension 384 --metric cosine --model all-MiniLM-L6-v2
+//! embedstore insert docs embeddings.jsonl [--upsert] [--batch-size 5000]
+//! embedstore search docs --vector '[0.1, …]' [--k 10] [--content] [--format table|json]
+//! embedstore demo
+//! ```
+//!
+//! The database comes from `--database-url` or `DATABASE_URL` (a `.env` file is read too), the
+//! other settings from `EMBEDSTORE_*` (see `embedstore::config`). Errors go to stderr as
+//! `error: …` with exit status 1; usage errors exit with 2. No password is ever printed.
+
+mod collection;
+mod corpus;
+mod demo;
+mod embedder;
+mod error;
+mod insert;
+mod output;
+mod search;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use embedstore::{Config, Store};
+
+use crate::collection::CollectionCommand;
+use crate::demo::DemoArgs;
+use crate::error::CliError;
+use crate::insert::InsertArgs;
+use crate::search::SearchArgs;
+
+/// Validated, transactional embedding storage and nearest-neighbour search on PostgreSQL +
+/// pgvector.
+// No Debug: the struct holds the database URL, password included.
+#[derive(Parser)]
+#[command(name = "embedstore", version, about, max_term_width = 100)]
+struct Cli {
+    /// PostgreSQL URL, e.g. postgres://user:password@127.0.0.1:5432/embedstore (the password is
+    /// never printed).
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    database_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply the schema migrations that have not run yet.
+    Migrate,
+    /// Create, list, show and drop collections.
+    #[command(subcommand)]
+    Collection(CollectionCommand),
+    /// Insert (or upsert) JSONL records into a collection, all in one transaction.
+    Insert(InsertArgs),
+    /// Find the nearest neighbours of query vectors.
+    Search(SearchArgs),
+    /// Run the whole job end to end on this crate's own text: chunk, embed, store, search,
+    /// check against brute force, time.
+    Demo(DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let outcome = run(cli, &mut out).and_then(|()| out.flush().map_err(CliError::from));
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        // The reader of our output went away (`| head`): nothing left to say to anyone.
+        Err(error) if error.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(error) => {
+            // If stderr itself is gone there is nowhere left to report to.
+            let _ = error.report(&mut std::io::stderr().lock());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    let mut config = config(cli.database_url)?;
+    // A short-lived process must not keep idle connections: r2d2 would replenish them on
+    // background threads that race the process exit (see `Config::pool_min_idle`), even if
+    // EMBEDSTORE_POOL_MIN_IDLE asks for some.
+    config.pool_min_idle = 0;
+    let store = Store::connect(config)?;
+    let outcome = match &cli.command {
+        Command::Migrate => migrate(&store, out),
+        Command::Collection(command) => collection::run(&store, command, out),
+        Command::Insert(args) => insert::run(&store, args, out),
+        Command::Search(args) => search::run(&store, args, out),
+        Command::Demo(args) => demo::run(&store, args, out),
+    };
+    outcome.map_err(|error| explain_missing_schema(&store, error))
+}
+
+/// The configuration from the environment (and `.env`), with `--database-url` taking the
+/// place of `DATABASE_URL` when given.
+fn config(database_url: Option<String>) -> Result<Config, CliError> {
+    let Some(url) = database_url else {
+        return Ok(Config::from_env()?);
+    };
+    // Config::from_env would refuse a missing DATABASE_URL, so the flag's value is passed in
+    // through a lookup; `.env` is loaded first so that its EMBEDSTORE_* settings still apply.
+    Config::load_dotenv()?;
+    Ok(Config::from_lookup(|name| {
+        if name == "DATABASE_URL" {
+            Some(url.clone())
+        } else {
+            std::env::var(name).ok()
+        }
+    })?)
+}
+
+/// Turns "relation … does not exist" into "run `embedstore migrate` first" when migrations are
+/// pending. Checked only after such a failure: asking up front would cost a round trip on every
+/// command, and diesel's check writes (it creates its bookkeeping table), which a read-only
+/// replica refuses.
+fn explain_missing_schema(store: &Store, error: CliError) -> CliError {
+    let CliError::Store(embedstore::Error::Database(database)) = &error else {
+        return error;
+    };
+    let missing_relation = matches!(
+        database.diesel_error(),
+        diesel::result::Error::DatabaseError(_, info) if info.message().contains("does not exist")
+    );
+    if !missing_relation {
+        return error;
+    }
+    match store.pending_migrations() {
+        Ok(pending) if !pending.is_empty() => CliError::Problems {
+            summary: format!(
+                "the database schema is {} migration(s) behind this binary; run `embedstore migrate` first",
+                pending.len()
+            ),
+            problems: pending
+                .into_iter()
+                .map(|name| format!("pending: {name}"))
+                .collect(),
+        },
+        _ => error,
+    }
+}
+
+fn migrate(store: &Store, out: &mut dyn Write) -> Result<(), CliError> {
+    let target = store.config().database_url.target();
+    // Names (`2026-11-23-000001_vector_extension`) say more than the bare versions migrate()
+    // returns; another process may migrate in between, so the versions decide what is shown.
+    let pending = store.pending_migrations()?;
+    let applied = store.migrate()?;
+    if applied.is_empty() {
+        writeln!(out, "{target}: schema up to date, no migrations to apply")?;
+        return Ok(());
+    }
+    writeln!(out, "{target}: applied {} migration(s):", applied.len())?;
+    for version in applied {
+        let name = pending
+            .iter()
+            .find(|name| version_of(name) == version)
+            .unwrap_or(&version);
+        writeln!(out, "  {name}")?;
+    }
+    Ok(())
+}
+
+/// The version diesel derives from a migration's directory name: the part before the first
+/// `_`, dashes removed.
+fn version_of(name: &str) -> String {
+    name.split('_').next().unwrap_or(name).replace('-', "")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn migration_versions_come_from_directory_names() {
+        assert_eq!(
+            version_of("2026-11-23-000001_vector_extension"),
+            "20261123000001"
+        );
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn help_never_shows_the_database_url() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("DATABASE_URL"), "{help}");
+        assert!(!help.contains("DATABASE_URL="), "{help}");
+    }
+
+    #[test]
+    fn search_takes_exactly_one_query_source() {
+        let parse =
+            |args: &[&str]| Cli::try_parse_from([&["embedstore", "search", "c"], args].concat());
+        assert!(parse(&["--vector", "[1]"]).is_ok());
+        assert!(parse(&["--vector-file", "q.jsonl"]).is_ok());
+        assert!(parse(&[]).is_err());
+        assert!(parse(&["--vector", "[1]", "--vector-file", "q.jsonl"]).is_err());
+        assert!(parse(&["--vector", "[1]", "--k", "0"]).is_err());
+    }
+
+    #[test]
+    fn metrics_are_parsed_by_their_cli_names() {
+        let parsed = Cli::try_parse_from([
+            "embedstore",
+            "collection",
+            "create",
+            "docs",
+            "--dimension",
+            "3",
+            "--metric",
+            "inner_product",
+            "--model",
+            "m",
+        ])
+        .unwrap();
+        let Command::Collection(CollectionCommand::Create(args)) = parsed.command else {
+            panic!("expected `collection create`");
+        };
+        assert_eq!(args.metric, embedstore::Metric::InnerProduct);
+        assert!(
+            Cli::try_parse_from([
+                "embedstore",
+                "collection",
+                "create",
+                "docs",
+                "--dimension",
+                "3",
+                "--metric",
+                "dot",
+                "--model",
+                "m",
+            ])
+            .is_err()
+        );
+    }
+}

@@ -98,6 +98,18 @@ impl ValidationError {
             .map(|(path, error)| (path.to_string(), error.message().to_string()))
     }
 
+    /// Every failure as one line, `path: message` (just `message` for the whole input), e.g.
+    /// `items[17].vector[3]: value is NaN`.
+    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.failures().map(|(path, message)| {
+            if path.is_empty() {
+                message
+            } else {
+                format!("{path}: {message}")
+            }
+        })
+    }
+
     /// The garde report itself.
     pub fn report(&self) -> &garde::Report {
         &self.report
@@ -115,17 +127,13 @@ impl fmt::Display for ValidationError {
             f.write_str("s")?;
         }
         f.write_str(")")?;
-        for (index, (path, message)) in self.failures().enumerate() {
+        for (index, line) in self.lines().enumerate() {
             if index == DISPLAYED_FAILURES {
                 write!(f, "; and {} more", total - DISPLAYED_FAILURES)?;
                 break;
             }
             let separator = if index == 0 { ": " } else { "; " };
-            if path.is_empty() {
-                write!(f, "{separator}{message}")?;
-            } else {
-                write!(f, "{separator}{path}: {message}")?;
-            }
+            write!(f, "{separator}{line}")?;
         }
         Ok(())
     }

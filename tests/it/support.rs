@@ -1,31 +1,6 @@
+pub use embedstore::testing::Rng;
 use embedstore::testing::TestDatabase;
 use embedstore::{Collection, Metric, NewCollection, NewEmbedding};
-
-/// A deterministic generator (splitmix64) so failures reproduce.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    pub fn value(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-
-    pub fn vector(&mut self, dimension: usize) -> Vec<f32> {
-        (0..dimension).map(|_| self.value()).collect()
-    }
-}
 
 /// A database with one collection in it.
 pub fn with_collection(name: &str, dimension: u32, metric: Metric) -> (TestDatabase, Collection) {

@@ -60,16 +60,9 @@ impl CliError {
         writeln!(err, "error: {}", self.to_string().trim_end())?;
         let problems: Vec<String> = match self {
             CliError::Problems { problems, .. } => problems.clone(),
-            CliError::Store(embedstore::Error::Validation(validation)) => validation
-                .failures()
-                .map(|(path, message)| {
-                    if path.is_empty() {
-                        message
-                    } else {
-                        format!("{path}: {message}")
-                    }
-                })
-                .collect(),
+            CliError::Store(embedstore::Error::Validation(validation)) => {
+                validation.lines().collect()
+            }
             _ => Vec::new(),
         };
         for problem in problems.iter().take(MAX_PRINTED_PROBLEMS) {

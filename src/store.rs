@@ -91,8 +91,9 @@ impl Store {
         &self.config
     }
 
-    /// Runs the migrations that have not run yet and returns their versions. Safe to call from
-    /// several processes at once: an advisory lock serialises them.
+    /// Runs the migrations that have not run yet and returns their names (e.g.
+    /// `2026-11-23-000001_vector_extension`) in the order applied. Safe to call from several
+    /// processes at once: an advisory lock serialises them.
     ///
     /// Needs a role that may `CREATE EXTENSION vector`, unless the extension already exists.
     ///
@@ -101,26 +102,22 @@ impl Store {
     pub fn migrate(&self) -> Result<Vec<String>> {
         let mut conn = self.connection()?;
         with_advisory_lock(&mut conn, MIGRATION_LOCK, |conn| {
+            // Under the lock nobody else migrates: what is pending now is what gets applied.
+            let pending = pending_names(conn)?;
             let applied = conn
                 .run_pending_migrations(MIGRATIONS)
                 .map_err(Error::Migration)?;
-            Ok(applied.iter().map(ToString::to_string).collect())
+            Ok(pending.into_iter().take(applied.len()).collect())
         })
     }
 
-    /// Versions of the embedded migrations not yet applied to the database.
+    /// Names of the embedded migrations not yet applied to the database, oldest first.
     ///
     /// # Errors
     /// [`Error::Migration`] when the migration table cannot be read.
     pub fn pending_migrations(&self) -> Result<Vec<String>> {
         let mut conn = self.connection()?;
-        let pending = conn
-            .pending_migrations(MIGRATIONS)
-            .map_err(Error::Migration)?;
-        Ok(pending
-            .iter()
-            .map(|migration| migration.name().to_string())
-            .collect())
+        pending_names(&mut conn)
     }
 
     /// Runs `work` in one read-write transaction: everything it wrote commits when it returns
@@ -159,6 +156,16 @@ impl Store {
     pub fn connection(&self) -> Result<PooledPg> {
         self.pool.get().map_err(Error::Pool)
     }
+}
+
+fn pending_names(conn: &mut PgConnection) -> Result<Vec<String>> {
+    let pending = conn
+        .pending_migrations(MIGRATIONS)
+        .map_err(Error::Migration)?;
+    Ok(pending
+        .iter()
+        .map(|migration| migration.name().to_string())
+        .collect())
 }
 
 /// Applied to every new connection: settings that last for the session.

@@ -248,3 +248,32 @@ fn large_batches_never_hit_the_bind_parameter_limit() {
         .unwrap();
     assert_eq!(deleted, 70_000);
 }
+
+#[test]
+fn concurrent_upserts_of_overlapping_ids_never_duplicate_rows() {
+    let (db, collection) = with_collection("concurrent", 4, Metric::L2);
+    std::thread::scope(|scope| {
+        for worker in 0..4u64 {
+            let (store, collection) = (db.store().clone(), collection.clone());
+            scope.spawn(move || {
+                let mut rng = Rng::new(worker);
+                for round in 0..5 {
+                    // Every worker writes ids 0..300 shifted by its number: heavy overlap.
+                    let batch: Vec<NewEmbedding> = (0..300)
+                        .map(|index| {
+                            NewEmbedding::new(format!("id-{}", index + worker * 50), rng.vector(4))
+                        })
+                        .collect();
+                    store
+                        .write(|uow| uow.embeddings().upsert(&collection, batch))
+                        .unwrap_or_else(|error| panic!("worker {worker} round {round}: {error}"));
+                }
+            });
+        }
+    });
+    assert_eq!(
+        count(&db, &collection),
+        450,
+        "ids 0..450, each exactly once"
+    );
+}

@@ -7,7 +7,11 @@ fn migrations_apply_once_and_then_report_up_to_date() {
     let pending = db.store().pending_migrations().unwrap();
     assert_eq!(pending.len(), 3, "{pending:?}");
     let applied = db.store().migrate().unwrap();
-    assert_eq!(applied.len(), 3, "{applied:?}");
+    assert_eq!(
+        applied, pending,
+        "applied in order, named like the pending list"
+    );
+    assert_eq!(applied[0], "2026-11-23-000001_vector_extension");
     assert!(db.store().migrate().unwrap().is_empty());
     assert!(db.store().pending_migrations().unwrap().is_empty());
 }

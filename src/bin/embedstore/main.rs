@@ -153,29 +153,16 @@ fn explain_missing_schema(store: &Store, error: CliError) -> CliError {
 
 fn migrate(store: &Store, out: &mut dyn Write) -> Result<(), CliError> {
     let target = store.config().database_url.target();
-    // Names (`2026-11-23-000001_vector_extension`) say more than the bare versions migrate()
-    // returns; another process may migrate in between, so the versions decide what is shown.
-    let pending = store.pending_migrations()?;
     let applied = store.migrate()?;
     if applied.is_empty() {
         writeln!(out, "{target}: schema up to date, no migrations to apply")?;
         return Ok(());
     }
     writeln!(out, "{target}: applied {} migration(s):", applied.len())?;
-    for version in applied {
-        let name = pending
-            .iter()
-            .find(|name| version_of(name) == version)
-            .unwrap_or(&version);
+    for name in applied {
         writeln!(out, "  {name}")?;
     }
     Ok(())
-}
-
-/// The version diesel derives from a migration's directory name: the part before the first
-/// `_`, dashes removed.
-fn version_of(name: &str) -> String {
-    name.split('_').next().unwrap_or(name).replace('-', "")
 }
 
 #[cfg(test)]
@@ -183,14 +170,6 @@ mod tests {
     use clap::CommandFactory;
 
     use super::*;
-
-    #[test]
-    fn migration_versions_come_from_directory_names() {
-        assert_eq!(
-            version_of("2026-11-23-000001_vector_extension"),
-            "20261123000001"
-        );
-    }
 
     #[test]
     fn the_command_line_is_well_formed() {

@@ -3,9 +3,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use diesel::PgConnection;
-use garde::Unvalidated;
 
-use crate::dto::{CollectionRules, SearchRequest};
+use crate::dto::SearchRequest;
 use crate::error::{Error, Result};
 use crate::models::Collection;
 use crate::repo::{self, Collections, Embeddings, SearchResponse};
@@ -40,7 +39,7 @@ impl UnitOfWork<'_> {
         collection: &Collection,
         request: SearchRequest,
     ) -> Result<SearchResponse> {
-        let request = Unvalidated::new(request).validate_with(&CollectionRules::of(collection))?;
+        let request = request.validate_for(collection)?;
         repo::search::run(self.conn, collection, &request)
     }
 
@@ -54,7 +53,7 @@ impl UnitOfWork<'_> {
         collection: &Collection,
         request: SearchRequest,
     ) -> Result<String> {
-        let request = Unvalidated::new(request).validate_with(&CollectionRules::of(collection))?;
+        let request = request.validate_for(collection)?;
         repo::search::explain(self.conn, collection, &request)
     }
 

@@ -1,11 +1,11 @@
 use std::collections::HashMap;
 
-use garde::Validate;
+use garde::{Unvalidated, Valid, Validate};
 use serde::{Deserialize, Serialize};
 
 use crate::dto::collection::empty_object;
 use crate::dto::rules::{self, CollectionRules};
-use crate::models::{CollectionId, NewEmbeddingRow};
+use crate::models::{Collection, CollectionId, NewEmbeddingRow};
 
 /// One embedding to store.
 ///
@@ -114,6 +114,14 @@ impl Validate for EmbeddingBatch {
 }
 
 impl EmbeddingBatch {
+    /// Checks every item against `collection`, plus the batch rules.
+    ///
+    /// # Errors
+    /// The garde report listing every failure with its `items[i]…` path.
+    pub fn validate_for(self, collection: &Collection) -> Result<Valid<Self>, garde::Report> {
+        Unvalidated::new(self).validate_with(&CollectionRules::of(collection))
+    }
+
     /// Rows for the `COPY`, in order; under [`Duplicates::LastWins`] only the last occurrence
     /// of each `external_id` is kept (at the position of that last occurrence).
     pub(crate) fn into_rows(self, collection_id: CollectionId) -> (Vec<NewEmbeddingRow>, usize) {

@@ -1,7 +1,8 @@
-use garde::Validate;
+use garde::{Unvalidated, Valid, Validate};
 use serde::{Deserialize, Serialize};
 
 use crate::dto::rules::{self, CollectionRules};
+use crate::models::Collection;
 
 /// Most neighbours one search returns.
 pub const MAX_K: u32 = 1000;
@@ -60,6 +61,14 @@ impl SearchRequest {
     pub fn with_vector(mut self, include: bool) -> Self {
         self.include_vector = include;
         self
+    }
+
+    /// Checks the request against `collection` (dimension, metric, ranges).
+    ///
+    /// # Errors
+    /// The garde report listing every failure.
+    pub fn validate_for(self, collection: &Collection) -> Result<Valid<Self>, garde::Report> {
+        Unvalidated::new(self).validate_with(&CollectionRules::of(collection))
     }
 
     /// Sets `hnsw.ef_search` for this query.

@@ -3,10 +3,10 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::{BigInt, Integer};
-use garde::{Unvalidated, Valid};
+use garde::Valid;
 use serde::Serialize;
 
-use crate::dto::{CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
+use crate::dto::{Duplicates, EmbeddingBatch, NewEmbedding};
 use crate::error::{Error, Result};
 use crate::models::{Collection, Embedding, NewEmbeddingRow};
 use crate::schema::embeddings;
@@ -131,8 +131,7 @@ fn validate(
     items: Vec<NewEmbedding>,
     duplicates: Duplicates,
 ) -> Result<Valid<EmbeddingBatch>> {
-    let batch = EmbeddingBatch { items, duplicates };
-    Ok(Unvalidated::new(batch).validate_with(&CollectionRules::of(collection))?)
+    Ok(EmbeddingBatch { items, duplicates }.validate_for(collection)?)
 }
 
 fn copy_insert(

@@ -33,7 +33,8 @@ pub struct SearchRequest {
     #[garde(skip)]
     pub include_vector: bool,
     /// HNSW candidate list size for this query (`hnsw.ef_search`, 1..=1000), scoped to the
-    /// transaction. `None` sizes it to at least `k`.
+    /// transaction. `None` means pgvector's default, 40. Either way it is raised to `k` when
+    /// lower, since an HNSW scan returns at most `ef_search` rows.
     #[serde(default)]
     #[garde(inner(range(min = 1, max = 1000)))]
     pub ef_search: Option<u32>,

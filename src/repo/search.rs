@@ -139,10 +139,11 @@ pub(crate) fn explain(
 /// Transaction-scoped search settings (`set_config(…, true)` resets at commit, so nothing
 /// leaks to the pooled connection).
 fn apply_settings(conn: &mut PgConnection, request: &SearchRequest) -> Result<()> {
-    // An HNSW scan returns at most ef_search rows: never let it cap k.
+    // An HNSW scan returns at most ef_search rows: never let it cap k, even when asked to.
     let ef_search = request
         .ef_search
-        .unwrap_or(DEFAULT_EF_SEARCH.max(request.k));
+        .unwrap_or(DEFAULT_EF_SEARCH)
+        .max(request.k);
     diesel::sql_query("SELECT set_config('hnsw.ef_search', $1, true)")
         .bind::<Text, _>(ef_search.to_string())
         .execute(conn)?;

@@ -191,8 +191,8 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
     }
 }
 
-/// Runs `work` while holding a session-level advisory lock.
-fn with_advisory_lock<T>(
+/// Runs `work` while holding a session-level advisory lock; released whatever `work` returns.
+pub(crate) fn with_advisory_lock<T>(
     conn: &mut PgConnection,
     key: i64,
     work: impl FnOnce(&mut PgConnection) -> Result<T>,

@@ -22,12 +22,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::{Bool, Text};
 use diesel_migrations::MigrationHarness;
 
 use crate::config::{Config, DatabaseUrl};
 use crate::error::{Error, Result};
-use crate::store::{MIGRATIONS, Store};
+use crate::store::{MIGRATIONS, Store, with_advisory_lock};
 
 /// A small deterministic generator (splitmix64) for test and benchmark data: the same seed
 /// gives the same values on every run and platform, so failures reproduce.
@@ -245,32 +245,28 @@ fn build_template(admin_url: &DatabaseUrl) -> Result<String> {
     let fingerprint = env!("EMBEDSTORE_MIGRATIONS_FINGERPRINT");
     let name = format!("embedstore_template_{}", &fingerprint[..12]);
     let mut admin = connect(admin_url)?;
-    diesel::sql_query("SELECT pg_advisory_lock($1)")
-        .bind::<BigInt, _>(TEMPLATE_LOCK)
-        .execute(&mut admin)?;
-    let state: Option<TemplateState> =
-        diesel::sql_query("SELECT datistemplate FROM pg_database WHERE datname = $1")
-            .bind::<Text, _>(&name)
-            .get_result(&mut admin)
-            .optional()?;
-    let outcome = match state {
-        // Marked as a template only after its migrations succeeded: ready.
-        Some(TemplateState {
-            datistemplate: true,
-        }) => Ok(()),
-        other => {
-            if other.is_some() {
-                // Left half-built by a run that died: start over.
-                diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)"))
-                    .execute(&mut admin)?;
+    with_advisory_lock(&mut admin, TEMPLATE_LOCK, |admin| {
+        let state: Option<TemplateState> =
+            diesel::sql_query("SELECT datistemplate FROM pg_database WHERE datname = $1")
+                .bind::<Text, _>(&name)
+                .get_result(admin)
+                .optional()?;
+        match state {
+            // Marked as a template only after its migrations succeeded: ready.
+            Some(TemplateState {
+                datistemplate: true,
+            }) => Ok(()),
+            other => {
+                if other.is_some() {
+                    // Left half-built by a run that died: start over.
+                    diesel::sql_query(format!("DROP DATABASE {name} WITH (FORCE)"))
+                        .execute(admin)?;
+                }
+                migrate_new_template(admin, admin_url, &name)
             }
-            migrate_new_template(&mut admin, admin_url, &name)
         }
-    };
-    diesel::sql_query("SELECT pg_advisory_unlock($1)")
-        .bind::<BigInt, _>(TEMPLATE_LOCK)
-        .execute(&mut admin)?;
-    outcome.map(|()| name)
+    })?;
+    Ok(name)
 }
 
 fn migrate_new_template(

@@ -40,7 +40,7 @@ impl UnitOfWork<'_> {
         request: SearchRequest,
     ) -> Result<SearchResponse> {
         let request = request.validate_for(collection)?;
-        repo::search::run(self.conn, collection, &request)
+        repo::search::run(self.conn, collection, request)
     }
 
     /// The server's `EXPLAIN` of the exact statement [`UnitOfWork::search`] sends for this
@@ -54,7 +54,7 @@ impl UnitOfWork<'_> {
         request: SearchRequest,
     ) -> Result<String> {
         let request = request.validate_for(collection)?;
-        repo::search::explain(self.conn, collection, &request)
+        repo::search::explain(self.conn, collection, request)
     }
 
     /// The transaction's connection, to run your own diesel queries (e.g. joins with your

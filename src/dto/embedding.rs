@@ -1,4 +1,5 @@
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use garde::{Unvalidated, Valid, Validate};
 use serde::{Deserialize, Serialize};
@@ -101,12 +102,14 @@ impl Validate for EmbeddingBatch {
         if self.duplicates == Duplicates::Reject {
             let mut first_seen: HashMap<&str, usize> = HashMap::with_capacity(self.items.len());
             for (index, item) in self.items.iter().enumerate() {
-                if let Some(first) = first_seen.insert(&item.external_id, index) {
-                    first_seen.insert(&item.external_id, first);
-                    report.append(
+                match first_seen.entry(&item.external_id) {
+                    Entry::Vacant(slot) => {
+                        slot.insert(index);
+                    }
+                    Entry::Occupied(first) => report.append(
                         parent().join("items").join(index).join("external_id"),
-                        garde::Error::new(format!("repeats items[{first}].external_id")),
-                    );
+                        garde::Error::new(format!("repeats items[{}].external_id", first.get())),
+                    ),
                 }
             }
         }

@@ -95,15 +95,13 @@ pub(crate) fn statement(collection: &Collection, request: &SearchRequest) -> Str
 pub(crate) fn run(
     conn: &mut PgConnection,
     collection: &Collection,
-    request: &Valid<SearchRequest>,
+    request: Valid<SearchRequest>,
 ) -> Result<SearchResponse> {
-    apply_settings(conn, request)?;
-    let rows: Vec<HitRow> = bind(
-        diesel::sql_query(statement(collection, request)),
-        collection,
-        request,
-    )
-    .load(conn)?;
+    apply_settings(conn, &request)?;
+    let sql = statement(collection, &request);
+    let request = request.into_inner();
+    let requested = request.k;
+    let rows: Vec<HitRow> = bind(diesel::sql_query(sql), collection, request).load(conn)?;
     let hits = rows
         .into_iter()
         .map(|row| SearchHit {
@@ -115,20 +113,18 @@ pub(crate) fn run(
             vector: row.embedding.map(|vector| vector.to_vec()),
         })
         .collect();
-    Ok(SearchResponse {
-        requested: request.k,
-        hits,
-    })
+    Ok(SearchResponse { requested, hits })
 }
 
 pub(crate) fn explain(
     conn: &mut PgConnection,
     collection: &Collection,
-    request: &Valid<SearchRequest>,
+    request: Valid<SearchRequest>,
 ) -> Result<String> {
-    apply_settings(conn, request)?;
-    let sql = format!("EXPLAIN {}", statement(collection, request));
-    let lines: Vec<PlanLine> = bind(diesel::sql_query(sql), collection, request).load(conn)?;
+    apply_settings(conn, &request)?;
+    let sql = format!("EXPLAIN {}", statement(collection, &request));
+    let lines: Vec<PlanLine> =
+        bind(diesel::sql_query(sql), collection, request.into_inner()).load(conn)?;
     Ok(lines
         .into_iter()
         .map(|plan| plan.line)
@@ -153,10 +149,11 @@ fn apply_settings(conn: &mut PgConnection, request: &SearchRequest) -> Result<()
 /// The search statement with its three parameters bound.
 type SearchQuery = BoxedSqlQuery<'static, Pg, SqlQuery>;
 
-fn bind(query: SqlQuery, collection: &Collection, request: &SearchRequest) -> SearchQuery {
+/// Binds `$1` collection id, `$2` the query vector (moved, not copied) and `$3` k.
+fn bind(query: SqlQuery, collection: &Collection, request: SearchRequest) -> SearchQuery {
     query
         .into_boxed::<Pg>()
         .bind::<Integer, _>(collection.id.0)
-        .bind::<VectorSql, _>(pgvector::Vector::from(request.vector.clone()))
+        .bind::<VectorSql, _>(pgvector::Vector::from(request.vector))
         .bind::<BigInt, _>(i64::from(request.k))
 }

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
@@ -92,6 +92,31 @@ impl<'u> Embeddings<'u> {
             .map(|row| (row.external_id.clone(), row))
             .collect();
         Ok(ids.iter().filter_map(|id| by_id.remove(*id)).collect())
+    }
+
+    /// Which of these `external_ids` the collection holds, in the order asked. Reads only the
+    /// unique index's keys, not the rows' vectors.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the query fails.
+    pub fn existing<S: AsRef<str>>(
+        &mut self,
+        collection: &Collection,
+        external_ids: &[S],
+    ) -> Result<Vec<String>> {
+        let ids: Vec<&str> = external_ids.iter().map(AsRef::as_ref).collect();
+        let found: HashSet<String> = embeddings::table
+            .filter(embeddings::collection_id.eq(collection.id))
+            .filter(embeddings::external_id.eq_any(&ids))
+            .select(embeddings::external_id)
+            .load::<String>(self.conn)?
+            .into_iter()
+            .collect();
+        Ok(ids
+            .into_iter()
+            .filter(|id| found.contains(*id))
+            .map(str::to_owned)
+            .collect())
     }
 
     /// Deletes the embeddings with these `external_ids` and returns how many existed.

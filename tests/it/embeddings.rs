@@ -191,6 +191,23 @@ fn two_upserts_in_one_unit_of_work_both_apply() {
 }
 
 #[test]
+fn existing_lists_the_held_ids_in_the_order_asked() {
+    let (db, collection) = with_collection("present", 3, Metric::L2);
+    let mut rng = Rng::new(6);
+    db.store()
+        .write(|uow| uow.embeddings().insert(&collection, items(&mut rng, 10, 3)))
+        .unwrap();
+    let found = db
+        .store()
+        .read(|uow| {
+            uow.embeddings()
+                .existing(&collection, &["item-9", "nope", "item-0"])
+        })
+        .unwrap();
+    assert_eq!(found, ["item-9", "item-0"]);
+}
+
+#[test]
 fn deleting_by_external_id_counts_what_existed() {
     let (db, collection) = with_collection("deletes", 3, Metric::L2);
     let mut rng = Rng::new(4);

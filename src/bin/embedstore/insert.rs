@@ -1,9 +1,9 @@
 //! `embedstore insert`: JSONL records into a collection, all of them in one transaction.
 //!
-//! Every line is parsed and every record validated against the collection before anything is
-//! written, and each problem is reported with the line it is on. Then the records are written
-//! in chunks of `--batch-size` inside the same transaction: a failure anywhere leaves the
-//! collection as it was.
+//! The records are written in chunks of `--batch-size` inside one transaction, each record
+//! parsed, validated (by the library) and written once: a failure anywhere leaves the
+//! collection as it was. Only when the input is refused is it examined again as a whole, so that
+//! every bad line is reported with its number, not just the first the write stumbled on.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
@@ -44,35 +44,41 @@ pub struct InsertArgs {
 /// failed write; nothing is written in any of these cases.
 pub fn run(store: &Store, args: &InsertArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let (source, bytes) = read_input(args.file.as_ref())?;
-    let parsed = parse_jsonl(&bytes);
     let mode = if args.upsert {
         Duplicates::LastWins
     } else {
         Duplicates::Reject
     };
+    let parsed = parse_jsonl(&bytes);
+    if !parsed.problems.is_empty() {
+        return Err(diagnose(store, &args.collection, &source, parsed, mode)?
+            .unwrap_or_else(|| CliError::refused(format!("{source} has unparsable lines"))));
+    }
     let batch_size = usize::try_from(args.batch_size).unwrap_or(usize::MAX);
     let started = Instant::now();
-    let summary = store.write(|uow| -> Result<WriteSummary, CliError> {
+    let written = store.write(|uow| -> Result<WriteSummary, CliError> {
         let collection = uow.collections().get(&args.collection)?;
-        let Parsed {
-            items,
-            lines,
-            mut problems,
-        } = parsed;
-        let (items, invalid) = validate(&collection, items, mode, &lines);
-        problems.extend(invalid);
-        if !problems.is_empty() {
-            problems.sort_by_key(|problem| problem.line);
-            return Err(CliError::Problems {
-                summary: format!(
-                    "{} in {source}; nothing was written",
-                    plural(count_lines(&problems), "bad line", "bad lines")
-                ),
-                problems: problems.iter().map(ToString::to_string).collect(),
-            });
+        write(
+            uow,
+            &collection,
+            parsed.items,
+            parsed.lines,
+            mode,
+            batch_size,
+        )
+    });
+    let summary = match written {
+        Ok(summary) => summary,
+        Err(CliError::Store(
+            error @ (embedstore::Error::Validation(_) | embedstore::Error::Conflict { .. }),
+        )) => {
+            // Nothing was written; read the input again to name every bad line. Should the
+            // cause be gone by now (a concurrent writer rolled back), report it as it was.
+            let diagnosis = diagnose(store, &args.collection, &source, parse_jsonl(&bytes), mode)?;
+            return Err(diagnosis.unwrap_or(CliError::Store(error)));
         }
-        write(uow, &collection, items, lines, mode, batch_size)
-    })?;
+        Err(error) => return Err(error),
+    };
     let elapsed = started.elapsed();
     if summary.received == 0 {
         writeln!(out, "no records in {source}; nothing was written")?;
@@ -216,7 +222,7 @@ fn read_input(file: Option<&PathBuf>) -> Result<(String, Vec<u8>), CliError> {
     }
 }
 
-/// Writes the validated records in chunks and adds up the chunks' summaries.
+/// Writes the records in chunks (the library validates each) and adds up their summaries.
 fn write(
     uow: &mut UnitOfWork<'_>,
     collection: &Collection,
@@ -226,80 +232,103 @@ fn write(
     batch_size: usize,
 ) -> Result<WriteSummary, CliError> {
     let received = items.len();
-    let (items, lines) = match mode {
+    let items = match mode {
         // Resolved over the whole input, not per chunk, so that the input means what it
         // would mean as one batch.
-        Duplicates::LastWins => last_occurrences(items, lines),
-        Duplicates::Reject => (items, lines),
+        Duplicates::LastWins => last_occurrences(items, lines).0,
+        Duplicates::Reject => items,
     };
-    if mode == Duplicates::Reject {
-        let taken = taken_ids(uow, collection, &items, &lines, batch_size)?;
-        if !taken.is_empty() {
-            return Err(CliError::Problems {
-                summary: format!(
-                    "{} already in collection {:?}; nothing was written (--upsert updates them)",
-                    plural(taken.len() as u64, "external_id is", "external_ids are"),
-                    collection.name
-                ),
-                problems: taken.iter().map(ToString::to_string).collect(),
-            });
-        }
-    }
     let mut total = WriteSummary {
         received,
         duplicates_dropped: received - items.len(),
         ..WriteSummary::default()
     };
-    let mut offset = 0;
     let mut remaining = items.into_iter();
     loop {
         let chunk: Vec<NewEmbedding> = remaining.by_ref().take(batch_size).collect();
         if chunk.is_empty() {
             break;
         }
-        let size = chunk.len();
-        let written = match mode {
-            Duplicates::LastWins => uow.embeddings().upsert(collection, chunk),
-            Duplicates::Reject => uow.embeddings().insert(collection, chunk),
+        let summary = match mode {
+            Duplicates::LastWins => uow.embeddings().upsert(collection, chunk)?,
+            Duplicates::Reject => uow.embeddings().insert(collection, chunk)?,
         };
-        let summary = written.map_err(|error| chunk_error(error, &lines, offset))?;
         total.inserted += summary.inserted;
         total.updated += summary.updated;
         total.unchanged += summary.unchanged;
-        offset += size;
     }
     Ok(total)
 }
 
-/// The records whose `external_id` the collection already holds, at their lines: found before
-/// the first insert so that every one is reported, not only the first the database meets.
-/// (The unique constraint still catches any that another transaction adds meanwhile.)
+/// Every bad line of a refused input: unparsable lines, records that fail validation as one
+/// batch and, for plain inserts, records whose `external_id` the collection already holds.
+/// `None` when nothing is wrong with the input (any more).
+fn diagnose(
+    store: &Store,
+    collection: &str,
+    source: &str,
+    parsed: Parsed,
+    mode: Duplicates,
+) -> Result<Option<CliError>, CliError> {
+    let Parsed {
+        items,
+        lines,
+        mut problems,
+    } = parsed;
+    store.read(|uow| {
+        let collection = uow.collections().get(collection)?;
+        let (items, invalid) = validate(&collection, items, mode, &lines);
+        problems.extend(invalid);
+        if !problems.is_empty() {
+            problems.sort_by_key(|problem| problem.line);
+            return Ok(Some(CliError::Problems {
+                summary: format!(
+                    "{} in {source}; nothing was written",
+                    plural(count_lines(&problems), "bad line", "bad lines")
+                ),
+                problems: problems.iter().map(ToString::to_string).collect(),
+            }));
+        }
+        if mode == Duplicates::LastWins {
+            return Ok(None);
+        }
+        let taken = taken_ids(uow, &collection, &items, &lines)?;
+        if taken.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(CliError::Problems {
+            summary: format!(
+                "{} already in collection {:?}; nothing was written (--upsert updates them)",
+                plural(taken.len() as u64, "external_id is", "external_ids are"),
+                collection.name
+            ),
+            problems: taken.iter().map(ToString::to_string).collect(),
+        }))
+    })
+}
+
+/// The records whose `external_id` the collection already holds, at their lines.
 fn taken_ids(
     uow: &mut UnitOfWork<'_>,
     collection: &Collection,
     items: &[NewEmbedding],
     lines: &[usize],
-    batch_size: usize,
 ) -> Result<Vec<LineProblem>, CliError> {
-    let mut taken = Vec::new();
-    for (chunk, chunk_lines) in items.chunks(batch_size).zip(lines.chunks(batch_size)) {
-        let ids: Vec<&str> = chunk.iter().map(|item| item.external_id.as_str()).collect();
-        let found: HashSet<String> = uow
-            .embeddings()
-            .get(collection, &ids)?
-            .into_iter()
-            .map(|row| row.external_id)
-            .collect();
-        for (item, line) in chunk.iter().zip(chunk_lines) {
-            if found.contains(&item.external_id) {
-                taken.push(LineProblem {
-                    line: *line,
-                    message: format!("external_id {:?} already exists", item.external_id),
-                });
-            }
-        }
-    }
-    Ok(taken)
+    let ids: Vec<&str> = items.iter().map(|item| item.external_id.as_str()).collect();
+    let taken: HashSet<String> = uow
+        .embeddings()
+        .existing(collection, &ids)?
+        .into_iter()
+        .collect();
+    Ok(items
+        .iter()
+        .zip(lines)
+        .filter(|(item, _)| taken.contains(&item.external_id))
+        .map(|(item, line)| LineProblem {
+            line: *line,
+            message: format!("external_id {:?} already exists", item.external_id),
+        })
+        .collect())
 }
 
 /// The records with each repeated `external_id` kept only at its last occurrence.
@@ -321,27 +350,6 @@ fn last_occurrences(
         .filter(|(index, (item, _))| last.get(&item.external_id) == Some(index))
         .map(|(_, pair)| pair)
         .unzip()
-}
-
-/// A chunk's validation failures are moved to input lines (the records were validated as a
-/// whole already, so this is a safety net); other errors pass through.
-fn chunk_error(error: embedstore::Error, lines: &[usize], offset: usize) -> CliError {
-    match error.as_validation() {
-        Some(validation) => {
-            let problems: Vec<String> = validation
-                .failures()
-                .map(|(path, message)| at_line(&path, &message, lines, offset).to_string())
-                .collect();
-            CliError::Problems {
-                summary: format!(
-                    "{} refused; nothing was written",
-                    plural(problems.len() as u64, "record", "records")
-                ),
-                problems,
-            }
-        }
-        None => CliError::Store(error),
-    }
 }
 
 /// Distinct lines among `problems`.

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::dto::{Duplicates, EmbeddingBatch, NewEmbedding};
 use crate::error::{Error, Result};
-use crate::models::{Collection, Embedding, NewEmbeddingRow};
+use crate::models::{Collection, CollectionId, Embedding, NewEmbeddingRow};
 use crate::schema::embeddings;
 
 /// Embeddings inside a unit of work.
@@ -81,10 +81,8 @@ impl<'u> Embeddings<'u> {
         collection: &Collection,
         external_ids: &[S],
     ) -> Result<Vec<Embedding>> {
-        let ids: Vec<&str> = external_ids.iter().map(AsRef::as_ref).collect();
-        let found: Vec<Embedding> = embeddings::table
-            .filter(embeddings::collection_id.eq(collection.id))
-            .filter(embeddings::external_id.eq_any(&ids))
+        let ids = as_strs(external_ids);
+        let found: Vec<Embedding> = with_external_ids(collection.id, &ids)
             .select(Embedding::as_select())
             .load(self.conn)?;
         let mut by_id: HashMap<String, Embedding> = found
@@ -104,10 +102,8 @@ impl<'u> Embeddings<'u> {
         collection: &Collection,
         external_ids: &[S],
     ) -> Result<Vec<String>> {
-        let ids: Vec<&str> = external_ids.iter().map(AsRef::as_ref).collect();
-        let found: HashSet<String> = embeddings::table
-            .filter(embeddings::collection_id.eq(collection.id))
-            .filter(embeddings::external_id.eq_any(&ids))
+        let ids = as_strs(external_ids);
+        let found: HashSet<String> = with_external_ids(collection.id, &ids)
             .select(embeddings::external_id)
             .load::<String>(self.conn)?
             .into_iter()
@@ -128,13 +124,8 @@ impl<'u> Embeddings<'u> {
         collection: &Collection,
         external_ids: &[S],
     ) -> Result<u64> {
-        let ids: Vec<&str> = external_ids.iter().map(AsRef::as_ref).collect();
-        let deleted = diesel::delete(
-            embeddings::table
-                .filter(embeddings::collection_id.eq(collection.id))
-                .filter(embeddings::external_id.eq_any(&ids)),
-        )
-        .execute(self.conn)?;
+        let ids = as_strs(external_ids);
+        let deleted = diesel::delete(with_external_ids(collection.id, &ids)).execute(self.conn)?;
         Ok(deleted as u64)
     }
 
@@ -149,6 +140,19 @@ impl<'u> Embeddings<'u> {
             .get_result(self.conn)?;
         Ok(count.unsigned_abs())
     }
+}
+
+/// The rows of `collection` with these external ids: one array parameter, however many ids,
+/// so the 65,535 bind-parameter limit never applies.
+#[diesel::dsl::auto_type(no_type_alias)]
+fn with_external_ids<'a>(collection: CollectionId, ids: &'a [&'a str]) -> _ {
+    embeddings::table
+        .filter(embeddings::collection_id.eq(collection))
+        .filter(embeddings::external_id.eq_any(ids))
+}
+
+fn as_strs<S: AsRef<str>>(ids: &[S]) -> Vec<&str> {
+    ids.iter().map(AsRef::as_ref).collect()
 }
 
 fn validate(

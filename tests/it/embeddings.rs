@@ -1,7 +1,7 @@
 use embedstore::{Error, Metric, NewEmbedding, WriteSummary};
 use serde_json::json;
 
-use crate::support::{Rng, count, items, with_collection};
+use crate::support::{Rng, count, items, with_collection, with_items};
 
 #[test]
 fn inserted_embeddings_read_back_exactly() {
@@ -192,11 +192,7 @@ fn two_upserts_in_one_unit_of_work_both_apply() {
 
 #[test]
 fn existing_lists_the_held_ids_in_the_order_asked() {
-    let (db, collection) = with_collection("present", 3, Metric::L2);
-    let mut rng = Rng::new(6);
-    db.store()
-        .write(|uow| uow.embeddings().insert(&collection, items(&mut rng, 10, 3)))
-        .unwrap();
+    let (db, collection) = with_items("present", 3, Metric::L2, 10, 6);
     let found = db
         .store()
         .read(|uow| {
@@ -209,11 +205,7 @@ fn existing_lists_the_held_ids_in_the_order_asked() {
 
 #[test]
 fn deleting_by_external_id_counts_what_existed() {
-    let (db, collection) = with_collection("deletes", 3, Metric::L2);
-    let mut rng = Rng::new(4);
-    db.store()
-        .write(|uow| uow.embeddings().insert(&collection, items(&mut rng, 10, 3)))
-        .unwrap();
+    let (db, collection) = with_items("deletes", 3, Metric::L2, 10, 4);
     let deleted = db
         .store()
         .write(|uow| {

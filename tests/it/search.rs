@@ -4,7 +4,7 @@ use embedstore::{
     Collection, Config, Error, Metric, NewCollection, NewEmbedding, SearchRequest, Store,
 };
 
-use crate::support::{Rng, items, with_collection};
+use crate::support::{Rng, items, with_collection, with_items};
 
 /// Checks that search returns exactly what brute force over `stored` computes in Rust.
 fn assert_matches_brute_force(
@@ -71,11 +71,7 @@ fn search_equals_brute_force_for_every_metric() {
 
 #[test]
 fn asking_for_more_than_the_collection_holds_returns_everything() {
-    let (db, collection) = with_collection("small", 3, Metric::L2);
-    let mut rng = Rng::new(8);
-    db.store()
-        .write(|uow| uow.embeddings().insert(&collection, items(&mut rng, 4, 3)))
-        .unwrap();
+    let (db, collection) = with_items("small", 3, Metric::L2, 4, 8);
     let response = db
         .store()
         .read(|uow| uow.search(&collection, SearchRequest::new(vec![0.0, 0.0, 0.0], 10)))

@@ -15,6 +15,22 @@ pub fn with_collection(name: &str, dimension: u32, metric: Metric) -> (TestDatab
     (db, collection)
 }
 
+/// A database with one collection holding `count` committed random items `item-0…`.
+pub fn with_items(
+    name: &str,
+    dimension: u32,
+    metric: Metric,
+    count: usize,
+    seed: u64,
+) -> (TestDatabase, Collection) {
+    let (db, collection) = with_collection(name, dimension, metric);
+    let batch = items(&mut Rng::new(seed), count, dimension as usize);
+    db.store()
+        .write(|uow| uow.embeddings().insert(&collection, batch))
+        .unwrap();
+    (db, collection)
+}
+
 /// `count` random items `item-0…`, each with metadata `{"n": i}`.
 pub fn items(rng: &mut Rng, count: usize, dimension: usize) -> Vec<NewEmbedding> {
     (0..count)

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+mod catalog;
 pub mod config;
 pub mod dto;
 mod error;
+mod index;
 pub mod metric;
 pub mod models;
 mod repo;
@@ -14,8 +16,10 @@ mod uow;
 
 pub use config::{Config, DatabaseUrl};
 pub use dto::{
-    CollectionRules, Duplicates, EmbeddingBatch, NewCollection, NewEmbedding, SearchRequest,
+    CollectionRules, Duplicates, EmbeddingBatch, IndexMethod, IndexSpec, NewCollection,
+    NewEmbedding, SearchRequest,
 };
+pub use index::{IndexProgress, IndexStatus};
 pub use error::{DatabaseError, Error, Result, ValidationError};
 pub use metric::Metric;
 pub use models::{Collection, CollectionId, Embedding};

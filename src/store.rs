@@ -8,6 +8,7 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel::sql_types::{BigInt, Text};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use crate::catalog::IndexCache;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::uow::{self, UnitOfWork};
@@ -26,8 +27,9 @@ pub type PooledPg = PooledConnection<ConnectionManager<PgConnection>>;
 /// Cheap to clone (the pool is shared); share one per process.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool<ConnectionManager<PgConnection>>,
+    pub(crate) pool: Pool<ConnectionManager<PgConnection>>,
     config: Config,
+    pub(crate) indexes: IndexCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -75,7 +77,11 @@ impl Store {
             .map_err(connect_error)?;
         // With min_idle = 0, build() opens nothing: prove the server answers either way.
         drop(pool.get().map_err(connect_error)?);
-        Ok(Self { pool, config })
+        Ok(Self {
+            pool,
+            config,
+            indexes: IndexCache::default(),
+        })
     }
 
     /// [`Config::from_env`] then [`Store::connect`].
@@ -146,6 +152,11 @@ impl Store {
     {
         let mut conn = self.connection()?;
         uow::run(&mut conn, uow::Access::ReadOnly, work)
+    }
+
+    /// Forgets the cached index facts of `collection` (after this store changed them).
+    pub(crate) fn forget_indexes(&self, collection: &crate::models::Collection) {
+        self.indexes.forget(collection.id);
     }
 
     /// A raw pooled connection, for work outside a unit of work (e.g. index maintenance that

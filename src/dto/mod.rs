@@ -18,10 +18,12 @@
 
 mod collection;
 mod embedding;
+mod index;
 mod rules;
 mod search;
 
 pub use collection::NewCollection;
 pub use embedding::{Duplicates, EmbeddingBatch, NewEmbedding};
+pub use index::{IndexMethod, IndexSpec, default_lists};
 pub use rules::{CollectionRules, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_METADATA_BYTES};
 pub use search::{MAX_K, SearchRequest};

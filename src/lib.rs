@@ -9,6 +9,8 @@ pub mod metric;
 pub mod models;
 mod repo;
 mod schema;
+mod search;
+mod sql;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -16,13 +18,14 @@ mod uow;
 
 pub use config::{Config, DatabaseUrl};
 pub use dto::{
-    CollectionRules, Duplicates, EmbeddingBatch, IndexMethod, IndexSpec, NewCollection,
-    NewEmbedding, SearchRequest,
+    CollectionRules, Duplicates, EmbeddingBatch, IndexMethod, IndexSpec, IterativeScan,
+    NewCollection, NewEmbedding, SearchAfter, SearchRequest,
 };
-pub use index::{IndexProgress, IndexStatus};
 pub use error::{DatabaseError, Error, Result, ValidationError};
+pub use index::{IndexProgress, IndexStatus, PayloadIndex};
 pub use metric::Metric;
 pub use models::{Collection, CollectionId, Embedding};
-pub use repo::{Collections, Embeddings, SearchHit, SearchResponse, WriteSummary};
+pub use repo::{Collections, Embeddings, SearchHit, SearchPath, SearchResponse, WriteSummary};
+pub use search::{MAX_BATCH, RecallQueries, RecallReport, RecallRequest};
 pub use store::{MIGRATIONS, PooledPg, Store};
 pub use uow::UnitOfWork;

@@ -5,8 +5,10 @@
 
 pub(crate) mod collections;
 pub(crate) mod embeddings;
+pub(crate) mod filtered;
 pub(crate) mod search;
 
 pub use collections::Collections;
 pub use embeddings::{Embeddings, WriteSummary};
+pub use filtered::{MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest};
 pub use search::{SearchHit, SearchResponse};

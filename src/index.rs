@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::dto::{IndexMethod, IndexSpec};
 use crate::error::{Error, Result};
-use crate::filter::{FieldPath, PayloadKind};
+use crate::filter::{FieldPath, Filter, PayloadKind};
 use crate::metric::Element;
 use crate::models::Collection;
 use crate::store::{PooledPg, Store};
@@ -297,7 +297,7 @@ impl Store {
         field: &FieldPath,
         kind: PayloadKind,
     ) -> Result<PayloadIndex> {
-        field.check().map_err(Error::from)?;
+        Filter::exists(field.clone()).check()?;
         self.create_payload(collection, field.segments().to_vec(), Some(kind))
     }
 
@@ -376,7 +376,7 @@ impl Store {
             Some(kind) => format!(
                 "SELECT format('CREATE INDEX CONCURRENTLY {name} ON {partition} \
                  (({}(metadata #> %L::text[])))', $1::text[]) AS sql",
-                accessor(kind)
+                kind.accessor()
             ),
         };
         let mut query = diesel::sql_query(template).into_boxed();
@@ -401,17 +401,6 @@ impl Store {
             .into_iter()
             .find(|index| index.id == id)
             .ok_or_else(|| Error::not_found("payload index", name))
-    }
-}
-
-/// The typed accessor a btree payload index is built on; the filter renderer compares the same
-/// function of the same path, so the planner can match the index.
-fn accessor(kind: PayloadKind) -> &'static str {
-    match kind {
-        PayloadKind::Keyword => "embedstore_jsonb_text",
-        PayloadKind::Integer | PayloadKind::Float => "embedstore_jsonb_numeric",
-        PayloadKind::Bool => "embedstore_jsonb_bool",
-        PayloadKind::Timestamp => "embedstore_jsonb_timestamptz",
     }
 }
 

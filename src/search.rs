@@ -101,7 +101,13 @@ impl Store {
         let request = request.validate_for(collection)?;
         let mut conn = self.connection()?;
         let indexes = self.indexes.get(&mut conn, collection)?;
-        repo::search::run(&mut conn, collection, &indexes, request)
+        repo::search::run(
+            &mut conn,
+            collection,
+            &indexes,
+            request,
+            repo::search::Scope::Autocommit,
+        )
     }
 
     /// The same search for every vector in `queries`, in one statement (one round trip), one
@@ -123,7 +129,14 @@ impl Store {
         let request = validate_batch(collection, queries, template)?;
         let mut conn = self.connection()?;
         let indexes = self.indexes.get(&mut conn, collection)?;
-        repo::search::run_many(&mut conn, collection, &indexes, &request, queries.to_vec())
+        repo::search::run_many(
+            &mut conn,
+            collection,
+            &indexes,
+            &request,
+            queries.to_vec(),
+            repo::search::Scope::Autocommit,
+        )
     }
 
     /// Measures recall@k of `request.request`'s settings: each query is answered as requested

@@ -46,7 +46,13 @@ impl UnitOfWork<'_> {
     ) -> Result<SearchResponse> {
         let request = request.validate_for(collection)?;
         let indexes = self.indexes.get(self.conn, collection)?;
-        repo::search::run(self.conn, collection, &indexes, request)
+        repo::search::run(
+            self.conn,
+            collection,
+            &indexes,
+            request,
+            repo::search::Scope::Transaction,
+        )
     }
 
     /// The server's `EXPLAIN` of the exact statement [`UnitOfWork::search`] sends for this
@@ -61,7 +67,13 @@ impl UnitOfWork<'_> {
     ) -> Result<String> {
         let request = request.validate_for(collection)?;
         let indexes = self.indexes.get(self.conn, collection)?;
-        repo::search::explain(self.conn, collection, &indexes, request)
+        repo::search::explain(
+            self.conn,
+            collection,
+            &indexes,
+            request,
+            repo::search::Scope::Transaction,
+        )
     }
 
     /// The transaction's connection, to run your own diesel queries (e.g. joins with your

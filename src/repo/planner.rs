@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::filter::{FieldPath, Filter, PayloadKind, PayloadLayout};
+use crate::filter::{FieldPath, Filter, PayloadKind, PayloadLayout, is_timestamp};
 
 /// The layout the filter renderer and the planner see, from the catalog's valid payload
 /// indexes (`(field path, kind)`, kind `gin` with an empty path).
@@ -61,8 +61,4 @@ fn typed(layout: &PayloadLayout, path: &FieldPath, value: &Value, range: bool) -
                 _ => false,
             }
     })
-}
-
-fn is_timestamp(text: &str) -> bool {
-    chrono::DateTime::parse_from_rfc3339(text).is_ok()
 }

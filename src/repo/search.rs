@@ -19,6 +19,7 @@
 //! yields fewer than `k` rows it runs the exact statement, so a search returns `k` rows
 //! whenever `k` rows match.
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, Text};
 use garde::Valid;
@@ -136,12 +137,21 @@ struct Decision {
     matched: Option<u64>,
 }
 
+/// Whether the connection is already inside the caller's transaction (a unit of work) or in
+/// autocommit mode (`Store::search`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Autocommit,
+    Transaction,
+}
+
 /// Runs one validated search on `conn`.
 pub(crate) fn run(
     conn: &mut PgConnection,
     collection: &Collection,
     indexes: &CollectionIndexes,
     request: Valid<SearchRequest>,
+    scope: Scope,
 ) -> Result<SearchResponse> {
     let request = request.into_inner();
     let mut responses = run_many(
@@ -150,6 +160,7 @@ pub(crate) fn run(
         indexes,
         &request,
         vec![request.vector.clone()],
+        scope,
     )?;
     Ok(responses.remove(0))
 }
@@ -162,13 +173,15 @@ pub(crate) fn run_many(
     indexes: &CollectionIndexes,
     request: &SearchRequest,
     queries: Vec<Vec<f32>>,
+    scope: Scope,
 ) -> Result<Vec<SearchResponse>> {
     let layout = layout(indexes);
     let decision = decide(conn, collection, indexes, &layout, request)?;
     let count = queries.len();
-    let rows: Vec<HitRow> = statement(collection, request, decision.mode, &layout, queries.clone())
-        .into_query()
-        .load(conn)?;
+    let sql = statement(collection, request, decision.mode, &layout, queries.clone());
+    let rows: Vec<HitRow> = with_index_forced(conn, scope, decision.mode, request, |conn| {
+        sql.into_query().load(conn)
+    })?;
     let mut grouped: Vec<Vec<HitRow>> = (0..count).map(|_| Vec::new()).collect();
     for row in rows {
         if let Some(slot) = usize::try_from(row.query - 1)
@@ -207,6 +220,7 @@ pub(crate) fn explain(
     collection: &Collection,
     indexes: &CollectionIndexes,
     request: Valid<SearchRequest>,
+    scope: Scope,
 ) -> Result<String> {
     let request = request.into_inner();
     let layout = layout(indexes);
@@ -218,12 +232,68 @@ pub(crate) fn explain(
         &layout,
         vec![request.vector.clone()],
     );
-    let lines: Vec<PlanLine> = sql.prepend("EXPLAIN ").into_query().load(conn)?;
+    sql.prepend("EXPLAIN ");
+    let lines: Vec<PlanLine> = with_index_forced(conn, scope, decision.mode, &request, |conn| {
+        sql.into_query().load(conn)
+    })?;
     Ok(lines
         .into_iter()
         .map(|plan| plan.line)
         .collect::<Vec<_>>()
         .join("\n"))
+}
+
+/// Planner settings that make a filtered ANN statement walk the ANN index. Without them the
+/// planner weighs the filter by its estimate — for metadata expressions without statistics a
+/// fixed guess of 0.5 % — and often prefers scanning and sorting, which defeats the ANN path
+/// at scale. They must be in force before the statement is planned, so they cannot ride inside
+/// it like pgvector's settings: constant SQL, sent with the `BEGIN` (autocommit) or in a
+/// savepoint that is rolled back afterwards (inside a unit of work, so the caller's own
+/// queries never see them).
+const FORCE_INDEX: &str = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off";
+
+/// Runs `work` with [`FORCE_INDEX`] in force when `mode` is the ANN path under a filter or
+/// keyset condition; otherwise runs it as it is.
+fn with_index_forced<T>(
+    conn: &mut PgConnection,
+    scope: Scope,
+    mode: Mode,
+    request: &SearchRequest,
+    work: impl FnOnce(&mut PgConnection) -> diesel::QueryResult<T>,
+) -> Result<T> {
+    if !matches!(mode, Mode::Ann(_)) || !needs_fallback(request) {
+        return Ok(work(conn)?);
+    }
+    match scope {
+        Scope::Autocommit => {
+            use diesel::connection::{AnsiTransactionManager, TransactionManager};
+            AnsiTransactionManager::begin_transaction_sql(
+                conn,
+                &format!("BEGIN READ ONLY; {FORCE_INDEX}"),
+            )?;
+            match work(conn) {
+                Ok(value) => {
+                    AnsiTransactionManager::commit_transaction(conn)?;
+                    Ok(value)
+                }
+                Err(error) => {
+                    // The search failed; a failed rollback leaves the manager marked broken,
+                    // and r2d2 then discards the connection.
+                    let _ = AnsiTransactionManager::rollback_transaction(conn);
+                    Err(error.into())
+                }
+            }
+        }
+        Scope::Transaction => {
+            conn.batch_execute(&format!("SAVEPOINT embedstore_search; {FORCE_INDEX}"))?;
+            let outcome = work(conn);
+            // Undoes the settings (and, after a failed search, the aborted state).
+            conn.batch_execute(
+                "ROLLBACK TO SAVEPOINT embedstore_search; RELEASE SAVEPOINT embedstore_search",
+            )?;
+            Ok(outcome?)
+        }
+    }
 }
 
 /// Whether a short ANN answer must be checked by an exact scan: only when something other
@@ -304,8 +374,8 @@ fn statement(
 ) -> SqlBuilder {
     let mut sql = SqlBuilder::new();
     let single = queries.len() == 1;
+    let mut queries = queries;
     let query_ref = if single {
-        let mut queries = queries;
         let vector = queries.pop().unwrap_or_default();
         sql.param(pgvector::Vector::from(vector))
     } else {

@@ -105,7 +105,10 @@ fn unfiltered_search_walks_the_hnsw_index_and_reports_it() {
         .search(&collection, SearchRequest::new(items[7].vector.clone(), 10))
         .unwrap();
     assert_eq!((exact.path, exact.exact), (SearchPath::Exact, true));
-    assert_eq!(ids(&exact), brute_force(&items, &items[7].vector, 10, |_| true));
+    assert_eq!(
+        ids(&exact),
+        brute_force(&items, &items[7].vector, 10, |_| true)
+    );
 
     store
         .create_index(&collection, &IndexSpec::hnsw(), None)
@@ -135,7 +138,10 @@ fn the_statement_sent_uses_the_ann_index_also_after_many_runs_on_one_connection(
         .read(|uow| uow.explain_search(&collection, request.clone()))
         .unwrap();
     assert!(plan.contains(&format!("Index Scan using {ann}")), "{plan}");
-    assert!(plan.contains("One-Time Filter"), "settings gate the scan: {plan}");
+    assert!(
+        plan.contains("One-Time Filter"),
+        "settings gate the scan: {plan}"
+    );
 
     // A filtered ANN-path request (no payload index: the planner walks the index).
     let filtered = request.with_filter(Filter::eq("lang", "l3"));
@@ -178,7 +184,12 @@ fn settings_never_leak_to_the_next_user_of_a_pooled_connection() {
             })
             .unwrap()
     };
+    // The first search loads pgvector into the backend, which defines its settings.
+    store
+        .search(&collection, SearchRequest::new(items[0].vector.clone(), 3))
+        .unwrap();
     let before = settings(&store);
+    assert_eq!(before, ("40".to_owned(), "off".to_owned()));
     let tuned = SearchRequest::new(items[0].vector.clone(), 10)
         .with_ef_search(321)
         .with_iterative(IterativeScan::RelaxedOrder)
@@ -189,14 +200,32 @@ fn settings_never_leak_to_the_next_user_of_a_pooled_connection() {
         .read(|uow| uow.search(&collection, tuned.clone()))
         .unwrap();
     assert_eq!(settings(&store), before);
-    assert_ne!(before.0, "321");
+    // Nor to the caller's own statements later in the same unit of work.
+    let (inside, planner): (String, String) = store
+        .read(|uow| {
+            uow.search(&collection, tuned.clone())?;
+            diesel::select((
+                diesel::dsl::sql::<diesel::sql_types::Text>(
+                    "current_setting('hnsw.iterative_scan')",
+                ),
+                diesel::dsl::sql::<diesel::sql_types::Text>("current_setting('enable_seqscan')"),
+            ))
+            .get_result(uow.connection())
+            .map_err(Error::from)
+        })
+        .unwrap();
+    assert_eq!((inside.as_str(), planner.as_str()), ("off", "on"));
 }
 
 #[test]
 fn a_selective_filter_still_returns_k_rows_where_plain_pgvector_returns_fewer() {
     let (db, collection, items) = corpus(6000, 4);
     db.store()
-        .create_index(&collection, &IndexSpec::hnsw().m(8).ef_construction(32), None)
+        .create_index(
+            &collection,
+            &IndexSpec::hnsw().m(8).ef_construction(32),
+            None,
+        )
         .unwrap();
     let query = items[11].vector.clone();
     // What a pgvector user gets with the defaults: the index filters after its scan.
@@ -205,15 +234,31 @@ fn a_selective_filter_still_returns_k_rows_where_plain_pgvector_returns_fewer() 
         #[diesel(sql_type = diesel::sql_types::Text)]
         external_id: String,
     }
+    let mut conn = db.raw_connection();
+    // On 6,000 rows the planner would rather scan everything; at scale it walks the index.
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut conn,
+        "SET enable_seqscan = off; SET enable_sort = off",
+    )
+    .unwrap();
     let naive: Vec<Id> = diesel::sql_query(
         "SELECT external_id FROM embeddings WHERE collection_id = $1 \
          AND (metadata->>'shard')::int = 11 ORDER BY embedding::vector(16) <=> $2 LIMIT 10",
     )
     .bind::<diesel::sql_types::Integer, _>(collection.id.0)
     .bind::<pgvector::sql_types::Vector, _>(pgvector::Vector::from(query.clone()))
-    .load(&mut db.raw_connection())
+    .load(&mut conn)
     .unwrap();
-    assert!(naive.len() < 10, "pgvector's default returned {}", naive.len());
+    assert!(
+        naive.len() < 10,
+        "pgvector's default returned {}",
+        naive.len()
+    );
+    assert!(naive.iter().all(|row| {
+        items
+            .iter()
+            .any(|item| item.external_id == row.external_id && shard(item) == 11)
+    }));
 
     let response = db
         .store()
@@ -223,7 +268,12 @@ fn a_selective_filter_still_returns_k_rows_where_plain_pgvector_returns_fewer() 
         )
         .unwrap();
     assert_eq!((response.requested, response.returned), (10, 10));
-    assert!(response.hits.iter().all(|hit| hit.metadata.as_ref().unwrap()["shard"] == 11));
+    assert!(
+        response
+            .hits
+            .iter()
+            .all(|hit| hit.metadata.as_ref().unwrap()["shard"] == 11)
+    );
     let expected = brute_force(&items, &query, 10, |item| shard(item) == 11);
     let found = ids(&response);
     let overlap = found.iter().filter(|id| expected.contains(id)).count();
@@ -259,8 +309,10 @@ fn a_payload_indexed_selective_filter_takes_the_exact_path_through_the_payload_i
         .unwrap();
     assert!(plan.contains(&payload.name), "{plan}");
 
-    // A broad filter on the same field goes through the ANN index.
-    let broad = SearchRequest::new(query, 10).with_filter(Filter::lt("shard", 50));
+    // A broad filter on the same field (3,000 rows, above the threshold) walks the ANN index.
+    let broad = SearchRequest::new(query, 10)
+        .with_filter(Filter::lt("shard", 50))
+        .with_exact_threshold(1000);
     let response = store.search(&collection, broad).unwrap();
     assert_eq!(response.path, SearchPath::Ann);
     assert_eq!(response.returned, 10);
@@ -357,13 +409,17 @@ fn batch_search_answers_each_query_as_a_single_search_would() {
     store
         .create_index(&collection, &IndexSpec::hnsw(), None)
         .unwrap();
-    let queries: Vec<Vec<f32>> = (0..25).map(|index| items[index * 7].vector.clone()).collect();
+    let queries: Vec<Vec<f32>> = (0..25)
+        .map(|index| items[index * 7].vector.clone())
+        .collect();
     for template in [
         SearchRequest::new(Vec::new(), 5),
         SearchRequest::new(Vec::new(), 5).with_filter(Filter::eq("lang", "l4")),
         SearchRequest::new(Vec::new(), 5).with_exact(true),
     ] {
-        let batch = store.search_batch(&collection, &queries, &template).unwrap();
+        let batch = store
+            .search_batch(&collection, &queries, &template)
+            .unwrap();
         assert_eq!(batch.len(), queries.len());
         for (query, answer) in queries.iter().zip(&batch) {
             let single = store
@@ -379,7 +435,10 @@ fn batch_search_answers_each_query_as_a_single_search_would() {
         .search_batch(&collection, &bad, &SearchRequest::new(Vec::new(), 5))
         .unwrap_err();
     let message = error.to_string();
-    assert!(message.contains("queries[3]") && message.contains("NaN"), "{message}");
+    assert!(
+        message.contains("queries[3]") && message.contains("NaN"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -408,13 +467,15 @@ fn recall_is_measured_against_the_exact_answer() {
     let low = store
         .measure_recall(
             &collection,
-            &RecallRequest::sample(30, 10).with_request(SearchRequest::new(Vec::new(), 10).with_probes(1)),
+            &RecallRequest::sample(30, 10)
+                .with_request(SearchRequest::new(Vec::new(), 10).with_probes(1)),
         )
         .unwrap();
     let full = store
         .measure_recall(
             &collection,
-            &RecallRequest::sample(30, 10).with_request(SearchRequest::new(Vec::new(), 10).with_probes(30)),
+            &RecallRequest::sample(30, 10)
+                .with_request(SearchRequest::new(Vec::new(), 10).with_probes(30)),
         )
         .unwrap();
     assert_eq!((low.queries, full.queries), (30, 30));

@@ -5,11 +5,13 @@
 )]
 
 mod ann;
+mod cli_search;
 mod collections;
 mod config;
 mod embeddings;
 mod index;
 mod migrations;
+mod round_trips;
 mod search;
 mod support;
 mod transactions;

@@ -4,11 +4,11 @@
 use diesel::prelude::*;
 use embedstore::testing::TestDatabase;
 use embedstore::{
-    Collection, Config, Error, Filter, IndexSpec, IterativeScan, Metric, NewCollection,
-    NewEmbedding, PayloadKind, RecallRequest, SearchPath, SearchRequest, Store,
+    Collection, Error, Filter, IndexSpec, IterativeScan, Metric, NewCollection, NewEmbedding,
+    PayloadKind, RecallRequest, SearchPath, SearchRequest, Store,
 };
 
-use crate::support::Rng;
+use crate::support::{Rng, single_connection_store};
 
 const DIMENSION: usize = 16;
 
@@ -87,14 +87,6 @@ fn ids(response: &embedstore::SearchResponse) -> Vec<String> {
 
 fn shard(item: &NewEmbedding) -> i64 {
     item.metadata["shard"].as_i64().unwrap()
-}
-
-/// A store over the same database with a single pooled connection: every call reuses it.
-fn single_connection_store(db: &TestDatabase) -> Store {
-    let mut config = Config::new(db.url().expose_secret().to_owned()).unwrap();
-    config.pool_max_size = 1;
-    config.pool_min_idle = 1;
-    Store::connect(config).unwrap()
 }
 
 #[test]

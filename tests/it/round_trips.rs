@@ -4,9 +4,9 @@
 use std::cell::RefCell;
 
 use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
-use embedstore::{Config, Filter, IndexSpec, Metric, NewCollection, SearchRequest, Store};
+use embedstore::{Filter, IndexSpec, Metric, NewCollection, SearchRequest};
 
-use crate::support::{Rng, items};
+use crate::support::{Rng, items, single_connection_store};
 
 thread_local! {
     /// The statements this thread's connections started, in order.
@@ -42,9 +42,7 @@ fn a_search_outside_a_unit_of_work_is_one_statement_after_the_checkout_test() {
     // other tests' connections record into their own threads' lists, which nobody reads.
     set_default_instrumentation(recorder).unwrap();
     let db = embedstore::testing::TestDatabase::new();
-    let mut config = Config::new(db.url().expose_secret().to_owned()).unwrap();
-    config.pool_max_size = 1;
-    let store = Store::connect(config).unwrap();
+    let store = single_connection_store(&db);
     let collection = store
         .write(|uow| {
             uow.collections()

@@ -1,10 +1,8 @@
 use diesel::prelude::*;
 use embedstore::testing::TestDatabase;
-use embedstore::{
-    Collection, Config, Error, Metric, NewCollection, NewEmbedding, SearchRequest, Store,
-};
+use embedstore::{Collection, Error, Metric, NewCollection, NewEmbedding, SearchRequest};
 
-use crate::support::{Rng, items, with_collection, with_items};
+use crate::support::{Rng, items, single_connection_store, with_collection, with_items};
 
 /// Checks that search returns exactly what brute force over `stored` computes in Rust.
 fn assert_matches_brute_force(
@@ -204,9 +202,8 @@ fn ef_search(conn: &mut PgConnection) -> String {
 #[test]
 fn search_settings_are_scoped_to_the_transaction() {
     let db = TestDatabase::new();
-    let mut config = Config::new(db.url().expose_secret()).unwrap();
-    config.pool_max_size = 1; // every unit of work below shares one connection
-    let store = Store::connect(config).unwrap();
+    // Every unit of work below shares one connection.
+    let store = single_connection_store(&db);
     let collection = store
         .write(|uow| {
             uow.collections()

@@ -248,22 +248,11 @@ impl Query {
 /// # Errors
 /// Every line that is not an array of numbers, as `line N: <message>`.
 pub fn parse_queries(text: &str) -> Result<Vec<Query>, Vec<String>> {
-    let mut queries = Vec::new();
-    let mut problems = Vec::new();
-    for (index, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Vec<f32>>(line) {
-            Ok(vector) => queries.push(Query::plain(Some(index + 1), vector)),
-            Err(error) => problems.push(format!("line {}: {}", index + 1, json_problem(&error))),
-        }
-    }
-    if problems.is_empty() {
-        Ok(queries)
-    } else {
-        Err(problems)
-    }
+    parse_lines(text, |number, line| {
+        serde_json::from_str::<Vec<f32>>(line)
+            .map(|vector| Query::plain(Some(number), vector))
+            .map_err(|error| json_problem(&error))
+    })
 }
 
 /// Parses a `--queries` file: one JSON object per non-blank line with a `vector` and, optionally,
@@ -272,34 +261,41 @@ pub fn parse_queries(text: &str) -> Result<Vec<Query>, Vec<String>> {
 /// # Errors
 /// Every bad line, as `line N: <message>`.
 pub fn parse_query_objects(text: &str) -> Result<Vec<Query>, Vec<String>> {
+    parse_lines(text, |number, line| {
+        let parsed =
+            serde_json::from_str::<QueryLine>(line).map_err(|error| json_problem(&error))?;
+        let filter = parsed
+            .filter
+            .as_ref()
+            .map(Filter::from_json)
+            .transpose()
+            .map_err(|error| format!("filter: {error}"))?;
+        Ok(Query {
+            line: Some(number),
+            vector: parsed.vector,
+            id: parsed.id,
+            k: parsed.k,
+            filter,
+        })
+    })
+}
+
+/// Parses every non-blank line with `parse` (given the 1-based line number), collecting every
+/// failure as `line N: <message>`.
+fn parse_lines(
+    text: &str,
+    parse: impl Fn(usize, &str) -> Result<Query, String>,
+) -> Result<Vec<Query>, Vec<String>> {
     let mut queries = Vec::new();
     let mut problems = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let number = index + 1;
-        let parsed = match serde_json::from_str::<QueryLine>(line) {
-            Ok(parsed) => parsed,
-            Err(error) => {
-                problems.push(format!("line {number}: {}", json_problem(&error)));
-                continue;
-            }
-        };
-        let filter = match parsed.filter.as_ref().map(Filter::from_json).transpose() {
-            Ok(filter) => filter,
-            Err(error) => {
-                problems.push(format!("line {number}: filter: {error}"));
-                continue;
-            }
-        };
-        queries.push(Query {
-            line: Some(number),
-            vector: parsed.vector,
-            id: parsed.id,
-            k: parsed.k,
-            filter,
-        });
+        match parse(index + 1, line) {
+            Ok(query) => queries.push(query),
+            Err(problem) => problems.push(format!("line {}: {problem}", index + 1)),
+        }
     }
     if problems.is_empty() {
         Ok(queries)

@@ -134,7 +134,8 @@ impl Filter {
     }
 }
 
-/// [`Filter::render`] after [`Filter::check`], for this crate's integration tests.
+/// Renders `filter` (as the repositories do) after [`Filter::check`], for this crate's
+/// integration tests.
 #[cfg(feature = "testing")]
 ///
 /// # Errors
@@ -152,7 +153,7 @@ pub fn render_filter(
 /// True when `text` is an RFC 3339 timestamp with an explicit offset that the SQL accessor
 /// `embedstore_jsonb_timestamptz` accepts: exactly the same rules as its regular expression
 /// and day-of-month check.
-pub(crate) fn is_timestamp(text: &str) -> bool {
+pub fn is_timestamp(text: &str) -> bool {
     let bytes = text.as_bytes();
     let number = |range: std::ops::Range<usize>| -> Option<u32> {
         let digits = bytes.get(range)?;

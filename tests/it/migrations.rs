@@ -5,7 +5,7 @@ use embedstore::testing::TestDatabase;
 fn migrations_apply_once_and_then_report_up_to_date() {
     let db = TestDatabase::unmigrated();
     let pending = db.store().pending_migrations().unwrap();
-    assert_eq!(pending.len(), 3, "{pending:?}");
+    assert_eq!(pending.len(), 4, "{pending:?}");
     let applied = db.store().migrate().unwrap();
     assert_eq!(
         applied, pending,

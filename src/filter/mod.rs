@@ -80,7 +80,7 @@ pub use render::{is_timestamp, render_filter};
 /// );
 /// # Ok::<(), embedstore::FilterError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Filter {
     /// The value at the path equals the given value (`$eq`).

@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 
 use crate::support::{failures, with_collection};
 
+mod reference;
+
 const HOSTILE: &str = "x'); DROP TABLE embeddings; --";
 
 /// Rows whose metadata mixes types, nesting, missing keys, unicode and look-alike strings.

@@ -221,7 +221,7 @@ fn random_filter(rng: &mut Rng, depth: usize) -> Filter {
 fn random_filters_select_what_the_documented_semantics_say() {
     let (db, collection) = matrix();
     let rows = matrix_rows();
-    let mut rng = Rng::new(2026_11_25);
+    let mut rng = Rng::new(20_261_125);
     let mut non_trivial = 0;
     for _ in 0..600 {
         let filter = random_filter(&mut rng, 2);

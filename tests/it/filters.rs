@@ -459,6 +459,20 @@ fn hostile_keys_and_values_never_change_the_database_or_fail_in_sql() {
             for gin in [false, true] {
                 rendered_ids(&db, &c, &filter, gin);
             }
+            // Positive conditions on the missing `k…` key match nothing: deleting by them,
+            // committed, must delete nothing (negations would rightly match every row).
+            let positive = !matches!(filter, Filter::Ne(..) | Filter::NotIn(..));
+            let missing_key = filter
+                .to_json()
+                .as_object()
+                .is_some_and(|object| object.keys().all(|key| key.starts_with('k')));
+            if positive && missing_key {
+                let deleted = db
+                    .store()
+                    .write(|uow| uow.embeddings().delete_where(&c, &filter))
+                    .unwrap_or_else(|error| panic!("{}: {error}", filter.to_json()));
+                assert_eq!(deleted, 0, "{}", filter.to_json());
+            }
         }
     }
     assert_eq!(fingerprint(&db), before);

@@ -33,7 +33,7 @@ COMMENT ON FUNCTION embedstore_jsonb_bool(jsonb) IS
 -- separate steps (SQL's AND/OR fix no evaluation order) so the cast never sees a string it
 -- would refuse: the regex bounds every field, then year 0000 and days past the month's end
 -- are excluded. Offsets are limited to ±15:59 (PostgreSQL's range); leap seconds (:60) are
--- not accepted. The Rust filter code (filter::render::is_timestamp) applies the same rules.
+-- not accepted. The Rust filter code (filter::timestamp::is_timestamp) applies the same rules.
 -- PL/pgSQL rather than SQL: a SQL function containing a STABLE cast is never inlined, and the
 -- SQL-function executor took twice as long per row as this.
 CREATE FUNCTION embedstore_jsonb_timestamptz(value jsonb) RETURNS timestamptz

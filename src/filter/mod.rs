@@ -3,20 +3,24 @@
 
 mod error;
 mod json;
+mod layout;
 pub(crate) mod limits;
 mod path;
 mod render;
 mod rules;
+mod timestamp;
 
 use std::str::FromStr;
 
 use serde_json::Value;
 
 pub use error::FilterError;
+pub use layout::{PayloadKind, PayloadLayout};
 pub use path::FieldPath;
-pub use render::{PayloadKind, PayloadLayout};
 #[cfg(feature = "testing")]
-pub use render::{is_timestamp, render_filter};
+pub use render::render_filter;
+#[cfg(feature = "testing")]
+pub use timestamp::is_timestamp;
 
 /// A condition on embeddings' metadata.
 ///

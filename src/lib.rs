@@ -39,6 +39,6 @@ pub use uow::UnitOfWork;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod internals {
-    pub use crate::filter::{PayloadLayout, render_filter};
+    pub use crate::filter::{PayloadLayout, is_timestamp, render_filter};
     pub use crate::sql::{Bind, MAX_BINDS, SqlBuilder, TooManyBinds};
 }

@@ -1,73 +1,89 @@
-//! Typed metadata filters with a JSON form.
-//!
-//! A [`Filter`] selects embeddings by their `metadata`. It is built in Rust
-//! (`Filter::eq("lang", "de").and(Filter::gt("price", 10))`) or parsed from the JSON form
-//! users know from Chroma, Supabase vecs and langchain-postgres:
-//!
-//! ```json
-//! {"lang": "de", "price": {"$gt": 10, "$lte": 99.5}, "$or": [{"tags": {"$contains": "new"}}, {"stock": {"$exists": true}}]}
-//! ```
-//!
-//! Several keys in one object are combined with AND; `{"lang": "de"}` is short for
-//! `{"lang": {"$eq": "de"}}`. Operators: `$eq $ne $lt $lte $gt $gte $in $nin $exists
-//! $contains` on a field, `$and $or $not` around filters. Keys are dotted paths
-//! ([`FieldPath`]): `"a.b"` is key `b` inside object `a`; `\.` is a literal dot.
-//!
-//! # Semantics
-//! - **No cross-type matches.** A comparison only matches stored values of the filter value's
-//!   JSON type: `{"n": {"$gt": 5}}` never matches the string `"10"`, and `{"n": {"$lt": "b"}}`
-//!   never matches a number. jsonb's own cross-type ordering never leaks through.
-//! - **Numbers** compare as numbers (`1` equals `1.0`), exactly (as `numeric`).
-//! - **Strings** compare as strings; `<`/`>` use the database's default collation.
-//! - **Timestamps:** a range comparison (`$lt $lte $gt $gte`) whose value is an RFC 3339
-//!   timestamp with an explicit offset or `Z` (`2026-11-25T08:00:00Z`,
-//!   `2026-11-25 09:00:00.5+01:00`) compares as timestamps, against stored strings of that same
-//!   form; stored strings of any other form never match it. `$eq` on such a string compares
-//!   the text.
-//! - **Booleans** only with `$eq`, `$ne`, `$in`, `$nin`.
-//! - **Null:** `{"k": null}` (`$eq null`) matches a stored JSON `null` only, not a missing key.
-//! - **Arrays and objects** as `$eq`/`$in` values compare as whole JSON values.
-//! - **Negations match missing keys:** `$ne`, `$nin` and `$not` match every row the positive
-//!   form does not — including rows without the key, or with a value of another type.
-//! - **`$exists: true`** matches a present key, also one holding JSON `null`.
-//! - **`$contains`:** the field is an array holding the value; given an array, holding every
-//!   value of it. Objects inside match by containment (`[{"a":1,"b":2}]` contains `{"a":1}`).
-//! - A path segment that reads as an integer (`tags.0`) indexes into an array, as in
-//!   PostgreSQL's `#>`.
-//!
-//! # Limits
-//! Checked by [`Filter::check`] (and by the parser as it goes, so hostile input never recurses
-//! deeply): nesting depth ≤ 32, ≤ 1,000 conditions and combinators, ≤ 10,000 values per `$in`
-//! list, keys 1–256 bytes, ≤ 32 keys per path, no NUL in keys or string values (jsonb cannot
-//! store it), a key starting with `$` is reserved, `$and`/`$or`/`$in` lists are non-empty.
-//!
-//! # SQL
-//! A filter renders to a boolean expression over the `metadata` column in which every key and
-//! value is a bound parameter (`embedstore_jsonb_text(metadata #> $2::text[]) = $3::text`).
-//! The typed accessors are `IMMUTABLE` SQL functions, so a payload index built on exactly that
-//! expression serves the filter.
+//! Typed metadata filters with a JSON form; the semantics and limits are documented on
+//! [`Filter`].
 
 mod error;
 mod json;
+mod layout;
 pub(crate) mod limits;
 mod path;
 mod render;
 mod rules;
+mod timestamp;
 
 use std::str::FromStr;
 
 use serde_json::Value;
 
 pub use error::FilterError;
+pub use layout::{PayloadKind, PayloadLayout};
 pub use path::FieldPath;
-pub(crate) use render::is_timestamp;
 #[cfg(feature = "testing")]
 pub use render::render_filter;
-pub use render::{PayloadKind, PayloadLayout};
+pub use timestamp::is_timestamp;
 
-/// A condition on embeddings' metadata. See the [module docs](self) for the JSON form, the
-/// semantics and the limits.
-#[derive(Debug, Clone, PartialEq)]
+/// A condition on embeddings' metadata.
+///
+/// A [`Filter`] selects embeddings by their `metadata`. It is built in Rust
+/// (`Filter::eq("lang", "de").and(Filter::gt("price", 10))`) or parsed from the JSON form
+/// users know from Chroma, Supabase vecs and langchain-postgres:
+///
+/// ```json
+/// {"lang": "de", "price": {"$gt": 10, "$lte": 99.5}, "$or": [{"tags": {"$contains": "new"}}, {"stock": {"$exists": true}}]}
+/// ```
+///
+/// Several keys in one object are combined with AND; `{"lang": "de"}` is short for
+/// `{"lang": {"$eq": "de"}}`. Operators: `$eq $ne $lt $lte $gt $gte $in $nin $exists
+/// $contains` on a field, `$and $or $not` around filters. Keys are dotted paths
+/// ([`FieldPath`]): `"a.b"` is key `b` inside object `a`; `\.` is a literal dot.
+///
+/// # Semantics
+/// - **No cross-type matches.** A comparison only matches stored values of the filter value's
+///   JSON type: `{"n": {"$gt": 5}}` never matches the string `"10"`, and `{"n": {"$lt": "b"}}`
+///   never matches a number. jsonb's own cross-type ordering never leaks through.
+/// - **Numbers** compare as numbers (`1` equals `1.0`), exactly (as `numeric`).
+/// - **Strings** compare as strings; `<`/`>` use the database's default collation.
+/// - **Timestamps:** a range comparison (`$lt $lte $gt $gte`) whose value is an RFC 3339
+///   timestamp with an explicit offset or `Z` (`2026-11-25T08:00:00Z`,
+///   `2026-11-25 09:00:00.5+01:00`) compares as timestamps, against stored strings of that same
+///   form; stored strings of any other form never match it. `$eq` on such a string compares
+///   the text.
+/// - **Booleans** only with `$eq`, `$ne`, `$in`, `$nin`.
+/// - **Null:** `{"k": null}` (`$eq null`) matches a stored JSON `null` only, not a missing key.
+/// - **Arrays and objects** as `$eq`/`$in` values compare as whole JSON values.
+/// - **Negations match missing keys:** `$ne`, `$nin` and `$not` match every row the positive
+///   form does not — including rows without the key, or with a value of another type.
+/// - **`$exists: true`** matches a present key, also one holding JSON `null`.
+/// - **`$contains`:** the field is an array holding the value; given an array, holding every
+///   value of it. Objects inside match by containment (`[{"a":1,"b":2}]` contains `{"a":1}`).
+/// - A path segment that reads as an integer (`tags.0`) indexes into an array, as in
+///   PostgreSQL's `#>`.
+///
+/// # Limits
+/// Checked by [`Filter::check`] (and by the parser as it goes, so hostile input never recurses
+/// deeply): nesting depth ≤ 32, ≤ 1,000 conditions and combinators, ≤ 10,000 values per `$in`
+/// list, keys 1–256 bytes, ≤ 32 keys per path, no NUL in keys or string values (jsonb cannot
+/// store it), a key starting with `$` is reserved, `$and`/`$or`/`$in` lists are non-empty.
+///
+/// # SQL
+/// A filter renders to a boolean expression over the `metadata` column in which every key and
+/// value is a bound parameter (`embedstore_jsonb_text(metadata #> $2::text[]) = $3::text`).
+/// The typed accessors are `IMMUTABLE` SQL functions, so a payload index built on exactly that
+/// expression serves the filter.
+///
+/// # Example
+/// ```
+/// use embedstore::Filter;
+///
+/// let built = Filter::eq("lang", "de").and(Filter::gt("price", 10));
+/// let parsed: Filter = r#"{"lang": "de", "price": {"$gt": 10}}"#.parse()?;
+/// assert_eq!(built, parsed);
+/// assert_eq!(
+///     r#"{"price": {"$gt": {}}}"#.parse::<Filter>().unwrap_err().to_string(),
+///     "price.$gt: expects a number, string or RFC 3339 timestamp, found an object"
+/// );
+/// # Ok::<(), embedstore::FilterError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Filter {
     /// The value at the path equals the given value (`$eq`).
@@ -201,7 +217,7 @@ impl Filter {
         json::render(self)
     }
 
-    /// Checks the limits and value rules (see the [module docs](self)). Every repository
+    /// Checks the limits and value rules (see [`Filter`]). Every repository
     /// method runs it before sending SQL; a filter from [`Filter::from_json`] passes.
     ///
     /// # Errors

@@ -11,102 +11,14 @@
 //! Negations render as `(…) IS NOT TRUE`, so a NULL from a missing key counts as "does not
 //! match" everywhere and `$ne`/`$nin`/`$not` match such rows.
 
-use std::fmt;
-use std::str::FromStr;
-
 use serde_json::{Map, Value};
 
-use super::{FieldPath, Filter, FilterError};
+#[cfg(feature = "testing")]
+use super::FilterError;
+use super::layout::{Accessor, PayloadLayout};
+use super::timestamp::is_timestamp;
+use super::{FieldPath, Filter};
 use crate::sql::SqlBuilder;
-
-/// The type of a typed payload index on one metadata path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PayloadKind {
-    /// Strings, compared as text (`embedstore_jsonb_text`).
-    Keyword,
-    /// Whole numbers (`embedstore_jsonb_numeric`).
-    Integer,
-    /// Any numbers (`embedstore_jsonb_numeric`).
-    Float,
-    /// Booleans (`embedstore_jsonb_bool`).
-    Bool,
-    /// RFC 3339 timestamps with an offset (`embedstore_jsonb_timestamptz`).
-    Timestamp,
-}
-
-impl PayloadKind {
-    /// Every kind.
-    pub const ALL: [PayloadKind; 5] = [
-        PayloadKind::Keyword,
-        PayloadKind::Integer,
-        PayloadKind::Float,
-        PayloadKind::Bool,
-        PayloadKind::Timestamp,
-    ];
-
-    /// `"keyword"`, `"integer"`, `"float"`, `"bool"`, `"timestamp"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PayloadKind::Keyword => "keyword",
-            PayloadKind::Integer => "integer",
-            PayloadKind::Float => "float",
-            PayloadKind::Bool => "bool",
-            PayloadKind::Timestamp => "timestamp",
-        }
-    }
-
-    /// The SQL accessor function whose result a typed index on this kind stores, e.g.
-    /// `embedstore_jsonb_numeric`; the filter renderer uses the same function.
-    pub fn accessor(self) -> &'static str {
-        Accessor::for_kind(self).function()
-    }
-}
-
-impl fmt::Display for PayloadKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for PayloadKind {
-    type Err = FilterError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        PayloadKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-            .ok_or_else(|| {
-                FilterError::new(
-                    "",
-                    format!(
-                        "unknown payload kind {text:?}; expected keyword, integer, float, bool or timestamp"
-                    ),
-                )
-            })
-    }
-}
-
-/// Which payload indexes a collection has, so rendering can pick the expression they serve.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PayloadLayout {
-    /// A GIN index on `metadata` (`jsonb_ops` or `jsonb_path_ops`): scalar `$eq` and
-    /// `$contains` on paths without a typed index render as `metadata @> $obj::jsonb`.
-    pub gin: bool,
-    /// Typed btree indexes: path and kind.
-    pub typed: Vec<(FieldPath, PayloadKind)>,
-}
-
-impl PayloadLayout {
-    fn has_typed(&self, path: &FieldPath) -> bool {
-        self.typed.iter().any(|(typed, _)| typed == path)
-    }
-
-    /// Whether `path` should be matched by containment so the GIN index can serve it.
-    fn containment_for(&self, path: &FieldPath) -> bool {
-        self.gin && !self.has_typed(path) && !path.may_index_arrays()
-    }
-}
 
 impl Filter {
     /// Appends this filter as a boolean SQL expression over the column `metadata`. The caller
@@ -134,7 +46,8 @@ impl Filter {
     }
 }
 
-/// [`Filter::render`] after [`Filter::check`], for this crate's integration tests.
+/// Renders `filter` (as the repositories do) after [`Filter::check`], for this crate's
+/// integration tests.
 #[cfg(feature = "testing")]
 ///
 /// # Errors
@@ -147,118 +60,6 @@ pub fn render_filter(
     filter.check()?;
     filter.render(out, layout);
     Ok(())
-}
-
-/// True when `text` is an RFC 3339 timestamp with an explicit offset that the SQL accessor
-/// `embedstore_jsonb_timestamptz` accepts: exactly the same rules as its regular expression
-/// and day-of-month check.
-pub(crate) fn is_timestamp(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let number = |range: std::ops::Range<usize>| -> Option<u32> {
-        let digits = bytes.get(range)?;
-        digits.iter().all(u8::is_ascii_digit).then(|| {
-            digits
-                .iter()
-                .fold(0, |acc, d| acc * 10 + u32::from(d - b'0'))
-        })
-    };
-    let at = |index: usize, allowed: &[u8]| bytes.get(index).is_some_and(|b| allowed.contains(b));
-    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) = (
-        number(0..4),
-        number(5..7),
-        number(8..10),
-        number(11..13),
-        number(14..16),
-        number(17..19),
-    ) else {
-        return false;
-    };
-    if !(at(4, b"-") && at(7, b"-") && at(10, b"Tt ") && at(13, b":") && at(16, b":")) {
-        return false;
-    }
-    if year == 0 || !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return false;
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return false;
-    }
-    let mut rest = &text[19..];
-    if let Some(fraction) = rest.strip_prefix('.') {
-        let digits = fraction.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return false;
-        }
-        rest = &fraction[digits..];
-    }
-    match rest.as_bytes() {
-        [b'Z' | b'z'] => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => {
-            let offset_hour = (h1.is_ascii_digit() && h2.is_ascii_digit())
-                .then(|| u32::from(h1 - b'0') * 10 + u32::from(h2 - b'0'));
-            offset_hour.is_some_and(|hour| hour <= 15)
-                && (b'0'..=b'5').contains(m1)
-                && m2.is_ascii_digit()
-        }
-        _ => false,
-    }
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
-            29
-        }
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// The SQL type a scalar filter value is compared as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Accessor {
-    Text,
-    Numeric,
-    Bool,
-    Timestamptz,
-}
-
-impl Accessor {
-    fn for_kind(kind: PayloadKind) -> Accessor {
-        match kind {
-            PayloadKind::Keyword => Accessor::Text,
-            PayloadKind::Integer | PayloadKind::Float => Accessor::Numeric,
-            PayloadKind::Bool => Accessor::Bool,
-            PayloadKind::Timestamp => Accessor::Timestamptz,
-        }
-    }
-
-    fn function(self) -> &'static str {
-        match self {
-            Accessor::Text => "embedstore_jsonb_text",
-            Accessor::Numeric => "embedstore_jsonb_numeric",
-            Accessor::Bool => "embedstore_jsonb_bool",
-            Accessor::Timestamptz => "embedstore_jsonb_timestamptz",
-        }
-    }
-
-    fn sql_type(self) -> &'static str {
-        match self {
-            Accessor::Text => "text",
-            Accessor::Numeric => "numeric",
-            Accessor::Bool => "boolean",
-            Accessor::Timestamptz => "timestamptz",
-        }
-    }
-
-    fn array_type(self) -> &'static str {
-        match self {
-            Accessor::Text => "text[]",
-            Accessor::Numeric => "numeric[]",
-            Accessor::Bool => "boolean[]",
-            Accessor::Timestamptz => "timestamptz[]",
-        }
-    }
 }
 
 /// `accessor(metadata #> $p::text[])`.

@@ -125,7 +125,8 @@ impl Embeddings<'_> {
         filter.check()?;
         let mut sql = SqlBuilder::new();
         sql.push("SELECT count(*) AS count FROM embeddings WHERE ");
-        matching(&mut sql, collection, filter);
+        let layout = crate::catalog::layout_now(self.conn, collection)?;
+        matching(&mut sql, collection, filter, &layout);
         let counted: Counted = sql.try_into_query()?.get_result(self.conn)?;
         Ok(counted.count.unsigned_abs())
     }
@@ -138,7 +139,8 @@ impl Embeddings<'_> {
         filter.check()?;
         let mut sql = SqlBuilder::new();
         sql.push("DELETE FROM embeddings WHERE ");
-        matching(&mut sql, collection, filter);
+        let layout = crate::catalog::layout_now(self.conn, collection)?;
+        matching(&mut sql, collection, filter, &layout);
         let deleted = sql.try_into_query()?.execute(self.conn)?;
         Ok(deleted as u64)
     }
@@ -157,8 +159,9 @@ impl Embeddings<'_> {
         request: &ScrollRequest,
     ) -> Result<ScrollPage> {
         request.validate()?;
+        let layout = layout_for(self.conn, collection, request)?;
         let limit = request.limit as usize;
-        let rows: Vec<ScrollRow> = scroll_statement("", collection, request)
+        let rows: Vec<ScrollRow> = scroll_statement("", collection, request, &layout)
             .try_into_query()?
             .load(self.conn)?;
         let mut items: Vec<Embedding> = rows
@@ -185,7 +188,8 @@ impl Embeddings<'_> {
         request: &ScrollRequest,
     ) -> Result<String> {
         request.validate()?;
-        let lines: Vec<PlanLine> = scroll_statement("EXPLAIN ", collection, request)
+        let layout = layout_for(self.conn, collection, request)?;
+        let lines: Vec<PlanLine> = scroll_statement("EXPLAIN ", collection, request, &layout)
             .try_into_query()?
             .load(self.conn)?;
         Ok(lines
@@ -196,18 +200,40 @@ impl Embeddings<'_> {
     }
 }
 
+/// The collection's payload layout when the scroll has a filter (no query otherwise).
+fn layout_for(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    request: &ScrollRequest,
+) -> Result<PayloadLayout> {
+    match request.filter {
+        Some(_) => crate::catalog::layout_now(conn, collection),
+        None => Ok(PayloadLayout::default()),
+    }
+}
+
 /// `collection_id = $1 AND (<filter>)`.
-fn matching(sql: &mut SqlBuilder, collection: &Collection, filter: &Filter) {
+fn matching(
+    sql: &mut SqlBuilder,
+    collection: &Collection,
+    filter: &Filter,
+    layout: &PayloadLayout,
+) {
     sql.push("collection_id = ")
         .bind(collection.id.0)
         .push(" AND (");
-    filter.render(sql, &PayloadLayout::default());
+    filter.render(sql, layout);
     sql.push(")");
 }
 
 /// The scroll statement: one row more than the page, to know whether another page follows.
 /// `prefix` is `""` or `"EXPLAIN "`.
-fn scroll_statement(prefix: &str, collection: &Collection, request: &ScrollRequest) -> SqlBuilder {
+fn scroll_statement(
+    prefix: &str,
+    collection: &Collection,
+    request: &ScrollRequest,
+    layout: &PayloadLayout,
+) -> SqlBuilder {
     let mut sql = SqlBuilder::new();
     sql.push(prefix)
         .push("SELECT id, external_id, metadata, created_at, updated_at, ")
@@ -229,7 +255,7 @@ fn scroll_statement(prefix: &str, collection: &Collection, request: &ScrollReque
     }
     if let Some(filter) = &request.filter {
         sql.push(" AND (");
-        filter.render(&mut sql, &PayloadLayout::default());
+        filter.render(&mut sql, layout);
         sql.push(")");
     }
     sql.push(" ORDER BY external_id LIMIT ")

@@ -9,6 +9,7 @@ mod cli_search;
 mod collections;
 mod config;
 mod embeddings;
+mod filters;
 mod index;
 mod migrations;
 mod round_trips;

@@ -314,3 +314,17 @@ fn text_form_reports_json_syntax_errors() {
         Some(Filter::eq("lang", "de"))
     );
 }
+
+#[test]
+fn fields_and_combinators_mix_in_one_object() {
+    let filter = parse(
+        json!({"lang": "de", "price": {"$lt": 10}, "$or": [{"tags": {"$contains": "new"}}, {"stock": {"$gt": 0}}]}),
+    );
+    let Filter::And(parts) = &filter else {
+        panic!("{filter:?}");
+    };
+    assert_eq!(parts.len(), 3);
+    assert!(parts.contains(&Filter::eq("lang", "de")));
+    assert!(parts.contains(&Filter::lt("price", 10)));
+    assert!(parts.contains(&Filter::contains("tags", "new").or(Filter::gt("stock", 0))));
+}

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::filter::PayloadKind;
 use crate::sql::Bind;
 
 fn render(filter: &Filter, layout: &PayloadLayout) -> (String, Vec<Bind>) {

@@ -7,6 +7,7 @@
 mod collections;
 mod config;
 mod embeddings;
+mod faults;
 mod migrations;
 mod search;
 mod support;

@@ -248,6 +248,7 @@ local_ready() {
     vector_files_ok || return 1
     command -v psql >/dev/null 2>&1 || return 1
     pkg_installed libpq-dev || return 1
+    command -v openssl >/dev/null 2>&1 || return 1
     local out files_version
     out=$(app_psql "$APP_DB" -c "select rolsuper from pg_roles where rolname = current_user" 2>/dev/null) || return 1
     [ "$out" = t ] || return 1
@@ -268,6 +269,13 @@ install_server_if_missing() {
     apt_install postgresql
     apt_env=(env DEBIAN_FRONTEND=noninteractive)
     [ -n "$(installed_majors)" ] || die "installing postgresql did not provide a server under /usr/lib/postgresql"
+}
+
+# The TLS tests make a CA and server certificates with the openssl command line tool.
+ensure_openssl() {
+    command -v openssl >/dev/null 2>&1 && return 0
+    log "installing openssl (the TLS tests generate certificates with it)"
+    apt_install openssl
 }
 
 ensure_libpq_dev() {
@@ -561,6 +569,7 @@ main() {
     discover_cluster || die "no PostgreSQL server found after installation"
     log "PostgreSQL major version $MAJOR"
     ensure_libpq_dev
+    ensure_openssl
     ensure_pgvector
     ensure_cluster_running 9>&-
     ensure_role_db_extension

@@ -11,5 +11,6 @@ mod faults;
 mod migrations;
 mod search;
 mod support;
+mod tls;
 mod transactions;
 mod validation;

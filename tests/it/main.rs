@@ -9,6 +9,8 @@ mod config;
 mod embeddings;
 mod faults;
 mod migrations;
+#[cfg(feature = "cli")]
+mod privileges;
 mod search;
 mod support;
 mod tls;

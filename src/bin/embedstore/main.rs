@@ -6,6 +6,7 @@
 //! embedstore insert docs embeddings.jsonl [--upsert] [--batch-size 5000]
 //! embedstore search docs --vector '[0.1, …]' [--k 10] [--content] [--format table|json]
 //! embedstore demo
+//! embedstore grant APP_ROLE [--dry-run]
 //! ```
 //!
 //! The database comes from `--database-url` or `DATABASE_URL` (a `.env` file is read too), the
@@ -17,6 +18,7 @@ mod corpus;
 mod demo;
 mod embedder;
 mod error;
+mod grant;
 mod insert;
 mod output;
 mod search;
@@ -30,6 +32,7 @@ use embedstore::{Config, Store};
 use crate::collection::CollectionCommand;
 use crate::demo::DemoArgs;
 use crate::error::CliError;
+use crate::grant::GrantArgs;
 use crate::insert::InsertArgs;
 use crate::search::SearchArgs;
 
@@ -67,6 +70,9 @@ enum Command {
     /// Run the whole job end to end on this crate's own text: chunk, embed, store, search,
     /// check against brute force, time.
     Demo(DemoArgs),
+    /// Grant a service role what it needs to read and write rows, and nothing more (run as the
+    /// owner that ran `migrate`; collection create/drop stays with the owner).
+    Grant(GrantArgs),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +105,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Insert(args) => insert::run(&store, args, out),
         Command::Search(args) => search::run(&store, args, out),
         Command::Demo(args) => demo::run(&store, args, out),
+        Command::Grant(args) => grant::run(&store, args, out),
     };
     outcome.map_err(|error| explain_missing_schema(&store, error))
 }

@@ -22,8 +22,8 @@
 #      loaded and new sessions load the new library.
 #
 # Why 0.8.4: 0.8.0 added iterative index scans (filtered search needs them); the releases up
-# to 0.8.4 fixed HNSW vacuum bugs (index corruption, vacuum not finishing after updates and
-# deletes). The migrations still accept any 0.8.x so that managed servers whose provider lags
+# to 0.8.4 fixed HNSW vacuum bugs that can damage an index after updates and deletes (fixes in
+# 0.8.3 and 0.8.4). The migrations still accept any 0.8.x so that managed servers whose provider lags
 # can run embedstore (see README "pgvector version"); this script never installs less.
 #
 # Idempotent; when everything is already in place it makes no apt call and needs no root.

@@ -11,6 +11,7 @@
 //! embedstore count docs [--filter JSON]
 //! embedstore delete docs --filter JSON --yes
 //! embedstore demo
+//! embedstore grant APP_ROLE [--dry-run]
 //! ```
 //!
 //! The database comes from `--database-url` or `DATABASE_URL` (a `.env` file is read too), the
@@ -22,6 +23,7 @@ mod corpus;
 mod demo;
 mod embedder;
 mod error;
+mod grant;
 mod index;
 mod insert;
 mod output;
@@ -37,6 +39,7 @@ use embedstore::{Config, Store};
 use crate::collection::CollectionCommand;
 use crate::demo::DemoArgs;
 use crate::error::CliError;
+use crate::grant::GrantArgs;
 use crate::index::{IndexCommand, PayloadIndexCommand};
 use crate::insert::InsertArgs;
 use crate::rows::{CountArgs, DeleteArgs};
@@ -86,6 +89,9 @@ enum Command {
     /// Run the whole job end to end on this crate's own text: chunk, embed, store, search,
     /// check against brute force, time.
     Demo(DemoArgs),
+    /// Grant a service role what it needs to read and write rows, and nothing more (run as the
+    /// owner that ran `migrate`; collection create/drop stays with the owner).
+    Grant(GrantArgs),
 }
 
 fn main() -> ExitCode {
@@ -122,6 +128,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Count(args) => rows::count(&store, args, out),
         Command::Delete(args) => rows::delete(&store, args, out),
         Command::Demo(args) => demo::run(&store, args, out),
+        Command::Grant(args) => grant::run(&store, args, out),
     };
     outcome.map_err(|error| explain_missing_schema(&store, error))
 }

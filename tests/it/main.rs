@@ -7,7 +7,10 @@
 mod collections;
 mod config;
 mod embeddings;
+mod export;
+mod ingest;
 mod migrations;
+mod pipeline;
 mod search;
 mod support;
 mod transactions;

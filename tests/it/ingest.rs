@@ -569,3 +569,65 @@ fn killed_ingest_resumes_to_exactly_the_files_rows() {
     assert_eq!(summary["updated"], 0, "{summary}");
     assert_eq!(stored(&db, &collection), expected(&vectors, &records));
 }
+
+/// `embedstore insert` streams its input in chunks inside one transaction: problems in a later
+/// chunk roll back the earlier ones, and every bad line is named (unknown fields, NaN tokens).
+#[test]
+fn cli_insert_streams_and_refuses_every_bad_line_writing_nothing() {
+    let (db, collection) = with_collection("docs", 3, Metric::L2);
+    let mut lines: Vec<String> = (0..25)
+        .map(|index| format!(r#"{{"id": "i{index}", "vector": [1, 2, {index}]}}"#))
+        .collect();
+    lines[21] = r#"{"id": "i21", "vector": [1, 2, 3], "metdata": {"lang": "en"}}"#.into();
+    lines[22] = r#"{"id": "i22", "vector": [1, NaN, 3]}"#.into();
+    lines[23] = r#"{"id": "i3", "vector": [1, 2, 3]}"#.into();
+    let insert = |stdin: String| {
+        let mut child = cli(&db)
+            .args(["insert", "docs", "-", "--batch-size", "10"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let output = insert(lines.join("\n"));
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("3 bad lines in stdin; nothing was written"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 22: metdata: unknown field `metdata`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 23: vector[1]: NaN is not valid JSON"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("line 24: external_id: repeats the external_id of line 4"),
+        "{stderr}"
+    );
+    assert_eq!(
+        count(&db, &collection),
+        0,
+        "the first two chunks were rolled back"
+    );
+    lines.truncate(21);
+    let output = insert(lines.join("\n"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(count(&db, &collection), 21);
+}

@@ -24,6 +24,8 @@ mod error;
 mod export;
 pub mod npy;
 mod npy_header;
+#[cfg(feature = "parquet")]
+mod parquet_source;
 pub mod records;
 mod source;
 pub mod writer;
@@ -42,6 +44,8 @@ use crate::uow::UnitOfWork;
 
 pub use error::{IngestError, RowProblem};
 pub use export::{CollectionStats, ExportSummary, collection_stats, export};
+#[cfg(feature = "parquet")]
+pub use parquet_source::ParquetSource;
 pub use source::{Ids, NpySource, RowSource, SourceRow};
 
 /// Rows per transaction unless told otherwise, chosen by measurement (README, "Bulk ingest
@@ -313,7 +317,9 @@ impl<'s> Ingest<'s> {
             Err(IngestError::Store(conflict @ crate::Error::Conflict { .. }))
                 if !diagnosis_ids.is_empty() =>
             {
-                let ids = diagnosis_ids.iter().map(|(id, position)| (id.as_str(), *position));
+                let ids = diagnosis_ids
+                    .iter()
+                    .map(|(id, position)| (id.as_str(), *position));
                 let taken = self
                     .store
                     .read(|uow| taken_ids(uow, collection, ids, rows))?;

@@ -60,7 +60,7 @@ struct RecordLine<'a> {
 
 /// Writes the collection to `dir/vectors.npy` (float32, as `numpy.save` writes it) and
 /// `dir/records.jsonl` (`external_id`, `metadata`, `content`), ordered by `external_id` (in
-/// the column's collation), streaming keyset pages of [`PAGE_ROWS`] rows. Everything is read
+/// the column's collation), streaming keyset pages of 2,000 rows. Everything is read
 /// in one `REPEATABLE READ` snapshot, so the row count in the header matches the rows written
 /// even while others write. The files appear under their final names only when complete.
 /// `progress` gets `(rows written, total rows)` after every page.

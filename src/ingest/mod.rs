@@ -25,6 +25,8 @@ mod export;
 pub mod npy;
 mod npy_header;
 #[cfg(feature = "parquet")]
+mod parquet_export;
+#[cfg(feature = "parquet")]
 mod parquet_source;
 pub mod records;
 mod source;
@@ -44,6 +46,8 @@ use crate::uow::UnitOfWork;
 
 pub use error::{IngestError, RowProblem};
 pub use export::{CollectionStats, ExportSummary, collection_stats, export};
+#[cfg(feature = "parquet")]
+pub use parquet_export::export_parquet;
 #[cfg(feature = "parquet")]
 pub use parquet_source::ParquetSource;
 pub use source::{Ids, NpySource, RowSource, SourceRow};

@@ -119,3 +119,40 @@ fn cli_ingests_parquet() {
     assert_eq!(summary["inserted"], 3);
     assert_eq!(stored(&db, &collection).len(), 3);
 }
+
+#[test]
+fn parquet_export_round_trips_bit_exact_through_the_parquet_reader() {
+    use embedstore::ingest::export_parquet;
+    use embedstore::{NewCollection, NewEmbedding};
+    let (db, collection) = with_collection("docs", 6, Metric::L2);
+    let mut rng = crate::support::Rng::new(21);
+    let items: Vec<NewEmbedding> = (0..4_100)
+        .map(|index| {
+            let item = NewEmbedding::new(format!("k{index:05}"), rng.vector(6))
+                .with_metadata(serde_json::json!({"n": index}));
+            if index % 2 == 0 {
+                item.with_content(format!("c{index}"))
+            } else {
+                item
+            }
+        })
+        .collect();
+    db.store()
+        .write(|uow| uow.embeddings().insert(&collection, items))
+        .unwrap();
+    let scratch = crate::ingest::Scratch::new(&db);
+    let summary = export_parquet(db.store(), "docs", &scratch.path("out"), &mut |_, _| {}).unwrap();
+    assert_eq!(summary.rows, 4_100);
+    let copy = db
+        .store()
+        .write(|uow| {
+            uow.collections()
+                .create(NewCollection::new("copy", 6, Metric::L2, "m"))
+        })
+        .unwrap();
+    let mut source = ParquetSource::open(&summary.vectors, "vector", None).unwrap();
+    Ingest::new(db.store(), "copy", IngestOptions::default())
+        .run(&mut source, &mut ())
+        .unwrap();
+    assert_eq!(stored(&db, &copy), stored(&db, &collection));
+}

@@ -6,6 +6,7 @@ pub mod dto;
 mod error;
 mod filter;
 mod index;
+pub mod ingest;
 pub mod metric;
 pub mod models;
 mod repo;

@@ -6,6 +6,7 @@
 pub(crate) mod collections;
 pub(crate) mod embeddings;
 pub(crate) mod filtered;
+pub(crate) mod pages;
 pub(crate) mod planner;
 pub(crate) mod search;
 

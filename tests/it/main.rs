@@ -10,10 +10,15 @@ mod cli_search;
 mod collections;
 mod config;
 mod embeddings;
+mod export;
 mod faults;
 mod filters;
 mod index;
+mod ingest;
 mod migrations;
+#[cfg(feature = "parquet")]
+mod parquet;
+mod pipeline;
 #[cfg(feature = "cli")]
 mod privileges;
 mod round_trips;

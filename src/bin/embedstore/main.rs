@@ -12,6 +12,9 @@
 //! embedstore delete docs --filter JSON --yes
 //! embedstore demo
 //! embedstore grant APP_ROLE [--dry-run]
+//! embedstore ingest docs --vectors vectors.npy --records records.jsonl [--mode insert|upsert]
+//! embedstore export docs --out DIR
+//! embedstore stats [docs] [--format table|json]
 //! ```
 //!
 //! The database comes from `--database-url` or `DATABASE_URL` (a `.env` file is read too), the
@@ -23,8 +26,10 @@ mod corpus;
 mod demo;
 mod embedder;
 mod error;
+mod export;
 mod grant;
 mod index;
+mod ingest;
 mod insert;
 mod output;
 mod rows;
@@ -39,8 +44,10 @@ use embedstore::{Config, Store};
 use crate::collection::CollectionCommand;
 use crate::demo::DemoArgs;
 use crate::error::CliError;
+use crate::export::{ExportArgs, StatsArgs};
 use crate::grant::GrantArgs;
 use crate::index::{IndexCommand, PayloadIndexCommand};
+use crate::ingest::IngestArgs;
 use crate::insert::InsertArgs;
 use crate::rows::{CountArgs, DeleteArgs};
 use crate::search::SearchArgs;
@@ -92,6 +99,13 @@ enum Command {
     /// Grant a service role what it needs to read and write rows, and nothing more (run as the
     /// owner that ran `migrate`; collection create/drop stays with the owner).
     Grant(GrantArgs),
+    /// Stream a .npy matrix with JSONL records (or generated ids) into a collection, one
+    /// transaction per batch; re-running resumes.
+    Ingest(IngestArgs),
+    /// Write a collection out as vectors.npy + records.jsonl, ordered by external_id.
+    Export(ExportArgs),
+    /// Rows, dimension, metric, model, sizes and last write of each collection.
+    Stats(StatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -129,6 +143,9 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Delete(args) => rows::delete(&store, args, out),
         Command::Demo(args) => demo::run(&store, args, out),
         Command::Grant(args) => grant::run(&store, args, out),
+        Command::Ingest(args) => ingest::run(&store, args, out),
+        Command::Export(args) => export::run_export(&store, args, out),
+        Command::Stats(args) => export::run_stats(&store, args, out),
     };
     outcome.map_err(|error| explain_missing_schema(&store, error))
 }
@@ -222,6 +239,30 @@ mod tests {
         assert!(parse(&[]).is_err());
         assert!(parse(&["--vector", "[1]", "--vector-file", "q.jsonl"]).is_err());
         assert!(parse(&["--vector", "[1]", "--k", "0"]).is_err());
+    }
+
+    #[test]
+    fn ingest_takes_one_input_and_one_id_source() {
+        let parse =
+            |args: &[&str]| Cli::try_parse_from([&["embedstore", "ingest", "c"], args].concat());
+        assert!(parse(&["--vectors", "v.npy", "--records", "r.jsonl"]).is_ok());
+        assert!(parse(&["--vectors", "v.npy", "--id-prefix", "doc-"]).is_ok());
+        assert!(parse(&["--records", "r.jsonl"]).is_err(), "no vectors");
+        assert!(parse(&["--vectors", "v.npy", "--records", "r", "--id-prefix", "p"]).is_err());
+        assert!(
+            parse(&[
+                "--vectors",
+                "v.npy",
+                "--id-prefix",
+                "p",
+                "--batch-size",
+                "0"
+            ])
+            .is_err()
+        );
+        assert!(parse(&["--vectors", "v.npy", "--id-prefix", "p", "--mode", "merge"]).is_err());
+        #[cfg(feature = "parquet")]
+        assert!(parse(&["--vectors", "v.npy", "--parquet", "f.parquet"]).is_err());
     }
 
     #[test]

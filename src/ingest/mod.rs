@@ -1,0 +1,369 @@
+//! Streaming file ingest and export: `.npy` matrices with JSONL records in, the same out.
+//!
+//! [`Ingest::run`] reads a [`RowSource`] in batches of [`IngestOptions::batch_size`] rows and
+//! writes each batch in its own transaction ([`Store::write`] with
+//! `uow.embeddings().insert/upsert`), so memory is bounded by the batch (the next batch is read
+//! on a second thread meanwhile: at most three in memory), a crash loses at most
+//! the batch in flight, and re-running the same ingest in upsert mode resumes: rows already
+//! stored are "unchanged" and not rewritten.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use embedstore::Store;
+//! use embedstore::ingest::{Ids, Ingest, IngestOptions, NpySource};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Store::from_env()?;
+//! let mut source = NpySource::open(Path::new("vectors.npy"), &Ids::Records("records.jsonl".into()))?;
+//! let summary = Ingest::new(&store, "docs", IngestOptions::default()).run(&mut source, &mut ())?;
+//! println!("{} inserted, {} unchanged", summary.inserted, summary.unchanged);
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod export;
+pub mod npy;
+mod npy_header;
+#[cfg(feature = "parquet")]
+mod parquet_export;
+#[cfg(feature = "parquet")]
+mod parquet_source;
+mod problems;
+pub mod records;
+mod source;
+pub mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use garde::Validate;
+use serde::Serialize;
+
+use crate::dto::{CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
+use crate::models::Collection;
+use crate::repo::WriteSummary;
+use crate::store::Store;
+use problems::{item_problem, rejected_rows, taken_ids};
+
+pub use error::{IngestError, RowProblem};
+pub use export::{CollectionStats, ExportSummary, collection_stats, export};
+#[cfg(feature = "parquet")]
+pub use parquet_export::export_parquet;
+#[cfg(feature = "parquet")]
+pub use parquet_source::ParquetSource;
+pub use source::{Ids, NpySource, RowSource, SourceRow};
+
+/// Rows per transaction unless told otherwise, chosen by measurement (README, "Bulk ingest
+/// from pipeline files"): past a few thousand rows the per-transaction cost is amortised and
+/// larger batches mostly cost memory.
+pub const DEFAULT_BATCH_SIZE: usize = 2_000;
+
+/// Whether existing `external_id`s are refused or updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteMode {
+    /// Refuse rows whose `external_id` the collection already holds.
+    Insert,
+    /// Insert new rows, update changed ones, skip unchanged ones (resumable).
+    #[default]
+    Upsert,
+}
+
+/// How an ingest runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestOptions {
+    /// Insert or upsert.
+    pub mode: WriteMode,
+    /// Rows per batch (one transaction each); at least 1.
+    pub batch_size: usize,
+    /// `false` (the default): a batch with an invalid row is refused whole, every problem
+    /// listed, and the ingest stops. `true`: valid rows are written and each invalid one is
+    /// handed to [`IngestObserver::rejected`].
+    pub skip_invalid: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            mode: WriteMode::Upsert,
+            batch_size: DEFAULT_BATCH_SIZE,
+            skip_invalid: false,
+        }
+    }
+}
+
+/// Where an ingest stands, reported after every batch.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct IngestProgress {
+    /// Rows read so far (written, unchanged or rejected).
+    pub rows: u64,
+    /// Rows the source holds.
+    pub total_rows: u64,
+    /// Time since the ingest started.
+    pub elapsed: Duration,
+}
+
+/// A row skipped under [`IngestOptions::skip_invalid`], with every reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedRow {
+    /// Row number, from 0.
+    pub row: u64,
+    /// Line of the records file, from 1, when there is one.
+    pub line: Option<u64>,
+    /// The row's `external_id`, when it could be read.
+    pub external_id: Option<String>,
+    /// Every problem of the row.
+    pub problems: Vec<RowProblem>,
+}
+
+/// Receives progress and rejected rows; both do nothing by default (`()` ignores everything).
+pub trait IngestObserver {
+    /// Called after every batch.
+    fn progress(&mut self, _progress: &IngestProgress) {}
+
+    /// Called for each row skipped under [`IngestOptions::skip_invalid`].
+    ///
+    /// # Errors
+    /// An error here (e.g. the rejects file cannot be written) stops the ingest.
+    fn rejected(&mut self, _row: &RejectedRow) -> Result<(), IngestError> {
+        Ok(())
+    }
+}
+
+impl IngestObserver for () {}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct IngestSummary {
+    /// Rows read from the source.
+    pub rows: u64,
+    /// Rows created.
+    pub inserted: u64,
+    /// Existing rows changed.
+    pub updated: u64,
+    /// Existing rows already as the source has them (not rewritten).
+    pub unchanged: u64,
+    /// Rows skipped as invalid (only under [`IngestOptions::skip_invalid`]).
+    pub rejected: u64,
+    /// Earlier occurrences of an `external_id` repeated inside one batch (upsert: last wins).
+    pub duplicates_dropped: u64,
+    /// Batches (transactions) written.
+    pub batches: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// An ingest into one collection; see the [module docs](self).
+#[derive(Debug)]
+pub struct Ingest<'s> {
+    store: &'s Store,
+    collection: String,
+    options: IngestOptions,
+}
+
+impl<'s> Ingest<'s> {
+    /// An ingest into the collection named `collection`.
+    pub fn new(store: &'s Store, collection: impl Into<String>, options: IngestOptions) -> Self {
+        Self {
+            store,
+            collection: collection.into(),
+            options,
+        }
+    }
+
+    /// Reads `source` to the end, batch by batch, one transaction per batch.
+    ///
+    /// # Errors
+    /// [`IngestError::Format`] before anything is written when the source's dimension differs
+    /// from the collection's; [`IngestError::Rejected`] with every problem of the first batch
+    /// holding invalid rows (or, in insert mode, `external_id`s already stored), nothing of that
+    /// batch written; [`IngestError::Store`] for an unknown collection or a failed write;
+    /// errors of the source or the observer.
+    pub fn run(
+        &self,
+        source: &mut (dyn RowSource + Send),
+        observer: &mut dyn IngestObserver,
+    ) -> Result<IngestSummary, IngestError> {
+        let started = Instant::now();
+        let collection = self
+            .store
+            .read(|uow| uow.collections().get(&self.collection))?;
+        if source.dimension() != collection.dimension() {
+            return Err(IngestError::format(
+                source.describe(),
+                format!(
+                    "vectors have {} values, collection {:?} has dimension {}",
+                    source.dimension(),
+                    collection.name,
+                    collection.dimension()
+                ),
+            ));
+        }
+        let describe = source.describe();
+        let total_rows = source.total_rows();
+        let batch_size = self.options.batch_size.max(1);
+        let mut summary = IngestSummary::default();
+        // The next batch is read and parsed on a thread of its own while this one is written:
+        // file reading and JSON parsing overlap the database's work. The channel holds one
+        // batch, so at most three are in memory (being read, waiting, being written).
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+            scope.spawn(move || {
+                loop {
+                    let mut rows = Vec::with_capacity(batch_size);
+                    let outcome = source.next_rows(batch_size, &mut rows).map(|()| rows);
+                    let done = !matches!(&outcome, Ok(rows) if !rows.is_empty());
+                    // A send fails only when the writer stopped; then so does the reader.
+                    if sender.send(outcome).is_err() || done {
+                        return;
+                    }
+                }
+            });
+            for batch in receiver {
+                let mut rows = batch?;
+                if rows.is_empty() {
+                    break;
+                }
+                summary.rows += rows.len() as u64;
+                let rejected = self.write_batch(&collection, &describe, &mut rows, &mut summary)?;
+                for row in &rejected {
+                    observer.rejected(row)?;
+                }
+                summary.rejected += rejected.len() as u64;
+                observer.progress(&IngestProgress {
+                    rows: summary.rows,
+                    total_rows,
+                    elapsed: started.elapsed(),
+                });
+            }
+            Ok::<_, IngestError>(())
+        })?;
+        summary.seconds = started.elapsed().as_secs_f64();
+        Ok(summary)
+    }
+
+    /// Validates and writes one batch; returns the rows it skipped.
+    fn write_batch(
+        &self,
+        collection: &Collection,
+        describe: &str,
+        rows: &mut [SourceRow],
+        summary: &mut IngestSummary,
+    ) -> Result<Vec<RejectedRow>, IngestError> {
+        let mut problems = Vec::new();
+        let mut items = Vec::with_capacity(rows.len());
+        // positions[i]: index into `rows` of items[i].
+        let mut positions = Vec::with_capacity(rows.len());
+        for (position, row) in rows.iter_mut().enumerate() {
+            let outcome = std::mem::replace(&mut row.outcome, Err(Vec::new()));
+            match outcome {
+                Ok(item) => {
+                    items.push(item);
+                    positions.push(position);
+                }
+                Err(row_problems) => {
+                    problems.extend(row_problems.into_iter().map(|(field, reason)| RowProblem {
+                        row: row.row,
+                        line: row.line,
+                        field,
+                        reason,
+                    }))
+                }
+            }
+        }
+        let duplicates = match self.options.mode {
+            WriteMode::Insert => Duplicates::Reject,
+            WriteMode::Upsert => Duplicates::LastWins,
+        };
+        let batch = EmbeddingBatch { items, duplicates };
+        if let Err(report) = batch.validate_with(&CollectionRules::of(collection)) {
+            for (path, error) in report.iter() {
+                problems.push(item_problem(
+                    &path.to_string(),
+                    error.message(),
+                    rows,
+                    &positions,
+                ));
+            }
+        }
+        let items = batch.items;
+        let skip_invalid = self.options.skip_invalid;
+        let mode = self.options.mode;
+        // Insert mode checks for taken ids up front only when it must list or skip them; the
+        // fast path lets the COPY find out and diagnoses a conflict afterwards (below).
+        let precheck = mode == WriteMode::Insert && (skip_invalid || !problems.is_empty());
+        let diagnosis_ids: Vec<(String, usize)> = if mode == WriteMode::Insert && !precheck {
+            items
+                .iter()
+                .zip(&positions)
+                .map(|(item, position)| (item.external_id.clone(), *position))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let written = self.store.write(|uow| {
+            if precheck {
+                let ids = items
+                    .iter()
+                    .zip(&positions)
+                    .map(|(item, position)| (item.external_id.as_str(), *position));
+                problems.extend(taken_ids(uow, collection, ids, rows)?);
+            }
+            problems.sort_by_key(|problem| problem.row);
+            if !problems.is_empty() && !skip_invalid {
+                return Err(IngestError::Rejected {
+                    source: describe.to_owned(),
+                    problems: std::mem::take(&mut problems),
+                });
+            }
+            let bad_rows: HashSet<u64> = problems.iter().map(|problem| problem.row).collect();
+            let mut keep: Vec<NewEmbedding> = Vec::with_capacity(items.len());
+            let mut rejected_ids: HashMap<u64, String> = HashMap::new();
+            for (item, position) in items.into_iter().zip(&positions) {
+                let row = rows[*position].row;
+                if bad_rows.contains(&row) {
+                    rejected_ids.insert(row, item.external_id);
+                } else {
+                    keep.push(item);
+                }
+            }
+            let written = if keep.is_empty() {
+                WriteSummary::default()
+            } else {
+                match mode {
+                    WriteMode::Insert => uow.embeddings().insert(collection, keep)?,
+                    WriteMode::Upsert => uow.embeddings().upsert(collection, keep)?,
+                }
+            };
+            Ok::<_, IngestError>((written, rejected_ids))
+        });
+        let (written, mut rejected_ids) = match written {
+            Err(IngestError::Store(conflict @ crate::Error::Conflict { .. }))
+                if !diagnosis_ids.is_empty() =>
+            {
+                let ids = diagnosis_ids
+                    .iter()
+                    .map(|(id, position)| (id.as_str(), *position));
+                let taken = self
+                    .store
+                    .read(|uow| taken_ids(uow, collection, ids, rows))?;
+                if taken.is_empty() {
+                    // Someone else's rows, rolled back since: report the conflict as it was.
+                    return Err(IngestError::Store(conflict));
+                }
+                return Err(IngestError::Rejected {
+                    source: describe.to_owned(),
+                    problems: taken,
+                });
+            }
+            other => other?,
+        };
+        summary.batches += 1;
+        summary.inserted += written.inserted;
+        summary.updated += written.updated;
+        summary.unchanged += written.unchanged;
+        summary.duplicates_dropped += written.duplicates_dropped as u64;
+        Ok(rejected_rows(problems, &mut rejected_ids))
+    }
+}

@@ -30,7 +30,7 @@ use crate::store::{PooledPg, Store};
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 
 /// A snapshot of a running index build, read from `pg_stat_progress_create_index`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct IndexProgress {
     /// The server's phase, e.g. `building index: loading tuples`.

@@ -298,8 +298,9 @@ fn spec(args: &BuildArgs, current: Option<IndexMethod>) -> Result<IndexSpec, Cli
     Ok(spec)
 }
 
-/// Runs `build` with a progress display on stderr: a bar redrawn in place on a terminal,
-/// one line every few seconds otherwise (CI logs), nothing with `off`.
+/// Runs `build` with a progress display on stderr: an indicatif bar on a terminal (the
+/// server's phase, tuples or blocks done of total), one line every few seconds otherwise (CI
+/// logs), nothing with `off`.
 fn with_progress<T>(
     mode: &str,
     build: impl FnOnce(Option<&mut dyn FnMut(IndexProgress)>) -> embedstore::Result<T>,
@@ -311,42 +312,52 @@ fn with_progress<T>(
         "lines" => false,
         _ => terminal,
     };
+    let display = bar.then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        let style = indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] [{bar:30}] {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+        bar.set_style(style.progress_chars("#>-"));
+        bar
+    });
     let mut last_line = Duration::ZERO;
-    let mut shown = false;
-    let mut report = |progress: IndexProgress| {
-        let mut err = std::io::stderr().lock();
-        let text = progress_text(&progress);
-        if bar {
-            let _ = write!(err, "\r\x1b[2K{text}");
-            shown = true;
-        } else if progress.elapsed >= last_line + Duration::from_secs(5) {
-            last_line = progress.elapsed;
-            let _ = writeln!(err, "{text}");
+    let mut report = |progress: IndexProgress| match &display {
+        Some(bar) => {
+            let (done, total) = if progress.tuples_total > 0 {
+                (progress.tuples_done, progress.tuples_total)
+            } else {
+                (progress.blocks_done, progress.blocks_total)
+            };
+            bar.set_length(total);
+            bar.set_position(done);
+            bar.set_message(progress.phase.clone());
+        }
+        None => {
+            if progress.elapsed >= last_line + Duration::from_secs(5) {
+                last_line = progress.elapsed;
+                let _ = writeln!(std::io::stderr().lock(), "{}", progress_text(&progress));
+            }
         }
     };
     let outcome = build(Some(&mut report));
-    if bar && shown {
-        let _ = writeln!(std::io::stderr());
+    if let Some(bar) = display {
+        bar.finish_and_clear();
     }
     Ok(outcome?)
 }
 
+/// One plain progress line: `building index: loading tuples 42% (4200/10000) 12s`.
 fn progress_text(progress: &IndexProgress) -> String {
-    const WIDTH: usize = 30;
     let elapsed = duration(progress.elapsed);
     match progress.fraction() {
-        Some(fraction) => {
-            let filled = (fraction * WIDTH as f64).round() as usize;
-            format!(
-                "[{}{}] {:>3.0}% {} ({}/{}) {elapsed}",
-                "#".repeat(filled.min(WIDTH)),
-                "-".repeat(WIDTH - filled.min(WIDTH)),
-                fraction * 100.0,
-                progress.phase,
-                progress.tuples_done.max(progress.blocks_done),
-                progress.tuples_total.max(progress.blocks_total),
-            )
-        }
+        Some(fraction) => format!(
+            "{} {:.0}% ({}/{}) {elapsed}",
+            progress.phase,
+            fraction * 100.0,
+            progress.tuples_done.max(progress.blocks_done),
+            progress.tuples_total.max(progress.blocks_total),
+        ),
         None => format!("{} {elapsed}", progress.phase),
     }
 }
@@ -432,4 +443,22 @@ pub fn parse_filter(json: &str) -> Result<Filter, CliError> {
         summary: "--filter is not a valid filter".to_owned(),
         problems: vec![error.to_string()],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_name_the_phase_and_the_share_done() {
+        let mut progress = IndexProgress::default();
+        progress.phase = "building index: loading tuples".to_owned();
+        progress.tuples_done = 4200;
+        progress.tuples_total = 10_000;
+        let line = progress_text(&progress);
+        assert!(
+            line.starts_with("building index: loading tuples 42% (4200/10000)"),
+            "{line}"
+        );
+    }
 }

@@ -1,0 +1,162 @@
+//! The measured side: embedstore's own index and search calls, nothing hand-made.
+
+use std::time::{Duration, Instant};
+
+use embedstore::{Collection, IndexProgress, IndexSpec, SearchRequest, SearchResponse, Store};
+
+use crate::BenchResult;
+use crate::ann::data::{Selectivity, row_of};
+
+/// `maintenance_work_mem` for the builds: the HNSW graph of 100,000 × 384 fits with room.
+const BUILD_MEMORY_MB: u32 = 1024;
+
+/// embedstore asking one collection.
+pub struct Library<'a> {
+    store: &'a Store,
+    collection: &'a Collection,
+}
+
+/// One library search's answer, as the benchmark counts it.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// Data set row numbers, nearest first.
+    pub rows: Vec<usize>,
+    /// Which path the library says it took.
+    pub path: String,
+}
+
+/// A finished build.
+#[derive(Debug, Clone, Copy)]
+pub struct Build {
+    /// From the call to its return.
+    pub elapsed: Duration,
+    /// How many progress reports the callback received (0 when none was asked for).
+    pub reports: usize,
+}
+
+impl<'a> Library<'a> {
+    /// The library side for `collection`.
+    pub fn new(store: &'a Store, collection: &'a Collection) -> Self {
+        Self { store, collection }
+    }
+
+    /// Builds HNSW m = 16, ef_construction = 64 through `Store::create_index`, with a
+    /// progress callback (that records each report, as a progress bar would) or without.
+    ///
+    /// # Errors
+    /// Any library error.
+    pub fn build_index(&self, with_progress: bool) -> BenchResult<Build> {
+        let spec = IndexSpec::hnsw()
+            .m(16)
+            .ef_construction(64)
+            .maintenance_work_mem_mb(BUILD_MEMORY_MB);
+        let mut reports = 0;
+        let mut last_phase = String::new();
+        let mut record = |progress: IndexProgress| {
+            reports += 1;
+            if progress.phase != last_phase {
+                eprintln!("  build phase: {}", progress.phase);
+                last_phase = progress.phase;
+            }
+        };
+        let callback: Option<&mut dyn FnMut(IndexProgress)> = if with_progress {
+            Some(&mut record)
+        } else {
+            None
+        };
+        let started = Instant::now();
+        let status = self.store.create_index(self.collection, &spec, callback)?;
+        let elapsed = started.elapsed();
+        if !status.valid {
+            return Err(format!("the index {} was built but is not valid", status.name).into());
+        }
+        Ok(Build { elapsed, reports })
+    }
+
+    /// Drops the collection's ANN index.
+    ///
+    /// # Errors
+    /// Any library error.
+    pub fn drop_index(&self) -> BenchResult<()> {
+        self.store.drop_index(self.collection)?;
+        Ok(())
+    }
+
+    /// Creates the keyword payload indexes the filtered searches use.
+    ///
+    /// # Errors
+    /// Any library error.
+    pub fn create_payload_indexes(&self) -> BenchResult<()> {
+        Err("payload indexes are not in the library yet".into())
+    }
+
+    /// The `k` nearest rows with `hnsw.ef_search = ef_search` (pgvector's default when `None`);
+    /// with `filter`, among rows whose `field` equals the value.
+    ///
+    /// # Errors
+    /// Any library error, or an external id the data set did not produce.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: u32,
+        ef_search: Option<u32>,
+        filter: Option<(Selectivity, &str)>,
+    ) -> BenchResult<Answer> {
+        if filter.is_some() {
+            return Err("filters are not in the library yet".into());
+        }
+        let request = request(query.to_vec(), k, ef_search);
+        let response = self
+            .store
+            .read(|uow| uow.search(self.collection, request))?;
+        answer(response)
+    }
+
+    /// The `k` nearest rows of every query in one call.
+    ///
+    /// # Errors
+    /// Any library error.
+    pub fn search_batch(
+        &self,
+        queries: &[Vec<f32>],
+        k: u32,
+        ef_search: Option<u32>,
+    ) -> BenchResult<Vec<Answer>> {
+        let _ = (queries, k, ef_search);
+        Err("batch search is not in the library yet".into())
+    }
+
+    /// The library's `EXPLAIN` of an unfiltered search.
+    ///
+    /// # Errors
+    /// Any library error.
+    pub fn explain(&self, query: &[f32], k: u32, ef_search: Option<u32>) -> BenchResult<String> {
+        let request = request(query.to_vec(), k, ef_search);
+        Ok(self
+            .store
+            .read(|uow| uow.explain_search(self.collection, request))?)
+    }
+}
+
+fn request(vector: Vec<f32>, k: u32, ef_search: Option<u32>) -> SearchRequest {
+    let request = SearchRequest::new(vector, k);
+    match ef_search {
+        Some(ef_search) => request.with_ef_search(ef_search),
+        None => request,
+    }
+}
+
+fn answer(response: SearchResponse) -> BenchResult<Answer> {
+    let rows = response
+        .hits
+        .iter()
+        .map(|hit| {
+            row_of(&hit.external_id)
+                .ok_or_else(|| format!("unexpected external id {:?}", hit.external_id))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Answer {
+        rows,
+        path: "ann".to_owned(),
+    })
+}

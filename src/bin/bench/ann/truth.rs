@@ -43,7 +43,11 @@ pub fn nearest(data: &Dataset, k: usize, filter: Option<Selectivity>) -> Vec<Vec
             .collect();
         workers
             .into_iter()
-            .flat_map(|worker| worker.join().unwrap_or_default())
+            .flat_map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+            })
             .collect()
     })
 }

@@ -1,31 +1,46 @@
 #!/usr/bin/env bash
-# Prepare a PostgreSQL server with pgvector >= 0.8 for embedstore development and tests.
+# Prepare a PostgreSQL server with pgvector >= 0.8.4 for embedstore development and tests.
 #
 # Progress goes to stderr; the LAST line on stdout is exactly
 #   DATABASE_URL=postgres://...
 #
 # Order of preference:
-#   a. $DATABASE_URL, if it reaches a server that offers pgvector >= 0.8 and whose role
+#   a. $DATABASE_URL, if it reaches a server that offers pgvector >= 0.8.4 and whose role
 #      may create databases: used unchanged.
 #   b. Debian/Ubuntu: install PostgreSQL (distro default) if no server is installed, make
-#      sure libpq-dev is there, and build pgvector from Debian's source package (default
-#      suite: trixie) when the extension is missing or older than 0.8. The system's apt
-#      sources are never modified: the source package is fetched through a private apt
+#      sure libpq-dev is there, and build the NEWEST pgvector source package Debian offers
+#      (suites sid, forky and trixie are searched and the highest version wins: 0.8.7 from
+#      sid as of 2026-11) when the extension is missing or older than 0.8.4. The system's
+#      apt sources are never modified: the source package is fetched through a private apt
 #      configuration in a temporary directory.
 #   c. Make sure a cluster exists and runs; its port is read from pg_lsclusters.
-#   d. Create the role/database "embedstore" and the extension in template1.
+#   d. Create the role/database "embedstore" and the extension in template1, and bring the
+#      extension up to the installed version (ALTER EXTENSION vector UPDATE) in EVERY
+#      database that has it: template1, embedstore, the test templates embedstore_template_*
+#      and any other. Safe while the server runs: `make install` replaces the .so and .sql
+#      files atomically (install(1) unlinks first), running sessions keep the code they
+#      loaded and new sessions load the new library.
+#
+# Why 0.8.4: 0.8.0 added iterative index scans (filtered search needs them); the releases up
+# to 0.8.4 fixed HNSW vacuum bugs that can damage an index after updates and deletes (fixes in
+# 0.8.3 and 0.8.4). The migrations still accept any 0.8.x so that managed servers whose provider lags
+# can run embedstore (see README "pgvector version"); this script never installs less.
 #
 # Idempotent; when everything is already in place it makes no apt call and needs no root.
 # Environment knobs (all optional):
-#   PGVECTOR_DEBIAN_SUITE   Debian suite whose pgvector source package is built (trixie)
+#   PGVECTOR_DEBIAN_SUITES  Debian suites searched for the pgvector source package; the newest
+#                           version among them is built (default: "sid forky trixie")
 #   PGVECTOR_DEBIAN_MIRROR  Debian mirror for that source (default: the one apt already uses)
 set -euo pipefail
 
-readonly MIN_VECTOR=0.8.0
+readonly MIN_VECTOR=0.8.4
 readonly APP_ROLE=embedstore
 readonly APP_PASSWORD=embedstore # local dev/test cluster only
 readonly APP_DB=embedstore
-readonly SUITE=${PGVECTOR_DEBIAN_SUITE:-trixie}
+# A Debian upload (signed .dsc, checked against debian-keyring) used when the newest version
+# listed in the suites' indexes cannot be downloaded from the mirror.
+readonly FALLBACK_VECTOR=${PGVECTOR_DEBIAN_FALLBACK:-0.8.6-1}
+readonly SUITES=${PGVECTOR_DEBIAN_SUITES:-${PGVECTOR_DEBIAN_SUITE:-sid forky trixie}}
 readonly DOCKER_HINT='docker run -d -e POSTGRES_PASSWORD=embedstore -p 5432:5432 pgvector/pgvector:pg17'
 
 RESULT_URL=
@@ -233,6 +248,7 @@ local_ready() {
     vector_files_ok || return 1
     command -v psql >/dev/null 2>&1 || return 1
     pkg_installed libpq-dev || return 1
+    command -v openssl >/dev/null 2>&1 || return 1
     local out files_version
     out=$(app_psql "$APP_DB" -c "select rolsuper from pg_roles where rolname = current_user" 2>/dev/null) || return 1
     [ "$out" = t ] || return 1
@@ -253,6 +269,13 @@ install_server_if_missing() {
     apt_install postgresql
     apt_env=(env DEBIAN_FRONTEND=noninteractive)
     [ -n "$(installed_majors)" ] || die "installing postgresql did not provide a server under /usr/lib/postgresql"
+}
+
+# The TLS tests make a CA and server certificates with the openssl command line tool.
+ensure_openssl() {
+    command -v openssl >/dev/null 2>&1 && return 0
+    log "installing openssl (the TLS tests generate certificates with it)"
+    apt_install openssl
 }
 
 ensure_libpq_dev() {
@@ -288,6 +311,34 @@ install_pgvector_binary_if_offered() {
     vector_files_ok
 }
 
+# fetch_verified_debian_source MIRROR VERSION DIR: downloads pgvector's VERSION .dsc from the
+# Debian pool, checks its OpenPGP signature against the Debian developers' keyring (the
+# debian-keyring package, downloaded into the work dir, not installed) and unpacks it with
+# dpkg-source, which checks the tarballs against the signed SHA-256 sums.
+fetch_verified_debian_source() {
+    local mirror=$1 version=$2 dir=$3 dsc keyring
+    dsc=pgvector_${version#*:}.dsc
+    local tools=()
+    command -v gpgv >/dev/null 2>&1 || tools+=(gpgv)
+    command -v curl >/dev/null 2>&1 || tools+=(curl ca-certificates)
+    if [ "${#tools[@]}" -gt 0 ]; then apt_install "${tools[@]}"; fi
+    mirror=${mirror#mirror+}
+    if ! (cd "$dir" && apt-get download -q debian-keyring >&2); then
+        apt_update_once
+        (cd "$dir" && apt-get download -q debian-keyring >&2) || die "cannot download debian-keyring to verify $dsc"
+    fi
+    dpkg-deb -x "$dir"/debian-keyring_*.deb "$dir/keyring"
+    keyring=$dir/keyring/usr/share/keyrings/debian-keyring.gpg
+    curl -fsS -o "$dir/$dsc" "$mirror/pool/main/p/pgvector/$dsc" || die "cannot fetch $mirror/pool/main/p/pgvector/$dsc"
+    gpgv --keyring "$keyring" "$dir/$dsc" >&2 || die "$dsc: bad or unknown OpenPGP signature"
+    local file
+    for file in $(sed -nE '/^Checksums-Sha256:/,/^[^ ]/s/^ [0-9a-f]{64} [0-9]+ (.*)$/\1/p' "$dir/$dsc"); do
+        curl -fsS -o "$dir/$file" "$mirror/pool/main/p/pgvector/$file" || die "cannot fetch $file"
+    done
+    (cd "$dir" && dpkg-source --require-strong-checksums -x "$dsc" >&2) || die "$dsc: checksum mismatch or unpack failure"
+    rm -rf "$dir/keyring" "$dir"/debian-keyring_*.deb
+}
+
 build_pgvector_from_debian_source() {
     local server_version pc keyring mirror src
     server_version=$(pkg_version "postgresql-$MAJOR")
@@ -312,16 +363,33 @@ build_pgvector_from_debian_source() {
     mirror=$(debian_mirror)
     WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/embedstore-pgvector.XXXXXX")
     mkdir -p "$WORKDIR/apt/lists/partial" "$WORKDIR/apt/sources.list.d" "$WORKDIR/src"
-    printf 'deb-src [signed-by=%s] %s %s main\n' "$keyring" "$mirror" "$SUITE" >"$WORKDIR/apt/sources.list"
+    local suite
+    for suite in $SUITES; do
+        printf 'deb-src [signed-by=%s] %s %s main\n' "$keyring" "$mirror" "$suite"
+    done >"$WORKDIR/apt/sources.list"
     # private apt configuration: only this deb-src line, lists kept in WORKDIR
     local papt=(apt-get -q
         -o "Dir::Etc::SourceList=$WORKDIR/apt/sources.list"
         -o "Dir::Etc::SourceParts=$WORKDIR/apt/sources.list.d"
         -o "Dir::State::Lists=$WORKDIR/apt/lists"
         -o APT::Sandbox::User=root)
-    log "fetching the pgvector source package from $mirror ($SUITE) with a private apt configuration"
+    log "fetching the newest pgvector source package from $mirror ($SUITES) with a private apt configuration"
     "${papt[@]}" update >&2
-    (cd "$WORKDIR/src" && "${papt[@]}" source --only-source pgvector >&2)
+    local offered=
+    offered=$(apt-cache -o "Dir::Etc::SourceList=$WORKDIR/apt/sources.list" \
+        -o "Dir::Etc::SourceParts=$WORKDIR/apt/sources.list.d" -o "Dir::State::Lists=$WORKDIR/apt/lists" \
+        showsrc pgvector 2>/dev/null | sed -nE 's/^Version:[[:space:]]*//p' | sort -V | tail -n1)
+    offered=${offered#*:}
+    log "newest pgvector source offered by $SUITES: ${offered:-none}"
+    if [ -n "$offered" ] && version_ge "${offered%%-*}" "$MIN_VECTOR" &&
+        (cd "$WORKDIR/src" && "${papt[@]}" source --only-source "pgvector=$offered" >&2); then
+        :
+    else
+        # Seen on a mirror proxy: sid's index lists 0.8.7-1 but the pool serves only older
+        # uploads. Fall back to one known Debian upload, verified as apt would verify it.
+        log "WARNING: pgvector ${offered:-?} could not be fetched from $mirror; trying the Debian upload $FALLBACK_VECTOR"
+        fetch_verified_debian_source "$mirror" "$FALLBACK_VECTOR" "$WORKDIR/src"
+    fi
     src=$(find "$WORKDIR/src" -mindepth 1 -maxdepth 1 -type d -name 'pgvector-*' | head -n1)
     [ -n "$src" ] || die "apt-get source pgvector produced no source tree"
     log "building $(basename "$src") against PostgreSQL $MAJOR ($pc)"
@@ -401,6 +469,7 @@ BEGIN
 END
 \$\$;
 SQL
+    update_vector_everywhere
     "${su[@]}" -d template1 >&2 <<SQL
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS vector;
@@ -411,16 +480,44 @@ SELECT format('CREATE DATABASE %I OWNER %I', '$APP_DB', '$APP_ROLE')
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$APP_DB')
 \gexec
 SQL
-    "${su[@]}" -d "$APP_DB" >&2 <<SQL
+}
+
+# ALTER EXTENSION vector UPDATE in every database that allows connections and holds an older
+# version than the installed files (test templates included, so the next test databases are
+# cloned with the new version). template1 is done last by the caller: the fast path looks only
+# at template1, so an interrupted run is finished by the next one. A database busy with a lock
+# for more than 5 s is reported and skipped (its next run of this script retries it). The
+# per-test databases (embedstore_test_*, dropped when their test ends) are left alone.
+update_vector_everywhere() {
+    local files db esc out
+    files=$(installed_vector_version)
+    as_postgres psql -X -q -A -t -v ON_ERROR_STOP=1 -p "$PORT" -d postgres -c \
+        "select datname from pg_database where datallowconn and datname <> 'template1'
+           and datname not like 'embedstore\_test\_%' and datname not like 'embedstore\_ci\_drift\_%'
+         order by datname" |
+        while IFS= read -r db; do
+            [ -n "$db" ] || continue
+            # libpq conninfo quoting: backslash and single quote are escaped with a backslash
+            esc=${db//\\/\\\\}
+            esc=${esc//\'/\\\'}
+            if ! out=$(as_postgres psql -X -q -A -t -v ON_ERROR_STOP=1 -p "$PORT" -d "dbname='$esc'" 2>&1 <<SQL
 SET client_min_messages = warning;
+SET lock_timeout = '5s';
+SELECT extversion FROM pg_extension WHERE extname = 'vector' AND extversion <> '$files';
 DO \$\$
 BEGIN
-  IF EXISTS (SELECT FROM pg_extension WHERE extname = 'vector') THEN
+  IF EXISTS (SELECT FROM pg_extension WHERE extname = 'vector' AND extversion <> '$files') THEN
     ALTER EXTENSION vector UPDATE;
   END IF;
 END
 \$\$;
 SQL
+            ); then
+                log "WARNING: could not update pgvector in database $db: $(printf '%s' "$out" | tail -n1)"
+            elif [ -n "$out" ]; then
+                log "pgvector in database $db: $out -> $files"
+            fi
+        done
 }
 
 ensure_password_login() {
@@ -472,6 +569,7 @@ main() {
     discover_cluster || die "no PostgreSQL server found after installation"
     log "PostgreSQL major version $MAJOR"
     ensure_libpq_dev
+    ensure_openssl
     ensure_pgvector
     ensure_cluster_running 9>&-
     ensure_role_db_extension

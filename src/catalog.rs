@@ -69,6 +69,17 @@ impl IndexCache {
     }
 }
 
+/// The collection's payload layout read now, uncached: for count, delete and scroll inside a
+/// unit of work (which sees its own transaction's snapshot of the catalog).
+pub(crate) fn layout_now(
+    conn: &mut PgConnection,
+    collection: &Collection,
+) -> Result<crate::filter::PayloadLayout> {
+    Ok(crate::repo::planner::layout(
+        &read(conn, collection)?.payload,
+    ))
+}
+
 #[derive(QueryableByName)]
 struct IndexRow {
     #[diesel(sql_type = Text)]

@@ -15,12 +15,13 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestamptz};
 use garde::Valid;
 use serde::Serialize;
 
 use crate::dto::{IndexMethod, IndexSpec};
 use crate::error::{Error, Result};
+use crate::filter::{FieldPath, Filter, PayloadKind};
 use crate::metric::Element;
 use crate::models::Collection;
 use crate::store::{PooledPg, Store};
@@ -211,8 +212,8 @@ impl Store {
                 query.bind::<Integer, _>(value)
             })
             .get_result(&mut conn)?;
-        let backend: BackendPid = diesel::sql_query("SELECT pg_backend_pid() AS pid")
-            .get_result(&mut conn)?;
+        let backend: BackendPid =
+            diesel::sql_query("SELECT pg_backend_pid() AS pid").get_result(&mut conn)?;
         let started = Instant::now();
         let outcome = match progress {
             None => run_build(&mut conn, spec, &ddl.sql),
@@ -257,6 +258,196 @@ impl Store {
             elapsed: started.elapsed(),
         })
     }
+}
+
+/// A payload index: a btree on one metadata field's typed value, or a GIN index on the whole
+/// metadata, so that filters on it are cheap to evaluate exactly.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct PayloadIndex {
+    /// Catalog id (part of the index name); what [`Store::drop_payload_index`] takes.
+    pub id: i32,
+    /// The field, in filter path syntax (`a.b`); empty for a GIN index.
+    pub field: String,
+    /// The field's type, or `None` for a GIN index on all of `metadata`.
+    pub kind: Option<PayloadKind>,
+    /// The index's name (`embeddings_<collection id>_payload_<id>`).
+    pub name: String,
+    /// False while a concurrent build runs, or after one failed.
+    pub valid: bool,
+    /// On-disk size in bytes.
+    pub size_bytes: u64,
+}
+
+impl Store {
+    /// Builds a btree payload index on `field`'s values of type `kind`
+    /// (`CREATE INDEX CONCURRENTLY`), then refreshes the collection's statistics so the
+    /// planner knows the field's distribution. Filters comparing that field with values of
+    /// that type (`keyword`: strings; `integer`/`float`: numbers; `bool`; `timestamp`: RFC 3339
+    /// strings in range comparisons) use it, and the search planner counts their matches to
+    /// choose an exact scan when few rows match.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] for a bad field path; [`Error::Conflict`] when the same index
+    /// exists; [`Error::NotFound`] for a dropped collection; [`Error::Database`] when the build
+    /// fails (its catalog row and invalid index are removed).
+    pub fn create_payload_index(
+        &self,
+        collection: &Collection,
+        field: &FieldPath,
+        kind: PayloadKind,
+    ) -> Result<PayloadIndex> {
+        Filter::exists(field.clone()).check()?;
+        self.create_payload(collection, field.segments().to_vec(), Some(kind))
+    }
+
+    /// Builds a GIN index (`jsonb_path_ops`) on the collection's whole `metadata`: it serves
+    /// `$eq` on scalar values and `$contains` on every field without a btree payload index.
+    ///
+    /// # Errors
+    /// As [`Store::create_payload_index`].
+    pub fn create_metadata_index(&self, collection: &Collection) -> Result<PayloadIndex> {
+        self.create_payload(collection, Vec::new(), None)
+    }
+
+    /// The collection's payload indexes, in creation order.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] for a dropped collection; [`Error::Database`] otherwise.
+    pub fn list_payload_indexes(&self, collection: &Collection) -> Result<Vec<PayloadIndex>> {
+        let mut conn = self.connection()?;
+        ensure_partition(&mut conn, collection)?;
+        list_payload(&mut conn, collection)
+    }
+
+    /// Drops the payload index with catalog id `id` (`DROP INDEX CONCURRENTLY`); returns
+    /// whether it existed.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the server refuses.
+    pub fn drop_payload_index(&self, collection: &Collection, id: i32) -> Result<bool> {
+        let mut conn = self.connection()?;
+        let name = format!("{}{id}", payload_prefix(collection));
+        drop_index_concurrently(&mut conn, &name)?;
+        let deleted =
+            diesel::sql_query("DELETE FROM payload_indexes WHERE collection_id = $1 AND id = $2")
+                .bind::<Integer, _>(collection.id.0)
+                .bind::<Integer, _>(id)
+                .execute(&mut conn)?;
+        self.forget_indexes(collection);
+        Ok(deleted > 0)
+    }
+
+    fn create_payload(
+        &self,
+        collection: &Collection,
+        field: Vec<String>,
+        kind: Option<PayloadKind>,
+    ) -> Result<PayloadIndex> {
+        let mut conn = self.connection()?;
+        ensure_partition(&mut conn, collection)?;
+        let kind_name = kind.map_or("gin", PayloadKind::as_str);
+        let id: Option<PayloadId> = diesel::sql_query(
+            "INSERT INTO payload_indexes (collection_id, field, kind) VALUES ($1, $2, $3) \
+             ON CONFLICT (collection_id, field, kind) DO NOTHING RETURNING id",
+        )
+        .bind::<Integer, _>(collection.id.0)
+        .bind::<Array<Text>, _>(&field)
+        .bind::<Text, _>(kind_name)
+        .get_result(&mut conn)
+        .optional()?;
+        let Some(PayloadId { id }) = id else {
+            return Err(Error::Conflict {
+                message: format!(
+                    "collection {:?} already has a {kind_name} payload index on {:?}",
+                    collection.name,
+                    FieldPath::from_segments(field.iter().cloned()).to_string()
+                ),
+                constraint: Some("payload_indexes_collection_id_field_kind_key".to_owned()),
+            });
+        };
+        let name = format!("{}{id}", payload_prefix(collection));
+        let partition = collection.partition_name();
+        let template = match kind {
+            None => format!(
+                "SELECT format('CREATE INDEX CONCURRENTLY {name} ON {partition} \
+                 USING gin (metadata jsonb_path_ops)') AS sql"
+            ),
+            Some(kind) => format!(
+                "SELECT format('CREATE INDEX CONCURRENTLY {name} ON {partition} \
+                 (({}(metadata #> %L::text[])))', $1::text[]) AS sql",
+                kind.accessor()
+            ),
+        };
+        let mut query = diesel::sql_query(template).into_boxed();
+        if kind.is_some() {
+            query = query.bind::<Array<Text>, _>(field.clone());
+        }
+        let ddl: DdlText = query.get_result(&mut conn)?;
+        let built = run_build(&mut conn, &IndexSpec::hnsw(), &ddl.sql).and_then(|()| {
+            // Expression statistics come from ANALYZE: the planner's estimates need them.
+            diesel::sql_query(format!("ANALYZE {partition}")).execute(&mut conn)?;
+            Ok(())
+        });
+        if let Err(error) = built {
+            drop_index_concurrently(&mut conn, &name)?;
+            diesel::sql_query("DELETE FROM payload_indexes WHERE id = $1")
+                .bind::<Integer, _>(id)
+                .execute(&mut conn)?;
+            return Err(error);
+        }
+        self.forget_indexes(collection);
+        list_payload(&mut conn, collection)?
+            .into_iter()
+            .find(|index| index.id == id)
+            .ok_or_else(|| Error::not_found("payload index", name))
+    }
+}
+
+#[derive(QueryableByName)]
+struct PayloadId {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+}
+
+#[derive(QueryableByName)]
+struct PayloadRow {
+    #[diesel(sql_type = Integer)]
+    id: i32,
+    #[diesel(sql_type = Array<Text>)]
+    field: Vec<String>,
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Bool)]
+    valid: bool,
+    #[diesel(sql_type = BigInt)]
+    size_bytes: i64,
+}
+
+fn list_payload(conn: &mut PgConnection, collection: &Collection) -> Result<Vec<PayloadIndex>> {
+    let rows: Vec<PayloadRow> = diesel::sql_query(
+        "SELECT p.id, p.field, p.kind, coalesce(i.indisvalid, false) AS valid, \
+                coalesce(pg_relation_size(c.oid), 0) AS size_bytes \
+         FROM payload_indexes p \
+         LEFT JOIN pg_class c ON c.relname = $1 || p.id \
+              AND c.relnamespace = current_schema()::text::regnamespace \
+         LEFT JOIN pg_index i ON i.indexrelid = c.oid \
+         WHERE p.collection_id = $2 ORDER BY p.id",
+    )
+    .bind::<Text, _>(payload_prefix(collection))
+    .bind::<Integer, _>(collection.id.0)
+    .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| PayloadIndex {
+            name: format!("{}{}", payload_prefix(collection), row.id),
+            id: row.id,
+            field: FieldPath::from_segments(row.field).to_string(),
+            kind: row.kind.parse().ok(),
+            valid: row.valid,
+            size_bytes: row.size_bytes.unsigned_abs(),
+        })
+        .collect())
 }
 
 /// The prefix of the collection's payload index names (`embeddings_<id>_payload_<payload id>`).
@@ -395,7 +586,9 @@ fn run_build(conn: &mut PooledPg, spec: &IndexSpec, ddl: &str) -> Result<()> {
         .map_or(saved.maintenance_work_mem.clone(), |mb| format!("{mb}MB"));
     let workers = spec
         .parallel_workers
-        .map_or(saved.parallel_workers.clone(), |workers| workers.to_string());
+        .map_or(saved.parallel_workers.clone(), |workers| {
+            workers.to_string()
+        });
     apply_session(conn, "0", &memory, &workers)?;
     let outcome = diesel::sql_query(ddl).execute(conn).map(drop);
     let restored = apply_session(
@@ -525,13 +718,12 @@ fn index_state(conn: &mut PgConnection, name: &str) -> Result<Option<bool>> {
 
 /// `NotFound` when the collection's partition is gone (the handle outlived a drop).
 pub(crate) fn ensure_partition(conn: &mut PgConnection, collection: &Collection) -> Result<()> {
-    let exists: Option<Count> = diesel::sql_query(
-        "SELECT 1::bigint AS count FROM collections WHERE id = $1 AND name = $2",
-    )
-    .bind::<Integer, _>(collection.id.0)
-    .bind::<Text, _>(&collection.name)
-    .get_result(conn)
-    .optional()?;
+    let exists: Option<Count> =
+        diesel::sql_query("SELECT 1::bigint AS count FROM collections WHERE id = $1 AND name = $2")
+            .bind::<Integer, _>(collection.id.0)
+            .bind::<Text, _>(&collection.name)
+            .get_result(conn)
+            .optional()?;
     match exists {
         Some(_) => Ok(()),
         None => Err(Error::not_found("collection", collection.name.clone())),
@@ -566,9 +758,10 @@ fn leftovers(conn: &mut PgConnection, collection: &Collection) -> Result<Vec<Str
 /// `name` is one of ours: built from the collection id (and a closed set of suffixes), or read
 /// back from pg_class after matching that prefix.
 fn drop_index_concurrently(conn: &mut PgConnection, name: &str) -> Result<()> {
-    let quoted: DdlText = diesel::sql_query("SELECT format('DROP INDEX CONCURRENTLY IF EXISTS %I', $1::text) AS sql")
-        .bind::<Text, _>(name)
-        .get_result(conn)?;
+    let quoted: DdlText =
+        diesel::sql_query("SELECT format('DROP INDEX CONCURRENTLY IF EXISTS %I', $1::text) AS sql")
+            .bind::<Text, _>(name)
+            .get_result(conn)?;
     diesel::sql_query(quoted.sql).execute(conn)?;
     Ok(())
 }
@@ -683,12 +876,29 @@ mod tests {
     fn advice_names_invalid_and_stale_indexes() {
         let invalid = advise(true, false, Some(IndexMethod::Hnsw), 10, Some(10), &[]);
         assert!(invalid[0].contains("INVALID"), "{invalid:?}");
-        let stale = advise(true, true, Some(IndexMethod::IvfFlat), 200_000, Some(10_000), &[]);
+        let stale = advise(
+            true,
+            true,
+            Some(IndexMethod::IvfFlat),
+            200_000,
+            Some(10_000),
+            &[],
+        );
         assert_eq!(
             stale,
             ["IVFFlat built on 10000 rows, now 200000: rebuild so its lists fit the data"]
         );
-        assert!(advise(true, true, Some(IndexMethod::IvfFlat), 12_000, Some(10_000), &[]).is_empty());
+        assert!(
+            advise(
+                true,
+                true,
+                Some(IndexMethod::IvfFlat),
+                12_000,
+                Some(10_000),
+                &[]
+            )
+            .is_empty()
+        );
         let missing = advise(false, false, None, 60_000, None, &[]);
         assert!(missing[0].starts_with("no ANN index"), "{missing:?}");
     }

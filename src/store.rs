@@ -138,7 +138,7 @@ impl Store {
         E: From<Error>,
     {
         let mut conn = self.connection()?;
-        uow::run(&mut conn, uow::Access::ReadWrite, work)
+        uow::run(&mut conn, &self.indexes, uow::Access::ReadWrite, work)
     }
 
     /// Runs `work` in one `READ ONLY` transaction (a consistent snapshot; writes are refused).
@@ -151,7 +151,7 @@ impl Store {
         E: From<Error>,
     {
         let mut conn = self.connection()?;
-        uow::run(&mut conn, uow::Access::ReadOnly, work)
+        uow::run(&mut conn, &self.indexes, uow::Access::ReadOnly, work)
     }
 
     /// Forgets the cached index facts of `collection` (after this store changed them).

@@ -17,6 +17,8 @@
 //! assert!(names.is_empty());
 //! ```
 
+pub mod cluster;
+
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -4,6 +4,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use diesel::PgConnection;
 
+use crate::catalog::IndexCache;
 use crate::dto::SearchRequest;
 use crate::error::{Error, Result};
 use crate::models::Collection;
@@ -15,6 +16,7 @@ use crate::repo::{self, Collections, Embeddings, SearchResponse};
 /// [`Store::read`](crate::Store::read); it cannot outlive the closure it is lent to.
 pub struct UnitOfWork<'c> {
     conn: &'c mut PgConnection,
+    indexes: &'c IndexCache,
 }
 
 impl UnitOfWork<'_> {
@@ -28,19 +30,29 @@ impl UnitOfWork<'_> {
         Embeddings::new(self.conn)
     }
 
-    /// The `request.k` nearest neighbours of `request.vector` in `collection`, nearest first,
-    /// by the collection's metric.
+    /// The `request.k` nearest neighbours of `request.vector` in `collection` (among rows
+    /// matching `request.filter`), nearest first, by the collection's metric — through the ANN
+    /// index or an exact scan as the planner decides; the response says which. pgvector's
+    /// settings for the request last until this transaction ends.
     ///
     /// # Errors
     /// [`Error::Validation`] when the query vector does not fit the collection (wrong length,
-    /// NaN/infinite values, all zeros under cosine) or `k` is out of range.
+    /// NaN/infinite values, all zeros under cosine), `k` is out of range or the filter is bad;
+    /// [`Error::NotFound`] when the collection was dropped.
     pub fn search(
         &mut self,
         collection: &Collection,
         request: SearchRequest,
     ) -> Result<SearchResponse> {
         let request = request.validate_for(collection)?;
-        repo::search::run(self.conn, collection, request)
+        let indexes = self.indexes.get(self.conn, collection)?;
+        repo::search::run(
+            self.conn,
+            collection,
+            &indexes,
+            request,
+            repo::search::Scope::Transaction,
+        )
     }
 
     /// The server's `EXPLAIN` of the exact statement [`UnitOfWork::search`] sends for this
@@ -54,7 +66,14 @@ impl UnitOfWork<'_> {
         request: SearchRequest,
     ) -> Result<String> {
         let request = request.validate_for(collection)?;
-        repo::search::explain(self.conn, collection, request)
+        let indexes = self.indexes.get(self.conn, collection)?;
+        repo::search::explain(
+            self.conn,
+            collection,
+            &indexes,
+            request,
+            repo::search::Scope::Transaction,
+        )
     }
 
     /// The transaction's connection, to run your own diesel queries (e.g. joins with your
@@ -86,7 +105,12 @@ impl<E> From<diesel::result::Error> for Abort<E> {
 
 /// Runs `work` in a transaction on `conn`. A panic inside `work` rolls back first and then
 /// continues unwinding, so the pooled connection goes back clean.
-pub(crate) fn run<T, E, F>(conn: &mut PgConnection, access: Access, work: F) -> Result<T, E>
+pub(crate) fn run<T, E, F>(
+    conn: &mut PgConnection,
+    indexes: &IndexCache,
+    access: Access,
+    work: F,
+) -> Result<T, E>
 where
     F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
     E: From<Error>,
@@ -97,7 +121,7 @@ where
         transaction = transaction.read_only();
     }
     let outcome = transaction.run(|conn| {
-        let mut uow = UnitOfWork { conn };
+        let mut uow = UnitOfWork { conn, indexes };
         match catch_unwind(AssertUnwindSafe(|| work(&mut uow))) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(Abort::Caller(error)),

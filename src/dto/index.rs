@@ -209,10 +209,19 @@ mod tests {
     #[test]
     fn refuses_what_pgvector_cannot_build() {
         let wide = problems(IndexSpec::hnsw(), rules(4001, Metric::Cosine));
-        assert!(wide[0].starts_with("method: a collection of 4001 dimensions"), "{wide:?}");
+        assert!(
+            wide[0].starts_with("method: a collection of 4001 dimensions"),
+            "{wide:?}"
+        );
         let l1 = problems(IndexSpec::ivfflat(), rules(8, Metric::L1));
-        assert!(l1[0].contains("no operator class for the l1 metric"), "{l1:?}");
-        let ef = problems(IndexSpec::hnsw().m(32).ef_construction(40), rules(8, Metric::L2));
+        assert!(
+            l1[0].contains("no operator class for the l1 metric"),
+            "{l1:?}"
+        );
+        let ef = problems(
+            IndexSpec::hnsw().m(32).ef_construction(40),
+            rules(8, Metric::L2),
+        );
         assert_eq!(ef, ["ef_construction: must be at least 2 * m = 64"]);
         let m = problems(IndexSpec::hnsw().m(1), rules(8, Metric::L2));
         assert_eq!(m.len(), 1, "{m:?}");

@@ -26,4 +26,4 @@ pub use collection::NewCollection;
 pub use embedding::{Duplicates, EmbeddingBatch, NewEmbedding};
 pub use index::{IndexMethod, IndexSpec, default_lists};
 pub use rules::{CollectionRules, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_METADATA_BYTES};
-pub use search::{MAX_K, SearchRequest};
+pub use search::{DEFAULT_EXACT_THRESHOLD, IterativeScan, MAX_K, SearchAfter, SearchRequest};

@@ -2,10 +2,49 @@ use garde::{Unvalidated, Valid, Validate};
 use serde::{Deserialize, Serialize};
 
 use crate::dto::rules::{self, CollectionRules};
+use crate::filter::Filter;
 use crate::models::Collection;
 
 /// Most neighbours one search returns.
 pub const MAX_K: u32 = 1000;
+
+/// How pgvector continues an index scan when a filter removed rows (pgvector's
+/// `hnsw.iterative_scan` / `ivfflat.iterative_scan`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IterativeScan {
+    /// Stop after one scan of `ef_search` candidates (pgvector's default today): a filter can
+    /// leave fewer than `k` rows.
+    Off,
+    /// Keep scanning, returning rows in exact distance order (HNSW only; IVFFlat treats it as
+    /// `relaxed_order`).
+    StrictOrder,
+    /// Keep scanning, rows slightly out of order; embedstore re-sorts the `k` it returns.
+    RelaxedOrder,
+}
+
+impl IterativeScan {
+    /// The setting's value in SQL.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IterativeScan::Off => "off",
+            IterativeScan::StrictOrder => "strict_order",
+            IterativeScan::RelaxedOrder => "relaxed_order",
+        }
+    }
+}
+
+/// Where a previous page of results ended: the next page starts after this (distance, id).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Validate)]
+#[garde(context(CollectionRules))]
+pub struct SearchAfter {
+    /// The last hit's distance.
+    #[garde(custom(finite_distance))]
+    pub distance: f64,
+    /// The last hit's id.
+    #[garde(skip)]
+    pub id: i64,
+}
 
 /// A nearest-neighbour query against one collection.
 ///
@@ -33,11 +72,80 @@ pub struct SearchRequest {
     #[garde(skip)]
     pub include_vector: bool,
     /// HNSW candidate list size for this query (`hnsw.ef_search`, 1..=1000), scoped to the
-    /// transaction. `None` means pgvector's default, 40. Either way it is raised to `k` when
-    /// lower, since an HNSW scan returns at most `ef_search` rows.
+    /// statement (or the unit of work's transaction). `None` means pgvector's default, 40.
+    /// Either way it is raised to `k` when lower, since an HNSW scan returns at most
+    /// `ef_search` rows.
     #[serde(default)]
     #[garde(inner(range(min = 1, max = 1000)))]
     pub ef_search: Option<u32>,
+    /// Return each hit's metadata (default true); false returns ids and distances only, which
+    /// reads less of each row.
+    #[serde(default = "yes")]
+    #[garde(skip)]
+    pub include_metadata: bool,
+    /// IVFFlat lists to probe (`ivfflat.probes`, 1..=32768); `None` keeps pgvector's default, 1.
+    #[serde(default)]
+    #[garde(inner(range(min = 1, max = 32768)))]
+    pub probes: Option<u32>,
+    /// The iterative-scan mode; `None` lets embedstore choose: off without a filter,
+    /// `strict_order` (HNSW) or `relaxed_order` (IVFFlat) with one.
+    #[serde(default)]
+    #[garde(skip)]
+    pub iterative: Option<IterativeScan>,
+    /// Most tuples an iterative HNSW scan visits (`hnsw.max_scan_tuples`), or most lists an
+    /// iterative IVFFlat scan probes (`ivfflat.max_probes`); `None` keeps pgvector's defaults.
+    #[serde(default)]
+    #[garde(inner(range(min = 1, max = 100_000_000)))]
+    pub max_scan_tuples: Option<u32>,
+    /// Always scan exactly (no ANN index), whatever the planner would pick.
+    #[serde(default)]
+    #[garde(skip)]
+    pub exact: bool,
+    /// Only rows whose metadata matches.
+    #[serde(default)]
+    #[garde(custom(filter_fits))]
+    pub filter: Option<Filter>,
+    /// Drop hits farther than this distance.
+    #[serde(default)]
+    #[garde(inner(custom(finite_distance)))]
+    pub max_distance: Option<f64>,
+    /// Drop hits whose score is below this.
+    #[serde(default)]
+    #[garde(inner(custom(finite_distance)))]
+    pub min_score: Option<f64>,
+    /// Return the neighbours after this one (keyset paging: the next `k` without OFFSET).
+    #[serde(default)]
+    #[garde(dive)]
+    pub after: Option<SearchAfter>,
+    /// With a filter served by a payload index: when fewer rows than this match, scan exactly
+    /// those rows instead of walking the ANN index (default [`DEFAULT_EXACT_THRESHOLD`]).
+    #[serde(default)]
+    #[garde(inner(range(min = 1, max = 10_000_000)))]
+    pub exact_threshold: Option<u32>,
+}
+
+/// Matching rows below which a filtered search with a payload-indexed filter scans exactly.
+pub const DEFAULT_EXACT_THRESHOLD: u32 = 5000;
+
+fn yes() -> bool {
+    true
+}
+
+fn finite_distance(value: &f64, _: &CollectionRules) -> garde::Result {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(garde::Error::new("must be a finite number"))
+    }
+}
+
+fn filter_fits(filter: &Option<Filter>, _: &CollectionRules) -> garde::Result {
+    match filter {
+        Some(filter) => filter
+            .check()
+            .map_err(|error| garde::Error::new(error.to_string())),
+        None => Ok(()),
+    }
 }
 
 impl SearchRequest {
@@ -49,7 +157,83 @@ impl SearchRequest {
             include_content: false,
             include_vector: false,
             ef_search: None,
+            include_metadata: true,
+            probes: None,
+            iterative: None,
+            max_scan_tuples: None,
+            exact: false,
+            filter: None,
+            max_distance: None,
+            min_score: None,
+            after: None,
+            exact_threshold: None,
         }
+    }
+
+    /// Whether hits carry their metadata (default true).
+    pub fn with_metadata(mut self, include: bool) -> Self {
+        self.include_metadata = include;
+        self
+    }
+
+    /// Only rows matching `filter`.
+    pub fn with_filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    /// Sets `ivfflat.probes`.
+    pub fn with_probes(mut self, probes: u32) -> Self {
+        self.probes = Some(probes);
+        self
+    }
+
+    /// Sets the iterative-scan mode.
+    pub fn with_iterative(mut self, mode: IterativeScan) -> Self {
+        self.iterative = Some(mode);
+        self
+    }
+
+    /// Sets `hnsw.max_scan_tuples` / `ivfflat.max_probes`.
+    pub fn with_max_scan_tuples(mut self, tuples: u32) -> Self {
+        self.max_scan_tuples = Some(tuples);
+        self
+    }
+
+    /// Forces an exact scan.
+    pub fn with_exact(mut self, exact: bool) -> Self {
+        self.exact = exact;
+        self
+    }
+
+    /// Drops hits farther than `distance`.
+    pub fn with_max_distance(mut self, distance: f64) -> Self {
+        self.max_distance = Some(distance);
+        self
+    }
+
+    /// Drops hits scoring below `score`.
+    pub fn with_min_score(mut self, score: f64) -> Self {
+        self.min_score = Some(score);
+        self
+    }
+
+    /// Continues after a hit of a previous page.
+    pub fn with_after(mut self, distance: f64, id: i64) -> Self {
+        self.after = Some(SearchAfter { distance, id });
+        self
+    }
+
+    /// Sets the exact-scan threshold for payload-indexed filters.
+    pub fn with_exact_threshold(mut self, rows: u32) -> Self {
+        self.exact_threshold = Some(rows);
+        self
+    }
+
+    /// The same request for another query vector (batch search, recall probes).
+    pub fn with_query(mut self, vector: Vec<f32>) -> Self {
+        self.vector = vector;
+        self
     }
 
     /// Whether hits carry their `content`.

@@ -13,7 +13,7 @@ use crate::schema::embeddings;
 
 /// Embeddings inside a unit of work.
 pub struct Embeddings<'u> {
-    conn: &'u mut PgConnection,
+    pub(crate) conn: &'u mut PgConnection,
 }
 
 /// What a batch write did.

@@ -5,8 +5,11 @@
 
 pub(crate) mod collections;
 pub(crate) mod embeddings;
+pub(crate) mod filtered;
+pub(crate) mod planner;
 pub(crate) mod search;
 
 pub use collections::Collections;
 pub use embeddings::{Embeddings, WriteSummary};
-pub use search::{SearchHit, SearchResponse};
+pub use filtered::{MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest};
+pub use search::{SearchHit, SearchPath, SearchResponse};

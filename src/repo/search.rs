@@ -1,17 +1,53 @@
-use diesel::pg::Pg;
+//! Nearest-neighbour statements and the planner that picks between the ANN index and an exact
+//! scan.
+//!
+//! Two statement shapes, one per path:
+//! - **ANN**: `ORDER BY embedding::vector(N) <op> $q LIMIT k` — the exact expression the
+//!   collection's index is built on — with pgvector's settings (`ef_search`, iterative scan,
+//!   `max_scan_tuples`, `probes`) set *inside the statement* by an uncorrelated sub-select
+//!   `(SELECT set_config(…, true)) IS NOT NULL`. Postgres evaluates that once, as a one-time
+//!   filter above the index scan, before the scan reads its first tuple; `is_local = true` ends
+//!   the setting with the statement's transaction. So a search outside a unit of work is one
+//!   round trip and leaves nothing on the pooled connection.
+//! - **Exact**: `ORDER BY embedding <op> $q, id` on the untyped column, which no ANN index
+//!   can serve, so the server computes every matching row's distance: exact by construction,
+//!   whatever indexes exist (a payload index still narrows the rows).
+//!
+//! With a filter, the planner estimates how many rows match (a count bounded by the exact
+//! threshold, run only when a payload index serves the filter) and scans those exactly when
+//! they are few; otherwise it walks the ANN index with iterative scan on, and when that still
+//! yields fewer than `k` rows it runs the exact statement, so a search returns `k` rows
+//! whenever `k` rows match.
+
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Nullable, Text};
+use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, Text};
 use garde::Valid;
 use pgvector::sql_types::Vector as VectorSql;
 use serde::Serialize;
 
-use crate::dto::SearchRequest;
+use crate::catalog::CollectionIndexes;
+use crate::dto::{DEFAULT_EXACT_THRESHOLD, IndexMethod, IterativeScan, SearchRequest};
 use crate::error::Result;
+use crate::filter::{Filter, PayloadLayout};
 use crate::models::Collection;
+use crate::sql::{Bind, SqlBuilder};
 
 /// pgvector's default `hnsw.ef_search`.
 const DEFAULT_EF_SEARCH: u32 = 40;
+
+/// Which statement(s) answered a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SearchPath {
+    /// An exact scan (forced, no valid ANN index, or a selective payload-indexed filter).
+    Exact,
+    /// The ANN index alone.
+    Ann,
+    /// The ANN index returned fewer than `k` rows under a filter; an exact scan answered.
+    AnnThenExact,
+}
 
 /// The answer to a nearest-neighbour query.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -19,22 +55,36 @@ const DEFAULT_EF_SEARCH: u32 = 40;
 pub struct SearchResponse {
     /// The `k` that was asked for.
     pub requested: u32,
-    /// The neighbours, nearest first. Fewer than `requested` only when the collection holds
-    /// fewer rows.
+    /// How many hits came back: fewer than `requested` only when fewer rows match (or a
+    /// distance/score threshold dropped some).
+    pub returned: u32,
+    /// Whether the hits are the exact nearest neighbours (false: approximate, from the index).
+    pub exact: bool,
+    /// Which statement(s) answered.
+    pub path: SearchPath,
+    /// How many rows match the filter, when the planner counted them (payload-indexed filters
+    /// matching fewer rows than the exact threshold).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched: Option<u64>,
+    /// The neighbours, nearest first.
     pub hits: Vec<SearchHit>,
 }
 
 /// One neighbour.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
 pub struct SearchHit {
+    /// The row's surrogate id (with `distance`, the key for [`SearchRequest::with_after`]).
+    pub id: i64,
     /// The caller's key.
     pub external_id: String,
     /// The value of the metric's operator (smaller is nearer); see [`Metric`](crate::Metric).
     pub distance: f64,
     /// Higher is more similar; its meaning per metric is documented on [`Metric`](crate::Metric).
     pub score: f64,
-    /// The stored metadata.
-    pub metadata: serde_json::Value,
+    /// The stored metadata, unless the request left it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
     /// The stored content, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub content: Option<String>,
@@ -45,10 +95,14 @@ pub struct SearchHit {
 
 #[derive(QueryableByName)]
 struct HitRow {
+    #[diesel(sql_type = BigInt)]
+    query: i64,
+    #[diesel(sql_type = BigInt)]
+    id: i64,
     #[diesel(sql_type = Text)]
     external_id: String,
-    #[diesel(sql_type = Jsonb)]
-    metadata: serde_json::Value,
+    #[diesel(sql_type = Nullable<Jsonb>)]
+    metadata: Option<serde_json::Value>,
     #[diesel(sql_type = Nullable<Text>)]
     content: Option<String>,
     #[diesel(sql_type = Nullable<VectorSql>)]
@@ -63,68 +117,125 @@ struct PlanLine {
     line: String,
 }
 
-/// The statement a search sends: `$1` collection id, `$2` query vector, `$3` k.
-///
-/// It has the one shape pgvector's indexes serve — `ORDER BY <expr> <op> $2 LIMIT $3`,
-/// ascending, on the collection's [`SearchExpression`](crate::metric::SearchExpression) — and
-/// `collection_id = $1` prunes every other partition.
-pub(crate) fn statement(collection: &Collection, request: &SearchRequest) -> String {
-    let expression = collection.search_expression();
-    let distance = format!(
-        "{} {} {}",
-        expression.column_sql(),
-        collection.metric.operator(),
-        expression.parameter_sql("$2")
-    );
-    let content = if request.include_content {
-        "content"
-    } else {
-        "NULL::text"
-    };
-    let vector = if request.include_vector {
-        "embedding"
-    } else {
-        "NULL::vector"
-    };
-    format!(
-        "SELECT external_id, metadata, {content} AS content, {vector} AS embedding, {distance} AS distance \
-         FROM embeddings WHERE collection_id = $1 ORDER BY {distance} LIMIT $3"
-    )
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    count: i64,
 }
 
+/// Which statement to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Ann(IndexMethod),
+    Exact,
+}
+
+/// What the planner decided before running anything.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Decision {
+    mode: Mode,
+    matched: Option<u64>,
+}
+
+/// Whether the connection is already inside the caller's transaction (a unit of work) or in
+/// autocommit mode (`Store::search`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scope {
+    Autocommit,
+    Transaction,
+}
+
+/// Runs one validated search on `conn`.
 pub(crate) fn run(
     conn: &mut PgConnection,
     collection: &Collection,
+    indexes: &CollectionIndexes,
     request: Valid<SearchRequest>,
+    scope: Scope,
 ) -> Result<SearchResponse> {
-    apply_settings(conn, &request)?;
-    let sql = statement(collection, &request);
     let request = request.into_inner();
-    let requested = request.k;
-    let rows: Vec<HitRow> = bind(diesel::sql_query(sql), collection, request).load(conn)?;
-    let hits = rows
-        .into_iter()
-        .map(|row| SearchHit {
-            external_id: row.external_id,
-            distance: row.distance,
-            score: collection.metric.score(row.distance),
-            metadata: row.metadata,
-            content: row.content,
-            vector: row.embedding.map(|vector| vector.to_vec()),
-        })
-        .collect();
-    Ok(SearchResponse { requested, hits })
+    let mut responses = run_many(
+        conn,
+        collection,
+        indexes,
+        &request,
+        vec![request.vector.clone()],
+        scope,
+    )?;
+    Ok(responses.remove(0))
 }
 
+/// Runs the same search for every vector of `queries` (each already validated) in one
+/// statement; queries the ANN path left short are answered again exactly, one by one.
+pub(crate) fn run_many(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    indexes: &CollectionIndexes,
+    request: &SearchRequest,
+    queries: Vec<Vec<f32>>,
+    scope: Scope,
+) -> Result<Vec<SearchResponse>> {
+    let layout = layout(indexes);
+    let decision = decide(conn, collection, indexes, &layout, request)?;
+    let count = queries.len();
+    let sql = statement(collection, request, decision.mode, &layout, queries.clone());
+    let rows: Vec<HitRow> = with_index_forced(conn, scope, decision.mode, request, |conn| {
+        sql.into_query().load(conn)
+    })?;
+    let mut grouped: Vec<Vec<HitRow>> = (0..count).map(|_| Vec::new()).collect();
+    for row in rows {
+        if let Some(slot) = usize::try_from(row.query - 1)
+            .ok()
+            .and_then(|index| grouped.get_mut(index))
+        {
+            slot.push(row);
+        }
+    }
+    let mut responses = Vec::with_capacity(count);
+    for (rows, query) in grouped.into_iter().zip(queries) {
+        let short = rows.len() < request.k as usize;
+        let (rows, path) = match decision.mode {
+            Mode::Ann(_) if short && needs_fallback(request) => {
+                let exact = statement(collection, request, Mode::Exact, &layout, vec![query])
+                    .into_query()
+                    .load(conn)?;
+                (exact, SearchPath::AnnThenExact)
+            }
+            Mode::Ann(_) => (rows, SearchPath::Ann),
+            Mode::Exact => (rows, SearchPath::Exact),
+        };
+        responses.push(respond(collection, request, rows, path, decision.matched));
+    }
+    if responses.iter().all(|response| response.hits.is_empty()) {
+        // An empty answer may mean the handle outlived its collection: say so.
+        crate::index::ensure_partition(conn, collection)?;
+    }
+    Ok(responses)
+}
+
+/// The server's `EXPLAIN` of the main statement [`run`] would send for this request (the one
+/// the planner picks; a filter's bounded count runs first to decide).
 pub(crate) fn explain(
     conn: &mut PgConnection,
     collection: &Collection,
+    indexes: &CollectionIndexes,
     request: Valid<SearchRequest>,
+    scope: Scope,
 ) -> Result<String> {
-    apply_settings(conn, &request)?;
-    let sql = format!("EXPLAIN {}", statement(collection, &request));
-    let lines: Vec<PlanLine> =
-        bind(diesel::sql_query(sql), collection, request.into_inner()).load(conn)?;
+    let request = request.into_inner();
+    let layout = layout(indexes);
+    let decision = decide(conn, collection, indexes, &layout, &request)?;
+    let mut sql = statement(
+        collection,
+        &request,
+        decision.mode,
+        &layout,
+        vec![request.vector.clone()],
+    );
+    sql.prepend("EXPLAIN ");
+    let lines: Vec<PlanLine> = with_index_forced(conn, scope, decision.mode, &request, |conn| {
+        sql.into_query().load(conn)
+    })?;
     Ok(lines
         .into_iter()
         .map(|plan| plan.line)
@@ -132,28 +243,302 @@ pub(crate) fn explain(
         .join("\n"))
 }
 
-/// Transaction-scoped search settings (`set_config(…, true)` resets at commit, so nothing
-/// leaks to the pooled connection).
-fn apply_settings(conn: &mut PgConnection, request: &SearchRequest) -> Result<()> {
-    // An HNSW scan returns at most ef_search rows: never let it cap k, even when asked to.
-    let ef_search = request
-        .ef_search
-        .unwrap_or(DEFAULT_EF_SEARCH)
-        .max(request.k);
-    diesel::sql_query("SELECT set_config('hnsw.ef_search', $1, true)")
-        .bind::<Text, _>(ef_search.to_string())
-        .execute(conn)?;
-    Ok(())
+/// Planner settings that make a filtered ANN statement walk the ANN index. Without them the
+/// planner weighs the filter by its estimate — for metadata expressions without statistics a
+/// fixed guess of 0.5 % — and often prefers scanning and sorting, which defeats the ANN path
+/// at scale. They must be in force before the statement is planned, so they cannot ride inside
+/// it like pgvector's settings: constant SQL, sent with the `BEGIN` (autocommit) or in a
+/// savepoint that is rolled back afterwards (inside a unit of work, so the caller's own
+/// queries never see them).
+const FORCE_INDEX: &str = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off";
+
+/// Runs `work` with [`FORCE_INDEX`] in force when `mode` is the ANN path under a filter or
+/// keyset condition; otherwise runs it as it is.
+fn with_index_forced<T>(
+    conn: &mut PgConnection,
+    scope: Scope,
+    mode: Mode,
+    request: &SearchRequest,
+    work: impl FnOnce(&mut PgConnection) -> diesel::QueryResult<T>,
+) -> Result<T> {
+    if !matches!(mode, Mode::Ann(_)) || !needs_fallback(request) {
+        return Ok(work(conn)?);
+    }
+    match scope {
+        Scope::Autocommit => {
+            use diesel::connection::{AnsiTransactionManager, TransactionManager};
+            AnsiTransactionManager::begin_transaction_sql(
+                conn,
+                &format!("BEGIN READ ONLY; {FORCE_INDEX}"),
+            )?;
+            match work(conn) {
+                Ok(value) => {
+                    AnsiTransactionManager::commit_transaction(conn)?;
+                    Ok(value)
+                }
+                Err(error) => {
+                    // The search failed; a failed rollback leaves the manager marked broken,
+                    // and r2d2 then discards the connection.
+                    let _ = AnsiTransactionManager::rollback_transaction(conn);
+                    Err(error.into())
+                }
+            }
+        }
+        Scope::Transaction => {
+            conn.batch_execute(&format!("SAVEPOINT embedstore_search; {FORCE_INDEX}"))?;
+            let outcome = work(conn);
+            // Undoes the settings (and, after a failed search, the aborted state).
+            conn.batch_execute(
+                "ROLLBACK TO SAVEPOINT embedstore_search; RELEASE SAVEPOINT embedstore_search",
+            )?;
+            Ok(outcome?)
+        }
+    }
 }
 
-/// The search statement with its three parameters bound.
-type SearchQuery = BoxedSqlQuery<'static, Pg, SqlQuery>;
+/// Whether a short ANN answer must be checked by an exact scan: only when something other
+/// than the index's own reach removed rows (a filter or a keyset condition). A plain ANN search
+/// returns `k` rows whenever the collection holds `k`, since `ef_search` ≥ `k`.
+fn needs_fallback(request: &SearchRequest) -> bool {
+    request.filter.is_some() || request.after.is_some()
+}
 
-/// Binds `$1` collection id, `$2` the query vector (moved, not copied) and `$3` k.
-fn bind(query: SqlQuery, collection: &Collection, request: SearchRequest) -> SearchQuery {
-    query
-        .into_boxed::<Pg>()
-        .bind::<Integer, _>(collection.id.0)
-        .bind::<VectorSql, _>(pgvector::Vector::from(request.vector))
-        .bind::<BigInt, _>(i64::from(request.k))
+fn layout(indexes: &CollectionIndexes) -> PayloadLayout {
+    crate::repo::planner::layout(&indexes.payload)
+}
+
+/// Picks the path: exact when asked, when there is no valid ANN index, or when a
+/// payload-indexed filter matches fewer rows than the threshold; the ANN index otherwise.
+fn decide(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    indexes: &CollectionIndexes,
+    layout: &PayloadLayout,
+    request: &SearchRequest,
+) -> Result<Decision> {
+    let Some(method) = indexes.ann.filter(|_| !request.exact) else {
+        return Ok(Decision {
+            mode: Mode::Exact,
+            matched: None,
+        });
+    };
+    let ann = Decision {
+        mode: Mode::Ann(method),
+        matched: None,
+    };
+    let Some(filter) = &request.filter else {
+        return Ok(ann);
+    };
+    if !crate::repo::planner::serves(layout, filter) {
+        return Ok(ann);
+    }
+    let threshold = request.exact_threshold.unwrap_or(DEFAULT_EXACT_THRESHOLD);
+    let matched = bounded_count(conn, collection, layout, filter, threshold)?;
+    if matched < u64::from(threshold) {
+        Ok(Decision {
+            mode: Mode::Exact,
+            matched: Some(matched),
+        })
+    } else {
+        Ok(ann)
+    }
+}
+
+/// How many rows match `filter`, counting no further than `limit`.
+fn bounded_count(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    layout: &PayloadLayout,
+    filter: &Filter,
+    limit: u32,
+) -> Result<u64> {
+    let mut sql = SqlBuilder::new();
+    sql.push("SELECT count(*) AS count FROM (SELECT 1 FROM embeddings WHERE collection_id = ")
+        .bind(collection.id.0)
+        .push(" AND (");
+    filter.render(&mut sql, layout);
+    sql.push(") LIMIT ")
+        .bind(i64::from(limit))
+        .push(") matching");
+    let count: Count = sql.into_query().get_result(conn)?;
+    Ok(count.count.unsigned_abs())
+}
+
+/// The search statement for `queries` (one or many), numbered `query` 1.. in the result.
+fn statement(
+    collection: &Collection,
+    request: &SearchRequest,
+    mode: Mode,
+    layout: &PayloadLayout,
+    queries: Vec<Vec<f32>>,
+) -> SqlBuilder {
+    let mut sql = SqlBuilder::new();
+    let single = queries.len() == 1;
+    let mut queries = queries;
+    let query_ref = if single {
+        let vector = queries.pop().unwrap_or_default();
+        sql.param(pgvector::Vector::from(vector))
+    } else {
+        "q.v".to_owned()
+    };
+    let distance = distance_sql(collection, mode, &query_ref);
+    sql.push("SELECT query, id, external_id, metadata, content, embedding, distance FROM (");
+    if single {
+        sql.push("SELECT 1::bigint AS query, hit.* FROM (");
+    } else {
+        let vectors: Vec<pgvector::Vector> =
+            queries.into_iter().map(pgvector::Vector::from).collect();
+        sql.push("SELECT q.ord AS query, hit.* FROM unnest(")
+            .bind_cast(Bind::VectorArray(vectors), "vector[]")
+            .push(") WITH ORDINALITY AS q(v, ord) CROSS JOIN LATERAL (");
+    }
+    sql.push("SELECT id, external_id, ")
+        .push(if request.include_metadata {
+            "metadata"
+        } else {
+            "NULL::jsonb"
+        })
+        .push(" AS metadata, ")
+        .push(if request.include_content {
+            "content"
+        } else {
+            "NULL::text"
+        })
+        .push(" AS content, ")
+        .push(if request.include_vector {
+            "embedding"
+        } else {
+            "NULL::vector"
+        })
+        .push(" AS embedding, ")
+        .push(&distance)
+        .push(" AS distance FROM embeddings WHERE collection_id = ")
+        .bind(collection.id.0);
+    if let Some(filter) = &request.filter {
+        sql.push(" AND (");
+        filter.render(&mut sql, layout);
+        sql.push(")");
+    }
+    if let Some(after) = &request.after {
+        sql.push(" AND (")
+            .push(&distance)
+            .push(", id) > (")
+            .bind(after.distance)
+            .push("::float8, ")
+            .bind(after.id)
+            .push("::bigint)");
+    }
+    sql.push(" ORDER BY ").push(&distance);
+    if mode == Mode::Exact {
+        sql.push(", id");
+    }
+    sql.push(" LIMIT ").bind(i64::from(request.k)).push(") hit");
+    if let Mode::Ann(method) = mode {
+        // Evaluated once, before the index scan starts: see the module docs.
+        sql.push(" WHERE ");
+        push_settings(&mut sql, method, request);
+    }
+    sql.push(") result ORDER BY query, distance, id");
+    sql
+}
+
+/// The distance expression: on the indexed expression for the ANN path, on the plain column
+/// (which no index serves) for the exact path.
+fn distance_sql(collection: &Collection, mode: Mode, query: &str) -> String {
+    let operator = collection.metric.operator();
+    match mode {
+        Mode::Ann(_) => {
+            let expression = collection.search_expression();
+            format!(
+                "{} {operator} {}",
+                expression.column_sql(),
+                expression.parameter_sql(query)
+            )
+        }
+        Mode::Exact => format!("embedding {operator} {query}"),
+    }
+}
+
+/// `(SELECT concat(set_config(…, true), …)) IS NOT NULL`: pgvector's settings for this
+/// request, every one set explicitly (pgvector's defaults may change between releases).
+fn push_settings(sql: &mut SqlBuilder, method: IndexMethod, request: &SearchRequest) {
+    let filtered = needs_fallback(request);
+    let mut settings: Vec<(&str, String)> = Vec::new();
+    match method {
+        IndexMethod::Hnsw => {
+            let ef_search = request
+                .ef_search
+                .unwrap_or(DEFAULT_EF_SEARCH)
+                .max(request.k);
+            let mode = request.iterative.unwrap_or(if filtered {
+                IterativeScan::StrictOrder
+            } else {
+                IterativeScan::Off
+            });
+            settings.push(("hnsw.ef_search", ef_search.to_string()));
+            settings.push(("hnsw.iterative_scan", mode.as_str().to_owned()));
+            if let Some(tuples) = request.max_scan_tuples {
+                settings.push(("hnsw.max_scan_tuples", tuples.to_string()));
+            }
+        }
+        IndexMethod::IvfFlat => {
+            // IVFFlat knows only off and relaxed_order.
+            let mode = match request.iterative {
+                Some(IterativeScan::Off) => IterativeScan::Off,
+                Some(_) => IterativeScan::RelaxedOrder,
+                None if filtered => IterativeScan::RelaxedOrder,
+                None => IterativeScan::Off,
+            };
+            if let Some(probes) = request.probes {
+                settings.push(("ivfflat.probes", probes.to_string()));
+            }
+            settings.push(("ivfflat.iterative_scan", mode.as_str().to_owned()));
+            if let Some(probes) = request.max_scan_tuples {
+                settings.push(("ivfflat.max_probes", probes.to_string()));
+            }
+        }
+    }
+    sql.push("(SELECT concat(");
+    for (index, (name, value)) in settings.into_iter().enumerate() {
+        if index > 0 {
+            sql.push(", ");
+        }
+        sql.push("set_config(")
+            .bind_cast(name, "text")
+            .push(", ")
+            .bind_cast(value, "text")
+            .push(", true)");
+    }
+    sql.push(")) IS NOT NULL");
+}
+
+fn respond(
+    collection: &Collection,
+    request: &SearchRequest,
+    rows: Vec<HitRow>,
+    path: SearchPath,
+    matched: Option<u64>,
+) -> SearchResponse {
+    let hits: Vec<SearchHit> = rows
+        .into_iter()
+        .map(|row| SearchHit {
+            id: row.id,
+            external_id: row.external_id,
+            distance: row.distance,
+            score: collection.metric.score(row.distance),
+            metadata: row.metadata,
+            content: row.content,
+            vector: row.embedding.map(|vector| vector.to_vec()),
+        })
+        .filter(|hit| request.max_distance.is_none_or(|max| hit.distance <= max))
+        .filter(|hit| request.min_score.is_none_or(|min| hit.score >= min))
+        .collect();
+    SearchResponse {
+        requested: request.k,
+        returned: u32::try_from(hits.len()).unwrap_or(u32::MAX),
+        exact: path != SearchPath::Ann,
+        path,
+        matched,
+        hits,
+    }
 }

@@ -54,7 +54,10 @@ fn hnsw_index_is_built_on_the_search_expression_with_the_metrics_operator_class(
             ann.contains("USING hnsw (((embedding)::vector(8)) ") && ann.contains(opclass),
             "{ann}"
         );
-        assert!(ann.contains("m='8'") && ann.contains("ef_construction='32'"), "{ann}");
+        assert!(
+            ann.contains("m='8'") && ann.contains("ef_construction='32'"),
+            "{ann}"
+        );
     }
 }
 
@@ -164,7 +167,9 @@ fn build_settings_apply_to_the_build_only_and_progress_is_reported() {
     store
         .create_index(
             &collection,
-            &IndexSpec::hnsw().maintenance_work_mem_mb(77).parallel_workers(0),
+            &IndexSpec::hnsw()
+                .maintenance_work_mem_mb(77)
+                .parallel_workers(0),
             Some(&mut |progress| snapshots.push(progress)),
         )
         .unwrap();

@@ -4,12 +4,21 @@
     reason = "helpers outside #[test] fns fail loudly too"
 )]
 
+mod ann;
+#[cfg(feature = "cli")]
+mod cli_search;
 mod collections;
 mod config;
 mod embeddings;
+mod faults;
+mod filters;
 mod index;
 mod migrations;
+#[cfg(feature = "cli")]
+mod privileges;
+mod round_trips;
 mod search;
 mod support;
+mod tls;
 mod transactions;
 mod validation;

@@ -1,10 +1,8 @@
 use diesel::prelude::*;
 use embedstore::testing::TestDatabase;
-use embedstore::{
-    Collection, Config, Error, Metric, NewCollection, NewEmbedding, SearchRequest, Store,
-};
+use embedstore::{Collection, Error, Metric, NewCollection, NewEmbedding, SearchRequest};
 
-use crate::support::{Rng, items, with_collection, with_items};
+use crate::support::{Rng, items, single_connection_store, with_collection, with_items};
 
 /// Checks that search returns exactly what brute force over `stored` computes in Rust.
 fn assert_matches_brute_force(
@@ -114,7 +112,10 @@ fn hits_carry_content_and_vectors_only_when_asked() {
         ),
         (None, None)
     );
-    assert_eq!(bare.hits[0].metadata, serde_json::json!({"lang": "en"}));
+    assert_eq!(
+        bare.hits[0].metadata,
+        Some(serde_json::json!({"lang": "en"}))
+    );
     assert_eq!(full.hits[0].content.as_deref(), Some("alpha"));
     assert_eq!(full.hits[0].vector.as_deref(), Some(&[1.0, 0.0, 0.0][..]));
     assert!(full.hits[0].distance.abs() < 1e-9 && (full.hits[0].score - 1.0).abs() < 1e-9);
@@ -131,17 +132,9 @@ fn assert_search_can_use_index(dimension: u32, metric: Metric) {
                 .insert(&collection, items(&mut rng, 200, dimension as usize))
         })
         .unwrap();
-    let expression = collection.search_expression();
-    let element = expression.element.unwrap();
-    let mut conn = db.raw_connection();
-    diesel::sql_query(format!(
-        "CREATE INDEX {partition}_hnsw ON {partition} USING hnsw (({column}) {opclass})",
-        partition = collection.partition_name(),
-        column = expression.column_sql(),
-        opclass = metric.operator_class(element),
-    ))
-    .execute(&mut conn)
-    .unwrap();
+    db.store()
+        .create_index(&collection, &embedstore::IndexSpec::hnsw(), None)
+        .unwrap();
     let query = rng.vector(dimension as usize);
     let plan = db
         .store()
@@ -154,14 +147,18 @@ fn assert_search_can_use_index(dimension: u32, metric: Metric) {
             uow.explain_search(&collection, SearchRequest::new(query.clone(), 10))
         })
         .unwrap();
-    let index = format!("Index Scan using {}_hnsw", collection.partition_name());
+    let index = format!("Index Scan using {}_ann", collection.partition_name());
     let short: String = plan
         .lines()
         .map(|line| format!("{:.160}\n", line))
         .collect();
     assert!(plan.contains(&index), "{metric} {dimension}: {short}");
+    let inner: String = plan
+        .lines()
+        .skip_while(|line| !line.contains("Limit"))
+        .collect();
     assert!(
-        !plan.contains("Sort"),
+        !inner.contains("Sort"),
         "{metric} {dimension}: ordered by the index, not sorted: {short}"
     );
     // The index answers correctly too (200 rows, default ef_search: the graph is exact here).
@@ -205,14 +202,28 @@ fn ef_search(conn: &mut PgConnection) -> String {
 #[test]
 fn search_settings_are_scoped_to_the_transaction() {
     let db = TestDatabase::new();
-    let mut config = Config::new(db.url().expose_secret()).unwrap();
-    config.pool_max_size = 1; // every unit of work below shares one connection
-    let store = Store::connect(config).unwrap();
+    // Every unit of work below shares one connection.
+    let store = single_connection_store(&db);
     let collection = store
         .write(|uow| {
             uow.collections()
                 .create(NewCollection::new("knobs", 2, Metric::L2, "m"))
         })
+        .unwrap();
+    store
+        .write(|uow| {
+            uow.embeddings().insert(
+                &collection,
+                (0..300)
+                    .map(|index| {
+                        embedstore::NewEmbedding::new(format!("p{index}"), vec![index as f32, 1.0])
+                    })
+                    .collect(),
+            )
+        })
+        .unwrap();
+    store
+        .create_index(&collection, &embedstore::IndexSpec::hnsw(), None)
         .unwrap();
     let inside = store
         .read(|uow| {

@@ -1,6 +1,6 @@
 pub use embedstore::testing::Rng;
 use embedstore::testing::TestDatabase;
-use embedstore::{Collection, Metric, NewCollection, NewEmbedding};
+use embedstore::{Collection, Config, Metric, NewCollection, NewEmbedding, Store};
 
 /// A database with one collection in it.
 pub fn with_collection(name: &str, dimension: u32, metric: Metric) -> (TestDatabase, Collection) {
@@ -63,4 +63,11 @@ pub fn failures(error: &embedstore::Error) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// A store over `db` with a single pooled connection: every call reuses the same one.
+pub fn single_connection_store(db: &TestDatabase) -> Store {
+    let mut config = Config::new(db.url().expose_secret().to_owned()).unwrap();
+    config.pool_max_size = 1;
+    Store::connect(config).unwrap()
 }

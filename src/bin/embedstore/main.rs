@@ -5,7 +5,13 @@
 //! embedstore collection create docs --dimension 384 --metric cosine --model all-MiniLM-L6-v2
 //! embedstore insert docs embeddings.jsonl [--upsert] [--batch-size 5000]
 //! embedstore search docs --vector '[0.1, …]' [--k 10] [--content] [--format table|json]
+//!     [--filter JSON] [--ef-search N] [--exact] [--threshold D] [--queries FILE]
+//! embedstore index create|rebuild|drop|status|recall docs [--method hnsw|ivfflat] …
+//! embedstore payload-index create docs lang --type keyword
+//! embedstore count docs [--filter JSON]
+//! embedstore delete docs --filter JSON --yes
 //! embedstore demo
+//! embedstore grant APP_ROLE [--dry-run]
 //! ```
 //!
 //! The database comes from `--database-url` or `DATABASE_URL` (a `.env` file is read too), the
@@ -17,8 +23,11 @@ mod corpus;
 mod demo;
 mod embedder;
 mod error;
+mod grant;
+mod index;
 mod insert;
 mod output;
+mod rows;
 mod search;
 
 use std::io::Write;
@@ -30,7 +39,10 @@ use embedstore::{Config, Store};
 use crate::collection::CollectionCommand;
 use crate::demo::DemoArgs;
 use crate::error::CliError;
+use crate::grant::GrantArgs;
+use crate::index::{IndexCommand, PayloadIndexCommand};
 use crate::insert::InsertArgs;
+use crate::rows::{CountArgs, DeleteArgs};
 use crate::search::SearchArgs;
 
 /// Validated, transactional embedding storage and nearest-neighbour search on PostgreSQL +
@@ -64,9 +76,22 @@ enum Command {
     Insert(InsertArgs),
     /// Find the nearest neighbours of query vectors.
     Search(SearchArgs),
+    /// Create, drop, rebuild, inspect a collection's ANN index, and measure its recall.
+    #[command(subcommand)]
+    Index(IndexCommand),
+    /// Create, list and drop indexes on metadata fields (for cheap exact filters).
+    #[command(subcommand)]
+    PayloadIndex(PayloadIndexCommand),
+    /// Count a collection's rows, optionally only those matching a metadata filter.
+    Count(CountArgs),
+    /// Delete the rows matching a metadata filter.
+    Delete(DeleteArgs),
     /// Run the whole job end to end on this crate's own text: chunk, embed, store, search,
     /// check against brute force, time.
     Demo(DemoArgs),
+    /// Grant a service role what it needs to read and write rows, and nothing more (run as the
+    /// owner that ran `migrate`; collection create/drop stays with the owner).
+    Grant(GrantArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,7 +123,12 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Collection(command) => collection::run(&store, command, out),
         Command::Insert(args) => insert::run(&store, args, out),
         Command::Search(args) => search::run(&store, args, out),
+        Command::Index(command) => index::run(&store, command, out),
+        Command::PayloadIndex(command) => index::run_payload(&store, command, out),
+        Command::Count(args) => rows::count(&store, args, out),
+        Command::Delete(args) => rows::delete(&store, args, out),
         Command::Demo(args) => demo::run(&store, args, out),
+        Command::Grant(args) => grant::run(&store, args, out),
     };
     outcome.map_err(|error| explain_missing_schema(&store, error))
 }

@@ -1,11 +1,11 @@
-//! `embedstore search`: the nearest neighbours of one query vector, or of each vector in a
-//! file, in one read-only transaction.
+//! `embedstore search`: the nearest neighbours of one query vector, or of each query in a file
+//! (a batch of plain vectors goes to the server as one statement).
 
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use embedstore::dto::MAX_K;
-use embedstore::{CollectionRules, SearchRequest, SearchResponse, Store};
+use embedstore::{CollectionRules, Filter, IterativeScan, SearchRequest, SearchResponse, Store};
 use garde::Validate;
 use serde::Serialize;
 
@@ -35,18 +35,85 @@ pub struct SearchArgs {
     /// Also print the server's plan for each query (EXPLAIN of the exact statement sent).
     #[arg(long)]
     pub explain: bool,
+    /// Only rows whose metadata matches this filter, e.g. '{"lang": "de", "year": {"$gte": 2020}}'.
+    #[arg(long, value_name = "JSON")]
+    pub filter: Option<String>,
+    /// hnsw.ef_search for these queries (raised to k when lower).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub ef_search: Option<u32>,
+    /// ivfflat.probes for these queries.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=32768))]
+    pub probes: Option<u32>,
+    /// Iterative index scan mode (default: off without a filter, strict_order with one).
+    #[arg(long, value_parser = ["off", "strict_order", "relaxed_order"])]
+    pub iterative: Option<String>,
+    /// hnsw.max_scan_tuples (ivfflat.max_probes) for iterative scans.
+    #[arg(long)]
+    pub max_scan_tuples: Option<u32>,
+    /// Scan exactly, never through the ANN index.
+    #[arg(long)]
+    pub exact: bool,
+    /// Drop hits farther than this distance.
+    #[arg(long, value_name = "DISTANCE")]
+    pub threshold: Option<f64>,
+    /// Drop hits scoring below this.
+    #[arg(long, value_name = "SCORE")]
+    pub min_score: Option<f64>,
+    /// Return ids and distances only (no metadata).
+    #[arg(long)]
+    pub ids_only: bool,
 }
 
-/// Exactly one of `--vector` and `--vector-file`.
+impl SearchArgs {
+    /// The request every query starts from: the flags' settings, no vector yet.
+    fn template(&self) -> Result<SearchRequest, CliError> {
+        let mut request = SearchRequest::new(Vec::new(), self.k)
+            .with_content(self.content)
+            .with_metadata(!self.ids_only)
+            .with_exact(self.exact);
+        if let Some(json) = &self.filter {
+            request = request.with_filter(crate::index::parse_filter(json)?);
+        }
+        if let Some(ef_search) = self.ef_search {
+            request = request.with_ef_search(ef_search);
+        }
+        if let Some(probes) = self.probes {
+            request = request.with_probes(probes);
+        }
+        if let Some(mode) = &self.iterative {
+            request = request.with_iterative(match mode.as_str() {
+                "off" => IterativeScan::Off,
+                "strict_order" => IterativeScan::StrictOrder,
+                _ => IterativeScan::RelaxedOrder,
+            });
+        }
+        if let Some(tuples) = self.max_scan_tuples {
+            request = request.with_max_scan_tuples(tuples);
+        }
+        if let Some(distance) = self.threshold {
+            request = request.with_max_distance(distance);
+        }
+        if let Some(score) = self.min_score {
+            request = request.with_min_score(score);
+        }
+        Ok(request)
+    }
+}
+
+/// Exactly one of `--vector`, `--vector-file` and `--queries`.
 #[derive(Debug, clap::Args)]
 #[group(required = true, multiple = false)]
 pub struct QuerySource {
     /// One query vector as a JSON array, e.g. '[0.1, 0.2, 0.3]'.
     #[arg(long, value_name = "JSON")]
     pub vector: Option<String>,
-    /// A file with one JSON array per line, each a query (`-` reads stdin).
+    /// A file with one JSON array per line, each a query (`-` reads stdin); sent as one batch.
     #[arg(long, value_name = "PATH")]
     pub vector_file: Option<PathBuf>,
+    /// A file with one JSON object per line: {"vector": […], "k": 5, "filter": {…}, "id": "q1"}
+    /// (only "vector" is required; "k" and "filter" override the flags for that query).
+    #[arg(long, value_name = "PATH")]
+    pub queries: Option<PathBuf>,
 }
 
 /// Runs `embedstore search`.
@@ -55,56 +122,64 @@ pub struct QuerySource {
 /// Unparsable vectors (by line), vectors that do not fit the collection (all of them, by
 /// query), an unknown collection, or a failed query.
 pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), CliError> {
+    let template = args.template()?;
     let queries = read_queries(&args.queries)?;
-    let results = store.read(|uow| -> Result<Vec<Answer>, CliError> {
-        let collection = uow.collections().get(&args.collection)?;
-        let rules = CollectionRules::of(&collection);
-        let requests: Vec<SearchRequest> = queries
+    let collection = store.read(|uow| uow.collections().get(&args.collection))?;
+    let rules = CollectionRules::of(&collection);
+    let requests: Vec<SearchRequest> = queries
+        .iter()
+        .map(|query| query.request(&template))
+        .collect();
+    // Every query is checked before any runs, so one run reports every bad query.
+    let problems: Vec<String> = queries
+        .iter()
+        .zip(&requests)
+        .filter_map(|(query, request)| Some((query, request.validate_with(&rules).err()?)))
+        .flat_map(|(query, report)| {
+            report
+                .iter()
+                .map(|(path, error)| format!("{}{path}: {}", query.label(), error.message()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if !problems.is_empty() {
+        return Err(CliError::Problems {
+            summary: format!(
+                "queries do not fit collection {:?} ({} dimensions, {})",
+                collection.name, collection.dimension, collection.metric
+            ),
+            problems,
+        });
+    }
+    let uniform = queries
+        .iter()
+        .all(|query| query.k.is_none() && query.filter.is_none());
+    let responses = if uniform && queries.len() > 1 {
+        let vectors: Vec<Vec<f32>> = queries.iter().map(|query| query.vector.clone()).collect();
+        store.search_batch(&collection, &vectors, &template)?
+    } else {
+        requests
             .iter()
-            .map(|query| {
-                SearchRequest::new(query.vector.clone(), args.k).with_content(args.content)
-            })
-            .collect();
-        // Every query is checked before any runs, so one run reports every bad query.
-        let problems: Vec<String> = queries
-            .iter()
-            .zip(&requests)
-            .filter_map(|(query, request)| Some((query, request.validate_with(&rules).err()?)))
-            .flat_map(|(query, report)| {
-                report
-                    .iter()
-                    .map(|(path, error)| format!("{}{path}: {}", query.label(), error.message()))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        if !problems.is_empty() {
-            return Err(CliError::Problems {
-                summary: format!(
-                    "query vectors do not fit collection {:?} ({} dimensions, {})",
-                    collection.name, collection.dimension, collection.metric
-                ),
-                problems,
-            });
-        }
-        let mut answers = Vec::with_capacity(requests.len());
-        for request in requests {
-            let plan = if args.explain {
-                Some(uow.explain_search(&collection, request.clone())?)
-            } else {
-                None
-            };
-            let response = uow.search(&collection, request)?;
-            answers.push(Answer { response, plan });
-        }
-        Ok(answers)
-    })?;
-    for (query, answer) in queries.iter().zip(&results) {
+            .map(|request| store.search(&collection, request.clone()))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    for ((query, request), response) in queries.iter().zip(requests).zip(responses) {
+        let plan = if args.explain {
+            Some(store.read(|uow| uow.explain_search(&collection, request))?)
+        } else {
+            None
+        };
+        let answer = Answer {
+            id: query.id.clone(),
+            response,
+            plan,
+        };
         match args.format {
             Format::Json => {
-                serde_json::to_writer(&mut *out, answer).map_err(std::io::Error::from)?;
+                serde_json::to_writer(&mut *out, &answer).map_err(std::io::Error::from)?;
                 writeln!(out)?;
             }
-            Format::Table => write_answer(out, query, answer, queries.len() > 1)?,
+            Format::Table => write_answer(out, query, &answer, queries.len() > 1)?,
         }
     }
     Ok(())
@@ -117,9 +192,50 @@ pub struct Query {
     pub line: Option<usize>,
     /// The vector.
     pub vector: Vec<f32>,
+    /// The caller's label for the query (`--queries` "id"), echoed in the output.
+    pub id: Option<String>,
+    /// This query's own k (`--queries`).
+    pub k: Option<u32>,
+    /// This query's own filter (`--queries`).
+    pub filter: Option<Filter>,
+}
+
+/// One line of a `--queries` file.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QueryLine {
+    vector: Vec<f32>,
+    #[serde(default)]
+    k: Option<u32>,
+    #[serde(default)]
+    filter: Option<serde_json::Value>,
+    #[serde(default)]
+    id: Option<String>,
 }
 
 impl Query {
+    fn plain(line: Option<usize>, vector: Vec<f32>) -> Self {
+        Self {
+            line,
+            vector,
+            id: None,
+            k: None,
+            filter: None,
+        }
+    }
+
+    /// The request for this query: the template with its vector and overrides.
+    fn request(&self, template: &SearchRequest) -> SearchRequest {
+        let mut request = template.clone().with_query(self.vector.clone());
+        if let Some(k) = self.k {
+            request.k = k;
+        }
+        if let Some(filter) = &self.filter {
+            request = request.with_filter(filter.clone());
+        }
+        request
+    }
+
     /// `line 4: ` for a query from a file, nothing for `--vector`.
     fn label(&self) -> String {
         self.line
@@ -132,18 +248,53 @@ impl Query {
 /// # Errors
 /// Every line that is not an array of numbers, as `line N: <message>`.
 pub fn parse_queries(text: &str) -> Result<Vec<Query>, Vec<String>> {
+    parse_lines(text, |number, line| {
+        serde_json::from_str::<Vec<f32>>(line)
+            .map(|vector| Query::plain(Some(number), vector))
+            .map_err(|error| json_problem(&error))
+    })
+}
+
+/// Parses a `--queries` file: one JSON object per non-blank line with a `vector` and, optionally,
+/// `k`, `filter` and `id`; unknown fields are refused.
+///
+/// # Errors
+/// Every bad line, as `line N: <message>`.
+pub fn parse_query_objects(text: &str) -> Result<Vec<Query>, Vec<String>> {
+    parse_lines(text, |number, line| {
+        let parsed =
+            serde_json::from_str::<QueryLine>(line).map_err(|error| json_problem(&error))?;
+        let filter = parsed
+            .filter
+            .as_ref()
+            .map(Filter::from_json)
+            .transpose()
+            .map_err(|error| format!("filter: {error}"))?;
+        Ok(Query {
+            line: Some(number),
+            vector: parsed.vector,
+            id: parsed.id,
+            k: parsed.k,
+            filter,
+        })
+    })
+}
+
+/// Parses every non-blank line with `parse` (given the 1-based line number), collecting every
+/// failure as `line N: <message>`.
+fn parse_lines(
+    text: &str,
+    parse: impl Fn(usize, &str) -> Result<Query, String>,
+) -> Result<Vec<Query>, Vec<String>> {
     let mut queries = Vec::new();
     let mut problems = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Vec<f32>>(line) {
-            Ok(vector) => queries.push(Query {
-                line: Some(index + 1),
-                vector,
-            }),
-            Err(error) => problems.push(format!("line {}: {}", index + 1, json_problem(&error))),
+        match parse(index + 1, line) {
+            Ok(query) => queries.push(query),
+            Err(problem) => problems.push(format!("line {}: {problem}", index + 1)),
         }
     }
     if problems.is_empty() {
@@ -156,6 +307,8 @@ pub fn parse_queries(text: &str) -> Result<Vec<Query>, Vec<String>> {
 /// A search's result as printed: the response and, with `--explain`, the plan.
 #[derive(Debug, Serialize)]
 struct Answer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
     #[serde(flatten)]
     response: SearchResponse,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -169,9 +322,10 @@ fn read_queries(source: &QuerySource) -> Result<Vec<Query>, CliError> {
                 summary: "--vector is not a JSON array of numbers".to_owned(),
                 problems: vec![json_problem(&error)],
             })?;
-        return Ok(vec![Query { line: None, vector }]);
+        return Ok(vec![Query::plain(None, vector)]);
     }
-    let (name, text) = match &source.vector_file {
+    let objects = source.queries.is_some();
+    let (name, text) = match source.vector_file.as_ref().or(source.queries.as_ref()) {
         Some(path) if path.as_os_str() != "-" => {
             let name = path.display().to_string();
             let text = std::fs::read_to_string(path)
@@ -187,7 +341,12 @@ fn read_queries(source: &QuerySource) -> Result<Vec<Query>, CliError> {
             ("stdin".to_owned(), text)
         }
     };
-    let queries = parse_queries(&text).map_err(|problems| CliError::Problems {
+    let parsed = if objects {
+        parse_query_objects(&text)
+    } else {
+        parse_queries(&text)
+    };
+    let queries = parsed.map_err(|problems| CliError::Problems {
         summary: format!("bad query vectors in {name}"),
         problems,
     })?;
@@ -208,11 +367,24 @@ fn write_answer(
         let line = query
             .line
             .map_or_else(String::new, |line| format!(" (line {line})"));
+        let label = answer
+            .id
+            .as_deref()
+            .map_or_else(String::new, |id| format!(" {id:?}"));
         writeln!(
             out,
-            "query{line}: {} of {} requested",
-            answer.response.hits.len(),
-            answer.response.requested
+            "query{label}{line}: {} of {} requested, {}",
+            answer.response.returned,
+            answer.response.requested,
+            path_text(&answer.response)
+        )?;
+    } else {
+        writeln!(
+            out,
+            "{} of {} requested, {}",
+            answer.response.returned,
+            answer.response.requested,
+            path_text(&answer.response)
         )?;
     }
     if let Some(plan) = &answer.plan {
@@ -222,7 +394,7 @@ fn write_answer(
         }
     }
     if answer.response.hits.is_empty() {
-        writeln!(out, "{indent}no hits: the collection is empty")?;
+        writeln!(out, "{indent}no hits: no row matches")?;
         return Ok(());
     }
     let with_content = answer.response.hits.iter().any(|hit| hit.content.is_some());
@@ -263,6 +435,21 @@ fn write_answer(
     Ok(())
 }
 
+/// `approximate (ANN index)`, `exact (exact scan of 42 matching rows)`, …
+fn path_text(response: &SearchResponse) -> String {
+    let matched = response
+        .matched
+        .map_or_else(String::new, |rows| format!(" of {rows} matching rows"));
+    match response.path {
+        embedstore::SearchPath::Ann => "approximate (ANN index)".to_owned(),
+        embedstore::SearchPath::Exact => format!("exact (exact scan{matched})"),
+        embedstore::SearchPath::AnnThenExact => {
+            "exact (the ANN index came back short under the filter; exact scan)".to_owned()
+        }
+        _ => format!("{:?}", response.path),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,14 +460,8 @@ mod tests {
         assert_eq!(
             queries,
             [
-                Query {
-                    line: Some(1),
-                    vector: vec![1.0, 2.0]
-                },
-                Query {
-                    line: Some(4),
-                    vector: vec![0.5, -0.001]
-                },
+                Query::plain(Some(1), vec![1.0, 2.0]),
+                Query::plain(Some(4), vec![0.5, -0.001]),
             ]
         );
     }
@@ -291,5 +472,29 @@ mod tests {
         assert_eq!(problems.len(), 2);
         assert!(problems[0].starts_with("line 2: "), "{problems:?}");
         assert!(problems[1].starts_with("line 3: "), "{problems:?}");
+    }
+
+    #[test]
+    fn query_objects_carry_overrides_and_refuse_unknown_fields() {
+        let queries = parse_query_objects(
+            "{\"vector\": [1, 2], \"k\": 3, \"id\": \"q1\", \"filter\": {\"lang\": \"de\"}}\n\n{\"vector\": [0, 1]}\n",
+        )
+        .unwrap();
+        assert_eq!(queries.len(), 2);
+        assert_eq!(
+            (queries[0].k, queries[0].id.as_deref()),
+            (Some(3), Some("q1"))
+        );
+        assert!(queries[0].filter.is_some() && queries[1].filter.is_none());
+        let problems = parse_query_objects(
+            "{\"vectr\": [1]}\n{\"vector\": [1], \"filter\": {\"a\": {\"$regex\": \"x\"}}}\n",
+        )
+        .unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].starts_with("line 1: ") && problems[0].contains("vectr"),
+            "{problems:?}"
+        );
+        assert!(problems[1].starts_with("line 2: filter: "), "{problems:?}");
     }
 }

@@ -1,0 +1,280 @@
+//! Searches outside a unit of work: the lean single search, batch search, and recall probes.
+//!
+//! A search is one read-only statement, so it needs no explicit transaction: run in autocommit
+//! mode it sees one snapshot and its `set_config(…, true)` settings end with it. That saves
+//! `BEGIN READ ONLY` and `COMMIT` — two of the round trips the transactional path pays (see
+//! ARCHITECTURE.md, "Round trips").
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::dto::{MAX_K, SearchRequest};
+use crate::error::{Error, Result};
+use crate::models::Collection;
+use crate::repo::{self, SearchResponse};
+use crate::store::Store;
+
+/// Most query vectors one batch search takes.
+pub const MAX_BATCH: usize = 1000;
+
+/// Which queries a recall measurement runs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub enum RecallQueries {
+    /// This many vectors drawn at random from the collection itself.
+    Sample(u32),
+    /// These vectors.
+    Vectors(Vec<Vec<f32>>),
+}
+
+/// A recall measurement: the same queries answered by the request as given and exactly.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct RecallRequest {
+    /// The queries.
+    pub queries: RecallQueries,
+    /// The settings under test (its vector is replaced by each query; `k` is recall's k).
+    pub request: SearchRequest,
+}
+
+impl RecallRequest {
+    /// `count` sampled queries at `k`, default settings.
+    pub fn sample(count: u32, k: u32) -> Self {
+        Self {
+            queries: RecallQueries::Sample(count),
+            request: SearchRequest::new(Vec::new(), k),
+        }
+    }
+
+    /// The given queries at `k`, default settings.
+    pub fn vectors(vectors: Vec<Vec<f32>>, k: u32) -> Self {
+        Self {
+            queries: RecallQueries::Vectors(vectors),
+            request: SearchRequest::new(Vec::new(), k),
+        }
+    }
+
+    /// The settings to measure (filter, `ef_search`, `probes`, …); its `k` is kept.
+    pub fn with_request(mut self, request: SearchRequest) -> Self {
+        self.request = request;
+        self
+    }
+}
+
+/// Recall@k and latencies of a [`RecallRequest`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct RecallReport {
+    /// Queries run.
+    pub queries: usize,
+    /// The k measured.
+    pub k: u32,
+    /// Mean over queries of |approximate ∩ exact| / |exact| (1.0 when exact finds nothing).
+    pub recall: f64,
+    /// The worst single query's recall.
+    pub min_recall: f64,
+    /// Queries answered by the ANN index alone.
+    pub approximate_answers: usize,
+    /// Median latency of the request as given, milliseconds.
+    pub p50_ms: f64,
+    /// 95th percentile latency of the request as given, milliseconds.
+    pub p95_ms: f64,
+    /// Median latency of the exact scan, milliseconds.
+    pub exact_p50_ms: f64,
+    /// 95th percentile latency of the exact scan, milliseconds.
+    pub exact_p95_ms: f64,
+}
+
+impl Store {
+    /// [`UnitOfWork::search`](crate::UnitOfWork::search) without a unit of work: one
+    /// statement in autocommit mode when unfiltered (plus a bounded count first for a
+    /// payload-indexed filter, and an exact statement when the ANN path came back short).
+    ///
+    /// # Errors
+    /// As [`UnitOfWork::search`](crate::UnitOfWork::search).
+    pub fn search(
+        &self,
+        collection: &Collection,
+        request: SearchRequest,
+    ) -> Result<SearchResponse> {
+        let request = request.validate_for(collection)?;
+        let mut conn = self.connection()?;
+        let indexes = self.indexes.get(&mut conn, collection)?;
+        repo::search::run(
+            &mut conn,
+            collection,
+            &indexes,
+            request,
+            repo::search::Scope::Autocommit,
+        )
+    }
+
+    /// The same search for every vector in `queries`, in one statement (one round trip), one
+    /// response per query in the same order. `template` gives `k`, the filter and the settings;
+    /// its own vector is ignored.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] naming the bad query (`queries[3].vector[7]: value is NaN`) or
+    /// more than [`MAX_BATCH`] queries; otherwise as [`Store::search`].
+    pub fn search_batch(
+        &self,
+        collection: &Collection,
+        queries: &[Vec<f32>],
+        template: &SearchRequest,
+    ) -> Result<Vec<SearchResponse>> {
+        if queries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let request = validate_batch(collection, queries, template)?;
+        let mut conn = self.connection()?;
+        let indexes = self.indexes.get(&mut conn, collection)?;
+        repo::search::run_many(
+            &mut conn,
+            collection,
+            &indexes,
+            &request,
+            queries.to_vec(),
+            repo::search::Scope::Autocommit,
+        )
+    }
+
+    /// Measures recall@k of `request.request`'s settings: each query is answered as requested
+    /// and by an exact scan, and the two id sets compared. Sampled queries are stored vectors,
+    /// so each is its own nearest neighbour — as in most recall benchmarks.
+    ///
+    /// # Errors
+    /// As [`Store::search`]; [`Error::Validation`] for an empty query set.
+    pub fn measure_recall(
+        &self,
+        collection: &Collection,
+        request: &RecallRequest,
+    ) -> Result<RecallReport> {
+        let queries = match &request.queries {
+            RecallQueries::Vectors(vectors) => vectors.clone(),
+            RecallQueries::Sample(count) => self.sample_vectors(collection, *count)?,
+        };
+        if queries.is_empty() {
+            let mut report = garde::Report::new();
+            report.append(
+                garde::Path::new("queries"),
+                garde::Error::new("no queries: the collection is empty or none were given"),
+            );
+            return Err(Error::from(report));
+        }
+        let k = request.request.k;
+        let (mut approximate, mut exact) = (Vec::new(), Vec::new());
+        let (mut recalls, mut approximate_answers) = (Vec::new(), 0);
+        for query in queries {
+            let asked = request.request.clone().with_query(query);
+            let started = Instant::now();
+            let found = self.search(collection, asked.clone())?;
+            approximate.push(started.elapsed());
+            let started = Instant::now();
+            let truth = self.search(collection, asked.with_exact(true))?;
+            exact.push(started.elapsed());
+            if !found.exact {
+                approximate_answers += 1;
+            }
+            recalls.push(recall(&found, &truth));
+        }
+        let count = recalls.len();
+        Ok(RecallReport {
+            queries: count,
+            k,
+            recall: recalls.iter().sum::<f64>() / count as f64,
+            min_recall: recalls.iter().copied().fold(1.0, f64::min),
+            approximate_answers,
+            p50_ms: percentile(&mut approximate, 0.50),
+            p95_ms: percentile(&mut approximate, 0.95),
+            exact_p50_ms: percentile(&mut exact, 0.50),
+            exact_p95_ms: percentile(&mut exact, 0.95),
+        })
+    }
+
+    fn sample_vectors(&self, collection: &Collection, count: u32) -> Result<Vec<Vec<f32>>> {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Sampled {
+            #[diesel(sql_type = pgvector::sql_types::Vector)]
+            embedding: pgvector::Vector,
+        }
+        let mut conn = self.connection()?;
+        crate::index::ensure_partition(&mut conn, collection)?;
+        let rows: Vec<Sampled> = diesel::sql_query(
+            "SELECT embedding FROM embeddings WHERE collection_id = $1 ORDER BY random() LIMIT $2",
+        )
+        .bind::<diesel::sql_types::Integer, _>(collection.id.0)
+        .bind::<diesel::sql_types::BigInt, _>(i64::from(count.min(MAX_K * 10)))
+        .load(&mut conn)?;
+        Ok(rows.into_iter().map(|row| row.embedding.to_vec()).collect())
+    }
+}
+
+/// Validates every query against the collection (reporting each bad one by index) and the
+/// template's other fields once.
+fn validate_batch(
+    collection: &Collection,
+    queries: &[Vec<f32>],
+    template: &SearchRequest,
+) -> Result<SearchRequest> {
+    let mut report = garde::Report::new();
+    if queries.len() > MAX_BATCH {
+        report.append(
+            garde::Path::new("queries"),
+            garde::Error::new(format!(
+                "{} queries, at most {MAX_BATCH} per batch",
+                queries.len()
+            )),
+        );
+        return Err(Error::from(report));
+    }
+    let mut checked = None;
+    for (index, query) in queries.iter().enumerate() {
+        match template
+            .clone()
+            .with_query(query.clone())
+            .validate_for(collection)
+        {
+            Ok(valid) => {
+                checked.get_or_insert(valid.into_inner());
+            }
+            Err(errors) => {
+                for (path, error) in errors.iter() {
+                    report.append(
+                        garde::Path::new("queries")
+                            .join(index)
+                            .join(path.to_string()),
+                        error.clone(),
+                    );
+                }
+            }
+        }
+    }
+    match checked {
+        Some(request) if report.is_empty() => Ok(request),
+        _ => Err(Error::from(report)),
+    }
+}
+
+fn recall(found: &SearchResponse, truth: &SearchResponse) -> f64 {
+    if truth.hits.is_empty() {
+        return 1.0;
+    }
+    let expected: std::collections::HashSet<i64> = truth.hits.iter().map(|hit| hit.id).collect();
+    let matched = found
+        .hits
+        .iter()
+        .filter(|hit| expected.contains(&hit.id))
+        .count();
+    matched as f64 / expected.len() as f64
+}
+
+fn percentile(samples: &mut [Duration], quantile: f64) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    samples.sort();
+    let index = ((samples.len() - 1) as f64 * quantile).round() as usize;
+    samples[index.min(samples.len() - 1)].as_secs_f64() * 1000.0
+}

@@ -1,0 +1,315 @@
+//! The `embedstore` binary's index, payload-index, search, count and delete commands, run as a
+//! user would against a real database.
+
+use std::io::Write;
+use std::process::{Command, Output};
+
+use embedstore::testing::TestDatabase;
+
+use crate::support::Rng;
+
+fn embedstore(db: &TestDatabase, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_embedstore"))
+        .args(args)
+        .env("DATABASE_URL", db.url().expose_secret())
+        .env_remove("EMBEDSTORE_STATEMENT_TIMEOUT_MS")
+        .output()
+        .unwrap()
+}
+
+/// Runs the command, asserts success, returns stdout.
+fn ok(db: &TestDatabase, args: &[&str]) -> String {
+    let output = embedstore(db, args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// Runs the command, asserts failure, returns stderr.
+fn fails(db: &TestDatabase, args: &[&str]) -> String {
+    let output = embedstore(db, args);
+    assert!(!output.status.success(), "{args:?} should fail");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+/// A collection `docs` of 3,000 rows × 8 with `{"lang": "l<i % 10>", "n": i}` metadata.
+fn docs(dir: &std::path::Path) -> (TestDatabase, Vec<Vec<f32>>) {
+    let db = TestDatabase::new();
+    ok(
+        &db,
+        &[
+            "collection",
+            "create",
+            "docs",
+            "--dimension",
+            "8",
+            "--metric",
+            "l2",
+            "--model",
+            "m",
+        ],
+    );
+    let mut rng = Rng::new(42);
+    let vectors: Vec<Vec<f32>> = (0..3000).map(|_| rng.vector(8)).collect();
+    let path = dir.join("docs.jsonl");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for (index, vector) in vectors.iter().enumerate() {
+        let record = serde_json::json!({
+            "external_id": format!("doc-{index}"),
+            "vector": vector,
+            "metadata": {"lang": format!("l{}", index % 10), "n": index},
+        });
+        writeln!(file, "{record}").unwrap();
+    }
+    drop(file);
+    ok(&db, &["insert", "docs", path.to_str().unwrap()]);
+    (db, vectors)
+}
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("embedstore-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn index_and_payload_index_commands_build_report_and_drop() {
+    let dir = temp_dir("index");
+    let (db, _) = docs(&dir);
+    let created = ok(
+        &db,
+        &[
+            "index",
+            "create",
+            "docs",
+            "--m",
+            "8",
+            "--ef-construction",
+            "32",
+            "--progress",
+            "lines",
+        ],
+    );
+    assert!(
+        created.contains("(valid)") && created.contains("hnsw"),
+        "{created}"
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&ok(&db, &["index", "status", "docs", "--format", "json"])).unwrap();
+    assert_eq!(status["valid"], true);
+    assert_eq!(status["parameters"]["m"], 8);
+    assert_eq!(status["rows"], 3000);
+
+    let error = fails(&db, &["index", "create", "docs"]);
+    assert!(error.contains("already has an ANN index"), "{error}");
+
+    ok(
+        &db,
+        &[
+            "payload-index",
+            "create",
+            "docs",
+            "lang",
+            "--type",
+            "keyword",
+        ],
+    );
+    ok(&db, &["payload-index", "create", "docs", "--type", "gin"]);
+    let list = ok(&db, &["payload-index", "list", "docs", "--format", "json"]);
+    let list: Vec<serde_json::Value> = serde_json::from_str(&list).unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    assert_eq!(
+        (list[0]["field"].as_str(), list[0]["kind"].as_str()),
+        (Some("lang"), Some("keyword"))
+    );
+    let error = fails(
+        &db,
+        &["payload-index", "create", "docs", "--type", "keyword"],
+    );
+    assert!(error.contains("needs a field"), "{error}");
+    let id = list[1]["id"].to_string();
+    ok(&db, &["payload-index", "drop", "docs", &id]);
+
+    let recall = ok(
+        &db,
+        &[
+            "index",
+            "recall",
+            "docs",
+            "--queries",
+            "20",
+            "--k",
+            "5",
+            "--format",
+            "json",
+        ],
+    );
+    let recall: serde_json::Value = serde_json::from_str(&recall).unwrap();
+    assert_eq!(recall["queries"], 20);
+    assert!(recall["recall"].as_f64().unwrap() > 0.5, "{recall}");
+
+    let rebuilt = ok(&db, &["index", "rebuild", "docs", "--progress", "off"]);
+    assert!(rebuilt.contains("(valid)"), "{rebuilt}");
+    assert!(ok(&db, &["index", "drop", "docs"]).contains("dropped"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn search_takes_filters_tuning_and_query_files() {
+    let dir = temp_dir("search");
+    let (db, vectors) = docs(&dir);
+    ok(&db, &["index", "create", "docs", "--progress", "off"]);
+    let query = serde_json::to_string(&vectors[7]).unwrap();
+    let answer = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--k",
+            "5",
+            "--filter",
+            r#"{"lang": "l7"}"#,
+            "--ef-search",
+            "100",
+            "--format",
+            "json",
+        ],
+    );
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        (answer["requested"].as_u64(), answer["returned"].as_u64()),
+        (Some(5), Some(5))
+    );
+    assert_eq!(answer["hits"][0]["external_id"], "doc-7");
+    assert!(
+        answer["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|hit| hit["metadata"]["lang"] == "l7")
+    );
+
+    let exact = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--exact",
+            "--ids-only",
+            "--format",
+            "json",
+        ],
+    );
+    let exact: serde_json::Value = serde_json::from_str(&exact).unwrap();
+    assert_eq!(
+        (exact["path"].as_str(), exact["exact"].as_bool()),
+        (Some("exact"), Some(true))
+    );
+    assert!(exact["hits"][0].get("metadata").is_none());
+
+    let table = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--threshold",
+            "0.0001",
+        ],
+    );
+    assert!(table.contains("1 of 10 requested"), "{table}");
+
+    let queries = dir.join("queries.jsonl");
+    std::fs::write(
+        &queries,
+        format!(
+            "{{\"id\": \"a\", \"vector\": {}, \"k\": 2}}\n\n{{\"id\": \"b\", \"vector\": {}, \"filter\": {{\"n\": {{\"$lt\": 100}}}}}}\n",
+            serde_json::to_string(&vectors[1]).unwrap(),
+            serde_json::to_string(&vectors[2]).unwrap(),
+        ),
+    )
+    .unwrap();
+    let lines = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--queries",
+            queries.to_str().unwrap(),
+            "--format",
+            "json",
+        ],
+    );
+    let answers: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(answers.len(), 2);
+    assert_eq!(
+        (answers[0]["id"].as_str(), answers[0]["returned"].as_u64()),
+        (Some("a"), Some(2))
+    );
+    assert_eq!(answers[1]["returned"], 10);
+    assert!(
+        answers[1]["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|hit| hit["metadata"]["n"].as_u64().unwrap() < 100)
+    );
+
+    // Hostile and malformed filters: a precise error, nothing run.
+    // A key that looks like SQL is just a key: bound as a parameter, it matches nothing.
+    let injected = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--filter",
+            r#"{"x'); DROP TABLE embeddings; --": 1}"#,
+            "--format",
+            "json",
+        ],
+    );
+    let injected: serde_json::Value = serde_json::from_str(&injected).unwrap();
+    assert_eq!(injected["returned"], 0);
+    assert_eq!(ok(&db, &["count", "docs"]).trim(), "3000");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn count_and_delete_by_filter() {
+    let dir = temp_dir("delete");
+    let (db, _) = docs(&dir);
+    assert_eq!(
+        ok(&db, &["count", "docs", "--filter", r#"{"lang": "l3"}"#]).trim(),
+        "300"
+    );
+    let refused = fails(&db, &["delete", "docs", "--filter", r#"{"lang": "l3"}"#]);
+    assert!(
+        refused.contains("300 row(s)") && refused.contains("--yes"),
+        "{refused}"
+    );
+    assert_eq!(ok(&db, &["count", "docs"]).trim(), "3000");
+    let deleted = ok(
+        &db,
+        &["delete", "docs", "--filter", r#"{"lang": "l3"}"#, "--yes"],
+    );
+    assert!(deleted.contains("deleted 300 row(s)"), "{deleted}");
+    assert_eq!(ok(&db, &["count", "docs"]).trim(), "2700");
+    assert_eq!(
+        ok(&db, &["count", "docs", "--filter", r#"{"lang": "l3"}"#]).trim(),
+        "0"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

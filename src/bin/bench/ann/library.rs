@@ -2,7 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use embedstore::{Collection, IndexProgress, IndexSpec, SearchRequest, SearchResponse, Store};
+use embedstore::{
+    Collection, FieldPath, Filter, IndexProgress, IndexSpec, PayloadKind, SearchRequest,
+    SearchResponse, Store,
+};
 
 use crate::BenchResult;
 use crate::ann::data::{Selectivity, row_of};
@@ -82,15 +85,22 @@ impl<'a> Library<'a> {
         Ok(())
     }
 
-    /// Creates the keyword payload indexes the filtered searches use.
+    /// Creates the keyword payload indexes (btree) on `lang` and `shard` that the filtered
+    /// searches use.
     ///
     /// # Errors
     /// Any library error.
     pub fn create_payload_indexes(&self) -> BenchResult<()> {
-        Err("payload indexes are not in the library yet".into())
+        for selectivity in [Selectivity::TenPercent, Selectivity::OnePercent] {
+            let field = FieldPath::parse(selectivity.field())?;
+            self.store
+                .create_payload_index(self.collection, &field, PayloadKind::Keyword)?;
+        }
+        Ok(())
     }
 
-    /// The `k` nearest rows with `hnsw.ef_search = ef_search` (pgvector's default when `None`);
+    /// The `k` nearest rows through `Store::search` (the lean path: no unit of work), ids and
+    /// distances only, with `hnsw.ef_search = ef_search` (the library's default when `None`);
     /// with `filter`, among rows whose `field` equals the value.
     ///
     /// # Errors
@@ -102,17 +112,11 @@ impl<'a> Library<'a> {
         ef_search: Option<u32>,
         filter: Option<(Selectivity, &str)>,
     ) -> BenchResult<Answer> {
-        if filter.is_some() {
-            return Err("filters are not in the library yet".into());
-        }
-        let request = request(query.to_vec(), k, ef_search);
-        let response = self
-            .store
-            .read(|uow| uow.search(self.collection, request))?;
-        answer(response)
+        let request = filtered(request(query.to_vec(), k, ef_search), filter);
+        answer(self.store.search(self.collection, request)?)
     }
 
-    /// The `k` nearest rows of every query in one call.
+    /// The `k` nearest rows of every query in one `Store::search_batch` call.
     ///
     /// # Errors
     /// Any library error.
@@ -122,26 +126,45 @@ impl<'a> Library<'a> {
         k: u32,
         ef_search: Option<u32>,
     ) -> BenchResult<Vec<Answer>> {
-        let _ = (queries, k, ef_search);
-        Err("batch search is not in the library yet".into())
+        let template = request(Vec::new(), k, ef_search);
+        self.store
+            .search_batch(self.collection, queries, &template)?
+            .into_iter()
+            .map(answer)
+            .collect()
     }
 
-    /// The library's `EXPLAIN` of an unfiltered search.
+    /// The library's `EXPLAIN` of the statement a search sends.
     ///
     /// # Errors
     /// Any library error.
-    pub fn explain(&self, query: &[f32], k: u32, ef_search: Option<u32>) -> BenchResult<String> {
-        let request = request(query.to_vec(), k, ef_search);
+    pub fn explain(
+        &self,
+        query: &[f32],
+        k: u32,
+        ef_search: Option<u32>,
+        filter: Option<(Selectivity, &str)>,
+    ) -> BenchResult<String> {
+        let request = filtered(request(query.to_vec(), k, ef_search), filter);
         Ok(self
             .store
             .read(|uow| uow.explain_search(self.collection, request))?)
     }
 }
 
+/// The benchmark's request: ids and distances only, like the hand-written SQL's.
 fn request(vector: Vec<f32>, k: u32, ef_search: Option<u32>) -> SearchRequest {
-    let request = SearchRequest::new(vector, k);
+    let request = SearchRequest::new(vector, k).with_metadata(false);
     match ef_search {
         Some(ef_search) => request.with_ef_search(ef_search),
+        None => request,
+    }
+}
+
+/// `request` with `field = value`, when a filter is given.
+fn filtered(request: SearchRequest, filter: Option<(Selectivity, &str)>) -> SearchRequest {
+    match filter {
+        Some((selectivity, value)) => request.with_filter(Filter::eq(selectivity.field(), value)),
         None => request,
     }
 }
@@ -157,6 +180,6 @@ fn answer(response: SearchResponse) -> BenchResult<Answer> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Answer {
         rows,
-        path: "ann".to_owned(),
+        path: format!("{:?}", response.path),
     })
 }

@@ -300,9 +300,13 @@ fn plans(
     Ok(vec![
         (
             "embedstore, unfiltered, ef_search 40".to_owned(),
-            library.explain(query, args.k, Some(DEFAULT_EF_SEARCH))?,
+            library.explain(query, args.k, Some(DEFAULT_EF_SEARCH), None)?,
         ),
         ("hand-written SQL, unfiltered".to_owned(), sql_plain),
+        (
+            "embedstore, 1 % filter".to_owned(),
+            library.explain(query, args.k, None, filter)?,
+        ),
         (
             "hand-written SQL, 1 % filter (same plan with relaxed_order)".to_owned(),
             relaxed.explain(query, args.k, filter)?,

@@ -146,6 +146,7 @@ fn run(args: &AnnArgs) -> BenchResult<AnnSummary> {
         )?);
     }
     plain.set_ef_search(DEFAULT_EF_SEARCH)?;
+    let round_trip = round_trip_p50(&mut plain, args.queries)?;
     let mut filtered = Vec::new();
     for (selectivity, truth) in [
         (Selectivity::TenPercent, &truth_ten),
@@ -177,6 +178,7 @@ fn run(args: &AnnArgs) -> BenchResult<AnnSummary> {
         clusters: args.clusters,
         rounds: args.rounds,
         load_s: round3(load.as_secs_f64()),
+        round_trip_p50_ms: round3(round_trip),
         build,
         unfiltered,
         filtered,
@@ -415,6 +417,19 @@ fn filtered_phase(
         recall_target,
         latency_target_met,
     })
+}
+
+/// The median of `count` `SELECT 1` round trips (after a few unmeasured ones), ms.
+fn round_trip_p50(conn: &mut HandWritten, count: usize) -> BenchResult<f64> {
+    for _ in 0..10 {
+        conn.round_trip()?;
+    }
+    let samples = (0..count)
+        .map(|_| conn.round_trip())
+        .collect::<BenchResult<Vec<_>>>()?;
+    Ok(crate::stats::Latency::of(&samples)
+        .ok_or("no round trips measured")?
+        .p50_ms)
 }
 
 /// `args.batch` single searches against one batch search of the same queries, alternating,

@@ -144,6 +144,8 @@ pub struct AnnSummary {
     pub rounds: usize,
     /// Loading the rows through the library, s.
     pub load_s: f64,
+    /// Median of `SELECT 1` on a plain connection: one round trip, ms.
+    pub round_trip_p50_ms: f64,
     /// Index builds.
     pub build: Build,
     /// Unfiltered phases.
@@ -211,6 +213,13 @@ pub fn print_table(args: &AnnArgs, summary: &AnnSummary, plans: &[(String, Strin
                 phase.ef_search, side.recall, side.p50_ms, side.p95_ms
             );
         }
+        println!(
+            "  {:<5} p50 gap {:+.3} ms = {:.1} round trips (SELECT 1: {:.3} ms)",
+            phase.ef_search,
+            phase.library.p50_ms - phase.sql.p50_ms,
+            (phase.library.p50_ms - phase.sql.p50_ms) / summary.round_trip_p50_ms,
+            summary.round_trip_p50_ms
+        );
         println!(
             "  {:<5} ratio p50 embedstore/SQL {:>6.3}   target <= {UNFILTERED_RATIO_TARGET:.2}, \
              same ids ({} of {} differ)  {}",

@@ -100,6 +100,16 @@ impl HandWritten {
         Ok(())
     }
 
+    /// Times one `SELECT 1`: what a round trip costs, to express latency gaps in round trips.
+    ///
+    /// # Errors
+    /// Any database failure.
+    pub fn round_trip(&mut self) -> BenchResult<std::time::Duration> {
+        let started = std::time::Instant::now();
+        diesel::sql_query("SELECT 1").execute(&mut self.conn)?;
+        Ok(started.elapsed())
+    }
+
     /// The `k` nearest rows (data set row numbers), nearest first; with `filter`, among rows
     /// whose metadata holds `field = value`.
     ///

@@ -3,8 +3,8 @@
 use std::time::{Duration, Instant};
 
 use embedstore::{
-    Collection, FieldPath, Filter, IndexProgress, IndexSpec, PayloadKind, SearchRequest,
-    SearchResponse, Store,
+    Collection, FieldPath, Filter, IndexProgress, IndexSpec, IterativeScan, PayloadKind,
+    SearchRequest, SearchResponse, Store,
 };
 
 use crate::BenchResult;
@@ -113,6 +113,22 @@ impl<'a> Library<'a> {
         filter: Option<(Selectivity, &str)>,
     ) -> BenchResult<Answer> {
         let request = filtered(request(query.to_vec(), k, ef_search), filter);
+        answer(self.store.search(self.collection, request)?)
+    }
+
+    /// Like [`Library::search`] with the request's iterative-scan mode set to
+    /// `relaxed_order` (the library's own knob; its default for filters is `strict_order`).
+    ///
+    /// # Errors
+    /// As [`Library::search`].
+    pub fn search_relaxed(
+        &self,
+        query: &[f32],
+        k: u32,
+        filter: Option<(Selectivity, &str)>,
+    ) -> BenchResult<Answer> {
+        let request = filtered(request(query.to_vec(), k, None), filter)
+            .with_iterative(IterativeScan::RelaxedOrder);
         answer(self.store.search(self.collection, request)?)
     }
 

@@ -383,6 +383,13 @@ fn filtered_phase(
             let filter = Some((selectivity, values[query].as_str()));
             relaxed.nearest(&queries[query], args.k, filter)
         }),
+        // diagnostic: embedstore asked for relaxed_order (no target)
+        Box::new(|query| {
+            let filter = Some((selectivity, values[query].as_str()));
+            Ok(library
+                .search_relaxed(&queries[query], args.k, filter)?
+                .rows)
+        }),
     ];
     let outcomes = interleaved(sides, args.queries, args.warmup, args.rounds)?;
     let k = usize::try_from(args.k)?;
@@ -413,6 +420,7 @@ fn filtered_phase(
         library_paths: path_counts.into_iter().collect(),
         sql_default: SideFigures::of(&outcomes[1], truth, k),
         sql_relaxed: SideFigures::of(&outcomes[2], truth, k),
+        library_relaxed: SideFigures::of(&outcomes[3], truth, k),
         p50_ratio_vs_relaxed: round3(ratio),
         recall_target,
         latency_target_met,

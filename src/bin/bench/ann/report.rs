@@ -81,6 +81,8 @@ pub struct Filtered {
     pub sql_default: SideFigures,
     /// Hand-written SQL with `hnsw.iterative_scan = relaxed_order`.
     pub sql_relaxed: SideFigures,
+    /// Diagnostic, no target: embedstore with `with_iterative(RelaxedOrder)`.
+    pub library_relaxed: SideFigures,
     /// library p50 / relaxed-order SQL p50.
     pub p50_ratio_vs_relaxed: f64,
     /// The recall target at this selectivity.
@@ -238,6 +240,7 @@ pub fn print_table(args: &AnnArgs, summary: &AnnSummary, plans: &[(String, Strin
             ("embedstore", &phase.library),
             ("SQL defaults", &phase.sql_default),
             ("SQL relaxed_order", &phase.sql_relaxed),
+            ("(embedstore relaxed)", &phase.library_relaxed),
         ] {
             println!(
                 "  {:<5} {label:<18} {:>9} {:>10.2} {:>9.4} {:>9.3} {:>9.3}",

@@ -189,7 +189,7 @@ pub fn print_table(args: &Args, insert: &InsertOutcome, search: &SearchOutcome, 
 }
 
 /// The plan line with every vector literal `'[…]'` shortened to its first value.
-fn abbreviate_vectors(line: &str) -> String {
+pub fn abbreviate_vectors(line: &str) -> String {
     let mut shortened = String::with_capacity(line.len().min(200));
     let mut rest = line;
     while let Some(start) = rest.find("'[") {

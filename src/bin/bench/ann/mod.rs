@@ -1,0 +1,482 @@
+//! `embedstore-bench ann`: issue 5's search benchmark.
+//!
+//! One run, one throw-away database, one clustered data set ([`data`]) loaded through the
+//! library and indexed with HNSW m = 16, ef_construction = 64 through `Store::create_index`;
+//! then embedstore beside hand-written pgvector SQL ([`sql`]) on one connection each, query
+//! by query ([`phases`]), with recall against brute force ([`truth`]):
+//!
+//! 1. index build time with the progress callback on and off (alternating, best of N);
+//! 2. unfiltered search at `ef_search` 40 and 100: recall, p50/p95, and the same ids;
+//! 3. filtered search at 10 % and 1 % selectivity: rows returned and recall for embedstore
+//!    (payload index on the field), SQL under pgvector's defaults and SQL with
+//!    `hnsw.iterative_scan = relaxed_order`;
+//! 4. one batch search of N queries against N single searches.
+//!
+//! Progress goes to stderr; the table and, last, one JSON line go to stdout. Exit code 0
+//! whether or not a target is met, 1 when embedstore and the SQL (or batch and single
+//! searches) returned different ids at the same settings, 2 on any error.
+
+mod args;
+mod data;
+mod library;
+mod phases;
+mod report;
+mod sql;
+mod truth;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Text};
+use embedstore::testing::TestDatabase;
+use embedstore::{Collection, Metric, NewCollection};
+use pgvector::sql_types::Vector as VectorSql;
+
+use crate::BenchResult;
+use crate::args::ArgsError;
+use crate::stats::to_ms;
+
+use self::args::{ANN_USAGE, AnnArgs};
+use self::data::{Dataset, Selectivity, row_of};
+use self::library::Library;
+use self::phases::{Searcher, alternate_best_of, interleaved};
+use self::report::{
+    AnnSummary, BUILD_RATIO_TARGET, Batch, Build, FILTERED_RATIO_TARGET_1, Filtered,
+    RECALL_TARGET_1, RECALL_TARGET_10, SideFigures, UNFILTERED_RATIO_TARGET, Unfiltered, round3,
+};
+use self::sql::{HandWritten, IterativeScan};
+
+/// Rows per library write while loading.
+const LOAD_CHUNK: usize = 10_000;
+/// Queries whose brute-force truth is checked against an exact SQL scan.
+const TRUTH_CHECKS: usize = 5;
+/// The `ef_search` values of the unfiltered phases.
+const EF_SEARCH: [u32; 2] = [40, 100];
+/// pgvector's default `ef_search`, which the filtered SQL baselines keep.
+const DEFAULT_EF_SEARCH: u32 = 40;
+
+/// Runs the `ann` mode with the arguments after the word `ann`.
+pub fn main(arguments: impl IntoIterator<Item = String>) -> ExitCode {
+    let args = match AnnArgs::parse(arguments) {
+        Ok(args) => args,
+        Err(ArgsError::Help) => {
+            println!("{ANN_USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            eprintln!("error: {error}\n\n{ANN_USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&args) {
+        Ok(summary) if summary.results_agree() => ExitCode::SUCCESS,
+        Ok(_) => {
+            eprintln!(
+                "error: embedstore and the hand-written SQL (or batch and single searches) \
+                 returned different ids at the same settings"
+            );
+            ExitCode::from(1)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Generates, loads, builds, measures, reports; the database is dropped on the way out.
+fn run(args: &AnnArgs) -> BenchResult<AnnSummary> {
+    let started = Instant::now();
+    let dimension = usize::try_from(args.dim)?;
+    let k = usize::try_from(args.k)?;
+    eprintln!(
+        "generating {} rows x {dimension} around {} centroids, {} queries …",
+        args.rows, args.clusters, args.queries
+    );
+    let data = Dataset::generate(
+        args.rows,
+        dimension,
+        args.clusters,
+        args.queries.max(args.batch),
+    );
+    eprintln!("ground truth by brute force …");
+    let truth_all = truth::nearest(&data, k, None);
+    let truth_ten = truth::nearest(&data, k, Some(Selectivity::TenPercent));
+    let truth_one = truth::nearest(&data, k, Some(Selectivity::OnePercent));
+
+    eprintln!("creating the benchmark database …");
+    let db = TestDatabase::try_new()?;
+    let collection = db.store().write(|uow| {
+        uow.collections().create(NewCollection::new(
+            "ann",
+            args.dim,
+            Metric::Cosine,
+            "embedstore-bench",
+        ))
+    })?;
+    let load = load(&db, &collection, &data)?;
+    let mut admin = PgConnection::establish(db.url().expose_secret())?;
+    diesel::sql_query(format!("VACUUM (ANALYZE) {}", collection.partition_name()))
+        .execute(&mut admin)?;
+    check_truth(&mut admin, &collection, &data, &truth_all, k)?;
+
+    let library = Library::new(db.store(), &collection);
+    let build = build_phase(&library, &mut admin, args.build_rounds)?;
+    eprintln!("creating payload indexes on lang and shard …");
+    library.create_payload_indexes()?;
+    // Expression statistics for the new payload indexes: what a DBA runs after creating them.
+    diesel::sql_query(format!("ANALYZE {}", collection.partition_name())).execute(&mut admin)?;
+
+    let mut plain = HandWritten::connect(&db, &collection, DEFAULT_EF_SEARCH, IterativeScan::Off)?;
+    let mut relaxed = HandWritten::connect(
+        &db,
+        &collection,
+        DEFAULT_EF_SEARCH,
+        IterativeScan::RelaxedOrder,
+    )?;
+    let mut plans = plans(&library, &mut plain, &mut relaxed, &data, args)?;
+    let mut unfiltered = Vec::new();
+    for ef_search in EF_SEARCH {
+        eprintln!("unfiltered, ef_search {ef_search} …");
+        unfiltered.push(unfiltered_phase(
+            &library, &mut plain, &data, &truth_all, args, ef_search,
+        )?);
+    }
+    plain.set_ef_search(DEFAULT_EF_SEARCH)?;
+    let round_trip = round_trip_p50(&mut plain, args.queries)?;
+    let mut filtered = Vec::new();
+    for (selectivity, truth) in [
+        (Selectivity::TenPercent, &truth_ten),
+        (Selectivity::OnePercent, &truth_one),
+    ] {
+        eprintln!("filtered, {} …", selectivity.label());
+        filtered.push(filtered_phase(
+            &library,
+            [&mut plain, &mut relaxed],
+            &data,
+            truth,
+            args,
+            selectivity,
+        )?);
+    }
+    eprintln!("batch of {} against single searches …", args.batch);
+    let batch = batch_phase(&library, &data, args)?;
+    plans.retain(|(_, plan)| !plan.is_empty());
+    drop(plain);
+    drop(relaxed);
+    drop(admin);
+    drop(db);
+    let summary = AnnSummary {
+        mode: "ann",
+        rows: args.rows,
+        dim: args.dim,
+        queries: args.queries,
+        k: args.k,
+        clusters: args.clusters,
+        rounds: args.rounds,
+        load_s: round3(load.as_secs_f64()),
+        round_trip_p50_ms: round3(round_trip),
+        build,
+        unfiltered,
+        filtered,
+        batch,
+        elapsed_s: round3(started.elapsed().as_secs_f64()),
+    };
+    report::print_table(args, &summary, &plans);
+    println!("{}", summary.json()?);
+    Ok(summary)
+}
+
+/// Inserts every row through the library, [`LOAD_CHUNK`] rows per write.
+fn load(db: &TestDatabase, collection: &Collection, data: &Dataset) -> BenchResult<Duration> {
+    eprintln!("loading {} rows through the library …", data.rows());
+    let started = Instant::now();
+    for start in (0..data.rows()).step_by(LOAD_CHUNK) {
+        let items = data.items(start, start + LOAD_CHUNK);
+        db.store()
+            .write(|uow| uow.embeddings().insert(collection, items))?;
+    }
+    Ok(started.elapsed())
+}
+
+#[derive(QueryableByName)]
+struct ExternalId {
+    #[diesel(sql_type = Text)]
+    external_id: String,
+}
+
+/// Checks the brute force against the server's own exact scan for the first queries: the
+/// uncast `embedding <=> $1` cannot use the expression index, so the server compares every row.
+fn check_truth(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    data: &Dataset,
+    truth: &[Vec<usize>],
+    k: usize,
+) -> BenchResult<()> {
+    for (query, expected) in data.queries.iter().zip(truth).take(TRUTH_CHECKS) {
+        let rows: Vec<ExternalId> = diesel::sql_query(
+            "SELECT external_id FROM embeddings WHERE collection_id = $2 \
+             ORDER BY embedding <=> $1 LIMIT $3",
+        )
+        .bind::<VectorSql, _>(pgvector::Vector::from(query.clone()))
+        .bind::<Integer, _>(collection.id.0)
+        .bind::<BigInt, _>(i64::try_from(k)?)
+        .load(conn)?;
+        let found: Vec<usize> = rows
+            .iter()
+            .filter_map(|row| row_of(&row.external_id))
+            .collect();
+        // Distances that tie to the last float bit may order differently: allow one swap.
+        let recall = truth::recall(&found, expected, k);
+        if recall < 1.0 - 1.0 / k as f64 {
+            return Err(format!(
+                "brute force and the server's exact scan disagree (recall {recall:.2}): \
+                 the ground truth would be wrong"
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Builds the index `rounds` times with progress on and `rounds` times off, alternating, with a
+/// `CHECKPOINT` before each build; the last build is kept.
+fn build_phase(
+    library: &Library<'_>,
+    admin: &mut PgConnection,
+    rounds: usize,
+) -> BenchResult<Build> {
+    let mut built = false;
+    let mut progress_reports = 0;
+    let (on, off) = alternate_best_of(rounds, |with_progress| {
+        if built {
+            library.drop_index()?;
+        }
+        // Without superuser rights the builds simply share the background writer's noise.
+        let _ = diesel::sql_query("CHECKPOINT").execute(admin);
+        eprintln!(
+            "building HNSW, progress {} …",
+            if with_progress { "on" } else { "off" }
+        );
+        let build = library.build_index(with_progress)?;
+        built = true;
+        if with_progress {
+            progress_reports = build.reports;
+        }
+        eprintln!("  {:.2} s", build.elapsed.as_secs_f64());
+        Ok(build.elapsed)
+    })?;
+    let ratio = on.as_secs_f64() / off.as_secs_f64();
+    Ok(Build {
+        rounds,
+        progress_on_s: round3(on.as_secs_f64()),
+        progress_off_s: round3(off.as_secs_f64()),
+        ratio: round3(ratio),
+        progress_reports,
+        target_met: ratio <= BUILD_RATIO_TARGET && progress_reports > 0,
+    })
+}
+
+/// The plans of the statements compared, for the report; errors when the hand-written SQL
+/// would not use the index (the comparison would then flatter the library).
+fn plans(
+    library: &Library<'_>,
+    plain: &mut HandWritten,
+    relaxed: &mut HandWritten,
+    data: &Dataset,
+    args: &AnnArgs,
+) -> BenchResult<Vec<(String, String)>> {
+    let query = data.queries.first().ok_or("no queries")?;
+    let value = Selectivity::OnePercent.value_text(data.filter_values[0]);
+    let filter = Some((Selectivity::OnePercent, value.as_str()));
+    let sql_plain = plain.explain(query, args.k, None)?;
+    if !sql_plain.contains("Index Scan") {
+        return Err(
+            format!("the hand-written SQL does not use the HNSW index:\n{sql_plain}").into(),
+        );
+    }
+    Ok(vec![
+        (
+            "embedstore, unfiltered, ef_search 40".to_owned(),
+            library.explain(query, args.k, Some(DEFAULT_EF_SEARCH), None)?,
+        ),
+        ("hand-written SQL, unfiltered".to_owned(), sql_plain),
+        (
+            "embedstore, 1 % filter".to_owned(),
+            library.explain(query, args.k, None, filter)?,
+        ),
+        (
+            "hand-written SQL, 1 % filter (same plan with relaxed_order)".to_owned(),
+            relaxed.explain(query, args.k, filter)?,
+        ),
+    ])
+}
+
+fn unfiltered_phase(
+    library: &Library<'_>,
+    sql: &mut HandWritten,
+    data: &Dataset,
+    truth: &[Vec<usize>],
+    args: &AnnArgs,
+    ef_search: u32,
+) -> BenchResult<Unfiltered> {
+    sql.set_ef_search(ef_search)?;
+    let queries = &data.queries[..args.queries];
+    let sides: Vec<Searcher<'_>> = vec![
+        // embedstore
+        Box::new(|query| {
+            Ok(library
+                .search(&queries[query], args.k, Some(ef_search), None)?
+                .rows)
+        }),
+        // hand-written SQL
+        Box::new(|query| sql.nearest(&queries[query], args.k, None)),
+    ];
+    let outcomes = interleaved(sides, args.queries, args.warmup, args.rounds)?;
+    let k = usize::try_from(args.k)?;
+    let (library_side, sql_side) = (&outcomes[0], &outcomes[1]);
+    let ratio = library_side.latency.p50_ms / sql_side.latency.p50_ms;
+    let id_mismatches = library_side.disagreements(sql_side);
+    Ok(Unfiltered {
+        ef_search,
+        library: SideFigures::of(library_side, truth, k),
+        sql: SideFigures::of(sql_side, truth, k),
+        p50_ratio: round3(ratio),
+        id_mismatches,
+        target_met: ratio <= UNFILTERED_RATIO_TARGET && id_mismatches == 0,
+    })
+}
+
+fn filtered_phase(
+    library: &Library<'_>,
+    [plain, relaxed]: [&mut HandWritten; 2],
+    data: &Dataset,
+    truth: &[Vec<usize>],
+    args: &AnnArgs,
+    selectivity: Selectivity,
+) -> BenchResult<Filtered> {
+    let queries = &data.queries[..args.queries];
+    let values: Vec<String> = data.filter_values[..args.queries]
+        .iter()
+        .map(|value| selectivity.value_text(*value))
+        .collect();
+    let paths = RefCell::new(vec![String::new(); args.queries]);
+    let sides: Vec<Searcher<'_>> = vec![
+        // embedstore
+        Box::new(|query| {
+            let filter = Some((selectivity, values[query].as_str()));
+            let answer = library.search(&queries[query], args.k, None, filter)?;
+            paths.borrow_mut()[query] = answer.path;
+            Ok(answer.rows)
+        }),
+        // hand-written SQL under pgvector's defaults
+        Box::new(|query| {
+            let filter = Some((selectivity, values[query].as_str()));
+            plain.nearest(&queries[query], args.k, filter)
+        }),
+        // hand-written SQL with relaxed_order
+        Box::new(|query| {
+            let filter = Some((selectivity, values[query].as_str()));
+            relaxed.nearest(&queries[query], args.k, filter)
+        }),
+        // diagnostic: embedstore asked for relaxed_order (no target)
+        Box::new(|query| {
+            let filter = Some((selectivity, values[query].as_str()));
+            Ok(library
+                .search_relaxed(&queries[query], args.k, filter)?
+                .rows)
+        }),
+    ];
+    let outcomes = interleaved(sides, args.queries, args.warmup, args.rounds)?;
+    let k = usize::try_from(args.k)?;
+    let library_side = SideFigures::of(&outcomes[0], truth, k);
+    let ratio = outcomes[0].latency.p50_ms / outcomes[2].latency.p50_ms;
+    let (recall_target, latency_target_met) = match selectivity {
+        Selectivity::TenPercent => (RECALL_TARGET_10, None),
+        Selectivity::OnePercent => (RECALL_TARGET_1, Some(ratio <= FILTERED_RATIO_TARGET_1)),
+    };
+    let mut path_counts = BTreeMap::new();
+    for path in paths.into_inner() {
+        *path_counts.entry(path).or_insert(0) += 1;
+    }
+    let matching: usize = data.filter_values[..args.queries]
+        .iter()
+        .map(|value| {
+            (0..data.rows())
+                .filter(|row| data.matches(*row, selectivity, *value))
+                .count()
+        })
+        .sum();
+    Ok(Filtered {
+        selectivity: selectivity.label(),
+        matching_rows_mean: round3(matching as f64 / args.queries.max(1) as f64),
+        rows_target_met: library_side.rows_min == k.min(data.rows()),
+        recall_target_met: library_side.recall >= recall_target,
+        library: library_side,
+        library_paths: path_counts.into_iter().collect(),
+        sql_default: SideFigures::of(&outcomes[1], truth, k),
+        sql_relaxed: SideFigures::of(&outcomes[2], truth, k),
+        library_relaxed: SideFigures::of(&outcomes[3], truth, k),
+        p50_ratio_vs_relaxed: round3(ratio),
+        recall_target,
+        latency_target_met,
+    })
+}
+
+/// The median of `count` `SELECT 1` round trips (after a few unmeasured ones), ms.
+fn round_trip_p50(conn: &mut HandWritten, count: usize) -> BenchResult<f64> {
+    for _ in 0..10 {
+        conn.round_trip()?;
+    }
+    let samples = (0..count)
+        .map(|_| conn.round_trip())
+        .collect::<BenchResult<Vec<_>>>()?;
+    Ok(crate::stats::Latency::of(&samples)
+        .ok_or("no round trips measured")?
+        .p50_ms)
+}
+
+/// `args.batch` single searches against one batch search of the same queries, alternating,
+/// best of `args.rounds` (after one unmeasured pass of each).
+fn batch_phase(library: &Library<'_>, data: &Dataset, args: &AnnArgs) -> BenchResult<Batch> {
+    let queries = &data.queries[..args.batch];
+    let mut singles: Vec<Vec<usize>> = Vec::new();
+    let mut batched: Vec<Vec<usize>> = Vec::new();
+    let mut run = |single: bool| -> BenchResult<Duration> {
+        let started = Instant::now();
+        if single {
+            let mut answers = Vec::with_capacity(queries.len());
+            for query in queries {
+                answers.push(library.search(query, args.k, None, None)?.rows);
+            }
+            let elapsed = started.elapsed();
+            singles = answers;
+            Ok(elapsed)
+        } else {
+            let answers = library.search_batch(queries, args.k, None)?;
+            let elapsed = started.elapsed();
+            batched = answers.into_iter().map(|answer| answer.rows).collect();
+            Ok(elapsed)
+        }
+    };
+    run(true)?;
+    run(false)?;
+    let (single, batch) = alternate_best_of(args.rounds, run)?;
+    let id_mismatches = singles
+        .iter()
+        .zip(&batched)
+        .filter(|(single, batched)| single != batched)
+        .count()
+        + singles.len().abs_diff(batched.len());
+    Ok(Batch {
+        queries: queries.len(),
+        single_ms: round3(to_ms(single)),
+        batch_ms: round3(to_ms(batch)),
+        qps_ratio: round3(single.as_secs_f64() / batch.as_secs_f64()),
+        id_mismatches,
+    })
+}

@@ -88,7 +88,7 @@ pub struct SearchRequest {
     #[garde(inner(range(min = 1, max = 32768)))]
     pub probes: Option<u32>,
     /// The iterative-scan mode; `None` lets embedstore choose: off without a filter,
-    /// `strict_order` (HNSW) or `relaxed_order` (IVFFlat) with one.
+    /// `relaxed_order` with one (hits are re-sorted, so they still come nearest first).
     #[serde(default)]
     #[garde(skip)]
     pub iterative: Option<IterativeScan>,
@@ -117,15 +117,16 @@ pub struct SearchRequest {
     #[serde(default)]
     #[garde(dive)]
     pub after: Option<SearchAfter>,
-    /// With a filter served by a payload index: when fewer rows than this match, scan exactly
-    /// those rows instead of walking the ANN index (default [`DEFAULT_EXACT_THRESHOLD`]).
+    /// With a filter served by a payload index: when the planner estimates fewer matching rows
+    /// than this, scan exactly those rows instead of walking the ANN index (default
+    /// [`DEFAULT_EXACT_THRESHOLD`]).
     #[serde(default)]
     #[garde(inner(range(min = 1, max = 10_000_000)))]
     pub exact_threshold: Option<u32>,
 }
 
 /// Matching rows below which a filtered search with a payload-indexed filter scans exactly.
-pub const DEFAULT_EXACT_THRESHOLD: u32 = 5000;
+pub const DEFAULT_EXACT_THRESHOLD: u32 = 2000;
 
 fn yes() -> bool {
     true

@@ -438,8 +438,8 @@ fn write_answer(
 /// `approximate (ANN index)`, `exact (exact scan of 42 matching rows)`, …
 fn path_text(response: &SearchResponse) -> String {
     let matched = response
-        .matched
-        .map_or_else(String::new, |rows| format!(" of {rows} matching rows"));
+        .estimated_matches
+        .map_or_else(String::new, |rows| format!(" of ~{rows} matching rows"));
     match response.path {
         embedstore::SearchPath::Ann => "approximate (ANN index)".to_owned(),
         embedstore::SearchPath::Exact => format!("exact (exact scan{matched})"),

@@ -19,10 +19,14 @@
 //! Progress goes to stderr; the table and, last, one JSON line with every figure go to
 //! stdout. The exit code is 0 whether or not a target is met, 1 when the two search paths
 //! disagree, 2 on any error.
+//!
+//! `embedstore-bench ingest [--rows 200000] [--dim 384] …` runs issue 6's file-ingest
+//! benchmark instead (see the `ingest` module).
 
 mod args;
 mod copy_text;
 mod data;
+mod ingest;
 mod insert;
 mod report;
 mod search;
@@ -40,7 +44,11 @@ use crate::report::Summary;
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
-    let args = match Args::parse(std::env::args().skip(1)) {
+    let mut arguments = std::env::args().skip(1).peekable();
+    if arguments.peek().map(String::as_str) == Some(ingest::MODE) {
+        return ingest::main(arguments.skip(1));
+    }
+    let args = match Args::parse(arguments) {
         Ok(args) => args,
         Err(ArgsError::Help) => {
             println!("{USAGE}");

@@ -3,6 +3,7 @@
 pub mod config;
 pub mod dto;
 mod error;
+pub mod ingest;
 pub mod metric;
 pub mod models;
 mod repo;

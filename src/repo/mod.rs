@@ -5,6 +5,7 @@
 
 pub(crate) mod collections;
 pub(crate) mod embeddings;
+pub(crate) mod pages;
 pub(crate) mod search;
 
 pub use collections::Collections;

@@ -6,6 +6,9 @@
 //! embedstore insert docs embeddings.jsonl [--upsert] [--batch-size 5000]
 //! embedstore search docs --vector '[0.1, …]' [--k 10] [--content] [--format table|json]
 //! embedstore demo
+//! embedstore ingest docs --vectors vectors.npy --records records.jsonl [--mode insert|upsert]
+//! embedstore export docs --out DIR
+//! embedstore stats [docs] [--format table|json]
 //! ```
 //!
 //! The database comes from `--database-url` or `DATABASE_URL` (a `.env` file is read too), the
@@ -17,6 +20,8 @@ mod corpus;
 mod demo;
 mod embedder;
 mod error;
+mod export;
+mod ingest;
 mod insert;
 mod output;
 mod search;
@@ -30,6 +35,8 @@ use embedstore::{Config, Store};
 use crate::collection::CollectionCommand;
 use crate::demo::DemoArgs;
 use crate::error::CliError;
+use crate::export::{ExportArgs, StatsArgs};
+use crate::ingest::IngestArgs;
 use crate::insert::InsertArgs;
 use crate::search::SearchArgs;
 
@@ -67,6 +74,13 @@ enum Command {
     /// Run the whole job end to end on this crate's own text: chunk, embed, store, search,
     /// check against brute force, time.
     Demo(DemoArgs),
+    /// Stream a .npy matrix with JSONL records (or generated ids) into a collection, one
+    /// transaction per batch; re-running resumes.
+    Ingest(IngestArgs),
+    /// Write a collection out as vectors.npy + records.jsonl, ordered by external_id.
+    Export(ExportArgs),
+    /// Rows, dimension, metric, model, sizes and last write of each collection.
+    Stats(StatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +113,9 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Insert(args) => insert::run(&store, args, out),
         Command::Search(args) => search::run(&store, args, out),
         Command::Demo(args) => demo::run(&store, args, out),
+        Command::Ingest(args) => ingest::run(&store, args, out),
+        Command::Export(args) => export::run_export(&store, args, out),
+        Command::Stats(args) => export::run_stats(&store, args, out),
     };
     outcome.map_err(|error| explain_missing_schema(&store, error))
 }

@@ -1,0 +1,378 @@
+//! Streaming file ingest and export: `.npy` matrices with JSONL records in, the same out.
+//!
+//! [`Ingest::run`] reads a [`RowSource`] in batches of [`IngestOptions::batch_size`] rows and
+//! writes each batch in its own transaction ([`Store::write`] with
+//! `uow.embeddings().insert/upsert`), so memory is bounded by the batch, a crash loses at most
+//! the batch in flight, and re-running the same ingest in upsert mode resumes: rows already
+//! stored are "unchanged" and not rewritten.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use embedstore::Store;
+//! use embedstore::ingest::{Ids, Ingest, IngestOptions, NpySource};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Store::from_env()?;
+//! let mut source = NpySource::open(Path::new("vectors.npy"), &Ids::Records("records.jsonl".into()))?;
+//! let summary = Ingest::new(&store, "docs", IngestOptions::default()).run(&mut source, &mut ())?;
+//! println!("{} inserted, {} unchanged", summary.inserted, summary.unchanged);
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod export;
+pub mod npy;
+mod npy_header;
+pub mod records;
+mod source;
+pub mod writer;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use garde::Validate;
+use serde::Serialize;
+
+use crate::dto::{CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
+use crate::models::Collection;
+use crate::repo::WriteSummary;
+use crate::store::Store;
+
+pub use error::{IngestError, RowProblem};
+pub use export::{CollectionStats, ExportSummary, collection_stats, export};
+pub use source::{Ids, NpySource, RowSource, SourceRow};
+
+/// Rows per transaction unless told otherwise, chosen by measurement (see `BENCHMARKS.md`,
+/// "Ingest batch size"): past a few thousand rows the per-transaction cost is amortised and
+/// larger batches only cost memory.
+pub const DEFAULT_BATCH_SIZE: usize = 5_000;
+
+/// Whether existing `external_id`s are refused or updated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteMode {
+    /// Refuse rows whose `external_id` the collection already holds.
+    Insert,
+    /// Insert new rows, update changed ones, skip unchanged ones (resumable).
+    #[default]
+    Upsert,
+}
+
+/// How an ingest runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IngestOptions {
+    /// Insert or upsert.
+    pub mode: WriteMode,
+    /// Rows per batch (one transaction each); at least 1.
+    pub batch_size: usize,
+    /// `false` (the default): a batch with an invalid row is refused whole, every problem
+    /// listed, and the ingest stops. `true`: valid rows are written and each invalid one is
+    /// handed to [`IngestObserver::rejected`].
+    pub skip_invalid: bool,
+}
+
+impl Default for IngestOptions {
+    fn default() -> Self {
+        Self {
+            mode: WriteMode::Upsert,
+            batch_size: DEFAULT_BATCH_SIZE,
+            skip_invalid: false,
+        }
+    }
+}
+
+/// Where an ingest stands, reported after every batch.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct IngestProgress {
+    /// Rows read so far (written, unchanged or rejected).
+    pub rows: u64,
+    /// Rows the source holds.
+    pub total_rows: u64,
+    /// Time since the ingest started.
+    pub elapsed: Duration,
+}
+
+/// A row skipped under [`IngestOptions::skip_invalid`], with every reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RejectedRow {
+    /// Row number, from 0.
+    pub row: u64,
+    /// Line of the records file, from 1, when there is one.
+    pub line: Option<u64>,
+    /// The row's `external_id`, when it could be read.
+    pub external_id: Option<String>,
+    /// Every problem of the row.
+    pub problems: Vec<RowProblem>,
+}
+
+/// Receives progress and rejected rows; both do nothing by default (`()` ignores everything).
+pub trait IngestObserver {
+    /// Called after every batch.
+    fn progress(&mut self, _progress: &IngestProgress) {}
+
+    /// Called for each row skipped under [`IngestOptions::skip_invalid`].
+    ///
+    /// # Errors
+    /// An error here (e.g. the rejects file cannot be written) stops the ingest.
+    fn rejected(&mut self, _row: &RejectedRow) -> Result<(), IngestError> {
+        Ok(())
+    }
+}
+
+impl IngestObserver for () {}
+
+/// What an ingest did.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct IngestSummary {
+    /// Rows read from the source.
+    pub rows: u64,
+    /// Rows created.
+    pub inserted: u64,
+    /// Existing rows changed.
+    pub updated: u64,
+    /// Existing rows already as the source has them (not rewritten).
+    pub unchanged: u64,
+    /// Rows skipped as invalid (only under [`IngestOptions::skip_invalid`]).
+    pub rejected: u64,
+    /// Earlier occurrences of an `external_id` repeated inside one batch (upsert: last wins).
+    pub duplicates_dropped: u64,
+    /// Batches (transactions) written.
+    pub batches: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// An ingest into one collection; see the [module docs](self).
+#[derive(Debug)]
+pub struct Ingest<'s> {
+    store: &'s Store,
+    collection: String,
+    options: IngestOptions,
+}
+
+impl<'s> Ingest<'s> {
+    /// An ingest into the collection named `collection`.
+    pub fn new(store: &'s Store, collection: impl Into<String>, options: IngestOptions) -> Self {
+        Self {
+            store,
+            collection: collection.into(),
+            options,
+        }
+    }
+
+    /// Reads `source` to the end, batch by batch, one transaction per batch.
+    ///
+    /// # Errors
+    /// [`IngestError::Format`] before anything is written when the source's dimension differs
+    /// from the collection's; [`IngestError::Rejected`] with every problem of the first batch
+    /// holding invalid rows (or, in insert mode, `external_id`s already stored), nothing of that
+    /// batch written; [`IngestError::Store`] for an unknown collection or a failed write;
+    /// errors of the source or the observer.
+    pub fn run(
+        &self,
+        source: &mut dyn RowSource,
+        observer: &mut dyn IngestObserver,
+    ) -> Result<IngestSummary, IngestError> {
+        let started = Instant::now();
+        let collection = self
+            .store
+            .read(|uow| uow.collections().get(&self.collection))?;
+        if source.dimension() != collection.dimension() {
+            return Err(IngestError::format(
+                source.describe(),
+                format!(
+                    "vectors have {} values, collection {:?} has dimension {}",
+                    source.dimension(),
+                    collection.name,
+                    collection.dimension()
+                ),
+            ));
+        }
+        let mut summary = IngestSummary::default();
+        let mut rows = Vec::with_capacity(self.options.batch_size.max(1));
+        loop {
+            rows.clear();
+            source.next_rows(self.options.batch_size.max(1), &mut rows)?;
+            if rows.is_empty() {
+                break;
+            }
+            summary.rows += rows.len() as u64;
+            let rejected = self.write_batch(&collection, source, &mut rows, &mut summary)?;
+            for row in &rejected {
+                observer.rejected(row)?;
+            }
+            summary.rejected += rejected.len() as u64;
+            observer.progress(&IngestProgress {
+                rows: summary.rows,
+                total_rows: source.total_rows(),
+                elapsed: started.elapsed(),
+            });
+        }
+        summary.seconds = started.elapsed().as_secs_f64();
+        Ok(summary)
+    }
+
+    /// Validates and writes one batch; returns the rows it skipped.
+    fn write_batch(
+        &self,
+        collection: &Collection,
+        source: &dyn RowSource,
+        rows: &mut [SourceRow],
+        summary: &mut IngestSummary,
+    ) -> Result<Vec<RejectedRow>, IngestError> {
+        let mut problems = Vec::new();
+        let mut items = Vec::with_capacity(rows.len());
+        // positions[i]: index into `rows` of items[i].
+        let mut positions = Vec::with_capacity(rows.len());
+        for (position, row) in rows.iter_mut().enumerate() {
+            let outcome = std::mem::replace(&mut row.outcome, Err(Vec::new()));
+            match outcome {
+                Ok(item) => {
+                    items.push(item);
+                    positions.push(position);
+                }
+                Err(row_problems) => {
+                    problems.extend(row_problems.into_iter().map(|(field, reason)| RowProblem {
+                        row: row.row,
+                        line: row.line,
+                        field,
+                        reason,
+                    }))
+                }
+            }
+        }
+        let duplicates = match self.options.mode {
+            WriteMode::Insert => Duplicates::Reject,
+            WriteMode::Upsert => Duplicates::LastWins,
+        };
+        let batch = EmbeddingBatch { items, duplicates };
+        if let Err(report) = batch.validate_with(&CollectionRules::of(collection)) {
+            for (path, error) in report.iter() {
+                problems.push(item_problem(
+                    &path.to_string(),
+                    error.message(),
+                    rows,
+                    &positions,
+                ));
+            }
+        }
+        let items = batch.items;
+        let skip_invalid = self.options.skip_invalid;
+        let mode = self.options.mode;
+        let written = self.store.write(|uow| {
+            if mode == WriteMode::Insert {
+                let ids: Vec<&str> = items.iter().map(|item| item.external_id.as_str()).collect();
+                let taken: HashSet<String> = uow
+                    .embeddings()
+                    .existing(collection, &ids)?
+                    .into_iter()
+                    .collect();
+                for (item, position) in items.iter().zip(&positions) {
+                    if taken.contains(&item.external_id) {
+                        let row = &rows[*position];
+                        problems.push(RowProblem {
+                            row: row.row,
+                            line: row.line,
+                            field: "external_id".into(),
+                            reason: format!(
+                                "{:?} already exists in collection {:?} (insert mode; upsert updates it)",
+                                item.external_id, collection.name
+                            ),
+                        });
+                    }
+                }
+            }
+            problems.sort_by_key(|problem| problem.row);
+            if !problems.is_empty() && !skip_invalid {
+                return Err(IngestError::Rejected {
+                    source: source.describe(),
+                    problems: std::mem::take(&mut problems),
+                });
+            }
+            let bad_rows: HashSet<u64> = problems.iter().map(|problem| problem.row).collect();
+            let mut keep: Vec<NewEmbedding> = Vec::with_capacity(items.len());
+            let mut rejected_ids: HashMap<u64, String> = HashMap::new();
+            for (item, position) in items.into_iter().zip(&positions) {
+                let row = rows[*position].row;
+                if bad_rows.contains(&row) {
+                    rejected_ids.insert(row, item.external_id);
+                } else {
+                    keep.push(item);
+                }
+            }
+            let written = if keep.is_empty() {
+                WriteSummary::default()
+            } else {
+                match mode {
+                    WriteMode::Insert => uow.embeddings().insert(collection, keep)?,
+                    WriteMode::Upsert => uow.embeddings().upsert(collection, keep)?,
+                }
+            };
+            Ok::<_, IngestError>((written, rejected_ids))
+        });
+        let (written, mut rejected_ids) = written?;
+        summary.batches += 1;
+        summary.inserted += written.inserted;
+        summary.updated += written.updated;
+        summary.unchanged += written.unchanged;
+        summary.duplicates_dropped += written.duplicates_dropped as u64;
+        Ok(rejected_rows(problems, &mut rejected_ids))
+    }
+}
+
+/// The skipped rows with their problems (sorted by row), grouped per row.
+fn rejected_rows(
+    problems: Vec<RowProblem>,
+    rejected_ids: &mut HashMap<u64, String>,
+) -> Vec<RejectedRow> {
+    let mut rejected: Vec<RejectedRow> = Vec::new();
+    for problem in problems {
+        match rejected.last_mut() {
+            Some(last) if last.row == problem.row => last.problems.push(problem),
+            _ => rejected.push(RejectedRow {
+                row: problem.row,
+                line: problem.line,
+                external_id: rejected_ids.remove(&problem.row),
+                problems: vec![problem],
+            }),
+        }
+    }
+    rejected
+}
+
+/// A validation failure at `items[i].field` moved to the row it came from.
+fn item_problem(path: &str, message: &str, rows: &[SourceRow], positions: &[usize]) -> RowProblem {
+    let row_of = |index: usize| {
+        positions
+            .get(index)
+            .and_then(|position| rows.get(*position))
+    };
+    let (row, field) = split_item_path(path)
+        .and_then(|(index, field)| Some((row_of(index)?, field)))
+        .map_or((None, path), |(row, field)| (Some(row), field));
+    // "repeats items[3].external_id" names an item index; say which row that is.
+    let reason = match message
+        .strip_prefix("repeats ")
+        .and_then(split_item_path)
+        .and_then(|(index, _)| row_of(index))
+    {
+        Some(first) => format!("repeats the external_id of row {}", first.row),
+        None => message.to_owned(),
+    };
+    RowProblem {
+        row: row.map_or(0, |row| row.row),
+        line: row.and_then(|row| row.line),
+        field: field.to_owned(),
+        reason,
+    }
+}
+
+/// `items[17].vector[3]` → `(17, "vector[3]")`; `items[2]` → `(2, "")`.
+fn split_item_path(path: &str) -> Option<(usize, &str)> {
+    let rest = path.strip_prefix("items[")?;
+    let close = rest.find(']')?;
+    let index = rest[..close].parse().ok()?;
+    let rest = &rest[close + 1..];
+    Some((index, rest.strip_prefix('.').unwrap_or(rest)))
+}

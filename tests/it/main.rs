@@ -4,6 +4,7 @@
     reason = "helpers outside #[test] fns fail loudly too"
 )]
 
+mod bench_copy;
 mod collections;
 mod config;
 mod embeddings;

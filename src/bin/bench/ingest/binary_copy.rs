@@ -50,7 +50,7 @@ pub struct CopyRow<'a> {
 ///
 /// # Errors
 /// As `out`'s writes.
-pub fn write_header(out: &mut impl Write) -> io::Result<()> {
+pub fn write_header(out: &mut (impl Write + ?Sized)) -> io::Result<()> {
     out.write_all(SIGNATURE)?;
     out.write_all(&0_i32.to_be_bytes())?;
     out.write_all(&0_i32.to_be_bytes())
@@ -61,7 +61,7 @@ pub fn write_header(out: &mut impl Write) -> io::Result<()> {
 /// # Errors
 /// As `out`'s writes, and `InvalidInput` when a field is longer than a COPY field may be or
 /// the vector has more than `i16::MAX` values.
-pub fn write_row(out: &mut impl Write, row: &CopyRow<'_>) -> io::Result<()> {
+pub fn write_row(out: &mut (impl Write + ?Sized), row: &CopyRow<'_>) -> io::Result<()> {
     out.write_all(&FIELD_COUNT.to_be_bytes())?;
     write_field(out, &row.collection_id.to_be_bytes())?;
     write_field(out, row.external_id.as_bytes())?;
@@ -79,18 +79,18 @@ pub fn write_row(out: &mut impl Write, row: &CopyRow<'_>) -> io::Result<()> {
 ///
 /// # Errors
 /// As `out`'s writes.
-pub fn write_trailer(out: &mut impl Write) -> io::Result<()> {
+pub fn write_trailer(out: &mut (impl Write + ?Sized)) -> io::Result<()> {
     out.write_all(&(-1_i16).to_be_bytes())
 }
 
 /// A length-prefixed field.
-fn write_field(out: &mut impl Write, bytes: &[u8]) -> io::Result<()> {
+fn write_field(out: &mut (impl Write + ?Sized), bytes: &[u8]) -> io::Result<()> {
     write_length(out, bytes.len())?;
     out.write_all(bytes)
 }
 
 /// pgvector's binary form, length-prefixed.
-fn write_vector(out: &mut impl Write, vector: &[f32]) -> io::Result<()> {
+fn write_vector(out: &mut (impl Write + ?Sized), vector: &[f32]) -> io::Result<()> {
     let dimension = i16::try_from(vector.len()).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -106,7 +106,7 @@ fn write_vector(out: &mut impl Write, vector: &[f32]) -> io::Result<()> {
     Ok(())
 }
 
-fn write_length(out: &mut impl Write, length: usize) -> io::Result<()> {
+fn write_length(out: &mut (impl Write + ?Sized), length: usize) -> io::Result<()> {
     let length = i32::try_from(length).map_err(|_| {
         io::Error::new(
             io::ErrorKind::InvalidInput,

@@ -38,14 +38,15 @@ use crate::dto::{CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
 use crate::models::Collection;
 use crate::repo::WriteSummary;
 use crate::store::Store;
+use crate::uow::UnitOfWork;
 
 pub use error::{IngestError, RowProblem};
 pub use export::{CollectionStats, ExportSummary, collection_stats, export};
 pub use source::{Ids, NpySource, RowSource, SourceRow};
 
-/// Rows per transaction unless told otherwise, chosen by measurement (see `BENCHMARKS.md`,
-/// "Ingest batch size"): past a few thousand rows the per-transaction cost is amortised and
-/// larger batches only cost memory.
+/// Rows per transaction unless told otherwise, chosen by measurement (README, "Bulk ingest
+/// from pipeline files"): past a few thousand rows the per-transaction cost is amortised and
+/// larger batches mostly cost memory.
 pub const DEFAULT_BATCH_SIZE: usize = 5_000;
 
 /// Whether existing `external_id`s are refused or updated.
@@ -260,28 +261,25 @@ impl<'s> Ingest<'s> {
         let items = batch.items;
         let skip_invalid = self.options.skip_invalid;
         let mode = self.options.mode;
+        // Insert mode checks for taken ids up front only when it must list or skip them; the
+        // fast path lets the COPY find out and diagnoses a conflict afterwards (below).
+        let precheck = mode == WriteMode::Insert && (skip_invalid || !problems.is_empty());
+        let diagnosis_ids: Vec<(String, usize)> = if mode == WriteMode::Insert && !precheck {
+            items
+                .iter()
+                .zip(&positions)
+                .map(|(item, position)| (item.external_id.clone(), *position))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let written = self.store.write(|uow| {
-            if mode == WriteMode::Insert {
-                let ids: Vec<&str> = items.iter().map(|item| item.external_id.as_str()).collect();
-                let taken: HashSet<String> = uow
-                    .embeddings()
-                    .existing(collection, &ids)?
-                    .into_iter()
-                    .collect();
-                for (item, position) in items.iter().zip(&positions) {
-                    if taken.contains(&item.external_id) {
-                        let row = &rows[*position];
-                        problems.push(RowProblem {
-                            row: row.row,
-                            line: row.line,
-                            field: "external_id".into(),
-                            reason: format!(
-                                "{:?} already exists in collection {:?} (insert mode; upsert updates it)",
-                                item.external_id, collection.name
-                            ),
-                        });
-                    }
-                }
+            if precheck {
+                let ids = items
+                    .iter()
+                    .zip(&positions)
+                    .map(|(item, position)| (item.external_id.as_str(), *position));
+                problems.extend(taken_ids(uow, collection, ids, rows)?);
             }
             problems.sort_by_key(|problem| problem.row);
             if !problems.is_empty() && !skip_invalid {
@@ -311,7 +309,25 @@ impl<'s> Ingest<'s> {
             };
             Ok::<_, IngestError>((written, rejected_ids))
         });
-        let (written, mut rejected_ids) = written?;
+        let (written, mut rejected_ids) = match written {
+            Err(IngestError::Store(conflict @ crate::Error::Conflict { .. }))
+                if !diagnosis_ids.is_empty() =>
+            {
+                let ids = diagnosis_ids.iter().map(|(id, position)| (id.as_str(), *position));
+                let taken = self
+                    .store
+                    .read(|uow| taken_ids(uow, collection, ids, rows))?;
+                if taken.is_empty() {
+                    // Someone else's rows, rolled back since: report the conflict as it was.
+                    return Err(IngestError::Store(conflict));
+                }
+                return Err(IngestError::Rejected {
+                    source: source.describe(),
+                    problems: taken,
+                });
+            }
+            other => other?,
+        };
         summary.batches += 1;
         summary.inserted += written.inserted;
         summary.updated += written.updated;
@@ -319,6 +335,38 @@ impl<'s> Ingest<'s> {
         summary.duplicates_dropped += written.duplicates_dropped as u64;
         Ok(rejected_rows(problems, &mut rejected_ids))
     }
+}
+
+/// A problem for each of these `(external_id, position in rows)` the collection already holds.
+fn taken_ids<'a>(
+    uow: &mut UnitOfWork<'_>,
+    collection: &Collection,
+    ids: impl Iterator<Item = (&'a str, usize)>,
+    rows: &[SourceRow],
+) -> Result<Vec<RowProblem>, IngestError> {
+    let ids: Vec<(&str, usize)> = ids.collect();
+    let names: Vec<&str> = ids.iter().map(|(id, _)| *id).collect();
+    let taken: HashSet<String> = uow
+        .embeddings()
+        .existing(collection, &names)?
+        .into_iter()
+        .collect();
+    Ok(ids
+        .iter()
+        .filter(|(id, _)| taken.contains(*id))
+        .map(|(id, position)| {
+            let row = &rows[*position];
+            RowProblem {
+                row: row.row,
+                line: row.line,
+                field: "external_id".into(),
+                reason: format!(
+                    "{id:?} already exists in collection {:?} (insert mode; upsert updates it)",
+                    collection.name
+                ),
+            }
+        })
+        .collect())
 }
 
 /// The skipped rows with their problems (sorted by row), grouped per row.

@@ -1,12 +1,20 @@
 //! `embedstore insert`: JSONL records into a collection, all of them in one transaction.
 //!
-//! The records are written in chunks of `--batch-size` inside one transaction, each record
-//! parsed, validated (by the library) and written once: a failure anywhere leaves the
-//! collection as it was. Only when the input is refused is it examined again as a whole, so that
-//! every bad line is reported with its number, not just the first the write stumbled on.
+//! The input is streamed: read in chunks of `--batch-size` records, each chunk parsed,
+//! validated (by the library) and written inside the one transaction, so memory holds one
+//! chunk (plus, for plain inserts, the ids seen so far, to catch repeats across chunks). Every
+//! bad line is reported in that single pass: once a problem is found, the remaining chunks are
+//! still checked but no longer written, and the transaction is rolled back at the end, so a
+//! refused input leaves the collection as it was. This works for stdin too (no second read).
+//! Unknown fields are refused by name; NaN/Infinity tokens and other JSON errors name the
+//! line and the field (e.g. `line 3: vector[1]: NaN is not valid JSON …`).
+//!
+//! In upsert mode an `external_id` repeated inside one chunk keeps its last occurrence (the
+//! earlier ones are counted as dropped); repeated across chunks, the later chunk updates the
+//! row the earlier one wrote, with the same end state.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -16,7 +24,9 @@ use embedstore::{
 };
 use garde::Validate;
 
-use crate::error::{CliError, json_problem};
+use embedstore::ingest::records::json_error_field;
+
+use crate::error::CliError;
 use crate::output::{duration, per_second, plural, thousands};
 
 /// Arguments of `embedstore insert`.
@@ -43,42 +53,37 @@ pub struct InsertArgs {
 /// Unreadable input, bad lines (all of them, by line number), an unknown collection, or a
 /// failed write; nothing is written in any of these cases.
 pub fn run(store: &Store, args: &InsertArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let (source, bytes) = read_input(args.file.as_ref())?;
+    let (source, mut input) = open_input(args.file.as_ref())?;
     let mode = if args.upsert {
         Duplicates::LastWins
     } else {
         Duplicates::Reject
     };
-    let parsed = parse_jsonl(&bytes);
-    if !parsed.problems.is_empty() {
-        return Err(diagnose(store, &args.collection, &source, parsed, mode)?
-            .unwrap_or_else(|| CliError::refused(format!("{source} has unparsable lines"))));
-    }
     let batch_size = usize::try_from(args.batch_size).unwrap_or(usize::MAX);
     let started = Instant::now();
-    let written = store.write(|uow| -> Result<WriteSummary, CliError> {
+    let summary = store.write(|uow| -> Result<WriteSummary, CliError> {
         let collection = uow.collections().get(&args.collection)?;
-        write(
-            uow,
-            &collection,
-            parsed.items,
-            parsed.lines,
-            mode,
-            batch_size,
-        )
-    });
-    let summary = match written {
-        Ok(summary) => summary,
-        Err(CliError::Store(
-            error @ (embedstore::Error::Validation(_) | embedstore::Error::Conflict { .. }),
-        )) => {
-            // Nothing was written; read the input again to name every bad line. Should the
-            // cause be gone by now (a concurrent writer rolled back), report it as it was.
-            let diagnosis = diagnose(store, &args.collection, &source, parse_jsonl(&bytes), mode)?;
-            return Err(diagnosis.unwrap_or(CliError::Store(error)));
+        let mut pass = Pass::new(mode);
+        let mut chunk = Parsed::default();
+        let mut buffer = Vec::new();
+        let mut line = 0;
+        loop {
+            buffer.clear();
+            let read = input
+                .read_until(b'\n', &mut buffer)
+                .map_err(|error| CliError::io(format!("cannot read {source}"), error))?;
+            if read == 0 {
+                break;
+            }
+            line += 1;
+            parse_line(&buffer, line, &mut chunk);
+            if chunk.items.len() >= batch_size {
+                pass.chunk(uow, &collection, std::mem::take(&mut chunk))?;
+            }
         }
-        Err(error) => return Err(error),
-    };
+        pass.chunk(uow, &collection, chunk)?;
+        pass.finish(&source)
+    })?;
     let elapsed = started.elapsed();
     if summary.received == 0 {
         writeln!(out, "no records in {source}; nothing was written")?;
@@ -104,6 +109,90 @@ pub fn run(store: &Store, args: &InsertArgs, out: &mut dyn Write) -> Result<(), 
         thousands(summary.duplicates_dropped as u64),
     )?;
     Ok(())
+}
+
+/// One streaming pass over the input inside the transaction: chunks are checked and, while
+/// no problem has been found, written.
+struct Pass {
+    mode: Duplicates,
+    problems: Vec<LineProblem>,
+    /// Plain inserts: every `external_id` so far and its line, to refuse repeats across chunks.
+    seen: HashMap<String, usize>,
+    total: WriteSummary,
+}
+
+impl Pass {
+    fn new(mode: Duplicates) -> Self {
+        Self {
+            mode,
+            problems: Vec::new(),
+            seen: HashMap::new(),
+            total: WriteSummary::default(),
+        }
+    }
+
+    fn chunk(
+        &mut self,
+        uow: &mut UnitOfWork<'_>,
+        collection: &Collection,
+        chunk: Parsed,
+    ) -> Result<(), CliError> {
+        let Parsed {
+            items,
+            lines,
+            problems,
+        } = chunk;
+        self.total.received += items.len();
+        self.problems.extend(problems);
+        if items.is_empty() {
+            return Ok(());
+        }
+        let (items, invalid) = validate(collection, items, self.mode, &lines);
+        self.problems.extend(invalid);
+        if self.mode == Duplicates::Reject {
+            for (item, line) in items.iter().zip(&lines) {
+                if let Some(first) = self.seen.get(&item.external_id) {
+                    self.problems.push(LineProblem {
+                        line: *line,
+                        message: format!("external_id: repeats the external_id of line {first}"),
+                    });
+                }
+            }
+            for (item, line) in items.iter().zip(&lines) {
+                self.seen.entry(item.external_id.clone()).or_insert(*line);
+            }
+            let taken = taken_ids(uow, collection, &items, &lines)?;
+            self.problems.extend(taken);
+        }
+        if !self.problems.is_empty() {
+            // Keep checking the rest of the input, but write nothing more: it all rolls back.
+            return Ok(());
+        }
+        let summary = match self.mode {
+            Duplicates::LastWins => uow.embeddings().upsert(collection, items)?,
+            Duplicates::Reject => uow.embeddings().insert(collection, items)?,
+        };
+        self.total.inserted += summary.inserted;
+        self.total.updated += summary.updated;
+        self.total.unchanged += summary.unchanged;
+        self.total.duplicates_dropped += summary.duplicates_dropped;
+        Ok(())
+    }
+
+    /// The summary, or every problem (which rolls the transaction back).
+    fn finish(mut self, source: &str) -> Result<WriteSummary, CliError> {
+        if self.problems.is_empty() {
+            return Ok(self.total);
+        }
+        self.problems.sort_by_key(|problem| problem.line);
+        Err(CliError::Problems {
+            summary: format!(
+                "{} in {source}; nothing was written",
+                plural(count_lines(&self.problems), "bad line", "bad lines")
+            ),
+            problems: self.problems.iter().map(ToString::to_string).collect(),
+        })
+    }
 }
 
 /// A problem with one input line.
@@ -133,25 +222,65 @@ pub struct Parsed {
 }
 
 /// Parses JSONL: one [`NewEmbedding`] per non-blank line; a `\r` before each `\n` is ignored.
+#[cfg(test)]
 pub fn parse_jsonl(bytes: &[u8]) -> Parsed {
     let mut parsed = Parsed::default();
     for (index, raw) in bytes.split(|byte| *byte == b'\n').enumerate() {
-        let line = raw.strip_suffix(b"\r").unwrap_or(raw);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match serde_json::from_slice::<NewEmbedding>(line) {
-            Ok(item) => {
-                parsed.items.push(item);
-                parsed.lines.push(index + 1);
-            }
-            Err(error) => parsed.problems.push(LineProblem {
-                line: index + 1,
-                message: json_problem(&error),
-            }),
-        }
+        parse_line(raw, index + 1, &mut parsed);
     }
     parsed
+}
+
+/// One JSONL record as `insert` reads it: unknown fields are refused, not ignored (a typo
+/// such as `metdata` would otherwise store `{}` silently).
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InsertRecord {
+    #[serde(alias = "id")]
+    external_id: String,
+    vector: Vec<f32>,
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    metadata: Option<serde_json::Value>,
+}
+
+/// Parses one line (its `\n`/`\r\n` included or not) into `parsed`; blank lines are skipped.
+fn parse_line(raw: &[u8], line: usize, parsed: &mut Parsed) {
+    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+    let text = raw.strip_suffix(b"\r").unwrap_or(raw);
+    if text.iter().all(u8::is_ascii_whitespace) {
+        return;
+    }
+    if text.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+        parsed.problems.push(LineProblem {
+            line,
+            message: "a record must be a JSON object".to_owned(),
+        });
+        return;
+    }
+    match serde_json::from_slice::<InsertRecord>(text) {
+        Ok(record) => {
+            let mut item = NewEmbedding::new(record.external_id, record.vector);
+            item.content = record.content;
+            if let Some(metadata) = record.metadata {
+                item.metadata = metadata;
+            }
+            parsed.items.push(item);
+            parsed.lines.push(line);
+        }
+        Err(error) => {
+            let (field, reason) = json_error_field(text, &error);
+            parsed.problems.push(LineProblem {
+                line,
+                message: if field.is_empty() {
+                    reason
+                } else {
+                    format!("{field}: {reason}")
+                },
+            });
+        }
+    }
 }
 
 /// Validates all `items` as one batch against `collection`; returns the items unchanged and
@@ -199,112 +328,21 @@ pub fn at_line(path: &str, message: &str, lines: &[usize], offset: usize) -> Lin
     }
 }
 
-/// Reads the input named on the command line; returns a name for messages and the bytes.
-fn read_input(file: Option<&PathBuf>) -> Result<(String, Vec<u8>), CliError> {
-    let mut bytes = Vec::new();
+/// Opens the input named on the command line (stdin for `-` or none); returns a name for
+/// messages and a buffered reader.
+fn open_input(file: Option<&PathBuf>) -> Result<(String, Box<dyn BufRead>), CliError> {
     match file {
         Some(path) if path.as_os_str() != "-" => {
             let name = path.display().to_string();
-            let mut reader = std::fs::File::open(path)
+            let reader = std::fs::File::open(path)
                 .map_err(|error| CliError::io(format!("cannot open {name}"), error))?;
-            reader
-                .read_to_end(&mut bytes)
-                .map_err(|error| CliError::io(format!("cannot read {name}"), error))?;
-            Ok((name, bytes))
+            Ok((name, Box::new(BufReader::with_capacity(1 << 20, reader))))
         }
-        _ => {
-            std::io::stdin()
-                .lock()
-                .read_to_end(&mut bytes)
-                .map_err(|error| CliError::io("cannot read stdin", error))?;
-            Ok(("stdin".to_owned(), bytes))
-        }
+        _ => Ok((
+            "stdin".to_owned(),
+            Box::new(BufReader::new(std::io::stdin())),
+        )),
     }
-}
-
-/// Writes the records in chunks (the library validates each) and adds up their summaries.
-fn write(
-    uow: &mut UnitOfWork<'_>,
-    collection: &Collection,
-    items: Vec<NewEmbedding>,
-    lines: Vec<usize>,
-    mode: Duplicates,
-    batch_size: usize,
-) -> Result<WriteSummary, CliError> {
-    let received = items.len();
-    let items = match mode {
-        // Resolved over the whole input, not per chunk, so that the input means what it
-        // would mean as one batch.
-        Duplicates::LastWins => last_occurrences(items, lines).0,
-        Duplicates::Reject => items,
-    };
-    let mut total = WriteSummary {
-        received,
-        duplicates_dropped: received - items.len(),
-        ..WriteSummary::default()
-    };
-    let mut remaining = items.into_iter();
-    loop {
-        let chunk: Vec<NewEmbedding> = remaining.by_ref().take(batch_size).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        let summary = match mode {
-            Duplicates::LastWins => uow.embeddings().upsert(collection, chunk)?,
-            Duplicates::Reject => uow.embeddings().insert(collection, chunk)?,
-        };
-        total.inserted += summary.inserted;
-        total.updated += summary.updated;
-        total.unchanged += summary.unchanged;
-    }
-    Ok(total)
-}
-
-/// Every bad line of a refused input: unparsable lines, records that fail validation as one
-/// batch and, for plain inserts, records whose `external_id` the collection already holds.
-/// `None` when nothing is wrong with the input (any more).
-fn diagnose(
-    store: &Store,
-    collection: &str,
-    source: &str,
-    parsed: Parsed,
-    mode: Duplicates,
-) -> Result<Option<CliError>, CliError> {
-    let Parsed {
-        items,
-        lines,
-        mut problems,
-    } = parsed;
-    store.read(|uow| {
-        let collection = uow.collections().get(collection)?;
-        let (items, invalid) = validate(&collection, items, mode, &lines);
-        problems.extend(invalid);
-        if !problems.is_empty() {
-            problems.sort_by_key(|problem| problem.line);
-            return Ok(Some(CliError::Problems {
-                summary: format!(
-                    "{} in {source}; nothing was written",
-                    plural(count_lines(&problems), "bad line", "bad lines")
-                ),
-                problems: problems.iter().map(ToString::to_string).collect(),
-            }));
-        }
-        if mode == Duplicates::LastWins {
-            return Ok(None);
-        }
-        let taken = taken_ids(uow, &collection, &items, &lines)?;
-        if taken.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(CliError::Problems {
-            summary: format!(
-                "{} already in collection {:?}; nothing was written (--upsert updates them)",
-                plural(taken.len() as u64, "external_id is", "external_ids are"),
-                collection.name
-            ),
-            problems: taken.iter().map(ToString::to_string).collect(),
-        }))
-    })
 }
 
 /// The records whose `external_id` the collection already holds, at their lines.
@@ -329,27 +367,6 @@ fn taken_ids(
             message: format!("external_id {:?} already exists", item.external_id),
         })
         .collect())
-}
-
-/// The records with each repeated `external_id` kept only at its last occurrence.
-fn last_occurrences(
-    items: Vec<NewEmbedding>,
-    lines: Vec<usize>,
-) -> (Vec<NewEmbedding>, Vec<usize>) {
-    let mut last: HashMap<String, usize> = HashMap::with_capacity(items.len());
-    for (index, item) in items.iter().enumerate() {
-        last.insert(item.external_id.clone(), index);
-    }
-    if last.len() == items.len() {
-        return (items, lines);
-    }
-    items
-        .into_iter()
-        .zip(lines)
-        .enumerate()
-        .filter(|(index, (item, _))| last.get(&item.external_id) == Some(index))
-        .map(|(_, pair)| pair)
-        .unzip()
 }
 
 /// Distinct lines among `problems`.
@@ -468,7 +485,7 @@ mod tests {
         assert_eq!(
             check(jsonl, Duplicates::Reject),
             [
-                "line 3: expected value (column 27)",
+                "line 3: vector[1]: NaN is not valid JSON (the vector must hold finite numbers)",
                 "line 4: vector[1]: value is infinite",
                 "line 5: metadata: must be a JSON object, got an array",
                 "line 7: vector: expected 3 values, got 2",
@@ -491,13 +508,20 @@ mod tests {
     }
 
     #[test]
-    fn upserts_keep_the_last_occurrence_with_its_line() {
-        let items = ["a", "b", "a", "c", "b"]
-            .map(|id| NewEmbedding::new(id, vec![1.0]))
-            .to_vec();
-        let (kept, lines) = last_occurrences(items, vec![1, 2, 3, 4, 5]);
-        let ids: Vec<&str> = kept.iter().map(|item| item.external_id.as_str()).collect();
-        assert_eq!(ids, ["a", "c", "b"]);
-        assert_eq!(lines, [3, 4, 5]);
+    fn unknown_fields_and_non_objects_are_refused_naming_line_and_field() {
+        let jsonl = "{\"id\": \"a\", \"vector\": [1, 2, 3], \"metdata\": {\"lang\": \"en\"}}\n\
+                     [\"b\", [1, 2, 3]]\n\
+                     {\"id\": \"c\", \"vector\": [1, -Infinity, 3]}\n";
+        let problems = check(jsonl, Duplicates::LastWins);
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].starts_with("line 1: metdata: unknown field `metdata`"),
+            "{problems:?}"
+        );
+        assert_eq!(problems[1], "line 2: a record must be a JSON object");
+        assert!(
+            problems[2].starts_with("line 3: vector[1]: Infinity is not valid JSON"),
+            "{problems:?}"
+        );
     }
 }

@@ -1,0 +1,142 @@
+//! Export back out (`vectors.npy` + `records.jsonl`) and `stats`, against a real database.
+
+use embedstore::ingest::npy::NpyReader;
+use embedstore::ingest::records::RecordReader;
+use embedstore::ingest::writer::npy_header_bytes;
+use embedstore::ingest::{Ids, Ingest, IngestOptions, NpySource, collection_stats, export};
+use embedstore::{Metric, NewCollection, NewEmbedding};
+
+use crate::ingest::{Scratch, stored};
+use crate::support::{Rng, with_collection};
+
+#[test]
+fn export_round_trip_is_bit_exact_and_ordered_by_external_id() {
+    let (db, collection) = with_collection("docs", 5, Metric::L2);
+    let mut rng = Rng::new(11);
+    // More than one keyset page (2,000 rows), ids inserted out of order, some without content,
+    // values that need every bit of a float32.
+    let mut items: Vec<NewEmbedding> = (0..4_500)
+        .map(|index| {
+            let mut vector = rng.vector(5);
+            vector[0] = f32::from_bits(0x3f80_0001 + index);
+            let item = NewEmbedding::new(format!("id-{:05}", (index * 7919) % 4_500), vector)
+                .with_metadata(serde_json::json!({"n": index, "nested": {"tags": ["a", "ü"]}}));
+            if index % 3 == 0 {
+                item
+            } else {
+                item.with_content(format!("text \"{index}\"\n"))
+            }
+        })
+        .collect();
+    items[1].vector[1] = -0.0;
+    items[2].vector[2] = f32::MIN_POSITIVE / 2.0;
+    db.store()
+        .write(|uow| uow.embeddings().insert(&collection, items))
+        .unwrap();
+    let scratch = Scratch::new(&db);
+    let dir = scratch.path("out");
+    let mut pages = Vec::new();
+    let summary = export(db.store(), "docs", &dir, &mut |done, total| {
+        pages.push((done, total))
+    })
+    .unwrap();
+    assert_eq!(summary.rows, 4_500);
+    assert_eq!(pages, vec![(2_000, 4_500), (4_000, 4_500), (4_500, 4_500)]);
+
+    // The files, read back, are the collection.
+    let mut matrix = NpyReader::open(&summary.vectors).unwrap();
+    let mut records = RecordReader::open(&summary.records).unwrap();
+    let mut previous = String::new();
+    let mut read_back = std::collections::BTreeMap::new();
+    let mut row = Vec::new();
+    while matrix.read_row(&mut row).unwrap() {
+        let (_, record) = records.next_record().unwrap().unwrap();
+        let record = record.unwrap();
+        assert!(record.external_id > previous, "ordered by external_id");
+        previous = record.external_id.clone();
+        read_back.insert(
+            record.external_id,
+            (
+                row.iter()
+                    .map(|value| value.to_bits())
+                    .collect::<Vec<u32>>(),
+                record.content,
+                record.metadata,
+            ),
+        );
+    }
+    assert!(records.next_record().unwrap().is_none());
+    assert_eq!(read_back, stored(&db, &collection));
+
+    // Ingesting the export into a fresh collection reproduces it exactly.
+    let copy = db
+        .store()
+        .write(|uow| {
+            uow.collections()
+                .create(NewCollection::new("copy", 5, Metric::L2, "test-model"))
+        })
+        .unwrap();
+    let mut source =
+        NpySource::open(&summary.vectors, &Ids::Records(summary.records.clone())).unwrap();
+    Ingest::new(db.store(), "copy", IngestOptions::default())
+        .run(&mut source, &mut ())
+        .unwrap();
+    assert_eq!(stored(&db, &copy), stored(&db, &collection));
+}
+
+#[test]
+fn export_writes_numpys_exact_header_even_when_empty() {
+    let (db, _) = with_collection("empty", 384, Metric::Cosine);
+    let scratch = Scratch::new(&db);
+    let summary = export(db.store(), "empty", &scratch.path("out"), &mut |_, _| {}).unwrap();
+    assert_eq!(summary.rows, 0);
+    let bytes = std::fs::read(&summary.vectors).unwrap();
+    assert_eq!(bytes, npy_header_bytes((1, 0), 0, 384));
+    assert_eq!(std::fs::read(&summary.records).unwrap(), b"");
+}
+
+#[test]
+fn export_of_an_unknown_collection_fails_and_leaves_no_files() {
+    let (db, _) = with_collection("docs", 3, Metric::L2);
+    let scratch = Scratch::new(&db);
+    let dir = scratch.path("out");
+    let error = export(db.store(), "nope", &dir, &mut |_, _| {}).unwrap_err();
+    assert!(error.to_string().contains("nope"), "{error}");
+    assert!(!dir.join("vectors.npy").exists());
+}
+
+#[test]
+fn stats_report_rows_sizes_and_last_write() {
+    let (db, collection) = with_collection("docs", 3, Metric::Cosine);
+    db.store()
+        .write(|uow| {
+            uow.collections()
+                .create(NewCollection::new("empty", 7, Metric::L2, "other-model"))
+        })
+        .unwrap();
+    let before = chrono::Utc::now() - chrono::Duration::seconds(5);
+    let items = (0..50)
+        .map(|index| NewEmbedding::new(format!("e{index}"), vec![1.0, index as f32, 2.0]))
+        .collect();
+    db.store()
+        .write(|uow| uow.embeddings().insert(&collection, items))
+        .unwrap();
+    let stats = collection_stats(db.store(), None).unwrap();
+    let names: Vec<&str> = stats.iter().map(|stat| stat.name.as_str()).collect();
+    assert_eq!(names, vec!["docs", "empty"]);
+    let docs = &stats[0];
+    assert_eq!(
+        (docs.rows, docs.dimension, docs.metric, docs.model.as_str()),
+        (50, 3, Metric::Cosine, "test-model")
+    );
+    assert!(
+        docs.table_bytes > docs.index_bytes && docs.index_bytes > 0,
+        "{docs:?}"
+    );
+    assert!(docs.last_write.unwrap() > before);
+    let empty = &stats[1];
+    assert_eq!((empty.rows, empty.last_write), (0, None));
+    let one = collection_stats(db.store(), Some("empty")).unwrap();
+    assert_eq!(one.len(), 1);
+    assert!(collection_stats(db.store(), Some("nope")).is_err());
+}

@@ -91,7 +91,8 @@ pub struct IngestSummary {
     elapsed_s: f64,
 }
 
-/// One round's timings, for the JSON line.
+/// One round's timings and the ratios within that round alone (paths that ran minutes apart
+/// on a shared machine can differ more between rounds than within one), for the JSON line.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct RoundMs {
     forward: bool,
@@ -101,6 +102,10 @@ pub struct RoundMs {
     insert: f64,
     upsert: f64,
     unchanged: f64,
+    insert_vs_binary_copy: f64,
+    upsert_vs_binary_copy: f64,
+    unchanged_vs_binary_copy: f64,
+    insert_vs_naive: f64,
 }
 
 impl IngestSummary {
@@ -182,7 +187,10 @@ impl IngestSummary {
             rss_met,
             rss_run,
             all_targets_met: rss_met && verdicts.iter().all(|verdict| verdict.met),
-            round_ms: rounds.iter().map(round_ms).collect(),
+            round_ms: rounds
+                .iter()
+                .map(|round| round_ms(round, args.rows, args.naive_sample))
+                .collect(),
             problems: outcome.problems.clone(),
             elapsed_s: round3(elapsed.as_secs_f64()),
         }
@@ -275,7 +283,10 @@ impl IngestSummary {
             );
         }
         println!();
-        println!("  round  order      binary   insert   upsert unchanged    text    naive  (ms)");
+        println!(
+            "  round  order      binary   insert   upsert unchanged    text    naive (ms)   \
+             within the round: insert upsert unchanged x ceil, insert x naive"
+        );
         for (index, round) in self.round_ms.iter().enumerate() {
             let order = if round.forward {
                 "ceil first"
@@ -283,14 +294,19 @@ impl IngestSummary {
                 "ceil last"
             };
             println!(
-                "  {:<5}  {order:<10} {:>7.0} {:>8.0} {:>8.0} {:>9.0} {:>7.0} {:>8.0}",
+                "  {:<5}  {order:<10} {:>7.0} {:>8.0} {:>8.0} {:>9.0} {:>7.0} {:>8.0}        \
+                 {:>6.3} {:>6.3} {:>9.3} {:>9.1}",
                 index + 1,
                 round.binary_copy,
                 round.insert,
                 round.upsert,
                 round.unchanged,
                 round.text_copy,
-                round.naive
+                round.naive,
+                round.insert_vs_binary_copy,
+                round.upsert_vs_binary_copy,
+                round.unchanged_vs_binary_copy,
+                round.insert_vs_naive
             );
         }
         if !self.problems.is_empty() {
@@ -369,8 +385,14 @@ fn cli_figures<'a>(rows: usize, runs: impl Iterator<Item = &'a IngestRun>) -> Cl
     }
 }
 
-fn round_ms(round: &Round) -> RoundMs {
+fn round_ms(round: &Round, rows: usize, naive_rows: usize) -> RoundMs {
+    let ceiling = rows_per_second(rows, round.binary_copy);
+    let insert = rows_per_second(rows, round.insert.wall);
     RoundMs {
+        insert_vs_binary_copy: round3(insert / ceiling),
+        upsert_vs_binary_copy: round3(rows_per_second(rows, round.upsert.wall) / ceiling),
+        unchanged_vs_binary_copy: round3(rows_per_second(rows, round.unchanged.wall) / ceiling),
+        insert_vs_naive: round3(insert / rows_per_second(naive_rows, round.naive)),
         forward: round.forward,
         binary_copy: round3(to_ms(round.binary_copy)),
         text_copy: round3(to_ms(round.text_copy)),
@@ -489,5 +511,8 @@ mod tests {
         assert_eq!(json["rss_met"], false);
         assert_eq!(json["insert"]["rows_per_s"], 10_000.0);
         assert_eq!(json["round_ms"].as_array().unwrap().len(), 2);
+        assert_eq!(json["round_ms"][0]["insert_vs_binary_copy"], 0.95);
+        assert_eq!(json["round_ms"][0]["unchanged_vs_binary_copy"], 1.9);
+        assert_eq!(json["round_ms"][1]["insert_vs_naive"], 1000.0);
     }
 }

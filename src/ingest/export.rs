@@ -21,9 +21,9 @@ const PAGE_ROWS: i64 = 2_000;
 pub struct ExportSummary {
     /// Rows written.
     pub rows: u64,
-    /// The `.npy` matrix.
+    /// The `.npy` matrix (for a Parquet export: the one file).
     pub vectors: PathBuf,
-    /// The JSONL records, line `i` describing matrix row `i`.
+    /// The JSONL records, line `i` describing matrix row `i` (for Parquet: the same file).
     pub records: PathBuf,
 }
 
@@ -60,7 +60,7 @@ struct RecordLine<'a> {
 
 /// Writes the collection to `dir/vectors.npy` (float32, as `numpy.save` writes it) and
 /// `dir/records.jsonl` (`external_id`, `metadata`, `content`), ordered by `external_id` (in
-/// the column's collation), streaming keyset pages of [`PAGE_ROWS`] rows. Everything is read
+/// the column's collation), streaming keyset pages of 2,000 rows. Everything is read
 /// in one `REPEATABLE READ` snapshot, so the row count in the header matches the rows written
 /// even while others write. The files appear under their final names only when complete.
 /// `progress` gets `(rows written, total rows)` after every page.
@@ -80,47 +80,39 @@ pub fn export(
     let records = dir.join("records.jsonl");
     let vectors_partial = dir.join("vectors.npy.partial");
     let records_partial = dir.join("records.jsonl.partial");
-    let rows = store.read(|uow| {
-        diesel::RunQueryDsl::execute(
-            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
-            uow.connection(),
-        )?;
-        let collection = uow.collections().get(collection)?;
-        let total = uow.embeddings().count(&collection)?;
-        let mut matrix = NpyWriter::create(&vectors_partial, total, collection.dimension())?;
-        let records_name = records_partial.display().to_string();
-        let file = File::create(&records_partial)
-            .map_err(|error| IngestError::io(&records_name, error))?;
-        let mut lines = BufWriter::with_capacity(1 << 20, file);
-        let mut after: Option<String> = None;
-        let mut written = 0u64;
-        loop {
-            let page =
-                pages::page_after(uow.connection(), collection.id, after.as_deref(), PAGE_ROWS)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.external_id.clone());
-            for row in &page {
+    let records_name = records_partial.display().to_string();
+    let (sink, rows) = for_each_page(
+        store,
+        collection,
+        |collection, total| {
+            let matrix = NpyWriter::create(&vectors_partial, total, collection.dimension())?;
+            let file = File::create(&records_partial)
+                .map_err(|error| IngestError::io(&records_name, error))?;
+            Ok((matrix, BufWriter::with_capacity(1 << 20, file)))
+        },
+        |(matrix, lines), page| {
+            for row in page {
                 matrix.write_row(row.vector.as_slice())?;
                 let line = RecordLine {
                     external_id: &row.external_id,
                     metadata: &row.metadata,
                     content: row.content.as_deref(),
                 };
-                serde_json::to_writer(&mut lines, &line)
+                serde_json::to_writer(&mut *lines, &line)
                     .map_err(|error| IngestError::io(&records_name, error.into()))?;
                 lines
                     .write_all(b"\n")
                     .map_err(|error| IngestError::io(&records_name, error))?;
             }
-            written += page.len() as u64;
-            progress(written, total);
-        }
-        matrix.finish()?;
-        lines
-            .flush()
-            .map_err(|error| IngestError::io(&records_name, error))?;
-        Ok::<_, IngestError>(written)
-    })?;
+            Ok(())
+        },
+        progress,
+    )?;
+    let (matrix, mut lines) = sink;
+    matrix.finish()?;
+    lines
+        .flush()
+        .map_err(|error| IngestError::io(&records_name, error))?;
     for (partial, final_name) in [(&vectors_partial, &vectors), (&records_partial, &records)] {
         std::fs::rename(partial, final_name)
             .map_err(|error| IngestError::io(final_name.display().to_string(), error))?;
@@ -129,6 +121,39 @@ pub fn export(
         rows,
         vectors,
         records,
+    })
+}
+
+/// Reads the collection in keyset pages inside one `REPEATABLE READ` snapshot: `start` gets
+/// the collection and its row count and makes the sink, `page` gets every page in
+/// `external_id` order. Returns the sink and the rows read.
+pub(crate) fn for_each_page<S>(
+    store: &Store,
+    collection: &str,
+    start: impl FnOnce(&crate::Collection, u64) -> Result<S, IngestError>,
+    mut page: impl FnMut(&mut S, &[pages::ExportRow]) -> Result<(), IngestError>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(S, u64), IngestError> {
+    store.read(|uow| {
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
+            uow.connection(),
+        )?;
+        let collection = uow.collections().get(collection)?;
+        let total = uow.embeddings().count(&collection)?;
+        let mut sink = start(&collection, total)?;
+        let mut after: Option<String> = None;
+        let mut written = 0u64;
+        loop {
+            let rows =
+                pages::page_after(uow.connection(), collection.id, after.as_deref(), PAGE_ROWS)?;
+            let Some(last) = rows.last() else { break };
+            after = Some(last.external_id.clone());
+            page(&mut sink, &rows)?;
+            written += rows.len() as u64;
+            progress(written, total);
+        }
+        Ok((sink, written))
     })
 }
 

@@ -24,6 +24,11 @@ mod error;
 mod export;
 pub mod npy;
 mod npy_header;
+#[cfg(feature = "parquet")]
+mod parquet_export;
+#[cfg(feature = "parquet")]
+mod parquet_source;
+mod problems;
 pub mod records;
 mod source;
 pub mod writer;
@@ -38,10 +43,14 @@ use crate::dto::{CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
 use crate::models::Collection;
 use crate::repo::WriteSummary;
 use crate::store::Store;
-use crate::uow::UnitOfWork;
+use problems::{item_problem, rejected_rows, taken_ids};
 
 pub use error::{IngestError, RowProblem};
 pub use export::{CollectionStats, ExportSummary, collection_stats, export};
+#[cfg(feature = "parquet")]
+pub use parquet_export::export_parquet;
+#[cfg(feature = "parquet")]
+pub use parquet_source::ParquetSource;
 pub use source::{Ids, NpySource, RowSource, SourceRow};
 
 /// Rows per transaction unless told otherwise, chosen by measurement (README, "Bulk ingest
@@ -313,7 +322,9 @@ impl<'s> Ingest<'s> {
             Err(IngestError::Store(conflict @ crate::Error::Conflict { .. }))
                 if !diagnosis_ids.is_empty() =>
             {
-                let ids = diagnosis_ids.iter().map(|(id, position)| (id.as_str(), *position));
+                let ids = diagnosis_ids
+                    .iter()
+                    .map(|(id, position)| (id.as_str(), *position));
                 let taken = self
                     .store
                     .read(|uow| taken_ids(uow, collection, ids, rows))?;
@@ -335,92 +346,4 @@ impl<'s> Ingest<'s> {
         summary.duplicates_dropped += written.duplicates_dropped as u64;
         Ok(rejected_rows(problems, &mut rejected_ids))
     }
-}
-
-/// A problem for each of these `(external_id, position in rows)` the collection already holds.
-fn taken_ids<'a>(
-    uow: &mut UnitOfWork<'_>,
-    collection: &Collection,
-    ids: impl Iterator<Item = (&'a str, usize)>,
-    rows: &[SourceRow],
-) -> Result<Vec<RowProblem>, IngestError> {
-    let ids: Vec<(&str, usize)> = ids.collect();
-    let names: Vec<&str> = ids.iter().map(|(id, _)| *id).collect();
-    let taken: HashSet<String> = uow
-        .embeddings()
-        .existing(collection, &names)?
-        .into_iter()
-        .collect();
-    Ok(ids
-        .iter()
-        .filter(|(id, _)| taken.contains(*id))
-        .map(|(id, position)| {
-            let row = &rows[*position];
-            RowProblem {
-                row: row.row,
-                line: row.line,
-                field: "external_id".into(),
-                reason: format!(
-                    "{id:?} already exists in collection {:?} (insert mode; upsert updates it)",
-                    collection.name
-                ),
-            }
-        })
-        .collect())
-}
-
-/// The skipped rows with their problems (sorted by row), grouped per row.
-fn rejected_rows(
-    problems: Vec<RowProblem>,
-    rejected_ids: &mut HashMap<u64, String>,
-) -> Vec<RejectedRow> {
-    let mut rejected: Vec<RejectedRow> = Vec::new();
-    for problem in problems {
-        match rejected.last_mut() {
-            Some(last) if last.row == problem.row => last.problems.push(problem),
-            _ => rejected.push(RejectedRow {
-                row: problem.row,
-                line: problem.line,
-                external_id: rejected_ids.remove(&problem.row),
-                problems: vec![problem],
-            }),
-        }
-    }
-    rejected
-}
-
-/// A validation failure at `items[i].field` moved to the row it came from.
-fn item_problem(path: &str, message: &str, rows: &[SourceRow], positions: &[usize]) -> RowProblem {
-    let row_of = |index: usize| {
-        positions
-            .get(index)
-            .and_then(|position| rows.get(*position))
-    };
-    let (row, field) = split_item_path(path)
-        .and_then(|(index, field)| Some((row_of(index)?, field)))
-        .map_or((None, path), |(row, field)| (Some(row), field));
-    // "repeats items[3].external_id" names an item index; say which row that is.
-    let reason = match message
-        .strip_prefix("repeats ")
-        .and_then(split_item_path)
-        .and_then(|(index, _)| row_of(index))
-    {
-        Some(first) => format!("repeats the external_id of row {}", first.row),
-        None => message.to_owned(),
-    };
-    RowProblem {
-        row: row.map_or(0, |row| row.row),
-        line: row.and_then(|row| row.line),
-        field: field.to_owned(),
-        reason,
-    }
-}
-
-/// `items[17].vector[3]` → `(17, "vector[3]")`; `items[2]` → `(2, "")`.
-fn split_item_path(path: &str) -> Option<(usize, &str)> {
-    let rest = path.strip_prefix("items[")?;
-    let close = rest.find(']')?;
-    let index = rest[..close].parse().ok()?;
-    let rest = &rest[close + 1..];
-    Some((index, rest.strip_prefix('.').unwrap_or(rest)))
 }

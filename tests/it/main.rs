@@ -11,6 +11,8 @@ mod embeddings;
 mod export;
 mod ingest;
 mod migrations;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod pipeline;
 mod search;
 mod support;

@@ -29,6 +29,10 @@ pub struct ExportArgs {
 pub enum ExportFormat {
     /// vectors.npy (float32, as numpy.save writes it) + records.jsonl.
     Npy,
+    /// embeddings.parquet: external_id, vector (fixed_size_list<float32>), metadata (JSON
+    /// text), content.
+    #[cfg(feature = "parquet")]
+    Parquet,
 }
 
 /// Arguments of `embedstore stats`.
@@ -46,16 +50,29 @@ pub struct StatsArgs {
 /// # Errors
 /// An unknown collection, a failed read, or files that cannot be written.
 pub fn run_export(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let ExportFormat::Npy = args.format;
     let started = Instant::now();
-    let summary = export(store, &args.collection, &args.out, &mut |_, _| {}).map_err(cli_error)?;
+    let summary = match args.format {
+        ExportFormat::Npy => export(store, &args.collection, &args.out, &mut |_, _| {}),
+        #[cfg(feature = "parquet")]
+        ExportFormat::Parquet => {
+            embedstore::ingest::export_parquet(store, &args.collection, &args.out, &mut |_, _| {})
+        }
+    }
+    .map_err(cli_error)?;
+    let files = if summary.vectors == summary.records {
+        summary.vectors.display().to_string()
+    } else {
+        format!(
+            "{} + {}",
+            summary.vectors.display(),
+            summary.records.display()
+        )
+    };
     writeln!(
         out,
-        "exported {} rows of {:?} to {} + {} in {}",
+        "exported {} rows of {:?} to {files} in {}",
         thousands(summary.rows),
         args.collection,
-        summary.vectors.display(),
-        summary.records.display(),
         duration(started.elapsed()),
     )?;
     Ok(())

@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use embedstore::Store;
+#[cfg(feature = "parquet")]
+use embedstore::ingest::ParquetSource;
 use embedstore::ingest::{
     DEFAULT_BATCH_SIZE, Ids, Ingest, IngestError, IngestObserver, IngestOptions, IngestProgress,
-    IngestSummary, NpySource, RejectedRow, WriteMode,
+    IngestSummary, NpySource, RejectedRow, RowSource, WriteMode,
 };
 
 use crate::error::CliError;
@@ -17,16 +19,25 @@ use crate::output::{plural, thousands};
 
 /// Arguments of `embedstore ingest`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("ids").required(true).args(["records", "id_prefix"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["vectors", "parquet"])))]
 pub struct IngestArgs {
     /// The collection to write to.
     pub collection: String,
     /// The vectors: a 2-D float16/32/64 C-order `.npy` matrix (as numpy.save writes it).
     #[arg(long, value_name = "FILE.npy")]
-    pub vectors: PathBuf,
+    pub vectors: Option<PathBuf>,
+    /// A Parquet file instead: a list<float> or fixed_size_list<float> vector column plus
+    /// external_id (or id), metadata (JSON text) and content columns.
+    #[cfg(feature = "parquet")]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["vectors", "records"])]
+    pub parquet: Option<PathBuf>,
+    /// The Parquet file's vector column.
+    #[cfg(feature = "parquet")]
+    #[arg(long, value_name = "C", default_value = "vector", requires = "parquet")]
+    pub vector_column: String,
     /// JSONL records, one per matrix row in the same order: {"external_id" (or "id"): "…",
     /// "metadata": {…}, "content": "…"}.
-    #[arg(long, value_name = "FILE.jsonl")]
+    #[arg(long, value_name = "FILE.jsonl", conflicts_with = "id_prefix")]
     pub records: Option<PathBuf>,
     /// Generate the ids instead: PREFIX followed by the row number from 0 (doc-0, doc-1, …).
     #[arg(long, value_name = "PREFIX")]
@@ -87,12 +98,7 @@ pub enum SummaryFormat {
 /// Malformed files (before anything is written), a batch with invalid rows (every problem
 /// listed, nothing of it written), an unknown collection, or a failed write.
 pub fn run(store: &Store, args: &IngestArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let ids = match (&args.records, &args.id_prefix) {
-        (Some(records), _) => Ids::Records(records.clone()),
-        (None, Some(prefix)) => Ids::Prefix(prefix.clone()),
-        (None, None) => return Err(CliError::refused("give --records or --id-prefix")),
-    };
-    let mut source = NpySource::open(&args.vectors, &ids).map_err(cli_error)?;
+    let mut source = open_source(args)?;
     let options = IngestOptions {
         mode: match args.mode {
             Mode::Insert => WriteMode::Insert,
@@ -109,13 +115,36 @@ pub fn run(store: &Store, args: &IngestArgs, out: &mut dyn Write) -> Result<(), 
         progress: Progress::new(args.progress),
         rejects,
     };
-    let outcome = Ingest::new(store, &args.collection, options).run(&mut source, &mut observer);
+    let outcome = Ingest::new(store, &args.collection, options).run(source.as_mut(), &mut observer);
     observer.progress.finish();
     if let Some(rejects) = observer.rejects.take() {
         rejects.finish()?;
     }
     let summary = outcome.map_err(cli_error)?;
     print_summary(out, args, &summary)
+}
+
+/// The `.npy` (+ records or prefix) or Parquet input named on the command line.
+fn open_source(args: &IngestArgs) -> Result<Box<dyn RowSource>, CliError> {
+    #[cfg(feature = "parquet")]
+    if let Some(path) = &args.parquet {
+        let source = ParquetSource::open(path, &args.vector_column, args.id_prefix.as_deref())
+            .map_err(cli_error)?;
+        return Ok(Box::new(source));
+    }
+    let Some(vectors) = &args.vectors else {
+        return Err(CliError::refused("give --vectors FILE.npy"));
+    };
+    let ids = match (&args.records, &args.id_prefix) {
+        (Some(records), _) => Ids::Records(records.clone()),
+        (None, Some(prefix)) => Ids::Prefix(prefix.clone()),
+        (None, None) => {
+            return Err(CliError::refused(
+                "give --records FILE.jsonl (one record per row) or --id-prefix PREFIX with --vectors",
+            ));
+        }
+    };
+    Ok(Box::new(NpySource::open(vectors, &ids).map_err(cli_error)?))
 }
 
 /// The library's error as the CLI shows it: file problems one per line.

@@ -212,6 +212,20 @@ mod tests {
     }
 
     #[test]
+    fn ingest_takes_one_input_and_one_id_source() {
+        let parse =
+            |args: &[&str]| Cli::try_parse_from([&["embedstore", "ingest", "c"], args].concat());
+        assert!(parse(&["--vectors", "v.npy", "--records", "r.jsonl"]).is_ok());
+        assert!(parse(&["--vectors", "v.npy", "--id-prefix", "doc-"]).is_ok());
+        assert!(parse(&["--records", "r.jsonl"]).is_err(), "no vectors");
+        assert!(parse(&["--vectors", "v.npy", "--records", "r", "--id-prefix", "p"]).is_err());
+        assert!(parse(&["--vectors", "v.npy", "--id-prefix", "p", "--batch-size", "0"]).is_err());
+        assert!(parse(&["--vectors", "v.npy", "--id-prefix", "p", "--mode", "merge"]).is_err());
+        #[cfg(feature = "parquet")]
+        assert!(parse(&["--vectors", "v.npy", "--parquet", "f.parquet"]).is_err());
+    }
+
+    #[test]
     fn metrics_are_parsed_by_their_cli_names() {
         let create = |metric: &str| {
             Cli::try_parse_from([

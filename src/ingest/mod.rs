@@ -181,7 +181,7 @@ impl<'s> Ingest<'s> {
     /// errors of the source or the observer.
     pub fn run(
         &self,
-        source: &mut dyn RowSource,
+        source: &mut (dyn RowSource + Send),
         observer: &mut dyn IngestObserver,
     ) -> Result<IngestSummary, IngestError> {
         let started = Instant::now();
@@ -199,26 +199,45 @@ impl<'s> Ingest<'s> {
                 ),
             ));
         }
+        let describe = source.describe();
+        let total_rows = source.total_rows();
+        let batch_size = self.options.batch_size.max(1);
         let mut summary = IngestSummary::default();
-        let mut rows = Vec::with_capacity(self.options.batch_size.max(1));
-        loop {
-            rows.clear();
-            source.next_rows(self.options.batch_size.max(1), &mut rows)?;
-            if rows.is_empty() {
-                break;
-            }
-            summary.rows += rows.len() as u64;
-            let rejected = self.write_batch(&collection, source, &mut rows, &mut summary)?;
-            for row in &rejected {
-                observer.rejected(row)?;
-            }
-            summary.rejected += rejected.len() as u64;
-            observer.progress(&IngestProgress {
-                rows: summary.rows,
-                total_rows: source.total_rows(),
-                elapsed: started.elapsed(),
+        // The next batch is read and parsed on a thread of its own while this one is written:
+        // file reading and JSON parsing overlap the database's work. The channel holds one
+        // batch, so at most three are in memory (being read, waiting, being written).
+        std::thread::scope(|scope| {
+            let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+            scope.spawn(move || {
+                loop {
+                    let mut rows = Vec::with_capacity(batch_size);
+                    let outcome = source.next_rows(batch_size, &mut rows).map(|()| rows);
+                    let done = !matches!(&outcome, Ok(rows) if !rows.is_empty());
+                    // A send fails only when the writer stopped; then so does the reader.
+                    if sender.send(outcome).is_err() || done {
+                        return;
+                    }
+                }
             });
-        }
+            for batch in receiver {
+                let mut rows = batch?;
+                if rows.is_empty() {
+                    break;
+                }
+                summary.rows += rows.len() as u64;
+                let rejected = self.write_batch(&collection, &describe, &mut rows, &mut summary)?;
+                for row in &rejected {
+                    observer.rejected(row)?;
+                }
+                summary.rejected += rejected.len() as u64;
+                observer.progress(&IngestProgress {
+                    rows: summary.rows,
+                    total_rows,
+                    elapsed: started.elapsed(),
+                });
+            }
+            Ok::<_, IngestError>(())
+        })?;
         summary.seconds = started.elapsed().as_secs_f64();
         Ok(summary)
     }
@@ -227,7 +246,7 @@ impl<'s> Ingest<'s> {
     fn write_batch(
         &self,
         collection: &Collection,
-        source: &dyn RowSource,
+        describe: &str,
         rows: &mut [SourceRow],
         summary: &mut IngestSummary,
     ) -> Result<Vec<RejectedRow>, IngestError> {
@@ -293,7 +312,7 @@ impl<'s> Ingest<'s> {
             problems.sort_by_key(|problem| problem.row);
             if !problems.is_empty() && !skip_invalid {
                 return Err(IngestError::Rejected {
-                    source: source.describe(),
+                    source: describe.to_owned(),
                     problems: std::mem::take(&mut problems),
                 });
             }
@@ -333,7 +352,7 @@ impl<'s> Ingest<'s> {
                     return Err(IngestError::Store(conflict));
                 }
                 return Err(IngestError::Rejected {
-                    source: source.describe(),
+                    source: describe.to_owned(),
                     problems: taken,
                 });
             }

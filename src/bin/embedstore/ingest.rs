@@ -125,7 +125,7 @@ pub fn run(store: &Store, args: &IngestArgs, out: &mut dyn Write) -> Result<(), 
 }
 
 /// The `.npy` (+ records or prefix) or Parquet input named on the command line.
-fn open_source(args: &IngestArgs) -> Result<Box<dyn RowSource>, CliError> {
+fn open_source(args: &IngestArgs) -> Result<Box<dyn RowSource + Send>, CliError> {
     #[cfg(feature = "parquet")]
     if let Some(path) = &args.parquet {
         let source = ParquetSource::open(path, &args.vector_column, args.id_prefix.as_deref())

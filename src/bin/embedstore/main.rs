@@ -219,7 +219,17 @@ mod tests {
         assert!(parse(&["--vectors", "v.npy", "--id-prefix", "doc-"]).is_ok());
         assert!(parse(&["--records", "r.jsonl"]).is_err(), "no vectors");
         assert!(parse(&["--vectors", "v.npy", "--records", "r", "--id-prefix", "p"]).is_err());
-        assert!(parse(&["--vectors", "v.npy", "--id-prefix", "p", "--batch-size", "0"]).is_err());
+        assert!(
+            parse(&[
+                "--vectors",
+                "v.npy",
+                "--id-prefix",
+                "p",
+                "--batch-size",
+                "0"
+            ])
+            .is_err()
+        );
         assert!(parse(&["--vectors", "v.npy", "--id-prefix", "p", "--mode", "merge"]).is_err());
         #[cfg(feature = "parquet")]
         assert!(parse(&["--vectors", "v.npy", "--parquet", "f.parquet"]).is_err());

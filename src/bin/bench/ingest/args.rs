@@ -62,7 +62,7 @@ pub enum IngestArgsError {
     Unknown(String),
     /// A flag without its value.
     MissingValue(&'static str),
-    /// A value that is not a positive integer.
+    /// A value that is not a positive integer (or, for `--embedstore`, an empty path).
     BadValue {
         /// The flag.
         flag: &'static str,
@@ -84,6 +84,9 @@ impl fmt::Display for IngestArgsError {
             IngestArgsError::Help => f.write_str("help requested"),
             IngestArgsError::Unknown(argument) => write!(f, "unknown argument {argument:?}"),
             IngestArgsError::MissingValue(flag) => write!(f, "{flag} needs a value"),
+            IngestArgsError::BadValue { flag, value } if *flag == "--embedstore" => {
+                write!(f, "{flag} needs a path, got {value:?}")
+            }
             IngestArgsError::BadValue { flag, value } => {
                 write!(f, "{flag} needs a positive integer, got {value:?}")
             }
@@ -127,6 +130,9 @@ impl IngestArgs {
                 .or_else(|| arguments.next())
                 .ok_or(IngestArgsError::MissingValue(flag))?;
             if flag == "--embedstore" {
+                if value.trim().is_empty() {
+                    return Err(IngestArgsError::BadValue { flag, value });
+                }
                 args.embedstore = Some(PathBuf::from(value));
                 continue;
             }
@@ -227,6 +233,48 @@ mod tests {
             Err(IngestArgsError::Unknown("--queries".to_owned()))
         );
         assert_eq!(parse("--help"), Err(IngestArgsError::Help));
+    }
+
+    #[test]
+    fn spaced_quoted_and_hostile_values_are_taken_literally_or_refused() {
+        let owned =
+            |words: &[&str]| -> Vec<String> { words.iter().map(|w| w.to_string()).collect() };
+        let args = IngestArgs::parse(owned(&["--embedstore", "/opt/my tools/\"x\"=1/embedstore"]))
+            .unwrap();
+        assert_eq!(
+            args.embedstore,
+            Some(PathBuf::from("/opt/my tools/\"x\"=1/embedstore"))
+        );
+        let args = IngestArgs::parse(owned(&["--embedstore=/a=b/embedstore"])).unwrap();
+        assert_eq!(args.embedstore, Some(PathBuf::from("/a=b/embedstore")));
+        assert_eq!(
+            IngestArgs::parse(owned(&["--rows", " 3000 "]))
+                .unwrap()
+                .rows,
+            3000
+        );
+        for hostile in [
+            &["--rows="][..],
+            &["--rows", "5;rm -rf /"],
+            &["--rows", "'5'"],
+            &["--rows", "--dim"],
+        ] {
+            let error = IngestArgs::parse(owned(hostile)).unwrap_err();
+            assert!(
+                matches!(error, IngestArgsError::BadValue { flag: "--rows", .. }),
+                "{hostile:?}: {error}"
+            );
+        }
+        for empty in [&["--embedstore="][..], &["--embedstore", "  "]] {
+            let error = IngestArgs::parse(owned(empty)).unwrap_err();
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "--embedstore needs a path, got {:?}",
+                    empty.last().unwrap().trim_start_matches("--embedstore=")
+                )
+            );
+        }
     }
 
     #[test]

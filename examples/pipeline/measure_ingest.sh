@@ -30,7 +30,7 @@ for round in 1 2 3; do
 done
 "$B" collection drop sweep --yes >/dev/null
 fresh big
-echo "1M upsert 5000 $("$B" ingest big --vectors "$WORK/1m/vectors.npy" --records "$WORK/1m/records.jsonl" --progress off --format json | summary)"
+echo "1M upsert default-batch $("$B" ingest big --vectors "$WORK/1m/vectors.npy" --records "$WORK/1m/records.jsonl" --progress off --format json | summary)"
 /usr/bin/time -f "export %e s, max RSS %M KB" "$B" export big --out "$WORK/1m-export"
 cmp "$WORK/1m/vectors.npy" "$WORK/1m-export/vectors.npy" && echo "export byte-identical to numpy.save's file"
 "$B" collection drop big --yes >/dev/null

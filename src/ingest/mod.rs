@@ -2,7 +2,8 @@
 //!
 //! [`Ingest::run`] reads a [`RowSource`] in batches of [`IngestOptions::batch_size`] rows and
 //! writes each batch in its own transaction ([`Store::write`] with
-//! `uow.embeddings().insert/upsert`), so memory is bounded by the batch, a crash loses at most
+//! `uow.embeddings().insert/upsert`), so memory is bounded by the batch (the next batch is read
+//! on a second thread meanwhile: at most three in memory), a crash loses at most
 //! the batch in flight, and re-running the same ingest in upsert mode resumes: rows already
 //! stored are "unchanged" and not rewritten.
 //!
@@ -56,7 +57,7 @@ pub use source::{Ids, NpySource, RowSource, SourceRow};
 /// Rows per transaction unless told otherwise, chosen by measurement (README, "Bulk ingest
 /// from pipeline files"): past a few thousand rows the per-transaction cost is amortised and
 /// larger batches mostly cost memory.
-pub const DEFAULT_BATCH_SIZE: usize = 5_000;
+pub const DEFAULT_BATCH_SIZE: usize = 2_000;
 
 /// Whether existing `external_id`s are refused or updated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]

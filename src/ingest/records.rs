@@ -12,6 +12,9 @@ use crate::ingest::error::IngestError;
 /// Longest line read (content may be 1 MiB, metadata 64 KiB; JSON escapes can triple them).
 pub const MAX_LINE_BYTES: usize = 8 << 20;
 
+/// The UTF-8 byte-order mark, skipped at the start of a file.
+pub const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// One record of a JSONL records file.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,7 +84,11 @@ impl<R: BufRead> RecordReader<R> {
                     )),
                 )));
             }
-            let line = trim_line(&self.buffer);
+            let mut line = trim_line(&self.buffer);
+            if self.line == 1 {
+                // Some Windows tools start UTF-8 files with a byte-order mark.
+                line = line.strip_prefix(UTF8_BOM).unwrap_or(line);
+            }
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -313,6 +320,13 @@ mod tests {
         let second = records[1].1.clone().unwrap();
         assert_eq!(second.external_id, "b");
         assert_eq!(second.metadata, serde_json::json!({}));
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_is_skipped() {
+        let records = read_all(b"\xEF\xBB\xBF{\"id\": \"a\"}\n{\"id\": \"b\"}\n");
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].1.clone().unwrap().external_id, "a");
     }
 
     #[test]

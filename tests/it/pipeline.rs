@@ -156,4 +156,5 @@ fn check_with_numpy(path: &Path) {
         String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "numpy ok");
+    eprintln!("checked the export with {python}'s numpy.load");
 }

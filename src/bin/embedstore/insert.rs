@@ -248,7 +248,12 @@ struct InsertRecord {
 /// Parses one line (its `\n`/`\r\n` included or not) into `parsed`; blank lines are skipped.
 fn parse_line(raw: &[u8], line: usize, parsed: &mut Parsed) {
     let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
-    let text = raw.strip_suffix(b"\r").unwrap_or(raw);
+    let mut text = raw.strip_suffix(b"\r").unwrap_or(raw);
+    if line == 1 {
+        text = text
+            .strip_prefix(embedstore::ingest::records::UTF8_BOM)
+            .unwrap_or(text);
+    }
     if text.iter().all(u8::is_ascii_whitespace) {
         return;
     }
@@ -497,6 +502,13 @@ mod tests {
             4,
             "upserts allow repeats"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_on_the_first_line_is_skipped() {
+        let parsed = parse_jsonl(b"\xEF\xBB\xBF{\"id\": \"x\", \"vector\": [1]}\n");
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        assert_eq!(parsed.items[0].external_id, "x");
     }
 
     #[test]

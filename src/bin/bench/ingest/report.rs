@@ -7,7 +7,9 @@ use serde::Serialize;
 use crate::ingest::args::IngestArgs;
 use crate::ingest::cli::IngestRun;
 use crate::ingest::measure::{IngestOutcome, Round};
-use crate::stats::{rows_per_second, to_ms};
+use crate::stats::{percentile, rows_per_second, to_ms};
+
+mod table;
 
 /// Issue 6: insert mode reaches 0.9x the raw binary COPY.
 pub const INSERT_TARGET: f64 = 0.9;
@@ -87,6 +89,7 @@ pub struct IngestSummary {
     rss_run: Option<RssRun>,
     all_targets_met: bool,
     round_ms: Vec<RoundMs>,
+    round_median: RoundMedians,
     problems: Vec<String>,
     elapsed_s: f64,
 }
@@ -106,6 +109,32 @@ pub struct RoundMs {
     upsert_vs_binary_copy: f64,
     unchanged_vs_binary_copy: f64,
     insert_vs_naive: f64,
+}
+
+/// The median over the rounds of each within-round ratio: a second view of the same run, less
+/// swayed than best-of-N by one path's single lucky round.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct RoundMedians {
+    insert_vs_binary_copy: f64,
+    upsert_vs_binary_copy: f64,
+    unchanged_vs_binary_copy: f64,
+    insert_vs_naive: f64,
+}
+
+impl RoundMedians {
+    fn of(rounds: &[RoundMs]) -> Self {
+        let median = |pick: fn(&RoundMs) -> f64| {
+            let mut values: Vec<f64> = rounds.iter().map(pick).collect();
+            values.sort_by(f64::total_cmp);
+            round3(percentile(&values, 50.0).unwrap_or(0.0))
+        };
+        Self {
+            insert_vs_binary_copy: median(|round| round.insert_vs_binary_copy),
+            upsert_vs_binary_copy: median(|round| round.upsert_vs_binary_copy),
+            unchanged_vs_binary_copy: median(|round| round.unchanged_vs_binary_copy),
+            insert_vs_naive: median(|round| round.insert_vs_naive),
+        }
+    }
 }
 
 impl IngestSummary {
@@ -159,6 +188,10 @@ impl IngestSummary {
             versus(&insert, &naive, NAIVE_TARGET),
         ];
         let rss_met = peak_rss_bytes < RSS_LIMIT_BYTES;
+        let round_ms_all: Vec<RoundMs> = rounds
+            .iter()
+            .map(|round| round_ms(round, args.rows, args.naive_sample))
+            .collect();
         Self {
             mode: "ingest",
             rows: args.rows,
@@ -187,10 +220,8 @@ impl IngestSummary {
             rss_met,
             rss_run,
             all_targets_met: rss_met && verdicts.iter().all(|verdict| verdict.met),
-            round_ms: rounds
-                .iter()
-                .map(|round| round_ms(round, args.rows, args.naive_sample))
-                .collect(),
+            round_median: RoundMedians::of(&round_ms_all),
+            round_ms: round_ms_all,
             problems: outcome.problems.clone(),
             elapsed_s: round3(elapsed.as_secs_f64()),
         }
@@ -208,139 +239,6 @@ impl IngestSummary {
     pub fn json(&self) -> Result<String, serde_json::Error> {
         serde_json::to_string(self)
     }
-
-    /// Prints the human-readable table.
-    pub fn print_table(&self, outcome: &IngestOutcome) {
-        let checkpoint = if self.checkpointed {
-            "CHECKPOINT before each timed write"
-        } else {
-            "CHECKPOINT not permitted, none"
-        };
-        println!();
-        println!(
-            "embedstore-bench ingest: {} rows x {} dimensions (cosine) with content and metadata",
-            self.rows, self.dim
-        );
-        println!(
-            "files: {:.1} MB .npy + JSONL, {:.1} MB binary COPY, {:.1} MB text COPY",
-            mb(self.ingest_file_bytes),
-            mb(self.binary_copy_bytes),
-            mb(self.text_copy_bytes)
-        );
-        println!(
-            "{} rounds on fresh collections, order reversed every other round, best of each \
-             kept; {checkpoint}",
-            self.rounds
-        );
-        println!("measured: {}", outcome.insert_command);
-        println!("(a shared, noisy machine: read the ratios, not the absolute figures)");
-        println!();
-        println!(
-            "  {:<36} {:>9} {:>10} {:>8} {:>8}  {:>10} {:>8} {:>9}",
-            "path", "ms", "rows/s", "x ceil", "target", "CLI rows/s", "batches", "RSS MiB"
-        );
-        self.baseline_line("binary COPY via psql (the ceiling)", &self.binary_copy);
-        self.baseline_line("text COPY via psql", &self.text_copy);
-        self.baseline_line(
-            &format!("naive INSERT+COMMIT ({} rows)", self.naive.rows),
-            &self.naive,
-        );
-        cli_line(
-            "embedstore ingest --mode insert",
-            &self.insert,
-            &self.insert_vs_binary_copy,
-        );
-        cli_line(
-            "embedstore ingest --mode upsert",
-            &self.upsert,
-            &self.upsert_vs_binary_copy,
-        );
-        cli_line(
-            "upsert re-run, every row unchanged",
-            &self.unchanged,
-            &self.unchanged_vs_binary_copy,
-        );
-        println!();
-        println!(
-            "  insert vs naive           {:>10.1}x   target >= {NAIVE_TARGET:.0}x   {}",
-            self.insert_vs_naive.ratio,
-            verdict(self.insert_vs_naive.met)
-        );
-        println!(
-            "  peak RSS of the ingests   {:>10.1} MiB target < {} MiB  {}   (max of the CLI's \
-             peak_rss_bytes and /proc VmHWM polling)",
-            mib(self.peak_rss_bytes),
-            RSS_LIMIT_BYTES >> 20,
-            verdict(self.rss_met)
-        );
-        if let Some(run) = &self.rss_run {
-            println!(
-                "  at {} rows (insert):  {:>10.1} MiB, {:.0} rows/s   {}",
-                run.rows,
-                mib(run.figures.peak_rss_bytes),
-                run.figures.rows_per_s,
-                verdict(run.met)
-            );
-        }
-        println!();
-        println!(
-            "  round  order      binary   insert   upsert unchanged    text    naive (ms)   \
-             within the round: insert upsert unchanged x ceil, insert x naive"
-        );
-        for (index, round) in self.round_ms.iter().enumerate() {
-            let order = if round.forward {
-                "ceil first"
-            } else {
-                "ceil last"
-            };
-            println!(
-                "  {:<5}  {order:<10} {:>7.0} {:>8.0} {:>8.0} {:>9.0} {:>7.0} {:>8.0}        \
-                 {:>6.3} {:>6.3} {:>9.3} {:>9.1}",
-                index + 1,
-                round.binary_copy,
-                round.insert,
-                round.upsert,
-                round.unchanged,
-                round.text_copy,
-                round.naive,
-                round.insert_vs_binary_copy,
-                round.upsert_vs_binary_copy,
-                round.unchanged_vs_binary_copy,
-                round.insert_vs_naive
-            );
-        }
-        if !self.problems.is_empty() {
-            println!();
-            println!("PROBLEMS (the figures above are not trustworthy):");
-            for problem in &self.problems {
-                println!("  - {problem}");
-            }
-        }
-        println!();
-        println!("total {:.1} s", self.elapsed_s);
-    }
-
-    fn baseline_line(&self, label: &str, figures: &BaselineFigures) {
-        let ratio = figures.rows_per_s / self.binary_copy.rows_per_s.max(f64::MIN_POSITIVE);
-        println!(
-            "  {label:<36} {:>9.1} {:>10.0} {:>7.3}x",
-            figures.ms, figures.rows_per_s, ratio
-        );
-    }
-}
-
-fn cli_line(label: &str, figures: &CliFigures, verdict_of: &Verdict) {
-    println!(
-        "  {label:<36} {:>9.1} {:>10.0} {:>7.3}x {:>7} {}  {:>10.0} {:>8} {:>9.1}",
-        figures.ms,
-        figures.rows_per_s,
-        verdict_of.ratio,
-        format!(">={:.1}", verdict_of.target),
-        verdict(verdict_of.met),
-        figures.cli_rows_per_s,
-        figures.batches,
-        mib(figures.peak_rss_bytes)
-    );
 }
 
 /// The fastest run's figures, with the highest peak RSS of all runs.
@@ -401,18 +299,6 @@ fn round_ms(round: &Round, rows: usize, naive_rows: usize) -> RoundMs {
         upsert: round3(to_ms(round.upsert.wall)),
         unchanged: round3(to_ms(round.unchanged.wall)),
     }
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "PASS" } else { "MISS" }
-}
-
-fn mb(bytes: u64) -> f64 {
-    bytes as f64 / 1e6
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1024.0 * 1024.0)
 }
 
 /// Rounds to three decimals, enough for milliseconds and ratios.
@@ -514,5 +400,7 @@ mod tests {
         assert_eq!(json["round_ms"][0]["insert_vs_binary_copy"], 0.95);
         assert_eq!(json["round_ms"][0]["unchanged_vs_binary_copy"], 1.9);
         assert_eq!(json["round_ms"][1]["insert_vs_naive"], 1000.0);
+        assert_eq!(json["round_median"]["insert_vs_binary_copy"], 0.95);
+        assert_eq!(json["round_median"]["insert_vs_naive"], 1000.0);
     }
 }

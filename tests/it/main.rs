@@ -5,6 +5,7 @@
 )]
 
 mod ann;
+mod bench_copy;
 #[cfg(feature = "cli")]
 mod cli_search;
 mod collections;

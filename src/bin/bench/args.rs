@@ -49,7 +49,9 @@ same SELECT through diesel) in a throw-away database on TEST_DATABASE_URL / DATA
   --k N           neighbours per search              (default 10)
   --batch-size N  rows per library write             (default: all rows in one write)
   --rounds N      insert rounds per path, best kept  (default 2)
-  --warmup N      unmeasured searches per path       (default 10)";
+  --warmup N      unmeasured searches per path       (default 10)
+
+embedstore-bench ingest --help describes the file-ingest benchmark (issue 6).";
 
 /// Why the arguments were refused, or a request for help.
 #[derive(Debug, Clone, PartialEq, Eq)]

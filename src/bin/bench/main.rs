@@ -21,11 +21,15 @@
 //! Progress goes to stderr; the table and, last, one JSON line with every figure go to
 //! stdout. The exit code is 0 whether or not a target is met, 1 when the two search paths
 //! disagree, 2 on any error.
+//!
+//! `embedstore-bench ingest [--rows 200000] [--dim 384] …` runs issue 6's file-ingest
+//! benchmark instead (see the `ingest` module).
 
 mod ann;
 mod args;
 mod copy_text;
 mod data;
+mod ingest;
 mod insert;
 mod report;
 mod search;
@@ -43,10 +47,14 @@ use crate::report::Summary;
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
-    if std::env::args().nth(1).as_deref() == Some("ann") {
-        return ann::main(std::env::args().skip(2));
+    let mut arguments = std::env::args().skip(1).peekable();
+    if arguments.peek().map(String::as_str) == Some("ann") {
+        return ann::main(arguments.skip(1));
     }
-    let args = match Args::parse(std::env::args().skip(1)) {
+    if arguments.peek().map(String::as_str) == Some(ingest::MODE) {
+        return ingest::main(arguments.skip(1));
+    }
+    let args = match Args::parse(arguments) {
         Ok(args) => args,
         Err(ArgsError::Help) => {
             println!("{USAGE}");

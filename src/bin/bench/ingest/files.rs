@@ -1,0 +1,251 @@
+//! The files every path reads: `.npy` + JSONL for `embedstore ingest`, and the pre-encoded
+//! binary and text COPY streams for the `psql` baselines. All live in one [`ScratchDir`] that
+//! is removed when the benchmark ends, also on an error.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::BenchResult;
+use crate::copy_text::{escape, vector_text};
+use crate::ingest::binary_copy::{self, CopyRow};
+use crate::ingest::rows::{Row, Rows};
+
+/// Write buffer size: large sequential writes.
+const BUFFER: usize = 1 << 20;
+
+/// A directory under the system's temporary directory, removed (with its contents) on drop.
+#[derive(Debug)]
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// Creates `embedstore-ingest-bench-<pid>-<n>` in the temporary directory.
+    ///
+    /// # Errors
+    /// When the directory cannot be created.
+    pub fn new() -> io::Result<Self> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "embedstore-ingest-bench-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir_all(&path)?;
+        Ok(Self(path))
+    }
+
+    /// A path inside the directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The `.npy` + JSONL pair `embedstore ingest` reads.
+#[derive(Debug, Clone)]
+pub struct IngestFiles {
+    /// The float32 matrix.
+    pub vectors: PathBuf,
+    /// One record per row.
+    pub records: PathBuf,
+    /// Size of both together.
+    pub bytes: u64,
+}
+
+/// Writes `rows` rows of `dimension` values as `<stem>.npy` and `<stem>.jsonl` in `dir`.
+///
+/// # Errors
+/// Any write failure.
+pub fn write_ingest_files(
+    dir: &ScratchDir,
+    stem: &str,
+    rows: usize,
+    dimension: usize,
+) -> BenchResult<IngestFiles> {
+    let vectors = dir.file(&format!("{stem}.npy"));
+    let records = dir.file(&format!("{stem}.jsonl"));
+    let mut npy = BufWriter::with_capacity(BUFFER, File::create(&vectors)?);
+    let mut jsonl = BufWriter::with_capacity(BUFFER, File::create(&records)?);
+    npy.write_all(&npy_header(rows, dimension))?;
+    for row in Rows::new(rows, dimension) {
+        for value in &row.vector {
+            npy.write_all(&value.to_le_bytes())?;
+        }
+        jsonl.write_all(jsonl_line(&row)?.as_bytes())?;
+    }
+    let bytes = finish(npy)? + finish(jsonl)?;
+    Ok(IngestFiles {
+        vectors,
+        records,
+        bytes,
+    })
+}
+
+/// Writes the first `rows` rows for `collection_id` in PostgreSQL's binary COPY format;
+/// returns the file's size.
+///
+/// # Errors
+/// Any write failure.
+pub fn write_binary_copy(
+    path: &Path,
+    collection_id: i32,
+    rows: usize,
+    dimension: usize,
+) -> BenchResult<u64> {
+    let mut out = BufWriter::with_capacity(BUFFER, File::create(path)?);
+    binary_copy::write_header(&mut out)?;
+    for row in Rows::new(rows, dimension) {
+        let copy_row = CopyRow {
+            collection_id,
+            external_id: &row.external_id,
+            vector: &row.vector,
+            content: Some(&row.content),
+            metadata_json: &row.metadata_json,
+        };
+        binary_copy::write_row(&mut out, &copy_row)?;
+    }
+    binary_copy::write_trailer(&mut out)?;
+    finish(out)
+}
+
+/// Writes the first `rows` rows for `collection_id` in COPY text format; returns the file's
+/// size.
+///
+/// # Errors
+/// Any write failure.
+pub fn write_text_copy(
+    path: &Path,
+    collection_id: i32,
+    rows: usize,
+    dimension: usize,
+) -> BenchResult<u64> {
+    let mut out = BufWriter::with_capacity(BUFFER, File::create(path)?);
+    for row in Rows::new(rows, dimension) {
+        out.write_all(text_copy_line(collection_id, &row).as_bytes())?;
+    }
+    finish(out)
+}
+
+/// A version 1.0 `.npy` header for a C-order little-endian float32 matrix, padded with
+/// spaces and a newline so that the data starts on a 64-byte boundary, as NumPy writes it.
+pub fn npy_header(rows: usize, dimension: usize) -> Vec<u8> {
+    let dictionary =
+        format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {dimension}), }}");
+    // magic (6) + version (2) + header length (2) + dictionary + padding + '\n'.
+    let unpadded = 10 + dictionary.len() + 1;
+    let padding = unpadded.next_multiple_of(64) - unpadded;
+    let header_length = dictionary.len() + padding + 1;
+    let mut header = Vec::with_capacity(10 + header_length);
+    header.extend_from_slice(b"\x93NUMPY\x01\x00");
+    // A dictionary for two integers is far below 64 KiB, the limit of a version 1.0 header.
+    header.extend_from_slice(&(header_length as u16).to_le_bytes());
+    header.extend_from_slice(dictionary.as_bytes());
+    header.extend(std::iter::repeat_n(b' ', padding));
+    header.push(b'\n');
+    header
+}
+
+/// `{"external_id": …, "content": …, "metadata": {…}}` and a newline.
+fn jsonl_line(row: &Row) -> serde_json::Result<String> {
+    Ok(format!(
+        "{{\"external_id\":{},\"content\":{},\"metadata\":{}}}\n",
+        serde_json::to_string(&row.external_id)?,
+        serde_json::to_string(&row.content)?,
+        row.metadata_json
+    ))
+}
+
+/// `collection_id \t external_id \t vector \t content \t metadata \n`, escaped for COPY.
+fn text_copy_line(collection_id: i32, row: &Row) -> String {
+    format!(
+        "{collection_id}\t{}\t{}\t{}\t{}\n",
+        escape(&row.external_id),
+        vector_text(&row.vector),
+        escape(&row.content),
+        escape(&row.metadata_json)
+    )
+}
+
+/// Flushes, syncs (so that page-cache write-back does not land on a timed path) and returns
+/// the file's size.
+fn finish(out: BufWriter<File>) -> BenchResult<u64> {
+    let file = out.into_inner().map_err(|error| error.into_error())?;
+    file.sync_all()?;
+    Ok(file.metadata()?.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_header_is_aligned_and_describes_the_matrix() {
+        for (rows, dimension) in [(1, 1), (200_000, 384), (1_000_000, 1536)] {
+            let header = npy_header(rows, dimension);
+            assert_eq!(header.len() % 64, 0, "{rows}x{dimension}");
+            assert_eq!(&header[..8], b"\x93NUMPY\x01\x00");
+            let length = u16::from_le_bytes([header[8], header[9]]) as usize;
+            assert_eq!(length, header.len() - 10);
+            let text = std::str::from_utf8(&header[10..]).unwrap();
+            assert!(text.ends_with('\n'));
+            assert!(text.starts_with(&format!(
+                "{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {dimension}), }}"
+            )));
+        }
+    }
+
+    #[test]
+    fn jsonl_lines_parse_back_to_the_row() {
+        let row = Rows::new(51, 2).nth(50).unwrap();
+        let line = jsonl_line(&row).unwrap();
+        assert!(line.ends_with("}\n") && !line.trim_end().contains('\n'));
+        let parsed: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(parsed["external_id"], "doc-50");
+        assert_eq!(parsed["content"], row.content.as_str());
+        assert_eq!(parsed["metadata"]["n"], 50);
+        assert_eq!(parsed.as_object().unwrap().len(), 3, "no other fields");
+    }
+
+    #[test]
+    fn text_copy_lines_escape_every_field() {
+        let row = Row {
+            external_id: "a\tb".to_owned(),
+            vector: vec![0.5, -1.0],
+            content: "x\\y\nz".to_owned(),
+            metadata_json: r#"{"q":"\"hi\""}"#.to_owned(),
+        };
+        assert_eq!(
+            text_copy_line(7, &row),
+            "7\ta\\tb\t[0.5,-1]\tx\\\\y\\nz\t{\"q\":\"\\\\\"hi\\\\\"\"}\n"
+        );
+    }
+
+    #[test]
+    fn files_are_written_and_removed_with_their_directory() {
+        let dir = ScratchDir::new().unwrap();
+        let files = write_ingest_files(&dir, "t", 3, 4).unwrap();
+        let npy = fs::read(&files.vectors).unwrap();
+        assert_eq!(npy.len(), 128 + 3 * 4 * 4);
+        let first = Rows::new(1, 4).next().unwrap();
+        let stored: Vec<f32> = npy[128..144]
+            .chunks(4)
+            .map(|chunk| f32::from_le_bytes(chunk.try_into().unwrap()))
+            .collect();
+        assert_eq!(stored, first.vector);
+        assert_eq!(
+            fs::read_to_string(&files.records).unwrap().lines().count(),
+            3
+        );
+        let copy_size = write_binary_copy(&dir.file("b"), 1, 3, 4).unwrap();
+        assert_eq!(copy_size, fs::metadata(dir.file("b")).unwrap().len());
+        let root = files.vectors.parent().unwrap().to_owned();
+        drop(dir);
+        assert!(!root.exists());
+    }
+}

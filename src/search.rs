@@ -98,16 +98,19 @@ impl Store {
         collection: &Collection,
         request: SearchRequest,
     ) -> Result<SearchResponse> {
-        let request = request.validate_for(collection)?;
-        let mut conn = self.connection()?;
-        let indexes = self.indexes.get(&mut conn, collection)?;
-        repo::search::run(
-            &mut conn,
-            collection,
-            &indexes,
-            request,
-            repo::search::Scope::Autocommit,
-        )
+        let request = request.validate_for(collection)?.into_inner();
+        self.on_live_connection(|conn| {
+            let indexes = self.indexes.get(conn, collection)?;
+            let mut responses = repo::search::run_many(
+                conn,
+                collection,
+                &indexes,
+                &request,
+                vec![request.vector.clone()],
+                repo::search::Scope::Autocommit,
+            )?;
+            Ok(responses.remove(0))
+        })
     }
 
     /// The same search for every vector in `queries`, in one statement (one round trip), one
@@ -127,16 +130,17 @@ impl Store {
             return Ok(Vec::new());
         }
         let request = validate_batch(collection, queries, template)?;
-        let mut conn = self.connection()?;
-        let indexes = self.indexes.get(&mut conn, collection)?;
-        repo::search::run_many(
-            &mut conn,
-            collection,
-            &indexes,
-            &request,
-            queries.to_vec(),
-            repo::search::Scope::Autocommit,
-        )
+        self.on_live_connection(|conn| {
+            let indexes = self.indexes.get(conn, collection)?;
+            repo::search::run_many(
+                conn,
+                collection,
+                &indexes,
+                &request,
+                queries.to_vec(),
+                repo::search::Scope::Autocommit,
+            )
+        })
     }
 
     /// Measures recall@k of `request.request`'s settings: each query is answered as requested

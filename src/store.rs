@@ -44,8 +44,11 @@ impl std::fmt::Debug for Store {
 impl Store {
     /// Opens the pool and checks that the server answers.
     ///
-    /// Connections are tested on checkout (a dead one is replaced, not handed out) and each new
-    /// connection gets the configured `statement_timeout` and `application_name`.
+    /// Each new connection gets the configured `statement_timeout` and `application_name`.
+    /// Connections are not tested before every checkout (a round trip each); instead a unit of
+    /// work or search that fails is followed by a liveness check of its connection: a dead one
+    /// is dropped from the pool, and the work is run again on the next connection when nothing
+    /// of it ran (its `BEGIN` failed) or it only read.
     ///
     /// # Errors
     /// [`Error::Connect`] naming `host:port/database` (never the password) when no connection
@@ -71,7 +74,9 @@ impl Store {
             .max_size(config.pool_max_size)
             .min_idle(Some(config.pool_min_idle))
             .connection_timeout(config.connect_timeout)
-            .test_on_check_out(true)
+            // Liveness is checked after a failure instead of before every checkout (a round
+            // trip per unit of work): see `Store::on_live_connection`.
+            .test_on_check_out(false)
             .connection_customizer(Box::new(settings))
             .build(manager)
             .map_err(connect_error)?;
@@ -137,8 +142,7 @@ impl Store {
         F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
         E: From<Error>,
     {
-        let mut conn = self.connection()?;
-        uow::run(&mut conn, &self.indexes, uow::Access::ReadWrite, work)
+        self.unit_of_work(uow::Access::ReadWrite, work)
     }
 
     /// Runs `work` in one `READ ONLY` transaction (a consistent snapshot; writes are refused).
@@ -150,8 +154,55 @@ impl Store {
         F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
         E: From<Error>,
     {
-        let mut conn = self.connection()?;
-        uow::run(&mut conn, &self.indexes, uow::Access::ReadOnly, work)
+        self.unit_of_work(uow::Access::ReadOnly, work)
+    }
+
+    /// Runs `work` in a transaction on a live connection: when `BEGIN` fails on a connection
+    /// that turns out to be dead (the server restarted, or killed it while it idled in the
+    /// pool), `work` has not run, so it runs on the next connection instead.
+    fn unit_of_work<T, E, F>(&self, access: uow::Access, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let mut work = Some(work);
+        let mut dead = 0;
+        loop {
+            let mut conn = self.connection()?;
+            match uow::run(&mut conn, &self.indexes, access, &mut work) {
+                Ok(value) => return Ok(value),
+                Err(error) => {
+                    let retry = discard_if_dead(&mut conn) && work.is_some();
+                    if retry && dead < self.config.pool_max_size {
+                        dead += 1;
+                        continue;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Runs `read` (one read-only statement, or several, safe to repeat) on a live
+    /// connection: a failure on a connection that turns out to be dead is retried on the next.
+    pub(crate) fn on_live_connection<T>(
+        &self,
+        mut read: impl FnMut(&mut PgConnection) -> Result<T>,
+    ) -> Result<T> {
+        let mut dead = 0;
+        loop {
+            let mut conn = self.connection()?;
+            match read(&mut conn) {
+                Ok(value) => return Ok(value),
+                Err(error) => {
+                    if discard_if_dead(&mut conn) && dead < self.config.pool_max_size {
+                        dead += 1;
+                        continue;
+                    }
+                    return Err(error);
+                }
+            }
+        }
     }
 
     /// Forgets the cached index facts of `collection` (after this store changed them).
@@ -167,6 +218,18 @@ impl Store {
     pub fn connection(&self) -> Result<PooledPg> {
         self.pool.get().map_err(Error::Pool)
     }
+}
+
+/// After a failure: whether `conn` is dead, asked with one `SELECT 1`. A dead connection is
+/// marked broken, so the pool drops it instead of handing it out again. Failures are rare, so
+/// this costs less than r2d2's test of every checkout, which it replaces.
+fn discard_if_dead(conn: &mut PgConnection) -> bool {
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if diesel::sql_query("SELECT 1").execute(conn).is_ok() {
+        return false;
+    }
+    AnsiTransactionManager::transaction_manager_status_mut(conn).set_in_error();
+    true
 }
 
 fn pending_names(conn: &mut PgConnection) -> Result<Vec<String>> {

@@ -95,6 +95,8 @@ enum Abort<E> {
     Caller(E),
     Database(diesel::result::Error),
     Panicked,
+    /// `run` was handed a unit of work that had already run (a bug in the caller).
+    AlreadyRan,
 }
 
 impl<E> From<diesel::result::Error> for Abort<E> {
@@ -103,13 +105,15 @@ impl<E> From<diesel::result::Error> for Abort<E> {
     }
 }
 
-/// Runs `work` in a transaction on `conn`. A panic inside `work` rolls back first and then
-/// continues unwinding, so the pooled connection goes back clean.
+/// Runs `work` in a transaction on `conn`, taking it out of `work` only once `BEGIN` has
+/// succeeded: when this returns an error and `work` is still `Some`, nothing of it ran and the
+/// caller may run it elsewhere. A panic inside `work` rolls back first and then continues
+/// unwinding, so the pooled connection goes back clean.
 pub(crate) fn run<T, E, F>(
     conn: &mut PgConnection,
     indexes: &IndexCache,
     access: Access,
-    work: F,
+    work: &mut Option<F>,
 ) -> Result<T, E>
 where
     F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
@@ -121,6 +125,9 @@ where
         transaction = transaction.read_only();
     }
     let outcome = transaction.run(|conn| {
+        let Some(work) = work.take() else {
+            return Err(Abort::AlreadyRan);
+        };
         let mut uow = UnitOfWork { conn, indexes };
         match catch_unwind(AssertUnwindSafe(|| work(&mut uow))) {
             Ok(Ok(value)) => Ok(value),
@@ -138,5 +145,8 @@ where
         Abort::Caller(error) => error,
         Abort::Database(error) => E::from(Error::from(error)),
         Abort::Panicked => unreachable!("a panic resumed unwinding above"),
+        Abort::AlreadyRan => E::from(Error::from(diesel::result::Error::QueryBuilderError(
+            "a unit of work can run only once".into(),
+        ))),
     })
 }

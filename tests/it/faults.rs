@@ -426,3 +426,47 @@ fn a_read_only_server_refuses_writes_clearly_and_writes_resume_when_it_is_writab
         .unwrap();
     report("read-only server", 1, 1);
 }
+
+#[test]
+fn a_connection_killed_while_idle_in_the_pool_is_replaced_without_the_caller_noticing() {
+    let (cluster, store) = cluster_store(|config| config.pool_max_size = 1);
+    let collection = create_collection(&store, "idle", 4);
+    let batch = items(&mut Rng::new(5), 20, 4);
+    let query = batch[0].vector.clone();
+    store
+        .write(|uow| uow.embeddings().insert(&collection, batch))
+        .unwrap();
+    let mut admin = cluster.connect("faults").unwrap();
+    let mut injected = 0;
+    let mut survived = 0;
+    // Three kinds of first contact with the dead connection: a unit of work that writes, one
+    // that reads, and a search outside any unit of work.
+    for round in 0..3 {
+        let pid = backend_pid(&store);
+        diesel::sql_query("SELECT pg_terminate_backend($1)")
+            .bind::<Integer, _>(pid)
+            .execute(&mut admin)
+            .unwrap();
+        injected += 1;
+        let outcome = match round {
+            0 => store
+                .write(|uow| {
+                    uow.embeddings().upsert(
+                        &collection,
+                        vec![embedstore::NewEmbedding::new("late", vec![1.0; 4])],
+                    )
+                })
+                .map(drop),
+            1 => store
+                .read(|uow| uow.embeddings().count(&collection))
+                .map(drop),
+            _ => store
+                .search(&collection, SearchRequest::new(query.clone(), 3))
+                .map(drop),
+        };
+        outcome.unwrap();
+        assert_ne!(backend_pid(&store), pid, "a new backend serves the pool");
+        survived += 1;
+    }
+    report("idle connection killed", injected, survived);
+}

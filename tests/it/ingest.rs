@@ -88,7 +88,7 @@ fn options(mode: WriteMode, batch_size: usize) -> IngestOptions {
         mode,
         batch_size,
         // Half of the tests wait for flushes: both commit modes write the same rows.
-        synchronous_commit: batch_size % 2 == 0,
+        synchronous_commit: batch_size.is_multiple_of(2),
         ..IngestOptions::default()
     }
 }

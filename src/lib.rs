@@ -8,6 +8,7 @@ pub mod models;
 mod repo;
 mod schema;
 mod store;
+mod tenant;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod uow;

@@ -13,6 +13,8 @@ mod migrations;
 mod privileges;
 mod search;
 mod support;
+#[cfg(feature = "cli")]
+mod tenants;
 mod tls;
 mod transactions;
 mod validation;

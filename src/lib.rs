@@ -14,6 +14,7 @@ mod schema;
 mod search;
 mod sql;
 mod store;
+mod tenant;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod uow;

@@ -29,6 +29,7 @@ diesel::table! {
         metadata -> Jsonb,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        tenant -> Nullable<Text>,
     }
 }
 

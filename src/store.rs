@@ -11,6 +11,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::catalog::IndexCache;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::tenant;
 use crate::uow::{self, UnitOfWork};
 
 /// The schema migrations, embedded at compile time so a service can migrate without the CLI.
@@ -208,6 +209,48 @@ impl Store {
     /// Forgets the cached index facts of `collection` (after this store changed them).
     pub(crate) fn forget_indexes(&self, collection: &crate::models::Collection) {
         self.indexes.forget(collection.id);
+    }
+
+    /// Like [`Store::write`], with the transaction bound to `tenant` for row-level security:
+    /// new rows get this tenant, and the unit of work sees, counts, updates and deletes only
+    /// this tenant's rows — filters and raw SQL through
+    /// [`UnitOfWork::connection`](crate::UnitOfWork::connection) included. The binding
+    /// (`set_config('embedstore.tenant', …, true)`) ends with the transaction, so it never
+    /// reaches the next user of the pooled connection.
+    ///
+    /// Enforced for ordinary roles (e.g. one prepared with `embedstore grant`); the table
+    /// owner and superusers bypass row-level security. Collections are shared by all tenants.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] (path `tenant`) for an empty tenant or one over 256 bytes;
+    /// otherwise as [`Store::write`]. Upserting an `external_id` that another tenant holds in
+    /// the collection fails (row-level security refuses the update) and writes nothing.
+    pub fn write_for_tenant<T, E, F>(&self, tenant: &str, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        tenant::check(tenant)?;
+        self.write(|uow| {
+            tenant::bind(uow.connection(), tenant)?;
+            work(uow)
+        })
+    }
+
+    /// Like [`Store::read`], bound to `tenant` as [`Store::write_for_tenant`] describes.
+    ///
+    /// # Errors
+    /// As [`Store::write_for_tenant`].
+    pub fn read_for_tenant<T, E, F>(&self, tenant: &str, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        tenant::check(tenant)?;
+        self.read(|uow| {
+            tenant::bind(uow.connection(), tenant)?;
+            work(uow)
+        })
     }
 
     /// A raw pooled connection, for work outside a unit of work (e.g. index maintenance that

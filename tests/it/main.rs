@@ -25,6 +25,8 @@ mod privileges;
 mod round_trips;
 mod search;
 mod support;
+#[cfg(feature = "cli")]
+mod tenants;
 mod tls;
 mod transactions;
 mod validation;

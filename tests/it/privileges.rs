@@ -15,16 +15,16 @@ const OWNER_PASSWORD: &str = "owner-pw-7Qx";
 const APP: &str = "es_app";
 const APP_PASSWORD: &str = "app-pw-9Kz";
 
-struct Setup {
+pub struct Setup {
     cluster: TestCluster,
-    owner: Store,
-    app: Store,
+    pub owner: Store,
+    pub app: Store,
 }
 
 impl Setup {
     /// Roles, a database owned by the owner with pgvector created by the superuser (as a DBA
     /// would), the schema migrated by the owner; no grant yet.
-    fn new() -> Self {
+    pub fn new() -> Self {
         let cluster = TestCluster::start(ClusterOptions::new()).unwrap();
         let mut admin = cluster.connect("postgres").unwrap();
         for statement in [
@@ -47,7 +47,7 @@ impl Setup {
         }
     }
 
-    fn owner_url(&self) -> String {
+    pub fn owner_url(&self) -> String {
         self.cluster
             .url(OWNER, OWNER_PASSWORD, "app", "")
             .expose_secret()
@@ -55,7 +55,7 @@ impl Setup {
     }
 
     /// `embedstore grant …` as the owner: (exit code, stdout + stderr).
-    fn grant(&self, args: &[&str]) -> (Option<i32>, String) {
+    pub fn grant(&self, args: &[&str]) -> (Option<i32>, String) {
         let output = Command::new(env!("CARGO_BIN_EXE_embedstore"))
             .arg("grant")
             .args(args)
@@ -71,7 +71,7 @@ impl Setup {
         (output.status.code(), text)
     }
 
-    fn create_collection(&self, name: &str) -> Collection {
+    pub fn create_collection(&self, name: &str) -> Collection {
         self.owner
             .write(|uow| {
                 uow.collections()

@@ -1,0 +1,226 @@
+//! Tenant isolation with row-level security, as the service's app role (not the owner, not a
+//! superuser): a unit of work bound to tenant A never returns, counts or modifies tenant B's
+//! rows — through the library, crafted SQL, joins, or the pooled connection's next user.
+//!
+//! WIP (branch ops-rls-wip): rows are written with `upsert` because `insert` sends a plain
+//! `COPY … FROM STDIN` into `embeddings`, which PostgreSQL refuses for any role subject to
+//! row-level security ("COPY FROM not supported with row-level security"). `insert` must stage
+//! its COPY in a temporary table and `INSERT … SELECT` (as `upsert` does) before this lands.
+
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use embedstore::{Collection, Error, NewEmbedding, SearchRequest, Store};
+
+use crate::privileges::Setup;
+use crate::support::{Rng, items};
+
+/// `count` items `<prefix>-0…`.
+fn tenant_items(prefix: &str, count: usize, seed: u64) -> Vec<NewEmbedding> {
+    items(&mut Rng::new(seed), count, 4)
+        .into_iter()
+        .map(|mut item| {
+            item.external_id = item.external_id.replace("item", prefix);
+            item
+        })
+        .collect()
+}
+
+#[derive(Debug, QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// Runs raw SQL returning `n` in a unit of work bound to `tenant`.
+fn raw_count(store: &Store, tenant: &str, sql: &str) -> i64 {
+    store
+        .read_for_tenant(tenant, |uow| {
+            diesel::sql_query(sql)
+                .get_result::<Count>(uow.connection())
+                .map_err(Error::from)
+        })
+        .unwrap_or_else(|error| panic!("{sql}: {error}"))
+        .n
+}
+
+/// Tenants a (10 rows), b (10 rows) and 5 untenanted rows in one collection.
+fn three_populations() -> (Setup, Collection) {
+    let setup = Setup::new();
+    let docs = setup.create_collection("docs");
+    let (status, text) = setup.grant(&["es_app"]);
+    assert_eq!(status, Some(0), "{text}");
+    let app = &setup.app;
+    app.write_for_tenant("a", |uow| {
+        uow.embeddings().upsert(&docs, tenant_items("a", 10, 1))
+    })
+    .unwrap();
+    app.write_for_tenant("b", |uow| {
+        uow.embeddings().upsert(&docs, tenant_items("b", 10, 2))
+    })
+    .unwrap();
+    app.write(|uow| uow.embeddings().upsert(&docs, tenant_items("shared", 5, 3)))
+        .unwrap();
+    (setup, docs)
+}
+
+#[test]
+fn a_tenant_sees_and_counts_only_its_own_rows_through_the_library() {
+    let (setup, docs) = three_populations();
+    let app = &setup.app;
+    let (count, hits, found, existing) = app
+        .read_for_tenant("a", |uow| {
+            let count = uow.embeddings().count(&docs)?;
+            let hits = uow.search(&docs, SearchRequest::new(vec![0.1, 0.2, 0.3, 0.4], 100))?;
+            let found = uow.embeddings().get(&docs, &["b-1", "shared-1", "a-1"])?;
+            let existing = uow.embeddings().existing(&docs, &["b-2", "a-2"])?;
+            Ok::<_, Error>((count, hits, found, existing))
+        })
+        .unwrap();
+    assert_eq!(count, 10);
+    assert_eq!(hits.hits.len(), 10, "k = 100 must not reach past tenant a");
+    assert!(
+        hits.hits
+            .iter()
+            .all(|hit| hit.external_id.starts_with("a-"))
+    );
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].external_id, "a-1");
+    assert_eq!(existing, ["a-2"]);
+    // Unbound: only the rows without a tenant.
+    assert_eq!(app.read(|uow| uow.embeddings().count(&docs)).unwrap(), 5);
+    // The owner bypasses row-level security (documented): all 25.
+    assert_eq!(
+        setup
+            .owner
+            .read(|uow| uow.embeddings().count(&docs))
+            .unwrap(),
+        25
+    );
+}
+
+#[test]
+fn a_tenant_cannot_modify_another_tenants_rows() {
+    let (setup, docs) = three_populations();
+    let app = &setup.app;
+    let deleted = app
+        .write_for_tenant("a", |uow| {
+            uow.embeddings().delete(&docs, &["b-1", "b-2", "shared-1"])
+        })
+        .unwrap();
+    assert_eq!(deleted, 0);
+    // An upsert of b's id from a is refused as a whole and writes nothing.
+    let mut batch = tenant_items("a", 3, 9);
+    batch.push(NewEmbedding::new("b-3", vec![9.0, 9.0, 9.0, 9.0]));
+    let error = app
+        .write_for_tenant("a", |uow| uow.embeddings().upsert(&docs, batch))
+        .unwrap_err();
+    assert!(error.to_string().contains("row-level security"), "{error}");
+    let b3 = app
+        .read_for_tenant("b", |uow| uow.embeddings().get(&docs, &["b-3"]))
+        .unwrap();
+    assert_ne!(b3[0].vector.as_slice(), [9.0, 9.0, 9.0, 9.0]);
+    // Raw SQL: updates and deletes reach nothing of b's; moving a row to b is refused.
+    let touched = app
+        .write_for_tenant("a", |uow| {
+            let conn = uow.connection();
+            let updated = diesel::sql_query(
+                "UPDATE embeddings SET content = 'pwned' WHERE tenant = 'b' OR tenant IS NULL",
+            )
+            .execute(conn)
+            .map_err(Error::from)?;
+            let deleted = diesel::sql_query("DELETE FROM embeddings WHERE external_id LIKE 'b-%'")
+                .execute(conn)
+                .map_err(Error::from)?;
+            Ok::<_, Error>(updated + deleted)
+        })
+        .unwrap();
+    assert_eq!(touched, 0);
+    for sql in [
+        "UPDATE embeddings SET tenant = 'b' WHERE external_id = 'a-1'",
+        "INSERT INTO embeddings (collection_id, external_id, embedding, tenant)
+         SELECT id, 'forged', '[1,2,3,4]', 'b' FROM collections",
+    ] {
+        let error = app
+            .write_for_tenant("a", |uow| {
+                diesel::sql_query(sql)
+                    .execute(uow.connection())
+                    .map_err(Error::from)
+            })
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("row-level security"),
+            "{sql}: {error}"
+        );
+    }
+    assert_eq!(
+        raw_count(app, "b", "SELECT count(*) AS n FROM embeddings"),
+        10
+    );
+    assert_eq!(
+        raw_count(
+            app,
+            "b",
+            "SELECT count(*) AS n FROM embeddings WHERE content = 'pwned'"
+        ),
+        0
+    );
+}
+
+#[test]
+fn crafted_filters_joins_and_the_next_pooled_user_never_see_another_tenant() {
+    let (setup, docs) = three_populations();
+    let app = &setup.app;
+    for sql in [
+        "SELECT count(*) AS n FROM embeddings",
+        "SELECT count(*) AS n FROM embeddings WHERE tenant = 'b' OR true",
+        "SELECT count(*) AS n FROM embeddings e JOIN collections c ON c.id = e.collection_id",
+        "SELECT count(*) AS n FROM embeddings x, embeddings y WHERE x.tenant IS DISTINCT FROM y.tenant",
+        "SELECT count(*) AS n FROM (SELECT tenant FROM embeddings UNION ALL SELECT tenant FROM ONLY embeddings) t",
+        "SELECT count(*) AS n FROM embeddings WHERE tenant IS NULL OR tenant <> 'a'",
+    ] {
+        let n = raw_count(app, "a", sql);
+        assert!(n == 10 || n == 0, "{sql}: {n}");
+        if sql.contains("<> 'a'") || sql.contains("IS DISTINCT") {
+            assert_eq!(n, 0, "{sql}");
+        }
+    }
+    // The partition itself is out of reach (no grant on partitions).
+    let error = app
+        .read_for_tenant("a", |uow| {
+            diesel::sql_query(format!(
+                "SELECT count(*) AS n FROM {}",
+                docs.partition_name()
+            ))
+            .get_result::<Count>(uow.connection())
+            .map_err(Error::from)
+        })
+        .unwrap_err();
+    assert!(error.to_string().contains("permission denied"), "{error}");
+    // The binding ends with the transaction: the next unit of work on the pool is unbound.
+    for _ in 0..3 {
+        assert_eq!(
+            raw_count(app, "a", "SELECT count(*) AS n FROM embeddings"),
+            10
+        );
+        assert_eq!(app.read(|uow| uow.embeddings().count(&docs)).unwrap(), 5);
+    }
+}
+
+#[test]
+fn empty_and_oversized_tenants_are_refused_before_any_sql() {
+    let (setup, docs) = three_populations();
+    for tenant in [String::new(), "t".repeat(257), "a\0b".to_owned()] {
+        let error = setup
+            .app
+            .read_for_tenant(&tenant, |uow| uow.embeddings().count(&docs))
+            .unwrap_err();
+        let failures: Vec<String> = error.as_validation().unwrap().lines().collect();
+        assert!(failures[0].starts_with("tenant: "), "{failures:?}");
+    }
+    assert!(
+        setup
+            .app
+            .read_for_tenant(&"t".repeat(256), |uow| uow.embeddings().count(&docs))
+            .is_ok()
+    );
+}

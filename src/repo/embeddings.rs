@@ -173,15 +173,61 @@ fn copy_insert(
     if rows.is_empty() {
         return Ok(WriteSummary::default());
     }
-    let inserted = diesel::copy_from(embeddings::table)
-        .from_insertable(&rows)
-        .execute(conn)
-        .map_err(|error| write_error(error, collection))?;
+    let inserted = if row_security_active(conn)? {
+        staged_insert(conn, collection, &rows)?
+    } else {
+        diesel::copy_from(embeddings::table)
+            .from_insertable(&rows)
+            .execute(conn)
+            .map_err(|error| write_error(error, collection))?
+    };
     Ok(WriteSummary {
         received,
         inserted: inserted as u64,
         ..WriteSummary::default()
     })
+}
+
+#[derive(QueryableByName)]
+struct RowSecurity {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    active: bool,
+}
+
+/// Whether row-level security applies to this role on `embeddings` (then PostgreSQL refuses
+/// `COPY … FROM` into it). Owners and superusers bypass it and keep the direct `COPY`.
+fn row_security_active(conn: &mut PgConnection) -> Result<bool> {
+    let security: RowSecurity =
+        diesel::sql_query("SELECT row_security_active('embeddings') AS active").get_result(conn)?;
+    Ok(security.active)
+}
+
+/// `insert` for a role under row-level security: `COPY` into the staging table, then one
+/// `INSERT … SELECT` that the policy checks row by row (a row for another tenant is refused).
+fn staged_insert(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    rows: &[NewEmbeddingRow],
+) -> Result<usize> {
+    diesel::sql_query(
+        "CREATE TEMP TABLE embedstore_staging (external_id text NOT NULL, embedding vector NOT NULL, \
+         content text, metadata jsonb NOT NULL) ON COMMIT DROP",
+    )
+    .execute(conn)?;
+    let staged: Vec<StagedRow<'_>> = rows.iter().map(staged_row).collect();
+    diesel::copy_from(embedstore_staging::table)
+        .from_insertable(&staged)
+        .execute(conn)?;
+    let inserted = diesel::sql_query(
+        "INSERT INTO embeddings (collection_id, external_id, embedding, content, metadata) \
+         SELECT $1, external_id, embedding, content, metadata FROM embedstore_staging \
+         ORDER BY external_id COLLATE \"C\"",
+    )
+    .bind::<Integer, _>(collection.id.0)
+    .execute(conn)
+    .map_err(|error| write_error(error, collection))?;
+    diesel::sql_query("DROP TABLE embedstore_staging").execute(conn)?;
+    Ok(inserted)
 }
 
 diesel::table! {

@@ -2,10 +2,8 @@
 //! superuser): a unit of work bound to tenant A never returns, counts or modifies tenant B's
 //! rows — through the library, crafted SQL, joins, or the pooled connection's next user.
 //!
-//! WIP (branch ops-rls-wip): rows are written with `upsert` because `insert` sends a plain
-//! `COPY … FROM STDIN` into `embeddings`, which PostgreSQL refuses for any role subject to
-//! row-level security ("COPY FROM not supported with row-level security"). `insert` must stage
-//! its COPY in a temporary table and `INSERT … SELECT` (as `upsert` does) before this lands.
+//! Tenant b's rows are written with `insert`, which stages its `COPY` under row-level security
+//! (PostgreSQL refuses `COPY … FROM` into a table whose policies apply to the role).
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
@@ -55,7 +53,7 @@ fn three_populations() -> (Setup, Collection) {
     })
     .unwrap();
     app.write_for_tenant("b", |uow| {
-        uow.embeddings().upsert(&docs, tenant_items("b", 10, 2))
+        uow.embeddings().insert(&docs, tenant_items("b", 10, 2))
     })
     .unwrap();
     app.write(|uow| uow.embeddings().upsert(&docs, tenant_items("shared", 5, 3)))
@@ -223,4 +221,49 @@ fn empty_and_oversized_tenants_are_refused_before_any_sql() {
             .read_for_tenant(&"t".repeat(256), |uow| uow.embeddings().count(&docs))
             .is_ok()
     );
+}
+
+#[test]
+fn searches_through_the_ann_index_and_filters_stay_inside_the_tenant() {
+    let (setup, docs) = three_populations();
+    // Index DDL is the owner's.
+    setup
+        .owner
+        .create_index(&docs, &embedstore::IndexSpec::hnsw(), None)
+        .unwrap();
+    setup
+        .owner
+        .create_payload_index(
+            &docs,
+            &embedstore::FieldPath::parse("n").unwrap(),
+            embedstore::PayloadKind::Integer,
+        )
+        .unwrap();
+    let app = &setup.app;
+    let query = vec![0.1, 0.2, 0.3, 0.4];
+    let mut leaked = 0;
+    for request in [
+        SearchRequest::new(query.clone(), 25),
+        SearchRequest::new(query.clone(), 25).with_exact(true),
+        SearchRequest::new(query.clone(), 25).with_filter(embedstore::Filter::gte("n", 0)),
+        SearchRequest::new(query.clone(), 25).with_filter(embedstore::Filter::eq("n", 3)),
+    ] {
+        let hits = app
+            .read_for_tenant("a", |uow| uow.search(&docs, request.clone()))
+            .unwrap()
+            .hits;
+        leaked += hits
+            .iter()
+            .filter(|hit| !hit.external_id.starts_with("a-"))
+            .count();
+        assert!(!hits.is_empty());
+        // Unbound (Store::search needs no transaction): only the rows without a tenant.
+        let shared = app.search(&docs, request).unwrap().hits;
+        leaked += shared
+            .iter()
+            .filter(|hit| !hit.external_id.starts_with("shared-"))
+            .count();
+    }
+    println!("tenant searches: 0 rows expected from other tenants, {leaked} seen");
+    assert_eq!(leaked, 0);
 }

@@ -104,15 +104,6 @@ impl Config {
         if let Some(value) = lookup("EMBEDSTORE_POOL_MIN_IDLE") {
             config.pool_min_idle = parse_number("EMBEDSTORE_POOL_MIN_IDLE", &value, 0, 1000)?;
         }
-        if config.pool_min_idle > config.pool_max_size {
-            return Err(Error::Config {
-                variable: "EMBEDSTORE_POOL_MIN_IDLE",
-                reason: format!(
-                    "{} exceeds EMBEDSTORE_POOL_MAX_SIZE {}",
-                    config.pool_min_idle, config.pool_max_size
-                ),
-            });
-        }
         if let Some(value) = lookup("EMBEDSTORE_CONNECT_TIMEOUT_SECS") {
             let secs = parse_number("EMBEDSTORE_CONNECT_TIMEOUT_SECS", &value, 1, 3600)?;
             config.connect_timeout = Duration::from_secs(u64::from(secs));
@@ -149,6 +140,22 @@ impl Config {
                 reason: "must be at least 1".to_owned(),
             });
         }
+        // r2d2 asserts these; a configuration error must be an error, never a panic.
+        if self.pool_min_idle > self.pool_max_size {
+            return Err(Error::Config {
+                variable: "EMBEDSTORE_POOL_MIN_IDLE",
+                reason: format!(
+                    "{} exceeds EMBEDSTORE_POOL_MAX_SIZE {}",
+                    self.pool_min_idle, self.pool_max_size
+                ),
+            });
+        }
+        if self.connect_timeout < Duration::from_secs(1) {
+            return Err(Error::Config {
+                variable: "EMBEDSTORE_CONNECT_TIMEOUT_SECS",
+                reason: "must be at least 1 second".to_owned(),
+            });
+        }
         Ok(())
     }
 }
@@ -172,10 +179,12 @@ pub struct DatabaseUrl {
     form: UrlForm,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 enum UrlForm {
     Uri,
-    KeyValue,
+    /// libpq `key = value` settings, parsed by libpq's rules (spaces around `=`, single-quoted
+    /// values, `\'` and `\\` escapes), in their original order.
+    KeyValue(Vec<(String, String)>),
 }
 
 impl DatabaseUrl {
@@ -191,7 +200,7 @@ impl DatabaseUrl {
             })?;
             UrlForm::Uri
         } else if raw.contains('=') {
-            UrlForm::KeyValue
+            UrlForm::KeyValue(parse_conninfo(&raw)?)
         } else {
             return Err(Error::Config {
                 variable: "DATABASE_URL",
@@ -223,7 +232,7 @@ impl DatabaseUrl {
 
     /// The same connection string with libpq setting `key` replaced or added.
     pub fn with_setting(&self, key: &str, value: &str) -> DatabaseUrl {
-        let raw = match self.form {
+        let raw = match &self.form {
             UrlForm::Uri => {
                 let mut url = self.uri();
                 if key == "dbname" {
@@ -241,25 +250,28 @@ impl DatabaseUrl {
                 }
                 url.to_string()
             }
-            UrlForm::KeyValue => {
-                let kept: Vec<&str> = self
-                    .raw
-                    .split_whitespace()
-                    .filter(|pair| pair.split_once('=').is_none_or(|(name, _)| name != key))
+            UrlForm::KeyValue(pairs) => {
+                let mut pairs: Vec<(String, String)> = pairs
+                    .iter()
+                    .filter(|(name, _)| name != key)
+                    .cloned()
                     .collect();
-                let quoted = value.replace('\\', "\\\\").replace('\'', "\\'");
-                format!("{} {key}='{quoted}'", kept.join(" "))
+                pairs.push((key.to_owned(), value.to_owned()));
+                return DatabaseUrl {
+                    raw: render_conninfo(&pairs, false),
+                    form: UrlForm::KeyValue(pairs),
+                };
             }
         };
         DatabaseUrl {
             raw,
-            form: self.form,
+            form: UrlForm::Uri,
         }
     }
 
     /// A libpq setting from the string, when present.
     fn setting(&self, key: &str) -> Option<String> {
-        match self.form {
+        match &self.form {
             UrlForm::Uri => {
                 let url = self.uri();
                 match key {
@@ -272,10 +284,11 @@ impl DatabaseUrl {
                         .map(|(_, value)| value.into_owned()),
                 }
             }
-            UrlForm::KeyValue => self.raw.split_whitespace().find_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                (name == key).then(|| value.trim_matches('\'').to_owned())
-            }),
+            UrlForm::KeyValue(pairs) => pairs
+                .iter()
+                .rev()
+                .find(|(name, _)| name == key)
+                .map(|(_, value)| value.clone()),
         }
     }
 
@@ -288,7 +301,7 @@ impl DatabaseUrl {
     }
 
     fn redacted(&self) -> String {
-        match self.form {
+        match &self.form {
             UrlForm::Uri => {
                 let mut url = self.uri();
                 if url.password().is_some() {
@@ -311,17 +324,109 @@ impl DatabaseUrl {
                 }
                 url.to_string()
             }
-            UrlForm::KeyValue => self
-                .raw
-                .split_whitespace()
-                .map(|pair| match pair.split_once('=') {
-                    Some(("password", _)) => "password=***".to_owned(),
-                    _ => pair.to_owned(),
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
+            UrlForm::KeyValue(pairs) => render_conninfo(pairs, true),
         }
     }
+}
+
+/// Parses libpq `key = value` settings as libpq does: keys are words, `=` may have spaces
+/// around it, a value is either a run of non-space characters or single-quoted, and `\\`
+/// escapes the next character in both. Errors name the position only, never the text (it may
+/// hold a password).
+fn parse_conninfo(raw: &str) -> Result<Vec<(String, String)>> {
+    let malformed = |at: usize, why: &str| Error::Config {
+        variable: "DATABASE_URL",
+        reason: format!("malformed key=value settings at character {at}: {why}"),
+    };
+    let chars: Vec<char> = raw.chars().collect();
+    let mut pairs = Vec::new();
+    let mut at = 0;
+    let skip_spaces = |at: &mut usize| {
+        while *at < chars.len() && chars[*at].is_whitespace() {
+            *at += 1;
+        }
+    };
+    loop {
+        skip_spaces(&mut at);
+        if at == chars.len() {
+            break;
+        }
+        let start = at;
+        while at < chars.len() && (chars[at].is_ascii_alphanumeric() || chars[at] == '_') {
+            at += 1;
+        }
+        if at == start {
+            return Err(malformed(at, "expected a setting name"));
+        }
+        let key: String = chars[start..at].iter().collect();
+        skip_spaces(&mut at);
+        if chars.get(at) != Some(&'=') {
+            return Err(malformed(at, "expected `=` after a setting name"));
+        }
+        at += 1;
+        skip_spaces(&mut at);
+        let mut value = String::new();
+        if chars.get(at) == Some(&'\'') {
+            at += 1;
+            loop {
+                match chars.get(at) {
+                    None => return Err(malformed(at, "unterminated quoted value")),
+                    Some('\'') => {
+                        at += 1;
+                        break;
+                    }
+                    Some('\\') => {
+                        let escaped = chars
+                            .get(at + 1)
+                            .ok_or_else(|| malformed(at, "a backslash ends the text"))?;
+                        value.push(*escaped);
+                        at += 2;
+                    }
+                    Some(other) => {
+                        value.push(*other);
+                        at += 1;
+                    }
+                }
+            }
+        } else {
+            while let Some(next) = chars.get(at) {
+                if next.is_whitespace() {
+                    break;
+                }
+                if *next == '\\' {
+                    let escaped = chars
+                        .get(at + 1)
+                        .ok_or_else(|| malformed(at, "a backslash ends the text"))?;
+                    value.push(*escaped);
+                    at += 2;
+                } else {
+                    value.push(*next);
+                    at += 1;
+                }
+            }
+        }
+        pairs.push((key, value));
+    }
+    if pairs.is_empty() {
+        return Err(malformed(0, "no settings"));
+    }
+    Ok(pairs)
+}
+
+/// `key='value' …` with quotes and backslashes escaped; with `redact`, the password as `***`.
+fn render_conninfo(pairs: &[(String, String)], redact: bool) -> String {
+    pairs
+        .iter()
+        .map(|(key, value)| {
+            if redact && key == "password" {
+                format!("{key}=***")
+            } else {
+                let quoted = value.replace('\\', "\\\\").replace('\'', "\\'");
+                format!("{key}='{quoted}'")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl fmt::Debug for DatabaseUrl {
@@ -439,6 +544,73 @@ mod tests {
         assert_eq!(
             changed.expose_secret(),
             "postgres://u:p@h:1/d?sslmode=disable&connect_timeout=3"
+        );
+    }
+
+    #[test]
+    fn spaced_quoted_and_escaped_passwords_never_show() {
+        for (raw, password) in [
+            ("host=h password = hunter2 dbname=d", "hunter2"),
+            ("host=h password='hunter 2' dbname=d", "hunter 2"),
+            ("host=h password='it\\'s' dbname=d", "it's"),
+            ("host=h password=a\\\\b dbname=d", "a\\b"),
+            ("password = 'x y z'   host = h", "x y z"),
+        ] {
+            let url = DatabaseUrl::parse(raw.to_owned()).unwrap();
+            assert_eq!(url.setting("password").as_deref(), Some(password), "{raw}");
+            for shown in [format!("{url:?}"), url.to_string(), url.target()] {
+                for piece in password.split(' ').filter(|piece| piece.len() > 1) {
+                    assert!(!shown.contains(piece), "{raw} shows {shown}");
+                }
+            }
+            // Re-rendered settings keep the password intact for libpq.
+            let moved = url.with_database("other");
+            assert_eq!(moved.setting("password").as_deref(), Some(password));
+            assert_eq!(moved.target(), "h:5432/other");
+        }
+    }
+
+    #[test]
+    fn malformed_key_value_settings_are_refused_without_echoing_them() {
+        for raw in [
+            "host=h password='s3cretZ",
+            "host=h =s3cretZ",
+            "host=h s3cretZ",
+            "host=h password=s3cretZ\\",
+        ] {
+            let error = DatabaseUrl::parse(raw.to_owned()).unwrap_err().to_string();
+            assert!(error.contains("malformed key=value settings"), "{error}");
+            assert!(!error.contains("s3cretZ"), "{error}");
+        }
+    }
+
+    #[test]
+    fn settings_that_would_make_r2d2_panic_are_configuration_errors() {
+        let mut config = Config::new("postgres://h/d").unwrap();
+        config.connect_timeout = Duration::ZERO;
+        assert!(
+            config
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("CONNECT_TIMEOUT")
+        );
+        let mut config = Config::new("postgres://h/d").unwrap();
+        (config.pool_max_size, config.pool_min_idle) = (2, 5);
+        assert!(config.check().unwrap_err().to_string().contains("MIN_IDLE"));
+        let mut config = Config::new("postgres://h/d").unwrap();
+        config.pool_max_size = 0;
+        assert!(config.check().unwrap_err().to_string().contains("MAX_SIZE"));
+        let error = config_from(&[
+            ("DATABASE_URL", "postgres://h/d"),
+            ("EMBEDSTORE_CONNECT_TIMEOUT_SECS", "0"),
+        ])
+        .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("EMBEDSTORE_CONNECT_TIMEOUT_SECS"),
+            "{error}"
         );
     }
 }

@@ -311,7 +311,6 @@ const SPACED_CONNINFO: &[&str] = &[
 ];
 
 #[test]
-#[ignore = "depends on the conninfo redaction fix in src/config.rs (issue 7 item 8, another helper's branch)"]
 fn debug_of_spaced_quoted_and_escaped_conninfo_passwords_is_redacted() {
     for raw in SPACED_CONNINFO {
         match Config::new(*raw) {

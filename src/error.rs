@@ -46,12 +46,11 @@ pub enum Error {
         /// The violated constraint, when the database named it.
         constraint: Option<String>,
     },
-    /// A vector's length differs from its collection's dimension (refused by the database).
+    /// A vector's length differs from its collection's dimension (refused by the database's
+    /// partition `CHECK`, e.g. for a row written around validation).
     DimensionMismatch {
         /// The collection's dimension.
         expected: usize,
-        /// The vector's length, when known.
-        actual: Option<usize>,
     },
     /// Running the embedded migrations failed.
     Migration(Box<dyn std::error::Error + Send + Sync>),
@@ -67,8 +66,9 @@ pub struct DatabaseError {
 }
 
 impl DatabaseError {
-    /// True when running the same transaction again may succeed: serialization failures,
-    /// deadlocks, and connections lost or closed by the server.
+    /// True when running the same transaction again may succeed: serialization failures and
+    /// connections lost or closed by the server (classified by SQLSTATE and connection state,
+    /// never by message text).
     pub fn is_retryable(&self) -> bool {
         self.retryable
     }
@@ -152,21 +152,9 @@ impl fmt::Display for Error {
             }
             Error::Pool(source) => write!(f, "no database connection available: {source}"),
             Error::Validation(report) => report.fmt(f),
-            Error::NotFound { entity, key } => write!(f, "{entity} {key:?} not found"),
-            Error::Conflict { message, .. } => write!(f, "conflict: {message}"),
-            Error::DimensionMismatch {
-                expected,
-                actual: Some(actual),
-            } => {
-                write!(
-                    f,
-                    "vector has {actual} dimensions, the collection expects {expected}"
-                )
-            }
-            Error::DimensionMismatch {
-                expected,
-                actual: None,
-            } => {
+            Error::NotFound { entity, key } => write!(f, "{entity} {} not found", bounded(key)),
+            Error::Conflict { message, .. } => write!(f, "conflict: {}", cut(message)),
+            Error::DimensionMismatch { expected } => {
                 write!(
                     f,
                     "vector dimension differs from the collection's {expected}"
@@ -231,6 +219,29 @@ impl From<DieselError> for Error {
     }
 }
 
+/// Most characters of caller-supplied text (a name, a key) a message repeats.
+const SHOWN_CHARS: usize = 80;
+
+/// `text` quoted, cut to [`SHOWN_CHARS`] characters with its full size noted when longer, so
+/// that a hostile 10 KB name cannot flood logs.
+pub(crate) fn bounded(text: &str) -> String {
+    if text.chars().count() <= SHOWN_CHARS {
+        return format!("{text:?}");
+    }
+    let head: String = text.chars().take(SHOWN_CHARS).collect();
+    format!("{head:?}… ({} bytes)", text.len())
+}
+
+/// A message that may embed caller text, cut to a few times [`SHOWN_CHARS`].
+fn cut(text: &str) -> String {
+    let limit = 4 * SHOWN_CHARS;
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    let head: String = text.chars().take(limit).collect();
+    format!("{head}… ({} bytes)", text.len())
+}
+
 /// Turns a diesel error into the most specific variant.
 fn classify(error: DieselError) -> Error {
     if let DieselError::DatabaseError(kind, info) = &error {
@@ -247,10 +258,7 @@ fn classify(error: DieselError) -> Error {
             }
             DatabaseErrorKind::CheckViolation => {
                 if let Some(expected) = info.constraint_name().and_then(partition_dimension) {
-                    return Error::DimensionMismatch {
-                        expected,
-                        actual: None,
-                    };
+                    return Error::DimensionMismatch { expected };
                 }
             }
             _ => {}
@@ -271,20 +279,20 @@ fn partition_dimension(constraint: &str) -> Option<usize> {
     dimension.parse().ok()
 }
 
+/// Classified by diesel's error kind, which comes from the SQLSTATE (40001 serialization
+/// failure; class 08 connection exceptions) or from libpq's connection status (a backend killed
+/// or a server gone: the connection is bad). Never by message text, which the server
+/// localizes. diesel 2.3 exposes no other SQLSTATE: a deadlock (40P01) arrives as
+/// `Unknown` and is not marked retryable here — embedstore's own writes take their row locks in
+/// one global order, so they do not deadlock with each other (see ARCHITECTURE.md).
 fn is_retryable(error: &DieselError) -> bool {
     match error {
-        DieselError::DatabaseError(kind, info) => match kind {
+        DieselError::DatabaseError(kind, _) => matches!(
+            kind,
             DatabaseErrorKind::SerializationFailure
-            | DatabaseErrorKind::ClosedConnection
-            | DatabaseErrorKind::UnableToSendCommand => true,
-            _ => {
-                let message = info.message();
-                message.contains("deadlock detected")
-                    || message.contains("terminating connection")
-                    || message.contains("server closed the connection")
-                    || message.contains("no connection to the server")
-            }
-        },
+                | DatabaseErrorKind::ClosedConnection
+                | DatabaseErrorKind::UnableToSendCommand
+        ),
         DieselError::BrokenTransactionManager => true,
         _ => false,
     }
@@ -313,5 +321,17 @@ mod tests {
         let text = ValidationError::new(report).to_string();
         assert!(text.starts_with("invalid input (25 problems): items[0].external_id: is empty; "));
         assert!(text.ends_with("; and 5 more"), "{text}");
+    }
+
+    #[test]
+    fn long_caller_text_is_cut_in_messages() {
+        let name = "x".repeat(10_240);
+        let text = Error::not_found("collection", name).to_string();
+        assert!(text.len() < 200, "{text}");
+        assert!(text.contains("(10240 bytes)"), "{text}");
+        assert_eq!(
+            Error::not_found("collection", "docs").to_string(),
+            "collection \"docs\" not found"
+        );
     }
 }

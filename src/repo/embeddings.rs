@@ -334,8 +334,8 @@ fn write_error(error: DieselError, collection: &Collection) -> Error {
     match &error {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::Conflict {
             message: format!(
-                "an external_id already exists in collection {:?} ({})",
-                collection.name,
+                "an external_id already exists in collection {} ({})",
+                crate::error::bounded(&collection.name),
                 info.details()
                     .unwrap_or("")
                     .trim_end_matches('.')
@@ -343,8 +343,10 @@ fn write_error(error: DieselError, collection: &Collection) -> Error {
             ),
             constraint: info.constraint_name().map(str::to_owned),
         },
-        DieselError::DatabaseError(_, info)
-            if info.message().starts_with("no partition of relation") =>
+        // "No partition of relation embeddings found for row": SQLSTATE 23514 without a
+        // constraint, reported against the parent table — the collection's partition is gone.
+        DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info)
+            if info.constraint_name().is_none() && info.table_name() == Some("embeddings") =>
         {
             Error::not_found("collection", collection.name.clone())
         }

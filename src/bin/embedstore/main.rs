@@ -168,19 +168,20 @@ fn config(database_url: Option<String>) -> Result<Config, CliError> {
     })?)
 }
 
-/// Turns "relation … does not exist" into "run `embedstore migrate` first" when migrations are
-/// pending. Checked only after such a failure: asking up front would cost a round trip on every
-/// command, and diesel's check writes (it creates its bookkeeping table), which a read-only
-/// replica refuses.
+/// Turns an unclassified database error into "run `embedstore migrate` first" when migrations
+/// are pending (a missing table or function is the usual symptom). Checked only after such a
+/// failure, by asking for pending migrations — never by reading the server's message, which is
+/// localized: asking up front would cost a round trip on every command, and diesel's check
+/// writes (it creates its bookkeeping table), which a read-only replica refuses.
 fn explain_missing_schema(store: &Store, error: CliError) -> CliError {
     let CliError::Store(embedstore::Error::Database(database)) = &error else {
         return error;
     };
-    let missing_relation = matches!(
+    let unclassified = matches!(
         database.diesel_error(),
-        diesel::result::Error::DatabaseError(_, info) if info.message().contains("does not exist")
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::Unknown, _)
     );
-    if !missing_relation {
+    if !unclassified {
         return error;
     }
     match store.pending_migrations() {

@@ -2,7 +2,7 @@ use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::{BigInt, Integer};
+use diesel::sql_types::Integer;
 use garde::Valid;
 use serde::Serialize;
 
@@ -169,10 +169,14 @@ fn copy_insert(
     batch: Valid<EmbeddingBatch>,
 ) -> Result<WriteSummary> {
     let received = batch.items.len();
-    let (rows, _) = batch.into_inner().into_rows(collection.id);
+    let (mut rows, _) = batch.into_inner().into_rows(collection.id);
     if rows.is_empty() {
         return Ok(WriteSummary::default());
     }
+    // Every writer takes its row locks (here: unique-index entries of new rows) in one global
+    // order — external_id by bytes, which is PostgreSQL's COLLATE "C" for UTF-8 — so that two
+    // batches sharing ids in different orders wait for each other instead of deadlocking.
+    rows.sort_unstable_by(|a, b| a.external_id.cmp(&b.external_id));
     let inserted = if row_security_active(conn)? {
         staged_insert(conn, collection, &rows)?
     } else {
@@ -254,16 +258,21 @@ struct StagedRow<'a> {
     metadata: &'a serde_json::Value,
 }
 
-#[derive(QueryableByName)]
-struct UpsertCounts {
-    #[diesel(sql_type = BigInt)]
-    inserted: i64,
-    #[diesel(sql_type = BigInt)]
-    updated: i64,
-}
-
-/// Binary `COPY` into a temporary staging table, then one `INSERT … ON CONFLICT DO UPDATE`
-/// that skips rows whose data is unchanged.
+/// Binary `COPY` into a temporary staging table, then two statements that take every row lock
+/// in one global order (external_id by bytes, `COLLATE "C"`), so overlapping upserts from
+/// concurrent writers wait instead of deadlocking, and whose counts stay exact under
+/// concurrency:
+///
+/// 1. `INSERT … ON CONFLICT DO UPDATE … WHERE false`, in that order: inserts the new ids and
+///    locks the existing ones without changing them (PostgreSQL locks a conflicting row even
+///    when the `WHERE` is false). Its `RETURNING` holds exactly the rows this statement
+///    created — also when it first waited for a concurrent writer of the same id, which a
+///    check against the statement's snapshot cannot tell. Those are removed from staging.
+/// 2. `UPDATE` of what remains where the data differs. In READ COMMITTED this statement sees
+///    rows that concurrent writers committed meanwhile; every row it touches is already locked
+///    by step 1, so it waits for nobody.
+///
+/// (`RETURNING xmax`, the usual insert-or-update test, is refused on partitioned tables.)
 fn staged_upsert(
     conn: &mut PgConnection,
     collection: &Collection,
@@ -283,33 +292,34 @@ fn staged_upsert(
     diesel::copy_from(embedstore_staging::table)
         .from_insertable(&staged)
         .execute(conn)?;
-    // The outer SELECT sees the snapshot from before the INSERT (a data-modifying CTE's effects
-    // are invisible to the rest of its statement), so "did this id exist?" tells inserts from
-    // updates. `xmax = 0`, the usual trick, is not available on partitioned tables.
-    let counts: UpsertCounts = diesel::sql_query(
-        "WITH written AS ( \
+    let inserted = diesel::sql_query(
+        "WITH created AS ( \
             INSERT INTO embeddings AS e (collection_id, external_id, embedding, content, metadata) \
             SELECT $1, external_id, embedding, content, metadata FROM embedstore_staging \
-            ON CONFLICT (collection_id, external_id) DO UPDATE \
-               SET embedding = EXCLUDED.embedding, content = EXCLUDED.content, metadata = EXCLUDED.metadata \
-             WHERE e.embedding IS DISTINCT FROM EXCLUDED.embedding \
-                OR e.content IS DISTINCT FROM EXCLUDED.content \
-                OR e.metadata IS DISTINCT FROM EXCLUDED.metadata \
-            RETURNING e.external_id), \
-         classified AS ( \
-            SELECT EXISTS (SELECT 1 FROM embeddings old \
-                           WHERE old.collection_id = $1 AND old.external_id = written.external_id) AS existed \
-            FROM written) \
-         SELECT count(*) FILTER (WHERE NOT existed) AS inserted, count(*) FILTER (WHERE existed) AS updated \
-         FROM classified",
+             ORDER BY external_id COLLATE \"C\" \
+            ON CONFLICT (collection_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id \
+             WHERE false \
+            RETURNING e.external_id) \
+         DELETE FROM embedstore_staging s USING created WHERE s.external_id = created.external_id",
     )
     .bind::<Integer, _>(collection.id.0)
-    .get_result(conn)
+    .execute(conn)
+    .map_err(|error| write_error(error, collection))?;
+    let updated = diesel::sql_query(
+        "UPDATE embeddings e \
+            SET embedding = s.embedding, content = s.content, metadata = s.metadata \
+           FROM embedstore_staging s \
+          WHERE e.collection_id = $1 AND e.external_id = s.external_id \
+            AND (e.embedding IS DISTINCT FROM s.embedding \
+                 OR e.content IS DISTINCT FROM s.content \
+                 OR e.metadata IS DISTINCT FROM s.metadata)",
+    )
+    .bind::<Integer, _>(collection.id.0)
+    .execute(conn)
     .map_err(|error| write_error(error, collection))?;
     // Dropped now so that a second upsert in the same transaction can stage again.
     diesel::sql_query("DROP TABLE embedstore_staging").execute(conn)?;
-    let inserted = counts.inserted.unsigned_abs();
-    let updated = counts.updated.unsigned_abs();
+    let (inserted, updated) = (inserted as u64, updated as u64);
     Ok(WriteSummary {
         received,
         duplicates_dropped,

@@ -9,6 +9,7 @@ mod bench_copy;
 #[cfg(feature = "cli")]
 mod cli_search;
 mod collections;
+mod concurrency;
 mod config;
 mod embeddings;
 mod export;

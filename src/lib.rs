@@ -10,6 +10,7 @@ pub mod ingest;
 pub mod metric;
 pub mod models;
 mod repo;
+mod retry;
 mod schema;
 mod search;
 mod sql;
@@ -33,6 +34,7 @@ pub use repo::{
     Collections, Embeddings, MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest, SearchHit, SearchPath,
     SearchResponse, WriteSummary,
 };
+pub use retry::RetryPolicy;
 pub use search::{MAX_BATCH, RecallQueries, RecallReport, RecallRequest};
 pub use store::{MIGRATIONS, PooledPg, Store};
 pub use uow::UnitOfWork;

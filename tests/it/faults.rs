@@ -470,3 +470,52 @@ fn a_connection_killed_while_idle_in_the_pool_is_replaced_without_the_caller_not
     }
     report("idle connection killed", injected, survived);
 }
+
+#[test]
+fn write_retrying_runs_the_unit_of_work_again_after_a_lost_connection_but_not_after_a_refusal() {
+    let (_cluster, store) = cluster_store(|_| {});
+    let collection = create_collection(&store, "retried", 2);
+    let policy = embedstore::RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+    };
+    let mut attempts = 0;
+    let summary = store
+        .write_retrying(&policy, |uow| {
+            attempts += 1;
+            if attempts == 1 {
+                // The first attempt loses its connection half-way: the server ends its backend.
+                uow.embeddings().insert(
+                    &collection,
+                    vec![embedstore::NewEmbedding::new("half", vec![1.0, 2.0])],
+                )?;
+                diesel::sql_query("SELECT pg_terminate_backend(pg_backend_pid())")
+                    .execute(uow.connection())?;
+            }
+            uow.embeddings().insert(
+                &collection,
+                vec![embedstore::NewEmbedding::new("whole", vec![3.0, 4.0])],
+            )
+        })
+        .unwrap();
+    assert_eq!((attempts, summary.inserted), (2, 1));
+    let ids = store
+        .read(|uow| uow.embeddings().existing(&collection, &["half", "whole"]))
+        .unwrap();
+    assert_eq!(ids, ["whole"], "the lost attempt left nothing behind");
+    // A refusal is not retried.
+    let mut refused = 0;
+    let error = store
+        .write_retrying(&policy, |uow| {
+            refused += 1;
+            uow.embeddings().insert(
+                &collection,
+                vec![embedstore::NewEmbedding::new("bad", vec![f32::NAN, 1.0])],
+            )
+        })
+        .unwrap_err();
+    assert!(error.as_validation().is_some(), "{error:?}");
+    assert_eq!(refused, 1);
+    report("retry after a lost connection", 1, 1);
+}

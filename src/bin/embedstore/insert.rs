@@ -53,15 +53,46 @@ pub struct InsertArgs {
 /// Unreadable input, bad lines (all of them, by line number), an unknown collection, or a
 /// failed write; nothing is written in any of these cases.
 pub fn run(store: &Store, args: &InsertArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let (source, mut input) = open_input(args.file.as_ref())?;
+    let started = Instant::now();
+    // A file can be read again: a retryable failure (lost connection, serialization failure)
+    // runs the whole transaction again. Stdin cannot, so it gets one attempt.
+    let rereadable = args
+        .file
+        .as_ref()
+        .is_some_and(|path| path.as_os_str() != "-");
+    let policy = embedstore::RetryPolicy {
+        max_attempts: if rereadable { 5 } else { 1 },
+        ..embedstore::RetryPolicy::default()
+    };
+    let mut source = String::new();
+    let summary = policy.run(
+        |attempt| {
+            if attempt > 1 {
+                eprintln!("retrying (attempt {attempt}) after a retryable failure");
+            }
+            let (name, input) = open_input(args.file.as_ref())?;
+            source = name;
+            insert_all(store, args, &source, input)
+        },
+        |error| matches!(error, CliError::Store(error) if error.is_retryable()),
+    )?;
+    report(out, args, &source, summary, started)
+}
+
+/// One attempt: the whole input in one transaction.
+fn insert_all(
+    store: &Store,
+    args: &InsertArgs,
+    source: &str,
+    mut input: Box<dyn BufRead>,
+) -> Result<WriteSummary, CliError> {
     let mode = if args.upsert {
         Duplicates::LastWins
     } else {
         Duplicates::Reject
     };
     let batch_size = usize::try_from(args.batch_size).unwrap_or(usize::MAX);
-    let started = Instant::now();
-    let summary = store.write(|uow| -> Result<WriteSummary, CliError> {
+    store.write(|uow| -> Result<WriteSummary, CliError> {
         let collection = uow.collections().get(&args.collection)?;
         let mut pass = Pass::new(mode);
         let mut chunk = Parsed::default();
@@ -82,8 +113,17 @@ pub fn run(store: &Store, args: &InsertArgs, out: &mut dyn Write) -> Result<(), 
             }
         }
         pass.chunk(uow, &collection, chunk)?;
-        pass.finish(&source)
-    })?;
+        pass.finish(source)
+    })
+}
+
+fn report(
+    out: &mut dyn Write,
+    args: &InsertArgs,
+    source: &str,
+    summary: WriteSummary,
+    started: Instant,
+) -> Result<(), CliError> {
     let elapsed = started.elapsed();
     if summary.received == 0 {
         writeln!(out, "no records in {source}; nothing was written")?;

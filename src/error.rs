@@ -28,6 +28,14 @@ pub enum Error {
         /// What the pool reported last.
         source: r2d2::Error,
     },
+    /// The server answered and refused the connection (wrong password, unknown role or
+    /// database, no `pg_hba.conf` entry): reported at once, since retrying cannot help.
+    ConnectRefused {
+        /// `host:port/database`, never the password.
+        target: String,
+        /// The server's reason, as libpq reports it (it never contains the password).
+        reason: String,
+    },
     /// No pooled connection became free within the connect timeout.
     Pool(r2d2::Error),
     /// Input was refused before anything was sent to the database.
@@ -149,6 +157,9 @@ impl fmt::Display for Error {
             }
             Error::Connect { target, source } => {
                 write!(f, "could not connect to postgres at {target}: {source}")
+            }
+            Error::ConnectRefused { target, reason } => {
+                write!(f, "postgres at {target} refused the connection: {reason}")
             }
             Error::Pool(source) => write!(f, "no database connection available: {source}"),
             Error::Validation(report) => report.fmt(f),

@@ -62,6 +62,7 @@ impl Store {
         let url = config
             .database_url
             .with_setting("connect_timeout", &timeout_secs);
+        refuse_fast(&url, &config)?;
         let manager = ConnectionManager::<PgConnection>::new(url.expose_secret());
         let settings = SessionSettings {
             statement_timeout: config.statement_timeout,
@@ -261,6 +262,55 @@ impl Store {
     pub fn connection(&self) -> Result<PooledPg> {
         self.pool.get().map_err(Error::Pool)
     }
+}
+
+/// One direct connection attempt before the pool. When it fails although the server is
+/// listening, the server itself refused (wrong password, unknown role or database, no
+/// `pg_hba.conf` entry): retrying cannot help, so this fails at once instead of letting the pool
+/// try again until the connect timeout. A server that is not listening (yet) is left to the
+/// pool, which keeps trying within the timeout.
+fn refuse_fast(url: &crate::config::DatabaseUrl, config: &Config) -> Result<()> {
+    let Err(error) = PgConnection::establish(url.expose_secret()) else {
+        return Ok(());
+    };
+    if !listening(&url.target(), config.connect_timeout) {
+        return Ok(());
+    }
+    Err(Error::ConnectRefused {
+        target: config.database_url.target(),
+        // libpq's message names the user and the reason, never the password.
+        reason: error.to_string().trim().to_owned(),
+    })
+}
+
+/// Whether something accepts connections at `host:port` (from [`DatabaseUrl::target`]): a TCP
+/// connect, or the socket file for a Unix-domain host.
+///
+/// [`DatabaseUrl::target`]: crate::config::DatabaseUrl::target
+fn listening(target: &str, timeout: Duration) -> bool {
+    let address = target
+        .rsplit_once('/')
+        .map_or(target, |(address, _)| address);
+    let Some((host, port)) = address.rsplit_once(':') else {
+        return false;
+    };
+    if host.starts_with('/') {
+        return std::path::Path::new(host)
+            .join(format!(".s.PGSQL.{port}"))
+            .exists();
+    }
+    let Ok(port) = port.parse::<u16>() else {
+        return false;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .map(|mut addresses| {
+            addresses.any(|address| {
+                std::net::TcpStream::connect_timeout(&address, timeout.min(Duration::from_secs(2)))
+                    .is_ok()
+            })
+        })
+        .unwrap_or(false)
 }
 
 /// After a failure: whether `conn` is dead, asked with one `SELECT 1`. A dead connection is

@@ -81,3 +81,53 @@ fn every_connection_gets_the_configured_session_settings() {
         .unwrap_err();
     assert!(error.to_string().contains("statement timeout"), "{error}");
 }
+
+#[test]
+fn permanent_connect_failures_fail_at_once_without_the_password() {
+    // A throw-away server with password logins (the shared one may trust loopback).
+    let cluster = embedstore::testing::cluster::TestCluster::start(
+        embedstore::testing::cluster::ClusterOptions::new(),
+    )
+    .unwrap();
+    let superuser = cluster.superuser_url("postgres").expose_secret().to_owned();
+    let user = url::Url::parse(&superuser).unwrap().username().to_owned();
+    let good = cluster.superuser_password().to_owned();
+    for (case, attempt, database) in [
+        (
+            "wrong password",
+            cluster.url(&user, "Wr0ng-S3cret-pw", "postgres", ""),
+            "postgres",
+        ),
+        (
+            "unknown database",
+            cluster.url(&user, &good, "no_such_database_x1", ""),
+            "no_such_database_x1",
+        ),
+        (
+            "unknown role",
+            cluster.url("no_such_role_x1", "Wr0ng-S3cret-pw", "postgres", ""),
+            "postgres",
+        ),
+    ] {
+        let mut config = embedstore::Config::new(attempt.expose_secret()).unwrap();
+        config.connect_timeout = std::time::Duration::from_secs(20);
+        let started = std::time::Instant::now();
+        let error = embedstore::Store::connect(config).unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            matches!(error, embedstore::Error::ConnectRefused { .. }),
+            "{case}: {error:?}"
+        );
+        assert!(
+            waited < std::time::Duration::from_secs(10),
+            "{case}: waited {waited:?}"
+        );
+        let shown = format!("{error} {error:?}");
+        assert!(
+            !shown.contains("Wr0ng-S3cret-pw") && !shown.contains(&good),
+            "{case}: {shown}"
+        );
+        assert!(shown.contains(&format!("/{database}")), "{case}: {shown}");
+        println!("{case}: refused after {waited:?} (connect timeout 20 s)");
+    }
+}

@@ -186,3 +186,40 @@ fn dropping_a_collection_removes_its_rows_and_partition_but_not_others() {
         .unwrap_err();
     assert_eq!(error.to_string(), "collection \"doomed\" not found");
 }
+
+#[test]
+fn a_second_writer_cannot_make_the_catalog_disagree_with_the_partitions() {
+    let (db, collection) = crate::support::with_items("guarded", 4, Metric::L2, 10, 3);
+    let mut conn = db.raw_connection();
+    for (sql, expected) in [
+        (
+            "UPDATE collections SET dimension = 5",
+            "cannot change its id, dimension or metric",
+        ),
+        (
+            "UPDATE collections SET metric = 'cosine'",
+            "cannot change its id, dimension or metric",
+        ),
+        ("DELETE FROM collections", "still has its partition"),
+    ] {
+        let error = diesel::sql_query(sql).execute(&mut conn).unwrap_err();
+        assert!(error.to_string().contains(expected), "{sql}: {error}");
+    }
+    // What may change still can; the library's drop still works.
+    diesel::sql_query("UPDATE collections SET description = '{\"owner\": \"search\"}'")
+        .execute(&mut conn)
+        .unwrap();
+    let store = db.store();
+    let kept = store.read(|uow| uow.collections().get("guarded")).unwrap();
+    assert_eq!((kept.dimension, kept.metric), (4, Metric::L2));
+    assert_eq!(crate::support::count(&db, &collection), 10);
+    store
+        .write(|uow| uow.collections().drop("guarded"))
+        .unwrap();
+    assert!(
+        store
+            .read(|uow| uow.collections().list())
+            .unwrap()
+            .is_empty()
+    );
+}

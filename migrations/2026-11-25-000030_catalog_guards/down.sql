@@ -1,0 +1,2 @@
+DROP TRIGGER collections_guard ON collections;
+DROP FUNCTION embedstore_collections_guard();

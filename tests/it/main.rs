@@ -25,6 +25,7 @@ mod pipeline;
 mod privileges;
 mod round_trips;
 mod search;
+mod soak;
 mod support;
 #[cfg(feature = "cli")]
 mod tenants;

@@ -13,7 +13,7 @@
 //! | `external_id` | 1..=512 bytes, no NUL |
 //! | `vector` | exactly the collection's dimension; every value finite; not all zero under cosine |
 //! | `content` | no NUL, at most [`MAX_CONTENT_BYTES`] |
-//! | `metadata` | JSON object, at most [`MAX_METADATA_BYTES`] serialized, no NUL in any key or string |
+//! | `metadata` | JSON object, at most [`MAX_METADATA_BYTES`] serialized and [`MAX_JSON_DEPTH`] levels deep, no NUL in any key or string |
 //! | search `k` | 1..=[`MAX_K`] |
 
 mod collection;
@@ -25,5 +25,7 @@ mod search;
 pub use collection::NewCollection;
 pub use embedding::{Duplicates, EmbeddingBatch, NewEmbedding};
 pub use index::{IndexMethod, IndexSpec, default_lists};
-pub use rules::{CollectionRules, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_METADATA_BYTES};
+pub use rules::{
+    CollectionRules, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_JSON_DEPTH, MAX_METADATA_BYTES,
+};
 pub use search::{DEFAULT_EXACT_THRESHOLD, IterativeScan, MAX_K, SearchAfter, SearchRequest};

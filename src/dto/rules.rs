@@ -10,6 +10,8 @@ pub const MAX_DESCRIPTION_BYTES: usize = 16 * 1024;
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 /// Most bytes of an embedding's `content`.
 pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
+/// Deepest nesting of objects and arrays in `metadata` and `description`.
+pub const MAX_JSON_DEPTH: usize = 32;
 /// Most bytes of an `external_id`.
 pub const MAX_EXTERNAL_ID_BYTES: usize = 512;
 
@@ -44,6 +46,15 @@ pub(crate) fn vector_fits(vector: &[f32], rules: &CollectionRules) -> garde::Res
     if rules.metric == Metric::Cosine && vector.iter().all(|value| *value == 0.0) {
         return Err(garde::Error::new(
             "all values are zero, which has no cosine distance",
+        ));
+    }
+    // pgvector sums squares in single precision: values this small (subnormal) give a norm
+    // of zero, and every cosine distance to the vector would be NaN.
+    if rules.metric == Metric::Cosine
+        && vector.iter().map(|value| value * value).sum::<f32>() == 0.0
+    {
+        return Err(garde::Error::new(
+            "its values are too small (subnormal): the length underflows to zero, which has no cosine distance",
         ));
     }
     Ok(())
@@ -149,6 +160,11 @@ fn json_object_within(value: &serde_json::Value, limit: usize) -> garde::Result 
             json_kind(value)
         )));
     }
+    if depth(value) > MAX_JSON_DEPTH {
+        return Err(garde::Error::new(format!(
+            "nests objects or arrays deeper than {MAX_JSON_DEPTH} levels"
+        )));
+    }
     if contains_nul(value) {
         return Err(garde::Error::new(
             "contains a NUL character (\\u0000), which PostgreSQL jsonb cannot store",
@@ -176,6 +192,29 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
+/// Nesting depth, measured without recursion (a hostile value may be nested 100,000 deep).
+fn depth(value: &serde_json::Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 1)];
+    while let Some((value, level)) = pending.pop() {
+        deepest = deepest.max(level);
+        if level > MAX_JSON_DEPTH {
+            break;
+        }
+        match value {
+            serde_json::Value::Array(items) => {
+                pending.extend(items.iter().map(|item| (item, level + 1)));
+            }
+            serde_json::Value::Object(map) => {
+                pending.extend(map.values().map(|item| (item, level + 1)));
+            }
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Called after [`depth`] bounded the nesting.
 fn contains_nul(value: &serde_json::Value) -> bool {
     match value {
         serde_json::Value::String(text) => text.contains('\0'),

@@ -151,8 +151,13 @@ fn with_external_ids<'a>(collection: CollectionId, ids: &'a [&'a str]) -> _ {
         .filter(embeddings::external_id.eq_any(ids))
 }
 
+/// The ids to look up. One with a NUL byte cannot be stored (validation refuses it), and
+/// PostgreSQL refuses it even as a parameter: it is simply not found.
 fn as_strs<S: AsRef<str>>(ids: &[S]) -> Vec<&str> {
-    ids.iter().map(AsRef::as_ref).collect()
+    ids.iter()
+        .map(AsRef::as_ref)
+        .filter(|id| !id.contains('\0'))
+        .collect()
 }
 
 fn validate(

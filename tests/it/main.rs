@@ -15,6 +15,7 @@ mod embeddings;
 mod export;
 mod faults;
 mod filters;
+mod hostile;
 mod index;
 mod ingest;
 mod migrations;

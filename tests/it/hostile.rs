@@ -1,0 +1,508 @@
+//! The hostile-input matrix: every case through the library (and the CLI below) gets a
+//! specific error naming the item and field, and the database is unchanged afterwards — row
+//! counts and a checksum over `embeddings` and `collections`, compared before and after.
+
+use std::io::Write;
+use std::process::Command;
+
+use diesel::prelude::*;
+use diesel::sql_types::Text;
+use embedstore::testing::TestDatabase;
+use embedstore::{Error, Filter, Metric, NewCollection, NewEmbedding, SearchRequest, Store};
+
+use crate::support::{Rng, with_items};
+
+#[derive(QueryableByName, PartialEq, Debug)]
+struct Fingerprint {
+    #[diesel(sql_type = Text)]
+    digest: String,
+}
+
+/// Row counts and an md5 over every stored value of both tables.
+fn fingerprint(db: &TestDatabase) -> String {
+    diesel::sql_query(
+        "SELECT (SELECT count(*) FROM embeddings)::text || '/' || (SELECT count(*) FROM collections)::text \
+         || '/' || coalesce((SELECT md5(string_agg(collection_id || external_id || embedding::text \
+              || coalesce(content, '') || metadata::text, ',' ORDER BY collection_id, external_id)) \
+            FROM embeddings), '') \
+         || '/' || coalesce((SELECT md5(string_agg(name || dimension || metric || model || description::text, ',' \
+              ORDER BY name)) FROM collections), '') AS digest",
+    )
+    .get_result::<Fingerprint>(&mut db.raw_connection())
+    .unwrap()
+    .digest
+}
+
+fn item(id: &str, vector: Vec<f32>) -> NewEmbedding {
+    NewEmbedding::new(id, vector)
+}
+
+fn nested(levels: usize) -> serde_json::Value {
+    let mut value = serde_json::json!(1);
+    for _ in 0..levels {
+        value = serde_json::json!({ "a": value });
+    }
+    value
+}
+
+/// A call into the library against the test collection.
+type Call = Box<dyn Fn(&Store, &embedstore::Collection) -> Result<(), Error>>;
+
+/// One library case: `run` must fail with an error whose text contains every `expected` piece.
+struct Case {
+    name: &'static str,
+    expected: Vec<&'static str>,
+    run: Call,
+}
+
+fn insert_case(name: &'static str, items: Vec<NewEmbedding>, expected: Vec<&'static str>) -> Case {
+    Case {
+        name,
+        expected,
+        run: Box::new(move |store, collection| {
+            store
+                .write(|uow| uow.embeddings().insert(collection, items.clone()))
+                .map(drop)
+        }),
+    }
+}
+
+fn search_case(name: &'static str, request: SearchRequest, expected: Vec<&'static str>) -> Case {
+    Case {
+        name,
+        expected,
+        run: Box::new(move |store, collection| store.search(collection, request.clone()).map(drop)),
+    }
+}
+
+#[test]
+fn hostile_inputs_through_the_library_get_specific_errors_and_change_nothing() {
+    let (db, collection) = with_items("docs", 4, Metric::Cosine, 50, 1);
+    let ok = vec![0.1, 0.2, 0.3, 0.4];
+    let mut metadata_big = serde_json::Map::new();
+    metadata_big.insert("blob".into(), serde_json::json!("x".repeat(70_000)));
+    let cases = vec![
+        insert_case(
+            "NaN",
+            vec![item("a", vec![0.1, f32::NAN, 0.3, 0.4])],
+            vec!["items[0].vector[1]", "NaN"],
+        ),
+        insert_case(
+            "+Inf",
+            vec![item("a", vec![f32::INFINITY, 0.2, 0.3, 0.4])],
+            vec!["items[0].vector[0]", "infinite"],
+        ),
+        insert_case(
+            "-Inf",
+            vec![item("a", vec![0.1, 0.2, 0.3, f32::NEG_INFINITY])],
+            vec!["items[0].vector[3]", "infinite"],
+        ),
+        insert_case(
+            "subnormal only",
+            vec![item("a", vec![1e-45; 4])],
+            vec!["items[0].vector", "subnormal"],
+        ),
+        insert_case(
+            "all zero",
+            vec![item("a", vec![0.0; 4])],
+            vec!["items[0].vector", "zero"],
+        ),
+        insert_case(
+            "empty vector",
+            vec![item("a", Vec::new())],
+            vec!["items[0].vector", "expected 4 values, got 0"],
+        ),
+        insert_case(
+            "wrong dimension",
+            vec![item("a", vec![0.5; 5])],
+            vec!["items[0].vector", "got 5"],
+        ),
+        insert_case(
+            "16,001 values",
+            vec![item("a", vec![0.5; 16_001])],
+            vec!["items[0].vector", "got 16001"],
+        ),
+        insert_case(
+            "65,536 values",
+            vec![item("a", vec![0.5; 65_536])],
+            vec!["items[0].vector", "got 65536"],
+        ),
+        insert_case(
+            "NUL in id",
+            vec![item("a\0b", ok.clone())],
+            vec!["items[0].external_id", "NUL"],
+        ),
+        insert_case(
+            "empty id",
+            vec![item("", ok.clone())],
+            vec!["items[0].external_id", "empty"],
+        ),
+        insert_case(
+            "10 KB id",
+            vec![item(&"i".repeat(10_240), ok.clone())],
+            vec!["items[0].external_id", "10240 bytes"],
+        ),
+        insert_case(
+            "NUL in content",
+            vec![item("a", ok.clone()).with_content("x\0y")],
+            vec!["items[0].content", "NUL"],
+        ),
+        insert_case(
+            "NUL in a metadata key",
+            vec![item("a", ok.clone()).with_metadata(serde_json::json!({"k\u{0}": 1}))],
+            vec!["items[0].metadata", "NUL"],
+        ),
+        insert_case(
+            "NUL in a metadata value",
+            vec![item("a", ok.clone()).with_metadata(serde_json::json!({"k": ["x\u{0}"]}))],
+            vec!["items[0].metadata", "NUL"],
+        ),
+        insert_case(
+            "metadata not an object",
+            vec![item("a", ok.clone()).with_metadata(serde_json::json!([1, 2]))],
+            vec!["items[0].metadata", "an array"],
+        ),
+        insert_case(
+            "metadata 1,000 deep",
+            vec![item("a", ok.clone()).with_metadata(nested(1000))],
+            vec!["items[0].metadata", "deeper than 32"],
+        ),
+        insert_case(
+            "metadata over 64 KiB",
+            vec![item("a", ok.clone()).with_metadata(serde_json::Value::Object(metadata_big))],
+            vec!["items[0].metadata", "at most 65536"],
+        ),
+        insert_case(
+            "duplicate ids",
+            vec![
+                item("a", ok.clone()),
+                item("b", ok.clone()),
+                item("a", ok.clone()),
+            ],
+            vec!["items[2].external_id", "items[0]"],
+        ),
+        insert_case(
+            "one bad among good",
+            vec![
+                item("good-1", ok.clone()),
+                item("good-2", vec![0.1, 0.2, f32::NAN, 0.4]),
+            ],
+            vec!["items[1].vector[2]"],
+        ),
+        search_case("k = 0", SearchRequest::new(ok.clone(), 0), vec!["k"]),
+        search_case(
+            "k = 1,000,000",
+            SearchRequest::new(ok.clone(), 1_000_000),
+            vec!["k"],
+        ),
+        search_case(
+            "NaN query",
+            SearchRequest::new(vec![f32::NAN, 0.2, 0.3, 0.4], 5),
+            vec!["vector[0]", "NaN"],
+        ),
+        search_case(
+            "wrong query length",
+            SearchRequest::new(vec![0.1], 5),
+            vec!["vector", "got 1"],
+        ),
+    ];
+    // Filters the parser refuses, naming the place.
+    for (text, expected) in [
+        (r#"{"a": {"$gt": {"b": 1}}}"#, "a.$gt"),
+        (r#"{"a": {"$regex": "x"}}"#, "$regex"),
+        (r#"{"$where": "1=1"}"#, "$where"),
+        (r#"{"a": {"$in": []}}"#, "$in"),
+    ] {
+        let error = text.parse::<Filter>().unwrap_err().to_string();
+        assert!(error.contains(expected), "{text}: {error}");
+    }
+    let collections: Vec<(&str, &str)> = vec![
+        ("x; DROP TABLE embeddings; --", "name"),
+        ("docs'--", "name"),
+        ("dоcs", "name"), // Cyrillic о
+        ("Docs", "name"),
+    ];
+    let store = db.store();
+    let before = fingerprint(&db);
+    let mut checked = 0;
+    for case in &cases {
+        let error = (case.run)(store, &collection)
+            .err()
+            .unwrap_or_else(|| panic!("{}: accepted", case.name));
+        let text = error.to_string();
+        for piece in &case.expected {
+            assert!(text.contains(piece), "{}: {text}", case.name);
+        }
+        assert!(
+            text.len() < 2_000,
+            "{}: an error of {} bytes",
+            case.name,
+            text.len()
+        );
+        assert_eq!(
+            fingerprint(&db),
+            before,
+            "{} changed the database",
+            case.name
+        );
+        checked += 1;
+    }
+    for (name, field) in &collections {
+        let error = store
+            .write(|uow| {
+                uow.collections()
+                    .create(NewCollection::new(*name, 4, Metric::L2, "m"))
+            })
+            .unwrap_err();
+        assert!(error.to_string().contains(field), "{name}: {error}");
+        let missing = store.read(|uow| uow.collections().get(name)).unwrap_err();
+        assert!(
+            matches!(missing, Error::NotFound { .. }),
+            "{name}: {missing:?}"
+        );
+        checked += 2;
+    }
+    let long = "x".repeat(10_240);
+    let error = store
+        .read(|uow| uow.collections().get(&long))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.len() < 200 && error.contains("10240 bytes"),
+        "{error}"
+    );
+    checked += 1;
+    // Keys and values built to inject SQL or JSONPath are data: they match nothing and break
+    // nothing.
+    for filter in [
+        Filter::eq("x'); DROP TABLE embeddings; --", 1),
+        Filter::eq("lang", "'; DELETE FROM embeddings; --"),
+        Filter::eq("a[*] ? (@ > 1)", "x"),
+        Filter::contains("tags", "\"]}, {\"$or"),
+    ] {
+        let found = store
+            .search(
+                &collection,
+                SearchRequest::new(ok.clone(), 5).with_filter(filter.clone()),
+            )
+            .unwrap();
+        assert_eq!(found.returned, 0, "{filter:?}");
+        let counted = store
+            .read(|uow| uow.embeddings().count_where(&collection, &filter))
+            .unwrap();
+        assert_eq!(counted, 0);
+        checked += 2;
+    }
+    // A JSONPath-looking key starting with `$` is refused as a reserved operator name.
+    let error = store
+        .search(
+            &collection,
+            SearchRequest::new(ok.clone(), 5).with_filter(Filter::eq("$.a[*] ? (@ > 1)", "x")),
+        )
+        .unwrap_err();
+    assert!(error.to_string().contains("reserved"), "{error}");
+    checked += 1;
+    assert_eq!(fingerprint(&db), before);
+    println!("hostile (library): {checked} cases, database unchanged");
+}
+
+fn embedstore(db: &TestDatabase, args: &[&str], stdin: Option<&[u8]>) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_embedstore"))
+        .args(args)
+        .env("DATABASE_URL", db.url().expose_secret())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input).unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    let output = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn hostile_inputs_through_the_cli_get_specific_errors_and_change_nothing() {
+    let (db, _) = with_items("docs", 3, Metric::L2, 20, 2);
+    let before = fingerprint(&db);
+    let good = br#"{"external_id": "ok-1", "vector": [0.1, 0.2, 0.3]}"#.to_vec();
+    let with_good = |bad: &[u8]| -> Vec<u8> {
+        let mut input = good.clone();
+        input.push(b'\n');
+        input.extend_from_slice(bad);
+        input.push(b'\n');
+        input
+    };
+    let mut checked = 0;
+    for (name, line, expected) in [
+        (
+            "NaN token",
+            &br#"{"external_id": "a", "vector": [0.1, NaN, 0.3]}"#[..],
+            vec!["line 2", "vector"],
+        ),
+        (
+            "Infinity token",
+            br#"{"external_id": "a", "vector": [Infinity, 0.2, 0.3]}"#,
+            vec!["line 2", "vector"],
+        ),
+        (
+            "1e40 beyond f32",
+            br#"{"external_id": "a", "vector": [1e40, 0.2, 0.3]}"#,
+            vec!["line 2", "vector[0]"],
+        ),
+        (
+            "NUL in id",
+            br#"{"external_id": "a\u0000b", "vector": [0.1, 0.2, 0.3]}"#,
+            vec!["line 2", "external_id"],
+        ),
+        (
+            "invalid UTF-8",
+            b"{\"external_id\": \"a\xff\xfe\", \"vector\": [0.1, 0.2, 0.3]}",
+            vec!["line 2"],
+        ),
+        (
+            "metadata not an object",
+            br#"{"external_id": "a", "vector": [0.1, 0.2, 0.3], "metadata": "x"}"#,
+            vec!["line 2", "metadata"],
+        ),
+        (
+            "unknown field",
+            br#"{"external_id": "a", "vector": [0.1, 0.2, 0.3], "metdata": {}}"#,
+            vec!["line 2", "metdata"],
+        ),
+        (
+            "wrong dimension",
+            br#"{"external_id": "a", "vector": [0.1, 0.2]}"#,
+            vec!["line 2", "vector"],
+        ),
+        ("not JSON", b"{not json", vec!["line 2"]),
+    ] {
+        let (ok, text) = embedstore(&db, &["insert", "docs", "-"], Some(&with_good(line)));
+        assert!(!ok, "{name}: accepted: {text}");
+        for piece in expected {
+            assert!(text.contains(piece), "{name}: {text}");
+        }
+        assert_eq!(fingerprint(&db), before, "{name} changed the database");
+        checked += 1;
+    }
+    for (name, args, expected) in [
+        (
+            "SQL-looking collection",
+            vec![
+                "collection",
+                "create",
+                "x; DROP TABLE embeddings; --",
+                "--dimension",
+                "3",
+                "--model",
+                "m",
+            ],
+            "name",
+        ),
+        (
+            "look-alike collection",
+            vec![
+                "collection",
+                "create",
+                "dоcs",
+                "--dimension",
+                "3",
+                "--model",
+                "m",
+            ],
+            "name",
+        ),
+        (
+            "k = 0",
+            vec!["search", "docs", "--vector", "[0.1, 0.2, 0.3]", "--k", "0"],
+            "--k",
+        ),
+        (
+            "k negative",
+            vec!["search", "docs", "--vector", "[0.1, 0.2, 0.3]", "--k", "-1"],
+            "'-1'",
+        ),
+        (
+            "k = 1,000,000",
+            vec![
+                "search",
+                "docs",
+                "--vector",
+                "[0.1, 0.2, 0.3]",
+                "--k",
+                "1000000",
+            ],
+            "--k",
+        ),
+        (
+            "NaN query",
+            vec!["search", "docs", "--vector", "[0.1, NaN, 0.3]"],
+            "--vector",
+        ),
+        (
+            "hostile filter",
+            vec![
+                "search",
+                "docs",
+                "--vector",
+                "[0.1, 0.2, 0.3]",
+                "--filter",
+                r#"{"a": {"$where": "1"}}"#,
+            ],
+            "$where",
+        ),
+        (
+            "delete without --yes",
+            vec!["delete", "docs", "--filter", "{\"n\": {\"$gte\": 0}}"],
+            "--yes",
+        ),
+    ] {
+        let (ok, text) = embedstore(&db, &args, None);
+        assert!(!ok, "{name}: accepted: {text}");
+        assert!(text.contains(expected), "{name}: {text}");
+        assert_eq!(fingerprint(&db), before, "{name} changed the database");
+        checked += 1;
+    }
+    // A lying .npy header: the shape promises more rows than the file holds.
+    let dir = std::env::temp_dir().join(format!("embedstore-hostile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let npy = dir.join("lying.npy");
+    let header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1000, 3), }";
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let padded = format!("{header:<118}\n");
+    bytes.extend_from_slice(&(padded.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(padded.as_bytes());
+    for value in Rng::new(3).vector(6) {
+        bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    std::fs::write(&npy, bytes).unwrap();
+    let (ok, text) = embedstore(
+        &db,
+        &[
+            "ingest",
+            "docs",
+            "--vectors",
+            npy.to_str().unwrap(),
+            "--id-prefix",
+            "n-",
+            "--progress",
+            "off",
+        ],
+        None,
+    );
+    assert!(!ok, "lying header accepted: {text}");
+    assert!(text.contains("lying.npy"), "{text}");
+    assert_eq!(fingerprint(&db), before);
+    checked += 1;
+    std::fs::remove_dir_all(dir).unwrap();
+    println!("hostile (CLI): {checked} cases, database unchanged");
+}

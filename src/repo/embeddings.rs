@@ -218,15 +218,7 @@ fn staged_insert(
     collection: &Collection,
     rows: &[NewEmbeddingRow],
 ) -> Result<usize> {
-    diesel::sql_query(
-        "CREATE TEMP TABLE embedstore_staging (external_id text NOT NULL, embedding vector NOT NULL, \
-         content text, metadata jsonb NOT NULL) ON COMMIT DROP",
-    )
-    .execute(conn)?;
-    let staged: Vec<StagedRow<'_>> = rows.iter().map(staged_row).collect();
-    diesel::copy_from(embedstore_staging::table)
-        .from_insertable(&staged)
-        .execute(conn)?;
+    stage(conn, &rows)?;
     let inserted = diesel::sql_query(
         "INSERT INTO embeddings (collection_id, external_id, embedding, content, metadata) \
          SELECT $1, external_id, embedding, content, metadata FROM embedstore_staging \
@@ -288,15 +280,7 @@ fn staged_upsert(
     if rows.is_empty() {
         return Ok(WriteSummary::default());
     }
-    diesel::sql_query(
-        "CREATE TEMP TABLE embedstore_staging (external_id text NOT NULL, embedding vector NOT NULL, \
-         content text, metadata jsonb NOT NULL) ON COMMIT DROP",
-    )
-    .execute(conn)?;
-    let staged: Vec<StagedRow<'_>> = rows.iter().map(staged_row).collect();
-    diesel::copy_from(embedstore_staging::table)
-        .from_insertable(&staged)
-        .execute(conn)?;
+    stage(conn, &rows)?;
     let inserted = diesel::sql_query(
         "WITH created AS ( \
             INSERT INTO embeddings AS e (collection_id, external_id, embedding, content, metadata) \
@@ -332,6 +316,21 @@ fn staged_upsert(
         updated,
         unchanged: (rows.len() as u64).saturating_sub(inserted + updated),
     })
+}
+
+/// Binary `COPY` of `rows` into a fresh per-transaction staging table; the caller drops it when
+/// done, so that a second write in the same transaction can stage again.
+fn stage(conn: &mut PgConnection, rows: &[NewEmbeddingRow]) -> Result<()> {
+    diesel::sql_query(
+        "CREATE TEMP TABLE embedstore_staging (external_id text NOT NULL, embedding vector NOT NULL, \
+         content text, metadata jsonb NOT NULL) ON COMMIT DROP",
+    )
+    .execute(conn)?;
+    let staged: Vec<StagedRow<'_>> = rows.iter().map(staged_row).collect();
+    diesel::copy_from(embedstore_staging::table)
+        .from_insertable(&staged)
+        .execute(conn)?;
+    Ok(())
 }
 
 fn staged_row(row: &NewEmbeddingRow) -> StagedRow<'_> {

@@ -218,7 +218,7 @@ fn staged_insert(
     collection: &Collection,
     rows: &[NewEmbeddingRow],
 ) -> Result<usize> {
-    stage(conn, &rows)?;
+    stage(conn, rows)?;
     let inserted = diesel::sql_query(
         "INSERT INTO embeddings (collection_id, external_id, embedding, content, metadata) \
          SELECT $1, external_id, embedding, content, metadata FROM embedstore_staging \

@@ -280,6 +280,33 @@ fn staged_upsert(
     if rows.is_empty() {
         return Ok(WriteSummary::default());
     }
+    let mut summary = WriteSummary {
+        received,
+        duplicates_dropped,
+        ..WriteSummary::default()
+    };
+    // Compare with what is stored first: unchanged rows are neither staged nor locked (a
+    // re-run of an ingest reads instead of writing), and ids nobody holds go in with the
+    // direct COPY.
+    let (mut fresh, unchanged, changed) = compare_with_stored(conn, collection, rows)?;
+    summary.unchanged = unchanged;
+    // Each write locks its rows in one sorted pass (see the function's docs): the direct COPY
+    // only when it is the whole write, otherwise everything takes the staged path together.
+    let rows = if changed.is_empty() {
+        match copy_fresh(conn, collection, fresh)? {
+            Fresh::Inserted(count) => {
+                summary.inserted = count;
+                Vec::new()
+            }
+            Fresh::Taken(fresh) => fresh,
+        }
+    } else {
+        fresh.extend(changed);
+        fresh
+    };
+    if rows.is_empty() {
+        return Ok(summary);
+    }
     stage(conn, &rows)?;
     let inserted = diesel::sql_query(
         "WITH created AS ( \
@@ -309,13 +336,95 @@ fn staged_upsert(
     // Dropped now so that a second upsert in the same transaction can stage again.
     diesel::sql_query("DROP TABLE embedstore_staging").execute(conn)?;
     let (inserted, updated) = (inserted as u64, updated as u64);
-    Ok(WriteSummary {
-        received,
-        duplicates_dropped,
-        inserted,
-        updated,
-        unchanged: (rows.len() as u64).saturating_sub(inserted + updated),
-    })
+    summary.inserted += inserted;
+    summary.updated += updated;
+    summary.unchanged += (rows.len() as u64).saturating_sub(inserted + updated);
+    Ok(summary)
+}
+
+/// Splits `rows` by what the collection holds now: ids it does not hold, the number of rows
+/// identical to the stored ones (vector bits, content, metadata), and rows that differ.
+fn compare_with_stored(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    rows: Vec<NewEmbeddingRow>,
+) -> Result<(Vec<NewEmbeddingRow>, u64, Vec<NewEmbeddingRow>)> {
+    let ids: Vec<&str> = rows.iter().map(|row| row.external_id.as_str()).collect();
+    let stored: HashMap<String, (pgvector::Vector, Option<String>, serde_json::Value)> =
+        with_external_ids(collection.id, &ids)
+            .select((
+                embeddings::external_id,
+                embeddings::embedding,
+                embeddings::content,
+                embeddings::metadata,
+            ))
+            .load::<(String, pgvector::Vector, Option<String>, serde_json::Value)>(conn)?
+            .into_iter()
+            .map(|(id, vector, content, metadata)| (id, (vector, content, metadata)))
+            .collect();
+    let (mut fresh, mut changed, mut unchanged) = (Vec::new(), Vec::new(), 0);
+    for row in rows {
+        match stored.get(&row.external_id) {
+            None => fresh.push(row),
+            Some((vector, content, metadata))
+                if same_bits(vector.as_slice(), row.embedding.as_slice())
+                    && *content == row.content
+                    && *metadata == row.metadata =>
+            {
+                unchanged += 1;
+            }
+            Some(_) => changed.push(row),
+        }
+    }
+    Ok((fresh, unchanged, changed))
+}
+
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// What became of the rows no one held when compared.
+enum Fresh {
+    /// Written by the direct COPY.
+    Inserted(u64),
+    /// Not written: another writer inserted some of them meanwhile, or row-level security
+    /// forbids COPY; they take the staged path.
+    Taken(Vec<NewEmbeddingRow>),
+}
+
+/// The direct binary COPY of rows whose ids nobody held, in external_id order like every
+/// write, inside a savepoint: a concurrent writer's insert of one of them (a unique violation)
+/// undoes just this step.
+fn copy_fresh(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    mut fresh: Vec<NewEmbeddingRow>,
+) -> Result<Fresh> {
+    use diesel::connection::SimpleConnection;
+    if fresh.is_empty() {
+        return Ok(Fresh::Inserted(0));
+    }
+    if row_security_active(conn)? {
+        return Ok(Fresh::Taken(fresh));
+    }
+    fresh.sort_unstable_by(|a, b| a.external_id.cmp(&b.external_id));
+    conn.batch_execute("SAVEPOINT embedstore_fresh")?;
+    match diesel::copy_from(embeddings::table)
+        .from_insertable(&fresh)
+        .execute(conn)
+    {
+        Ok(inserted) => {
+            conn.batch_execute("RELEASE SAVEPOINT embedstore_fresh")?;
+            Ok(Fresh::Inserted(inserted as u64))
+        }
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            conn.batch_execute(
+                "ROLLBACK TO SAVEPOINT embedstore_fresh; RELEASE SAVEPOINT embedstore_fresh",
+            )?;
+            Ok(Fresh::Taken(fresh))
+        }
+        Err(other) => Err(write_error(other, collection)),
+    }
 }
 
 /// Binary `COPY` of `rows` into a fresh per-transaction staging table; the caller drops it when

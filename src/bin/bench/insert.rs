@@ -8,7 +8,6 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -194,24 +193,7 @@ fn library_insert(
 /// The timed baseline: `psql` reading the COPY file on its standard input.
 fn psql_copy(db: &TestDatabase, data: &Path) -> BenchResult<Duration> {
     let command = format!("\\copy embeddings ({}) FROM pstdin", copy_text::COLUMNS);
-    let input = File::open(data)?;
-    let started = Instant::now();
-    let output = Command::new("psql")
-        .arg(db.url().expose_secret())
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", &command])
-        .stdin(Stdio::from(input))
-        .output()
-        .map_err(|error| format!("cannot run psql (is it installed and on PATH?): {error}"))?;
-    let elapsed = started.elapsed();
-    if !output.status.success() {
-        return Err(format!(
-            "psql \\copy failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        )
-        .into());
-    }
-    Ok(elapsed)
+    crate::psql::timed_copy(db.url().expose_secret(), &command, data)
 }
 
 fn write_copy_file(path: &Path, collection_id: i32, rows: &RenderedRows) -> BenchResult<()> {

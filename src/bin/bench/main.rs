@@ -31,6 +31,7 @@ mod copy_text;
 mod data;
 mod ingest;
 mod insert;
+mod psql;
 mod report;
 mod search;
 mod stats;

@@ -2,9 +2,7 @@
 //! write path: `psql` sending a pre-encoded binary COPY stream (the ceiling) or a text COPY
 //! stream, and the naive loop of one INSERT and one COMMIT per row on a plain connection.
 
-use std::fs::File;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -42,25 +40,7 @@ pub fn copy_command(format: CopyFormat) -> String {
 /// # Errors
 /// When `psql` cannot start or fails.
 pub fn psql_copy(database_url: &str, data: &Path, format: CopyFormat) -> BenchResult<Duration> {
-    let command = copy_command(format);
-    let input = File::open(data)?;
-    let started = Instant::now();
-    let output = Command::new("psql")
-        .arg(database_url)
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", &command])
-        .stdin(Stdio::from(input))
-        .output()
-        .map_err(|error| format!("cannot run psql (is it installed and on PATH?): {error}"))?;
-    let elapsed = started.elapsed();
-    if !output.status.success() {
-        return Err(format!(
-            "psql {command} failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        )
-        .into());
-    }
-    Ok(elapsed)
+    crate::psql::timed_copy(database_url, &copy_command(format), data)
 }
 
 /// The naive pattern: the first `sample` rows, each in its own `INSERT` committed on its own

@@ -95,25 +95,17 @@ impl Args {
     pub fn parse(arguments: impl IntoIterator<Item = String>) -> Result<Self, ArgsError> {
         let mut args = Args::default();
         let mut arguments = arguments.into_iter();
-        while let Some(argument) = arguments.next() {
-            let (name, inline_value) = match argument.split_once('=') {
-                Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
-                None => (argument.clone(), None),
-            };
-            let flag = match name.as_str() {
-                "-h" | "--help" => return Err(ArgsError::Help),
-                "--rows" => "--rows",
-                "--dim" => "--dim",
-                "--queries" => "--queries",
-                "--k" => "--k",
-                "--batch-size" => "--batch-size",
-                "--rounds" => "--rounds",
-                "--warmup" => "--warmup",
-                _ => return Err(ArgsError::Unknown(argument)),
-            };
-            let value = inline_value
-                .or_else(|| arguments.next())
-                .ok_or(ArgsError::MissingValue(flag))?;
+        const FLAGS: [&str; 7] = [
+            "--rows",
+            "--dim",
+            "--queries",
+            "--k",
+            "--batch-size",
+            "--rounds",
+            "--warmup",
+        ];
+        while let Some(pair) = next_flag(&mut arguments, &FLAGS) {
+            let (flag, value) = pair?;
             let minimum = if flag == "--warmup" { 0 } else { 1 };
             let number = parse_number(flag, &value, minimum)?;
             match flag {
@@ -138,6 +130,31 @@ impl Args {
             _ => "one write with all rows".to_owned(),
         }
     }
+}
+
+/// The next `--flag value` or `--flag=value` pair, its flag matched against `known` (returned
+/// as the `'static` name); `Help` for `-h`/`--help`. `None` at the end of the arguments.
+pub fn next_flag(
+    arguments: &mut impl Iterator<Item = String>,
+    known: &[&'static str],
+) -> Option<Result<(&'static str, String), ArgsError>> {
+    let argument = arguments.next()?;
+    let (name, inline_value) = match argument.split_once('=') {
+        Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
+        None => (argument.clone(), None),
+    };
+    if name == "-h" || name == "--help" {
+        return Some(Err(ArgsError::Help));
+    }
+    let Some(flag) = known.iter().copied().find(|flag| *flag == name) else {
+        return Some(Err(ArgsError::Unknown(argument)));
+    };
+    Some(
+        inline_value
+            .or_else(|| arguments.next())
+            .map(|value| (flag, value))
+            .ok_or(ArgsError::MissingValue(flag)),
+    )
 }
 
 fn parse_number(flag: &'static str, value: &str, minimum: usize) -> Result<usize, ArgsError> {

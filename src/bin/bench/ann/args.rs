@@ -70,27 +70,19 @@ impl AnnArgs {
     pub fn parse(arguments: impl IntoIterator<Item = String>) -> Result<Self, ArgsError> {
         let mut args = AnnArgs::default();
         let mut arguments = arguments.into_iter();
-        while let Some(argument) = arguments.next() {
-            let (name, inline_value) = match argument.split_once('=') {
-                Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
-                None => (argument.clone(), None),
-            };
-            let flag: &'static str = match name.as_str() {
-                "-h" | "--help" => return Err(ArgsError::Help),
-                "--rows" => "--rows",
-                "--dim" => "--dim",
-                "--queries" => "--queries",
-                "--k" => "--k",
-                "--clusters" => "--clusters",
-                "--warmup" => "--warmup",
-                "--rounds" => "--rounds",
-                "--build-rounds" => "--build-rounds",
-                "--batch" => "--batch",
-                _ => return Err(ArgsError::Unknown(argument)),
-            };
-            let value = inline_value
-                .or_else(|| arguments.next())
-                .ok_or(ArgsError::MissingValue(flag))?;
+        const FLAGS: [&str; 9] = [
+            "--rows",
+            "--dim",
+            "--queries",
+            "--k",
+            "--clusters",
+            "--warmup",
+            "--rounds",
+            "--build-rounds",
+            "--batch",
+        ];
+        while let Some(pair) = crate::args::next_flag(&mut arguments, &FLAGS) {
+            let (flag, value) = pair?;
             let minimum = usize::from(flag != "--warmup");
             let number = value
                 .parse::<usize>()

@@ -101,6 +101,19 @@ impl fmt::Display for IngestArgsError {
 
 impl std::error::Error for IngestArgsError {}
 
+impl From<crate::args::ArgsError> for IngestArgsError {
+    fn from(error: crate::args::ArgsError) -> Self {
+        match error {
+            crate::args::ArgsError::Help => IngestArgsError::Help,
+            crate::args::ArgsError::Unknown(argument) => IngestArgsError::Unknown(argument),
+            crate::args::ArgsError::MissingValue(flag) => IngestArgsError::MissingValue(flag),
+            crate::args::ArgsError::BadValue { flag, value } => {
+                IngestArgsError::BadValue { flag, value }
+            }
+        }
+    }
+}
+
 impl IngestArgs {
     /// Parses `--flag value` and `--flag=value` pairs (after the word `ingest`).
     ///
@@ -110,25 +123,17 @@ impl IngestArgs {
     pub fn parse(arguments: impl IntoIterator<Item = String>) -> Result<Self, IngestArgsError> {
         let mut args = IngestArgs::default();
         let mut arguments = arguments.into_iter();
-        while let Some(argument) = arguments.next() {
-            let (name, inline_value) = match argument.split_once('=') {
-                Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
-                None => (argument.clone(), None),
-            };
-            let flag = match name.as_str() {
-                "-h" | "--help" => return Err(IngestArgsError::Help),
-                "--rows" => "--rows",
-                "--dim" => "--dim",
-                "--rounds" => "--rounds",
-                "--naive-sample" => "--naive-sample",
-                "--rss-rows" => "--rss-rows",
-                "--batch-size" => "--batch-size",
-                "--embedstore" => "--embedstore",
-                _ => return Err(IngestArgsError::Unknown(argument)),
-            };
-            let value = inline_value
-                .or_else(|| arguments.next())
-                .ok_or(IngestArgsError::MissingValue(flag))?;
+        const FLAGS: [&str; 7] = [
+            "--rows",
+            "--dim",
+            "--rounds",
+            "--naive-sample",
+            "--rss-rows",
+            "--batch-size",
+            "--embedstore",
+        ];
+        while let Some(pair) = crate::args::next_flag(&mut arguments, &FLAGS) {
+            let (flag, value) = pair?;
             if flag == "--embedstore" {
                 if value.trim().is_empty() {
                     return Err(IngestArgsError::BadValue { flag, value });

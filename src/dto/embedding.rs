@@ -13,23 +13,18 @@ use crate::models::{Collection, CollectionId, NewEmbeddingRow};
 /// Deserializes from the JSONL records the CLI reads:
 /// `{"external_id": "doc-1", "vector": [0.1, …], "content": "…", "metadata": {"lang": "en"}}`
 /// (`id` is accepted for `external_id`; `content` and `metadata` are optional).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
-#[garde(context(CollectionRules))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewEmbedding {
     /// The caller's stable key, 1..=512 bytes, no NUL; unique within the collection.
     #[serde(alias = "id")]
-    #[garde(custom(rules::external_id))]
     pub external_id: String,
     /// The vector: the collection's dimension, finite values, not all zero under cosine.
-    #[garde(custom(rules::vector_fits), inner(custom(rules::finite)))]
     pub vector: Vec<f32>,
     /// Optional source text.
     #[serde(default)]
-    #[garde(custom(rules::content))]
     pub content: Option<String>,
     /// JSON object of attributes (defaults to `{}`).
     #[serde(default = "empty_object")]
-    #[garde(custom(rules::metadata))]
     pub metadata: serde_json::Value,
 }
 
@@ -67,6 +62,40 @@ impl NewEmbedding {
     }
 }
 
+/// Written by hand rather than derived so that the vector, the bulk of every batch, is checked
+/// in one pass; only a vector that fails it is checked value by value, for the precise report
+/// (`vector[7]: value is NaN`).
+impl Validate for NewEmbedding {
+    type Context = CollectionRules;
+
+    fn validate_into(
+        &self,
+        rules: &CollectionRules,
+        parent: &mut dyn FnMut() -> garde::Path,
+        report: &mut garde::Report,
+    ) {
+        if let Err(error) = rules::external_id(&self.external_id, rules) {
+            report.append(parent().join("external_id"), error);
+        }
+        if !rules::vector_plainly_fits(&self.vector, rules) {
+            if let Err(error) = rules::vector_fits(&self.vector, rules) {
+                report.append(parent().join("vector"), error);
+            }
+            for (index, value) in self.vector.iter().enumerate() {
+                if let Err(error) = rules::finite(value, rules) {
+                    report.append(parent().join("vector").join(index), error);
+                }
+            }
+        }
+        if let Err(error) = rules::content(&self.content, rules) {
+            report.append(parent().join("content"), error);
+        }
+        if let Err(error) = rules::metadata(&self.metadata, rules) {
+            report.append(parent().join("metadata"), error);
+        }
+    }
+}
+
 /// What a batch does with two items that share an `external_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Duplicates {
@@ -84,6 +113,23 @@ pub struct EmbeddingBatch {
     pub items: Vec<NewEmbedding>,
     /// How repeated `external_id`s inside the batch are treated.
     pub duplicates: Duplicates,
+}
+
+/// An [`EmbeddingBatch`] that passed validation against one collection's rules: the proof the
+/// repository's writes take, like `garde::Valid`, made by [`EmbeddingBatch::check`].
+#[derive(Debug)]
+pub(crate) struct CheckedBatch(EmbeddingBatch);
+
+impl CheckedBatch {
+    /// The items, in the caller's order.
+    pub(crate) fn items(&self) -> &[NewEmbedding] {
+        &self.0.items
+    }
+
+    /// The checked batch.
+    pub(crate) fn into_inner(self) -> EmbeddingBatch {
+        self.0
+    }
 }
 
 impl Validate for EmbeddingBatch {
@@ -123,6 +169,19 @@ impl EmbeddingBatch {
     /// The garde report listing every failure with its `items[i]…` path.
     pub fn validate_for(self, collection: &Collection) -> Result<Valid<Self>, garde::Report> {
         Unvalidated::new(self).validate_with(&CollectionRules::of(collection))
+    }
+
+    /// Checks the batch against `rules` like [`validate_for`](Self::validate_for), but hands
+    /// the batch back beside the report when it fails: the bulk ingest needs the items of a
+    /// refused batch to name its rows and to write the valid ones.
+    pub(crate) fn check(
+        self,
+        rules: &CollectionRules,
+    ) -> Result<CheckedBatch, (Self, garde::Report)> {
+        match self.validate_with(rules) {
+            Ok(()) => Ok(CheckedBatch(self)),
+            Err(report) => Err((self, report)),
+        }
     }
 
     /// Rows for the `COPY`, in order; under [`Duplicates::LastWins`] only the last occurrence

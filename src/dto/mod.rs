@@ -23,6 +23,7 @@ mod rules;
 mod search;
 
 pub use collection::NewCollection;
+pub(crate) use embedding::CheckedBatch;
 pub use embedding::{Duplicates, EmbeddingBatch, NewEmbedding};
 pub use index::{IndexMethod, IndexSpec, default_lists};
 pub use rules::{

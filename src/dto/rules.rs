@@ -60,6 +60,27 @@ pub(crate) fn vector_fits(vector: &[f32], rules: &CollectionRules) -> garde::Res
     Ok(())
 }
 
+/// Whether `vector` has the collection's dimension, only finite values and, under cosine, a
+/// length that does not underflow to zero — decided in one pass over the values, the common
+/// case of every batch. `false` says only that [`vector_fits`] and [`finite`] must look closer.
+pub(crate) fn vector_plainly_fits(vector: &[f32], rules: &CollectionRules) -> bool {
+    if vector.len() != rules.dimension {
+        return false;
+    }
+    // Eight partial sums, so the loop vectorizes. A NaN or infinite value makes the sum NaN or
+    // infinite; a sum of squares is zero exactly when every square is, in any order.
+    let mut lanes = [0f32; 8];
+    let chunks = vector.chunks_exact(8);
+    let rest: f32 = chunks.remainder().iter().map(|value| value * value).sum();
+    for chunk in chunks {
+        for (lane, value) in lanes.iter_mut().zip(chunk) {
+            *lane += value * value;
+        }
+    }
+    let sum = lanes.iter().sum::<f32>() + rest;
+    sum.is_finite() && (rules.metric != Metric::Cosine || sum > 0.0)
+}
+
 pub(crate) fn finite(value: &f32, _: &CollectionRules) -> garde::Result {
     if value.is_nan() {
         Err(garde::Error::new("value is NaN"))
@@ -160,25 +181,45 @@ fn json_object_within(value: &serde_json::Value, limit: usize) -> garde::Result 
             json_kind(value)
         )));
     }
-    if depth(value) > MAX_JSON_DEPTH {
-        return Err(garde::Error::new(format!(
-            "nests objects or arrays deeper than {MAX_JSON_DEPTH} levels"
-        )));
+    match nesting_and_nul(value) {
+        Nesting::TooDeep => {
+            return Err(garde::Error::new(format!(
+                "nests objects or arrays deeper than {MAX_JSON_DEPTH} levels"
+            )));
+        }
+        Nesting::HasNul => {
+            return Err(garde::Error::new(
+                "contains a NUL character (\\u0000), which PostgreSQL jsonb cannot store",
+            ));
+        }
+        Nesting::Fine => {}
     }
-    if contains_nul(value) {
-        return Err(garde::Error::new(
-            "contains a NUL character (\\u0000), which PostgreSQL jsonb cannot store",
-        ));
-    }
-    let size = serde_json::to_vec(value)
-        .map(|bytes| bytes.len())
-        .unwrap_or(usize::MAX);
+    // Counted as serde_json writes it, without building the text.
+    let mut size = ByteCount(0);
+    let size = match serde_json::to_writer(&mut size, value) {
+        Ok(()) => size.0,
+        Err(_) => usize::MAX,
+    };
     if size > limit {
         return Err(garde::Error::new(format!(
             "is {size} bytes as JSON, at most {limit} allowed"
         )));
     }
     Ok(())
+}
+
+/// An `io::Write` that only counts the bytes written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn json_kind(value: &serde_json::Value) -> &'static str {
@@ -192,36 +233,129 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
     }
 }
 
-/// Nesting depth, measured without recursion (a hostile value may be nested 100,000 deep).
-fn depth(value: &serde_json::Value) -> usize {
-    let mut deepest = 0;
+#[derive(Debug, PartialEq, Eq)]
+enum Nesting {
+    Fine,
+    TooDeep,
+    HasNul,
+}
+
+/// Whether `value` nests deeper than [`MAX_JSON_DEPTH`] or holds a NUL in a key or a string:
+/// one walk without recursion (a hostile value may be nested 100,000 deep).
+fn nesting_and_nul(value: &serde_json::Value) -> Nesting {
     let mut pending = vec![(value, 1)];
+    let mut has_nul = false;
     while let Some((value, level)) = pending.pop() {
-        deepest = deepest.max(level);
         if level > MAX_JSON_DEPTH {
-            break;
+            return Nesting::TooDeep;
         }
         match value {
+            serde_json::Value::String(text) => has_nul |= text.contains('\0'),
             serde_json::Value::Array(items) => {
                 pending.extend(items.iter().map(|item| (item, level + 1)));
             }
             serde_json::Value::Object(map) => {
-                pending.extend(map.values().map(|item| (item, level + 1)));
+                for (key, item) in map {
+                    has_nul |= key.contains('\0');
+                    pending.push((item, level + 1));
+                }
             }
             _ => {}
         }
     }
-    deepest
+    if has_nul {
+        Nesting::HasNul
+    } else {
+        Nesting::Fine
+    }
 }
 
-/// Called after [`depth`] bounded the nesting.
-fn contains_nul(value: &serde_json::Value) -> bool {
-    match value {
-        serde_json::Value::String(text) => text.contains('\0'),
-        serde_json::Value::Array(items) => items.iter().any(contains_nul),
-        serde_json::Value::Object(map) => map
-            .iter()
-            .any(|(key, value)| key.contains('\0') || contains_nul(value)),
-        _ => false,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(dimension: usize, metric: Metric) -> CollectionRules {
+        CollectionRules { dimension, metric }
+    }
+
+    /// The slow, value-by-value verdict the one-pass check stands in for.
+    fn fits_value_by_value(vector: &[f32], rules: &CollectionRules) -> bool {
+        vector_fits(vector, rules).is_ok()
+            && vector.iter().all(|value| finite(value, rules).is_ok())
+    }
+
+    #[test]
+    fn the_one_pass_vector_check_never_passes_what_the_precise_one_refuses() {
+        let tiny = f32::from_bits(1); // the smallest subnormal: its square underflows
+        let cases: Vec<Vec<f32>> = vec![
+            vec![0.0; 17],
+            vec![tiny; 17],
+            vec![-0.0; 17],
+            [vec![0.0; 16], vec![1.0]].concat(),
+            [vec![1.0; 16], vec![f32::NAN]].concat(),
+            [vec![f32::INFINITY], vec![1.0; 16]].concat(),
+            [vec![f32::NEG_INFINITY], vec![1.0; 16]].concat(),
+            vec![f32::MAX; 17],
+            vec![1e-20; 17],
+            vec![1e-23; 17],
+            vec![1e-19; 17],
+            vec![0.25; 17],
+            vec![0.25; 16],
+        ];
+        for metric in [Metric::Cosine, Metric::L2, Metric::InnerProduct] {
+            for vector in &cases {
+                let rules = rules(vector.len(), metric);
+                let precise = fits_value_by_value(vector, &rules);
+                if vector_plainly_fits(vector, &rules) {
+                    assert!(precise, "{metric:?} {vector:?}");
+                }
+                // Every ordinary vector takes the fast path (huge values, whose squares
+                // overflow, are checked value by value).
+                if vector
+                    .iter()
+                    .all(|value| (1e-15..1e15).contains(&value.abs()))
+                {
+                    assert!(vector_plainly_fits(vector, &rules), "{metric:?} {vector:?}");
+                }
+            }
+            let wrong_length = rules(3, metric);
+            assert!(!vector_plainly_fits(&[1.0; 4], &wrong_length));
+        }
+        // The cases the one pass sends on, the precise check decides as before.
+        let cosine = rules(17, Metric::Cosine);
+        assert!(!fits_value_by_value(&[tiny; 17], &cosine));
+        assert!(fits_value_by_value(&[f32::MAX; 17], &cosine));
+        assert!(!fits_value_by_value(&[1e-23; 17], &cosine));
+        assert!(fits_value_by_value(&[1e-20; 17], &cosine));
+    }
+
+    #[test]
+    fn metadata_checks_nesting_nul_and_size_in_one_walk() {
+        let deep = (0..MAX_JSON_DEPTH).fold(
+            serde_json::json!(1),
+            |inner, _| serde_json::json!({ "k": inner }),
+        );
+        assert_eq!(nesting_and_nul(&deep), Nesting::TooDeep);
+        let deepest_allowed = (1..MAX_JSON_DEPTH).fold(
+            serde_json::json!(1),
+            |inner, _| serde_json::json!({ "k": inner }),
+        );
+        assert_eq!(nesting_and_nul(&deepest_allowed), Nesting::Fine);
+        assert_eq!(
+            nesting_and_nul(&serde_json::json!({ "a": [1, { "b": "x\u{0}" }] })),
+            Nesting::HasNul
+        );
+        assert_eq!(
+            nesting_and_nul(&serde_json::json!({ "a\u{0}": 1 })),
+            Nesting::HasNul
+        );
+        let value = serde_json::json!({ "text": "a \"quoted\" \\ line\n", "n": [1.5, -2] });
+        let exact = serde_json::to_vec(&value).unwrap().len();
+        assert!(json_object_within(&value, exact).is_ok());
+        let refused = json_object_within(&value, exact - 1).unwrap_err();
+        assert_eq!(
+            refused.message(),
+            format!("is {exact} bytes as JSON, at most {} allowed", exact - 1)
+        );
     }
 }

@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+mod batch;
 mod error;
 mod export;
 pub mod npy;
@@ -34,17 +35,12 @@ pub mod records;
 mod source;
 pub mod writer;
 
-use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use garde::Validate;
 use serde::Serialize;
 
-use crate::dto::{CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
-use crate::models::Collection;
-use crate::repo::WriteSummary;
+use crate::dto::CollectionRules;
 use crate::store::Store;
-use problems::{item_problem, rejected_rows, taken_ids};
 
 pub use error::{IngestError, RowProblem};
 pub use export::{CollectionStats, ExportSummary, collection_stats, export};
@@ -211,16 +207,20 @@ impl<'s> Ingest<'s> {
         let total_rows = source.total_rows();
         let batch_size = self.options.batch_size.max(1);
         let mut summary = IngestSummary::default();
-        // The next batch is read and parsed on a thread of its own while this one is written:
-        // file reading and JSON parsing overlap the database's work. The channel holds one
+        // The next batch is read, parsed and checked against the collection's rules on a
+        // thread of its own while this one is written: the client's work overlaps the
+        // database's, and the writing thread only writes. The channel holds one
         // batch, so at most three are in memory (being read, waiting, being written).
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+            let (rules, mode) = (CollectionRules::of(&collection), self.options.mode);
             scope.spawn(move || {
                 loop {
                     let mut rows = Vec::with_capacity(batch_size);
-                    let outcome = source.next_rows(batch_size, &mut rows).map(|()| rows);
-                    let done = !matches!(&outcome, Ok(rows) if !rows.is_empty());
+                    let outcome = source
+                        .next_rows(batch_size, &mut rows)
+                        .map(|()| batch::prepare(&rules, mode, rows));
+                    let done = !matches!(&outcome, Ok(batch) if batch.len() > 0);
                     // A send fails only when the writer stopped; then so does the reader.
                     if sender.send(outcome).is_err() || done {
                         return;
@@ -228,12 +228,13 @@ impl<'s> Ingest<'s> {
                 }
             });
             for batch in receiver {
-                let mut rows = batch?;
-                if rows.is_empty() {
+                let batch = batch?;
+                if batch.len() == 0 {
                     break;
                 }
-                summary.rows += rows.len() as u64;
-                let rejected = self.write_batch(&collection, &describe, &mut rows, &mut summary)?;
+                summary.rows += batch.len() as u64;
+                let (written, rejected) = self.write_batch(&collection, &describe, batch)?;
+                summary.add(&written);
                 for row in &rejected {
                     observer.rejected(row)?;
                 }
@@ -248,138 +249,5 @@ impl<'s> Ingest<'s> {
         })?;
         summary.seconds = started.elapsed().as_secs_f64();
         Ok(summary)
-    }
-
-    /// Validates and writes one batch; returns the rows it skipped.
-    fn write_batch(
-        &self,
-        collection: &Collection,
-        describe: &str,
-        rows: &mut [SourceRow],
-        summary: &mut IngestSummary,
-    ) -> Result<Vec<RejectedRow>, IngestError> {
-        let mut problems = Vec::new();
-        let mut items = Vec::with_capacity(rows.len());
-        // positions[i]: index into `rows` of items[i].
-        let mut positions = Vec::with_capacity(rows.len());
-        for (position, row) in rows.iter_mut().enumerate() {
-            let outcome = std::mem::replace(&mut row.outcome, Err(Vec::new()));
-            match outcome {
-                Ok(item) => {
-                    items.push(item);
-                    positions.push(position);
-                }
-                Err(row_problems) => {
-                    problems.extend(row_problems.into_iter().map(|(field, reason)| RowProblem {
-                        row: row.row,
-                        line: row.line,
-                        field,
-                        reason,
-                    }))
-                }
-            }
-        }
-        let duplicates = match self.options.mode {
-            WriteMode::Insert => Duplicates::Reject,
-            WriteMode::Upsert => Duplicates::LastWins,
-        };
-        let batch = EmbeddingBatch { items, duplicates };
-        if let Err(report) = batch.validate_with(&CollectionRules::of(collection)) {
-            for (path, error) in report.iter() {
-                problems.push(item_problem(
-                    &path.to_string(),
-                    error.message(),
-                    rows,
-                    &positions,
-                ));
-            }
-        }
-        let items = batch.items;
-        let skip_invalid = self.options.skip_invalid;
-        let mode = self.options.mode;
-        // Insert mode checks for taken ids up front only when it must list or skip them; the
-        // fast path lets the COPY find out and diagnoses a conflict afterwards (below).
-        let precheck = mode == WriteMode::Insert && (skip_invalid || !problems.is_empty());
-        let diagnosis_ids: Vec<(String, usize)> = if mode == WriteMode::Insert && !precheck {
-            items
-                .iter()
-                .zip(&positions)
-                .map(|(item, position)| (item.external_id.clone(), *position))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let synchronous_commit = self.options.synchronous_commit;
-        let written = self.store.write(|uow| {
-            if !synchronous_commit {
-                // Constant SQL; lasts until this batch's COMMIT (see IngestOptions).
-                diesel::connection::SimpleConnection::batch_execute(
-                    uow.connection(),
-                    "SET LOCAL synchronous_commit = off",
-                )
-                .map_err(crate::Error::from)?;
-            }
-            if precheck {
-                let ids = items
-                    .iter()
-                    .zip(&positions)
-                    .map(|(item, position)| (item.external_id.as_str(), *position));
-                problems.extend(taken_ids(uow, collection, ids, rows)?);
-            }
-            problems.sort_by_key(|problem| problem.row);
-            if !problems.is_empty() && !skip_invalid {
-                return Err(IngestError::Rejected {
-                    source: describe.to_owned(),
-                    problems: std::mem::take(&mut problems),
-                });
-            }
-            let bad_rows: HashSet<u64> = problems.iter().map(|problem| problem.row).collect();
-            let mut keep: Vec<NewEmbedding> = Vec::with_capacity(items.len());
-            let mut rejected_ids: HashMap<u64, String> = HashMap::new();
-            for (item, position) in items.into_iter().zip(&positions) {
-                let row = rows[*position].row;
-                if bad_rows.contains(&row) {
-                    rejected_ids.insert(row, item.external_id);
-                } else {
-                    keep.push(item);
-                }
-            }
-            let written = if keep.is_empty() {
-                WriteSummary::default()
-            } else {
-                match mode {
-                    WriteMode::Insert => uow.embeddings().insert(collection, keep)?,
-                    WriteMode::Upsert => uow.embeddings().upsert(collection, keep)?,
-                }
-            };
-            Ok::<_, IngestError>((written, rejected_ids))
-        });
-        let (written, mut rejected_ids) = match written {
-            Err(IngestError::Store(conflict @ crate::Error::Conflict { .. }))
-                if !diagnosis_ids.is_empty() =>
-            {
-                let ids = diagnosis_ids
-                    .iter()
-                    .map(|(id, position)| (id.as_str(), *position));
-                let taken = self
-                    .store
-                    .read(|uow| taken_ids(uow, collection, ids, rows))?;
-                if taken.is_empty() {
-                    // Someone else's rows, rolled back since: report the conflict as it was.
-                    return Err(IngestError::Store(conflict));
-                }
-                return Err(IngestError::Rejected {
-                    source: describe.to_owned(),
-                    problems: taken,
-                });
-            }
-            other => other?,
-        };
-        summary.batches += 1;
-        summary.inserted += written.inserted;
-        summary.updated += written.updated;
-        summary.unchanged += written.unchanged;
-        summary.duplicates_dropped += written.duplicates_dropped as u64;
-        Ok(rejected_rows(problems, &mut rejected_ids))
     }
 }

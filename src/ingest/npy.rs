@@ -178,11 +178,13 @@ impl<R: Read> NpyReader<R> {
                 IngestError::io(&self.file, error)
             });
         }
-        let size = self.header.dtype.size();
         out.reserve(self.header.cols);
-        for chunk in self.row_bytes.chunks_exact(size) {
-            out.push(decode(chunk, self.header.dtype, self.header.big_endian));
-        }
+        decode_row(
+            &self.row_bytes,
+            self.header.dtype,
+            self.header.big_endian,
+            out,
+        );
         self.next_row += 1;
         Ok(true)
     }
@@ -193,25 +195,35 @@ impl<R: Read> NpyReader<R> {
     }
 }
 
-fn decode(bytes: &[u8], dtype: Dtype, big_endian: bool) -> f32 {
-    match (dtype, bytes) {
-        (Dtype::F16, &[a, b]) => {
-            let bits = if big_endian { [a, b] } else { [b, a] };
-            half::f16::from_bits(u16::from_be_bytes(bits)).to_f32()
-        }
-        (Dtype::F32, &[a, b, c, d]) => {
-            let value = if big_endian {
-                [a, b, c, d]
+/// Appends the values of one row's bytes to `out`, as float32. One loop per layout, so that
+/// the common little-endian float32 row compiles to a plain copy.
+fn decode_row(bytes: &[u8], dtype: Dtype, big_endian: bool, out: &mut Vec<f32>) {
+    match (dtype, big_endian) {
+        (Dtype::F32, false) => out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+        ),
+        (Dtype::F32, true) => out.extend(
+            bytes
+                .chunks_exact(4)
+                .map(|c| f32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+        ),
+        (Dtype::F16, big_endian) => out.extend(bytes.chunks_exact(2).map(|c| {
+            let bits = [c[0], c[1]];
+            let bits = if big_endian {
+                u16::from_be_bytes(bits)
             } else {
-                [d, c, b, a]
+                u16::from_le_bytes(bits)
             };
-            f32::from_be_bytes(value)
-        }
-        (Dtype::F64, &[a, b, c, d, e, f, g, h]) => {
+            half::f16::from_bits(bits).to_f32()
+        })),
+        (Dtype::F64, big_endian) => out.extend(bytes.chunks_exact(8).map(|c| {
+            let bits = [c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]];
             let value = if big_endian {
-                [a, b, c, d, e, f, g, h]
+                f64::from_be_bytes(bits)
             } else {
-                [h, g, f, e, d, c, b, a]
+                f64::from_le_bytes(bits)
             };
             // Narrowing is the point: the store holds float32 (values beyond its range become
             // infinite and are then refused by validation).
@@ -219,11 +231,9 @@ fn decode(bytes: &[u8], dtype: Dtype, big_endian: bool) -> f32 {
                 clippy::cast_possible_truncation,
                 reason = "float64 input is stored as float32"
             )]
-            let narrowed = f64::from_be_bytes(value) as f32;
+            let narrowed = value as f32;
             narrowed
-        }
-        // chunks_exact(dtype.size()) makes every other shape impossible.
-        _ => f32::NAN,
+        })),
     }
 }
 

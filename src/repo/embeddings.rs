@@ -3,12 +3,12 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::Integer;
-use garde::Valid;
 use serde::Serialize;
 
-use crate::dto::{Duplicates, EmbeddingBatch, NewEmbedding};
+use crate::dto::{CheckedBatch, CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
 use crate::error::{Error, Result};
 use crate::models::{Collection, CollectionId, Embedding, NewEmbeddingRow};
+use crate::repo::copy::{CopyInto, copy_rows};
 use crate::schema::embeddings;
 
 /// Embeddings inside a unit of work.
@@ -50,6 +50,16 @@ impl<'u> Embeddings<'u> {
         items: Vec<NewEmbedding>,
     ) -> Result<WriteSummary> {
         let batch = validate(collection, items, Duplicates::Reject)?;
+        self.insert_checked(collection, batch)
+    }
+
+    /// [`insert`](Self::insert) of a batch already checked against `collection`'s rules (with
+    /// [`Duplicates::Reject`]): the bulk ingest checks off the write path, and only once.
+    pub(crate) fn insert_checked(
+        &mut self,
+        collection: &Collection,
+        batch: CheckedBatch,
+    ) -> Result<WriteSummary> {
         copy_insert(self.conn, collection, batch)
     }
 
@@ -68,6 +78,15 @@ impl<'u> Embeddings<'u> {
         items: Vec<NewEmbedding>,
     ) -> Result<WriteSummary> {
         let batch = validate(collection, items, Duplicates::LastWins)?;
+        self.upsert_checked(collection, batch)
+    }
+
+    /// [`upsert`](Self::upsert) of a batch already checked against `collection`'s rules.
+    pub(crate) fn upsert_checked(
+        &mut self,
+        collection: &Collection,
+        batch: CheckedBatch,
+    ) -> Result<WriteSummary> {
         staged_upsert(self.conn, collection, batch)
     }
 
@@ -164,17 +183,20 @@ fn validate(
     collection: &Collection,
     items: Vec<NewEmbedding>,
     duplicates: Duplicates,
-) -> Result<Valid<EmbeddingBatch>> {
-    Ok(EmbeddingBatch { items, duplicates }.validate_for(collection)?)
+) -> Result<CheckedBatch> {
+    EmbeddingBatch { items, duplicates }
+        .check(&CollectionRules::of(collection))
+        .map_err(|(_, report)| Error::from(report))
 }
 
 fn copy_insert(
     conn: &mut PgConnection,
     collection: &Collection,
-    batch: Valid<EmbeddingBatch>,
+    batch: CheckedBatch,
 ) -> Result<WriteSummary> {
+    let batch = batch.into_inner();
     let received = batch.items.len();
-    let (mut rows, _) = batch.into_inner().into_rows(collection.id);
+    let (mut rows, _) = batch.into_rows(collection.id);
     if rows.is_empty() {
         return Ok(WriteSummary::default());
     }
@@ -185,9 +207,7 @@ fn copy_insert(
     let inserted = if row_security_active(conn)? {
         staged_insert(conn, collection, &rows)?
     } else {
-        diesel::copy_from(embeddings::table)
-            .from_insertable(&rows)
-            .execute(conn)
+        copy_rows(conn, CopyInto::Embeddings, &rows)
             .map_err(|error| write_error(error, collection))?
     };
     Ok(WriteSummary {
@@ -244,17 +264,6 @@ diesel::table! {
     }
 }
 
-/// A staged row, borrowed from the batch's rows.
-#[derive(Insertable)]
-#[diesel(table_name = embedstore_staging, check_for_backend(diesel::pg::Pg))]
-#[diesel(treat_none_as_default_value = false)]
-struct StagedRow<'a> {
-    external_id: &'a str,
-    embedding: &'a pgvector::Vector,
-    content: Option<&'a str>,
-    metadata: &'a serde_json::Value,
-}
-
 /// Binary `COPY` into a temporary staging table, then two statements that take every row lock
 /// in one global order (external_id by bytes, `COLLATE "C"`), so overlapping upserts from
 /// concurrent writers wait instead of deadlocking, and whose counts stay exact under
@@ -273,10 +282,11 @@ struct StagedRow<'a> {
 fn staged_upsert(
     conn: &mut PgConnection,
     collection: &Collection,
-    batch: Valid<EmbeddingBatch>,
+    batch: CheckedBatch,
 ) -> Result<WriteSummary> {
+    let batch = batch.into_inner();
     let received = batch.items.len();
-    let (rows, duplicates_dropped) = batch.into_inner().into_rows(collection.id);
+    let (rows, duplicates_dropped) = batch.into_rows(collection.id);
     if rows.is_empty() {
         return Ok(WriteSummary::default());
     }
@@ -409,10 +419,7 @@ fn copy_fresh(
     }
     fresh.sort_unstable_by(|a, b| a.external_id.cmp(&b.external_id));
     conn.batch_execute("SAVEPOINT embedstore_fresh")?;
-    match diesel::copy_from(embeddings::table)
-        .from_insertable(&fresh)
-        .execute(conn)
-    {
+    match copy_rows(conn, CopyInto::Embeddings, &fresh) {
         Ok(inserted) => {
             conn.batch_execute("RELEASE SAVEPOINT embedstore_fresh")?;
             Ok(Fresh::Inserted(inserted as u64))
@@ -435,20 +442,8 @@ fn stage(conn: &mut PgConnection, rows: &[NewEmbeddingRow]) -> Result<()> {
          content text, metadata jsonb NOT NULL) ON COMMIT DROP",
     )
     .execute(conn)?;
-    let staged: Vec<StagedRow<'_>> = rows.iter().map(staged_row).collect();
-    diesel::copy_from(embedstore_staging::table)
-        .from_insertable(&staged)
-        .execute(conn)?;
+    copy_rows(conn, CopyInto::Staging, rows)?;
     Ok(())
-}
-
-fn staged_row(row: &NewEmbeddingRow) -> StagedRow<'_> {
-    StagedRow {
-        external_id: &row.external_id,
-        embedding: &row.embedding,
-        content: row.content.as_deref(),
-        metadata: &row.metadata,
-    }
 }
 
 /// Gives write failures the most useful variant: a taken `external_id` is a conflict, a

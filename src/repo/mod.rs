@@ -1,9 +1,11 @@
 //! Concrete diesel queries, reached only through [`UnitOfWork`](crate::UnitOfWork).
 //!
-//! Invariant: every function here that writes takes a `garde::Valid<…>`; the public handles
+//! Invariant: every function here that writes takes a `garde::Valid<…>` (or, for embeddings,
+//! a `CheckedBatch`, the same proof made without losing a refused batch); the public handles
 //! validate their DTOs first. Nothing outside this module imports `crate::schema`.
 
 pub(crate) mod collections;
+mod copy;
 pub(crate) mod embeddings;
 pub(crate) mod filtered;
 pub(crate) mod pages;

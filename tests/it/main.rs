@@ -11,6 +11,7 @@ mod cli_search;
 mod collections;
 mod concurrency;
 mod config;
+mod copy_encoding;
 mod embeddings;
 mod export;
 mod faults;

@@ -1,0 +1,263 @@
+//! One ingest batch in two steps: [`prepare`] checks it without the database, on the reading
+//! thread, so that the writing thread only writes; [`Ingest::write_batch`] writes it in one
+//! transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::dto::{CheckedBatch, CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
+use crate::ingest::problems::{item_problem, rejected_rows, taken_ids};
+use crate::ingest::{
+    Ingest, IngestError, IngestSummary, RejectedRow, RowProblem, SourceRow, WriteMode,
+};
+use crate::models::Collection;
+use crate::repo::WriteSummary;
+
+/// A batch read and checked: every item is either in a batch that passed the collection's
+/// rules, or beside the problems of the rows that did not.
+#[derive(Debug)]
+pub(super) struct PreparedBatch {
+    /// The rows as read; their outcomes are taken (into `items` or `problems`).
+    rows: Vec<SourceRow>,
+    /// `positions[i]`: the index into `rows` of the i-th item.
+    positions: Vec<usize>,
+    items: Items,
+    /// What the rules found, by row.
+    problems: Vec<RowProblem>,
+}
+
+#[derive(Debug)]
+enum Items {
+    /// Every row passed: the batch goes to the repository as it is.
+    Checked(CheckedBatch),
+    /// Some rows have problems (listed beside); each of these items passed on its own.
+    Refused(Vec<NewEmbedding>),
+}
+
+impl Items {
+    fn external_ids(&self) -> impl Iterator<Item = &str> {
+        let items = match self {
+            Items::Checked(batch) => batch.items(),
+            Items::Refused(items) => items,
+        };
+        items.iter().map(|item| item.external_id.as_str())
+    }
+}
+
+/// What the write of a batch did, and the rows it skipped.
+pub(super) type Written = (WriteSummary, Vec<RejectedRow>);
+
+/// Checks `rows` against `rules` (without the database): the parse problems the source found,
+/// then the collection's rules and, in insert mode, ids repeated inside the batch.
+pub(super) fn prepare(
+    rules: &CollectionRules,
+    mode: WriteMode,
+    mut rows: Vec<SourceRow>,
+) -> PreparedBatch {
+    let mut problems = Vec::new();
+    let mut items = Vec::with_capacity(rows.len());
+    let mut positions = Vec::with_capacity(rows.len());
+    for (position, row) in rows.iter_mut().enumerate() {
+        match std::mem::replace(&mut row.outcome, Err(Vec::new())) {
+            Ok(item) => {
+                items.push(item);
+                positions.push(position);
+            }
+            Err(row_problems) => {
+                problems.extend(row_problems.into_iter().map(|(field, reason)| RowProblem {
+                    row: row.row,
+                    line: row.line,
+                    field,
+                    reason,
+                }))
+            }
+        }
+    }
+    let duplicates = mode.duplicates();
+    let items = match (EmbeddingBatch { items, duplicates }).check(rules) {
+        Ok(batch) if problems.is_empty() => Items::Checked(batch),
+        Ok(batch) => Items::Refused(batch.into_inner().items),
+        Err((batch, report)) => {
+            for (path, error) in report.iter() {
+                problems.push(item_problem(
+                    &path.to_string(),
+                    error.message(),
+                    &rows,
+                    &positions,
+                ));
+            }
+            Items::Refused(batch.items)
+        }
+    };
+    problems.sort_by_key(|problem| problem.row);
+    PreparedBatch {
+        rows,
+        positions,
+        items,
+        problems,
+    }
+}
+
+impl PreparedBatch {
+    /// Rows in the batch (valid or not).
+    pub(super) fn len(&self) -> usize {
+        self.rows.len()
+    }
+}
+
+impl WriteMode {
+    /// What a batch written in this mode does with an `external_id` it holds twice.
+    fn duplicates(self) -> Duplicates {
+        match self {
+            WriteMode::Insert => Duplicates::Reject,
+            WriteMode::Upsert => Duplicates::LastWins,
+        }
+    }
+}
+
+impl Ingest<'_> {
+    /// Writes one prepared batch in one transaction; returns what it did and the rows it
+    /// skipped (only under `skip_invalid`).
+    ///
+    /// # Errors
+    /// [`IngestError::Rejected`] when the batch has problems and invalid rows are not skipped
+    /// (in insert mode with the ids the collection already holds), nothing of it written;
+    /// [`IngestError::Store`] when the write fails.
+    pub(super) fn write_batch(
+        &self,
+        collection: &Collection,
+        describe: &str,
+        batch: PreparedBatch,
+    ) -> Result<Written, IngestError> {
+        let PreparedBatch {
+            rows,
+            positions,
+            items,
+            mut problems,
+        } = batch;
+        let (mode, skip_invalid) = (self.options.mode, self.options.skip_invalid);
+        // Insert mode looks for taken ids up front only when it must list or skip them; the
+        // fast path lets the COPY find out and diagnoses a conflict afterwards (below).
+        let precheck = mode == WriteMode::Insert && (skip_invalid || !problems.is_empty());
+        let diagnosis_ids: Vec<(String, usize)> = if mode == WriteMode::Insert && !precheck {
+            items
+                .external_ids()
+                .zip(&positions)
+                .map(|(id, position)| (id.to_owned(), *position))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let synchronous_commit = self.options.synchronous_commit;
+        let written = self.store.write(|uow| {
+            if !synchronous_commit {
+                // Constant SQL; lasts until this batch's COMMIT (see IngestOptions).
+                diesel::connection::SimpleConnection::batch_execute(
+                    uow.connection(),
+                    "SET LOCAL synchronous_commit = off",
+                )
+                .map_err(crate::Error::from)?;
+            }
+            if precheck {
+                let ids = items.external_ids().zip(positions.iter().copied());
+                problems.extend(taken_ids(uow, collection, ids, &rows)?);
+                problems.sort_by_key(|problem| problem.row);
+            }
+            if !problems.is_empty() && !skip_invalid {
+                return Err(IngestError::Rejected {
+                    source: describe.to_owned(),
+                    problems: std::mem::take(&mut problems),
+                });
+            }
+            let (batch, rejected_ids) =
+                keep_valid(collection, mode, items, &positions, &rows, &problems)?;
+            let written = match (batch, mode) {
+                (None, _) => WriteSummary::default(),
+                (Some(batch), WriteMode::Insert) => {
+                    uow.embeddings().insert_checked(collection, batch)?
+                }
+                (Some(batch), WriteMode::Upsert) => {
+                    uow.embeddings().upsert_checked(collection, batch)?
+                }
+            };
+            Ok::<_, IngestError>((written, rejected_ids))
+        });
+        let (written, mut rejected_ids) = match written {
+            Err(IngestError::Store(conflict @ crate::Error::Conflict { .. }))
+                if !diagnosis_ids.is_empty() =>
+            {
+                let ids = diagnosis_ids
+                    .iter()
+                    .map(|(id, position)| (id.as_str(), *position));
+                let taken = self
+                    .store
+                    .read(|uow| taken_ids(uow, collection, ids, &rows))?;
+                if taken.is_empty() {
+                    // Someone else's rows, rolled back since: report the conflict as it was.
+                    return Err(IngestError::Store(conflict));
+                }
+                return Err(IngestError::Rejected {
+                    source: describe.to_owned(),
+                    problems: taken,
+                });
+            }
+            other => other?,
+        };
+        Ok((written, rejected_rows(problems, &mut rejected_ids)))
+    }
+}
+
+impl IngestSummary {
+    /// Adds one batch's write.
+    pub(super) fn add(&mut self, written: &WriteSummary) {
+        self.batches += 1;
+        self.inserted += written.inserted;
+        self.updated += written.updated;
+        self.unchanged += written.unchanged;
+        self.duplicates_dropped += written.duplicates_dropped as u64;
+    }
+}
+
+/// The batch to write once the rows with `problems` are left out (`None` when none is left),
+/// and the `external_id`s of the rows left out, by row.
+fn keep_valid(
+    collection: &Collection,
+    mode: WriteMode,
+    items: Items,
+    positions: &[usize],
+    rows: &[SourceRow],
+    problems: &[RowProblem],
+) -> Result<(Option<CheckedBatch>, HashMap<u64, String>), IngestError> {
+    if problems.is_empty()
+        && let Items::Checked(batch) = items
+    {
+        return Ok((Some(batch), HashMap::new()));
+    }
+    let items = match items {
+        Items::Checked(batch) => batch.into_inner().items,
+        Items::Refused(items) => items,
+    };
+    let bad_rows: HashSet<u64> = problems.iter().map(|problem| problem.row).collect();
+    let mut keep = Vec::with_capacity(items.len());
+    let mut rejected_ids = HashMap::new();
+    for (item, position) in items.into_iter().zip(positions) {
+        let row = rows[*position].row;
+        if bad_rows.contains(&row) {
+            rejected_ids.insert(row, item.external_id);
+        } else {
+            keep.push(item);
+        }
+    }
+    if keep.is_empty() {
+        return Ok((None, rejected_ids));
+    }
+    let duplicates = mode.duplicates();
+    // Each kept item passed on its own and a repeated id was a problem of its later row, so
+    // this check passes; it is what makes the rest a batch the repository takes.
+    let batch = EmbeddingBatch {
+        items: keep,
+        duplicates,
+    }
+    .check(&CollectionRules::of(collection))
+    .map_err(|(_, report)| crate::Error::from(report))?;
+    Ok((Some(batch), rejected_ids))
+}

@@ -1,6 +1,7 @@
-//! One ingest batch in two steps: [`prepare`] checks it without the database, on the reading
-//! thread, so that the writing thread only writes; [`Ingest::write_batch`] writes it in one
-//! transaction.
+//! One ingest batch in three steps, each on a thread of its own so that they overlap:
+//! [`prepare`] checks it without the database (reading thread); in upsert mode
+//! [`Ingest::plan_batch`] compares it with the stored rows on a connection of its own (planning
+//! thread); [`Ingest::write_ready`] writes what is left in one transaction (writing thread).
 
 use std::collections::{HashMap, HashSet};
 
@@ -11,6 +12,8 @@ use crate::ingest::{
 };
 use crate::models::Collection;
 use crate::repo::WriteSummary;
+use crate::repo::upsert::UpsertPlan;
+use crate::uow::UnitOfWork;
 
 /// A batch read and checked: every item is either in a batch that passed the collection's
 /// rules, or beside the problems of the rows that did not.
@@ -40,6 +43,33 @@ impl Items {
             Items::Refused(items) => items,
         };
         items.iter().map(|item| item.external_id.as_str())
+    }
+}
+
+/// A batch ready for the writing thread.
+#[derive(Debug)]
+pub(super) enum Ready {
+    /// To check against the database and write as prepared (insert mode, or a batch the
+    /// writer refuses).
+    Prepared(PreparedBatch),
+    /// Upsert mode: compared with the stored rows already.
+    Planned {
+        /// Rows in the batch (valid or not).
+        rows: usize,
+        /// What is left to write; `None` when no row was valid.
+        plan: Option<UpsertPlan>,
+        /// The rows skipped as invalid.
+        rejected: Vec<RejectedRow>,
+    },
+}
+
+impl Ready {
+    /// Rows in the batch (valid or not); 0 marks the end of the source.
+    pub(super) fn len(&self) -> usize {
+        match self {
+            Ready::Prepared(batch) => batch.len(),
+            Ready::Planned { rows, .. } => *rows,
+        }
     }
 }
 
@@ -115,6 +145,100 @@ impl WriteMode {
 }
 
 impl Ingest<'_> {
+    /// The planning step: in upsert mode, a batch the writer will not refuse is compared with
+    /// the stored rows here (a read on a connection of its own, while the writer writes the
+    /// previous batch), so that unchanged rows never reach the writer. Anything else passes
+    /// through.
+    ///
+    /// # Errors
+    /// [`IngestError::Store`] when the comparison fails.
+    pub(super) fn plan_batch(
+        &self,
+        collection: &Collection,
+        batch: PreparedBatch,
+    ) -> Result<Ready, IngestError> {
+        let refused = !batch.problems.is_empty() && !self.options.skip_invalid;
+        if self.options.mode != WriteMode::Upsert || refused || batch.len() == 0 {
+            return Ok(Ready::Prepared(batch));
+        }
+        let PreparedBatch {
+            rows,
+            positions,
+            items,
+            problems,
+        } = batch;
+        let (checked, mut rejected_ids) = keep_valid(
+            collection,
+            WriteMode::Upsert,
+            items,
+            &positions,
+            &rows,
+            &problems,
+        )?;
+        let plan = match checked {
+            Some(checked) => Some(
+                self.store
+                    .read(|uow| uow.embeddings().plan_upsert(collection, checked))?,
+            ),
+            None => None,
+        };
+        Ok(Ready::Planned {
+            rows: rows.len(),
+            plan,
+            rejected: rejected_rows(problems, &mut rejected_ids),
+        })
+    }
+
+    /// Writes a batch handed over by [`plan_batch`](Self::plan_batch); one whose rows are all
+    /// unchanged costs no transaction at all.
+    ///
+    /// # Errors
+    /// As [`write_batch`](Self::write_batch).
+    pub(super) fn write_ready(
+        &self,
+        collection: &Collection,
+        describe: &str,
+        ready: Ready,
+    ) -> Result<Written, IngestError> {
+        match ready {
+            Ready::Prepared(batch) => self.write_batch(collection, describe, batch),
+            Ready::Planned {
+                plan: None,
+                rejected,
+                ..
+            } => Ok((WriteSummary::default(), rejected)),
+            Ready::Planned {
+                plan: Some(plan),
+                rejected,
+                ..
+            } if plan.is_empty() => Ok((plan.summary(), rejected)),
+            Ready::Planned {
+                plan: Some(plan),
+                rejected,
+                ..
+            } => {
+                let written = self.store.write(|uow| {
+                    self.relax_commit(uow)?;
+                    uow.embeddings().apply_upsert(collection, plan)
+                })?;
+                Ok((written, rejected))
+            }
+        }
+    }
+
+    /// Unless asked otherwise, this batch's COMMIT does not wait for its disk flush (see
+    /// [`IngestOptions::synchronous_commit`](crate::ingest::IngestOptions)).
+    fn relax_commit(&self, uow: &mut UnitOfWork<'_>) -> Result<(), crate::Error> {
+        if !self.options.synchronous_commit {
+            // Constant SQL; lasts until this batch's COMMIT.
+            diesel::connection::SimpleConnection::batch_execute(
+                uow.connection(),
+                "SET LOCAL synchronous_commit = off",
+            )?;
+        }
+        Ok(())
+    }
+
     /// Writes one prepared batch in one transaction; returns what it did and the rows it
     /// skipped (only under `skip_invalid`).
     ///
@@ -147,16 +271,8 @@ impl Ingest<'_> {
         } else {
             Vec::new()
         };
-        let synchronous_commit = self.options.synchronous_commit;
         let written = self.store.write(|uow| {
-            if !synchronous_commit {
-                // Constant SQL; lasts until this batch's COMMIT (see IngestOptions).
-                diesel::connection::SimpleConnection::batch_execute(
-                    uow.connection(),
-                    "SET LOCAL synchronous_commit = off",
-                )
-                .map_err(crate::Error::from)?;
-            }
+            self.relax_commit(uow)?;
             if precheck {
                 let ids = items.external_ids().zip(positions.iter().copied());
                 problems.extend(taken_ids(uow, collection, ids, &rows)?);

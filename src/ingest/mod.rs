@@ -1,11 +1,12 @@
 //! Streaming file ingest and export: `.npy` matrices with JSONL records in, the same out.
 //!
 //! [`Ingest::run`] reads a [`RowSource`] in batches of [`IngestOptions::batch_size`] rows and
-//! writes each batch in its own transaction ([`Store::write`] with
-//! `uow.embeddings().insert/upsert`), so memory is bounded by the batch (the next batch is read
-//! on a second thread meanwhile: at most three in memory), a crash loses at most
-//! the batch in flight, and re-running the same ingest in upsert mode resumes: rows already
-//! stored are "unchanged" and not rewritten.
+//! writes each batch in its own transaction ([`Store::write`] with the repository's insert or
+//! upsert), so memory is bounded by the batch (at most five in memory: being read, being
+//! compared, being written, and one waiting between each), a crash loses at most the batch in
+//! flight, and re-running the same ingest in upsert mode resumes: rows already stored are
+//! "unchanged" and not rewritten. Reading, checking and (upsert) comparing with the stored rows
+//! run on threads of their own, ahead of the writer.
 //!
 //! ```no_run
 //! use std::path::Path;
@@ -151,7 +152,8 @@ pub struct IngestSummary {
     pub rejected: u64,
     /// Earlier occurrences of an `external_id` repeated inside one batch (upsert: last wins).
     pub duplicates_dropped: u64,
-    /// Batches (transactions) written.
+    /// Batches read (each written in one transaction, unless all its rows were unchanged or
+    /// rejected).
     pub batches: u64,
     /// Wall-clock seconds.
     pub seconds: f64,
@@ -207,12 +209,13 @@ impl<'s> Ingest<'s> {
         let total_rows = source.total_rows();
         let batch_size = self.options.batch_size.max(1);
         let mut summary = IngestSummary::default();
-        // The next batch is read, parsed and checked against the collection's rules on a
-        // thread of its own while this one is written: the client's work overlaps the
-        // database's, and the writing thread only writes. The channel holds one
-        // batch, so at most three are in memory (being read, waiting, being written).
+        // Three threads, so that the client's work overlaps the database's: the next batches
+        // are read, parsed and checked against the collection's rules on one, compared with
+        // the stored rows (upsert mode) on another, while this one writes. Each channel holds
+        // one batch, so at most five are in memory.
         std::thread::scope(|scope| {
-            let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+            let (prepared_sender, prepared) = std::sync::mpsc::sync_channel(1);
+            let (ready_sender, ready) = std::sync::mpsc::sync_channel(1);
             let (rules, mode) = (CollectionRules::of(&collection), self.options.mode);
             scope.spawn(move || {
                 loop {
@@ -221,19 +224,29 @@ impl<'s> Ingest<'s> {
                         .next_rows(batch_size, &mut rows)
                         .map(|()| batch::prepare(&rules, mode, rows));
                     let done = !matches!(&outcome, Ok(batch) if batch.len() > 0);
-                    // A send fails only when the writer stopped; then so does the reader.
-                    if sender.send(outcome).is_err() || done {
+                    // A send fails only when a later step stopped; then so does this one.
+                    if prepared_sender.send(outcome).is_err() || done {
                         return;
                     }
                 }
             });
-            for batch in receiver {
+            let collection = &collection;
+            scope.spawn(move || {
+                for outcome in prepared {
+                    let outcome = outcome.and_then(|batch| self.plan_batch(collection, batch));
+                    let done = !matches!(&outcome, Ok(ready) if ready.len() > 0);
+                    if ready_sender.send(outcome).is_err() || done {
+                        return;
+                    }
+                }
+            });
+            for batch in ready {
                 let batch = batch?;
                 if batch.len() == 0 {
                     break;
                 }
                 summary.rows += batch.len() as u64;
-                let (written, rejected) = self.write_batch(&collection, &describe, batch)?;
+                let (written, rejected) = self.write_ready(collection, &describe, batch)?;
                 summary.add(&written);
                 for row in &rejected {
                     observer.rejected(row)?;

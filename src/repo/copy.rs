@@ -16,7 +16,7 @@ use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 
 use crate::models::NewEmbeddingRow;
-use crate::repo::embeddings::embedstore_staging;
+use crate::repo::upsert::embedstore_staging;
 use crate::schema::embeddings;
 
 /// Bytes per `CopyData` message.
@@ -108,10 +108,25 @@ fn encode_row(
     }
     field(out, row.external_id.as_bytes())?;
     let values = row.embedding.as_slice();
-    let too_long = || std::io::Error::other("a vector is too long for one COPY field");
-    let dimension = u16::try_from(values.len()).map_err(|_| too_long())?;
-    let length = i32::try_from(4 + 4 * values.len()).map_err(|_| too_long())?;
+    let length = i32::try_from(4 + 4 * values.len())
+        .map_err(|_| std::io::Error::other("a vector is too long for one COPY field"))?;
     out.write_all(&length.to_be_bytes())?;
+    write_vector(out, values)?;
+    match &row.content {
+        Some(text) => field(out, text.as_bytes())?,
+        None => out.write_all(&(-1i32).to_be_bytes())?,
+    }
+    json.clear();
+    json.push(1);
+    serde_json::to_writer(&mut *json, &row.metadata)?;
+    field(out, json)
+}
+
+/// A vector as pgvector's `vector_send` writes it: `int16` dimension, `int16` zero, then the
+/// values as big-endian `float4`s.
+pub(crate) fn write_vector(out: &mut impl Write, values: &[f32]) -> std::io::Result<()> {
+    let dimension = u16::try_from(values.len())
+        .map_err(|_| std::io::Error::other("a vector has more values than pgvector allows"))?;
     out.write_all(&dimension.to_be_bytes())?;
     out.write_all(&0u16.to_be_bytes())?;
     let mut bytes = [0u8; 4 * 64];
@@ -121,14 +136,7 @@ fn encode_row(
         }
         out.write_all(&bytes[..4 * chunk.len()])?;
     }
-    match &row.content {
-        Some(text) => field(out, text.as_bytes())?,
-        None => out.write_all(&(-1i32).to_be_bytes())?,
-    }
-    json.clear();
-    json.push(1);
-    serde_json::to_writer(&mut *json, &row.metadata)?;
-    field(out, json)
+    Ok(())
 }
 
 /// One non-NULL field: its length, then its bytes.

@@ -9,6 +9,7 @@ use crate::dto::{CheckedBatch, CollectionRules, Duplicates, EmbeddingBatch, NewE
 use crate::error::{Error, Result};
 use crate::models::{Collection, CollectionId, Embedding, NewEmbeddingRow};
 use crate::repo::copy::{CopyInto, copy_rows};
+use crate::repo::upsert::{self, UpsertPlan, stage};
 use crate::schema::embeddings;
 
 /// Embeddings inside a unit of work.
@@ -87,7 +88,26 @@ impl<'u> Embeddings<'u> {
         collection: &Collection,
         batch: CheckedBatch,
     ) -> Result<WriteSummary> {
-        staged_upsert(self.conn, collection, batch)
+        let plan = self.plan_upsert(collection, batch)?;
+        self.apply_upsert(collection, plan)
+    }
+
+    /// The first half of an upsert: compares `batch` with the stored rows (reads only).
+    pub(crate) fn plan_upsert(
+        &mut self,
+        collection: &Collection,
+        batch: CheckedBatch,
+    ) -> Result<UpsertPlan> {
+        upsert::plan(self.conn, collection, batch)
+    }
+
+    /// The second half of an upsert: writes what [`plan_upsert`](Self::plan_upsert) left.
+    pub(crate) fn apply_upsert(
+        &mut self,
+        collection: &Collection,
+        plan: UpsertPlan,
+    ) -> Result<WriteSummary> {
+        upsert::apply(self.conn, collection, plan)
     }
 
     /// The stored embeddings with these `external_ids`, in the order asked; ids that do not
@@ -163,11 +183,23 @@ impl<'u> Embeddings<'u> {
 
 /// The rows of `collection` with these external ids: one array parameter, however many ids,
 /// so the 65,535 bind-parameter limit never applies.
+///
+/// Written `external_id IN (SELECT unnest($2))` rather than `= ANY($2)`: for `= ANY` of a
+/// few thousand values PostgreSQL estimates, without statistics (a fresh collection, a server
+/// with autovacuum off), that every row matches and scans the whole partition for each batch
+/// (220 ms instead of 20 ms for 2,000 ids in 200,000 rows, measured); the semi-join probes the
+/// unique index once per id whatever the statistics say.
 #[diesel::dsl::auto_type(no_type_alias)]
-fn with_external_ids<'a>(collection: CollectionId, ids: &'a [&'a str]) -> _ {
+pub(super) fn with_external_ids<'a>(collection: CollectionId, ids: &'a [&'a str]) -> _ {
+    let wanted: diesel::dsl::select<unnest<&'a [&'a str]>> = diesel::select(unnest(ids));
     embeddings::table
         .filter(embeddings::collection_id.eq(collection))
-        .filter(embeddings::external_id.eq_any(ids))
+        .filter(embeddings::external_id.eq_any(wanted))
+}
+
+diesel::define_sql_function! {
+    /// The elements of an array as rows.
+    fn unnest(values: diesel::sql_types::Array<diesel::sql_types::Text>) -> diesel::sql_types::Text;
 }
 
 /// The ids to look up. One with a NUL byte cannot be stored (validation refuses it), and
@@ -225,7 +257,7 @@ struct RowSecurity {
 
 /// Whether row-level security applies to this role on `embeddings` (then PostgreSQL refuses
 /// `COPY … FROM` into it). Owners and superusers bypass it and keep the direct `COPY`.
-fn row_security_active(conn: &mut PgConnection) -> Result<bool> {
+pub(super) fn row_security_active(conn: &mut PgConnection) -> Result<bool> {
     let security: RowSecurity =
         diesel::sql_query("SELECT row_security_active('embeddings') AS active").get_result(conn)?;
     Ok(security.active)
@@ -251,204 +283,9 @@ fn staged_insert(
     Ok(inserted)
 }
 
-diesel::table! {
-    use diesel::sql_types::*;
-    use pgvector::sql_types::*;
-
-    /// Per-transaction staging table for upserts (`CREATE TEMP TABLE … ON COMMIT DROP`).
-    embedstore_staging (external_id) {
-        external_id -> Text,
-        embedding -> Vector,
-        content -> Nullable<Text>,
-        metadata -> Jsonb,
-    }
-}
-
-/// Binary `COPY` into a temporary staging table, then two statements that take every row lock
-/// in one global order (external_id by bytes, `COLLATE "C"`), so overlapping upserts from
-/// concurrent writers wait instead of deadlocking, and whose counts stay exact under
-/// concurrency:
-///
-/// 1. `INSERT … ON CONFLICT DO UPDATE … WHERE false`, in that order: inserts the new ids and
-///    locks the existing ones without changing them (PostgreSQL locks a conflicting row even
-///    when the `WHERE` is false). Its `RETURNING` holds exactly the rows this statement
-///    created — also when it first waited for a concurrent writer of the same id, which a
-///    check against the statement's snapshot cannot tell. Those are removed from staging.
-/// 2. `UPDATE` of what remains where the data differs. In READ COMMITTED this statement sees
-///    rows that concurrent writers committed meanwhile; every row it touches is already locked
-///    by step 1, so it waits for nobody.
-///
-/// (`RETURNING xmax`, the usual insert-or-update test, is refused on partitioned tables.)
-fn staged_upsert(
-    conn: &mut PgConnection,
-    collection: &Collection,
-    batch: CheckedBatch,
-) -> Result<WriteSummary> {
-    let batch = batch.into_inner();
-    let received = batch.items.len();
-    let (rows, duplicates_dropped) = batch.into_rows(collection.id);
-    if rows.is_empty() {
-        return Ok(WriteSummary::default());
-    }
-    let mut summary = WriteSummary {
-        received,
-        duplicates_dropped,
-        ..WriteSummary::default()
-    };
-    // Compare with what is stored first: unchanged rows are neither staged nor locked (a
-    // re-run of an ingest reads instead of writing), and ids nobody holds go in with the
-    // direct COPY.
-    let (mut fresh, unchanged, changed) = compare_with_stored(conn, collection, rows)?;
-    summary.unchanged = unchanged;
-    // Each write locks its rows in one sorted pass (see the function's docs): the direct COPY
-    // only when it is the whole write, otherwise everything takes the staged path together.
-    let rows = if changed.is_empty() {
-        match copy_fresh(conn, collection, fresh)? {
-            Fresh::Inserted(count) => {
-                summary.inserted = count;
-                Vec::new()
-            }
-            Fresh::Taken(fresh) => fresh,
-        }
-    } else {
-        fresh.extend(changed);
-        fresh
-    };
-    if rows.is_empty() {
-        return Ok(summary);
-    }
-    stage(conn, &rows)?;
-    let inserted = diesel::sql_query(
-        "WITH created AS ( \
-            INSERT INTO embeddings AS e (collection_id, external_id, embedding, content, metadata) \
-            SELECT $1, external_id, embedding, content, metadata FROM embedstore_staging \
-             ORDER BY external_id COLLATE \"C\" \
-            ON CONFLICT (collection_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id \
-             WHERE false \
-            RETURNING e.external_id) \
-         DELETE FROM embedstore_staging s USING created WHERE s.external_id = created.external_id",
-    )
-    .bind::<Integer, _>(collection.id.0)
-    .execute(conn)
-    .map_err(|error| write_error(error, collection))?;
-    let updated = diesel::sql_query(
-        "UPDATE embeddings e \
-            SET embedding = s.embedding, content = s.content, metadata = s.metadata \
-           FROM embedstore_staging s \
-          WHERE e.collection_id = $1 AND e.external_id = s.external_id \
-            AND (e.embedding IS DISTINCT FROM s.embedding \
-                 OR e.content IS DISTINCT FROM s.content \
-                 OR e.metadata IS DISTINCT FROM s.metadata)",
-    )
-    .bind::<Integer, _>(collection.id.0)
-    .execute(conn)
-    .map_err(|error| write_error(error, collection))?;
-    // Dropped now so that a second upsert in the same transaction can stage again.
-    diesel::sql_query("DROP TABLE embedstore_staging").execute(conn)?;
-    let (inserted, updated) = (inserted as u64, updated as u64);
-    summary.inserted += inserted;
-    summary.updated += updated;
-    summary.unchanged += (rows.len() as u64).saturating_sub(inserted + updated);
-    Ok(summary)
-}
-
-/// Splits `rows` by what the collection holds now: ids it does not hold, the number of rows
-/// identical to the stored ones (vector bits, content, metadata), and rows that differ.
-fn compare_with_stored(
-    conn: &mut PgConnection,
-    collection: &Collection,
-    rows: Vec<NewEmbeddingRow>,
-) -> Result<(Vec<NewEmbeddingRow>, u64, Vec<NewEmbeddingRow>)> {
-    let ids: Vec<&str> = rows.iter().map(|row| row.external_id.as_str()).collect();
-    let stored: HashMap<String, (pgvector::Vector, Option<String>, serde_json::Value)> =
-        with_external_ids(collection.id, &ids)
-            .select((
-                embeddings::external_id,
-                embeddings::embedding,
-                embeddings::content,
-                embeddings::metadata,
-            ))
-            .load::<(String, pgvector::Vector, Option<String>, serde_json::Value)>(conn)?
-            .into_iter()
-            .map(|(id, vector, content, metadata)| (id, (vector, content, metadata)))
-            .collect();
-    let (mut fresh, mut changed, mut unchanged) = (Vec::new(), Vec::new(), 0);
-    for row in rows {
-        match stored.get(&row.external_id) {
-            None => fresh.push(row),
-            Some((vector, content, metadata))
-                if same_bits(vector.as_slice(), row.embedding.as_slice())
-                    && *content == row.content
-                    && *metadata == row.metadata =>
-            {
-                unchanged += 1;
-            }
-            Some(_) => changed.push(row),
-        }
-    }
-    Ok((fresh, unchanged, changed))
-}
-
-fn same_bits(a: &[f32], b: &[f32]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
-}
-
-/// What became of the rows no one held when compared.
-enum Fresh {
-    /// Written by the direct COPY.
-    Inserted(u64),
-    /// Not written: another writer inserted some of them meanwhile, or row-level security
-    /// forbids COPY; they take the staged path.
-    Taken(Vec<NewEmbeddingRow>),
-}
-
-/// The direct binary COPY of rows whose ids nobody held, in external_id order like every
-/// write, inside a savepoint: a concurrent writer's insert of one of them (a unique violation)
-/// undoes just this step.
-fn copy_fresh(
-    conn: &mut PgConnection,
-    collection: &Collection,
-    mut fresh: Vec<NewEmbeddingRow>,
-) -> Result<Fresh> {
-    use diesel::connection::SimpleConnection;
-    if fresh.is_empty() {
-        return Ok(Fresh::Inserted(0));
-    }
-    if row_security_active(conn)? {
-        return Ok(Fresh::Taken(fresh));
-    }
-    fresh.sort_unstable_by(|a, b| a.external_id.cmp(&b.external_id));
-    conn.batch_execute("SAVEPOINT embedstore_fresh")?;
-    match copy_rows(conn, CopyInto::Embeddings, &fresh) {
-        Ok(inserted) => {
-            conn.batch_execute("RELEASE SAVEPOINT embedstore_fresh")?;
-            Ok(Fresh::Inserted(inserted as u64))
-        }
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            conn.batch_execute(
-                "ROLLBACK TO SAVEPOINT embedstore_fresh; RELEASE SAVEPOINT embedstore_fresh",
-            )?;
-            Ok(Fresh::Taken(fresh))
-        }
-        Err(other) => Err(write_error(other, collection)),
-    }
-}
-
-/// Binary `COPY` of `rows` into a fresh per-transaction staging table; the caller drops it when
-/// done, so that a second write in the same transaction can stage again.
-fn stage(conn: &mut PgConnection, rows: &[NewEmbeddingRow]) -> Result<()> {
-    diesel::sql_query(
-        "CREATE TEMP TABLE embedstore_staging (external_id text NOT NULL, embedding vector NOT NULL, \
-         content text, metadata jsonb NOT NULL) ON COMMIT DROP",
-    )
-    .execute(conn)?;
-    copy_rows(conn, CopyInto::Staging, rows)?;
-    Ok(())
-}
-
 /// Gives write failures the most useful variant: a taken `external_id` is a conflict, a
 /// missing partition means the collection was dropped meanwhile.
-fn write_error(error: DieselError, collection: &Collection) -> Error {
+pub(super) fn write_error(error: DieselError, collection: &Collection) -> Error {
     match &error {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::Conflict {
             message: format!(

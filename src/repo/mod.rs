@@ -11,6 +11,7 @@ pub(crate) mod filtered;
 pub(crate) mod pages;
 pub(crate) mod planner;
 pub(crate) mod search;
+pub(crate) mod upsert;
 
 pub use collections::Collections;
 pub use embeddings::{Embeddings, WriteSummary};

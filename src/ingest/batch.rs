@@ -1,7 +1,7 @@
-//! One ingest batch in three steps, each on a thread of its own so that they overlap:
-//! [`prepare`] checks it without the database (reading thread); in upsert mode
-//! [`Ingest::plan_batch`] compares it with the stored rows on a connection of its own (planning
-//! thread); [`Ingest::write_ready`] writes what is left in one transaction (writing thread).
+//! One ingest batch in three steps: [`prepare`] checks it without the database, on the reading
+//! thread; then, on a writing thread, in upsert mode [`Ingest::plan_batch`] compares it with
+//! the stored rows (a read) and [`Ingest::write_ready`] writes what is left in one transaction
+//! (none when every row is unchanged).
 
 use std::collections::{HashMap, HashSet};
 
@@ -54,23 +54,11 @@ pub(super) enum Ready {
     Prepared(PreparedBatch),
     /// Upsert mode: compared with the stored rows already.
     Planned {
-        /// Rows in the batch (valid or not).
-        rows: usize,
         /// What is left to write; `None` when no row was valid.
         plan: Option<UpsertPlan>,
         /// The rows skipped as invalid.
         rejected: Vec<RejectedRow>,
     },
-}
-
-impl Ready {
-    /// Rows in the batch (valid or not); 0 marks the end of the source.
-    pub(super) fn len(&self) -> usize {
-        match self {
-            Ready::Prepared(batch) => batch.len(),
-            Ready::Planned { rows, .. } => *rows,
-        }
-    }
 }
 
 /// What the write of a batch did, and the rows it skipped.
@@ -128,9 +116,20 @@ pub(super) fn prepare(
 }
 
 impl PreparedBatch {
-    /// Rows in the batch (valid or not).
+    /// Rows in the batch (valid or not); 0 marks the end of the source.
     pub(super) fn len(&self) -> usize {
         self.rows.len()
+    }
+
+    /// The `external_id`s of the batch's valid rows.
+    pub(super) fn external_ids(&self) -> impl Iterator<Item = &str> {
+        self.items.external_ids()
+    }
+
+    /// Whether the batch will be refused whole (rows with problems, and they are not to be
+    /// skipped): known before anything is written.
+    pub(super) fn is_refused(&self, skip_invalid: bool) -> bool {
+        !self.problems.is_empty() && !skip_invalid
     }
 }
 
@@ -145,10 +144,9 @@ impl WriteMode {
 }
 
 impl Ingest<'_> {
-    /// The planning step: in upsert mode, a batch the writer will not refuse is compared with
-    /// the stored rows here (a read on a connection of its own, while the writer writes the
-    /// previous batch), so that unchanged rows never reach the writer. Anything else passes
-    /// through.
+    /// The planning step: in upsert mode, a batch that is not refused is compared with the
+    /// stored rows here, in a read of its own, so that a batch of unchanged rows needs no write
+    /// transaction. Anything else passes through.
     ///
     /// # Errors
     /// [`IngestError::Store`] when the comparison fails.
@@ -158,7 +156,7 @@ impl Ingest<'_> {
         batch: PreparedBatch,
     ) -> Result<Ready, IngestError> {
         let refused = !batch.problems.is_empty() && !self.options.skip_invalid;
-        if self.options.mode != WriteMode::Upsert || refused || batch.len() == 0 {
+        if self.options.mode != WriteMode::Upsert || refused {
             return Ok(Ready::Prepared(batch));
         }
         let PreparedBatch {
@@ -183,7 +181,6 @@ impl Ingest<'_> {
             None => None,
         };
         Ok(Ready::Planned {
-            rows: rows.len(),
             plan,
             rejected: rejected_rows(problems, &mut rejected_ids),
         })

@@ -72,7 +72,7 @@ fn files(scratch: &Scratch, vectors: &[Vec<f32>], records: &[String]) -> (PathBu
     (npy, jsonl)
 }
 
-fn ingest(
+pub fn ingest(
     db: &TestDatabase,
     collection: &Collection,
     npy: &Path,
@@ -93,11 +93,11 @@ fn options(mode: WriteMode, batch_size: usize) -> IngestOptions {
     }
 }
 
+/// Rows by `external_id`: (vector bits, content, metadata).
+pub type Rows = BTreeMap<String, (Vec<u32>, Option<String>, serde_json::Value)>;
+
 /// Every stored row as `external_id → (vector bits, content, metadata)`.
-pub fn stored(
-    db: &TestDatabase,
-    collection: &Collection,
-) -> BTreeMap<String, (Vec<u32>, Option<String>, serde_json::Value)> {
+pub fn stored(db: &TestDatabase, collection: &Collection) -> Rows {
     let mut conn = db.raw_connection();
     use diesel::prelude::*;
     #[derive(QueryableByName)]
@@ -131,10 +131,7 @@ pub fn stored(
 }
 
 /// What the files say the collection should hold.
-pub fn expected(
-    vectors: &[Vec<f32>],
-    records: &[String],
-) -> BTreeMap<String, (Vec<u32>, Option<String>, serde_json::Value)> {
+pub fn expected(vectors: &[Vec<f32>], records: &[String]) -> Rows {
     vectors
         .iter()
         .zip(records)

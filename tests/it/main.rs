@@ -19,6 +19,7 @@ mod filters;
 mod hostile;
 mod index;
 mod ingest;
+mod ingest_writers;
 mod migrations;
 #[cfg(feature = "parquet")]
 mod parquet;

@@ -10,8 +10,8 @@ use embedstore::Store;
 #[cfg(feature = "parquet")]
 use embedstore::ingest::ParquetSource;
 use embedstore::ingest::{
-    DEFAULT_BATCH_SIZE, Ids, Ingest, IngestError, IngestObserver, IngestOptions, IngestProgress,
-    IngestSummary, NpySource, RejectedRow, RowSource, WriteMode,
+    DEFAULT_BATCH_SIZE, DEFAULT_WRITERS, Ids, Ingest, IngestError, IngestObserver, IngestOptions,
+    IngestProgress, IngestSummary, NpySource, RejectedRow, RowSource, WriteMode,
 };
 
 use crate::error::CliError;
@@ -49,6 +49,11 @@ pub struct IngestArgs {
     /// Rows per transaction (a crash loses at most one batch; memory grows with it).
     #[arg(long, default_value_t = DEFAULT_BATCH_SIZE as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: u32,
+    /// Batches written at once, each in its own transaction on its own connection. With more
+    /// than one a crash loses at most that many batches, and when a batch fails in the
+    /// database the later ones already being written may commit (each stays all or nothing).
+    #[arg(long, default_value_t = DEFAULT_WRITERS as u32, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub writers: u32,
     /// Make every batch wait for its disk flush. Without it batches commit with
     /// synchronous_commit = off: a server crash may lose the last ~0.6 s of batches, which
     /// re-running the same (upsert) command writes again.
@@ -112,6 +117,7 @@ pub fn run(store: &Store, args: &IngestArgs, out: &mut dyn Write) -> Result<(), 
         batch_size: usize::try_from(args.batch_size).unwrap_or(DEFAULT_BATCH_SIZE),
         skip_invalid: args.rejects.is_some(),
         synchronous_commit: args.synchronous_commit,
+        writers: usize::try_from(args.writers).unwrap_or(DEFAULT_WRITERS),
     };
     let rejects = match &args.rejects {
         Some(path) => Some(RejectsFile::create(path)?),
@@ -190,6 +196,7 @@ fn print_summary(
                 "duplicates_dropped": summary.duplicates_dropped,
                 "batches": summary.batches,
                 "batch_size": args.batch_size,
+                "writers": args.writers,
                 "seconds": summary.seconds,
                 "rows_per_second": rows_per_second,
                 "peak_rss_bytes": peak_rss_bytes,
@@ -199,13 +206,14 @@ fn print_summary(
         SummaryFormat::Text => {
             writeln!(
                 out,
-                "ingested {} into {:?} in {:.2} s ({} rows/s, {} of up to {} rows)",
+                "ingested {} into {:?} in {:.2} s ({} rows/s, {} of up to {} rows, {} at once)",
                 plural(summary.rows, "row", "rows"),
                 args.collection,
                 summary.seconds,
                 thousands(rows_per_second.round() as u64),
                 plural(summary.batches, "batch", "batches"),
                 thousands(u64::from(args.batch_size)),
+                args.writers,
             )?;
             writeln!(
                 out,

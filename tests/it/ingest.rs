@@ -455,6 +455,7 @@ fn cli_prints_a_json_summary_as_the_last_line_and_writes_rejects() {
         ("unchanged", 0),
         ("rejected", 1),
         ("batches", 3),
+        ("writers", 2),
     ] {
         assert_eq!(summary[key], value, "{key}: {summary}");
     }
@@ -468,6 +469,30 @@ fn cli_prints_a_json_summary_as_the_last_line_and_writes_rejects() {
     assert_eq!(reject["row"], 7);
     assert_eq!(reject["line"], 8);
     assert_eq!(reject["problems"][0]["field"], "metadata.x");
+
+    // --writers takes 1 to 16; anything else is refused before anything is read.
+    for bad in ["0", "17", "-1", "two", " 2", ""] {
+        let output = cli(&db)
+            .args(["ingest", "docs", "--vectors"])
+            .arg(&npy)
+            .arg("--records")
+            .arg(&jsonl)
+            .args(["--writers", bad])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "--writers {bad:?}");
+        // clap names the option, or (for "-1", which looks like a flag) the value.
+        assert!(
+            stderr.contains("--writers") || stderr.contains(&format!("'{bad}'")),
+            "--writers {bad:?}: {stderr}"
+        );
+    }
+    assert_eq!(
+        count(&db, &_collection),
+        39,
+        "the refused runs wrote nothing"
+    );
 }
 
 #[test]

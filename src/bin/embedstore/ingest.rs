@@ -46,7 +46,7 @@ pub struct IngestArgs {
     /// ones, so re-running after a crash resumes.
     #[arg(long, value_enum, default_value_t = Mode::Upsert)]
     pub mode: Mode,
-    /// Rows per transaction (a crash loses at most one batch; memory grows with it).
+    /// Rows per transaction (a crash loses at most one batch per writer; memory grows with it).
     #[arg(long, default_value_t = DEFAULT_BATCH_SIZE as u32, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: u32,
     /// Batches written at once, each in its own transaction on its own connection. With more

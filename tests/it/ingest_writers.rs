@@ -4,6 +4,7 @@
 use embedstore::ingest::{Ids, IngestOptions, WriteMode};
 use embedstore::{Metric, NewEmbedding};
 
+use crate::concurrency::shuffled_ids;
 use crate::ingest::{Rows, Scratch, expected, ingest, stored, write_lines, write_npy};
 use crate::support::{Rng, count, with_collection};
 
@@ -203,4 +204,68 @@ fn a_batch_refused_by_validation_stops_every_later_batch_from_starting() {
     );
     // Batches 0–8 are written, batch 9 (rows 90–99) is refused, nothing after it started.
     assert_eq!(count(&db, &collection), 90);
+}
+
+#[test]
+fn two_ingests_of_the_same_ids_in_different_random_orders_never_deadlock() {
+    let (db, collection) = with_collection("docs", 8, Metric::L2);
+    let scratch = Scratch::new(&db);
+    let mut rng = Rng::new(51);
+    // Two files over the same 600 ids, each in its own random order with its own vectors.
+    let files: Vec<(std::path::PathBuf, std::path::PathBuf, Rows)> = (0..2)
+        .map(|file| {
+            let ids = shuffled_ids(&mut rng, "doc", 600);
+            let vectors: Vec<Vec<f32>> = ids.iter().map(|_| rng.vector(8)).collect();
+            let records: Vec<String> = ids
+                .iter()
+                .map(|id| serde_json::json!({"id": id, "metadata": {"file": file}}).to_string())
+                .collect();
+            let (npy, jsonl) = (
+                scratch.path(&format!("v{file}.npy")),
+                scratch.path(&format!("r{file}.jsonl")),
+            );
+            write_npy(&npy, &vectors);
+            write_lines(&jsonl, &records);
+            (npy, jsonl, expected(&vectors, &records))
+        })
+        .collect();
+    for round in 0..3 {
+        let summaries: Vec<_> = std::thread::scope(|scope| {
+            let running: Vec<_> = files
+                .iter()
+                .map(|(npy, jsonl, _)| {
+                    let (db, collection) = (&db, &collection);
+                    scope.spawn(move || {
+                        ingest(
+                            db,
+                            collection,
+                            npy,
+                            &Ids::Records(jsonl.clone()),
+                            options(WriteMode::Upsert, 50, 2),
+                        )
+                    })
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|handle| handle.join().unwrap().unwrap())
+                .collect()
+        });
+        let rows = stored(&db, &collection);
+        assert_eq!(rows.len(), 600, "round {round}");
+        if round == 0 {
+            let inserted: u64 = summaries.iter().map(|summary| summary.inserted).sum();
+            assert_eq!(
+                inserted, 600,
+                "each id inserted exactly once: {summaries:?}"
+            );
+        }
+        // Every stored row is one file's version of it, whole.
+        for (id, row) in &rows {
+            assert!(
+                files.iter().any(|(_, _, version)| version[id] == *row),
+                "round {round}: {id} mixes the files"
+            );
+        }
+    }
 }

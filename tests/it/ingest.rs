@@ -64,7 +64,7 @@ pub fn dataset(seed: u64, count: usize, dimension: usize) -> (Vec<Vec<f32>>, Vec
     (vectors, records)
 }
 
-fn files(scratch: &Scratch, vectors: &[Vec<f32>], records: &[String]) -> (PathBuf, PathBuf) {
+pub fn files(scratch: &Scratch, vectors: &[Vec<f32>], records: &[String]) -> (PathBuf, PathBuf) {
     let npy = scratch.path("vectors.npy");
     let jsonl = scratch.path("records.jsonl");
     write_npy(&npy, vectors);

@@ -5,7 +5,7 @@ use embedstore::ingest::{Ids, IngestOptions, WriteMode};
 use embedstore::{Metric, NewEmbedding};
 
 use crate::concurrency::shuffled_ids;
-use crate::ingest::{Rows, Scratch, expected, ingest, stored, write_lines, write_npy};
+use crate::ingest::{Rows, Scratch, expected, files, ingest, stored, write_lines, write_npy};
 use crate::support::{Rng, count, with_collection};
 
 /// `rows` records over only `distinct` ids drawn at random, so the same id turns up in many
@@ -48,9 +48,7 @@ fn the_last_row_of_an_id_wins_across_batches_written_at_once() {
         let (db, collection) = with_collection("docs", 8, Metric::L2);
         let scratch = Scratch::new(&db);
         let (vectors, records, last_wins) = repeated_ids(seed, 900, 120, 8);
-        let (npy, jsonl) = (scratch.path("v.npy"), scratch.path("r.jsonl"));
-        write_npy(&npy, &vectors);
-        write_lines(&jsonl, &records);
+        let (npy, jsonl) = files(&scratch, &vectors, &records);
         let summary = ingest(
             &db,
             &collection,
@@ -101,9 +99,7 @@ fn one_writer_and_four_writers_store_and_count_the_same() {
         db.store()
             .write(|uow| uow.embeddings().insert(&collection, prior))
             .unwrap();
-        let (npy, jsonl) = (scratch.path("v.npy"), scratch.path("r.jsonl"));
-        write_npy(&npy, &vectors);
-        write_lines(&jsonl, &records);
+        let (npy, jsonl) = files(&scratch, &vectors, &records);
         let summary = ingest(
             &db,
             &collection,
@@ -145,9 +141,7 @@ fn insert_mode_blames_the_later_row_of_an_id_repeated_across_batches() {
                 serde_json::json!({"id": format!("doc-{id}")}).to_string()
             })
             .collect();
-        let (npy, jsonl) = (scratch.path("v.npy"), scratch.path("r.jsonl"));
-        write_npy(&npy, &vectors);
-        write_lines(&jsonl, &records);
+        let (npy, jsonl) = files(&scratch, &vectors, &records);
         let error = ingest(
             &db,
             &collection,
@@ -185,9 +179,7 @@ fn a_batch_refused_by_validation_stops_every_later_batch_from_starting() {
     let records: Vec<String> = (0..300)
         .map(|row| serde_json::json!({"id": format!("doc-{row}")}).to_string())
         .collect();
-    let (npy, jsonl) = (scratch.path("v.npy"), scratch.path("r.jsonl"));
-    write_npy(&npy, &vectors);
-    write_lines(&jsonl, &records);
+    let (npy, jsonl) = files(&scratch, &vectors, &records);
     let error = ingest(
         &db,
         &collection,
@@ -212,7 +204,7 @@ fn two_ingests_of_the_same_ids_in_different_random_orders_never_deadlock() {
     let scratch = Scratch::new(&db);
     let mut rng = Rng::new(51);
     // Two files over the same 600 ids, each in its own random order with its own vectors.
-    let files: Vec<(std::path::PathBuf, std::path::PathBuf, Rows)> = (0..2)
+    let inputs: Vec<(std::path::PathBuf, std::path::PathBuf, Rows)> = (0..2)
         .map(|file| {
             let ids = shuffled_ids(&mut rng, "doc", 600);
             let vectors: Vec<Vec<f32>> = ids.iter().map(|_| rng.vector(8)).collect();
@@ -231,7 +223,7 @@ fn two_ingests_of_the_same_ids_in_different_random_orders_never_deadlock() {
         .collect();
     for round in 0..3 {
         let summaries: Vec<_> = std::thread::scope(|scope| {
-            let running: Vec<_> = files
+            let running: Vec<_> = inputs
                 .iter()
                 .map(|(npy, jsonl, _)| {
                     let (db, collection) = (&db, &collection);
@@ -263,7 +255,7 @@ fn two_ingests_of_the_same_ids_in_different_random_orders_never_deadlock() {
         // Every stored row is one file's version of it, whole.
         for (id, row) in &rows {
             assert!(
-                files.iter().any(|(_, _, version)| version[id] == *row),
+                inputs.iter().any(|(_, _, version)| version[id] == *row),
                 "round {round}: {id} mixes the files"
             );
         }

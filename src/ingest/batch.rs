@@ -155,8 +155,7 @@ impl Ingest<'_> {
         collection: &Collection,
         batch: PreparedBatch,
     ) -> Result<Ready, IngestError> {
-        let refused = !batch.problems.is_empty() && !self.options.skip_invalid;
-        if self.options.mode != WriteMode::Upsert || refused {
+        if self.options.mode != WriteMode::Upsert || batch.is_refused(self.options.skip_invalid) {
             return Ok(Ready::Prepared(batch));
         }
         let PreparedBatch {
@@ -202,17 +201,14 @@ impl Ingest<'_> {
             Ready::Planned {
                 plan: None,
                 rejected,
-                ..
             } => Ok((WriteSummary::default(), rejected)),
             Ready::Planned {
                 plan: Some(plan),
                 rejected,
-                ..
             } if plan.is_empty() => Ok((plan.summary(), rejected)),
             Ready::Planned {
                 plan: Some(plan),
                 rejected,
-                ..
             } => {
                 let written = self.store.write(|uow| {
                     self.relax_commit(uow)?;

@@ -49,8 +49,7 @@ impl Items {
 /// A batch ready for the writing thread.
 #[derive(Debug)]
 pub(super) enum Ready {
-    /// To check against the database and write as prepared (insert mode, or a batch the
-    /// writer refuses).
+    /// Insert mode: to check against the database and write as prepared.
     Prepared(PreparedBatch),
     /// Upsert mode: compared with the stored rows already.
     Planned {
@@ -144,19 +143,28 @@ impl WriteMode {
 }
 
 impl Ingest<'_> {
-    /// The planning step: in upsert mode, a batch that is not refused is compared with the
-    /// stored rows here, in a read of its own, so that a batch of unchanged rows needs no write
-    /// transaction. Anything else passes through.
+    /// The planning step: in upsert mode a batch is compared with the stored rows here, in a
+    /// read of its own, so that a batch of unchanged rows needs no write transaction; a batch
+    /// refused by validation is refused here, before any of that. Insert-mode batches pass
+    /// through (their problems may need the database: ids already taken).
     ///
     /// # Errors
-    /// [`IngestError::Store`] when the comparison fails.
+    /// [`IngestError::Rejected`] for a refused upsert batch; [`IngestError::Store`] when the
+    /// comparison fails.
     pub(super) fn plan_batch(
         &self,
         collection: &Collection,
+        describe: &str,
         batch: PreparedBatch,
     ) -> Result<Ready, IngestError> {
-        if self.options.mode != WriteMode::Upsert || batch.is_refused(self.options.skip_invalid) {
+        if self.options.mode == WriteMode::Insert {
             return Ok(Ready::Prepared(batch));
+        }
+        if batch.is_refused(self.options.skip_invalid) {
+            return Err(IngestError::Rejected {
+                source: describe.to_owned(),
+                problems: batch.problems,
+            });
         }
         let PreparedBatch {
             rows,
@@ -232,14 +240,14 @@ impl Ingest<'_> {
         Ok(())
     }
 
-    /// Writes one prepared batch in one transaction; returns what it did and the rows it
+    /// Writes one insert-mode batch in one transaction; returns what it did and the rows it
     /// skipped (only under `skip_invalid`).
     ///
     /// # Errors
-    /// [`IngestError::Rejected`] when the batch has problems and invalid rows are not skipped
-    /// (in insert mode with the ids the collection already holds), nothing of it written;
+    /// [`IngestError::Rejected`] when the batch has problems (with the ids the collection
+    /// already holds) and invalid rows are not skipped, nothing of it written;
     /// [`IngestError::Store`] when the write fails.
-    pub(super) fn write_batch(
+    fn write_batch(
         &self,
         collection: &Collection,
         describe: &str,
@@ -251,11 +259,11 @@ impl Ingest<'_> {
             items,
             mut problems,
         } = batch;
-        let (mode, skip_invalid) = (self.options.mode, self.options.skip_invalid);
-        // Insert mode looks for taken ids up front only when it must list or skip them; the
-        // fast path lets the COPY find out and diagnoses a conflict afterwards (below).
-        let precheck = mode == WriteMode::Insert && (skip_invalid || !problems.is_empty());
-        let diagnosis_ids: Vec<(String, usize)> = if mode == WriteMode::Insert && !precheck {
+        let skip_invalid = self.options.skip_invalid;
+        // Taken ids are looked up front only when they must be listed or skipped; the fast
+        // path lets the COPY find out and diagnoses a conflict afterwards (below).
+        let precheck = skip_invalid || !problems.is_empty();
+        let diagnosis_ids: Vec<(String, usize)> = if !precheck {
             items
                 .external_ids()
                 .zip(&positions)
@@ -277,16 +285,17 @@ impl Ingest<'_> {
                     problems: std::mem::take(&mut problems),
                 });
             }
-            let (batch, rejected_ids) =
-                keep_valid(collection, mode, items, &positions, &rows, &problems)?;
-            let written = match (batch, mode) {
-                (None, _) => WriteSummary::default(),
-                (Some(batch), WriteMode::Insert) => {
-                    uow.embeddings().insert_checked(collection, batch)?
-                }
-                (Some(batch), WriteMode::Upsert) => {
-                    uow.embeddings().upsert_checked(collection, batch)?
-                }
+            let (batch, rejected_ids) = keep_valid(
+                collection,
+                WriteMode::Insert,
+                items,
+                &positions,
+                &rows,
+                &problems,
+            )?;
+            let written = match batch {
+                None => WriteSummary::default(),
+                Some(batch) => uow.embeddings().insert_checked(collection, batch)?,
             };
             Ok::<_, IngestError>((written, rejected_ids))
         });

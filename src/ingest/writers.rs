@@ -92,7 +92,7 @@ impl<'s> Ingest<'s> {
             }
             let rows = batch.len();
             let writing = scope.spawn(move || {
-                let ready = self.plan_batch(collection, batch)?;
+                let ready = self.plan_batch(collection, describe, batch)?;
                 self.write_ready(collection, describe, ready)
             });
             in_flight.push_back(InFlight { rows, ids, writing });

@@ -79,15 +79,6 @@ impl<'u> Embeddings<'u> {
         items: Vec<NewEmbedding>,
     ) -> Result<WriteSummary> {
         let batch = validate(collection, items, Duplicates::LastWins)?;
-        self.upsert_checked(collection, batch)
-    }
-
-    /// [`upsert`](Self::upsert) of a batch already checked against `collection`'s rules.
-    pub(crate) fn upsert_checked(
-        &mut self,
-        collection: &Collection,
-        batch: CheckedBatch,
-    ) -> Result<WriteSummary> {
         let plan = self.plan_upsert(collection, batch)?;
         self.apply_upsert(collection, plan)
     }

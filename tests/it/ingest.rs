@@ -93,6 +93,11 @@ fn options(mode: WriteMode, batch_size: usize) -> IngestOptions {
     }
 }
 
+/// An error's problems as the lines it prints (`row 2 (line 3): external_id: …`).
+pub fn problem_lines(error: &IngestError) -> Vec<String> {
+    error.problems().iter().map(ToString::to_string).collect()
+}
+
 /// Rows by `external_id`: (vector bits, content, metadata).
 pub type Rows = BTreeMap<String, (Vec<u32>, Option<String>, serde_json::Value)>;
 
@@ -235,7 +240,7 @@ fn insert_mode_refuses_existing_ids_naming_each_row() {
         options(WriteMode::Insert, 100),
     )
     .unwrap_err();
-    let problems: Vec<String> = error.problems().iter().map(ToString::to_string).collect();
+    let problems: Vec<String> = problem_lines(&error);
     assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(
         problems[2].starts_with("row 2 (line 3): external_id: \"doc-00002\" already exists"),
@@ -267,7 +272,7 @@ fn an_invalid_batch_is_refused_whole_with_every_problem_listed() {
         options(WriteMode::Insert, 10),
     )
     .unwrap_err();
-    let problems: Vec<String> = error.problems().iter().map(ToString::to_string).collect();
+    let problems: Vec<String> = problem_lines(&error);
     assert_eq!(
         problems,
         vec![

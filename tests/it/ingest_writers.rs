@@ -1,11 +1,14 @@
 //! Several batches written at once (`IngestOptions::writers`): the stored rows, the counts and
 //! the errors are those of one writer taking the batches in file order.
 
-use embedstore::ingest::{Ids, IngestOptions, WriteMode};
-use embedstore::{Metric, NewEmbedding};
+use embedstore::ingest::{Ids, IngestError, IngestOptions, IngestSummary, WriteMode};
+use embedstore::testing::TestDatabase;
+use embedstore::{Collection, Metric, NewEmbedding};
 
 use crate::concurrency::shuffled_ids;
-use crate::ingest::{Rows, Scratch, expected, files, ingest, stored, write_lines, write_npy};
+use crate::ingest::{
+    Rows, Scratch, expected, files, ingest, problem_lines, stored, write_lines, write_npy,
+};
 use crate::support::{Rng, count, with_collection};
 
 /// `rows` records over only `distinct` ids drawn at random, so the same id turns up in many
@@ -42,18 +45,29 @@ fn options(mode: WriteMode, batch_size: usize, writers: usize) -> IngestOptions 
     }
 }
 
+/// Writes `vectors` + `records` as files in a scratch directory and ingests them.
+fn ingest_rows(
+    db: &TestDatabase,
+    collection: &Collection,
+    vectors: &[Vec<f32>],
+    records: &[String],
+    options: IngestOptions,
+) -> Result<IngestSummary, IngestError> {
+    let scratch = Scratch::new(db);
+    let (npy, jsonl) = files(&scratch, vectors, records);
+    ingest(db, collection, &npy, &Ids::Records(jsonl), options)
+}
+
 #[test]
 fn the_last_row_of_an_id_wins_across_batches_written_at_once() {
     for seed in [11, 12, 13] {
         let (db, collection) = with_collection("docs", 8, Metric::L2);
-        let scratch = Scratch::new(&db);
         let (vectors, records, last_wins) = repeated_ids(seed, 900, 120, 8);
-        let (npy, jsonl) = files(&scratch, &vectors, &records);
-        let summary = ingest(
+        let summary = ingest_rows(
             &db,
             &collection,
-            &npy,
-            &Ids::Records(jsonl),
+            &vectors,
+            &records,
             options(WriteMode::Upsert, 25, 4),
         )
         .unwrap();
@@ -74,7 +88,6 @@ fn one_writer_and_four_writers_store_and_count_the_same() {
     let mut outcomes = Vec::new();
     for writers in [1, 4] {
         let (db, collection) = with_collection("docs", 16, Metric::Cosine);
-        let scratch = Scratch::new(&db);
         // A third of the ids are stored beforehand, some exactly as the file ends them (those
         // are unchanged), the rest with other vectors (updated).
         let mut rng = Rng::new(5);
@@ -99,12 +112,11 @@ fn one_writer_and_four_writers_store_and_count_the_same() {
         db.store()
             .write(|uow| uow.embeddings().insert(&collection, prior))
             .unwrap();
-        let (npy, jsonl) = files(&scratch, &vectors, &records);
-        let summary = ingest(
+        let summary = ingest_rows(
             &db,
             &collection,
-            &npy,
-            &Ids::Records(jsonl),
+            &vectors,
+            &records,
             options(WriteMode::Upsert, 40, writers),
         )
         .unwrap();
@@ -131,7 +143,6 @@ fn one_writer_and_four_writers_store_and_count_the_same() {
 fn insert_mode_blames_the_later_row_of_an_id_repeated_across_batches() {
     for writers in [1, 2, 4] {
         let (db, collection) = with_collection("docs", 4, Metric::L2);
-        let scratch = Scratch::new(&db);
         let mut rng = Rng::new(31);
         let vectors: Vec<Vec<f32>> = (0..200).map(|_| rng.vector(4)).collect();
         // Row 130 (batch 6 of 20-row batches) repeats the id of row 17 (batch 0).
@@ -141,16 +152,15 @@ fn insert_mode_blames_the_later_row_of_an_id_repeated_across_batches() {
                 serde_json::json!({"id": format!("doc-{id}")}).to_string()
             })
             .collect();
-        let (npy, jsonl) = files(&scratch, &vectors, &records);
-        let error = ingest(
+        let error = ingest_rows(
             &db,
             &collection,
-            &npy,
-            &Ids::Records(jsonl),
+            &vectors,
+            &records,
             options(WriteMode::Insert, 20, writers),
         )
         .unwrap_err();
-        let problems: Vec<String> = error.problems().iter().map(ToString::to_string).collect();
+        let problems: Vec<String> = problem_lines(&error);
         assert_eq!(problems.len(), 1, "{writers} writers: {problems:?}");
         assert!(
             problems[0].starts_with("row 130 (line 131): external_id: \"doc-17\" already exists"),
@@ -172,23 +182,21 @@ fn insert_mode_blames_the_later_row_of_an_id_repeated_across_batches() {
 #[test]
 fn a_batch_refused_by_validation_stops_every_later_batch_from_starting() {
     let (db, collection) = with_collection("docs", 4, Metric::L2);
-    let scratch = Scratch::new(&db);
     let mut rng = Rng::new(41);
     let mut vectors: Vec<Vec<f32>> = (0..300).map(|_| rng.vector(4)).collect();
     vectors[95][2] = f32::INFINITY;
     let records: Vec<String> = (0..300)
         .map(|row| serde_json::json!({"id": format!("doc-{row}")}).to_string())
         .collect();
-    let (npy, jsonl) = files(&scratch, &vectors, &records);
-    let error = ingest(
+    let error = ingest_rows(
         &db,
         &collection,
-        &npy,
-        &Ids::Records(jsonl),
+        &vectors,
+        &records,
         options(WriteMode::Upsert, 10, 4),
     )
     .unwrap_err();
-    let problems: Vec<String> = error.problems().iter().map(ToString::to_string).collect();
+    let problems: Vec<String> = problem_lines(&error);
     assert_eq!(
         problems,
         ["row 95 (line 96): vector[2]: value is infinite"],

@@ -5,8 +5,6 @@
 )]
 
 mod ann;
-mod bench_copy;
-#[cfg(feature = "cli")]
 mod cli_search;
 mod collections;
 mod concurrency;
@@ -24,13 +22,11 @@ mod migrations;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod pipeline;
-#[cfg(feature = "cli")]
 mod privileges;
 mod round_trips;
 mod search;
 mod soak;
 mod support;
-#[cfg(feature = "cli")]
 mod tenants;
 mod tls;
 mod transactions;

@@ -1,15 +1,15 @@
 //! The ingest benchmark's hand-written binary COPY encoder (its ceiling) checked against a real
 //! server: what it writes is read back through the library exactly as given.
 
-#[path = "../../src/bin/bench/ingest/binary_copy.rs"]
-mod binary_copy;
-
 use diesel::pg::CopyFormat;
 use diesel::prelude::*;
 use embedstore::testing::TestDatabase;
 use embedstore::{Collection, Metric};
 
-use crate::support::{Rng, with_collection};
+use embedstore::NewCollection;
+use embedstore::testing::Rng;
+
+use super as binary_copy;
 use binary_copy::CopyRow;
 
 /// The five columns the benchmark copies into (the crate's own schema module is private).
@@ -140,7 +140,7 @@ fn a_benchmark_sized_stream_is_stored_whole() {
 
     assert_eq!(copy(&db, &rows).unwrap(), 500);
 
-    assert_eq!(crate::support::count(&db, &collection), 500);
+    assert_eq!(count(&db, &collection), 500);
     let last = stored(&db, &collection, &["doc-499"]);
     assert_eq!(last[0].vector.as_slice(), items[499].1.as_slice());
     assert_eq!(last[0].metadata["tags"][0], "t499");
@@ -170,7 +170,7 @@ fn a_vector_of_the_wrong_dimension_is_refused_by_the_partition() {
         info.constraint_name(),
         Some(format!("embeddings_{}_dim_4", collection.id.0).as_str())
     );
-    assert_eq!(crate::support::count(&db, &collection), 0);
+    assert_eq!(count(&db, &collection), 0);
 }
 
 #[test]
@@ -180,4 +180,24 @@ fn the_stream_names_the_columns_in_copy_order() {
         "collection_id, external_id, embedding, content, metadata"
     );
     assert_eq!(binary_copy::SIGNATURE, b"PGCOPY\n\xff\r\n\0");
+}
+
+/// A database with one collection in it.
+fn with_collection(name: &str, dimension: u32, metric: Metric) -> (TestDatabase, Collection) {
+    let db = TestDatabase::new();
+    let collection = db
+        .store()
+        .write(|uow| {
+            uow.collections()
+                .create(NewCollection::new(name, dimension, metric, "test-model"))
+        })
+        .unwrap();
+    (db, collection)
+}
+
+/// Rows in the collection, counted in their own transaction.
+fn count(db: &TestDatabase, collection: &Collection) -> u64 {
+    db.store()
+        .read(|uow| uow.embeddings().count(collection))
+        .unwrap()
 }

@@ -102,8 +102,8 @@ pub const WINDOW_CHOICES: [Windows; 6] = [
 /// Chunks with fewer letters and digits than this (`}`, `];`, `---`) are noise and skipped.
 const MIN_ALPHANUMERIC: usize = 4;
 
-/// The files the demo searches: the crate's documentation, migrations and library and CLI
-/// sources. `demo.rs` is left out on purpose: it holds the demo's queries, which would
+/// The files the demo searches: the workspace's documentation, migrations and library and CLI
+/// sources (paths from the workspace root). `demo.rs` is left out on purpose: it holds the demo's queries, which would
 /// otherwise find themselves.
 pub fn sources() -> Vec<SourceFile> {
     macro_rules! file {
@@ -111,7 +111,7 @@ pub fn sources() -> Vec<SourceFile> {
             SourceFile {
                 path: $path,
                 kind: Kind::$kind,
-                text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $path)),
+                text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../", $path)),
             }
         };
     }
@@ -148,22 +148,14 @@ pub fn sources() -> Vec<SourceFile> {
         file!(Rust, "src/repo/collections.rs"),
         file!(Rust, "src/repo/embeddings.rs"),
         file!(Rust, "src/repo/search.rs"),
-        file!(Rust, "src/bin/bench/main.rs"),
-        file!(Rust, "src/bin/bench/args.rs"),
-        file!(Rust, "src/bin/bench/copy_text.rs"),
-        file!(Rust, "src/bin/bench/data.rs"),
-        file!(Rust, "src/bin/bench/insert.rs"),
-        file!(Rust, "src/bin/bench/report.rs"),
-        file!(Rust, "src/bin/bench/search.rs"),
-        file!(Rust, "src/bin/bench/stats.rs"),
-        file!(Rust, "src/bin/embedstore/main.rs"),
-        file!(Rust, "src/bin/embedstore/collection.rs"),
-        file!(Rust, "src/bin/embedstore/corpus.rs"),
-        file!(Rust, "src/bin/embedstore/embedder.rs"),
-        file!(Rust, "src/bin/embedstore/error.rs"),
-        file!(Rust, "src/bin/embedstore/insert.rs"),
-        file!(Rust, "src/bin/embedstore/output.rs"),
-        file!(Rust, "src/bin/embedstore/search.rs"),
+        file!(Rust, "crates/cli/src/main.rs"),
+        file!(Rust, "crates/cli/src/collection.rs"),
+        file!(Rust, "crates/cli/src/corpus.rs"),
+        file!(Rust, "crates/cli/src/embedder.rs"),
+        file!(Rust, "crates/cli/src/error.rs"),
+        file!(Rust, "crates/cli/src/insert.rs"),
+        file!(Rust, "crates/cli/src/output.rs"),
+        file!(Rust, "crates/cli/src/search.rs"),
     ]
 }
 

@@ -19,17 +19,19 @@ use crate::output::{plural, thousands};
 
 /// Arguments of `embedstore ingest`.
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["vectors", "parquet"])))]
+// The group lists its members from their side (`group = "input"`), so an argument that only
+// exists with a feature (`--parquet`) is never named where it is absent.
+#[command(group(clap::ArgGroup::new("input").required(true)))]
 pub struct IngestArgs {
     /// The collection to write to.
     pub collection: String,
     /// The vectors: a 2-D float16/32/64 C-order `.npy` matrix (as numpy.save writes it).
-    #[arg(long, value_name = "FILE.npy")]
+    #[arg(long, value_name = "FILE.npy", group = "input")]
     pub vectors: Option<PathBuf>,
     /// A Parquet file instead: a list<float> or fixed_size_list<float> vector column plus
     /// external_id (or id), metadata (JSON text) and content columns.
     #[cfg(feature = "parquet")]
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["vectors", "records"])]
+    #[arg(long, value_name = "FILE", group = "input", conflicts_with_all = ["vectors", "records"])]
     pub parquet: Option<PathBuf>,
     /// The Parquet file's vector column.
     #[cfg(feature = "parquet")]

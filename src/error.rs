@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::{DatabaseErrorKind as DieselKind, Error as DieselError};
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -26,7 +26,7 @@ pub enum Error {
         /// `host:port/database`, never the password.
         target: String,
         /// What the pool reported last.
-        source: r2d2::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The server answered and refused the connection (wrong password, unknown role or
     /// database, no `pg_hba.conf` entry): reported at once, since retrying cannot help.
@@ -37,7 +37,7 @@ pub enum Error {
         reason: String,
     },
     /// No pooled connection became free within the connect timeout.
-    Pool(r2d2::Error),
+    Pool(Box<dyn std::error::Error + Send + Sync>),
     /// Input was refused before anything was sent to the database.
     Validation(ValidationError),
     /// A named thing does not exist.
@@ -69,8 +69,32 @@ pub enum Error {
 /// A database error that has no more specific variant, with a retry classification.
 #[derive(Debug)]
 pub struct DatabaseError {
-    retryable: bool,
+    kind: DatabaseErrorKind,
     source: DieselError,
+}
+
+/// What kind of database failure a [`DatabaseError`] is, classified from the SQLSTATE (as far
+/// as the driver reports it) and the connection's state — never from the message text, which
+/// the server localizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DatabaseErrorKind {
+    /// A serializable transaction lost a conflict (SQLSTATE 40001): run it again.
+    SerializationFailure,
+    /// The connection was closed or lost (class 08, a killed backend, a server gone).
+    ConnectionLost,
+    /// The transaction is read-only and the statement writes (SQLSTATE 25006).
+    ReadOnlyTransaction,
+    /// A foreign-key rule refused the write (SQLSTATE 23503).
+    ForeignKeyViolation,
+    /// A NOT NULL rule refused the write (SQLSTATE 23502).
+    NotNullViolation,
+    /// A CHECK rule other than a partition's dimension refused the write (SQLSTATE 23514).
+    CheckViolation,
+    /// Anything the driver does not classify: a missing table or function (the usual symptom of
+    /// a schema older than the binary; see [`crate::Store::pending_migrations`]), a syntax
+    /// error, a statement timeout, a permission denied.
+    Other,
 }
 
 impl DatabaseError {
@@ -78,32 +102,76 @@ impl DatabaseError {
     /// connections lost or closed by the server (classified by SQLSTATE and connection state,
     /// never by message text).
     pub fn is_retryable(&self) -> bool {
-        self.retryable
+        matches!(
+            self.kind,
+            DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ConnectionLost
+        )
     }
 
-    /// The underlying diesel error.
-    pub fn diesel_error(&self) -> &DieselError {
-        &self.source
+    /// The classification of this failure.
+    pub fn kind(&self) -> DatabaseErrorKind {
+        self.kind
     }
 }
 
 /// Input refused by validation: every failing item with its path.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidationError {
-    report: garde::Report,
+    failures: Vec<(String, String)>,
 }
 
 impl ValidationError {
-    /// Wraps a garde report.
-    pub fn new(report: garde::Report) -> Self {
-        Self { report }
+    /// One failure at `path` (empty for the whole input), e.g. `("tenant", "is empty")`.
+    pub(crate) fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            failures: vec![(path.into(), message.into())],
+        }
+    }
+
+    /// Failures as `(path, message)` pairs, in order: for a service that checks its own
+    /// input before calling embedstore and wants one error type for both.
+    ///
+    /// ```
+    /// let error = embedstore::ValidationError::new([("items[3].vector", "is empty")]);
+    /// assert_eq!(error.to_string(), "invalid input (1 problem): items[3].vector: is empty");
+    /// ```
+    pub fn new<P: Into<String>, M: Into<String>>(
+        failures: impl IntoIterator<Item = (P, M)>,
+    ) -> Self {
+        Self {
+            failures: failures
+                .into_iter()
+                .map(|(path, message)| (path.into(), message.into()))
+                .collect(),
+        }
+    }
+
+    /// A garde report's failures, in the report's order. The one place a report becomes an
+    /// error: garde stays out of the public API.
+    pub(crate) fn from_report(report: &garde::Report) -> Self {
+        Self {
+            failures: report
+                .iter()
+                .map(|(path, error)| (path.to_string(), error.message().to_string()))
+                .collect(),
+        }
     }
 
     /// Every failure as `(path, message)`, e.g. `("items[17].vector[3]", "value is NaN")`.
-    pub fn failures(&self) -> impl Iterator<Item = (String, String)> + '_ {
-        self.report
+    pub fn failures(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.failures
             .iter()
-            .map(|(path, error)| (path.to_string(), error.message().to_string()))
+            .map(|(path, message)| (path.as_str(), message.as_str()))
+    }
+
+    /// How many failures there are.
+    pub fn len(&self) -> usize {
+        self.failures.len()
+    }
+
+    /// True when there is no failure (never for an error this crate returns).
+    pub fn is_empty(&self) -> bool {
+        self.failures.is_empty()
     }
 
     /// Every failure as one line, `path: message` (just `message` for the whole input), e.g.
@@ -111,16 +179,11 @@ impl ValidationError {
     pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
         self.failures().map(|(path, message)| {
             if path.is_empty() {
-                message
+                message.to_owned()
             } else {
                 format!("{path}: {message}")
             }
         })
-    }
-
-    /// The garde report itself.
-    pub fn report(&self) -> &garde::Report {
-        &self.report
     }
 }
 
@@ -129,7 +192,7 @@ const DISPLAYED_FAILURES: usize = 20;
 
 impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let total = self.report.iter().count();
+        let total = self.failures.len();
         write!(f, "invalid input ({total} problem")?;
         if total != 1 {
             f.write_str("s")?;
@@ -173,7 +236,11 @@ impl fmt::Display for Error {
             }
             Error::Migration(source) => write!(f, "migration failed: {source}"),
             Error::Database(error) => {
-                let retry = if error.retryable { " (retryable)" } else { "" };
+                let retry = if error.is_retryable() {
+                    " (retryable)"
+                } else {
+                    ""
+                };
                 write!(f, "database error{retry}: {}", error.source)
             }
         }
@@ -183,7 +250,7 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Connect { source, .. } | Error::Pool(source) => Some(source),
+            Error::Connect { source, .. } | Error::Pool(source) => Some(source.as_ref()),
             Error::Validation(report) => Some(report),
             Error::Migration(source) => Some(source.as_ref()),
             Error::Database(error) => Some(&error.source),
@@ -196,7 +263,7 @@ impl Error {
     /// True when retrying the whole unit of work may succeed (see [`DatabaseError::is_retryable`]).
     pub fn is_retryable(&self) -> bool {
         match self {
-            Error::Database(error) => error.retryable,
+            Error::Database(error) => error.is_retryable(),
             Error::Pool(_) => true,
             _ => false,
         }
@@ -218,9 +285,15 @@ impl Error {
     }
 }
 
-impl From<garde::Report> for Error {
-    fn from(report: garde::Report) -> Self {
-        Error::Validation(ValidationError::new(report))
+impl Error {
+    /// A validation error from a garde report (crate-internal: garde is not part of the API).
+    pub(crate) fn invalid(report: &garde::Report) -> Self {
+        Error::Validation(ValidationError::from_report(report))
+    }
+
+    /// A validation error with one failure at `path`.
+    pub(crate) fn invalid_field(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Validation(ValidationError::field(path, message))
     }
 }
 
@@ -257,7 +330,7 @@ fn cut(text: &str) -> String {
 fn classify(error: DieselError) -> Error {
     if let DieselError::DatabaseError(kind, info) = &error {
         match kind {
-            DatabaseErrorKind::UniqueViolation => {
+            DieselKind::UniqueViolation => {
                 let message = info
                     .details()
                     .map(str::to_owned)
@@ -267,7 +340,7 @@ fn classify(error: DieselError) -> Error {
                     constraint: info.constraint_name().map(str::to_owned),
                 };
             }
-            DatabaseErrorKind::CheckViolation => {
+            DieselKind::CheckViolation => {
                 if let Some(expected) = info.constraint_name().and_then(partition_dimension) {
                     return Error::DimensionMismatch { expected };
                 }
@@ -275,9 +348,8 @@ fn classify(error: DieselError) -> Error {
             _ => {}
         }
     }
-    let retryable = is_retryable(&error);
     Error::Database(DatabaseError {
-        retryable,
+        kind: kind_of(&error),
         source: error,
     })
 }
@@ -291,21 +363,28 @@ fn partition_dimension(constraint: &str) -> Option<usize> {
 }
 
 /// Classified by diesel's error kind, which comes from the SQLSTATE (40001 serialization
-/// failure; class 08 connection exceptions) or from libpq's connection status (a backend killed
-/// or a server gone: the connection is bad). Never by message text, which the server
-/// localizes. diesel 2.3 exposes no other SQLSTATE: a deadlock (40P01) arrives as
-/// `Unknown` and is not marked retryable here — embedstore's own writes take their row locks in
-/// one global order, so they do not deadlock with each other (see ARCHITECTURE.md).
-fn is_retryable(error: &DieselError) -> bool {
+/// failure; class 08 connection exceptions; 23xxx integrity rules; 25006 read-only) or from
+/// libpq's connection status (a backend killed or a server gone: the connection is bad). Never
+/// by message text, which the server localizes. diesel 2.3 exposes no other SQLSTATE: a
+/// deadlock (40P01) arrives as `Unknown` and is not marked retryable here — embedstore's own
+/// writes take their row locks in one global order, so they do not deadlock with each other
+/// (see ARCHITECTURE.md).
+fn kind_of(error: &DieselError) -> DatabaseErrorKind {
+    use diesel::result::DatabaseErrorKind as Diesel;
     match error {
-        DieselError::DatabaseError(kind, _) => matches!(
-            kind,
-            DatabaseErrorKind::SerializationFailure
-                | DatabaseErrorKind::ClosedConnection
-                | DatabaseErrorKind::UnableToSendCommand
-        ),
-        DieselError::BrokenTransactionManager => true,
-        _ => false,
+        DieselError::DatabaseError(kind, _) => match kind {
+            Diesel::SerializationFailure => DatabaseErrorKind::SerializationFailure,
+            Diesel::ClosedConnection | Diesel::UnableToSendCommand => {
+                DatabaseErrorKind::ConnectionLost
+            }
+            Diesel::ReadOnlyTransaction => DatabaseErrorKind::ReadOnlyTransaction,
+            Diesel::ForeignKeyViolation => DatabaseErrorKind::ForeignKeyViolation,
+            Diesel::NotNullViolation => DatabaseErrorKind::NotNullViolation,
+            Diesel::CheckViolation => DatabaseErrorKind::CheckViolation,
+            _ => DatabaseErrorKind::Other,
+        },
+        DieselError::BrokenTransactionManager => DatabaseErrorKind::ConnectionLost,
+        _ => DatabaseErrorKind::Other,
     }
 }
 
@@ -322,14 +401,10 @@ mod tests {
 
     #[test]
     fn validation_display_lists_paths_and_summarises_the_rest() {
-        let mut report = garde::Report::new();
-        for index in 0..25 {
-            report.append(
-                garde::Path::new("items").join(index).join("external_id"),
-                garde::Error::new("is empty"),
-            );
-        }
-        let text = ValidationError::new(report).to_string();
+        let failures: Vec<_> = (0..25)
+            .map(|index| (format!("items[{index}].external_id"), "is empty".to_owned()))
+            .collect();
+        let text = ValidationError::new(failures).to_string();
         assert!(text.starts_with("invalid input (25 problems): items[0].external_id: is empty; "));
         assert!(text.ends_with("; and 5 more"), "{text}");
     }

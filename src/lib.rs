@@ -25,7 +25,7 @@ pub use dto::{
     CollectionRules, Duplicates, EmbeddingBatch, IndexMethod, IndexSpec, IterativeScan,
     NewCollection, NewEmbedding, SearchAfter, SearchRequest,
 };
-pub use error::{DatabaseError, Error, Result, ValidationError};
+pub use error::{DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
 pub use filter::{FieldPath, Filter, FilterError, PayloadKind};
 pub use index::{IndexProgress, IndexStatus, PayloadIndex};
 pub use metric::Metric;

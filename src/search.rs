@@ -159,12 +159,10 @@ impl Store {
             RecallQueries::Sample(count) => self.sample_vectors(collection, *count)?,
         };
         if queries.is_empty() {
-            let mut report = garde::Report::new();
-            report.append(
-                garde::Path::new("queries"),
-                garde::Error::new("no queries: the collection is empty or none were given"),
-            );
-            return Err(Error::from(report));
+            return Err(Error::invalid_field(
+                "queries",
+                "no queries: the collection is empty or none were given",
+            ));
         }
         let k = request.request.k;
         let (mut approximate, mut exact) = (Vec::new(), Vec::new());
@@ -222,17 +220,13 @@ fn validate_batch(
     queries: &[Vec<f32>],
     template: &SearchRequest,
 ) -> Result<SearchRequest> {
-    let mut report = garde::Report::new();
     if queries.len() > MAX_BATCH {
-        report.append(
-            garde::Path::new("queries"),
-            garde::Error::new(format!(
-                "{} queries, at most {MAX_BATCH} per batch",
-                queries.len()
-            )),
-        );
-        return Err(Error::from(report));
+        return Err(Error::invalid_field(
+            "queries",
+            format!("{} queries, at most {MAX_BATCH} per batch", queries.len()),
+        ));
     }
+    let mut failures = Vec::new();
     let mut checked = None;
     for (index, query) in queries.iter().enumerate() {
         match template
@@ -243,21 +237,19 @@ fn validate_batch(
             Ok(valid) => {
                 checked.get_or_insert(valid.into_inner());
             }
-            Err(errors) => {
-                for (path, error) in errors.iter() {
-                    report.append(
-                        garde::Path::new("queries")
-                            .join(index)
-                            .join(path.to_string()),
-                        error.clone(),
-                    );
-                }
+            Err(error) => {
+                let Some(invalid) = error.as_validation() else {
+                    return Err(error);
+                };
+                failures.extend(invalid.failures().map(|(path, message)| {
+                    (format!("queries[{index}].{path}"), message.to_owned())
+                }));
             }
         }
     }
     match checked {
-        Some(request) if report.is_empty() => Ok(request),
-        _ => Err(Error::from(report)),
+        Some(request) if failures.is_empty() => Ok(request),
+        _ => Err(Error::Validation(crate::ValidationError::new(failures))),
     }
 }
 

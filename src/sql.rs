@@ -79,9 +79,7 @@ impl std::error::Error for TooManyBinds {}
 
 impl From<TooManyBinds> for crate::Error {
     fn from(error: TooManyBinds) -> Self {
-        let mut report = garde::Report::new();
-        report.append(garde::Path::empty(), garde::Error::new(error.to_string()));
-        crate::Error::Validation(crate::ValidationError::new(report))
+        crate::Error::invalid_field("", error.to_string())
     }
 }
 

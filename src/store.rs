@@ -68,9 +68,9 @@ impl Store {
             statement_timeout: config.statement_timeout,
             application_name: config.application_name.clone(),
         };
-        let connect_error = |source| Error::Connect {
+        let connect_error = |source: r2d2::Error| Error::Connect {
             target: config.database_url.target(),
-            source,
+            source: Box::new(source),
         };
         let pool = Pool::builder()
             .max_size(config.pool_max_size)
@@ -260,7 +260,9 @@ impl Store {
     /// # Errors
     /// [`Error::Pool`] when none becomes free within the connect timeout.
     pub fn connection(&self) -> Result<PooledPg> {
-        self.pool.get().map_err(Error::Pool)
+        self.pool
+            .get()
+            .map_err(|error| Error::Pool(Box::new(error)))
     }
 }
 

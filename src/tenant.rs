@@ -25,11 +25,7 @@ pub(crate) fn check(tenant: &str) -> Result<()> {
     };
     match problem {
         None => Ok(()),
-        Some(message) => {
-            let mut report = garde::Report::new();
-            report.append(garde::Path::new("tenant"), garde::Error::new(message));
-            Err(Error::from(report))
-        }
+        Some(message) => Err(Error::invalid_field("tenant", message)),
     }
 }
 

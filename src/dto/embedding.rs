@@ -1,12 +1,12 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 
-use garde::{Unvalidated, Valid, Validate};
+use garde::Validate;
 use serde::{Deserialize, Serialize};
 
 use crate::dto::collection::empty_object;
 use crate::dto::rules::{self, CollectionRules};
-use crate::models::{Collection, CollectionId, NewEmbeddingRow};
+use crate::models::{CollectionId, NewEmbeddingRow};
 
 /// One embedding to store.
 ///
@@ -163,15 +163,7 @@ impl Validate for EmbeddingBatch {
 }
 
 impl EmbeddingBatch {
-    /// Checks every item against `collection`, plus the batch rules.
-    ///
-    /// # Errors
-    /// The garde report listing every failure with its `items[i]…` path.
-    pub fn validate_for(self, collection: &Collection) -> Result<Valid<Self>, garde::Report> {
-        Unvalidated::new(self).validate_with(&CollectionRules::of(collection))
-    }
-
-    /// Checks the batch against `rules` like [`validate_for`](Self::validate_for), but hands
+    /// Checks the batch against `rules` like garde's `validate_with`, but hands
     /// the batch back beside the report when it fails: the bulk ingest needs the items of a
     /// refused batch to name its rows and to write the valid ones.
     pub(crate) fn check(

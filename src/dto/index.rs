@@ -128,9 +128,11 @@ impl IndexSpec {
     /// Checks the spec against `collection` (method parameters, metric, dimension).
     ///
     /// # Errors
-    /// The garde report listing every failure.
-    pub fn validate_for(self, collection: &Collection) -> Result<Valid<Self>, garde::Report> {
-        Unvalidated::new(self).validate_with(&CollectionRules::of(collection))
+    /// [`Error::Validation`](crate::Error::Validation) listing every failure with its path.
+    pub(crate) fn validate_for(self, collection: &Collection) -> crate::Result<Valid<Self>> {
+        Unvalidated::new(self)
+            .validate_with(&CollectionRules::of(collection))
+            .map_err(|report| crate::Error::invalid(&report))
     }
 
     /// The `lists` to build with for `rows` rows.

@@ -252,9 +252,11 @@ impl SearchRequest {
     /// Checks the request against `collection` (dimension, metric, ranges).
     ///
     /// # Errors
-    /// The garde report listing every failure.
-    pub fn validate_for(self, collection: &Collection) -> Result<Valid<Self>, garde::Report> {
-        Unvalidated::new(self).validate_with(&CollectionRules::of(collection))
+    /// [`Error::Validation`](crate::Error::Validation) listing every failure with its path.
+    pub(crate) fn validate_for(self, collection: &Collection) -> crate::Result<Valid<Self>> {
+        Unvalidated::new(self)
+            .validate_with(&CollectionRules::of(collection))
+            .map_err(|report| crate::Error::invalid(&report))
     }
 
     /// Sets `hnsw.ef_search` for this query.

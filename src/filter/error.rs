@@ -47,12 +47,10 @@ impl From<FilterError> for crate::Error {
     /// A validation error whose path is `filter.<at>`.
     fn from(error: FilterError) -> Self {
         let path = if error.at.is_empty() {
-            garde::Path::new("filter")
+            "filter".to_owned()
         } else {
-            garde::Path::new("filter").join(error.at)
+            format!("filter.{}", error.at)
         };
-        let mut report = garde::Report::new();
-        report.append(path, garde::Error::new(error.reason));
-        crate::Error::Validation(crate::ValidationError::new(report))
+        crate::Error::invalid_field(path, error.reason)
     }
 }

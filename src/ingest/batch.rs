@@ -376,6 +376,6 @@ fn keep_valid(
         duplicates,
     }
     .check(&CollectionRules::of(collection))
-    .map_err(|(_, report)| crate::Error::from(report))?;
+    .map_err(|(_, report)| crate::Error::invalid(&report))?;
     Ok((Some(batch), rejected_ids))
 }

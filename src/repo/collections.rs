@@ -22,7 +22,9 @@ impl<'u> Collections<'u> {
     /// # Errors
     /// [`Error::Validation`] for a bad spec; [`Error::Conflict`] when the name is taken.
     pub fn create(&mut self, spec: NewCollection) -> Result<Collection> {
-        let spec = Unvalidated::new(spec).validate()?;
+        let spec = Unvalidated::new(spec)
+            .validate()
+            .map_err(|report| Error::invalid(&report))?;
         insert(self.conn, &spec)
     }
 

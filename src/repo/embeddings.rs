@@ -209,7 +209,7 @@ fn validate(
 ) -> Result<CheckedBatch> {
     EmbeddingBatch { items, duplicates }
         .check(&CollectionRules::of(collection))
-        .map_err(|(_, report)| Error::from(report))
+        .map_err(|(_, report)| Error::invalid(&report))
 }
 
 fn copy_insert(

@@ -85,28 +85,27 @@ impl ScrollRequest {
     }
 
     fn validate(&self) -> Result<()> {
-        let mut report = garde::Report::new();
+        let mut failures = Vec::new();
         if !(1..=MAX_SCROLL_LIMIT).contains(&self.limit) {
-            report.append(
-                garde::Path::new("limit"),
-                garde::Error::new(format!(
+            failures.push((
+                "limit".to_owned(),
+                format!(
                     "must be between 1 and {MAX_SCROLL_LIMIT}, found {}",
                     self.limit
-                )),
-            );
+                ),
+            ));
         }
         if self
             .after
             .as_deref()
             .is_some_and(|after| after.contains('\0'))
         {
-            report.append(
-                garde::Path::new("after"),
-                garde::Error::new("contains a NUL character"),
-            );
+            failures.push(("after".to_owned(), "contains a NUL character".to_owned()));
         }
-        if !report.is_empty() {
-            return Err(report.into());
+        if !failures.is_empty() {
+            return Err(crate::Error::Validation(crate::ValidationError::new(
+                failures,
+            )));
         }
         if let Some(filter) = &self.filter {
             filter.check()?;

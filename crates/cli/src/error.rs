@@ -143,14 +143,11 @@ mod tests {
 
     #[test]
     fn validation_failures_are_printed_one_per_line() {
-        let mut report = garde::Report::new();
-        report.append(
-            garde::Path::new("vector"),
-            garde::Error::new("expected 3 values, got 2"),
-        );
-        report.append(garde::Path::new("k"), garde::Error::new("too big"));
         let error = CliError::from(embedstore::Error::Validation(
-            embedstore::ValidationError::new(report),
+            embedstore::ValidationError::new([
+                ("vector", "expected 3 values, got 2"),
+                ("k", "too big"),
+            ]),
         ));
         assert_eq!(
             reported(&error),

@@ -177,10 +177,7 @@ fn explain_missing_schema(store: &Store, error: CliError) -> CliError {
     let CliError::Store(embedstore::Error::Database(database)) = &error else {
         return error;
     };
-    let unclassified = matches!(
-        database.diesel_error(),
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::Unknown, _)
-    );
+    let unclassified = database.kind() == embedstore::DatabaseErrorKind::Other;
     if !unclassified {
         return error;
     }

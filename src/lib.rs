@@ -1,14 +1,16 @@
 #![doc = include_str!("../README.md")]
 
 mod catalog;
-pub mod config;
-pub mod dto;
+mod config;
+mod dto;
 mod error;
+mod export;
 mod filter;
+mod grant;
 mod index;
-pub mod ingest;
-pub mod metric;
-pub mod models;
+mod ingest;
+mod metric;
+mod models;
 mod repo;
 mod retry;
 mod schema;
@@ -20,15 +22,26 @@ mod tenant;
 pub mod testing;
 mod uow;
 
+// Every public item has exactly one path: here, at the crate root. The modules are private;
+// only `testing` (feature `testing`) is a public module of its own.
 pub use config::{Config, DatabaseUrl};
 pub use dto::{
-    CollectionRules, Duplicates, EmbeddingBatch, IndexMethod, IndexSpec, IterativeScan,
-    NewCollection, NewEmbedding, SearchAfter, SearchRequest,
+    CollectionRules, DEFAULT_EXACT_THRESHOLD, Duplicates, EmbeddingBatch, IndexMethod, IndexSpec,
+    IterativeScan, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_JSON_DEPTH, MAX_K,
+    MAX_METADATA_BYTES, NewCollection, NewEmbedding, SearchAfter, SearchRequest,
 };
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
+pub use export::{CollectionStats, ExportSummary};
 pub use filter::{FieldPath, Filter, FilterError, PayloadKind};
 pub use index::{IndexProgress, IndexStatus, PayloadIndex};
-pub use metric::Metric;
+#[cfg(feature = "parquet")]
+pub use ingest::ParquetSource;
+pub use ingest::{
+    DEFAULT_BATCH_SIZE, DEFAULT_WRITERS, Ids, Ingest, IngestError, IngestObserver, IngestOptions,
+    IngestProgress, IngestSummary, JsonlSource, NpySource, RejectedRow, RowProblem, RowSource,
+    SourceRow, WriteMode,
+};
+pub use metric::{Metric, UnknownMetric};
 pub use models::{Collection, CollectionId, Embedding};
 pub use repo::{
     Collections, Embeddings, MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest, SearchHit, SearchPath,
@@ -36,8 +49,8 @@ pub use repo::{
 };
 pub use retry::RetryPolicy;
 pub use search::{MAX_BATCH, RecallQueries, RecallReport, RecallRequest};
-pub use store::{MIGRATIONS, PooledPg, Store};
-pub use uow::UnitOfWork;
+pub use store::{MIGRATIONS, Store};
+pub use uow::{UnitOfWork, WorkOptions};
 
 /// Crate internals for embedstore's own integration tests (feature `testing`); not a stable API.
 #[cfg(feature = "testing")]

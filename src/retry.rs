@@ -1,12 +1,13 @@
 //! Running a whole unit of work again after an error that says it may succeed next time.
 //!
 //! ```no_run
-//! use embedstore::{NewEmbedding, RetryPolicy, Store};
+//! use embedstore::{NewEmbedding, RetryPolicy, Store, WorkOptions};
 //! # fn main() -> embedstore::Result<()> {
 //! # let store = Store::from_env()?;
 //! # let docs = store.read(|uow| uow.collections().get("docs"))?;
 //! let policy = RetryPolicy::default(); // 5 attempts, 50 ms doubling to at most 2 s, jittered
-//! let summary = store.write_retrying(&policy, |uow| {
+//! let options = WorkOptions::write().retry(policy);
+//! let summary = store.run(&options, |uow| {
 //!     uow.embeddings().upsert(&docs, vec![NewEmbedding::new("doc-1", vec![0.1; 384])])
 //! })?;
 //! # Ok(()) }
@@ -18,10 +19,6 @@
 //! would fail the same way.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use crate::error::{Error, Result};
-use crate::store::Store;
-use crate::uow::UnitOfWork;
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,32 +75,6 @@ impl RetryPolicy {
                 Err(error) => return Err(error),
             }
         }
-    }
-}
-
-impl Store {
-    /// [`Store::write`], run again from the start (a new transaction) while it fails with a
-    /// retryable error, as `policy` allows. `work` may run more than once: keep it free of side
-    /// effects outside the unit of work.
-    ///
-    /// # Errors
-    /// The last error when it is not retryable or the attempts are spent.
-    pub fn write_retrying<T, F>(&self, policy: &RetryPolicy, mut work: F) -> Result<T>
-    where
-        F: FnMut(&mut UnitOfWork<'_>) -> Result<T>,
-    {
-        policy.run(|_| self.write(&mut work), Error::is_retryable)
-    }
-
-    /// [`Store::read`] with retries, as [`Store::write_retrying`].
-    ///
-    /// # Errors
-    /// As [`Store::write_retrying`].
-    pub fn read_retrying<T, F>(&self, policy: &RetryPolicy, mut work: F) -> Result<T>
-    where
-        F: FnMut(&mut UnitOfWork<'_>) -> Result<T>,
-    {
-        policy.run(|_| self.read(&mut work), Error::is_retryable)
     }
 }
 

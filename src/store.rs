@@ -12,7 +12,7 @@ use crate::catalog::IndexCache;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::tenant;
-use crate::uow::{self, UnitOfWork};
+use crate::uow::{self, Access, UnitOfWork, WorkOptions};
 
 /// The schema migrations, embedded at compile time so a service can migrate without the CLI.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -21,7 +21,7 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 const MIGRATION_LOCK: i64 = 0x656d_6265_6473_7401;
 
 /// A pooled connection.
-pub type PooledPg = PooledConnection<ConnectionManager<PgConnection>>;
+pub(crate) type PooledPg = PooledConnection<ConnectionManager<PgConnection>>;
 
 /// A pool of PostgreSQL connections and the transactions run on them.
 ///
@@ -144,7 +144,7 @@ impl Store {
         F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.unit_of_work(uow::Access::ReadWrite, work)
+        self.unit_of_work(Access::ReadWrite, work)
     }
 
     /// Runs `work` in one `READ ONLY` transaction (a consistent snapshot; writes are refused).
@@ -156,13 +156,13 @@ impl Store {
         F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
         E: From<Error>,
     {
-        self.unit_of_work(uow::Access::ReadOnly, work)
+        self.unit_of_work(Access::ReadOnly, work)
     }
 
     /// Runs `work` in a transaction on a live connection: when `BEGIN` fails on a connection
     /// that turns out to be dead (the server restarted, or killed it while it idled in the
     /// pool), `work` has not run, so it runs on the next connection instead.
-    fn unit_of_work<T, E, F>(&self, access: uow::Access, work: F) -> Result<T, E>
+    fn unit_of_work<T, E, F>(&self, access: Access, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
         E: From<Error>,
@@ -212,46 +212,33 @@ impl Store {
         self.indexes.forget(collection.id);
     }
 
-    /// Like [`Store::write`], with the transaction bound to `tenant` for row-level security:
-    /// new rows get this tenant, and the unit of work sees, counts, updates and deletes only
-    /// this tenant's rows — filters and raw SQL through
-    /// [`UnitOfWork::connection`](crate::UnitOfWork::connection) included. The binding
-    /// (`set_config('embedstore.tenant', …, true)`) ends with the transaction, so it never
-    /// reaches the next user of the pooled connection.
-    ///
-    /// Enforced for ordinary roles (e.g. one prepared with `embedstore grant`); the table
-    /// owner and superusers bypass row-level security. Collections are shared by all tenants.
+    /// Runs `work` in one transaction as `options` says: read-only or read-write, bound to a
+    /// tenant for row-level security, retried after retryable failures (see [`WorkOptions`]).
     ///
     /// # Errors
-    /// [`Error::Validation`] (path `tenant`) for an empty tenant or one over 256 bytes;
-    /// otherwise as [`Store::write`]. Upserting an `external_id` that another tenant holds in
-    /// the collection fails (row-level security refuses the update) and writes nothing.
-    pub fn write_for_tenant<T, E, F>(&self, tenant: &str, work: F) -> Result<T, E>
+    /// [`Error::Validation`] (path `tenant`) for an empty tenant or one over 256 bytes, before
+    /// any SQL; otherwise as [`Store::write`] — with retries, the last error when it is not
+    /// retryable or the attempts are spent. Upserting an `external_id` that another tenant
+    /// holds in the collection fails (row-level security refuses the update) and writes nothing.
+    pub fn run<T, F>(&self, options: &WorkOptions, mut work: F) -> Result<T>
     where
-        F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
-        E: From<Error>,
+        F: FnMut(&mut UnitOfWork<'_>) -> Result<T>,
     {
-        tenant::check(tenant)?;
-        self.write(|uow| {
-            tenant::bind(uow.connection(), tenant)?;
-            work(uow)
-        })
-    }
-
-    /// Like [`Store::read`], bound to `tenant` as [`Store::write_for_tenant`] describes.
-    ///
-    /// # Errors
-    /// As [`Store::write_for_tenant`].
-    pub fn read_for_tenant<T, E, F>(&self, tenant: &str, work: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
-        E: From<Error>,
-    {
-        tenant::check(tenant)?;
-        self.read(|uow| {
-            tenant::bind(uow.connection(), tenant)?;
-            work(uow)
-        })
+        if let Some(tenant) = &options.tenant {
+            tenant::check(tenant)?;
+        }
+        let mut attempt = |_| {
+            self.unit_of_work(options.access, |uow: &mut UnitOfWork<'_>| {
+                if let Some(tenant) = &options.tenant {
+                    tenant::bind(uow.connection(), tenant)?;
+                }
+                work(uow)
+            })
+        };
+        match &options.retry {
+            Some(policy) => policy.run(attempt, Error::is_retryable),
+            None => attempt(1),
+        }
     }
 
     /// A raw pooled connection, for work outside a unit of work (e.g. index maintenance that
@@ -259,7 +246,7 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Pool`] when none becomes free within the connect timeout.
-    pub fn connection(&self) -> Result<PooledPg> {
+    pub(crate) fn connection(&self) -> Result<PooledPg> {
         self.pool
             .get()
             .map_err(|error| Error::Pool(Box::new(error)))

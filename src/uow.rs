@@ -9,11 +9,12 @@ use crate::dto::SearchRequest;
 use crate::error::{Error, Result};
 use crate::models::Collection;
 use crate::repo::{self, Collections, Embeddings, SearchResponse};
+use crate::retry::RetryPolicy;
 
 /// One open transaction. Everything done through it commits or rolls back together.
 ///
-/// Obtained only from [`Store::write`](crate::Store::write) or
-/// [`Store::read`](crate::Store::read); it cannot outlive the closure it is lent to.
+/// Obtained only from [`Store::write`](crate::Store::write), [`Store::read`](crate::Store::read)
+/// or [`Store::run`](crate::Store::run); it cannot outlive the closure it is lent to.
 pub struct UnitOfWork<'c> {
     conn: &'c mut PgConnection,
     indexes: &'c IndexCache,
@@ -80,6 +81,77 @@ impl UnitOfWork<'_> {
     /// tables) atomically with embedstore's.
     pub fn connection(&mut self) -> &mut PgConnection {
         self.conn
+    }
+}
+
+/// How a unit of work runs: read-only or read-write, bound to a tenant or not, retried or not.
+/// One value instead of a method for every combination; [`Store::run`](crate::Store::run)
+/// takes it ([`Store::write`](crate::Store::write) and [`Store::read`](crate::Store::read)
+/// are the plain cases).
+///
+/// ```no_run
+/// use embedstore::{RetryPolicy, Store, WorkOptions};
+/// # fn main() -> embedstore::Result<()> {
+/// # let store = Store::from_env()?;
+/// let options = WorkOptions::read()
+///     .tenant("acme")
+///     .retry(RetryPolicy::default());
+/// let docs = store.run(&options, |uow| uow.collections().get("docs"))?;
+/// let rows = store.run(&options, |uow| uow.embeddings().count(&docs))?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkOptions {
+    pub(crate) access: Access,
+    pub(crate) tenant: Option<String>,
+    pub(crate) retry: Option<RetryPolicy>,
+}
+
+impl WorkOptions {
+    /// A read-write transaction: everything the work wrote commits when it returns `Ok`.
+    pub fn write() -> Self {
+        Self {
+            access: Access::ReadWrite,
+            tenant: None,
+            retry: None,
+        }
+    }
+
+    /// A `READ ONLY` transaction: one consistent snapshot; writes are refused.
+    pub fn read() -> Self {
+        Self {
+            access: Access::ReadOnly,
+            ..Self::write()
+        }
+    }
+
+    /// Binds the transaction to `tenant` for row-level security: new rows get this tenant,
+    /// and the unit of work sees, counts, updates and deletes only this tenant's rows —
+    /// filters and raw SQL through [`UnitOfWork::connection`] included. The binding
+    /// (`set_config('embedstore.tenant', …, true)`) ends with the transaction, so it never
+    /// reaches the next user of the pooled connection.
+    ///
+    /// Enforced for ordinary roles (e.g. one prepared with
+    /// [`Store::grant_app_role`](crate::Store::grant_app_role)); the table owner and
+    /// superusers bypass row-level security. Collections are shared by all tenants. An empty
+    /// tenant or one over 256 bytes is refused ([`Error::Validation`], path `tenant`) before
+    /// any SQL runs.
+    pub fn tenant(mut self, tenant: impl Into<String>) -> Self {
+        self.tenant = Some(tenant.into());
+        self
+    }
+
+    /// Runs the whole unit of work again, from the start in a new transaction, while it fails
+    /// with an error that [`Error::is_retryable`] accepts, as `policy` allows. The work may then
+    /// run more than once: keep it free of side effects outside the unit of work.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// Whether the transaction is read-only.
+    pub fn is_read_only(&self) -> bool {
+        self.access == Access::ReadOnly
     }
 }
 

@@ -142,7 +142,7 @@ impl IndexSpec {
 }
 
 /// pgvector's advice for IVFFlat: rows / 1000 up to a million rows, √rows above.
-pub fn default_lists(rows: u64) -> u32 {
+pub(crate) fn default_lists(rows: u64) -> u32 {
     let lists = if rows > 1_000_000 {
         (rows as f64).sqrt() as u64
     } else {

@@ -25,8 +25,48 @@ mod search;
 pub use collection::NewCollection;
 pub(crate) use embedding::CheckedBatch;
 pub use embedding::{Duplicates, EmbeddingBatch, NewEmbedding};
-pub use index::{IndexMethod, IndexSpec, default_lists};
+pub use index::{IndexMethod, IndexSpec};
 pub use rules::{
     CollectionRules, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_JSON_DEPTH, MAX_METADATA_BYTES,
 };
 pub use search::{DEFAULT_EXACT_THRESHOLD, IterativeScan, MAX_K, SearchAfter, SearchRequest};
+
+/// Checks `value` against `collection`'s rules without touching the database: every failure
+/// with its path, as a store call would report it.
+fn check_against<T: garde::Validate<Context = CollectionRules>>(
+    value: &T,
+    collection: &crate::models::Collection,
+) -> Result<(), crate::ValidationError> {
+    value
+        .validate_with(&CollectionRules::of(collection))
+        .map_err(|report| crate::ValidationError::from_report(&report))
+}
+
+impl EmbeddingBatch {
+    /// Checks the batch against `collection` (dimension, values, sizes, repeated ids under
+    /// [`Duplicates::Reject`]) without touching the database — what a write would refuse, with
+    /// every failure's `items[i]…` path.
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn validate_against(
+        &self,
+        collection: &crate::models::Collection,
+    ) -> Result<(), crate::ValidationError> {
+        check_against(self, collection)
+    }
+}
+
+impl SearchRequest {
+    /// Checks the request against `collection` (dimension, metric, ranges, filter) without
+    /// touching the database — what a search would refuse.
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn validate_against(
+        &self,
+        collection: &crate::models::Collection,
+    ) -> Result<(), crate::ValidationError> {
+        check_against(self, collection)
+    }
+}

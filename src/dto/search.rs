@@ -50,7 +50,7 @@ pub struct SearchAfter {
 ///
 /// ```
 /// use embedstore::SearchRequest;
-/// let request = SearchRequest::new(vec![0.1, 0.2, 0.3], 10).with_content(true);
+/// let request = SearchRequest::new(vec![0.1, 0.2, 0.3], 10).include_content(true);
 /// assert_eq!(request.k, 10);
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate)]
@@ -172,7 +172,7 @@ impl SearchRequest {
     }
 
     /// Whether hits carry their metadata (default true).
-    pub fn with_metadata(mut self, include: bool) -> Self {
+    pub fn include_metadata(mut self, include: bool) -> Self {
         self.include_metadata = include;
         self
     }
@@ -238,13 +238,13 @@ impl SearchRequest {
     }
 
     /// Whether hits carry their `content`.
-    pub fn with_content(mut self, include: bool) -> Self {
+    pub fn include_content(mut self, include: bool) -> Self {
         self.include_content = include;
         self
     }
 
     /// Whether hits carry their vectors.
-    pub fn with_vector(mut self, include: bool) -> Self {
+    pub fn include_vector(mut self, include: bool) -> Self {
         self.include_vector = include;
         self
     }

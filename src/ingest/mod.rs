@@ -10,7 +10,7 @@
 //! ```no_run
 //! use std::path::Path;
 //! use embedstore::Store;
-//! use embedstore::ingest::{Ids, Ingest, IngestOptions, NpySource};
+//! use embedstore::{Ids, Ingest, IngestOptions, NpySource};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let store = Store::from_env()?;
@@ -22,19 +22,15 @@
 //! ```
 
 mod batch;
-mod error;
-mod export;
-pub mod npy;
+pub(crate) mod error;
+pub(crate) mod npy;
 mod npy_header;
-#[cfg(feature = "parquet")]
-mod parquet_export;
+mod parallel;
 #[cfg(feature = "parquet")]
 mod parquet_source;
 mod problems;
-pub mod records;
+pub(crate) mod records;
 mod source;
-pub mod writer;
-mod writers;
 
 use std::time::{Duration, Instant};
 
@@ -44,12 +40,9 @@ use crate::dto::CollectionRules;
 use crate::store::Store;
 
 pub use error::{IngestError, RowProblem};
-pub use export::{CollectionStats, ExportSummary, collection_stats, export};
-#[cfg(feature = "parquet")]
-pub use parquet_export::export_parquet;
 #[cfg(feature = "parquet")]
 pub use parquet_source::ParquetSource;
-pub use source::{Ids, NpySource, RowSource, SourceRow};
+pub use source::{Ids, JsonlSource, NpySource, RowSource, SourceRow};
 
 /// Rows per transaction unless told otherwise, chosen by measurement (README, "Bulk ingest
 /// from pipeline files"): past a few thousand rows the per-transaction cost is amortised and
@@ -170,7 +163,30 @@ pub struct IngestSummary {
     pub seconds: f64,
 }
 
-/// An ingest into one collection; see the [module docs](self).
+/// An ingest into one collection.
+///
+/// Streaming file ingest and export: `.npy` matrices with JSONL records in, the same out.
+///
+/// [`Ingest::run`] reads a [`RowSource`] in batches of [`IngestOptions::batch_size`] rows and
+/// writes each batch in its own transaction ([`Store::write`] with the repository's insert or
+/// upsert), up to [`IngestOptions::writers`] batches at once on connections of their own. Memory
+/// is bounded by the batch (at most `writers + 2` batches in memory), a crash loses at most the
+/// batches in flight, and re-running the same ingest in upsert mode resumes: rows already stored
+/// are "unchanged" and not rewritten (a batch of unchanged rows costs a read, no write).
+///
+/// ```no_run
+/// use std::path::Path;
+/// use embedstore::Store;
+/// use embedstore::{Ids, Ingest, IngestOptions, NpySource};
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = Store::from_env()?;
+/// let mut source = NpySource::open(Path::new("vectors.npy"), &Ids::Records("records.jsonl".into()))?;
+/// let summary = Ingest::new(&store, "docs", IngestOptions::default()).run(&mut source, &mut ())?;
+/// println!("{} inserted, {} unchanged", summary.inserted, summary.unchanged);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Ingest<'s> {
     store: &'s Store,
@@ -205,12 +221,15 @@ impl<'s> Ingest<'s> {
         let collection = self
             .store
             .read(|uow| uow.collections().get(&self.collection))?;
-        if source.dimension() != collection.dimension() {
+        if let Some(dimension) = source
+            .dimension()
+            .filter(|&dimension| dimension != collection.dimension())
+        {
             return Err(IngestError::format(
                 source.describe(),
                 format!(
                     "vectors have {} values, collection {:?} has dimension {}",
-                    source.dimension(),
+                    dimension,
                     collection.name,
                     collection.dimension()
                 ),
@@ -242,7 +261,7 @@ impl<'s> Ingest<'s> {
                 }
             });
             let collection = &collection;
-            let mut report = writers::Report {
+            let mut report = parallel::Report {
                 observer,
                 summary: &mut summary,
                 started,

@@ -226,8 +226,8 @@ impl RowSource for ParquetSource {
         self.total_rows
     }
 
-    fn dimension(&self) -> usize {
-        self.dimension
+    fn dimension(&self) -> Option<usize> {
+        Some(self.dimension)
     }
 
     fn next_rows(&mut self, max: usize, out: &mut Vec<SourceRow>) -> Result<(), IngestError> {

@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 use crate::ingest::error::IngestError;
 
@@ -30,8 +31,25 @@ pub struct Record {
     pub content: Option<String>,
 }
 
+/// One record of a JSONL file that carries its vector too (`embedstore insert`'s input).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VectorRecord {
+    /// The caller's stable key (`id` is accepted too).
+    #[serde(alias = "id")]
+    pub external_id: String,
+    /// The embedding.
+    pub vector: Vec<f32>,
+    /// JSON object of attributes (defaults to `{}`).
+    #[serde(default = "empty_object")]
+    pub metadata: serde_json::Value,
+    /// Optional source text.
+    #[serde(default)]
+    pub content: Option<String>,
+}
+
 /// What one line gave: a record, or the field and reason it was refused for.
-pub type LineOutcome = Result<Record, (String, String)>;
+pub type LineOutcome<T = Record> = Result<T, (String, String)>;
 
 /// Reads records from JSONL, skipping blank lines, one line in memory at a time.
 #[derive(Debug)]
@@ -71,6 +89,16 @@ impl<R: BufRead> RecordReader<R> {
     /// [`IngestError::Io`] when reading fails. A line that is not a valid record is not an
     /// error here: it comes back as `Err((field, reason))` in the outcome.
     pub fn next_record(&mut self) -> Result<Option<(u64, LineOutcome)>, IngestError> {
+        self.next_as()
+    }
+
+    /// Like [`next_record`](Self::next_record), for records of shape `T`.
+    ///
+    /// # Errors
+    /// As [`next_record`](Self::next_record).
+    pub fn next_as<T: DeserializeOwned>(
+        &mut self,
+    ) -> Result<Option<(u64, LineOutcome<T>)>, IngestError> {
         loop {
             let Some(too_long) = self.next_line()? else {
                 return Ok(None);
@@ -144,7 +172,7 @@ impl<R: BufRead> RecordReader<R> {
 
 /// One record from one line. Only a JSON object is a record: serde would also take an array
 /// (`["a"]`) as the fields in order, which no pipeline means.
-fn parse_record(line: &[u8]) -> LineOutcome {
+fn parse_record<T: DeserializeOwned>(line: &[u8]) -> LineOutcome<T> {
     let first = line.iter().find(|byte| !byte.is_ascii_whitespace());
     if first != Some(&b'{') {
         return Err((
@@ -152,7 +180,7 @@ fn parse_record(line: &[u8]) -> LineOutcome {
             "a record must be a JSON object like {\"external_id\": \"…\"}".to_owned(),
         ));
     }
-    serde_json::from_slice::<Record>(line).map_err(|error| json_error_field(line, &error))
+    serde_json::from_slice::<T>(line).map_err(|error| json_error_field(line, &error))
 }
 
 /// A line without its `\n` or `\r\n`.

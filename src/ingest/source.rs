@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::dto::NewEmbedding;
 use crate::ingest::error::IngestError;
 use crate::ingest::npy::NpyReader;
-use crate::ingest::records::RecordReader;
+use crate::ingest::records::{RecordReader, VectorRecord};
 
 /// One row read from a source, ready to validate, or the problems that stopped it.
 #[derive(Debug, Clone)]
@@ -24,10 +24,13 @@ pub struct SourceRow {
 pub trait RowSource {
     /// The inputs, for messages (e.g. `vectors.npy + records.jsonl`).
     fn describe(&self) -> String;
-    /// Total rows the source will yield.
+    /// Total rows the source will yield (0 when it cannot know, e.g. a stream; progress
+    /// then reports no total).
     fn total_rows(&self) -> u64;
-    /// Length of every vector.
-    fn dimension(&self) -> usize;
+    /// Length of every vector, when the source declares one (a `.npy` header, a Parquet
+    /// schema): it is compared with the collection's before anything is read. `None`: every
+    /// row's vector is checked against the collection as it comes (JSONL).
+    fn dimension(&self) -> Option<usize>;
     /// Appends up to `max` more rows to `out`; appends none at the end.
     ///
     /// # Errors
@@ -100,8 +103,8 @@ impl RowSource for NpySource {
         self.vectors.header().rows
     }
 
-    fn dimension(&self) -> usize {
-        self.vectors.header().cols
+    fn dimension(&self) -> Option<usize> {
+        Some(self.vectors.header().cols)
     }
 
     fn next_rows(&mut self, max: usize, out: &mut Vec<SourceRow>) -> Result<(), IngestError> {
@@ -137,6 +140,99 @@ impl RowSource for NpySource {
                 }
             };
             out.push(SourceRow { row, line, outcome });
+        }
+        Ok(())
+    }
+}
+
+/// JSONL records that carry their vectors, one per non-blank line:
+/// `{"external_id" (or "id"): "…", "vector": [0.1, …], "metadata": {…}, "content": "…"}`.
+/// Unknown fields are refused by name, and a JSON error names its line and field (e.g.
+/// `vector[1]: NaN is not valid JSON …`); a UTF-8 byte-order mark at the start is skipped.
+///
+/// ```no_run
+/// use embedstore::{Ingest, IngestOptions, JsonlSource, Store};
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let store = Store::from_env()?;
+/// let mut source = JsonlSource::open("records.jsonl".as_ref())?;
+/// let summary = Ingest::new(&store, "docs", IngestOptions::default()).run(&mut source, &mut ())?;
+/// # Ok(()) }
+/// ```
+pub struct JsonlSource {
+    records: RecordReader<Box<dyn std::io::BufRead + Send>>,
+    total_rows: u64,
+    describe: String,
+}
+
+impl std::fmt::Debug for JsonlSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonlSource")
+            .field("describe", &self.describe)
+            .field("total_rows", &self.total_rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JsonlSource {
+    /// Opens a file, counting its records first (so progress knows the total).
+    ///
+    /// # Errors
+    /// [`IngestError::Io`] when the file cannot be read.
+    pub fn open(path: &Path) -> Result<Self, IngestError> {
+        let total_rows = RecordReader::open(path)?.count_remaining()?;
+        let describe = path.display().to_string();
+        let file = File::open(path).map_err(|error| IngestError::io(&describe, error))?;
+        let reader: Box<dyn std::io::BufRead + Send> =
+            Box::new(BufReader::with_capacity(1 << 20, file));
+        Ok(Self {
+            records: RecordReader::new(reader, describe.clone()),
+            total_rows,
+            describe,
+        })
+    }
+
+    /// Reads a stream (e.g. stdin) read once, front to back; `name` names it in messages.
+    /// Its total is unknown (0).
+    pub fn from_reader(reader: impl std::io::BufRead + Send + 'static, name: &str) -> Self {
+        Self {
+            records: RecordReader::new(Box::new(reader), name.to_owned()),
+            total_rows: 0,
+            describe: name.to_owned(),
+        }
+    }
+}
+
+impl RowSource for JsonlSource {
+    fn describe(&self) -> String {
+        self.describe.clone()
+    }
+
+    fn total_rows(&self) -> u64 {
+        self.total_rows
+    }
+
+    fn dimension(&self) -> Option<usize> {
+        None
+    }
+
+    fn next_rows(&mut self, max: usize, out: &mut Vec<SourceRow>) -> Result<(), IngestError> {
+        for _ in 0..max {
+            let Some((line, record)) = self.records.next_as::<VectorRecord>()? else {
+                return Ok(());
+            };
+            let outcome = record
+                .map(|record| NewEmbedding {
+                    external_id: record.external_id,
+                    vector: record.vector,
+                    content: record.content,
+                    metadata: record.metadata,
+                })
+                .map_err(|problem| vec![problem]);
+            out.push(SourceRow {
+                row: line - 1,
+                line: Some(line),
+                outcome,
+            });
         }
         Ok(())
     }

@@ -58,7 +58,7 @@ impl Collection {
     }
 
     /// The expression searches order by and an ANN index is built on.
-    pub fn search_expression(&self) -> SearchExpression {
+    pub(crate) fn search_expression(&self) -> SearchExpression {
         SearchExpression::for_dimension(u32::try_from(self.dimension).unwrap_or(0))
     }
 

@@ -73,13 +73,13 @@ impl ScrollRequest {
     }
 
     /// Return the vectors too.
-    pub fn with_vector(mut self, include: bool) -> Self {
+    pub fn include_vector(mut self, include: bool) -> Self {
         self.include_vector = include;
         self
     }
 
     /// Return the content too.
-    pub fn with_content(mut self, include: bool) -> Self {
+    pub fn include_content(mut self, include: bool) -> Self {
         self.include_content = include;
         self
     }

@@ -8,6 +8,7 @@ pub(crate) mod collections;
 mod copy;
 pub(crate) mod embeddings;
 pub(crate) mod filtered;
+pub(crate) mod grant;
 pub(crate) mod pages;
 pub(crate) mod planner;
 pub(crate) mod search;

@@ -357,7 +357,7 @@ fn exact_requests_ids_only_and_thresholds() {
             &collection,
             SearchRequest::new(query.clone(), 10)
                 .with_exact(true)
-                .with_metadata(false),
+                .include_metadata(false),
         )
         .unwrap();
     assert_eq!(response.path, SearchPath::Exact);

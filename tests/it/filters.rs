@@ -561,8 +561,8 @@ fn scroll_pages_by_external_id_with_optional_vectors_and_content() {
 
     let request = ScrollRequest::new(4)
         .after("r08")
-        .with_vector(true)
-        .with_content(true);
+        .include_vector(true)
+        .include_content(true);
     let last = db
         .store()
         .read(|uow| uow.embeddings().scroll(&c, &request))

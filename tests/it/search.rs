@@ -99,8 +99,8 @@ fn hits_carry_content_and_vectors_only_when_asked() {
             let full = uow.search(
                 &collection,
                 SearchRequest::new(vec![1.0, 0.0, 0.0], 1)
-                    .with_content(true)
-                    .with_vector(true),
+                    .include_content(true)
+                    .include_vector(true),
             )?;
             Ok::<_, Error>((bare, full))
         })

@@ -287,7 +287,7 @@ fn step(out: &mut dyn Write, name: &str, text: &str) -> std::io::Result<()> {
 }
 
 fn request(vector: &[f32]) -> SearchRequest {
-    SearchRequest::new(vector.to_vec(), TOP).with_content(true)
+    SearchRequest::new(vector.to_vec(), TOP).include_content(true)
 }
 
 fn to_item(chunk: &Chunk, vector: &[f32]) -> NewEmbedding {

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use embedstore::Store;
-use embedstore::ingest::{collection_stats, export};
 
 use crate::error::CliError;
 use crate::ingest::cli_error;
@@ -52,11 +51,9 @@ pub struct StatsArgs {
 pub fn run_export(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let started = Instant::now();
     let summary = match args.format {
-        ExportFormat::Npy => export(store, &args.collection, &args.out, &mut |_, _| {}),
+        ExportFormat::Npy => store.export_npy(&args.collection, &args.out, &mut |_, _| {}),
         #[cfg(feature = "parquet")]
-        ExportFormat::Parquet => {
-            embedstore::ingest::export_parquet(store, &args.collection, &args.out, &mut |_, _| {})
-        }
+        ExportFormat::Parquet => store.export_parquet(&args.collection, &args.out, &mut |_, _| {}),
     }
     .map_err(cli_error)?;
     let files = if summary.vectors == summary.records {
@@ -83,7 +80,9 @@ pub fn run_export(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> Resu
 /// # Errors
 /// An unknown collection or a failed query.
 pub fn run_stats(store: &Store, args: &StatsArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let stats = collection_stats(store, args.collection.as_deref()).map_err(cli_error)?;
+    let stats = store
+        .collection_stats(args.collection.as_deref())
+        .map_err(cli_error)?;
     match args.format {
         Format::Json => {
             writeln!(out, "{}", serde_json::to_string(&stats).unwrap_or_default())?;

@@ -6,10 +6,10 @@ use std::io::{BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use embedstore::Store;
 #[cfg(feature = "parquet")]
-use embedstore::ingest::ParquetSource;
-use embedstore::ingest::{
+use embedstore::ParquetSource;
+use embedstore::Store;
+use embedstore::{
     DEFAULT_BATCH_SIZE, DEFAULT_WRITERS, Ids, Ingest, IngestError, IngestObserver, IngestOptions,
     IngestProgress, IngestSummary, NpySource, RejectedRow, RowSource, WriteMode,
 };

@@ -19,12 +19,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use embedstore::{
-    Collection, CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding, Store, UnitOfWork,
-    WriteSummary,
+    Collection, Duplicates, EmbeddingBatch, JsonlSource, NewEmbedding, RowSource, Store,
+    UnitOfWork, WriteSummary,
 };
-use garde::Validate;
-
-use embedstore::ingest::records::json_error_field;
 
 use crate::error::CliError;
 use crate::output::{duration, per_second, plural, thousands};
@@ -84,8 +81,10 @@ fn insert_all(
     store: &Store,
     args: &InsertArgs,
     source: &str,
-    mut input: Box<dyn BufRead>,
+    input: Box<dyn BufRead + Send>,
 ) -> Result<WriteSummary, CliError> {
+    // The unit of work runs once (no retries inside it), so the input moves into it once.
+    let mut input = Some(input);
     let mode = if args.upsert {
         Duplicates::LastWins
     } else {
@@ -95,24 +94,15 @@ fn insert_all(
     store.write(|uow| -> Result<WriteSummary, CliError> {
         let collection = uow.collections().get(&args.collection)?;
         let mut pass = Pass::new(mode);
-        let mut chunk = Parsed::default();
-        let mut buffer = Vec::new();
-        let mut line = 0;
+        let mut records = JsonlSource::from_reader(input.take().unwrap_or_else(empty), source);
         loop {
-            buffer.clear();
-            let read = input
-                .read_until(b'\n', &mut buffer)
-                .map_err(|error| CliError::io(format!("cannot read {source}"), error))?;
-            if read == 0 {
+            let mut chunk = Parsed::default();
+            let more = read_chunk(&mut records, batch_size, &mut chunk)?;
+            pass.chunk(uow, &collection, chunk)?;
+            if !more {
                 break;
             }
-            line += 1;
-            parse_line(&buffer, line, &mut chunk);
-            if chunk.items.len() >= batch_size {
-                pass.chunk(uow, &collection, std::mem::take(&mut chunk))?;
-            }
         }
-        pass.chunk(uow, &collection, chunk)?;
         pass.finish(source)
     })
 }
@@ -261,71 +251,49 @@ pub struct Parsed {
     pub problems: Vec<LineProblem>,
 }
 
-/// Parses JSONL: one [`NewEmbedding`] per non-blank line; a `\r` before each `\n` is ignored.
+/// Parses JSONL from bytes, as `insert` reads its input (tests).
 #[cfg(test)]
 pub fn parse_jsonl(bytes: &[u8]) -> Parsed {
+    let mut source = JsonlSource::from_reader(std::io::Cursor::new(bytes.to_vec()), "test");
     let mut parsed = Parsed::default();
-    for (index, raw) in bytes.split(|byte| *byte == b'\n').enumerate() {
-        parse_line(raw, index + 1, &mut parsed);
-    }
+    while read_chunk(&mut source, usize::MAX, &mut parsed).unwrap_or(false) {}
     parsed
 }
 
-/// One JSONL record as `insert` reads it: unknown fields are refused, not ignored (a typo
-/// such as `metdata` would otherwise store `{}` silently).
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct InsertRecord {
-    #[serde(alias = "id")]
-    external_id: String,
-    vector: Vec<f32>,
-    #[serde(default)]
-    content: Option<String>,
-    #[serde(default)]
-    metadata: Option<serde_json::Value>,
-}
-
-/// Parses one line (its `\n`/`\r\n` included or not) into `parsed`; blank lines are skipped.
-fn parse_line(raw: &[u8], line: usize, parsed: &mut Parsed) {
-    let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
-    let mut text = raw.strip_suffix(b"\r").unwrap_or(raw);
-    if line == 1 {
-        text = text
-            .strip_prefix(embedstore::ingest::records::UTF8_BOM)
-            .unwrap_or(text);
-    }
-    if text.iter().all(u8::is_ascii_whitespace) {
-        return;
-    }
-    if text.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
-        parsed.problems.push(LineProblem {
-            line,
-            message: "a record must be a JSON object".to_owned(),
-        });
-        return;
-    }
-    match serde_json::from_slice::<InsertRecord>(text) {
-        Ok(record) => {
-            let mut item = NewEmbedding::new(record.external_id, record.vector);
-            item.content = record.content;
-            if let Some(metadata) = record.metadata {
-                item.metadata = metadata;
+/// Reads up to `max` records from `source` into `parsed` with the library's JSONL reader
+/// (unknown fields refused by name, JSON errors at their line and field, a byte-order mark
+/// skipped); false at the end of the input.
+fn read_chunk(source: &mut JsonlSource, max: usize, parsed: &mut Parsed) -> Result<bool, CliError> {
+    let mut rows = Vec::new();
+    source
+        .next_rows(max.min(1 << 16), &mut rows)
+        .map_err(|error| CliError::Problems {
+            summary: error.to_string(),
+            problems: Vec::new(),
+        })?;
+    let more = !rows.is_empty();
+    for row in rows {
+        let line = row
+            .line
+            .map_or(0, |line| usize::try_from(line).unwrap_or(usize::MAX));
+        match row.outcome {
+            Ok(item) => {
+                parsed.items.push(item);
+                parsed.lines.push(line);
             }
-            parsed.items.push(item);
-            parsed.lines.push(line);
-        }
-        Err(error) => {
-            let (field, reason) = json_error_field(text, &error);
-            parsed.problems.push(LineProblem {
-                line,
-                message: if field.is_empty() {
-                    reason
-                } else {
-                    format!("{field}: {reason}")
-                },
-            });
+            Err(problems) => parsed
+                .problems
+                .extend(problems.into_iter().map(|(field, reason)| LineProblem {
+                    line,
+                    message: if field.is_empty() {
+                        reason
+                    } else {
+                        format!("{field}: {reason}")
+                    },
+                })),
         }
     }
+    Ok(more)
 }
 
 /// Validates all `items` as one batch against `collection`; returns the items unchanged and
@@ -337,11 +305,11 @@ pub fn validate(
     lines: &[usize],
 ) -> (Vec<NewEmbedding>, Vec<LineProblem>) {
     let batch = EmbeddingBatch { items, duplicates };
-    let problems = match batch.validate_with(&CollectionRules::of(collection)) {
+    let problems = match batch.validate_against(collection) {
         Ok(()) => Vec::new(),
-        Err(report) => report
-            .iter()
-            .map(|(path, error)| at_line(&path.to_string(), error.message(), lines, 0))
+        Err(invalid) => invalid
+            .failures()
+            .map(|(path, message)| at_line(path, message, lines, 0))
             .collect(),
     };
     (batch.items, problems)
@@ -375,7 +343,7 @@ pub fn at_line(path: &str, message: &str, lines: &[usize], offset: usize) -> Lin
 
 /// Opens the input named on the command line (stdin for `-` or none); returns a name for
 /// messages and a buffered reader.
-fn open_input(file: Option<&PathBuf>) -> Result<(String, Box<dyn BufRead>), CliError> {
+fn open_input(file: Option<&PathBuf>) -> Result<(String, Box<dyn BufRead + Send>), CliError> {
     match file {
         Some(path) if path.as_os_str() != "-" => {
             let name = path.display().to_string();
@@ -576,4 +544,9 @@ mod tests {
             "{problems:?}"
         );
     }
+}
+
+/// An input with nothing in it (never read: the unit of work takes its input once).
+fn empty() -> Box<dyn BufRead + Send> {
+    Box::new(std::io::empty())
 }

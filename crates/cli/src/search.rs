@@ -4,9 +4,8 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use embedstore::dto::MAX_K;
-use embedstore::{CollectionRules, Filter, IterativeScan, SearchRequest, SearchResponse, Store};
-use garde::Validate;
+use embedstore::MAX_K;
+use embedstore::{Filter, IterativeScan, SearchRequest, SearchResponse, Store};
 use serde::Serialize;
 
 use crate::error::{CliError, json_problem};
@@ -68,8 +67,8 @@ impl SearchArgs {
     /// The request every query starts from: the flags' settings, no vector yet.
     fn template(&self) -> Result<SearchRequest, CliError> {
         let mut request = SearchRequest::new(Vec::new(), self.k)
-            .with_content(self.content)
-            .with_metadata(!self.ids_only)
+            .include_content(self.content)
+            .include_metadata(!self.ids_only)
             .with_exact(self.exact);
         if let Some(json) = &self.filter {
             request = request.with_filter(crate::index::parse_filter(json)?);
@@ -125,7 +124,6 @@ pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), 
     let template = args.template()?;
     let queries = read_queries(&args.queries)?;
     let collection = store.read(|uow| uow.collections().get(&args.collection))?;
-    let rules = CollectionRules::of(&collection);
     let requests: Vec<SearchRequest> = queries
         .iter()
         .map(|query| query.request(&template))
@@ -134,11 +132,11 @@ pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), 
     let problems: Vec<String> = queries
         .iter()
         .zip(&requests)
-        .filter_map(|(query, request)| Some((query, request.validate_with(&rules).err()?)))
-        .flat_map(|(query, report)| {
-            report
-                .iter()
-                .map(|(path, error)| format!("{}{path}: {}", query.label(), error.message()))
+        .filter_map(|(query, request)| Some((query, request.validate_against(&collection).err()?)))
+        .flat_map(|(query, invalid)| {
+            invalid
+                .failures()
+                .map(|(path, message)| format!("{}{path}: {message}", query.label()))
                 .collect::<Vec<_>>()
         })
         .collect();

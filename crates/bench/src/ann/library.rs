@@ -170,7 +170,7 @@ impl<'a> Library<'a> {
 
 /// The benchmark's request: ids and distances only, like the hand-written SQL's.
 fn request(vector: Vec<f32>, k: u32, ef_search: Option<u32>) -> SearchRequest {
-    let request = SearchRequest::new(vector, k).with_metadata(false);
+    let request = SearchRequest::new(vector, k).include_metadata(false);
     match ef_search {
         Some(ef_search) => request.with_ef_search(ef_search),
         None => request,

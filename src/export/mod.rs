@@ -1,0 +1,200 @@
+//! Export of a collection to `vectors.npy` + `records.jsonl` (and Parquet, feature
+//! `parquet`), and per-collection statistics: [`Store`] methods, since each runs in a snapshot
+//! of its own.
+
+pub(crate) mod npy_writer;
+#[cfg(feature = "parquet")]
+mod parquet;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::export::npy_writer::NpyWriter;
+use crate::ingest::error::IngestError;
+use crate::metric::Metric;
+use crate::repo::pages;
+use crate::store::Store;
+
+/// Rows fetched per keyset page.
+const PAGE_ROWS: i64 = 2_000;
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ExportSummary {
+    /// Rows written.
+    pub rows: u64,
+    /// The `.npy` matrix (for a Parquet export: the one file).
+    pub vectors: PathBuf,
+    /// The JSONL records, line `i` describing matrix row `i` (for Parquet: the same file).
+    pub records: PathBuf,
+}
+
+/// One collection's figures for `embedstore stats`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CollectionStats {
+    /// Collection name.
+    pub name: String,
+    /// Exact number of rows.
+    pub rows: u64,
+    /// Vector dimension.
+    pub dimension: usize,
+    /// Distance metric.
+    pub metric: Metric,
+    /// Embedding model.
+    pub model: String,
+    /// `pg_total_relation_size` of the collection's partition: table, TOAST and indexes.
+    pub table_bytes: u64,
+    /// `pg_indexes_size` of the partition.
+    pub index_bytes: u64,
+    /// The latest `updated_at` of any row (the last ingest that changed something); `None`
+    /// when empty. Unchanged rows of a re-run upsert are not rewritten and so do not move it.
+    pub last_write: Option<DateTime<Utc>>,
+}
+
+/// One line of `records.jsonl`.
+#[derive(Serialize)]
+struct RecordLine<'a> {
+    external_id: &'a str,
+    metadata: &'a serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+}
+
+impl Store {
+    /// Writes the collection to `dir/vectors.npy` (float32, as `numpy.save` writes it) and
+    /// `dir/records.jsonl` (`external_id`, `metadata`, `content`), ordered by `external_id` (in
+    /// the column's collation), streaming keyset pages of 2,000 rows. Everything is read
+    /// in one `REPEATABLE READ` snapshot, so the row count in the header matches the rows written
+    /// even while others write. The files appear under their final names only when complete.
+    /// `progress` gets `(rows written, total rows)` after every page.
+    ///
+    /// # Errors
+    /// [`IngestError::Store`] for an unknown collection or a failed read, [`IngestError::Io`]
+    /// when the files cannot be written.
+    pub fn export_npy(
+        &self,
+        collection: &str,
+        dir: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ExportSummary, IngestError> {
+        let store = self;
+        std::fs::create_dir_all(dir)
+            .map_err(|error| IngestError::io(dir.display().to_string(), error))?;
+        let vectors = dir.join("vectors.npy");
+        let records = dir.join("records.jsonl");
+        let vectors_partial = dir.join("vectors.npy.partial");
+        let records_partial = dir.join("records.jsonl.partial");
+        let records_name = records_partial.display().to_string();
+        let (sink, rows) = for_each_page(
+            store,
+            collection,
+            |collection, total| {
+                let matrix = NpyWriter::create(&vectors_partial, total, collection.dimension())?;
+                let file = File::create(&records_partial)
+                    .map_err(|error| IngestError::io(&records_name, error))?;
+                Ok((matrix, BufWriter::with_capacity(1 << 20, file)))
+            },
+            |(matrix, lines), page| {
+                for row in page {
+                    matrix.write_row(row.vector.as_slice())?;
+                    let line = RecordLine {
+                        external_id: &row.external_id,
+                        metadata: &row.metadata,
+                        content: row.content.as_deref(),
+                    };
+                    serde_json::to_writer(&mut *lines, &line)
+                        .map_err(|error| IngestError::io(&records_name, error.into()))?;
+                    lines
+                        .write_all(b"\n")
+                        .map_err(|error| IngestError::io(&records_name, error))?;
+                }
+                Ok(())
+            },
+            progress,
+        )?;
+        let (matrix, mut lines) = sink;
+        matrix.finish()?;
+        lines
+            .flush()
+            .map_err(|error| IngestError::io(&records_name, error))?;
+        for (partial, final_name) in [(&vectors_partial, &vectors), (&records_partial, &records)] {
+            std::fs::rename(partial, final_name)
+                .map_err(|error| IngestError::io(final_name.display().to_string(), error))?;
+        }
+        Ok(ExportSummary {
+            rows,
+            vectors,
+            records,
+        })
+    }
+}
+
+/// Reads the collection in keyset pages inside one `REPEATABLE READ` snapshot: `start` gets
+/// the collection and its row count and makes the sink, `page` gets every page in
+/// `external_id` order. Returns the sink and the rows read.
+pub(crate) fn for_each_page<S>(
+    store: &Store,
+    collection: &str,
+    start: impl FnOnce(&crate::Collection, u64) -> Result<S, IngestError>,
+    mut page: impl FnMut(&mut S, &[pages::ExportRow]) -> Result<(), IngestError>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<(S, u64), IngestError> {
+    store.read(|uow| {
+        diesel::RunQueryDsl::execute(
+            diesel::sql_query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"),
+            uow.connection(),
+        )?;
+        let collection = uow.collections().get(collection)?;
+        let total = uow.embeddings().count(&collection)?;
+        let mut sink = start(&collection, total)?;
+        let mut after: Option<String> = None;
+        let mut written = 0u64;
+        loop {
+            let rows =
+                pages::page_after(uow.connection(), collection.id, after.as_deref(), PAGE_ROWS)?;
+            let Some(last) = rows.last() else { break };
+            after = Some(last.external_id.clone());
+            page(&mut sink, &rows)?;
+            written += rows.len() as u64;
+            progress(written, total);
+        }
+        Ok((sink, written))
+    })
+}
+
+impl Store {
+    /// Figures for every collection (by name), or for the one named.
+    ///
+    /// # Errors
+    /// [`IngestError::Store`] when the named collection does not exist or a query fails.
+    pub fn collection_stats(
+        &self,
+        collection: Option<&str>,
+    ) -> Result<Vec<CollectionStats>, IngestError> {
+        self.read(|uow| {
+            let collections = match collection {
+                Some(name) => vec![uow.collections().get(name)?],
+                None => uow.collections().list()?,
+            };
+            let mut stats = Vec::with_capacity(collections.len());
+            for collection in collections {
+                let partition = pages::partition_stats(uow.connection(), &collection)?;
+                stats.push(CollectionStats {
+                    rows: partition.rows.unsigned_abs(),
+                    dimension: collection.dimension(),
+                    metric: collection.metric,
+                    model: collection.model,
+                    table_bytes: partition.total_bytes.unsigned_abs(),
+                    index_bytes: partition.index_bytes.unsigned_abs(),
+                    last_write: partition.last_write,
+                    name: collection.name,
+                });
+            }
+            Ok(stats)
+        })
+    }
+}

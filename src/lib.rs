@@ -57,5 +57,7 @@ pub use uow::{UnitOfWork, WorkOptions};
 #[doc(hidden)]
 pub mod internals {
     pub use crate::filter::{PayloadLayout, is_timestamp, render_filter};
+    pub use crate::ingest::npy::NpyReader;
+    pub use crate::ingest::records::RecordReader;
     pub use crate::sql::{Bind, MAX_BINDS, SqlBuilder, TooManyBinds};
 }

@@ -15,9 +15,7 @@ use std::io::Cursor;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use embedstore::ingest::npy::NpyReader;
-use embedstore::ingest::records::RecordReader;
-use embedstore::internals::{PayloadLayout, SqlBuilder, render_filter};
+use embedstore::internals::{NpyReader, PayloadLayout, RecordReader, SqlBuilder, render_filter};
 use embedstore::testing::Rng;
 use embedstore::{
     CollectionRules, Duplicates, EmbeddingBatch, Filter, Metric, NewCollection, NewEmbedding,

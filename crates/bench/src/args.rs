@@ -1,126 +1,80 @@
-//! Command-line arguments, parsed by hand (the `bench` feature does not pull in clap).
+//! The command line: clap derive for the default (insert and search) mode and the `ann` and
+//! `ingest` subcommands; the checks clap cannot express are in [`Cli::try_parse_checked`].
 
-use std::fmt;
+use std::ffi::OsString;
 
-/// What to measure and how much of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+use clap::builder::RangedU64ValueParser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand};
+
+use crate::ann::args::AnnArgs;
+use crate::ingest::args::IngestArgs;
+
+/// `embedstore-bench [OPTIONS]`, `embedstore-bench ann [OPTIONS]` or
+/// `embedstore-bench ingest [OPTIONS]`.
+#[derive(Debug, Clone, PartialEq, Eq, Parser)]
+#[command(
+    name = "embedstore-bench",
+    about = "Measures embedstore's speed against independent baselines measured in the same run",
+    long_about = "\
+Measures embedstore's speed against independent baselines measured in the same run, in a
+throw-away database cloned from the migrated template on TEST_DATABASE_URL / DATABASE_URL.
+Ratios matter, not absolute figures.
+
+Without a subcommand: insert and search (issue 2), Embeddings::insert against psql's text
+\\copy of the same rows, and UnitOfWork::search against the same SELECT sent through diesel.",
+    after_help = "`embedstore-bench ann --help` and `embedstore-bench ingest --help` describe the \
+                  other benchmarks.",
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    /// The insert and search mode's options (ignored by the subcommands, which have their own).
+    #[command(flatten)]
+    pub args: Args,
+    /// Another benchmark instead of insert and search.
+    #[command(subcommand)]
+    pub mode: Option<Mode>,
+}
+
+/// The benchmarks other than insert and search.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum Mode {
+    /// Issue 5's ANN search benchmark: recall, latency, filtered and batch search, index build.
+    #[command(long_about = crate::ann::args::ANN_ABOUT)]
+    Ann(AnnArgs),
+    /// Issue 6's file-ingest benchmark: `embedstore ingest` against COPY and a naive loop.
+    #[command(long_about = crate::ingest::args::INGEST_ABOUT)]
+    Ingest(IngestArgs),
+}
+
+/// The insert and search mode: what to measure and how much of it.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct Args {
-    /// Rows inserted per measurement.
+    /// Rows per insert measurement.
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = positive())]
     pub rows: usize,
     /// Vector dimension.
+    #[arg(long, value_name = "N", default_value_t = 384, value_parser = positive_u32())]
     pub dim: u32,
     /// Measured searches per path.
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = positive())]
     pub queries: usize,
     /// Neighbours per search.
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = positive_u32())]
     pub k: u32,
-    /// Rows per library write; `None` writes all rows in one call.
+    /// Rows per library write [default: all rows in one write].
+    #[arg(long, value_name = "N", value_parser = positive())]
     pub batch_size: Option<usize>,
-    /// Insert rounds per path; each round writes into fresh collections.
+    /// Insert rounds per path, each into fresh collections; the best is kept.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = positive())]
     pub rounds: usize,
     /// Unmeasured searches per path before the measured ones.
+    #[arg(long, value_name = "N", default_value_t = 10)]
     pub warmup: usize,
 }
 
-impl Default for Args {
-    fn default() -> Self {
-        Self {
-            rows: 100_000,
-            dim: 384,
-            queries: 500,
-            k: 10,
-            batch_size: None,
-            rounds: 2,
-            warmup: 10,
-        }
-    }
-}
-
-/// The usage text printed for `--help` and after a bad argument.
-pub const USAGE: &str = "\
-usage: embedstore-bench [--rows N] [--dim N] [--queries N] [--k N] [--batch-size N]
-                        [--rounds N] [--warmup N]
-
-Measures embedstore's insert and search speed against hand-written SQL (psql COPY and the
-same SELECT through diesel) in a throw-away database on TEST_DATABASE_URL / DATABASE_URL.
-
-  --rows N        rows per insert measurement        (default 100000)
-  --dim N         vector dimension                   (default 384)
-  --queries N     measured searches per path         (default 500)
-  --k N           neighbours per search              (default 10)
-  --batch-size N  rows per library write             (default: all rows in one write)
-  --rounds N      insert rounds per path, best kept  (default 2)
-  --warmup N      unmeasured searches per path       (default 10)
-
-embedstore-bench ingest --help describes the file-ingest benchmark (issue 6).";
-
-/// Why the arguments were refused, or a request for help.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ArgsError {
-    /// `--help` or `-h` was given.
-    Help,
-    /// An argument that is not one of ours.
-    Unknown(String),
-    /// A flag without its value.
-    MissingValue(&'static str),
-    /// A value that is not a number in range.
-    BadValue {
-        /// The flag.
-        flag: &'static str,
-        /// The text given.
-        value: String,
-    },
-}
-
-impl fmt::Display for ArgsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ArgsError::Help => f.write_str("help requested"),
-            ArgsError::Unknown(argument) => write!(f, "unknown argument {argument:?}"),
-            ArgsError::MissingValue(flag) => write!(f, "{flag} needs a value"),
-            ArgsError::BadValue { flag, value } => {
-                write!(f, "{flag} needs a positive integer, got {value:?}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for ArgsError {}
-
 impl Args {
-    /// Parses `--flag value` and `--flag=value` pairs (without the program name).
-    ///
-    /// # Errors
-    /// [`ArgsError`] for unknown flags, missing values, and values that are not positive
-    /// integers (`--warmup` may be 0).
-    pub fn parse(arguments: impl IntoIterator<Item = String>) -> Result<Self, ArgsError> {
-        let mut args = Args::default();
-        let mut arguments = arguments.into_iter();
-        const FLAGS: [&str; 7] = [
-            "--rows",
-            "--dim",
-            "--queries",
-            "--k",
-            "--batch-size",
-            "--rounds",
-            "--warmup",
-        ];
-        while let Some(pair) = next_flag(&mut arguments, &FLAGS) {
-            let (flag, value) = pair?;
-            let minimum = if flag == "--warmup" { 0 } else { 1 };
-            let number = parse_number(flag, &value, minimum)?;
-            match flag {
-                "--rows" => args.rows = number,
-                "--dim" => args.dim = to_u32(flag, &value, number)?,
-                "--queries" => args.queries = number,
-                "--k" => args.k = to_u32(flag, &value, number)?,
-                "--batch-size" => args.batch_size = Some(number),
-                "--rounds" => args.rounds = number,
-                _ => args.warmup = number,
-            }
-        }
-        Ok(args)
-    }
-
     /// How the library insert is split, for the report.
     pub fn insert_mode(&self) -> String {
         match self.batch_size {
@@ -132,67 +86,105 @@ impl Args {
     }
 }
 
-/// The next `--flag value` or `--flag=value` pair, its flag matched against `known` (returned
-/// as the `'static` name); `Help` for `-h`/`--help`. `None` at the end of the arguments.
-pub fn next_flag(
-    arguments: &mut impl Iterator<Item = String>,
-    known: &[&'static str],
-) -> Option<Result<(&'static str, String), ArgsError>> {
-    let argument = arguments.next()?;
-    let (name, inline_value) = match argument.split_once('=') {
-        Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
-        None => (argument.clone(), None),
-    };
-    if name == "-h" || name == "--help" {
-        return Some(Err(ArgsError::Help));
+impl Cli {
+    /// Parses `arguments` (the program name first) like [`Parser::try_parse_from`], then
+    /// refuses the flag combinations clap cannot see (an `ingest --naive-sample` larger than
+    /// its `--rows`).
+    ///
+    /// # Errors
+    /// A [`clap::Error`] to print (or [`clap::Error::exit`] with): a help request, an unknown
+    /// flag, a missing or out-of-range value, or a refused combination.
+    pub fn try_parse_checked<I, T>(arguments: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let cli = Self::try_parse_from(arguments)?;
+        if let Some(Mode::Ingest(args)) = &cli.mode {
+            if let Err(message) = args.check() {
+                return Err(subcommand_error(
+                    "ingest",
+                    ErrorKind::ArgumentConflict,
+                    message,
+                ));
+            }
+        }
+        Ok(cli)
     }
-    let Some(flag) = known.iter().copied().find(|flag| *flag == name) else {
-        return Some(Err(ArgsError::Unknown(argument)));
-    };
-    Some(
-        inline_value
-            .or_else(|| arguments.next())
-            .map(|value| (flag, value))
-            .ok_or(ArgsError::MissingValue(flag)),
-    )
 }
 
-fn parse_number(flag: &'static str, value: &str, minimum: usize) -> Result<usize, ArgsError> {
-    value
-        .parse::<usize>()
-        .ok()
-        .filter(|number| *number >= minimum)
-        .ok_or_else(|| ArgsError::BadValue {
-            flag,
-            value: value.to_owned(),
-        })
+/// A clap error shown with the usage of `subcommand` (`embedstore-bench ingest [OPTIONS]`).
+fn subcommand_error(subcommand: &str, kind: ErrorKind, message: String) -> clap::Error {
+    let mut command = Cli::command();
+    // Gives the subcommand its full name for the usage line.
+    command.build();
+    match command.find_subcommand_mut(subcommand) {
+        Some(subcommand) => subcommand.error(kind, message),
+        None => command.error(kind, message),
+    }
 }
 
-fn to_u32(flag: &'static str, value: &str, number: usize) -> Result<u32, ArgsError> {
-    u32::try_from(number).map_err(|_| ArgsError::BadValue {
-        flag,
-        value: value.to_owned(),
-    })
+/// A positive integer that fits in `usize`; refuses 0, negatives and text.
+pub fn positive() -> RangedU64ValueParser<usize> {
+    RangedU64ValueParser::new().range(1..)
+}
+
+/// A positive integer that fits in `u32` (`--dim`, `--k`).
+pub fn positive_u32() -> RangedU64ValueParser<u32> {
+    RangedU64ValueParser::new().range(1..=u64::from(u32::MAX))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(line: &str) -> Result<Args, ArgsError> {
-        Args::parse(line.split_whitespace().map(str::to_owned))
+    fn parse(line: &str) -> Result<Cli, clap::Error> {
+        Cli::try_parse_checked(std::iter::once("embedstore-bench").chain(line.split_whitespace()))
+    }
+
+    fn default_mode(line: &str) -> Args {
+        let cli = parse(line).unwrap();
+        assert_eq!(cli.mode, None, "{line}");
+        cli.args
+    }
+
+    /// The kind of error `line` is refused with.
+    fn refused(line: &str) -> ErrorKind {
+        match parse(line) {
+            Ok(cli) => panic!("{line:?} was accepted: {cli:?}"),
+            Err(error) => error.kind(),
+        }
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
     }
 
     #[test]
     fn no_arguments_give_the_defaults() {
-        assert_eq!(parse(""), Ok(Args::default()));
+        let args = default_mode("");
+        assert_eq!(
+            args,
+            Args {
+                rows: 100_000,
+                dim: 384,
+                queries: 500,
+                k: 10,
+                batch_size: None,
+                rounds: 2,
+                warmup: 10,
+            }
+        );
+        assert_eq!(args.insert_mode(), "one write with all rows");
     }
 
     #[test]
     fn both_flag_forms_are_accepted() {
-        let args = parse("--rows 2000 --dim=8 --batch-size 500 --warmup 0").unwrap();
+        let args = default_mode("--rows 2000 --dim=8 --batch-size 500 --warmup 0 --k=5");
         assert_eq!(args.rows, 2000);
         assert_eq!(args.dim, 8);
+        assert_eq!(args.k, 5);
         assert_eq!(args.batch_size, Some(500));
         assert_eq!(args.warmup, 0);
         assert_eq!(args.insert_mode(), "4 writes of <= 500 rows");
@@ -200,18 +192,97 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_refused() {
-        assert_eq!(parse("--rows"), Err(ArgsError::MissingValue("--rows")));
+        assert_eq!(refused("--rows"), ErrorKind::InvalidValue);
+        assert_eq!(refused("--rows="), ErrorKind::ValueValidation);
+        assert_eq!(refused("--k 0"), ErrorKind::ValueValidation);
+        assert_eq!(refused("--rows -5"), ErrorKind::UnknownArgument);
+        assert_eq!(refused("--queries ten"), ErrorKind::ValueValidation);
+        assert_eq!(refused("--dim 5000000000"), ErrorKind::ValueValidation);
+        assert_eq!(refused("--nope 1"), ErrorKind::UnknownArgument);
+        assert_eq!(refused("-h"), ErrorKind::DisplayHelp);
+        assert_eq!(refused("--help"), ErrorKind::DisplayHelp);
+        let message = parse("--k 0").unwrap_err().to_string();
+        assert!(message.contains("'--k <N>'"), "{message}");
+    }
+
+    #[test]
+    fn default_mode_flags_do_not_mix_with_a_subcommand() {
+        // `--rows` before `ann` was refused as an unknown argument `ann`; it still is refused.
+        assert_eq!(refused("--rows 5 ann"), ErrorKind::ArgumentConflict);
+        assert_eq!(refused("help"), ErrorKind::InvalidSubcommand);
+    }
+
+    #[test]
+    fn the_subcommands_parse_their_own_flags() {
+        let cli = parse("ann --rows 20000 --clusters=10 --warmup 0 --build-rounds 1").unwrap();
+        let Some(Mode::Ann(ann)) = cli.mode else {
+            panic!("{cli:?}")
+        };
         assert_eq!(
-            parse("--k 0"),
-            Err(ArgsError::BadValue {
-                flag: "--k",
-                value: "0".to_owned()
-            })
+            (ann.rows, ann.clusters, ann.warmup, ann.build_rounds),
+            (20_000, 10, 0, 1)
         );
-        assert_eq!(
-            parse("--nope 1"),
-            Err(ArgsError::Unknown("--nope".to_owned()))
+        let cli = parse("ingest --rows 5000 --naive-sample=100").unwrap();
+        let Some(Mode::Ingest(ingest)) = cli.mode else {
+            panic!("{cli:?}")
+        };
+        assert_eq!((ingest.rows, ingest.naive_sample), (5000, 100));
+        assert_eq!(refused("ann --batch-size 5"), ErrorKind::UnknownArgument);
+        assert_eq!(refused("ingest --queries 5"), ErrorKind::UnknownArgument);
+        assert_eq!(refused("ann --help"), ErrorKind::DisplayHelp);
+        assert_eq!(refused("ingest -h"), ErrorKind::DisplayHelp);
+    }
+
+    #[test]
+    fn help_names_every_mode_and_flag() {
+        let help = Cli::command().render_long_help().to_string();
+        for word in [
+            "ann",
+            "ingest",
+            "--rows",
+            "--batch-size",
+            "--warmup",
+            "[default: 100000]",
+        ] {
+            assert!(help.contains(word), "{word} missing from:\n{help}");
+        }
+    }
+
+    /// Every `scripts/dev bench …` command line in the documentation (flags passed on to
+    /// `embedstore-bench` unchanged) is still accepted.
+    #[test]
+    fn documented_command_lines_parse() {
+        let documents = [
+            include_str!("../../../README.md"),
+            include_str!("../../../BENCHMARKS.md"),
+        ];
+        const PREFIX: &str = "scripts/dev bench";
+        let mut checked = Vec::new();
+        for line in documents.iter().flat_map(|text| text.lines()) {
+            for (at, _) in line.match_indices(PREFIX) {
+                let rest = &line[at + PREFIX.len()..];
+                let command = rest.split(['`', '#']).next().unwrap_or_default().trim();
+                // Placeholders (`[--rows 20000]`, `…`) are prose, not command lines.
+                if command.contains(['[', '…']) {
+                    continue;
+                }
+                match parse(command) {
+                    Ok(_) => {}
+                    Err(error) if error.kind() == ErrorKind::DisplayHelp => {}
+                    Err(error) => panic!("`{PREFIX} {command}` is refused: {error}"),
+                }
+                checked.push(command.to_owned());
+            }
+        }
+        assert!(
+            checked.len() >= 8,
+            "too few command lines found: {checked:?}"
         );
-        assert_eq!(parse("-h"), Err(ArgsError::Help));
+        assert!(
+            checked
+                .iter()
+                .any(|command| command.starts_with("ingest --rows"))
+        );
+        assert!(checked.iter().any(|command| command.starts_with("--rows")));
     }
 }

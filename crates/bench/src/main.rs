@@ -11,19 +11,28 @@
 //!    distance) sent through diesel on a plain connection. Target: library p50 <= 1.10 x
 //!    hand-written p50, and both return the same ids in the same order for every query.
 //!
-//! ```text
-//! cargo run --release --features bench --bin embedstore-bench -- [--rows 100000] [--dim 384]
-//!     [--queries 500] [--k 10] [--batch-size N] [--rounds 2] [--warmup 10]
-//! ```
-//!
-//! `embedstore-bench ann [--help]` runs issue 5's search benchmark instead (see [`ann`]).
-//!
 //! Progress goes to stderr; the table and, last, one JSON line with every figure go to
 //! stdout. The exit code is 0 whether or not a target is met, 1 when the two search paths
-//! disagree, 2 on any error.
+//! disagree, 2 on any error (including a refused command line).
 //!
-//! `embedstore-bench ingest [--rows 200000] [--dim 384] …` runs issue 6's file-ingest
-//! benchmark instead (see the `ingest` module).
+//! Two more benchmarks are subcommands with options of their own:
+//! `embedstore-bench ann` runs issue 5's search benchmark (see the `ann` module) and
+//! `embedstore-bench ingest` issue 6's file-ingest benchmark (see the `ingest` module).
+//!
+//! # Running it
+//!
+//! `scripts/dev bench [ARGS]` sets up the database, builds the release `embedstore` and
+//! `embedstore-bench` binaries and runs the benchmark with `ARGS`. By hand, with
+//! `TEST_DATABASE_URL` or `DATABASE_URL` set (`eval "$(scripts/dev env)"`):
+//!
+//! ```text
+//! cargo run --release -p embedstore-bench -- [--rows 100000] [--dim 384] [--queries 500]
+//!     [--k 10] [--batch-size N] [--rounds 2] [--warmup 10]
+//! cargo run --release -p embedstore-bench -- ann [--rows 100000] [--clusters 100] …
+//! cargo build --release -p embedstore-cli    # `ingest` runs the `embedstore` binary next to it
+//! cargo run --release -p embedstore-bench -- ingest [--rows 200000] [--naive-sample 2000] …
+//! cargo run --release -p embedstore-bench -- [ann | ingest] --help    # every option
+//! ```
 
 mod ann;
 mod args;
@@ -41,32 +50,25 @@ use std::time::Instant;
 
 use embedstore::testing::TestDatabase;
 
-use crate::args::{Args, ArgsError, USAGE};
+use crate::args::{Args, Cli, Mode};
 use crate::report::Summary;
 
 /// The benchmark's result type: any error ends the run.
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 fn main() -> ExitCode {
-    let mut arguments = std::env::args().skip(1).peekable();
-    if arguments.peek().map(String::as_str) == Some("ann") {
-        return ann::main(arguments.skip(1));
+    // Help goes to stdout with exit code 0, a refused command line to stderr with 2.
+    let cli = Cli::try_parse_checked(std::env::args_os()).unwrap_or_else(|error| error.exit());
+    match cli.mode {
+        Some(Mode::Ann(args)) => ann::main(&args),
+        Some(Mode::Ingest(args)) => ingest::main(&args),
+        None => insert_and_search(&cli.args),
     }
-    if arguments.peek().map(String::as_str) == Some(ingest::MODE) {
-        return ingest::main(arguments.skip(1));
-    }
-    let args = match Args::parse(arguments) {
-        Ok(args) => args,
-        Err(ArgsError::Help) => {
-            println!("{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => {
-            eprintln!("error: {error}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
+}
+
+/// Runs the default mode, insert and search.
+fn insert_and_search(args: &Args) -> ExitCode {
+    match run(args) {
         Ok(summary) if summary.results_agree() => ExitCode::SUCCESS,
         Ok(_) => {
             eprintln!("error: the library and the hand-written SQL returned different results");

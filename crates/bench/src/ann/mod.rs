@@ -16,7 +16,7 @@
 //! whether or not a target is met, 1 when embedstore and the SQL (or batch and single
 //! searches) returned different ids at the same settings, 2 on any error.
 
-mod args;
+pub mod args;
 mod data;
 mod library;
 mod phases;
@@ -36,10 +36,9 @@ use embedstore::{Collection, Metric, NewCollection};
 use pgvector::sql_types::Vector as VectorSql;
 
 use crate::BenchResult;
-use crate::args::ArgsError;
 use crate::stats::to_ms;
 
-use self::args::{ANN_USAGE, AnnArgs};
+use self::args::AnnArgs;
 use self::data::{Dataset, Selectivity, row_of};
 use self::library::Library;
 use self::phases::{Searcher, alternate_best_of, interleaved};
@@ -58,20 +57,9 @@ const EF_SEARCH: [u32; 2] = [40, 100];
 /// pgvector's default `ef_search`, which the filtered SQL baselines keep.
 const DEFAULT_EF_SEARCH: u32 = 40;
 
-/// Runs the `ann` mode with the arguments after the word `ann`.
-pub fn main(arguments: impl IntoIterator<Item = String>) -> ExitCode {
-    let args = match AnnArgs::parse(arguments) {
-        Ok(args) => args,
-        Err(ArgsError::Help) => {
-            println!("{ANN_USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => {
-            eprintln!("error: {error}\n\n{ANN_USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
+/// Runs the `ann` mode.
+pub fn main(args: &AnnArgs) -> ExitCode {
+    match run(args) {
         Ok(summary) if summary.results_agree() => ExitCode::SUCCESS,
         Ok(_) => {
             eprintln!(

@@ -1,198 +1,106 @@
-//! `embedstore-bench ingest …` arguments, parsed by hand like the insert/search mode's.
+//! Arguments of `embedstore-bench ingest` (a subcommand of [`crate::args::Cli`]).
 
-use std::fmt;
 use std::path::PathBuf;
 
+use crate::args::{positive, positive_u32};
+
+/// The `ingest --help` description.
+pub const INGEST_ABOUT: &str = "\
+Measures `embedstore ingest` (.npy + JSONL files, run as a subprocess) against a raw binary
+COPY of the same rows (the ceiling), psql's text COPY and one INSERT + COMMIT per row, in a
+throw-away database on TEST_DATABASE_URL / DATABASE_URL. Ratios matter, not absolute figures.";
+
 /// What the ingest benchmark measures and how much of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct IngestArgs {
     /// Rows in the generated files.
+    #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = positive())]
     pub rows: usize,
     /// Vector dimension.
+    #[arg(long, value_name = "N", default_value_t = 384, value_parser = positive_u32())]
     pub dim: u32,
-    /// Rounds; each writes every path into fresh collections, and the best round counts.
+    /// Rounds; each writes every path into fresh collections, in alternating order, and the
+    /// best round counts.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = positive())]
     pub rounds: usize,
-    /// Rows written by the naive one-INSERT-one-COMMIT loop per round.
+    /// Rows written by the naive one-INSERT-one-COMMIT loop per round (the first rows of the
+    /// data; at most --rows).
+    #[arg(long, value_name = "N", default_value_t = 2_000, value_parser = positive())]
     pub naive_sample: usize,
-    /// When set, one more insert-mode ingest of a file this long, for its peak RSS.
+    /// Also ingest an N-row file in insert mode, for its peak RSS (issue 6 asks 1000000)
+    /// [default: off].
+    #[arg(long, value_name = "N", value_parser = positive())]
     pub rss_rows: Option<usize>,
-    /// `--batch-size` passed to `embedstore ingest`; `None` keeps the CLI's default.
+    /// Passed on to `embedstore ingest --batch-size` [default: the CLI's own].
+    #[arg(long, value_name = "N", value_parser = positive())]
     pub batch_size: Option<usize>,
-    /// The `embedstore` binary; `None` means the one next to this benchmark.
+    /// The `embedstore` binary to run [default: the one next to this benchmark].
+    #[arg(long, value_name = "PATH", value_parser = non_blank_path)]
     pub embedstore: Option<PathBuf>,
 }
 
-impl Default for IngestArgs {
-    fn default() -> Self {
-        Self {
-            rows: 200_000,
-            dim: 384,
-            rounds: 2,
-            naive_sample: 2_000,
-            rss_rows: None,
-            batch_size: None,
-            embedstore: None,
-        }
-    }
-}
-
-/// The usage text of the ingest mode.
-pub const INGEST_USAGE: &str = "\
-usage: embedstore-bench ingest [--rows N] [--dim N] [--rounds N] [--naive-sample N]
-                               [--rss-rows N] [--batch-size N] [--embedstore PATH]
-
-Measures `embedstore ingest` (.npy + JSONL files, run as a subprocess) against a raw binary
-COPY of the same rows (the ceiling), psql's text COPY and one INSERT + COMMIT per row, in a
-throw-away database on TEST_DATABASE_URL / DATABASE_URL. Ratios matter, not absolute figures.
-
-  --rows N          rows in the generated files               (default 200000)
-  --dim N           vector dimension                          (default 384)
-  --rounds N        rounds, alternating order, best kept      (default 2)
-  --naive-sample N  rows of the one-INSERT-per-row loop       (default 2000)
-  --rss-rows N      also ingest an N-row file for peak RSS    (default: off; issue 6 asks 1000000)
-  --batch-size N    passed on to embedstore ingest            (default: the CLI's own)
-  --embedstore PATH the CLI binary                            (default: next to this one)";
-
-/// Why the arguments were refused, or a request for help.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IngestArgsError {
-    /// `--help` or `-h` was given.
-    Help,
-    /// An argument that is not one of ours.
-    Unknown(String),
-    /// A flag without its value.
-    MissingValue(&'static str),
-    /// A value that is not a positive integer (or, for `--embedstore`, an empty path).
-    BadValue {
-        /// The flag.
-        flag: &'static str,
-        /// The text given.
-        value: String,
-    },
-    /// A naive sample larger than the data.
-    SampleTooLarge {
-        /// `--naive-sample`.
-        sample: usize,
-        /// `--rows`.
-        rows: usize,
-    },
-}
-
-impl fmt::Display for IngestArgsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            IngestArgsError::Help => f.write_str("help requested"),
-            IngestArgsError::Unknown(argument) => write!(f, "unknown argument {argument:?}"),
-            IngestArgsError::MissingValue(flag) => write!(f, "{flag} needs a value"),
-            IngestArgsError::BadValue { flag, value } if *flag == "--embedstore" => {
-                write!(f, "{flag} needs a path, got {value:?}")
-            }
-            IngestArgsError::BadValue { flag, value } => {
-                write!(f, "{flag} needs a positive integer, got {value:?}")
-            }
-            IngestArgsError::SampleTooLarge { sample, rows } => write!(
-                f,
-                "--naive-sample {sample} is larger than --rows {rows}: the sample is the \
-                 first rows of the data"
-            ),
-        }
-    }
-}
-
-impl std::error::Error for IngestArgsError {}
-
-impl From<crate::args::ArgsError> for IngestArgsError {
-    fn from(error: crate::args::ArgsError) -> Self {
-        match error {
-            crate::args::ArgsError::Help => IngestArgsError::Help,
-            crate::args::ArgsError::Unknown(argument) => IngestArgsError::Unknown(argument),
-            crate::args::ArgsError::MissingValue(flag) => IngestArgsError::MissingValue(flag),
-            crate::args::ArgsError::BadValue { flag, value } => {
-                IngestArgsError::BadValue { flag, value }
-            }
-        }
-    }
-}
-
 impl IngestArgs {
-    /// Parses `--flag value` and `--flag=value` pairs (after the word `ingest`).
+    /// What clap cannot check: the naive sample is the first rows of the data, so it cannot be
+    /// larger than the data.
     ///
     /// # Errors
-    /// [`IngestArgsError`] for unknown flags, missing values, numbers that are not positive
-    /// integers, and a naive sample larger than the data.
-    pub fn parse(arguments: impl IntoIterator<Item = String>) -> Result<Self, IngestArgsError> {
-        let mut args = IngestArgs::default();
-        let mut arguments = arguments.into_iter();
-        const FLAGS: [&str; 7] = [
-            "--rows",
-            "--dim",
-            "--rounds",
-            "--naive-sample",
-            "--rss-rows",
-            "--batch-size",
-            "--embedstore",
-        ];
-        while let Some(pair) = crate::args::next_flag(&mut arguments, &FLAGS) {
-            let (flag, value) = pair?;
-            if flag == "--embedstore" {
-                if value.trim().is_empty() {
-                    return Err(IngestArgsError::BadValue { flag, value });
-                }
-                args.embedstore = Some(PathBuf::from(value));
-                continue;
-            }
-            let number = positive(flag, &value)?;
-            match flag {
-                "--rows" => args.rows = number,
-                "--dim" => {
-                    args.dim = u32::try_from(number)
-                        .map_err(|_| IngestArgsError::BadValue { flag, value })?;
-                }
-                "--rounds" => args.rounds = number,
-                "--naive-sample" => args.naive_sample = number,
-                "--rss-rows" => args.rss_rows = Some(number),
-                _ => args.batch_size = Some(number),
-            }
+    /// The message to show when `--naive-sample` exceeds `--rows`.
+    pub fn check(&self) -> Result<(), String> {
+        if self.naive_sample > self.rows {
+            return Err(format!(
+                "--naive-sample {} is larger than --rows {}: the sample is the first rows of \
+                 the data",
+                self.naive_sample, self.rows
+            ));
         }
-        if args.naive_sample > args.rows {
-            return Err(IngestArgsError::SampleTooLarge {
-                sample: args.naive_sample,
-                rows: args.rows,
-            });
-        }
-        Ok(args)
+        Ok(())
     }
 }
 
-fn positive(flag: &'static str, value: &str) -> Result<usize, IngestArgsError> {
-    value
-        .trim()
-        .parse::<usize>()
-        .ok()
-        .filter(|number| *number > 0)
-        .ok_or_else(|| IngestArgsError::BadValue {
-            flag,
-            value: value.to_owned(),
-        })
+/// A path that is not empty or only spaces (taken literally otherwise).
+fn non_blank_path(value: &str) -> Result<PathBuf, String> {
+    if value.trim().is_empty() {
+        return Err("needs a path".to_owned());
+    }
+    Ok(PathBuf::from(value))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::ffi::OsString;
 
-    fn parse(line: &str) -> Result<IngestArgs, IngestArgsError> {
-        IngestArgs::parse(line.split_whitespace().map(str::to_owned))
+    use clap::error::ErrorKind;
+
+    use super::*;
+    use crate::args::{Cli, Mode};
+
+    fn parse_words(words: &[&str]) -> Result<IngestArgs, clap::Error> {
+        let line = ["embedstore-bench", "ingest"].iter().chain(words);
+        let cli = Cli::try_parse_checked(line.map(OsString::from))?;
+        match cli.mode {
+            Some(Mode::Ingest(args)) => Ok(args),
+            other => panic!("not the ingest mode: {other:?}"),
+        }
+    }
+
+    fn parse(line: &str) -> Result<IngestArgs, clap::Error> {
+        parse_words(&line.split_whitespace().collect::<Vec<_>>())
     }
 
     #[test]
     fn no_arguments_give_the_issue_sizes() {
-        let args = parse("").unwrap();
-        assert_eq!(args, IngestArgs::default());
         assert_eq!(
-            (args.rows, args.dim, args.naive_sample),
-            (200_000, 384, 2_000)
+            parse("").unwrap(),
+            IngestArgs {
+                rows: 200_000,
+                dim: 384,
+                rounds: 2,
+                naive_sample: 2_000,
+                rss_rows: None,
+                batch_size: None,
+                embedstore: None,
+            }
         );
-        assert_eq!(args.rss_rows, None);
     }
 
     #[test]
@@ -213,86 +121,54 @@ mod tests {
 
     #[test]
     fn bad_arguments_are_refused() {
-        assert_eq!(
-            parse("--rows"),
-            Err(IngestArgsError::MissingValue("--rows"))
-        );
-        for bad in ["0", "-5", "1e6", "ten", "99999999999999999999999"] {
+        let kind = |words: &[&str]| parse_words(words).unwrap_err().kind();
+        assert_eq!(kind(&["--rows"]), ErrorKind::InvalidValue);
+        for bad in [
+            "0",
+            "1e6",
+            "ten",
+            "99999999999999999999999",
+            "5;rm -rf /",
+            "'5'",
+            " 3 ",
+        ] {
             assert_eq!(
-                parse(&format!("--rows {bad}")),
-                Err(IngestArgsError::BadValue {
-                    flag: "--rows",
-                    value: bad.to_owned()
-                })
+                kind(&["--rows", bad]),
+                ErrorKind::ValueValidation,
+                "{bad:?}"
             );
         }
-        assert_eq!(
-            parse("--dim 5000000000"),
-            Err(IngestArgsError::BadValue {
-                flag: "--dim",
-                value: "5000000000".to_owned()
-            })
-        );
-        assert_eq!(
-            parse("--queries 5"),
-            Err(IngestArgsError::Unknown("--queries".to_owned()))
-        );
-        assert_eq!(parse("--help"), Err(IngestArgsError::Help));
+        assert_eq!(kind(&["--rows="]), ErrorKind::ValueValidation);
+        assert_eq!(kind(&["--rows", "--dim"]), ErrorKind::InvalidValue);
+        assert_eq!(kind(&["--dim", "5000000000"]), ErrorKind::ValueValidation);
+        assert_eq!(kind(&["--queries", "5"]), ErrorKind::UnknownArgument);
+        assert_eq!(kind(&["--help"]), ErrorKind::DisplayHelp);
     }
 
     #[test]
-    fn spaced_quoted_and_hostile_values_are_taken_literally_or_refused() {
-        let owned =
-            |words: &[&str]| -> Vec<String> { words.iter().map(|w| w.to_string()).collect() };
-        let args = IngestArgs::parse(owned(&["--embedstore", "/opt/my tools/\"x\"=1/embedstore"]))
-            .unwrap();
-        assert_eq!(
-            args.embedstore,
-            Some(PathBuf::from("/opt/my tools/\"x\"=1/embedstore"))
-        );
-        let args = IngestArgs::parse(owned(&["--embedstore=/a=b/embedstore"])).unwrap();
+    fn paths_are_taken_literally_and_blank_ones_refused() {
+        let path = "/opt/my tools/\"x\"=1/embedstore";
+        let args = parse_words(&["--embedstore", path]).unwrap();
+        assert_eq!(args.embedstore, Some(PathBuf::from(path)));
+        let args = parse_words(&["--embedstore=/a=b/embedstore"]).unwrap();
         assert_eq!(args.embedstore, Some(PathBuf::from("/a=b/embedstore")));
-        assert_eq!(
-            IngestArgs::parse(owned(&["--rows", " 3000 "]))
-                .unwrap()
-                .rows,
-            3000
-        );
-        for hostile in [
-            &["--rows="][..],
-            &["--rows", "5;rm -rf /"],
-            &["--rows", "'5'"],
-            &["--rows", "--dim"],
-        ] {
-            let error = IngestArgs::parse(owned(hostile)).unwrap_err();
-            assert!(
-                matches!(error, IngestArgsError::BadValue { flag: "--rows", .. }),
-                "{hostile:?}: {error}"
-            );
-        }
-        for empty in [&["--embedstore="][..], &["--embedstore", "  "]] {
-            let error = IngestArgs::parse(owned(empty)).unwrap_err();
-            assert_eq!(
-                error.to_string(),
-                format!(
-                    "--embedstore needs a path, got {:?}",
-                    empty.last().unwrap().trim_start_matches("--embedstore=")
-                )
-            );
+        for blank in [&["--embedstore="][..], &["--embedstore", "  "]] {
+            let error = parse_words(blank).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::ValueValidation, "{blank:?}");
+            assert!(error.to_string().contains("needs a path"), "{error}");
         }
     }
 
     #[test]
     fn a_sample_larger_than_the_data_is_refused() {
         let error = parse("--rows 100").unwrap_err();
-        assert_eq!(
-            error,
-            IngestArgsError::SampleTooLarge {
-                sample: 2000,
-                rows: 100
-            }
+        assert_eq!(error.kind(), ErrorKind::ArgumentConflict);
+        let message = error.to_string();
+        assert!(
+            message.contains("--naive-sample 2000 is larger than --rows 100"),
+            "{message}"
         );
-        assert!(error.to_string().contains("--naive-sample 2000"));
-        assert!(parse("--rows 100 --naive-sample 100").is_ok());
+        assert!(message.contains("embedstore-bench ingest"), "{message}");
+        assert_eq!(parse("--rows 100 --naive-sample 100").unwrap().rows, 100);
     }
 }

@@ -117,7 +117,6 @@ fn write_length(out: &mut (impl Write + ?Sized), length: usize) -> io::Result<()
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly")]
 mod server_tests;
 
 #[cfg(test)]

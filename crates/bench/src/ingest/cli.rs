@@ -86,7 +86,8 @@ pub fn locate(explicit: Option<&Path>) -> BenchResult<PathBuf> {
     if !path.is_file() {
         return Err(format!(
             "the embedstore binary is not at {}: build it with `cargo build --release --locked \
-             --bin embedstore` (`scripts/dev bench` does) or pass --embedstore PATH",
+             -p embedstore-cli` (`scripts/dev bench` does; without `--release` for a debug \
+             benchmark) or pass --embedstore PATH",
             path.display()
         )
         .into());

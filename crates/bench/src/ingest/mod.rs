@@ -19,7 +19,7 @@
 //! path's rows are counted, and in the first round compared row by row with the ceiling's.
 //! Exit code 0 whether or not a target is met, 1 when a check found a problem, 2 on an error.
 
-mod args;
+pub mod args;
 mod baseline;
 mod binary_copy;
 mod checks;
@@ -35,26 +35,12 @@ use std::time::Instant;
 use embedstore::testing::TestDatabase;
 
 use crate::BenchResult;
-use crate::ingest::args::{INGEST_USAGE, IngestArgs, IngestArgsError};
+use crate::ingest::args::IngestArgs;
 use crate::ingest::report::IngestSummary;
 
-/// The word that selects this mode: `embedstore-bench ingest …`.
-pub const MODE: &str = "ingest";
-
-/// Runs the ingest benchmark with the arguments after the word `ingest`.
-pub fn main(arguments: impl IntoIterator<Item = String>) -> ExitCode {
-    let args = match IngestArgs::parse(arguments) {
-        Ok(args) => args,
-        Err(IngestArgsError::Help) => {
-            println!("{INGEST_USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        Err(error) => {
-            eprintln!("error: {error}\n\n{INGEST_USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    match run(&args) {
+/// Runs the ingest benchmark.
+pub fn main(args: &IngestArgs) -> ExitCode {
+    match run(args) {
         Ok(summary) if summary.checks_passed() => ExitCode::SUCCESS,
         Ok(_) => {
             eprintln!(

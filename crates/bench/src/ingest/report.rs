@@ -309,6 +309,7 @@ fn round3(value: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::args::{Cli, Mode};
     use crate::ingest::cli::CliReport;
 
     fn run(wall_ms: u64, reported: Option<u64>, polled: Option<u64>) -> IngestRun {
@@ -352,10 +353,17 @@ mod tests {
     }
 
     fn args() -> IngestArgs {
-        IngestArgs {
-            rows: 1000,
-            naive_sample: 10,
-            ..IngestArgs::default()
+        let line = [
+            "embedstore-bench",
+            "ingest",
+            "--rows",
+            "1000",
+            "--naive-sample",
+            "10",
+        ];
+        match Cli::try_parse_checked(line).unwrap().mode {
+            Some(Mode::Ingest(args)) => args,
+            other => panic!("not the ingest mode: {other:?}"),
         }
     }
 

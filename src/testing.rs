@@ -16,8 +16,21 @@
 //! let names = db.store().read(|uow| uow.collections().list()).unwrap();
 //! assert!(names.is_empty());
 //! ```
+//!
+//! Fixtures on top of it: [`with_collection`] and [`with_items`] (a database with a populated
+//! collection), [`stored`] and [`expected`] (the rows a collection holds, and should hold,
+//! bit-exact), [`fingerprint`] (has anything changed?), pipeline files ([`write_npy`],
+//! [`read_npy`], [`write_lines`], [`dataset`]) in a [`Scratch`] directory; private servers to
+//! break in [`cluster`], and password-leak checks in [`secrets`].
 
 pub mod cluster;
+mod fixtures;
+pub mod secrets;
+
+pub use fixtures::{
+    Rows, Scratch, count, dataset, example_fixture, expected, files, fingerprint, items,
+    npy_header, read_npy, stored, with_collection, with_items, write_lines, write_npy,
+};
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -32,6 +32,7 @@ use diesel_migrations::MigrationHarness;
 use crate::config::DatabaseUrl;
 use crate::error::{Error, Result};
 use crate::store::MIGRATIONS;
+use crate::testing::Scratch;
 
 /// The bootstrap superuser's name in every test cluster.
 pub const SUPERUSER: &str = "postgres";
@@ -162,6 +163,18 @@ impl TestCluster {
     /// The superuser's URL for `database`.
     pub fn superuser_url(&self, database: &str) -> DatabaseUrl {
         self.url(SUPERUSER, &self.password, database, "")
+    }
+
+    /// `postgres://postgres:<password>@<host>:<port>/postgres?<query>`: the superuser's URL
+    /// through `host`, e.g. `localhost`, `127.0.0.1`, or a name only `hostaddr=127.0.0.1` in
+    /// `query` makes reachable — for checking how a client verifies the server's certificate
+    /// (see [`tls_cluster`] and [`verify_full`]).
+    pub fn superuser_url_via(&self, host: &str, query: &str) -> String {
+        format!(
+            "postgres://{SUPERUSER}:{}@{host}:{}/postgres?{query}",
+            encode(&self.password),
+            self.port
+        )
     }
 
     /// A superuser connection to `database`.
@@ -401,6 +414,129 @@ impl TestCluster {
             Err(failure(format!("chown postgres {} failed", path.display())))
         }
     }
+}
+
+/// A cluster with TLS on and the directory (removed on drop) of the certificates made for it
+/// with `openssl`: `ca.crt`, a CA that signed the server's certificate for DNS `localhost` and
+/// IP 127.0.0.1; `other-ca.crt`, an unrelated CA; `server.crt` and `server.key`.
+///
+/// ```no_run
+/// use embedstore::testing::cluster::{tls_cluster, verify_full};
+/// let (cluster, certificates) = tls_cluster();
+/// let url = cluster.superuser_url_via("localhost", &verify_full(&certificates.path("ca.crt")));
+/// let config = embedstore::Config::new(url).unwrap();
+/// # drop(config);
+/// ```
+///
+/// # Panics
+/// When `openssl` is missing or fails, or the cluster does not start.
+pub fn tls_cluster() -> (TestCluster, Scratch) {
+    let scratch = Scratch::named("tls");
+    make_ca(scratch.dir(), "ca");
+    make_ca(scratch.dir(), "other-ca");
+    make_server_certificate(scratch.dir());
+    let cluster = TestCluster::start(ClusterOptions::new().tls(TlsFiles {
+        certificate: scratch.path("server.crt"),
+        private_key: scratch.path("server.key"),
+    }))
+    .unwrap_or_else(|error| panic!("start a TLS cluster: {error}"));
+    (cluster, scratch)
+}
+
+/// The URL query that makes libpq encrypt, check the server's certificate against the CA
+/// certificate `ca` and check the host name: `sslmode=verify-full&sslrootcert=<ca>`.
+pub fn verify_full(ca: &Path) -> String {
+    format!("sslmode=verify-full&sslrootcert={}", ca.display())
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|error| {
+            panic!("openssl must be installed (scripts/setup-postgres.sh installs it): {error}")
+        });
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// A self-signed CA `<name>.crt`/`<name>.key` in `dir`.
+fn make_ca(dir: &Path, name: &str) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=embedstore test {name}"),
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.crt"),
+        ],
+    );
+}
+
+/// `server.crt`/`server.key` for DNS `localhost` and IP 127.0.0.1, signed by CA `ca`.
+fn make_server_certificate(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
+    fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap_or_else(|error| panic!("write server.ext: {error}"));
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
 }
 
 impl Drop for TestCluster {

@@ -1,12 +1,10 @@
-//! Export back out (`vectors.npy` + `records.jsonl`) and `stats`, against a real database.
+//! Export back out (`vectors.npy` + `records.jsonl`) and `stats`, against a real database
+//! (`embedstore stats`: the CLI crate's tests).
 
-use embedstore::ingest::npy::NpyReader;
-use embedstore::ingest::records::RecordReader;
-use embedstore::ingest::writer::npy_header_bytes;
-use embedstore::ingest::{Ids, Ingest, IngestOptions, NpySource, collection_stats, export};
+use embedstore::testing::{Scratch, expected, npy_header, read_npy, stored};
+use embedstore::{Ids, Ingest, IngestOptions, NpySource};
 use embedstore::{Metric, NewCollection, NewEmbedding};
 
-use crate::ingest::{Scratch, stored};
 use crate::support::{Rng, with_collection};
 
 #[test]
@@ -36,37 +34,33 @@ fn export_round_trip_is_bit_exact_and_ordered_by_external_id() {
     let scratch = Scratch::new(&db);
     let dir = scratch.path("out");
     let mut pages = Vec::new();
-    let summary = export(db.store(), "docs", &dir, &mut |done, total| {
-        pages.push((done, total))
-    })
-    .unwrap();
+    let summary = db
+        .store()
+        .export_npy("docs", &dir, &mut |done, total| pages.push((done, total)))
+        .unwrap();
     assert_eq!(summary.rows, 4_500);
     assert_eq!(pages, vec![(2_000, 4_500), (4_000, 4_500), (4_500, 4_500)]);
 
     // The files, read back, are the collection.
-    let mut matrix = NpyReader::open(&summary.vectors).unwrap();
-    let mut records = RecordReader::open(&summary.records).unwrap();
-    let mut previous = String::new();
-    let mut read_back = std::collections::BTreeMap::new();
-    let mut row = Vec::new();
-    while matrix.read_row(&mut row).unwrap() {
-        let (_, record) = records.next_record().unwrap().unwrap();
-        let record = record.unwrap();
-        assert!(record.external_id > previous, "ordered by external_id");
-        previous = record.external_id.clone();
-        read_back.insert(
-            record.external_id,
-            (
-                row.iter()
-                    .map(|value| value.to_bits())
-                    .collect::<Vec<u32>>(),
-                record.content,
-                record.metadata,
-            ),
-        );
-    }
-    assert!(records.next_record().unwrap().is_none());
-    assert_eq!(read_back, stored(&db, &collection));
+    let vectors = read_npy(&summary.vectors).unwrap();
+    let records: Vec<String> = std::fs::read_to_string(&summary.records)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(records.len(), vectors.len(), "one record per row");
+    let ids: Vec<String> = records
+        .iter()
+        .map(|record| {
+            let record: serde_json::Value = serde_json::from_str(record).unwrap();
+            record["external_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert!(
+        ids.windows(2).all(|pair| pair[0] < pair[1]),
+        "ordered by external_id"
+    );
+    assert_eq!(expected(&vectors, &records), stored(&db, &collection));
 
     // Ingesting the export into a fresh collection reproduces it exactly.
     let copy = db
@@ -88,10 +82,13 @@ fn export_round_trip_is_bit_exact_and_ordered_by_external_id() {
 fn export_writes_numpys_exact_header_even_when_empty() {
     let (db, _) = with_collection("empty", 384, Metric::Cosine);
     let scratch = Scratch::new(&db);
-    let summary = export(db.store(), "empty", &scratch.path("out"), &mut |_, _| {}).unwrap();
+    let summary = db
+        .store()
+        .export_npy("empty", &scratch.path("out"), &mut |_, _| {})
+        .unwrap();
     assert_eq!(summary.rows, 0);
     let bytes = std::fs::read(&summary.vectors).unwrap();
-    assert_eq!(bytes, npy_header_bytes((1, 0), 0, 384));
+    assert_eq!(bytes, npy_header((1, 0), 0, 384));
     assert_eq!(std::fs::read(&summary.records).unwrap(), b"");
 }
 
@@ -100,7 +97,10 @@ fn export_of_an_unknown_collection_fails_and_leaves_no_files() {
     let (db, _) = with_collection("docs", 3, Metric::L2);
     let scratch = Scratch::new(&db);
     let dir = scratch.path("out");
-    let error = export(db.store(), "nope", &dir, &mut |_, _| {}).unwrap_err();
+    let error = db
+        .store()
+        .export_npy("nope", &dir, &mut |_, _| {})
+        .unwrap_err();
     assert!(error.to_string().contains("nope"), "{error}");
     assert!(!dir.join("vectors.npy").exists());
 }
@@ -121,7 +121,7 @@ fn stats_report_rows_sizes_and_last_write() {
     db.store()
         .write(|uow| uow.embeddings().insert(&collection, items))
         .unwrap();
-    let stats = collection_stats(db.store(), None).unwrap();
+    let stats = db.store().collection_stats(None).unwrap();
     let names: Vec<&str> = stats.iter().map(|stat| stat.name.as_str()).collect();
     assert_eq!(names, vec!["docs", "empty"]);
     let docs = &stats[0];
@@ -136,47 +136,7 @@ fn stats_report_rows_sizes_and_last_write() {
     assert!(docs.last_write.unwrap() > before);
     let empty = &stats[1];
     assert_eq!((empty.rows, empty.last_write), (0, None));
-    let one = collection_stats(db.store(), Some("empty")).unwrap();
+    let one = db.store().collection_stats(Some("empty")).unwrap();
     assert_eq!(one.len(), 1);
-    assert!(collection_stats(db.store(), Some("nope")).is_err());
-}
-
-#[test]
-fn cli_stats_prints_a_table_and_json() {
-    let (db, collection) = with_collection("docs", 3, Metric::L2);
-    let items = (0..7)
-        .map(|index| NewEmbedding::new(format!("e{index}"), vec![1.0, 2.0, index as f32]))
-        .collect();
-    db.store()
-        .write(|uow| uow.embeddings().insert(&collection, items))
-        .unwrap();
-    let stats = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_embedstore"))
-            .env("DATABASE_URL", db.url().expose_secret())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
-    let table = stats(&["stats"]);
-    let lines: Vec<&str> = table.lines().collect();
-    assert!(
-        lines[0].starts_with("collection  rows  dimension  metric  model"),
-        "{table}"
-    );
-    assert!(
-        lines[1].starts_with("docs           7          3  l2      test-model"),
-        "{table}"
-    );
-    let json: serde_json::Value =
-        serde_json::from_str(&stats(&["stats", "docs", "--format", "json"])).unwrap();
-    assert_eq!(json[0]["rows"], 7);
-    assert_eq!(json[0]["metric"], "l2");
-    assert!(json[0]["index_bytes"].as_u64().unwrap() > 0);
-    assert!(json[0]["last_write"].is_string());
+    assert!(db.store().collection_stats(Some("nope")).is_err());
 }

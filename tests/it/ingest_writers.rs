@@ -1,14 +1,14 @@
 //! Several batches written at once (`IngestOptions::writers`): the stored rows, the counts and
 //! the errors are those of one writer taking the batches in file order.
 
-use embedstore::ingest::{Ids, IngestError, IngestOptions, IngestSummary, WriteMode};
-use embedstore::testing::TestDatabase;
+use embedstore::testing::{
+    Rows, Scratch, TestDatabase, expected, files, stored, write_lines, write_npy,
+};
 use embedstore::{Collection, Metric, NewEmbedding};
+use embedstore::{Ids, IngestError, IngestOptions, IngestSummary, WriteMode};
 
 use crate::concurrency::shuffled_ids;
-use crate::ingest::{
-    Rows, Scratch, expected, files, ingest, problem_lines, stored, write_lines, write_npy,
-};
+use crate::ingest::{ingest, problem_lines};
 use crate::support::{Rng, count, with_collection};
 
 /// `rows` records over only `distinct` ids drawn at random, so the same id turns up in many
@@ -224,8 +224,8 @@ fn two_ingests_of_the_same_ids_in_different_random_orders_never_deadlock() {
                 scratch.path(&format!("v{file}.npy")),
                 scratch.path(&format!("r{file}.jsonl")),
             );
-            write_npy(&npy, &vectors);
-            write_lines(&jsonl, &records);
+            write_npy(&npy, &vectors).unwrap();
+            write_lines(&jsonl, &records).unwrap();
             (npy, jsonl, expected(&vectors, &records))
         })
         .collect();

@@ -5,7 +5,6 @@
 )]
 
 mod ann;
-mod cli_search;
 mod collections;
 mod concurrency;
 mod config;
@@ -22,12 +21,10 @@ mod migrations;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod pipeline;
-mod privileges;
 mod round_trips;
 mod search;
 mod soak;
 mod support;
-mod tenants;
 mod tls;
 mod transactions;
 mod validation;

@@ -57,19 +57,22 @@ fn write_batch(
     rows: &HashMap<String, Vec<f32>>,
     order: &[String],
 ) -> Result<i64, Error> {
-    store.write_retrying(&RetryPolicy::default(), |uow| {
-        let items: Vec<NewEmbedding> = order
-            .iter()
-            .map(|id| {
-                NewEmbedding::new(id.clone(), rows[id].clone())
-                    .with_metadata(serde_json::json!({ "batch": name }))
-            })
-            .collect();
-        uow.embeddings().upsert(collection, items)?;
-        let tick: Tick = diesel::sql_query("UPDATE soak_clock SET n = n + 1 RETURNING n")
-            .get_result(uow.connection())?;
-        Ok(tick.n)
-    })
+    store.run(
+        &embedstore::WorkOptions::write().retry(*&RetryPolicy::default()),
+        |uow| {
+            let items: Vec<NewEmbedding> = order
+                .iter()
+                .map(|id| {
+                    NewEmbedding::new(id.clone(), rows[id].clone())
+                        .with_metadata(serde_json::json!({ "batch": name }))
+                })
+                .collect();
+            uow.embeddings().upsert(collection, items)?;
+            let tick: Tick = diesel::sql_query("UPDATE soak_clock SET n = n + 1 RETURNING n")
+                .get_result(uow.connection())?;
+            Ok(tick.n)
+        },
+    )
 }
 
 #[test]

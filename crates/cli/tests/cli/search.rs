@@ -4,9 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Output};
 
-use embedstore::testing::TestDatabase;
-
-use crate::support::Rng;
+use embedstore::testing::{Rng, TestDatabase};
 
 fn embedstore(db: &TestDatabase, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_embedstore"))

@@ -6,9 +6,8 @@ use std::process::Command;
 
 use diesel::prelude::*;
 use embedstore::testing::cluster::{ClusterOptions, TestCluster};
+use embedstore::testing::{Rng, items};
 use embedstore::{Collection, Config, Error, Metric, NewCollection, SearchRequest, Store};
-
-use crate::support::{Rng, items};
 
 const OWNER: &str = "es_owner";
 const OWNER_PASSWORD: &str = "owner-pw-7Qx";

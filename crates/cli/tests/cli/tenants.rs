@@ -7,10 +7,10 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
+use embedstore::testing::{Rng, items};
 use embedstore::{Collection, Error, NewEmbedding, SearchRequest, Store};
 
 use crate::privileges::Setup;
-use crate::support::{Rng, items};
 
 /// `count` items `<prefix>-0…`.
 fn tenant_items(prefix: &str, count: usize, seed: u64) -> Vec<NewEmbedding> {
@@ -32,7 +32,7 @@ struct Count {
 /// Runs raw SQL returning `n` in a unit of work bound to `tenant`.
 fn raw_count(store: &Store, tenant: &str, sql: &str) -> i64 {
     store
-        .read_for_tenant(tenant, |uow| {
+        .run(&embedstore::WorkOptions::read().tenant(tenant), |uow| {
             diesel::sql_query(sql)
                 .get_result::<Count>(uow.connection())
                 .map_err(Error::from)
@@ -48,11 +48,11 @@ fn three_populations() -> (Setup, Collection) {
     let (status, text) = setup.grant(&["es_app"]);
     assert_eq!(status, Some(0), "{text}");
     let app = &setup.app;
-    app.write_for_tenant("a", |uow| {
+    app.run(&embedstore::WorkOptions::write().tenant("a"), |uow| {
         uow.embeddings().upsert(&docs, tenant_items("a", 10, 1))
     })
     .unwrap();
-    app.write_for_tenant("b", |uow| {
+    app.run(&embedstore::WorkOptions::write().tenant("b"), |uow| {
         uow.embeddings().insert(&docs, tenant_items("b", 10, 2))
     })
     .unwrap();
@@ -66,7 +66,7 @@ fn a_tenant_sees_and_counts_only_its_own_rows_through_the_library() {
     let (setup, docs) = three_populations();
     let app = &setup.app;
     let (count, hits, found, existing) = app
-        .read_for_tenant("a", |uow| {
+        .run(&embedstore::WorkOptions::read().tenant("a"), |uow| {
             let count = uow.embeddings().count(&docs)?;
             let hits = uow.search(&docs, SearchRequest::new(vec![0.1, 0.2, 0.3, 0.4], 100))?;
             let found = uow.embeddings().get(&docs, &["b-1", "shared-1", "a-1"])?;
@@ -101,7 +101,7 @@ fn a_tenant_cannot_modify_another_tenants_rows() {
     let (setup, docs) = three_populations();
     let app = &setup.app;
     let deleted = app
-        .write_for_tenant("a", |uow| {
+        .run(&embedstore::WorkOptions::write().tenant("a"), |uow| {
             uow.embeddings().delete(&docs, &["b-1", "b-2", "shared-1"])
         })
         .unwrap();
@@ -110,16 +110,20 @@ fn a_tenant_cannot_modify_another_tenants_rows() {
     let mut batch = tenant_items("a", 3, 9);
     batch.push(NewEmbedding::new("b-3", vec![9.0, 9.0, 9.0, 9.0]));
     let error = app
-        .write_for_tenant("a", |uow| uow.embeddings().upsert(&docs, batch))
+        .run(&embedstore::WorkOptions::write().tenant("a"), |uow| {
+            uow.embeddings().upsert(&docs, batch.clone())
+        })
         .unwrap_err();
     assert!(error.to_string().contains("row-level security"), "{error}");
     let b3 = app
-        .read_for_tenant("b", |uow| uow.embeddings().get(&docs, &["b-3"]))
+        .run(&embedstore::WorkOptions::read().tenant("b"), |uow| {
+            uow.embeddings().get(&docs, &["b-3"])
+        })
         .unwrap();
     assert_ne!(b3[0].vector.as_slice(), [9.0, 9.0, 9.0, 9.0]);
     // Raw SQL: updates and deletes reach nothing of b's; moving a row to b is refused.
     let touched = app
-        .write_for_tenant("a", |uow| {
+        .run(&embedstore::WorkOptions::write().tenant("a"), |uow| {
             let conn = uow.connection();
             let updated = diesel::sql_query(
                 "UPDATE embeddings SET content = 'pwned' WHERE tenant = 'b' OR tenant IS NULL",
@@ -139,7 +143,7 @@ fn a_tenant_cannot_modify_another_tenants_rows() {
          SELECT id, 'forged', '[1,2,3,4]', 'b' FROM collections",
     ] {
         let error = app
-            .write_for_tenant("a", |uow| {
+            .run(&embedstore::WorkOptions::write().tenant("a"), |uow| {
                 diesel::sql_query(sql)
                     .execute(uow.connection())
                     .map_err(Error::from)
@@ -184,7 +188,7 @@ fn crafted_filters_joins_and_the_next_pooled_user_never_see_another_tenant() {
     }
     // The partition itself is out of reach (no grant on partitions).
     let error = app
-        .read_for_tenant("a", |uow| {
+        .run(&embedstore::WorkOptions::read().tenant("a"), |uow| {
             diesel::sql_query(format!(
                 "SELECT count(*) AS n FROM {}",
                 docs.partition_name()
@@ -210,7 +214,9 @@ fn empty_and_oversized_tenants_are_refused_before_any_sql() {
     for tenant in [String::new(), "t".repeat(257), "a\0b".to_owned()] {
         let error = setup
             .app
-            .read_for_tenant(&tenant, |uow| uow.embeddings().count(&docs))
+            .run(&embedstore::WorkOptions::read().tenant(&tenant), |uow| {
+                uow.embeddings().count(&docs)
+            })
             .unwrap_err();
         let failures: Vec<String> = error.as_validation().unwrap().lines().collect();
         assert!(failures[0].starts_with("tenant: "), "{failures:?}");
@@ -218,7 +224,10 @@ fn empty_and_oversized_tenants_are_refused_before_any_sql() {
     assert!(
         setup
             .app
-            .read_for_tenant(&"t".repeat(256), |uow| uow.embeddings().count(&docs))
+            .run(
+                &embedstore::WorkOptions::read().tenant(&"t".repeat(256)),
+                |uow| uow.embeddings().count(&docs)
+            )
             .is_ok()
     );
 }
@@ -249,7 +258,9 @@ fn searches_through_the_ann_index_and_filters_stay_inside_the_tenant() {
         SearchRequest::new(query.clone(), 25).with_filter(embedstore::Filter::eq("n", 3)),
     ] {
         let hits = app
-            .read_for_tenant("a", |uow| uow.search(&docs, request.clone()))
+            .run(&embedstore::WorkOptions::read().tenant("a"), |uow| {
+                uow.search(&docs, request.clone())
+            })
             .unwrap()
             .hits;
         leaked += hits

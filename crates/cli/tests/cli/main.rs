@@ -1,0 +1,19 @@
+//! Integration tests of the `embedstore` binary, run as a user would against a real database:
+//! every test gets its own database cloned from a migrated template
+//! (`embedstore::testing::TestDatabase`).
+#![expect(
+    clippy::unwrap_used,
+    reason = "helpers outside #[test] fns fail loudly too"
+)]
+
+mod help;
+mod hostile;
+mod ingest;
+#[cfg(feature = "parquet")]
+mod parquet;
+mod pipeline;
+mod privileges;
+mod search;
+mod stats;
+mod tenants;
+mod tls;

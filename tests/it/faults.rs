@@ -498,7 +498,7 @@ fn write_retrying_runs_the_unit_of_work_again_after_a_lost_connection_but_not_af
     };
     let mut attempts = 0;
     let summary = store
-        .run(&embedstore::WorkOptions::write().retry(*&policy), |uow| {
+        .run(&embedstore::WorkOptions::write().retry(policy), |uow| {
             attempts += 1;
             if attempts == 1 {
                 // The first attempt loses its connection half-way: the server ends its backend.
@@ -523,7 +523,7 @@ fn write_retrying_runs_the_unit_of_work_again_after_a_lost_connection_but_not_af
     // A refusal is not retried.
     let mut refused = 0;
     let error = store
-        .run(&embedstore::WorkOptions::write().retry(*&policy), |uow| {
+        .run(&embedstore::WorkOptions::write().retry(policy), |uow| {
             refused += 1;
             uow.embeddings().insert(
                 &collection,

@@ -58,7 +58,7 @@ fn write_batch(
     order: &[String],
 ) -> Result<i64, Error> {
     store.run(
-        &embedstore::WorkOptions::write().retry(*&RetryPolicy::default()),
+        &embedstore::WorkOptions::write().retry(RetryPolicy::default()),
         |uow| {
             let items: Vec<NewEmbedding> = order
                 .iter()

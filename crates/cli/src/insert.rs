@@ -425,6 +425,11 @@ fn rewrite_item_references(message: &str, lines: &[usize], offset: usize) -> Str
     )
 }
 
+/// An input with nothing in it (never read: the unit of work takes its input once).
+fn empty() -> Box<dyn BufRead + Send> {
+    Box::new(std::io::empty())
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::Utc;
@@ -544,9 +549,4 @@ mod tests {
             "{problems:?}"
         );
     }
-}
-
-/// An input with nothing in it (never read: the unit of work takes its input once).
-fn empty() -> Box<dyn BufRead + Send> {
-    Box::new(std::io::empty())
 }

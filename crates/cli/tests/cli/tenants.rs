@@ -225,7 +225,7 @@ fn empty_and_oversized_tenants_are_refused_before_any_sql() {
         setup
             .app
             .run(
-                &embedstore::WorkOptions::read().tenant(&"t".repeat(256)),
+                &embedstore::WorkOptions::read().tenant("t".repeat(256)),
                 |uow| uow.embeddings().count(&docs)
             )
             .is_ok()

@@ -10,10 +10,13 @@ pub(crate) mod embeddings;
 pub(crate) mod filtered;
 pub(crate) mod pages;
 pub(crate) mod planner;
+mod rows;
 pub(crate) mod search;
+mod staging;
 pub(crate) mod upsert;
 
 pub use collections::Collections;
-pub use embeddings::{Embeddings, WriteSummary};
+pub use embeddings::Embeddings;
 pub use filtered::{MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest};
+pub use rows::WriteSummary;
 pub use search::{SearchHit, SearchPath, SearchResponse};

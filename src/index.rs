@@ -24,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::filter::{FieldPath, Filter, PayloadKind};
 use crate::metric::Element;
 use crate::models::Collection;
+use crate::repo::collections::{ann_name, ensure_partition, payload_prefix};
 use crate::store::{PooledPg, Store};
 
 /// How often a build's progress is read while it runs.
@@ -450,16 +451,6 @@ fn list_payload(conn: &mut PgConnection, collection: &Collection) -> Result<Vec<
         .collect())
 }
 
-/// The prefix of the collection's payload index names (`embeddings_<id>_payload_<payload id>`).
-pub(crate) fn payload_prefix(collection: &Collection) -> String {
-    format!("{}_payload_", collection.partition_name())
-}
-
-/// The ANN index's name; only our integer id goes into it.
-pub(crate) fn ann_name(collection: &Collection) -> String {
-    format!("{}_ann", collection.partition_name())
-}
-
 #[derive(QueryableByName)]
 struct DdlText {
     #[diesel(sql_type = Text)]
@@ -714,20 +705,6 @@ fn index_state(conn: &mut PgConnection, name: &str) -> Result<Option<bool>> {
     .get_result(conn)
     .optional()?;
     Ok(state.map(|state| state.valid))
-}
-
-/// `NotFound` when the collection's partition is gone (the handle outlived a drop).
-pub(crate) fn ensure_partition(conn: &mut PgConnection, collection: &Collection) -> Result<()> {
-    let exists: Option<Count> =
-        diesel::sql_query("SELECT 1::bigint AS count FROM collections WHERE id = $1 AND name = $2")
-            .bind::<Integer, _>(collection.id.0)
-            .bind::<Text, _>(&collection.name)
-            .get_result(conn)
-            .optional()?;
-    match exists {
-        Some(_) => Ok(()),
-        None => Err(Error::not_found("collection", collection.name.clone())),
-    }
 }
 
 /// Drops the invalid indexes an interrupted build or rebuild leaves (`…_ann`, `…_ann_new`,

@@ -202,7 +202,7 @@ impl Store {
             embedding: pgvector::Vector,
         }
         let mut conn = self.connection()?;
-        crate::index::ensure_partition(&mut conn, collection)?;
+        repo::collections::ensure_partition(&mut conn, collection)?;
         let rows: Vec<Sampled> = diesel::sql_query(
             "SELECT embedding FROM embeddings WHERE collection_id = $1 ORDER BY random() LIMIT $2",
         )

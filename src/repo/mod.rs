@@ -4,6 +4,7 @@
 //! a `CheckedBatch`, the same proof made without losing a refused batch); the public handles
 //! validate their DTOs first. Nothing outside this module imports `crate::schema`.
 
+pub(crate) mod catalog;
 pub(crate) mod collections;
 mod copy;
 pub(crate) mod embeddings;

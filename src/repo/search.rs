@@ -26,11 +26,12 @@ use garde::Valid;
 use pgvector::sql_types::Vector as VectorSql;
 use serde::Serialize;
 
-use crate::catalog::CollectionIndexes;
 use crate::dto::{DEFAULT_EXACT_THRESHOLD, IndexMethod, IterativeScan, SearchRequest};
 use crate::error::Result;
 use crate::filter::{Filter, PayloadLayout};
 use crate::models::Collection;
+use crate::repo::catalog::CollectionIndexes;
+use crate::repo::collections::ensure_partition;
 use crate::sql::{Bind, SqlBuilder};
 
 /// pgvector's default `hnsw.ef_search`.
@@ -205,7 +206,7 @@ pub(crate) fn run_many(
     }
     if responses.iter().all(|response| response.hits.is_empty()) {
         // An empty answer may mean the handle outlived its collection: say so.
-        crate::index::ensure_partition(conn, collection)?;
+        ensure_partition(conn, collection)?;
     }
     Ok(responses)
 }

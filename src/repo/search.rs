@@ -18,10 +18,13 @@
 //! exactly when they are few; otherwise it walks the ANN index with iterative scan on, and when
 //! that still yields fewer than `k` rows it runs the exact statement, so a search returns `k`
 //! rows whenever `k` rows match.
+//!
+//! Also the random sample of stored vectors a sampled recall measurement queries with
+//! ([`sample`]).
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, Text};
+use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Nullable, Text};
 use garde::Valid;
 use pgvector::sql_types::Vector as VectorSql;
 use serde::Serialize;
@@ -239,6 +242,27 @@ pub(crate) fn explain(
         .map(|plan| plan.line)
         .collect::<Vec<_>>()
         .join("\n"))
+}
+
+/// Up to `limit` of the collection's stored vectors, drawn at random: the queries of a sampled
+/// recall measurement.
+pub(crate) fn sample(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    limit: u32,
+) -> Result<Vec<Vec<f32>>> {
+    #[derive(QueryableByName)]
+    struct Sampled {
+        #[diesel(sql_type = pgvector::sql_types::Vector)]
+        embedding: pgvector::Vector,
+    }
+    let rows: Vec<Sampled> = diesel::sql_query(
+        "SELECT embedding FROM embeddings WHERE collection_id = $1 ORDER BY random() LIMIT $2",
+    )
+    .bind::<Integer, _>(collection.id.0)
+    .bind::<BigInt, _>(i64::from(limit))
+    .load(conn)?;
+    Ok(rows.into_iter().map(|row| row.embedding.to_vec()).collect())
 }
 
 /// Planner settings that make a filtered ANN statement walk the ANN index. Without them the

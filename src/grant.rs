@@ -99,7 +99,7 @@ mod tests {
             "App",
             "1app",
             "app-api",
-            "app; DROP TABLE embeddings",
+            "app; DROP TABLE embeddings; --",
             "\"app\"",
             "app'--",
             " app",

@@ -195,21 +195,9 @@ impl Store {
     }
 
     fn sample_vectors(&self, collection: &Collection, count: u32) -> Result<Vec<Vec<f32>>> {
-        use diesel::prelude::*;
-        #[derive(QueryableByName)]
-        struct Sampled {
-            #[diesel(sql_type = pgvector::sql_types::Vector)]
-            embedding: pgvector::Vector,
-        }
         let mut conn = self.connection()?;
-        crate::index::ensure_partition(&mut conn, collection)?;
-        let rows: Vec<Sampled> = diesel::sql_query(
-            "SELECT embedding FROM embeddings WHERE collection_id = $1 ORDER BY random() LIMIT $2",
-        )
-        .bind::<diesel::sql_types::Integer, _>(collection.id.0)
-        .bind::<diesel::sql_types::BigInt, _>(i64::from(count.min(MAX_K * 10)))
-        .load(&mut conn)?;
-        Ok(rows.into_iter().map(|row| row.embedding.to_vec()).collect())
+        repo::collections::ensure_partition(&mut conn, collection)?;
+        repo::search::sample(&mut conn, collection, count.min(MAX_K * 10))
     }
 }
 

@@ -2,7 +2,6 @@
 //! `parquet`), and per-collection statistics: [`Store`] methods, since each runs in a snapshot
 //! of its own.
 
-pub(crate) mod npy_writer;
 #[cfg(feature = "parquet")]
 mod parquet;
 
@@ -13,8 +12,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::export::npy_writer::NpyWriter;
 use crate::ingest::error::IngestError;
+use crate::ingest::npy_writer::NpyWriter;
 use crate::metric::Metric;
 use crate::repo::pages;
 use crate::store::Store;

@@ -25,6 +25,7 @@ mod batch;
 pub(crate) mod error;
 pub(crate) mod npy;
 mod npy_header;
+pub(crate) mod npy_writer;
 mod parallel;
 #[cfg(feature = "parquet")]
 mod parquet_source;

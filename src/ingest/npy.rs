@@ -387,7 +387,7 @@ fn dtype(descr: &str, file: &str) -> Result<(Dtype, bool), IngestError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::export::npy_writer::npy_header_bytes;
+    use crate::ingest::npy_writer::npy_header_bytes;
 
     fn file(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
         let dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");

@@ -1,5 +1,11 @@
+//! The `collections` table and each collection's partition of `embeddings`: the
+//! [`Collections`] handle (create with the partition's DDL, find, list, drop), the check that
+//! a handle's collection still exists ([`ensure_partition`]), and the names derived from the
+//! partition's (`embeddings_<id>_ann`, `embeddings_<id>_payload_<n>`).
+
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{BigInt, Integer, Text};
 use garde::{Unvalidated, Valid};
 
 use crate::dto::NewCollection;
@@ -117,4 +123,35 @@ fn create_partition(conn: &mut PgConnection, collection: &Collection) -> Result<
     ))
     .execute(conn)?;
     Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    #[expect(dead_code, reason = "only whether a row came back matters")]
+    count: i64,
+}
+
+/// `NotFound` when the collection's partition is gone (the handle outlived a drop).
+pub(crate) fn ensure_partition(conn: &mut PgConnection, collection: &Collection) -> Result<()> {
+    let exists: Option<Count> =
+        diesel::sql_query("SELECT 1::bigint AS count FROM collections WHERE id = $1 AND name = $2")
+            .bind::<Integer, _>(collection.id.0)
+            .bind::<Text, _>(&collection.name)
+            .get_result(conn)
+            .optional()?;
+    match exists {
+        Some(_) => Ok(()),
+        None => Err(Error::not_found("collection", collection.name.clone())),
+    }
+}
+
+/// The prefix of the collection's payload index names (`embeddings_<id>_payload_<payload id>`).
+pub(crate) fn payload_prefix(collection: &Collection) -> String {
+    format!("{}_payload_", collection.partition_name())
+}
+
+/// The ANN index's name; only our integer id goes into it.
+pub(crate) fn ann_name(collection: &Collection) -> String {
+    format!("{}_ann", collection.partition_name())
 }

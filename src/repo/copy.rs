@@ -15,8 +15,9 @@ use diesel::pg::CopyFormat;
 use diesel::prelude::*;
 use diesel::result::Error as DieselError;
 
+use crate::error::Result;
 use crate::models::NewEmbeddingRow;
-use crate::repo::upsert::embedstore_staging;
+use crate::repo::staging::{self, embedstore_staging};
 use crate::schema::embeddings;
 
 /// Bytes per `CopyData` message.
@@ -77,6 +78,14 @@ pub(crate) fn copy_rows(
             .with_format(CopyFormat::Binary)
             .execute(conn),
     }
+}
+
+/// Binary `COPY` of `rows` into a fresh per-transaction staging table; the caller drops it when
+/// done, so that a second write in the same transaction can stage again.
+pub(crate) fn stage(conn: &mut PgConnection, rows: &[NewEmbeddingRow]) -> Result<()> {
+    staging::create(conn)?;
+    copy_rows(conn, CopyInto::Staging, rows)?;
+    Ok(())
 }
 
 /// Writes the whole binary `COPY` stream of `rows` for `target`.

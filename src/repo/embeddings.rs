@@ -1,35 +1,19 @@
 use std::collections::{HashMap, HashSet};
 
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::sql_types::Integer;
-use serde::Serialize;
 
 use crate::dto::{CheckedBatch, CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
 use crate::error::{Error, Result};
-use crate::models::{Collection, CollectionId, Embedding, NewEmbeddingRow};
-use crate::repo::copy::{CopyInto, copy_rows};
-use crate::repo::upsert::{self, UpsertPlan, stage};
+use crate::models::{Collection, Embedding, NewEmbeddingRow};
+use crate::repo::copy::{CopyInto, copy_rows, stage};
+use crate::repo::rows::{WriteSummary, row_security_active, with_external_ids, write_error};
+use crate::repo::upsert::{self, UpsertPlan};
 use crate::schema::embeddings;
 
 /// Embeddings inside a unit of work.
 pub struct Embeddings<'u> {
     pub(crate) conn: &'u mut PgConnection,
-}
-
-/// What a batch write did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-pub struct WriteSummary {
-    /// Items in the batch as given.
-    pub received: usize,
-    /// Earlier occurrences of a repeated `external_id` that the batch dropped (upserts only).
-    pub duplicates_dropped: usize,
-    /// Rows created.
-    pub inserted: u64,
-    /// Existing rows whose vector, content or metadata changed.
-    pub updated: u64,
-    /// Existing rows the batch left exactly as they were (re-ingest of the same data).
-    pub unchanged: u64,
 }
 
 impl<'u> Embeddings<'u> {
@@ -172,27 +156,6 @@ impl<'u> Embeddings<'u> {
     }
 }
 
-/// The rows of `collection` with these external ids: one array parameter, however many ids,
-/// so the 65,535 bind-parameter limit never applies.
-///
-/// Written `external_id IN (SELECT unnest($2))` rather than `= ANY($2)`: for `= ANY` of a
-/// few thousand values PostgreSQL estimates, without statistics (a fresh collection, a server
-/// with autovacuum off), that every row matches and scans the whole partition for each batch
-/// (220 ms instead of 20 ms for 2,000 ids in 200,000 rows, measured); the semi-join probes the
-/// unique index once per id whatever the statistics say.
-#[diesel::dsl::auto_type(no_type_alias)]
-pub(super) fn with_external_ids<'a>(collection: CollectionId, ids: &'a [&'a str]) -> _ {
-    let wanted: diesel::dsl::select<unnest<&'a [&'a str]>> = diesel::select(unnest(ids));
-    embeddings::table
-        .filter(embeddings::collection_id.eq(collection))
-        .filter(embeddings::external_id.eq_any(wanted))
-}
-
-diesel::define_sql_function! {
-    /// The elements of an array as rows.
-    fn unnest(values: diesel::sql_types::Array<diesel::sql_types::Text>) -> diesel::sql_types::Text;
-}
-
 /// The ids to look up. One with a NUL byte cannot be stored (validation refuses it), and
 /// PostgreSQL refuses it even as a parameter: it is simply not found.
 fn as_strs<S: AsRef<str>>(ids: &[S]) -> Vec<&str> {
@@ -240,20 +203,6 @@ fn copy_insert(
     })
 }
 
-#[derive(QueryableByName)]
-struct RowSecurity {
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    active: bool,
-}
-
-/// Whether row-level security applies to this role on `embeddings` (then PostgreSQL refuses
-/// `COPY … FROM` into it). Owners and superusers bypass it and keep the direct `COPY`.
-pub(super) fn row_security_active(conn: &mut PgConnection) -> Result<bool> {
-    let security: RowSecurity =
-        diesel::sql_query("SELECT row_security_active('embeddings') AS active").get_result(conn)?;
-    Ok(security.active)
-}
-
 /// `insert` for a role under row-level security: `COPY` into the staging table, then one
 /// `INSERT … SELECT` that the policy checks row by row (a row for another tenant is refused).
 fn staged_insert(
@@ -272,30 +221,4 @@ fn staged_insert(
     .map_err(|error| write_error(error, collection))?;
     diesel::sql_query("DROP TABLE embedstore_staging").execute(conn)?;
     Ok(inserted)
-}
-
-/// Gives write failures the most useful variant: a taken `external_id` is a conflict, a
-/// missing partition means the collection was dropped meanwhile.
-pub(super) fn write_error(error: DieselError, collection: &Collection) -> Error {
-    match &error {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::Conflict {
-            message: format!(
-                "an external_id already exists in collection {} ({})",
-                crate::error::bounded(&collection.name),
-                info.details()
-                    .unwrap_or("")
-                    .trim_end_matches('.')
-                    .to_lowercase()
-            ),
-            constraint: info.constraint_name().map(str::to_owned),
-        },
-        // "No partition of relation embeddings found for row": SQLSTATE 23514 without a
-        // constraint, reported against the parent table — the collection's partition is gone.
-        DieselError::DatabaseError(DatabaseErrorKind::CheckViolation, info)
-            if info.constraint_name().is_none() && info.table_name() == Some("embeddings") =>
-        {
-            Error::not_found("collection", collection.name.clone())
-        }
-        _ => Error::from(error),
-    }
 }

@@ -124,7 +124,7 @@ impl Embeddings<'_> {
         filter.check()?;
         let mut sql = SqlBuilder::new();
         sql.push("SELECT count(*) AS count FROM embeddings WHERE ");
-        let layout = crate::catalog::layout_now(self.conn, collection)?;
+        let layout = crate::repo::catalog::layout_now(self.conn, collection)?;
         matching(&mut sql, collection, filter, &layout);
         let counted: Counted = sql.try_into_query()?.get_result(self.conn)?;
         Ok(counted.count.unsigned_abs())
@@ -138,7 +138,7 @@ impl Embeddings<'_> {
         filter.check()?;
         let mut sql = SqlBuilder::new();
         sql.push("DELETE FROM embeddings WHERE ");
-        let layout = crate::catalog::layout_now(self.conn, collection)?;
+        let layout = crate::repo::catalog::layout_now(self.conn, collection)?;
         matching(&mut sql, collection, filter, &layout);
         let deleted = sql.try_into_query()?.execute(self.conn)?;
         Ok(deleted as u64)
@@ -206,7 +206,7 @@ fn layout_for(
     request: &ScrollRequest,
 ) -> Result<PayloadLayout> {
     match request.filter {
-        Some(_) => crate::catalog::layout_now(conn, collection),
+        Some(_) => crate::repo::catalog::layout_now(conn, collection),
         None => Ok(PayloadLayout::default()),
     }
 }

@@ -4,17 +4,24 @@
 //! a `CheckedBatch`, the same proof made without losing a refused batch); the public handles
 //! validate their DTOs first. Nothing outside this module imports `crate::schema`.
 
+pub(crate) mod ann_index;
+pub(crate) mod catalog;
 pub(crate) mod collections;
 mod copy;
 pub(crate) mod embeddings;
 pub(crate) mod filtered;
 pub(crate) mod grant;
+pub(crate) mod index_build;
 pub(crate) mod pages;
+pub(crate) mod payload_index;
 pub(crate) mod planner;
+mod rows;
 pub(crate) mod search;
+mod staging;
 pub(crate) mod upsert;
 
 pub use collections::Collections;
-pub use embeddings::{Embeddings, WriteSummary};
+pub use embeddings::Embeddings;
 pub use filtered::{MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest};
+pub use rows::WriteSummary;
 pub use search::{SearchHit, SearchPath, SearchResponse};

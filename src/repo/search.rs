@@ -18,19 +18,23 @@
 //! exactly when they are few; otherwise it walks the ANN index with iterative scan on, and when
 //! that still yields fewer than `k` rows it runs the exact statement, so a search returns `k`
 //! rows whenever `k` rows match.
+//!
+//! Also the random sample of stored vectors a sampled recall measurement queries with
+//! ([`sample`]).
 
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Jsonb, Nullable, Text};
+use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Nullable, Text};
 use garde::Valid;
 use pgvector::sql_types::Vector as VectorSql;
 use serde::Serialize;
 
-use crate::catalog::CollectionIndexes;
 use crate::dto::{DEFAULT_EXACT_THRESHOLD, IndexMethod, IterativeScan, SearchRequest};
 use crate::error::Result;
 use crate::filter::{Filter, PayloadLayout};
 use crate::models::Collection;
+use crate::repo::catalog::CollectionIndexes;
+use crate::repo::collections::ensure_partition;
 use crate::sql::{Bind, SqlBuilder};
 
 /// pgvector's default `hnsw.ef_search`.
@@ -205,7 +209,7 @@ pub(crate) fn run_many(
     }
     if responses.iter().all(|response| response.hits.is_empty()) {
         // An empty answer may mean the handle outlived its collection: say so.
-        crate::index::ensure_partition(conn, collection)?;
+        ensure_partition(conn, collection)?;
     }
     Ok(responses)
 }
@@ -238,6 +242,27 @@ pub(crate) fn explain(
         .map(|plan| plan.line)
         .collect::<Vec<_>>()
         .join("\n"))
+}
+
+/// Up to `limit` of the collection's stored vectors, drawn at random: the queries of a sampled
+/// recall measurement.
+pub(crate) fn sample(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    limit: u32,
+) -> Result<Vec<Vec<f32>>> {
+    #[derive(QueryableByName)]
+    struct Sampled {
+        #[diesel(sql_type = pgvector::sql_types::Vector)]
+        embedding: pgvector::Vector,
+    }
+    let rows: Vec<Sampled> = diesel::sql_query(
+        "SELECT embedding FROM embeddings WHERE collection_id = $1 ORDER BY random() LIMIT $2",
+    )
+    .bind::<Integer, _>(collection.id.0)
+    .bind::<BigInt, _>(i64::from(limit))
+    .load(conn)?;
+    Ok(rows.into_iter().map(|row| row.embedding.to_vec()).collect())
 }
 
 /// Planner settings that make a filtered ANN statement walk the ANN index. Without them the

@@ -19,23 +19,9 @@ use diesel::sql_types::Integer;
 use crate::dto::CheckedBatch;
 use crate::error::Result;
 use crate::models::{Collection, NewEmbeddingRow};
-use crate::repo::WriteSummary;
-use crate::repo::copy::{CopyInto, copy_rows};
-use crate::repo::embeddings::{row_security_active, with_external_ids, write_error};
+use crate::repo::copy::{CopyInto, copy_rows, stage};
+use crate::repo::rows::{WriteSummary, row_security_active, with_external_ids, write_error};
 use crate::schema::embeddings;
-
-diesel::table! {
-    use diesel::sql_types::*;
-    use pgvector::sql_types::*;
-
-    /// Per-transaction staging table for upserts (`CREATE TEMP TABLE … ON COMMIT DROP`).
-    embedstore_staging (external_id) {
-        external_id -> Text,
-        embedding -> Vector,
-        content -> Nullable<Text>,
-        metadata -> Jsonb,
-    }
-}
 
 diesel::define_sql_function! {
     /// pgvector's binary output of a vector (`int16` dimension, `int16` zero, big-endian
@@ -261,18 +247,6 @@ fn copy_fresh(
         }
         Err(other) => Err(write_error(other, collection)),
     }
-}
-
-/// Binary `COPY` of `rows` into a fresh per-transaction staging table; the caller drops it when
-/// done, so that a second write in the same transaction can stage again.
-pub(crate) fn stage(conn: &mut PgConnection, rows: &[NewEmbeddingRow]) -> Result<()> {
-    diesel::sql_query(
-        "CREATE TEMP TABLE embedstore_staging (external_id text NOT NULL, embedding vector NOT NULL, \
-         content text, metadata jsonb NOT NULL) ON COMMIT DROP",
-    )
-    .execute(conn)?;
-    copy_rows(conn, CopyInto::Staging, rows)?;
-    Ok(())
 }
 
 #[cfg(test)]

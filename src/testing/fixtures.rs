@@ -14,11 +14,14 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Jsonb, Nullable, Text};
 
-use crate::export::npy_writer::{NpyWriter, npy_header_bytes};
+use crate::Collection;
+use crate::Metric;
+use crate::NewCollection;
+use crate::NewEmbedding;
 use crate::ingest::IngestError;
 use crate::ingest::npy::NpyReader;
+use crate::ingest::npy_writer::{NpyWriter, npy_header_bytes};
 use crate::testing::{Rng, TestDatabase};
-use crate::{Collection, Metric, NewCollection, NewEmbedding};
 
 /// A database with one collection in it (model `test-model`).
 ///

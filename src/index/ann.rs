@@ -1,0 +1,353 @@
+//! The ANN index's lifecycle on [`Store`]: create, drop, swap-rebuild and inspect a
+//! collection's HNSW or IVFFlat index, with progress reports while a build runs and advice in
+//! its status. The SQL it runs is in `repo/ann_index.rs` and `repo/index_build.rs`.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use diesel::PgConnection;
+use garde::Valid;
+use serde::Serialize;
+
+use crate::dto::{IndexMethod, IndexSpec};
+use crate::error::{Error, Result};
+use crate::models::Collection;
+use crate::repo::ann_index;
+use crate::repo::collections::{ann_name, ensure_partition};
+use crate::repo::index_build::{self, backend_pid, drop_index_concurrently, run_build};
+use crate::store::Store;
+
+/// How often a build's progress is read while it runs.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
+
+/// A snapshot of a running index build, read from `pg_stat_progress_create_index`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct IndexProgress {
+    /// The server's phase, e.g. `building index: loading tuples`.
+    pub phase: String,
+    /// Tuples processed so far in this phase.
+    pub tuples_done: u64,
+    /// Tuples this phase will process (0 when unknown).
+    pub tuples_total: u64,
+    /// Blocks processed so far in this phase.
+    pub blocks_done: u64,
+    /// Blocks this phase will process (0 when unknown).
+    pub blocks_total: u64,
+    /// Time since the build started.
+    pub elapsed: Duration,
+}
+
+impl IndexProgress {
+    /// Fraction of the current phase done, in [0, 1], when the server reports totals.
+    pub fn fraction(&self) -> Option<f64> {
+        if self.tuples_total > 0 {
+            Some((self.tuples_done as f64 / self.tuples_total as f64).min(1.0))
+        } else if self.blocks_total > 0 {
+            Some((self.blocks_done as f64 / self.blocks_total as f64).min(1.0))
+        } else {
+            None
+        }
+    }
+}
+
+/// What a collection's ANN index looks like now.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct IndexStatus {
+    /// The collection's name.
+    pub collection: String,
+    /// The index's name (`embeddings_<id>_ann`).
+    pub name: String,
+    /// Whether the index exists at all (valid or not).
+    pub exists: bool,
+    /// Whether the server may use it: false after a failed or interrupted concurrent build.
+    pub valid: bool,
+    /// HNSW or IVFFlat, when it exists.
+    pub method: Option<IndexMethod>,
+    /// `vector` or `halfvec`, the indexed expression's element type.
+    pub element: Option<String>,
+    /// Build parameters (`m`, `ef_construction` or `lists`) as recorded when it was built.
+    pub parameters: serde_json::Value,
+    /// On-disk size in bytes.
+    pub size_bytes: u64,
+    /// Rows in the collection now.
+    pub rows: u64,
+    /// Rows it was built on.
+    pub built_rows: Option<u64>,
+    /// When it was built.
+    pub built_at: Option<DateTime<Utc>>,
+    /// Left-overs of interrupted builds or rebuilds (invalid indexes) that drop/rebuild remove.
+    pub leftovers: Vec<String>,
+    /// What to do about it, in plain words (empty when all is well).
+    pub advice: Vec<String>,
+}
+
+impl Store {
+    /// Builds `collection`'s ANN index with `CREATE INDEX CONCURRENTLY` (writes continue
+    /// meanwhile) on the exact expression searches order by, with the operator class of the
+    /// collection's metric. `progress`, when given, is called about five times a second with the
+    /// server's progress report while the build runs.
+    ///
+    /// An invalid index left by an earlier failed build is dropped first.
+    ///
+    /// # Errors
+    /// [`Error::Validation`] for a spec the collection cannot have (over 4,000 dimensions,
+    /// IVFFlat with `l1`, bad parameters); [`Error::Conflict`] when a valid index exists (drop or
+    /// rebuild it); [`Error::NotFound`] when the collection was dropped; [`Error::Database`]
+    /// when the build fails (nothing valid is left behind).
+    pub fn create_index(
+        &self,
+        collection: &Collection,
+        spec: &IndexSpec,
+        progress: Option<&mut dyn FnMut(IndexProgress)>,
+    ) -> Result<IndexStatus> {
+        let spec = spec.clone().validate_for(collection)?;
+        let mut conn = self.connection()?;
+        ensure_partition(&mut conn, collection)?;
+        let existing = ann_index::index_state(&mut conn, &ann_name(collection))?;
+        if existing == Some(true) {
+            return Err(Error::Conflict {
+                message: format!(
+                    "collection {:?} already has an ANN index: drop or rebuild it",
+                    collection.name
+                ),
+                constraint: None,
+            });
+        }
+        ann_index::drop_leftovers(&mut conn, collection, true)?;
+        drop(conn);
+        self.build(collection, &spec, &ann_name(collection), progress)?;
+        self.index_status(collection)
+    }
+
+    /// Builds a fresh index beside the current one (`CREATE INDEX CONCURRENTLY` under a
+    /// temporary name), then drops the old one and renames the new one into place, so
+    /// searches keep an index throughout. `spec` changes the parameters; `None` keeps them,
+    /// except that IVFFlat's derived `lists` are derived again from today's row count. Also
+    /// cleans up invalid left-overs of interrupted builds.
+    ///
+    /// # Errors
+    /// As [`Store::create_index`]; [`Error::NotFound`] when there is no index to rebuild.
+    pub fn rebuild_index(
+        &self,
+        collection: &Collection,
+        spec: Option<&IndexSpec>,
+        progress: Option<&mut dyn FnMut(IndexProgress)>,
+    ) -> Result<IndexStatus> {
+        let mut conn = self.connection()?;
+        ensure_partition(&mut conn, collection)?;
+        let spec = match spec {
+            Some(spec) => spec.clone(),
+            None => ann_index::recorded_spec(&mut conn, collection)?
+                .ok_or_else(|| Error::not_found("ANN index of collection", &collection.name))?,
+        };
+        let spec = spec.validate_for(collection)?;
+        let fresh = format!("{}_new", ann_name(collection));
+        ann_index::drop_leftovers(&mut conn, collection, false)?;
+        drop_index_concurrently(&mut conn, &fresh)?;
+        drop(conn);
+        self.build(collection, &spec, &fresh, progress)?;
+        let mut conn = self.connection()?;
+        drop_index_concurrently(&mut conn, &ann_name(collection))?;
+        ann_index::rename(&mut conn, &fresh, collection)?;
+        drop(conn);
+        self.index_status(collection)
+    }
+
+    /// Drops the collection's ANN index (`DROP INDEX CONCURRENTLY`) and any invalid left-overs;
+    /// searches become exact scans. Returns whether an index existed.
+    ///
+    /// # Errors
+    /// [`Error::Database`] when the server refuses.
+    pub fn drop_index(&self, collection: &Collection) -> Result<bool> {
+        let mut conn = self.connection()?;
+        let existed = ann_index::index_state(&mut conn, &ann_name(collection))?.is_some();
+        ann_index::drop_leftovers(&mut conn, collection, true)?;
+        ann_index::delete_record(&mut conn, collection)?;
+        self.forget_indexes(collection);
+        Ok(existed)
+    }
+
+    /// The collection's ANN index as it is now, with advice.
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the collection was dropped; [`Error::Database`] otherwise.
+    pub fn index_status(&self, collection: &Collection) -> Result<IndexStatus> {
+        let mut conn = self.connection()?;
+        ensure_partition(&mut conn, collection)?;
+        status(&mut conn, collection)
+    }
+
+    /// Runs the build on its own pooled connection while this thread reads its progress.
+    fn build(
+        &self,
+        collection: &Collection,
+        spec: &Valid<IndexSpec>,
+        name: &str,
+        progress: Option<&mut dyn FnMut(IndexProgress)>,
+    ) -> Result<()> {
+        let mut conn = self.connection()?;
+        let rows = ann_index::row_count(&mut conn, collection)?;
+        let ddl = ann_index::ddl(&mut conn, collection, spec, name, rows)?;
+        let pid = backend_pid(&mut conn)?;
+        let started = Instant::now();
+        let outcome = match progress {
+            None => run_build(&mut conn, spec, &ddl),
+            Some(report) => std::thread::scope(|scope| {
+                let builder = scope.spawn(|| run_build(&mut conn, spec, &ddl));
+                while !builder.is_finished() {
+                    std::thread::sleep(PROGRESS_INTERVAL);
+                    if let Some(snapshot) = self.read_progress(pid, started) {
+                        report(snapshot);
+                    }
+                }
+                builder
+                    .join()
+                    .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+            }),
+        };
+        outcome?;
+        ann_index::record_build(&mut conn, collection, spec, rows)?;
+        self.forget_indexes(collection);
+        Ok(())
+    }
+
+    /// One progress snapshot, read on another pooled connection; `None` when none is free soon or the
+    /// build has not registered yet (progress is best effort, the build is what matters).
+    fn read_progress(&self, pid: i32, started: Instant) -> Option<IndexProgress> {
+        let mut conn = self.pool.get_timeout(PROGRESS_INTERVAL).ok()?;
+        let row = index_build::progress(&mut conn, pid).ok().flatten();
+        row.map(|row| IndexProgress {
+            phase: row.phase,
+            tuples_done: row.tuples_done.unsigned_abs(),
+            tuples_total: row.tuples_total.unsigned_abs(),
+            blocks_done: row.blocks_done.unsigned_abs(),
+            blocks_total: row.blocks_total.unsigned_abs(),
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+fn status(conn: &mut PgConnection, collection: &Collection) -> Result<IndexStatus> {
+    let name = ann_name(collection);
+    let row = ann_index::status_row(conn, collection, &name)?;
+    let leftovers: Vec<String> = ann_index::leftovers(conn, collection)?
+        .into_iter()
+        .filter(|leftover| *leftover != name)
+        .collect();
+    let exists = row.valid.is_some();
+    let valid = row.valid.unwrap_or(false);
+    let method = row.method.as_deref().and_then(IndexMethod::from_name);
+    let element = row.definition.as_deref().map(|definition| {
+        if definition.contains("halfvec") {
+            "halfvec".to_owned()
+        } else {
+            "vector".to_owned()
+        }
+    });
+    let rows = row.rows.unsigned_abs();
+    let built_rows = row.built_rows.map(i64::unsigned_abs);
+    let advice = advise(exists, valid, method, rows, built_rows, &leftovers);
+    Ok(IndexStatus {
+        collection: collection.name.clone(),
+        name,
+        exists,
+        valid,
+        method,
+        element,
+        parameters: row
+            .parameters
+            .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new())),
+        size_bytes: row.size_bytes.unsigned_abs(),
+        rows,
+        built_rows,
+        built_at: row.built_at,
+        leftovers,
+        advice,
+    })
+}
+
+/// Rows above which an exact scan is slow enough to want an ANN index.
+const ADVISE_INDEX_ROWS: u64 = 50_000;
+
+fn advise(
+    exists: bool,
+    valid: bool,
+    method: Option<IndexMethod>,
+    rows: u64,
+    built_rows: Option<u64>,
+    leftovers: &[String],
+) -> Vec<String> {
+    let mut advice = Vec::new();
+    if exists && !valid {
+        advice.push(
+            "the index is INVALID (a failed or interrupted concurrent build) and is not used: \
+             rebuild or drop it"
+                .to_owned(),
+        );
+    }
+    if !leftovers.is_empty() {
+        advice.push(format!(
+            "{} invalid left-over index(es) from interrupted builds: drop or rebuild removes them",
+            leftovers.len()
+        ));
+    }
+    if !exists && rows >= ADVISE_INDEX_ROWS {
+        advice.push(format!(
+            "no ANN index: every search scans all {rows} rows exactly; create one"
+        ));
+    }
+    if let (Some(IndexMethod::IvfFlat), Some(built)) = (method, built_rows) {
+        if rows > built.saturating_mul(2).max(1000) || (built > 1000 && rows < built / 2) {
+            advice.push(format!(
+                "IVFFlat built on {built} rows, now {rows}: rebuild so its lists fit the data"
+            ));
+        }
+    }
+    if let (Some(IndexMethod::Hnsw), Some(built)) = (method, built_rows) {
+        if built > 1000 && rows < built / 2 {
+            advice.push(format!(
+                "HNSW built on {built} rows, now {rows}: many deletions leave dead graph nodes; \
+                 rebuild, then VACUUM"
+            ));
+        }
+    }
+    advice
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advice_names_invalid_and_stale_indexes() {
+        let invalid = advise(true, false, Some(IndexMethod::Hnsw), 10, Some(10), &[]);
+        assert!(invalid[0].contains("INVALID"), "{invalid:?}");
+        let stale = advise(
+            true,
+            true,
+            Some(IndexMethod::IvfFlat),
+            200_000,
+            Some(10_000),
+            &[],
+        );
+        assert_eq!(
+            stale,
+            ["IVFFlat built on 10000 rows, now 200000: rebuild so its lists fit the data"]
+        );
+        assert!(
+            advise(
+                true,
+                true,
+                Some(IndexMethod::IvfFlat),
+                12_000,
+                Some(10_000),
+                &[]
+            )
+            .is_empty()
+        );
+        let missing = advise(false, false, None, 60_000, None, &[]);
+        assert!(missing[0].starts_with("no ANN index"), "{missing:?}");
+    }
+}

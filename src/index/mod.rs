@@ -1,0 +1,21 @@
+//! Index maintenance on [`Store`]: the ANN index (`ann.rs`) and payload indexes
+//! (`payload.rs`), each built, dropped and inspected outside any transaction.
+//!
+//! Builds run `CREATE INDEX CONCURRENTLY`, which cannot run inside a transaction, so these are
+//! [`Store`] methods and never [`UnitOfWork`](crate::UnitOfWork) ones. A build gets a pooled
+//! connection of its own for its whole duration, with `statement_timeout` lifted (a real
+//! collection takes minutes) and the spec's `maintenance_work_mem` /
+//! `max_parallel_maintenance_workers`; every one of those session settings is put back before
+//! the connection returns to the pool.
+//!
+//! This layer holds no SQL: the statements, and the catalog tables `ann_indexes` and
+//! `payload_indexes` they read and write, belong to `repo/` (`ann_index.rs`,
+//! `payload_index.rs`, `index_build.rs`).
+//!
+//! [`Store`]: crate::Store
+
+mod ann;
+mod payload;
+
+pub use ann::{IndexProgress, IndexStatus};
+pub use payload::PayloadIndex;

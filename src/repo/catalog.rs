@@ -1,0 +1,78 @@
+//! The index catalog as the search planner reads it: a collection's valid ANN index (from
+//! pg_catalog) and its valid payload indexes (our `payload_indexes` table), in one query.
+//!
+//! [`crate::catalog`] caches the answer per store; [`layout_now`] reads it uncached inside a
+//! unit of work.
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, Bool, Integer, Nullable, Text};
+
+use crate::dto::IndexMethod;
+use crate::error::Result;
+use crate::filter::PayloadLayout;
+use crate::models::Collection;
+use crate::repo::collections::{ann_name, payload_prefix};
+use crate::repo::planner;
+
+/// The indexes of one collection, as the planner needs them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct CollectionIndexes {
+    /// The valid ANN index's method; `None` when there is none (or it is invalid).
+    pub(crate) ann: Option<IndexMethod>,
+    /// Valid payload indexes: (field path, kind name); kind `gin` has an empty path.
+    pub(crate) payload: Vec<(Vec<String>, String)>,
+}
+
+/// The collection's payload layout read now, uncached: for count, delete and scroll inside a
+/// unit of work (which sees its own transaction's snapshot of the catalog).
+pub(crate) fn layout_now(
+    conn: &mut PgConnection,
+    collection: &Collection,
+) -> Result<PayloadLayout> {
+    Ok(planner::layout(&read(conn, collection)?.payload))
+}
+
+#[derive(QueryableByName)]
+struct IndexRow {
+    #[diesel(sql_type = Text)]
+    source: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    method: Option<String>,
+    #[diesel(sql_type = Nullable<Array<Text>>)]
+    field: Option<Vec<String>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    kind: Option<String>,
+    #[diesel(sql_type = Bool)]
+    valid: bool,
+}
+
+/// One query: the ANN index (from pg_catalog: it counts only when valid) and the payload
+/// indexes recorded in our catalog whose index exists and is valid.
+pub(crate) fn read(conn: &mut PgConnection, collection: &Collection) -> Result<CollectionIndexes> {
+    let rows: Vec<IndexRow> = diesel::sql_query(
+        "SELECT 'ann' AS source, am.amname::text AS method, NULL::text[] AS field, \
+                NULL::text AS kind, i.indisvalid AS valid \
+         FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_am am ON am.oid = c.relam \
+         WHERE c.relname = $1 AND c.relnamespace = current_schema()::text::regnamespace \
+         UNION ALL \
+         SELECT 'payload', NULL, p.field, p.kind, coalesce(i.indisvalid, false) \
+         FROM payload_indexes p \
+         LEFT JOIN pg_class c ON c.relname = $2 || p.id \
+              AND c.relnamespace = current_schema()::text::regnamespace \
+         LEFT JOIN pg_index i ON i.indexrelid = c.oid \
+         WHERE p.collection_id = $3",
+    )
+    .bind::<Text, _>(ann_name(collection))
+    .bind::<Text, _>(payload_prefix(collection))
+    .bind::<Integer, _>(collection.id.0)
+    .load(conn)?;
+    let mut indexes = CollectionIndexes::default();
+    for row in rows.into_iter().filter(|row| row.valid) {
+        if row.source == "ann" {
+            indexes.ann = row.method.as_deref().and_then(IndexMethod::from_name);
+        } else if let (Some(field), Some(kind)) = (row.field, row.kind) {
+            indexes.payload.push((field, kind));
+        }
+    }
+    Ok(indexes)
+}

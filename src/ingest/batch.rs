@@ -324,6 +324,82 @@ impl Ingest<'_> {
     }
 }
 
+impl PreparedBatch {
+    /// The atomic ingest's step: inside the caller's unit of work, checks the batch against the
+    /// ids of earlier batches (`seen`, insert mode) and the ids the collection holds, and —
+    /// when `write` and no problem refuses it — writes it. Returns what was written with the
+    /// rows skipped under `skip_invalid`, and the problems that refuse the ingest (none when
+    /// invalid rows are skipped).
+    ///
+    /// # Errors
+    /// [`IngestError::Store`] when a lookup or the write fails.
+    pub(super) fn write_within(
+        self,
+        uow: &mut UnitOfWork<'_>,
+        collection: &Collection,
+        mode: WriteMode,
+        skip_invalid: bool,
+        seen: &mut HashMap<String, (u64, Option<u64>)>,
+        write: bool,
+    ) -> Result<(Written, Vec<RowProblem>), IngestError> {
+        let PreparedBatch {
+            rows,
+            positions,
+            items,
+            mut problems,
+        } = self;
+        if mode == WriteMode::Insert {
+            let mut fresh = Vec::new();
+            for (id, &position) in items.external_ids().zip(&positions) {
+                let row = &rows[position];
+                match seen.get(id) {
+                    Some(&(first, line)) => problems.push(RowProblem {
+                        row: row.row,
+                        line: row.line,
+                        field: "external_id".into(),
+                        reason: repeat_reason(first, line),
+                    }),
+                    None => fresh.push((id, position)),
+                }
+            }
+            for &(id, position) in &fresh {
+                seen.insert(id.to_owned(), (rows[position].row, rows[position].line));
+            }
+            problems.extend(taken_ids(uow, collection, fresh.into_iter(), &rows)?);
+            problems.sort_by_key(|problem| problem.row);
+        }
+        let refused = !problems.is_empty() && !skip_invalid;
+        if !write || refused {
+            return Ok(((WriteSummary::default(), Vec::new()), problems));
+        }
+        let (checked, mut rejected_ids) =
+            keep_valid(collection, mode, items, &positions, &rows, &problems)?;
+        let written = match (checked, mode) {
+            (None, _) => WriteSummary::default(),
+            (Some(batch), WriteMode::Insert) => {
+                uow.embeddings().insert_checked(collection, batch)?
+            }
+            (Some(batch), WriteMode::Upsert) => {
+                let plan = uow.embeddings().plan_upsert(collection, batch)?;
+                uow.embeddings().apply_upsert(collection, plan)?
+            }
+        };
+        Ok((
+            (written, rejected_rows(problems, &mut rejected_ids)),
+            Vec::new(),
+        ))
+    }
+}
+
+/// Why a row is refused for repeating the `external_id` of an earlier row (`first`, at `line`
+/// of the records when there is one).
+pub(super) fn repeat_reason(first: u64, line: Option<u64>) -> String {
+    match line {
+        Some(line) => format!("repeats the external_id of row {first} (line {line})"),
+        None => format!("repeats the external_id of row {first}"),
+    }
+}
+
 impl IngestSummary {
     /// Adds one batch's write.
     pub(super) fn add(&mut self, written: &WriteSummary) {

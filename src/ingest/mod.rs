@@ -21,6 +21,7 @@
 //! # }
 //! ```
 
+mod atomic;
 mod batch;
 pub(crate) mod error;
 pub(crate) mod npy;
@@ -84,6 +85,13 @@ pub struct IngestOptions {
     /// written may commit; every batch stays all or nothing, and a row still wins over an
     /// earlier row with the same `external_id`.
     pub writers: usize,
+    /// `false` (the default): one transaction per batch, as above. `true`: the whole source
+    /// in one transaction on one connection (`writers` does not apply): stored whole or not at
+    /// all, and every problem of the source is reported at once (reading and checking go on
+    /// after the first, writing stops). Memory still holds one batch (plus, in insert mode,
+    /// the ids seen so far); locks and dead tuples of the load last until the one commit, so
+    /// this suits inputs of thousands of rows (`embedstore insert`), not a nightly million.
+    pub atomic: bool,
 }
 
 /// Batches written at once unless told otherwise: two backends load a 2-core server about a
@@ -98,6 +106,7 @@ impl Default for IngestOptions {
             skip_invalid: false,
             synchronous_commit: false,
             writers: DEFAULT_WRITERS,
+            atomic: false,
         }
     }
 }
@@ -205,13 +214,15 @@ impl<'s> Ingest<'s> {
         }
     }
 
-    /// Reads `source` to the end, batch by batch, one transaction per batch.
+    /// Reads `source` to the end, batch by batch, one transaction per batch (or one for all,
+    /// with [`IngestOptions::atomic`]).
     ///
     /// # Errors
     /// [`IngestError::Format`] before anything is written when the source's dimension differs
     /// from the collection's; [`IngestError::Rejected`] with every problem of the first batch
     /// holding invalid rows (or, in insert mode, `external_id`s already stored), nothing of that
-    /// batch written; [`IngestError::Store`] for an unknown collection or a failed write;
+    /// batch written (atomic: every problem of the source, nothing written);
+    /// [`IngestError::Store`] for an unknown collection or a failed write;
     /// errors of the source or the observer.
     pub fn run(
         &self,
@@ -240,6 +251,17 @@ impl<'s> Ingest<'s> {
         let total_rows = source.total_rows();
         let batch_size = self.options.batch_size.max(1);
         let mut summary = IngestSummary::default();
+        if self.options.atomic {
+            let mut report = parallel::Report {
+                observer,
+                summary: &mut summary,
+                started,
+                total_rows,
+            };
+            self.run_atomic(&collection, &describe, source, &mut report)?;
+            summary.seconds = started.elapsed().as_secs_f64();
+            return Ok(summary);
+        }
         // The next batches are read, parsed and checked against the collection's rules on a
         // thread of their own while up to `writers` earlier ones are compared with the stored
         // rows (upsert mode) and written, each on a thread and a connection of its own, so that

@@ -19,8 +19,11 @@ use std::thread::{Scope, ScopedJoinHandle};
 use std::time::Instant;
 
 use crate::ingest::batch::{PreparedBatch, Written};
-use crate::ingest::{Ingest, IngestError, IngestObserver, IngestProgress, IngestSummary};
+use crate::ingest::{
+    Ingest, IngestError, IngestObserver, IngestProgress, IngestSummary, RejectedRow,
+};
 use crate::models::Collection;
+use crate::repo::WriteSummary;
 
 /// A batch handed to a writer, with what is needed to take its result in order.
 struct InFlight<'scope> {
@@ -119,19 +122,34 @@ fn take(batch: InFlight<'_>, report: &mut Report<'_>) -> Result<(), IngestError>
         Err(panic) => std::panic::resume_unwind(panic),
     };
     let (written, rejected) = written?;
-    let summary = &mut *report.summary;
-    summary.rows += batch.rows as u64;
-    summary.add(&written);
-    for row in &rejected {
-        report.observer.rejected(row)?;
+    report.record(batch.rows, &written, &rejected)
+}
+
+impl Report<'_> {
+    /// Adds one batch of `rows` rows to the summary and tells the observer: its rejected rows,
+    /// then the progress.
+    ///
+    /// # Errors
+    /// The observer's.
+    pub(super) fn record(
+        &mut self,
+        rows: usize,
+        written: &WriteSummary,
+        rejected: &[RejectedRow],
+    ) -> Result<(), IngestError> {
+        self.summary.rows += rows as u64;
+        self.summary.add(written);
+        for row in rejected {
+            self.observer.rejected(row)?;
+        }
+        self.summary.rejected += rejected.len() as u64;
+        self.observer.progress(&IngestProgress {
+            rows: self.summary.rows,
+            total_rows: self.total_rows,
+            elapsed: self.started.elapsed(),
+        });
+        Ok(())
     }
-    summary.rejected += rejected.len() as u64;
-    report.observer.progress(&IngestProgress {
-        rows: summary.rows,
-        total_rows: report.total_rows,
-        elapsed: report.started.elapsed(),
-    });
-    Ok(())
 }
 
 fn id_hash(id: &str) -> u64 {

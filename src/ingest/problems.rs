@@ -82,7 +82,7 @@ pub(super) fn item_problem(
         .and_then(split_item_path)
         .and_then(|(index, _)| row_of(index))
     {
-        Some(first) => format!("repeats the external_id of row {}", first.row),
+        Some(first) => super::batch::repeat_reason(first.row, first.line),
         None => message.to_owned(),
     };
     RowProblem {

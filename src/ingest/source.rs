@@ -160,6 +160,8 @@ impl RowSource for NpySource {
 /// ```
 pub struct JsonlSource {
     records: RecordReader<Box<dyn std::io::BufRead + Send>>,
+    /// Records read so far: the next row number (blank lines are not rows).
+    rows_read: u64,
     total_rows: u64,
     describe: String,
 }
@@ -186,6 +188,7 @@ impl JsonlSource {
             Box::new(BufReader::with_capacity(1 << 20, file));
         Ok(Self {
             records: RecordReader::new(reader, describe.clone()),
+            rows_read: 0,
             total_rows,
             describe,
         })
@@ -196,6 +199,7 @@ impl JsonlSource {
     pub fn from_reader(reader: impl std::io::BufRead + Send + 'static, name: &str) -> Self {
         Self {
             records: RecordReader::new(Box::new(reader), name.to_owned()),
+            rows_read: 0,
             total_rows: 0,
             describe: name.to_owned(),
         }
@@ -229,10 +233,11 @@ impl RowSource for JsonlSource {
                 })
                 .map_err(|problem| vec![problem]);
             out.push(SourceRow {
-                row: line - 1,
+                row: self.rows_read,
                 line: Some(line),
                 outcome,
             });
+            self.rows_read += 1;
         }
         Ok(())
     }

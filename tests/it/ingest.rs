@@ -164,7 +164,7 @@ fn an_invalid_batch_is_refused_whole_with_every_problem_listed() {
             "row 13 (line 14): vector: all values are zero, which has no cosine distance",
             "row 14 (line 15): metdata: unknown field `metdata`, expected one of `external_id`, `id`, `metadata`, `content`",
             "row 15 (line 16): metadata: must be a JSON object, got an array",
-            "row 16 (line 17): external_id: repeats the external_id of row 10",
+            "row 16 (line 17): external_id: repeats the external_id of row 10 (line 11)",
         ],
         "{error}"
     );

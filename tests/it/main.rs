@@ -16,6 +16,7 @@ mod filters;
 mod hostile;
 mod index;
 mod ingest;
+mod ingest_atomic;
 mod ingest_writers;
 mod migrations;
 #[cfg(feature = "parquet")]

@@ -120,6 +120,7 @@ pub fn run(store: &Store, args: &IngestArgs, out: &mut dyn Write) -> Result<(), 
         skip_invalid: args.rejects.is_some(),
         synchronous_commit: args.synchronous_commit,
         writers: usize::try_from(args.writers).unwrap_or(DEFAULT_WRITERS),
+        atomic: false,
     };
     let rejects = match &args.rejects {
         Some(path) => Some(RejectsFile::create(path)?),

@@ -237,7 +237,7 @@ fn cli_insert_streams_and_refuses_every_bad_line_writing_nothing() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("line 24: external_id: repeats the external_id of line 4"),
+        stderr.contains("line 24: external_id: repeats the external_id of row 3 (line 4)"),
         "{stderr}"
     );
     assert_eq!(

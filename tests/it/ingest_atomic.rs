@@ -37,7 +37,7 @@ fn by_line(error: &IngestError) -> Vec<String> {
         .problems()
         .iter()
         .map(|problem| {
-            let line = problem.line.expect("JSONL rows have lines");
+            let line = problem.line.unwrap();
             if problem.field.is_empty() {
                 format!("line {line}: {}", problem.reason)
             } else {

@@ -29,7 +29,7 @@ impl CollectionRules {
     /// The rules of a stored collection.
     pub fn of(collection: &Collection) -> Self {
         Self {
-            dimension: collection.dimension(),
+            dimension: collection.dimension as usize,
             metric: collection.metric,
         }
     }

@@ -92,7 +92,7 @@ impl Store {
             store,
             collection,
             |collection, total| {
-                let matrix = NpyWriter::create(&vectors_partial, total, collection.dimension())?;
+                let matrix = NpyWriter::create(&vectors_partial, total, collection.dimension as usize)?;
                 let file = File::create(&records_partial)
                     .map_err(|error| IngestError::io(&records_name, error))?;
                 Ok((matrix, BufWriter::with_capacity(1 << 20, file)))
@@ -184,7 +184,7 @@ impl Store {
                 let partition = pages::partition_stats(uow.connection(), &collection)?;
                 stats.push(CollectionStats {
                     rows: partition.rows.unsigned_abs(),
-                    dimension: collection.dimension(),
+                    dimension: collection.dimension as usize,
                     metric: collection.metric,
                     model: collection.model,
                     table_bytes: partition.total_bytes.unsigned_abs(),

@@ -44,7 +44,7 @@ impl Store {
             store,
             collection,
             |collection, _| {
-                let dimension = i32::try_from(collection.dimension()).unwrap_or(i32::MAX);
+                let dimension = i32::try_from(collection.dimension).unwrap_or(i32::MAX);
                 let schema = Arc::new(Schema::new(vec![
                     Field::new("external_id", DataType::Utf8, false),
                     Field::new(

@@ -235,7 +235,7 @@ impl<'s> Ingest<'s> {
             .read(|uow| uow.collections().get(&self.collection))?;
         if let Some(dimension) = source
             .dimension()
-            .filter(|&dimension| dimension != collection.dimension())
+            .filter(|&dimension| dimension != collection.dimension as usize)
         {
             return Err(IngestError::format(
                 source.describe(),
@@ -243,7 +243,7 @@ impl<'s> Ingest<'s> {
                     "vectors have {} values, collection {:?} has dimension {}",
                     dimension,
                     collection.name,
-                    collection.dimension()
+                    collection.dimension as usize
                 ),
             ));
         }

@@ -37,8 +37,9 @@ pub struct Collection {
     pub id: CollectionId,
     /// Unique slug.
     pub name: String,
-    /// Length of every vector in the collection.
-    pub dimension: i32,
+    /// Length of every vector in the collection (the database guarantees 1..=16000).
+    #[diesel(deserialize_as = i32)]
+    pub dimension: u32,
     /// Distance used for search.
     pub metric: Metric,
     /// Embedding model that produced the vectors.
@@ -52,14 +53,9 @@ pub struct Collection {
 }
 
 impl Collection {
-    /// The dimension as an unsigned count (the database guarantees 1..=16000).
-    pub fn dimension(&self) -> usize {
-        usize::try_from(self.dimension).unwrap_or(0)
-    }
-
     /// The expression searches order by and an ANN index is built on.
     pub(crate) fn search_expression(&self) -> SearchExpression {
-        SearchExpression::for_dimension(u32::try_from(self.dimension).unwrap_or(0))
+        SearchExpression::for_dimension(self.dimension)
     }
 
     /// The name of the collection's partition of `embeddings`, built from our own integer id.

@@ -90,7 +90,7 @@ pub fn measure(
 /// The baseline: the nearest `$3` rows of collection `$2` to the vector `$1`, with their
 /// metadata (what the library's hits carry), ordered by the cast pgvector's expression
 /// indexes need.
-pub fn search_sql(dimension: i32) -> String {
+pub fn search_sql(dimension: u32) -> String {
     format!(
         "SELECT external_id, metadata, embedding::vector({dimension}) <=> $1 AS distance \
          FROM embeddings WHERE collection_id = $2 \

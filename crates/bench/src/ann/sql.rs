@@ -173,7 +173,7 @@ impl HandWritten {
 
 /// The hand-written statement: `$1` query vector, `$2` collection id, `$3` k, and with a
 /// filter `$4` the JSON object the metadata must contain.
-pub fn nearest_sql(dimension: i32, filtered: bool) -> String {
+pub fn nearest_sql(dimension: u32, filtered: bool) -> String {
     let filter = if filtered { " AND metadata @> $4" } else { "" };
     format!(
         "SELECT id, external_id, embedding::vector({dimension}) <=> $1 AS distance \

@@ -10,7 +10,9 @@ use embedstore::testing::{
     Scratch, TestDatabase, count, dataset, expected, files, stored, with_collection,
 };
 
-use crate::support::{assert_success, embedstore, stderr_of_failure, stdout_of, successful};
+use crate::support::{
+    assert_success, embedstore, stderr_of_failure, stdout_of, successful, with_stdin,
+};
 
 /// `embedstore ingest docs --vectors <npy> --records <jsonl>`; add the options.
 fn ingest(db: &TestDatabase, npy: &Path, jsonl: &Path) -> Command {
@@ -169,21 +171,10 @@ fn cli_insert_streams_and_refuses_every_bad_line_writing_nothing() {
     lines[22] = r#"{"id": "i22", "vector": [1, NaN, 3]}"#.into();
     lines[23] = r#"{"id": "i3", "vector": [1, 2, 3]}"#.into();
     let insert = |stdin: String| {
-        let mut child = embedstore(&db)
-            .args(["insert", "docs", "-", "--batch-size", "10"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        with_stdin(
+            embedstore(&db).args(["insert", "docs", "-", "--batch-size", "10"]),
+            stdin.as_bytes(),
+        )
     };
     let output = insert(lines.join("\n"));
     assert!(!output.status.success());

@@ -1,7 +1,9 @@
-//! Running the `embedstore` binary from the tests: against a test database, asserting how it
-//! ended. The assertions are `#[track_caller]`, so a failure names the test's line.
+//! Running the `embedstore` binary from the tests: against a test database, with or without
+//! input, asserting how it ended. The assertions are `#[track_caller]`, so a failure names the
+//! test's line.
 
-use std::process::{Command, Output};
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
 
 use embedstore::testing::TestDatabase;
 
@@ -52,6 +54,19 @@ pub fn stderr_of_failure(command: &mut Command) -> String {
         stdout_and_stderr(&output)
     );
     String::from_utf8(output.stderr).unwrap()
+}
+
+/// Runs `command` with `input` on its stdin (closed after it; empty input closes it at once)
+/// and returns its output, whatever its status.
+pub fn with_stdin(command: &mut Command, input: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
 }
 
 /// Stdout then stderr, as text: what a user would see in the terminal for the checks that

@@ -81,55 +81,77 @@ impl Store {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ExportSummary, IngestError> {
         let store = self;
-        std::fs::create_dir_all(dir)
-            .map_err(|error| IngestError::io(dir.display().to_string(), error))?;
-        let vectors = dir.join("vectors.npy");
-        let records = dir.join("records.jsonl");
-        let vectors_partial = dir.join("vectors.npy.partial");
-        let records_partial = dir.join("records.jsonl.partial");
-        let records_name = records_partial.display().to_string();
-        let (sink, rows) = for_each_page(
-            store,
-            collection,
-            |collection, total| {
-                let matrix = NpyWriter::create(&vectors_partial, total, collection.dimension as usize)?;
-                let file = File::create(&records_partial)
+        let (rows, [vectors, records]) = write_via_partials(
+            dir,
+            ["vectors.npy", "records.jsonl"],
+            |[vectors_partial, records_partial]| {
+                let records_name = records_partial.display().to_string();
+                let (sink, rows) = for_each_page(
+                    store,
+                    collection,
+                    |collection, total| {
+                        let matrix = NpyWriter::create(
+                            vectors_partial,
+                            total,
+                            collection.dimension as usize,
+                        )?;
+                        let file = File::create(records_partial)
+                            .map_err(|error| IngestError::io(&records_name, error))?;
+                        Ok((matrix, BufWriter::with_capacity(1 << 20, file)))
+                    },
+                    |(matrix, lines), page| {
+                        for row in page {
+                            matrix.write_row(row.vector.as_slice())?;
+                            let line = RecordLine {
+                                external_id: &row.external_id,
+                                metadata: &row.metadata,
+                                content: row.content.as_deref(),
+                            };
+                            serde_json::to_writer(&mut *lines, &line)
+                                .map_err(|error| IngestError::io(&records_name, error.into()))?;
+                            lines
+                                .write_all(b"\n")
+                                .map_err(|error| IngestError::io(&records_name, error))?;
+                        }
+                        Ok(())
+                    },
+                    progress,
+                )?;
+                let (matrix, mut lines) = sink;
+                matrix.finish()?;
+                lines
+                    .flush()
                     .map_err(|error| IngestError::io(&records_name, error))?;
-                Ok((matrix, BufWriter::with_capacity(1 << 20, file)))
+                Ok(rows)
             },
-            |(matrix, lines), page| {
-                for row in page {
-                    matrix.write_row(row.vector.as_slice())?;
-                    let line = RecordLine {
-                        external_id: &row.external_id,
-                        metadata: &row.metadata,
-                        content: row.content.as_deref(),
-                    };
-                    serde_json::to_writer(&mut *lines, &line)
-                        .map_err(|error| IngestError::io(&records_name, error.into()))?;
-                    lines
-                        .write_all(b"\n")
-                        .map_err(|error| IngestError::io(&records_name, error))?;
-                }
-                Ok(())
-            },
-            progress,
         )?;
-        let (matrix, mut lines) = sink;
-        matrix.finish()?;
-        lines
-            .flush()
-            .map_err(|error| IngestError::io(&records_name, error))?;
-        for (partial, final_name) in [(&vectors_partial, &vectors), (&records_partial, &records)] {
-            std::fs::rename(partial, final_name)
-                .map_err(|error| IngestError::io(final_name.display().to_string(), error))?;
-        }
         Ok(ExportSummary {
             rows,
             vectors,
             records,
         })
     }
+}
+
+/// Writes an export's files so that they appear under their final names only when complete:
+/// creates `dir`, has `write` fill `dir/<name>.partial` for each of `names` (given in the same
+/// order), and only when it succeeds renames them, in order, to `dir/<name>`. Returns what
+/// `write` returned and the final paths. On an error the `.partial` files are left as they are.
+pub(crate) fn write_via_partials<T, const N: usize>(
+    dir: &Path,
+    names: [&str; N],
+    write: impl FnOnce([&Path; N]) -> Result<T, IngestError>,
+) -> Result<(T, [PathBuf; N]), IngestError> {
+    std::fs::create_dir_all(dir)
+        .map_err(|error| IngestError::io(dir.display().to_string(), error))?;
+    let paths = names.map(|name| dir.join(name));
+    let partials = names.map(|name| dir.join(format!("{name}.partial")));
+    let written = write(partials.each_ref().map(PathBuf::as_path))?;
+    for (partial, path) in partials.iter().zip(&paths) {
+        std::fs::rename(partial, path)
+            .map_err(|error| IngestError::io(path.display().to_string(), error))?;
+    }
+    Ok((written, paths))
 }
 
 /// Reads the collection in keyset pages inside one `REPEATABLE READ` snapshot: `start` gets

@@ -13,7 +13,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use crate::export::{ExportSummary, for_each_page};
+use crate::export::{ExportSummary, for_each_page, write_via_partials};
 use crate::ingest::error::IngestError;
 use crate::repo::pages::ExportRow;
 use crate::store::Store;
@@ -32,53 +32,52 @@ impl Store {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ExportSummary, IngestError> {
         let store = self;
-        std::fs::create_dir_all(dir)
-            .map_err(|error| IngestError::io(dir.display().to_string(), error))?;
-        let path = dir.join("embeddings.parquet");
-        let partial = dir.join("embeddings.parquet.partial");
-        let name = partial.display().to_string();
-        let encode = |error: parquet::errors::ParquetError| {
-            IngestError::format(&name, format!("cannot write Parquet: {error}"))
-        };
-        let (writer, rows) = for_each_page(
-            store,
-            collection,
-            |collection, _| {
-                let dimension = i32::try_from(collection.dimension).unwrap_or(i32::MAX);
-                let schema = Arc::new(Schema::new(vec![
-                    Field::new("external_id", DataType::Utf8, false),
-                    Field::new(
-                        "vector",
-                        DataType::FixedSizeList(
-                            Arc::new(Field::new("item", DataType::Float32, false)),
-                            dimension,
+        let (rows, [path]) = write_via_partials(dir, ["embeddings.parquet"], |[partial]| {
+            let name = partial.display().to_string();
+            let encode = |error: parquet::errors::ParquetError| {
+                IngestError::format(&name, format!("cannot write Parquet: {error}"))
+            };
+            let (writer, rows) = for_each_page(
+                store,
+                collection,
+                |collection, _| {
+                    let dimension = i32::try_from(collection.dimension).unwrap_or(i32::MAX);
+                    let schema = Arc::new(Schema::new(vec![
+                        Field::new("external_id", DataType::Utf8, false),
+                        Field::new(
+                            "vector",
+                            DataType::FixedSizeList(
+                                Arc::new(Field::new("item", DataType::Float32, false)),
+                                dimension,
+                            ),
+                            false,
                         ),
-                        false,
-                    ),
-                    Field::new("metadata", DataType::Utf8, false),
-                    Field::new("content", DataType::Utf8, true),
-                ]));
-                let file = File::create(&partial).map_err(|error| IngestError::io(&name, error))?;
-                let properties = WriterProperties::builder()
-                    .set_compression(Compression::SNAPPY)
-                    .build();
-                let writer =
-                    ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(encode)?;
-                Ok((writer, schema, dimension))
-            },
-            |(writer, schema, dimension), page| {
-                let batch = record_batch(schema.clone(), *dimension, page).map_err(|error| {
-                    IngestError::format(&name, format!("cannot encode: {error}"))
-                })?;
-                writer.write(&batch).map_err(encode)?;
-                writer.flush().map_err(encode)
-            },
-            progress,
-        )?;
-        let (writer, _, _) = writer;
-        writer.close().map_err(encode)?;
-        std::fs::rename(&partial, &path)
-            .map_err(|error| IngestError::io(path.display().to_string(), error))?;
+                        Field::new("metadata", DataType::Utf8, false),
+                        Field::new("content", DataType::Utf8, true),
+                    ]));
+                    let file =
+                        File::create(partial).map_err(|error| IngestError::io(&name, error))?;
+                    let properties = WriterProperties::builder()
+                        .set_compression(Compression::SNAPPY)
+                        .build();
+                    let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
+                        .map_err(encode)?;
+                    Ok((writer, schema, dimension))
+                },
+                |(writer, schema, dimension), page| {
+                    let batch =
+                        record_batch(schema.clone(), *dimension, page).map_err(|error| {
+                            IngestError::format(&name, format!("cannot encode: {error}"))
+                        })?;
+                    writer.write(&batch).map_err(encode)?;
+                    writer.flush().map_err(encode)
+                },
+                progress,
+            )?;
+            let (writer, _, _) = writer;
+            writer.close().map_err(encode)?;
+            Ok(rows)
+        })?;
         Ok(ExportSummary {
             rows,
             vectors: path.clone(),

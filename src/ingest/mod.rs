@@ -241,9 +241,7 @@ impl<'s> Ingest<'s> {
                 source.describe(),
                 format!(
                     "vectors have {} values, collection {:?} has dimension {}",
-                    dimension,
-                    collection.name,
-                    collection.dimension as usize
+                    dimension, collection.name, collection.dimension as usize
                 ),
             ));
         }

@@ -1,33 +1,19 @@
 //! The hostile-input matrix through the CLI: every case gets a specific error naming the line
 //! or option, and the database is unchanged afterwards ([`fingerprint`] before and after).
 
-use std::io::Write;
-use std::process::Command;
-
 use embedstore::Metric;
 use embedstore::testing::{Rng, TestDatabase, fingerprint, with_items};
 
+use crate::support::{self, stdout_and_stderr, with_stdin};
+
+/// Runs the CLI with `stdin` as its input (none: stdin closed at once) and returns (success,
+/// stdout + stderr).
 fn embedstore(db: &TestDatabase, args: &[&str], stdin: Option<&[u8]>) -> (bool, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_embedstore"))
-        .args(args)
-        .env("DATABASE_URL", db.url().expose_secret())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input).unwrap();
-    } else {
-        drop(child.stdin.take());
-    }
-    let output = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+    let output = with_stdin(
+        support::embedstore(db).args(args),
+        stdin.unwrap_or_default(),
     );
-    (output.status.success(), text)
+    (output.status.success(), stdout_and_stderr(&output))
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `embedstore ingest` (`.npy` + JSONL) and `embedstore insert` (JSONL), run as a user would
 //! against a real database.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -9,9 +10,18 @@ use embedstore::testing::{
     Scratch, TestDatabase, count, dataset, expected, files, stored, with_collection,
 };
 
-fn cli(db: &TestDatabase) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_embedstore"));
-    command.env("DATABASE_URL", db.url().expose_secret());
+use crate::support::{
+    assert_success, embedstore, stderr_of_failure, stdout_of, successful, with_stdin,
+};
+
+/// `embedstore ingest docs --vectors <npy> --records <jsonl>`; add the options.
+fn ingest(db: &TestDatabase, npy: &Path, jsonl: &Path) -> Command {
+    let mut command = embedstore(db);
+    command
+        .args(["ingest", "docs", "--vectors"])
+        .arg(npy)
+        .arg("--records")
+        .arg(jsonl);
     command
 }
 
@@ -23,29 +33,20 @@ fn cli_prints_a_json_summary_as_the_last_line_and_writes_rejects() {
     records[7] = r#"{"id": "doc-00007", "metadata": {"x": NaN}}"#.into();
     let (npy, jsonl) = files(&scratch, &vectors, &records);
     let rejects = scratch.path("rejects.jsonl");
-    let output = cli(&db)
-        .args(["ingest", "docs", "--vectors"])
-        .arg(&npy)
-        .arg("--records")
-        .arg(&jsonl)
-        .args([
-            "--format",
-            "json",
-            "--progress",
-            "lines",
-            "--batch-size",
-            "16",
-            "--rejects",
-        ])
-        .arg(&rejects)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
+    let output = successful(
+        ingest(&db, &npy, &jsonl)
+            .args([
+                "--format",
+                "json",
+                "--progress",
+                "lines",
+                "--batch-size",
+                "16",
+                "--rejects",
+            ])
+            .arg(&rejects),
     );
+    let stdout = String::from_utf8_lossy(&output.stdout);
     let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     for (key, value) in [
         ("rows", 40),
@@ -71,16 +72,7 @@ fn cli_prints_a_json_summary_as_the_last_line_and_writes_rejects() {
 
     // --writers takes 1 to 16; anything else is refused before anything is read.
     for bad in ["0", "17", "-1", "two", " 2", ""] {
-        let output = cli(&db)
-            .args(["ingest", "docs", "--vectors"])
-            .arg(&npy)
-            .arg("--records")
-            .arg(&jsonl)
-            .args(["--writers", bad])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "--writers {bad:?}");
+        let stderr = stderr_of_failure(ingest(&db, &npy, &jsonl).args(["--writers", bad]));
         // clap names the option, or (for "-1", which looks like a flag) the value.
         assert!(
             stderr.contains("--writers") || stderr.contains(&format!("'{bad}'")),
@@ -101,15 +93,7 @@ fn cli_refuses_a_bad_batch_naming_file_row_and_field() {
     let (vectors, mut records) = dataset(9, 6, 4);
     records[4] = r#"{"id": "doc-00004", "metadata": {"deep": 1}, "contnet": "typo"}"#.into();
     let (npy, jsonl) = files(&scratch, &vectors, &records);
-    let output = cli(&db)
-        .args(["ingest", "docs", "--progress", "off", "--vectors"])
-        .arg(&npy)
-        .arg("--records")
-        .arg(&jsonl)
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = stderr_of_failure(ingest(&db, &npy, &jsonl).args(["--progress", "off"]));
     assert!(
         stderr
             .contains("records.jsonl: 1 invalid row in a batch; nothing of that batch was written"),
@@ -132,22 +116,15 @@ fn killed_ingest_resumes_to_exactly_the_files_rows() {
     let (vectors, records) = dataset(10, rows, 16);
     let (npy, jsonl) = files(&scratch, &vectors, &records);
     let run = || {
-        let mut command = cli(&db);
-        command
-            .args([
-                "ingest",
-                "docs",
-                "--progress",
-                "off",
-                "--format",
-                "json",
-                "--batch-size",
-                "500",
-                "--vectors",
-            ])
-            .arg(&npy)
-            .arg("--records")
-            .arg(&jsonl);
+        let mut command = ingest(&db, &npy, &jsonl);
+        command.args([
+            "--progress",
+            "off",
+            "--format",
+            "json",
+            "--batch-size",
+            "500",
+        ]);
         command
     };
     let mut child = run()
@@ -174,19 +151,8 @@ fn killed_ingest_resumes_to_exactly_the_files_rows() {
         "killed mid-file: {after_kill} of {rows} rows"
     );
     assert_eq!(after_kill % 500, 0, "only whole batches are committed");
-    let output = run().output().unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary: serde_json::Value = serde_json::from_str(
-        String::from_utf8_lossy(&output.stdout)
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
+    let stdout = stdout_of(&mut run());
+    let summary: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(summary["unchanged"], after_kill, "{summary}");
     assert_eq!(summary["inserted"], rows as u64 - after_kill, "{summary}");
     assert_eq!(summary["updated"], 0, "{summary}");
@@ -205,21 +171,10 @@ fn cli_insert_streams_and_refuses_every_bad_line_writing_nothing() {
     lines[22] = r#"{"id": "i22", "vector": [1, NaN, 3]}"#.into();
     lines[23] = r#"{"id": "i3", "vector": [1, 2, 3]}"#.into();
     let insert = |stdin: String| {
-        let mut child = cli(&db)
-            .args(["insert", "docs", "-", "--batch-size", "10"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        with_stdin(
+            embedstore(&db).args(["insert", "docs", "-", "--batch-size", "10"]),
+            stdin.as_bytes(),
+        )
     };
     let output = insert(lines.join("\n"));
     assert!(!output.status.success());
@@ -246,12 +201,7 @@ fn cli_insert_streams_and_refuses_every_bad_line_writing_nothing() {
         "the first two chunks were rolled back"
     );
     lines.truncate(21);
-    let output = insert(lines.join("\n"));
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert_success(&insert(lines.join("\n")));
     assert_eq!(count(&db, &collection), 21);
 }
 
@@ -274,20 +224,7 @@ fn cli_ingests_npy_with_jsonl_records_exactly() {
     ]
     .map(str::to_owned);
     let (npy, jsonl) = files(&scratch, &vectors, &records);
-    let output = cli(&db)
-        .arg("ingest")
-        .arg("docs")
-        .arg("--vectors")
-        .arg(&npy)
-        .arg("--records")
-        .arg(&jsonl)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    successful(&mut ingest(&db, &npy, &jsonl));
     assert_eq!(count(&db, &collection), 3);
     let rows = stored(&db, &collection);
     assert_eq!(rows.keys().collect::<Vec<_>>(), ["a", "b", "c"]);

@@ -15,5 +15,6 @@ mod pipeline;
 mod privileges;
 mod search;
 mod stats;
+mod support;
 mod tenants;
 mod tls;

@@ -6,25 +6,15 @@ use std::process::Command;
 use embedstore::Metric;
 use embedstore::testing::{Scratch, example_fixture as fixture, with_collection};
 
+use crate::support::{embedstore, stdout_of};
+
 /// Ingest NumPy's file with the CLI, export it again, and get NumPy's file back byte for byte.
 #[test]
 fn cli_ingest_then_export_reproduces_numpys_file() {
     let (db, _) = with_collection("pipeline", 4, Metric::L2);
     let scratch = Scratch::new(&db);
     let out = scratch.path("export");
-    let cli = |args: &[&std::ffi::OsStr]| {
-        let output = Command::new(env!("CARGO_BIN_EXE_embedstore"))
-            .env("DATABASE_URL", db.url().expose_secret())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
+    let cli = |args: &[&std::ffi::OsStr]| stdout_of(embedstore(&db).args(args));
     // The float16 fixture: values widen exactly to float32.
     let vectors = fixture("f2_v1.npy");
     let records = fixture("records.jsonl");

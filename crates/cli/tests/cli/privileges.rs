@@ -9,6 +9,8 @@ use embedstore::testing::cluster::{ClusterOptions, TestCluster};
 use embedstore::testing::{Rng, items};
 use embedstore::{Collection, Config, Error, Metric, NewCollection, SearchRequest, Store};
 
+use crate::support::stdout_and_stderr;
+
 const OWNER: &str = "es_owner";
 const OWNER_PASSWORD: &str = "owner-pw-7Qx";
 const APP: &str = "es_app";
@@ -62,12 +64,7 @@ impl Setup {
             .current_dir(std::env::temp_dir())
             .output()
             .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output.status.code(), text)
+        (output.status.code(), stdout_and_stderr(&output))
     }
 
     pub fn create_collection(&self, name: &str) -> Collection {

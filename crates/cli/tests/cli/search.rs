@@ -2,35 +2,31 @@
 //! user would against a real database.
 
 use std::io::Write;
-use std::process::{Command, Output};
+use std::process::Command;
 
 use embedstore::testing::{Rng, TestDatabase};
 
-fn embedstore(db: &TestDatabase, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_embedstore"))
+use crate::support::{self, stderr_of_failure, stdout_of};
+
+/// `embedstore <args…>` against the database, without the caller's statement timeout.
+fn embedstore(db: &TestDatabase, args: &[&str]) -> Command {
+    let mut command = support::embedstore(db);
+    command
         .args(args)
-        .env("DATABASE_URL", db.url().expose_secret())
-        .env_remove("EMBEDSTORE_STATEMENT_TIMEOUT_MS")
-        .output()
-        .unwrap()
+        .env_remove("EMBEDSTORE_STATEMENT_TIMEOUT_MS");
+    command
 }
 
 /// Runs the command, asserts success, returns stdout.
+#[track_caller]
 fn ok(db: &TestDatabase, args: &[&str]) -> String {
-    let output = embedstore(db, args);
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    stdout_of(&mut embedstore(db, args))
 }
 
 /// Runs the command, asserts failure, returns stderr.
+#[track_caller]
 fn fails(db: &TestDatabase, args: &[&str]) -> String {
-    let output = embedstore(db, args);
-    assert!(!output.status.success(), "{args:?} should fail");
-    String::from_utf8(output.stderr).unwrap()
+    stderr_of_failure(&mut embedstore(db, args))
 }
 
 /// A collection `docs` of 3,000 rows × 8 with `{"lang": "l<i % 10>", "n": i}` metadata.

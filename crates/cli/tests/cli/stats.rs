@@ -3,6 +3,8 @@
 use embedstore::testing::with_collection;
 use embedstore::{Metric, NewEmbedding};
 
+use crate::support::{embedstore, stdout_of};
+
 #[test]
 fn cli_stats_prints_a_table_and_json() {
     let (db, collection) = with_collection("docs", 3, Metric::L2);
@@ -12,19 +14,7 @@ fn cli_stats_prints_a_table_and_json() {
     db.store()
         .write(|uow| uow.embeddings().insert(&collection, items))
         .unwrap();
-    let stats = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_embedstore"))
-            .env("DATABASE_URL", db.url().expose_secret())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8_lossy(&output.stdout).into_owned()
-    };
+    let stats = |args: &[&str]| stdout_of(embedstore(&db).args(args));
     let table = stats(&["stats"]);
     let lines: Vec<&str> = table.lines().collect();
     assert!(

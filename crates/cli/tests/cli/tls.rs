@@ -5,6 +5,8 @@ use std::process::Command;
 use embedstore::testing::cluster::{tls_cluster, verify_full};
 use embedstore::testing::secrets::{BAD_URLS, SECRET, SPACED_CONNINFO, assert_no_secret};
 
+use crate::support::stdout_and_stderr;
+
 /// Runs the CLI with `DATABASE_URL` set and returns (exit status, stdout + stderr).
 fn cli(database_url: &str, args: &[&str]) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_embedstore"))
@@ -15,12 +17,7 @@ fn cli(database_url: &str, args: &[&str]) -> (Option<i32>, String) {
         .current_dir(std::env::temp_dir())
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    (output.status.code(), text)
+    (output.status.code(), stdout_and_stderr(&output))
 }
 
 #[test]

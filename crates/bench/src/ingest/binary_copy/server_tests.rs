@@ -3,11 +3,8 @@
 
 use diesel::pg::CopyFormat;
 use diesel::prelude::*;
-use embedstore::testing::TestDatabase;
+use embedstore::testing::{Rng, TestDatabase, count, with_collection};
 use embedstore::{Collection, Metric};
-
-use embedstore::NewCollection;
-use embedstore::testing::Rng;
 
 use super as binary_copy;
 use binary_copy::CopyRow;
@@ -180,24 +177,4 @@ fn the_stream_names_the_columns_in_copy_order() {
         "collection_id, external_id, embedding, content, metadata"
     );
     assert_eq!(binary_copy::SIGNATURE, b"PGCOPY\n\xff\r\n\0");
-}
-
-/// A database with one collection in it.
-fn with_collection(name: &str, dimension: u32, metric: Metric) -> (TestDatabase, Collection) {
-    let db = TestDatabase::new();
-    let collection = db
-        .store()
-        .write(|uow| {
-            uow.collections()
-                .create(NewCollection::new(name, dimension, metric, "test-model"))
-        })
-        .unwrap();
-    (db, collection)
-}
-
-/// Rows in the collection, counted in their own transaction.
-fn count(db: &TestDatabase, collection: &Collection) -> u64 {
-    db.store()
-        .read(|uow| uow.embeddings().count(collection))
-        .unwrap()
 }

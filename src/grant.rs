@@ -1,17 +1,4 @@
-//! Preparing a service role: the privileges it needs to read and write rows, and nothing more.
-//!
-//! The app role gets `CONNECT` and `TEMPORARY` (upserts stage rows in a temporary table) on the
-//! database, `USAGE` on the schema, `SELECT` on `collections`, the index catalog (the search
-//! planner reads it) and the migrations table, and `SELECT, INSERT, UPDATE, DELETE` on
-//! `embeddings`. It gets no grant on the partitions: every library statement names the parent
-//! `embeddings`, and PostgreSQL checks privileges only on the table a query names, so
-//! collections created later need no new grant — and the partitions cannot be read or written
-//! directly, around whatever the parent enforces (such as row-level security). Creating,
-//! altering and dropping anything (collections included: they are partition DDL) stays with
-//! the owner. Granting again is harmless: it revokes what it manages and grants the same set.
-//!
-//! The role name reaches SQL twice guarded: it must match `[a-z_][a-z0-9_]{0,62}`, and the
-//! statements are built by the server with `format('%I', …)` from a bound parameter.
+//! Preparing a service role: [`Store::grant_app_role`] (its docs say what is granted and why).
 
 use diesel::prelude::*;
 
@@ -24,9 +11,8 @@ const MAX_ROLE_BYTES: usize = 63;
 
 impl Store {
     /// Grants `role` exactly the privileges a service needs, all in one transaction, and
-    /// returns the statements run; with
-    /// `dry_run`, returns them without running anything. Run it as the role that owns the
-    /// schema (the one that ran the migrations).
+    /// returns the statements run; with `dry_run`, returns them without running anything. Run
+    /// it as the role that owns the schema (the one that ran the migrations).
     ///
     /// The app role gets `CONNECT` and `TEMPORARY` (upserts stage rows in a temporary table) on the
     /// database, `USAGE` on the schema, `SELECT` on `collections`, the index catalog (the search
@@ -38,6 +24,8 @@ impl Store {
     /// altering and dropping anything (collections included: they are partition DDL) stays with
     /// the owner. Granting again is harmless: it revokes what it manages and grants the same set.
     ///
+    /// The role name reaches SQL twice guarded: it must match `[a-z_][a-z0-9_]{0,62}`, and the
+    /// statements are built by the server with `format('%I', …)` from a bound parameter.
     ///
     /// # Errors
     /// [`Error::Validation`] (path `role`) for a name outside `[a-z_][a-z0-9_]{0,62}`, a role

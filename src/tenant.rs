@@ -1,5 +1,5 @@
 //! Binding a unit of work to a tenant for row-level security (see
-//! [`Store::write_for_tenant`](crate::Store::write_for_tenant)).
+//! [`WorkOptions::tenant`](crate::WorkOptions::tenant)).
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;

@@ -1,4 +1,4 @@
-use garde::{Unvalidated, Valid, Validate};
+use garde::{Valid, Validate};
 use serde::{Deserialize, Serialize};
 
 use crate::dto::rules::CollectionRules;
@@ -130,9 +130,7 @@ impl IndexSpec {
     /// # Errors
     /// [`Error::Validation`](crate::Error::Validation) listing every failure with its path.
     pub(crate) fn validate_for(self, collection: &Collection) -> crate::Result<Valid<Self>> {
-        Unvalidated::new(self)
-            .validate_with(&CollectionRules::of(collection))
-            .map_err(|report| crate::Error::invalid(&report))
+        super::valid_for(self, collection)
     }
 
     /// The `lists` to build with for `rows` rows.
@@ -191,7 +189,7 @@ mod tests {
     }
 
     fn problems(spec: IndexSpec, rules: CollectionRules) -> Vec<String> {
-        match Unvalidated::new(spec).validate_with(&rules) {
+        match garde::Unvalidated::new(spec).validate_with(&rules) {
             Ok(_) => Vec::new(),
             Err(report) => report
                 .iter()

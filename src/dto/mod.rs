@@ -31,6 +31,17 @@ pub use rules::{
 };
 pub use search::{DEFAULT_EXACT_THRESHOLD, IterativeScan, MAX_K, SearchAfter, SearchRequest};
 
+/// `value` checked against `collection`'s rules: the proof the repositories take, or
+/// [`Error::Validation`](crate::Error::Validation) with every failure.
+pub(crate) fn valid_for<T: garde::Validate<Context = CollectionRules>>(
+    value: T,
+    collection: &crate::models::Collection,
+) -> crate::Result<garde::Valid<T>> {
+    garde::Unvalidated::new(value)
+        .validate_with(&CollectionRules::of(collection))
+        .map_err(|report| crate::Error::invalid(&report))
+}
+
 /// Checks `value` against `collection`'s rules without touching the database: every failure
 /// with its path, as a store call would report it.
 fn check_against<T: garde::Validate<Context = CollectionRules>>(

@@ -1,4 +1,4 @@
-use garde::{Unvalidated, Valid, Validate};
+use garde::{Valid, Validate};
 use serde::{Deserialize, Serialize};
 
 use crate::dto::rules::{self, CollectionRules};
@@ -254,9 +254,7 @@ impl SearchRequest {
     /// # Errors
     /// [`Error::Validation`](crate::Error::Validation) listing every failure with its path.
     pub(crate) fn validate_for(self, collection: &Collection) -> crate::Result<Valid<Self>> {
-        Unvalidated::new(self)
-            .validate_with(&CollectionRules::of(collection))
-            .map_err(|report| crate::Error::invalid(&report))
+        super::valid_for(self, collection)
     }
 
     /// Sets `hnsw.ef_search` for this query.

@@ -80,14 +80,13 @@ impl Store {
         dir: &Path,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ExportSummary, IngestError> {
-        let store = self;
         let (rows, [vectors, records]) = write_via_partials(
             dir,
             ["vectors.npy", "records.jsonl"],
             |[vectors_partial, records_partial]| {
                 let records_name = records_partial.display().to_string();
                 let (sink, rows) = for_each_page(
-                    store,
+                    self,
                     collection,
                     |collection, total| {
                         let matrix = NpyWriter::create(

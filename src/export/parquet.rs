@@ -31,14 +31,13 @@ impl Store {
         dir: &Path,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ExportSummary, IngestError> {
-        let store = self;
         let (rows, [path]) = write_via_partials(dir, ["embeddings.parquet"], |[partial]| {
             let name = partial.display().to_string();
             let encode = |error: parquet::errors::ParquetError| {
                 IngestError::format(&name, format!("cannot write Parquet: {error}"))
             };
             let (writer, rows) = for_each_page(
-                store,
+                self,
                 collection,
                 |collection, _| {
                     let dimension = i32::try_from(collection.dimension).unwrap_or(i32::MAX);

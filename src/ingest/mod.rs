@@ -1,25 +1,5 @@
-//! Streaming file ingest and export: `.npy` matrices with JSONL records in, the same out.
-//!
-//! [`Ingest::run`] reads a [`RowSource`] in batches of [`IngestOptions::batch_size`] rows and
-//! writes each batch in its own transaction ([`Store::write`] with the repository's insert or
-//! upsert), up to [`IngestOptions::writers`] batches at once on connections of their own. Memory
-//! is bounded by the batch (at most `writers + 2` batches in memory), a crash loses at most the
-//! batches in flight, and re-running the same ingest in upsert mode resumes: rows already stored
-//! are "unchanged" and not rewritten (a batch of unchanged rows costs a read, no write).
-//!
-//! ```no_run
-//! use std::path::Path;
-//! use embedstore::Store;
-//! use embedstore::{Ids, Ingest, IngestOptions, NpySource};
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = Store::from_env()?;
-//! let mut source = NpySource::open(Path::new("vectors.npy"), &Ids::Records("records.jsonl".into()))?;
-//! let summary = Ingest::new(&store, "docs", IngestOptions::default()).run(&mut source, &mut ())?;
-//! println!("{} inserted, {} unchanged", summary.inserted, summary.unchanged);
-//! # Ok(())
-//! # }
-//! ```
+//! Streaming file ingest: [`Ingest`] (its docs describe the whole path) over a [`RowSource`]
+//! (`.npy` + JSONL records, JSONL with vectors, Parquet).
 
 mod atomic;
 mod batch;
@@ -173,9 +153,8 @@ pub struct IngestSummary {
     pub seconds: f64,
 }
 
-/// An ingest into one collection.
-///
-/// Streaming file ingest and export: `.npy` matrices with JSONL records in, the same out.
+/// An ingest into one collection: `.npy` matrices with JSONL records, JSONL records with
+/// their vectors, or Parquet, streamed in.
 ///
 /// [`Ingest::run`] reads a [`RowSource`] in batches of [`IngestOptions::batch_size`] rows and
 /// writes each batch in its own transaction ([`Store::write`] with the repository's insert or

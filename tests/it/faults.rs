@@ -488,7 +488,7 @@ fn a_connection_killed_while_idle_in_the_pool_is_replaced_without_the_caller_not
 }
 
 #[test]
-fn write_retrying_runs_the_unit_of_work_again_after_a_lost_connection_but_not_after_a_refusal() {
+fn retry_runs_the_unit_of_work_again_after_a_lost_connection_but_not_after_a_refusal() {
     let (_cluster, store) = cluster_store(|_| {});
     let collection = create_collection(&store, "retried", 2);
     let policy = embedstore::RetryPolicy {

@@ -7,6 +7,10 @@
 //! result "approximate" (or take the exact path where an index just appeared): results stay
 //! correct either way, because the exact path is exact whatever indexes exist.
 //!
+//! The same cache keeps the search planner's row estimates of filters (see
+//! [`Estimates`]) for [`ESTIMATE_TTL`], at most [`MAX_ESTIMATES`] of them, and forgets a
+//! collection's with its index facts.
+//!
 //! [`Store`]: crate::Store
 
 use std::collections::HashMap;
@@ -18,14 +22,27 @@ use diesel::PgConnection;
 use crate::error::Result;
 use crate::models::{Collection, CollectionId};
 use crate::repo::catalog::{CollectionIndexes, read};
+use crate::repo::planner::Estimates;
 
 /// How long a collection's index facts are trusted.
 pub(crate) const CACHE_TTL: Duration = Duration::from_secs(5);
 
-/// Per-store cache of [`CollectionIndexes`].
+/// How long a filter's row estimate is trusted. Statistics change only when the table is
+/// analyzed (by autovacuum after about a tenth of its rows changed, or by an index build,
+/// which forgets the collection's estimates at once).
+pub(crate) const ESTIMATE_TTL: Duration = Duration::from_secs(60);
+
+/// Most row estimates kept per store; when full, expired ones go, then all.
+pub(crate) const MAX_ESTIMATES: usize = 4096;
+
+/// A filter's row estimate: when it was read, and the rows.
+type Estimate = (Instant, u64);
+
+/// Per-store cache of [`CollectionIndexes`] and of the planner's filter estimates.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct IndexCache {
     entries: Arc<Mutex<HashMap<CollectionId, (Instant, CollectionIndexes)>>>,
+    estimates: Arc<Mutex<HashMap<(CollectionId, String), Estimate>>>,
 }
 
 impl IndexCache {
@@ -46,9 +63,20 @@ impl IndexCache {
         Ok(indexes)
     }
 
-    /// Drops the cached entry (after this store changed the collection's indexes).
+    /// Drops the cached entry and the collection's estimates (after this store changed the
+    /// collection's indexes, whose build also analyzes the table).
     pub(crate) fn forget(&self, collection: CollectionId) {
         self.lock().remove(&collection);
+        self.lock_estimates().retain(|(id, _), _| *id != collection);
+    }
+
+    fn lock_estimates(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(CollectionId, String), Estimate>> {
+        // Plain data, as for `lock`.
+        self.estimates
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn lock(
@@ -56,5 +84,59 @@ impl IndexCache {
     ) -> std::sync::MutexGuard<'_, HashMap<CollectionId, (Instant, CollectionIndexes)>> {
         // The map holds plain data: a panic elsewhere cannot leave it half-updated.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Estimates for IndexCache {
+    fn estimate(&self, collection: CollectionId, key: &str) -> Option<u64> {
+        // The key is looked up by value; building the tuple costs one copy of the key, far
+        // less than the statement it saves.
+        let estimates = self.lock_estimates();
+        let (read_at, rows) = estimates.get(&(collection, key.to_owned()))?;
+        (read_at.elapsed() < ESTIMATE_TTL).then_some(*rows)
+    }
+
+    fn keep_estimate(&self, collection: CollectionId, key: String, rows: u64) {
+        let mut estimates = self.lock_estimates();
+        if estimates.len() >= MAX_ESTIMATES {
+            estimates.retain(|_, (read_at, _)| read_at.elapsed() < ESTIMATE_TTL);
+            if estimates.len() >= MAX_ESTIMATES {
+                estimates.clear();
+            }
+        }
+        estimates.insert((collection, key), (Instant::now(), rows));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates_are_kept_per_collection_and_forgotten_with_its_indexes() {
+        let cache = IndexCache::default();
+        let (one, two) = (CollectionId(1), CollectionId(2));
+        cache.keep_estimate(one, "f".into(), 10);
+        cache.keep_estimate(two, "f".into(), 20);
+        assert_eq!(cache.estimate(one, "f"), Some(10));
+        assert_eq!(cache.estimate(two, "f"), Some(20));
+        assert_eq!(cache.estimate(one, "g"), None);
+        cache.forget(one);
+        assert_eq!(cache.estimate(one, "f"), None);
+        assert_eq!(cache.estimate(two, "f"), Some(20));
+    }
+
+    #[test]
+    fn the_estimate_cache_stays_bounded() {
+        let cache = IndexCache::default();
+        for index in 0..MAX_ESTIMATES + 10 {
+            cache.keep_estimate(CollectionId(1), format!("f{index}"), index as u64);
+            assert!(cache.lock_estimates().len() <= MAX_ESTIMATES);
+        }
+        let last = MAX_ESTIMATES + 9;
+        assert_eq!(
+            cache.estimate(CollectionId(1), &format!("f{last}")),
+            Some(last as u64)
+        );
     }
 }

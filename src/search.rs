@@ -106,8 +106,9 @@ impl Store {
                 collection,
                 &indexes,
                 &request,
-                vec![request.vector.clone()],
+                std::slice::from_ref(&request.vector),
                 repo::search::Scope::Autocommit,
+                &self.indexes,
             )?;
             Ok(responses.remove(0))
         })
@@ -137,8 +138,9 @@ impl Store {
                 collection,
                 &indexes,
                 &request,
-                queries.to_vec(),
+                queries,
                 repo::search::Scope::Autocommit,
+                &self.indexes,
             )
         })
     }

@@ -12,8 +12,9 @@
 //! construction (see `filter::limits`), so their callers may use `into_query`.
 
 use diesel::pg::Pg;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{Array, BigInt, Bool, Double, Integer, Jsonb, Text};
+use diesel::query_builder::{AstPass, BoxedSqlQuery, Query, QueryFragment, QueryId, SqlQuery};
+use diesel::sql_types::{Array, BigInt, Bool, Double, Integer, Jsonb, Text, Untyped};
+use diesel::{PgConnection, QueryResult, RunQueryDsl};
 use std::fmt;
 
 /// The most bind parameters one PostgreSQL statement can carry (the protocol's 16-bit count).
@@ -189,6 +190,45 @@ impl SqlBuilder {
         query
     }
 
+    /// The statement as a *prepared* statement: diesel keeps it, per connection, in its
+    /// statement cache keyed by the SQL text and the bind types, so the server parses it once
+    /// per connection and may reuse its plan (`sql_query` is never cached: diesel marks it
+    /// unsafe to cache, so every call is parsed and planned again).
+    ///
+    /// Only for statement shapes drawn from a small, closed set per collection (the search
+    /// statements without a filter): the cache keeps every distinct text for the connection's
+    /// life, so a shape that varies with caller input (a filter's structure) must use
+    /// [`SqlBuilder::into_query`] instead. The bind count is bounded by construction.
+    pub fn into_prepared(self) -> PreparedQuery {
+        // diesel numbers the placeholders of a cacheable statement itself, in the order the
+        // values are pushed: split the text at each `$n` and push `n`'s value there. A value
+        // referred to twice (a search's query vector) is then sent twice.
+        let mut pieces = Vec::new();
+        let mut rest = self.text.as_str();
+        while let Some(start) = rest.find('$') {
+            let digits = rest[start + 1..]
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len() - start - 1);
+            let number = rest[start + 1..start + 1 + digits].parse::<usize>().ok();
+            match number.filter(|number| (1..=self.binds.len()).contains(number)) {
+                Some(number) => {
+                    pieces.push((rest[..start].to_owned(), number - 1));
+                    rest = &rest[start + 1 + digits..];
+                }
+                None => {
+                    // Not a placeholder of ours: keep the `$` as text.
+                    pieces.push((rest[..=start].to_owned(), usize::MAX));
+                    rest = &rest[start + 1..];
+                }
+            }
+        }
+        PreparedQuery {
+            pieces,
+            tail: rest.to_owned(),
+            binds: self.binds,
+        }
+    }
+
     /// [`SqlBuilder::into_query`], refusing a statement with more than [`MAX_BINDS`] parameters.
     ///
     /// # Errors
@@ -202,6 +242,61 @@ impl SqlBuilder {
         Ok(self.into_query())
     }
 }
+
+/// A statement run as a named prepared statement from diesel's per-connection cache: see
+/// [`SqlBuilder::into_prepared`].
+#[derive(Debug, Clone)]
+pub struct PreparedQuery {
+    /// Text up to a placeholder and the index of the value that goes there (`usize::MAX`:
+    /// none, the text ends with a literal `$`).
+    pieces: Vec<(String, usize)>,
+    tail: String,
+    binds: Vec<Bind>,
+}
+
+impl QueryFragment<Pg> for PreparedQuery {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        // Unlike `sql_query`, no `unsafe_to_cache_prepared()`: the text and the bind types
+        // are the cache key.
+        for (text, index) in &self.pieces {
+            out.push_sql(text);
+            let Some(value) = self.binds.get(*index) else {
+                continue;
+            };
+            match value {
+                Bind::Int4(value) => out.push_bind_param::<Integer, _>(value)?,
+                Bind::Int8(value) => out.push_bind_param::<BigInt, _>(value)?,
+                Bind::Float8(value) => out.push_bind_param::<Double, _>(value)?,
+                Bind::Bool(value) => out.push_bind_param::<Bool, _>(value)?,
+                Bind::BoolArray(value) => out.push_bind_param::<Array<Bool>, _>(value)?,
+                Bind::Text(value) => out.push_bind_param::<Text, _>(value)?,
+                Bind::TextArray(value) => out.push_bind_param::<Array<Text>, _>(value)?,
+                Bind::Jsonb(value) => out.push_bind_param::<Jsonb, _>(value)?,
+                Bind::JsonbArray(value) => out.push_bind_param::<Array<Jsonb>, _>(value)?,
+                Bind::Vector(value) => {
+                    out.push_bind_param::<pgvector::sql_types::Vector, _>(value)?;
+                }
+                Bind::VectorArray(value) => {
+                    out.push_bind_param::<Array<pgvector::sql_types::Vector>, _>(value)?;
+                }
+            }
+        }
+        out.push_sql(&self.tail);
+        Ok(())
+    }
+}
+
+impl QueryId for PreparedQuery {
+    type QueryId = ();
+    // No static id: diesel keys the cached statement by its SQL text and bind types.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl Query for PreparedQuery {
+    type SqlType = Untyped;
+}
+
+impl RunQueryDsl<PgConnection> for PreparedQuery {}
 
 macro_rules! bind_from {
     ($($source:ty => $variant:ident),* $(,)?) => {

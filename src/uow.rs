@@ -53,6 +53,7 @@ impl UnitOfWork<'_> {
             &indexes,
             request,
             repo::search::Scope::Transaction,
+            self.indexes,
         )
     }
 
@@ -74,6 +75,7 @@ impl UnitOfWork<'_> {
             &indexes,
             request,
             repo::search::Scope::Transaction,
+            self.indexes,
         )
     }
 

@@ -4,6 +4,18 @@
 use serde_json::Value;
 
 use crate::filter::{FieldPath, Filter, PayloadKind, PayloadLayout, is_timestamp};
+use crate::models::CollectionId;
+
+/// Where the search planner keeps its row estimates of filters between searches (the store's
+/// index cache): asking PostgreSQL costs planning a statement, and the answer only changes when
+/// the statistics do (`ANALYZE`). A stale estimate can only pick the slower of two correct
+/// paths: the exact path is exact, and a short ANN answer under a filter is completed exactly.
+pub(crate) trait Estimates {
+    /// The estimate kept for `key` (the filter's rendered SQL and values) in `collection`.
+    fn estimate(&self, collection: CollectionId, key: &str) -> Option<u64>;
+    /// Keeps `rows` as the estimate for `key` in `collection`.
+    fn keep_estimate(&self, collection: CollectionId, key: String, rows: u64);
+}
 
 /// The layout the filter renderer and the planner see, from the catalog's valid payload
 /// indexes (`(field path, kind)`, kind `gin` with an empty path).

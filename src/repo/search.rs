@@ -29,16 +29,20 @@ use garde::Valid;
 use pgvector::sql_types::Vector as VectorSql;
 use serde::Serialize;
 
-use crate::dto::{DEFAULT_EXACT_THRESHOLD, IndexMethod, IterativeScan, SearchRequest};
+use crate::dto::{DEFAULT_EXACT_THRESHOLD, IndexMethod, IterativeScan, MAX_K, SearchRequest};
 use crate::error::Result;
 use crate::filter::{Filter, PayloadLayout};
 use crate::models::Collection;
 use crate::repo::catalog::CollectionIndexes;
 use crate::repo::collections::ensure_partition;
+use crate::repo::planner::Estimates;
 use crate::sql::{Bind, SqlBuilder};
 
 /// pgvector's default `hnsw.ef_search`.
 const DEFAULT_EF_SEARCH: u32 = 40;
+
+/// The inner limit of prepared searches with k up to this: see [`plan_limit`].
+const PLAN_LIMIT: u32 = 100;
 
 /// Which statement(s) answered a search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -150,6 +154,7 @@ pub(crate) fn run(
     indexes: &CollectionIndexes,
     request: Valid<SearchRequest>,
     scope: Scope,
+    estimates: &dyn Estimates,
 ) -> Result<SearchResponse> {
     let request = request.into_inner();
     let mut responses = run_many(
@@ -157,8 +162,9 @@ pub(crate) fn run(
         collection,
         indexes,
         &request,
-        vec![request.vector.clone()],
+        std::slice::from_ref(&request.vector),
         scope,
+        estimates,
     )?;
     Ok(responses.remove(0))
 }
@@ -170,15 +176,16 @@ pub(crate) fn run_many(
     collection: &Collection,
     indexes: &CollectionIndexes,
     request: &SearchRequest,
-    queries: Vec<Vec<f32>>,
+    queries: &[Vec<f32>],
     scope: Scope,
+    estimates: &dyn Estimates,
 ) -> Result<Vec<SearchResponse>> {
     let layout = layout(indexes);
-    let decision = decide(conn, collection, indexes, &layout, request)?;
+    let decision = decide(conn, collection, indexes, &layout, request, estimates)?;
     let count = queries.len();
-    let sql = statement(collection, request, decision.mode, &layout, queries.clone());
+    let sql = statement(collection, request, decision.mode, &layout, queries);
     let rows: Vec<HitRow> = with_index_forced(conn, scope, decision.mode, request, |conn| {
-        sql.into_query().load(conn)
+        load(conn, sql, request)
     })?;
     let mut grouped: Vec<Vec<HitRow>> = (0..count).map(|_| Vec::new()).collect();
     for row in rows {
@@ -197,9 +204,14 @@ pub(crate) fn run_many(
         let short = rows.len() < request.k as usize;
         let (rows, path) = match decision.mode {
             Mode::Ann(_) if short && needs_fallback(request) => {
-                let exact = statement(collection, request, Mode::Exact, &layout, vec![query])
-                    .into_query()
-                    .load(conn)?;
+                let sql = statement(
+                    collection,
+                    request,
+                    Mode::Exact,
+                    &layout,
+                    std::slice::from_ref(query),
+                );
+                let exact = load(conn, sql, request)?;
                 (exact, SearchPath::AnnThenExact)
             }
             Mode::Ann(_) => (rows, SearchPath::Ann),
@@ -222,16 +234,17 @@ pub(crate) fn explain(
     indexes: &CollectionIndexes,
     request: Valid<SearchRequest>,
     scope: Scope,
+    estimates: &dyn Estimates,
 ) -> Result<String> {
     let request = request.into_inner();
     let layout = layout(indexes);
-    let decision = decide(conn, collection, indexes, &layout, &request)?;
+    let decision = decide(conn, collection, indexes, &layout, &request, estimates)?;
     let mut sql = statement(
         collection,
         &request,
         decision.mode,
         &layout,
-        vec![request.vector.clone()],
+        std::slice::from_ref(&request.vector),
     );
     sql.prepend("EXPLAIN ");
     let lines: Vec<PlanLine> = with_index_forced(conn, scope, decision.mode, &request, |conn| {
@@ -318,6 +331,22 @@ fn with_index_forced<T>(
     }
 }
 
+/// Runs a search statement: as a prepared statement (parsed once per connection, its plan
+/// reusable) when its shape comes from the closed set a collection's unfiltered searches use,
+/// and as a one-off statement when a filter's structure — caller input — shapes the text, so
+/// diesel's per-connection statement cache cannot grow with the variety of filters.
+fn load(
+    conn: &mut PgConnection,
+    sql: SqlBuilder,
+    request: &SearchRequest,
+) -> diesel::QueryResult<Vec<HitRow>> {
+    if prepared(request) {
+        sql.into_prepared().load(conn)
+    } else {
+        sql.into_query().load(conn)
+    }
+}
+
 /// Whether a short ANN answer must be checked by an exact scan: only when something other
 /// than the index's own reach removed rows (a filter or a keyset condition). A plain ANN search
 /// returns `k` rows whenever the collection holds `k`, since `ef_search` ≥ `k`.
@@ -338,6 +367,7 @@ fn decide(
     indexes: &CollectionIndexes,
     layout: &PayloadLayout,
     request: &SearchRequest,
+    estimates: &dyn Estimates,
 ) -> Result<Decision> {
     let Some(method) = indexes.ann.filter(|_| !request.exact) else {
         return Ok(Decision {
@@ -356,7 +386,7 @@ fn decide(
         return Ok(ann);
     }
     let threshold = request.exact_threshold.unwrap_or(DEFAULT_EXACT_THRESHOLD);
-    let estimated = estimated_matches(conn, collection, layout, filter)?;
+    let estimated = estimated_matches(conn, collection, layout, filter, estimates)?;
     Ok(Decision {
         mode: if estimated < u64::from(threshold) {
             Mode::Exact
@@ -371,11 +401,15 @@ fn decide(
 /// only. Called only for filters a payload index serves, whose typed expression has statistics
 /// (the index build runs `ANALYZE`), so the estimate follows the field's real distribution
 /// at the price of planning one statement — unlike counting, which reads every matching row.
+/// Kept in `estimates`, keyed by the filter's SQL and values, so a filter searched again is
+/// not planned twice (measured: the `EXPLAIN` took 0.3 ms of server time, a third of a 10 %
+/// filtered search's).
 fn estimated_matches(
     conn: &mut PgConnection,
     collection: &Collection,
     layout: &PayloadLayout,
     filter: &Filter,
+    estimates: &dyn Estimates,
 ) -> Result<u64> {
     let mut sql = SqlBuilder::new();
     sql.push("EXPLAIN (FORMAT JSON) SELECT 1 FROM embeddings WHERE collection_id = ")
@@ -383,12 +417,18 @@ fn estimated_matches(
         .push(" AND (");
     filter.render(&mut sql, layout);
     sql.push(")");
+    let key = format!("{}\u{0}{:?}", sql.sql(), sql.binds());
+    if let Some(rows) = estimates.estimate(collection.id, &key) {
+        return Ok(rows);
+    }
     let plan: PlanLine = sql.into_query().get_result(conn)?;
     let rows = serde_json::from_str::<serde_json::Value>(&plan.line)
         .ok()
         .and_then(|plan| plan[0]["Plan"]["Plan Rows"].as_f64())
         .unwrap_or(f64::MAX);
-    Ok(rows.max(0.0).min(u64::MAX as f64) as u64)
+    let rows = rows.max(0.0).min(u64::MAX as f64) as u64;
+    estimates.keep_estimate(collection.id, key, rows);
+    Ok(rows)
 }
 
 /// The search statement for `queries` (one or many), numbered `query` 1.. in the result.
@@ -397,13 +437,12 @@ fn statement(
     request: &SearchRequest,
     mode: Mode,
     layout: &PayloadLayout,
-    queries: Vec<Vec<f32>>,
+    queries: &[Vec<f32>],
 ) -> SqlBuilder {
     let mut sql = SqlBuilder::new();
     let single = queries.len() == 1;
-    let mut queries = queries;
     let query_ref = if single {
-        let vector = queries.pop().unwrap_or_default();
+        let vector = queries.first().cloned().unwrap_or_default();
         sql.param(pgvector::Vector::from(vector))
     } else {
         "q.v".to_owned()
@@ -427,19 +466,35 @@ fn statement(
             "NULL::vector"
         },
     );
-    if single {
+    let prepared = prepared(request);
+    if single && prepared {
+        // The k nearest are cut by the outer `LIMIT $k`; the inner limit is a constant from
+        // a closed set, so the plan's cost does not depend on k and PostgreSQL keeps one
+        // generic plan for the prepared statement (see [`plan_limit`]).
+        sql.push("SELECT 1::bigint AS query, hit.* FROM (SELECT ")
+            .push(&columns);
+    } else if single {
         // One level: the settings' one-time filter sits right above the index scan.
         sql.push("SELECT 1::bigint AS query, ").push(&columns);
     } else {
-        let vectors: Vec<pgvector::Vector> =
-            queries.into_iter().map(pgvector::Vector::from).collect();
+        let vectors: Vec<pgvector::Vector> = queries
+            .iter()
+            .map(|query| pgvector::Vector::from(query.clone()))
+            .collect();
         sql.push("SELECT q.ord AS query, hit.* FROM unnest(")
             .bind_cast(Bind::VectorArray(vectors), "vector[]")
             .push(") WITH ORDINALITY AS q(v, ord) CROSS JOIN LATERAL (SELECT ")
             .push(&columns);
     }
-    sql.push(" FROM embeddings WHERE collection_id = ")
-        .bind(collection.id.0);
+    if prepared {
+        // Our own catalog's integer, like the partition name: the partition is pruned when
+        // the statement is planned, so its generic plan is that partition's index scan.
+        sql.push(" FROM embeddings WHERE collection_id = ")
+            .push(&collection.id.0.to_string());
+    } else {
+        sql.push(" FROM embeddings WHERE collection_id = ")
+            .bind(collection.id.0);
+    }
     if single {
         if let Mode::Ann(method) = mode {
             // Evaluated once, before the index scan starts: see the module docs.
@@ -465,7 +520,14 @@ fn statement(
     if mode == Mode::Exact {
         sql.push(", id");
     }
-    sql.push(" LIMIT ").bind(i64::from(request.k));
+    if single && prepared {
+        sql.push(" LIMIT ")
+            .push(&plan_limit(request.k).to_string())
+            .push(") hit LIMIT ")
+            .bind(i64::from(request.k));
+    } else {
+        sql.push(" LIMIT ").bind(i64::from(request.k));
+    }
     if !single {
         sql.push(") hit");
         if let Mode::Ann(method) = mode {
@@ -477,6 +539,20 @@ fn statement(
     // Hits are put in (distance, id) order in Rust: relaxed-order scans return them slightly
     // out of order, and sorting k rows there costs less than another plan node.
     sql
+}
+
+/// The inner `LIMIT` of a prepared single search: [`PLAN_LIMIT`] for k up to it, [`MAX_K`]
+/// above. A constant, so a generic plan costs what a custom plan for such a k costs, and
+/// PostgreSQL's plan cache (`plan_cache_mode = auto`) settles on the generic plan after five
+/// executions instead of planning every call; with `LIMIT $k` alone the generic plan is
+/// costed for 10 % of the rows and rejected. The scan stops after k rows either way.
+fn plan_limit(k: u32) -> u32 {
+    if k <= PLAN_LIMIT { PLAN_LIMIT } else { MAX_K }
+}
+
+/// Whether the statement runs prepared: see [`load`].
+fn prepared(request: &SearchRequest) -> bool {
+    request.filter.is_none()
 }
 
 /// The distance expression: on the indexed expression for the ANN path, on the plain column

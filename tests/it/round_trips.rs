@@ -100,3 +100,213 @@ fn a_search_outside_a_unit_of_work_is_one_statement() {
     });
     assert_eq!(filtered.len(), 3, "{:?}", short(&filtered));
 }
+
+#[derive(diesel::QueryableByName)]
+struct PreparedSearch {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    statements: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    generic_plans: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    custom_plans: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    ef_search: String,
+}
+
+#[test]
+fn unfiltered_searches_are_prepared_once_and_keep_one_generic_plan_without_leaking_settings() {
+    use diesel::RunQueryDsl;
+    let db = embedstore::testing::TestDatabase::new();
+    let store = single_connection_store(&db);
+    let collection = store
+        .write(|uow| {
+            uow.collections()
+                .create(NewCollection::new("prepared", 8, Metric::Cosine, "m"))
+        })
+        .unwrap();
+    let batch = items(&mut Rng::new(5), 400, 8);
+    let queries: Vec<Vec<f32>> = batch
+        .iter()
+        .take(12)
+        .map(|item| item.vector.clone())
+        .collect();
+    store
+        .write(|uow| uow.embeddings().insert(&collection, batch))
+        .unwrap();
+    store
+        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .unwrap();
+    for (index, query) in queries.iter().enumerate() {
+        // Different vectors, k and ef_search: all values, one statement shape.
+        let request = SearchRequest::new(query.clone(), 3 + index as u32 % 4)
+            .with_ef_search(50 + index as u32);
+        let response = store.search(&collection, request).unwrap();
+        assert_eq!(response.hits.len(), 3 + index % 4);
+        assert_eq!(response.hits[0].external_id, format!("item-{index}"));
+    }
+    let seen: PreparedSearch = store
+        .read(|uow| {
+            diesel::sql_query(
+                "SELECT count(*)::bigint AS statements, \
+                 coalesce(sum(generic_plans), 0)::bigint AS generic_plans, \
+                 coalesce(sum(custom_plans), 0)::bigint AS custom_plans, \
+                 current_setting('hnsw.ef_search') AS ef_search \
+                 FROM pg_prepared_statements WHERE statement LIKE '%AS query, hit.*%'",
+            )
+            .get_result(uow.connection())
+            .map_err(embedstore::Error::from)
+        })
+        .unwrap();
+    assert_eq!(
+        seen.statements, 1,
+        "one prepared statement for every request"
+    );
+    assert!(
+        seen.generic_plans >= 6 && seen.custom_plans <= 6,
+        "PostgreSQL settles on the generic plan: {} generic, {} custom",
+        seen.generic_plans,
+        seen.custom_plans
+    );
+    assert_eq!(
+        seen.ef_search, "40",
+        "the per-search ef_search must not leak"
+    );
+}
+
+#[test]
+fn a_filter_searched_again_is_not_estimated_again() {
+    set_default_instrumentation(recorder).unwrap();
+    let db = embedstore::testing::TestDatabase::new();
+    let store = single_connection_store(&db);
+    let collection = store
+        .write(|uow| {
+            uow.collections()
+                .create(NewCollection::new("estimates", 8, Metric::L2, "m"))
+        })
+        .unwrap();
+    let batch = items(&mut Rng::new(9), 300, 8);
+    let query = batch[0].vector.clone();
+    store
+        .write(|uow| uow.embeddings().insert(&collection, batch))
+        .unwrap();
+    store
+        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .unwrap();
+    store
+        .create_payload_index(
+            &collection,
+            &embedstore::FieldPath::parse("n").unwrap(),
+            embedstore::PayloadKind::Integer,
+        )
+        .unwrap();
+    let request = SearchRequest::new(query, 5).with_filter(Filter::gte("n", 0));
+    let explains = |statements: &[String]| {
+        statements
+            .iter()
+            .filter(|statement| statement.starts_with("EXPLAIN"))
+            .count()
+    };
+    // Warms the index facts and diesel's type lookups with another value.
+    store
+        .search(
+            &collection,
+            request.clone().with_filter(Filter::gte("n", 1)),
+        )
+        .unwrap();
+    let first = statements_of(|| {
+        store.search(&collection, request.clone()).unwrap();
+    });
+    assert_eq!(explains(&first), 1, "{:?}", short(&first));
+    let again = statements_of(|| {
+        let response = store.search(&collection, request.clone()).unwrap();
+        assert!(response.estimated_matches.is_some());
+    });
+    assert_eq!(explains(&again), 0, "{:?}", short(&again));
+    let first_without_estimate: Vec<String> = first
+        .iter()
+        .filter(|statement| !statement.starts_with("EXPLAIN"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        again, first_without_estimate,
+        "the same search, less the estimate"
+    );
+    // Another value of the same field is another estimate.
+    let other = statements_of(|| {
+        store
+            .search(
+                &collection,
+                request.clone().with_filter(Filter::gte("n", 150)),
+            )
+            .unwrap();
+    });
+    assert_eq!(explains(&other), 1, "{:?}", short(&other));
+    // Building an index forgets the collection's estimates (the build analyzes the table).
+    store
+        .create_payload_index(
+            &collection,
+            &embedstore::FieldPath::parse("tag").unwrap(),
+            embedstore::PayloadKind::Keyword,
+        )
+        .unwrap();
+    let rebuilt = statements_of(|| {
+        store.search(&collection, request.clone()).unwrap();
+    });
+    assert_eq!(explains(&rebuilt), 1, "{:?}", short(&rebuilt));
+}
+
+#[test]
+fn a_threshold_no_row_meets_sends_the_same_statements_and_never_walks_the_index_further() {
+    // pgvector's iterative scan, given a distance condition in SQL that no row meets, walks
+    // `max_scan_tuples` (20,000 by default) before it gives up. embedstore never puts the
+    // threshold into SQL: the index returns its k nearest, and the threshold is applied to
+    // those, so a threshold costs nothing and cannot start a walk or an exact fallback.
+    set_default_instrumentation(recorder).unwrap();
+    let db = embedstore::testing::TestDatabase::new();
+    let store = single_connection_store(&db);
+    let collection = store
+        .write(|uow| {
+            uow.collections()
+                .create(NewCollection::new("threshold", 8, Metric::Cosine, "m"))
+        })
+        .unwrap();
+    store
+        .write(|uow| {
+            uow.embeddings()
+                .insert(&collection, items(&mut Rng::new(11), 600, 8))
+        })
+        .unwrap();
+    store
+        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .unwrap();
+    let query = Rng::new(12).vector(8);
+    for filter in [None, Some(Filter::gte("n", 0))] {
+        let mut plain = SearchRequest::new(query.clone(), 10);
+        if let Some(filter) = &filter {
+            plain = plain.with_filter(filter.clone());
+        }
+        store.search(&collection, plain.clone()).unwrap();
+        let without = statements_of(|| {
+            let response = store.search(&collection, plain.clone()).unwrap();
+            assert_eq!(response.returned, 10);
+        });
+        for strict in [
+            plain.clone().with_max_distance(1e-12),
+            plain.clone().with_min_score(0.999_999_999),
+        ] {
+            let with = statements_of(|| {
+                let response = store.search(&collection, strict.clone()).unwrap();
+                assert_eq!(response.returned, 0);
+                assert_eq!(
+                    response.path,
+                    embedstore::SearchPath::Ann,
+                    "no exact fallback"
+                );
+            });
+            // The same statements (an empty answer adds the check that the collection still
+            // exists); the threshold is nowhere in them.
+            assert_eq!(&with[..without.len()], &without[..], "filter {filter:?}");
+            assert!(with.len() <= without.len() + 1, "{:?}", short(&with));
+        }
+    }
+}

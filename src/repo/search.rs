@@ -9,6 +9,9 @@
 //!   filter above the index scan, before the scan reads its first tuple; `is_local = true` ends
 //!   the setting with the statement's transaction. So a search outside a unit of work is one
 //!   round trip and leaves nothing on the pooled connection.
+//!   Without a filter the statement runs prepared, with the collection id as a catalog
+//!   literal and a constant inner `LIMIT` under `LIMIT $k`, so PostgreSQL keeps one generic
+//!   plan per connection instead of planning every call ([`plan_limit`]).
 //! - **Exact**: `ORDER BY embedding <op> $q, id` on the untyped column, which no ANN index
 //!   can serve, so the server computes every matching row's distance: exact by construction,
 //!   whatever indexes exist (a payload index still narrows the rows).

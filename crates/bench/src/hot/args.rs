@@ -110,7 +110,7 @@ pub struct HotArgs {
     pub threads: ThreadCounts,
     /// Most seconds one client's turn (one slice) may last; a thread stops early when it has
     /// sent its whole query order.
-    #[arg(long, value_name = "S", default_value = "1", value_parser = parse_seconds)]
+    #[arg(long, value_name = "S", default_value = "0.5", value_parser = parse_seconds)]
     pub seconds: Duration,
     /// Turns per client in each cell (the three clients rotate which goes first).
     #[arg(long, value_name = "N", default_value_t = 3, value_parser = positive())]
@@ -118,9 +118,9 @@ pub struct HotArgs {
     /// Unmeasured queries per thread and client before each cell.
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub warmup: usize,
-    /// Rows of the insert comparison.
-    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = positive())]
-    pub insert_rows: usize,
+    /// Rows of the insert comparison [default: 20000, or --rows when fewer].
+    #[arg(long, value_name = "N", value_parser = positive())]
+    pub insert_rows: Option<usize>,
     /// Rows per library write (one unit of work each) in the insert comparison.
     #[arg(long, value_name = "N", default_value_t = 1_000, value_parser = positive())]
     pub insert_batch: usize,
@@ -130,6 +130,18 @@ pub struct HotArgs {
     /// Exit with status 1 when a target is missed (default: 0, the report says which).
     #[arg(long)]
     pub fail_on_miss: bool,
+}
+
+/// Rows of the insert comparison when `--insert-rows` is not given.
+pub const DEFAULT_INSERT_ROWS: usize = 20_000;
+
+impl HotArgs {
+    /// The rows of the insert comparison: `--insert-rows`, else [`DEFAULT_INSERT_ROWS`] or
+    /// `--rows` when fewer (a quick run stays quick).
+    pub fn insert_rows(&self) -> usize {
+        self.insert_rows
+            .unwrap_or_else(|| DEFAULT_INSERT_ROWS.min(self.rows))
+    }
 }
 
 #[cfg(test)]
@@ -160,15 +172,23 @@ mod tests {
                 k: 10,
                 clusters: 100,
                 threads: ThreadCounts(vec![1, 2, 4, 8, 16]),
-                seconds: Duration::from_secs(1),
+                seconds: Duration::from_millis(500),
                 rounds: 3,
                 warmup: 10,
-                insert_rows: 20_000,
+                insert_rows: None,
                 insert_batch: 1_000,
                 insert_rounds: 3,
                 fail_on_miss: false,
             }
         );
+    }
+
+    #[test]
+    fn insert_rows_default_to_at_most_the_searched_rows() {
+        assert_eq!(parse(&[]).unwrap().insert_rows(), 20_000);
+        assert_eq!(parse(&["--rows", "300"]).unwrap().insert_rows(), 300);
+        let args = parse(&["--rows", "300", "--insert-rows", "50000"]).unwrap();
+        assert_eq!(args.insert_rows(), 50_000);
     }
 
     #[test]
@@ -185,6 +205,11 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((args.rows, args.queries), (5000, 50));
+        assert_eq!(
+            args.insert_rows(),
+            5000,
+            "a quick run inserts no more rows than it searches"
+        );
         assert_eq!(args.threads, ThreadCounts(vec![1, 2]));
         assert_eq!(args.seconds, Duration::from_millis(250));
         assert!(args.fail_on_miss);

@@ -165,9 +165,10 @@ pub fn run(args: &HotArgs) -> BenchResult<HotSummary> {
 
     eprintln!(
         "inserts: {} rows, {} per unit of work …",
-        args.insert_rows, args.insert_batch
+        args.insert_rows(),
+        args.insert_batch
     );
-    let insert_data = Dataset::generate(args.insert_rows, dimension, args.clusters, 0);
+    let insert_data = Dataset::generate(args.insert_rows(), dimension, args.clusters, 0);
     let inserts = inserts::measure(&db, &insert_data, args.insert_batch, args.insert_rounds)?;
     drop(db);
 

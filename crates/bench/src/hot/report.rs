@@ -261,7 +261,7 @@ pub fn evaluate(
             .iter()
             .any(|known| known.label() == cell.cell && known.unfiltered())
     };
-    let at = |cell: &CellFigures| format!("{} @ {} threads", cell.cell, cell.threads);
+    let at = |cell: &CellFigures| format!("{} @ {} thr", cell.cell, cell.threads);
     type Pick = fn(&CellFigures) -> &Versus;
     let apis: [(&str, Pick); 2] = [("store", |cell| &cell.store), ("uow", |cell| &cell.uow)];
     for (api, pick) in apis {
@@ -706,7 +706,7 @@ mod tests {
         let targets = evaluate(&sweep, Some(&metadata), &passes, &inserts(0.95, 0.7));
         let verdict = |name: &str| targets[name].met;
         assert_eq!(verdict("store_qps_vs_raw"), Some(false));
-        assert_eq!(targets["store_qps_vs_raw"].at, "ef40 @ 4 threads");
+        assert_eq!(targets["store_qps_vs_raw"].at, "ef40 @ 4 thr");
         assert_eq!(verdict("uow_p95_vs_raw"), Some(true));
         assert_eq!(verdict("store_single_p50_ids_vs_raw"), Some(true));
         assert_eq!(verdict("store_single_p50_metadata_vs_raw"), Some(false));

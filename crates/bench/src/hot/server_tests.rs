@@ -20,7 +20,7 @@ fn a_tiny_run_reports_every_cell_and_target() {
         seconds: Duration::from_millis(100),
         rounds: 2,
         warmup: 2,
-        insert_rows: 300,
+        insert_rows: Some(300),
         insert_batch: 100,
         insert_rounds: 2,
         fail_on_miss: false,

@@ -108,8 +108,8 @@ pub struct HotArgs {
     /// Client thread counts of the sweep, comma-separated.
     #[arg(long, value_name = "LIST", default_value = "1,2,4,8,16", value_parser = parse_threads)]
     pub threads: ThreadCounts,
-    /// Most seconds one client's turn (one slice) may last; a thread stops early when it has
-    /// sent its whole query order.
+    /// Seconds of one client's turn (a slice): no thread starts a query after them, and a
+    /// thread that has sent its whole query order stops sooner.
     #[arg(long, value_name = "S", default_value = "0.5", value_parser = parse_seconds)]
     pub seconds: Duration,
     /// Turns per client in each cell (the three clients rotate which goes first).

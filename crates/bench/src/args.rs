@@ -1,5 +1,5 @@
-//! The command line: clap derive for the default (insert and search) mode and the `ann` and
-//! `ingest` subcommands; the checks clap cannot express are in [`Cli::try_parse_checked`].
+//! The command line: clap derive for the default (insert and search) mode and the `ann`,
+//! `ingest` and `hot` subcommands; the checks clap cannot express are in [`Cli::try_parse_checked`].
 
 use std::ffi::OsString;
 
@@ -8,10 +8,11 @@ use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::ann::args::AnnArgs;
+use crate::hot::args::HotArgs;
 use crate::ingest::args::IngestArgs;
 
-/// `embedstore-bench [OPTIONS]`, `embedstore-bench ann [OPTIONS]` or
-/// `embedstore-bench ingest [OPTIONS]`.
+/// `embedstore-bench [OPTIONS]`, `embedstore-bench ann [OPTIONS]`,
+/// `embedstore-bench ingest [OPTIONS]` or `embedstore-bench hot [OPTIONS]`.
 #[derive(Debug, Clone, PartialEq, Eq, Parser)]
 #[command(
     name = "embedstore-bench",
@@ -23,8 +24,8 @@ Ratios matter, not absolute figures.
 
 Without a subcommand: insert and search (issue 2), Embeddings::insert against psql's text
 \\copy of the same rows, and UnitOfWork::search against the same SELECT sent through diesel.",
-    after_help = "`embedstore-bench ann --help` and `embedstore-bench ingest --help` describe the \
-                  other benchmarks.",
+    after_help = "`embedstore-bench ann --help`, `embedstore-bench ingest --help` and \
+                  `embedstore-bench hot --help` describe the other benchmarks.",
     args_conflicts_with_subcommands = true,
     disable_help_subcommand = true
 )]
@@ -46,6 +47,10 @@ pub enum Mode {
     /// Issue 6's file-ingest benchmark: `embedstore ingest` against COPY and a naive loop.
     #[command(long_about = crate::ingest::args::INGEST_ABOUT)]
     Ingest(IngestArgs),
+    /// Issue 12's hot path under concurrency: a thread sweep against a raw prepared-statement
+    /// client, and in-memory writes against one binary COPY.
+    #[command(long_about = crate::hot::args::HOT_ABOUT)]
+    Hot(HotArgs),
 }
 
 /// The insert and search mode: what to measure and how much of it.

@@ -15,9 +15,10 @@
 //! stdout. The exit code is 0 whether or not a target is met, 1 when the two search paths
 //! disagree, 2 on any error (including a refused command line).
 //!
-//! Two more benchmarks are subcommands with options of their own:
-//! `embedstore-bench ann` runs issue 5's search benchmark (see the `ann` module) and
-//! `embedstore-bench ingest` issue 6's file-ingest benchmark (see the `ingest` module).
+//! Three more benchmarks are subcommands with options of their own:
+//! `embedstore-bench ann` runs issue 5's search benchmark (see the `ann` module),
+//! `embedstore-bench ingest` issue 6's file-ingest benchmark (see the `ingest` module) and
+//! `embedstore-bench hot` issue 12's hot path under concurrency (see the `hot` module).
 //!
 //! # Running it
 //!
@@ -31,13 +32,15 @@
 //! cargo run --release -p embedstore-bench -- ann [--rows 100000] [--clusters 100] …
 //! cargo build --release -p embedstore-cli    # `ingest` runs the `embedstore` binary next to it
 //! cargo run --release -p embedstore-bench -- ingest [--rows 200000] [--naive-sample 2000] …
-//! cargo run --release -p embedstore-bench -- [ann | ingest] --help    # every option
+//! cargo run --release -p embedstore-bench -- hot [--rows 5000 --queries 50] …
+//! cargo run --release -p embedstore-bench -- [ann | ingest | hot] --help    # every option
 //! ```
 
 mod ann;
 mod args;
 mod copy_text;
 mod data;
+mod hot;
 mod ingest;
 mod insert;
 mod psql;
@@ -62,6 +65,7 @@ fn main() -> ExitCode {
     match cli.mode {
         Some(Mode::Ann(args)) => ann::main(&args),
         Some(Mode::Ingest(args)) => ingest::main(&args),
+        Some(Mode::Hot(args)) => hot::main(&args),
         None => insert_and_search(&cli.args),
     }
 }

@@ -21,7 +21,7 @@
 
 pub mod args;
 mod baseline;
-mod binary_copy;
+pub(crate) mod binary_copy;
 mod checks;
 mod cli;
 mod files;

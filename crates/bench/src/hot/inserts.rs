@@ -1,0 +1,169 @@
+//! In-memory writes through units of work against one binary COPY of the same rows.
+//!
+//! Every round writes the same rows four ways, each into a collection of its own except the
+//! last: the library's `insert` (one `store.write` per batch), its `upsert` of the same rows
+//! into an empty collection, the raw client's single binary `COPY` (pre-encoded, so only the
+//! sending and the server's work are timed, as the ingest benchmark's ceiling), and last the
+//! library's `upsert` changing every row of the insert's collection (the update path). The
+//! first three rotate their order by round, a `CHECKPOINT` precedes each timed write, and the
+//! best round of each path is kept. The library's input is built before its clock starts
+//! too: both sides start from rows in memory.
+
+use std::time::{Duration, Instant};
+
+use embedstore::testing::TestDatabase;
+use embedstore::{Collection, Metric, NewCollection, NewEmbedding};
+
+use crate::BenchResult;
+use crate::ann::data::{Dataset, external_id};
+use crate::hot::raw::{self, encode_copy};
+use crate::hot::report::{InsertFigures, ms, ratio};
+use crate::ingest::binary_copy::CopyRow;
+use crate::stats::rows_per_second;
+
+/// The timed paths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Insert,
+    UpsertNew,
+    Copy,
+}
+
+/// Runs the insert comparison on `db` with `data`'s rows.
+///
+/// # Errors
+/// Any database failure, or a path that stored another number of rows than it was given.
+pub fn measure(
+    db: &TestDatabase,
+    data: &Dataset,
+    batch: usize,
+    rounds: usize,
+) -> BenchResult<InsertFigures> {
+    let rows = data.rows();
+    let dimension = u32::try_from(data.dimension)?;
+    let url = db.url().expose_secret().to_owned();
+    let mut copier = raw::connect_plain(&url).map_err(|error| error.to_string())?;
+    let mut admin = raw::connect_plain(&url).map_err(|error| error.to_string())?;
+    let items = data.items(0, rows);
+    let metadata: Vec<String> = items
+        .iter()
+        .map(|item| serde_json::to_string(&item.metadata))
+        .collect::<Result<_, _>>()?;
+    let changed: Vec<NewEmbedding> = (0..rows)
+        .map(|row| {
+            NewEmbedding::new(external_id(row), data.vector((row + 1) % rows).to_vec())
+                .with_metadata(serde_json::json!({ "n": row, "changed": true }))
+        })
+        .collect();
+    let batches = |items: &[NewEmbedding]| -> Vec<Vec<NewEmbedding>> {
+        items.chunks(batch).map(<[NewEmbedding]>::to_vec).collect()
+    };
+    let mut checkpointed = true;
+    let mut best = [Duration::MAX; 4];
+    let mut round_ms = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        eprintln!("inserts, round {} of {rounds} …", round + 1);
+        let create = |suffix: &str| -> BenchResult<Collection> {
+            Ok(db.store().write(|uow| {
+                uow.collections().create(NewCollection::new(
+                    format!("hot-{suffix}-{round}"),
+                    dimension,
+                    Metric::Cosine,
+                    "embedstore-bench",
+                ))
+            })?)
+        };
+        let inserted = create("insert")?;
+        let upserted = create("upsert")?;
+        let copied = create("copy")?;
+        let copy_rows: Vec<CopyRow<'_>> = items
+            .iter()
+            .zip(&metadata)
+            .map(|(item, metadata_json)| CopyRow {
+                collection_id: copied.id.0,
+                external_id: &item.external_id,
+                vector: item.vector.as_slice(),
+                content: item.content.as_deref(),
+                metadata_json,
+            })
+            .collect();
+        let stream = encode_copy(&copy_rows)?;
+        let mut times = [Duration::ZERO; 4];
+        let paths = [Path::Insert, Path::UpsertNew, Path::Copy];
+        for turn in 0..paths.len() {
+            let path = paths[(round + turn) % paths.len()];
+            checkpointed &= admin.batch_execute("CHECKPOINT").is_ok();
+            match path {
+                Path::Insert => {
+                    let input = batches(&items);
+                    let started = Instant::now();
+                    for batch in input {
+                        db.store()
+                            .write(|uow| uow.embeddings().insert(&inserted, batch))?;
+                    }
+                    times[0] = started.elapsed();
+                }
+                Path::UpsertNew => {
+                    let input = batches(&items);
+                    let started = Instant::now();
+                    for batch in input {
+                        db.store()
+                            .write(|uow| uow.embeddings().upsert(&upserted, batch))?;
+                    }
+                    times[1] = started.elapsed();
+                }
+                Path::Copy => {
+                    let started = Instant::now();
+                    let written =
+                        raw::copy_in(&mut copier, &stream).map_err(|error| error.to_string())?;
+                    times[3] = started.elapsed();
+                    if written != rows as u64 {
+                        return Err(format!("the COPY wrote {written} rows of {rows}").into());
+                    }
+                }
+            }
+        }
+        checkpointed &= admin.batch_execute("CHECKPOINT").is_ok();
+        let input = batches(&changed);
+        let started = Instant::now();
+        let mut updated = 0;
+        for batch in input {
+            let summary = db
+                .store()
+                .write(|uow| uow.embeddings().upsert(&inserted, batch))?;
+            updated += summary.updated;
+        }
+        times[2] = started.elapsed();
+        if updated as usize != rows {
+            return Err(format!("the changing upsert updated {updated} rows of {rows}").into());
+        }
+        for collection in [&inserted, &upserted, &copied] {
+            let count = db.store().read(|uow| uow.embeddings().count(collection))?;
+            if count != rows as u64 {
+                return Err(format!("{} holds {count} rows of {rows}", collection.name).into());
+            }
+            db.store()
+                .write(|uow| uow.collections().drop(&collection.name))?;
+        }
+        for (best, time) in best.iter_mut().zip(times) {
+            *best = (*best).min(time);
+        }
+        round_ms.push(times.map(ms));
+    }
+    let rate = |time: Duration| rows_per_second(rows, time).round();
+    let copy = rate(best[3]);
+    Ok(InsertFigures {
+        rows,
+        batch,
+        rounds,
+        checkpointed,
+        insert_rows_per_s: rate(best[0]),
+        upsert_new_rows_per_s: rate(best[1]),
+        upsert_update_rows_per_s: rate(best[2]),
+        copy_rows_per_s: copy,
+        insert_ratio: ratio(rate(best[0]), copy).map(crate::ann::report::round3),
+        upsert_new_ratio: ratio(rate(best[1]), copy).map(crate::ann::report::round3),
+        upsert_update_ratio: ratio(rate(best[2]), copy).map(crate::ann::report::round3),
+        round_ms,
+    })
+}

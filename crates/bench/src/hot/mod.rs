@@ -1,0 +1,452 @@
+//! `embedstore-bench hot`: issue 12's hot path under concurrency.
+//!
+//! One run, one throw-away database, the `ann` mode's clustered data set (metadata `lang`, one
+//! of 10 values, and `shard`, one of 100: a 10 % and a 1 % filter) loaded through the library,
+//! HNSW m = 16, ef_construction = 64 (cosine) built by `Store::create_index`, keyword payload
+//! indexes on `lang` and `shard` (the library's planner needs them to choose an exact scan for
+//! the 1 % filter). Then:
+//!
+//! 1. **Quality** ([`Quality`]): every query once through each client, single-threaded:
+//!    recall@k against brute force, rows returned, the paths the library took, and whether
+//!    `Store::search`, `uow.search` and the baseline return the same ids.
+//! 2. **Sweep**: for every thread count `T` of `--threads`, a `Store` whose pool has `T`
+//!    connections and `T` raw connections ([`raw`]); for every cell ([`Cell`]) a warm-up, then
+//!    `--rounds` turns of each client in rotating order, `T` threads sending the same queries
+//!    in the same per-thread random orders ([`sweep`]). At `T` = 1 also the cell with metadata.
+//! 3. **Inserts** ([`inserts`]): in-memory insert and upsert through units of work against one
+//!    binary COPY of the same rows.
+//!
+//! Progress goes to stderr; the table and, last, one JSON line go to stdout. Exit code 0
+//! whether or not a target is met (the table and the JSON say which missed), 1 with
+//! `--fail-on-miss` when one was missed, 2 on any error.
+
+pub mod args;
+mod inserts;
+mod raw;
+mod report;
+mod sweep;
+
+#[cfg(test)]
+mod server_tests;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use embedstore::testing::TestDatabase;
+use embedstore::{
+    Collection, Config, FieldPath, IndexSpec, Metric, NewCollection, PayloadKind, SearchResponse,
+    Store,
+};
+
+use crate::BenchResult;
+use crate::ann::data::{Dataset, Selectivity, row_of};
+use crate::ann::report::{round3, round4};
+use crate::ann::truth;
+
+use self::args::HotArgs;
+use self::raw::{RawClient, RawResult};
+use self::report::{CellFigures, ClientFigures, HotSummary, Quality, Versus};
+use self::sweep::{Cell, Client, Slice, query_order, run_slice};
+
+/// Rows per library write while loading.
+const LOAD_CHUNK: usize = 10_000;
+/// `maintenance_work_mem` for the HNSW build.
+const BUILD_MEMORY_MB: u32 = 1024;
+/// The library pool's statement timeout: exact scans at 16 threads on 2 cores are slow.
+const STATEMENT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Runs the `hot` mode.
+pub fn main(args: &HotArgs) -> ExitCode {
+    match run(args) {
+        Ok(summary) if summary.any_missed() && args.fail_on_miss => {
+            eprintln!("targets missed: {}", summary.missed.join(", "));
+            ExitCode::from(1)
+        }
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// What every part of the run shares.
+struct Context<'a> {
+    args: &'a HotArgs,
+    data: &'a Dataset,
+    collection: &'a Collection,
+    url: String,
+    /// Brute-force truth per cell label.
+    truth: BTreeMap<&'static str, Vec<Vec<usize>>>,
+}
+
+/// Generates, loads, measures, reports; the database is dropped on the way out.
+pub fn run(args: &HotArgs) -> BenchResult<HotSummary> {
+    let started = Instant::now();
+    let dimension = usize::try_from(args.dim)?;
+    let k = usize::try_from(args.k)?;
+    eprintln!(
+        "generating {} rows x {dimension} around {} centroids, {} queries …",
+        args.rows, args.clusters, args.queries
+    );
+    let data = Dataset::generate(args.rows, dimension, args.clusters, args.queries);
+    eprintln!("ground truth by brute force …");
+    let all = truth::nearest(&data, k, None);
+    let mut truths = BTreeMap::new();
+    truths.insert(Cell::Exact.label(), all.clone());
+    truths.insert(Cell::Ef40.label(), all.clone());
+    truths.insert(Cell::Ef100.label(), all.clone());
+    truths.insert(Cell::Metadata.label(), all);
+    truths.insert(
+        Cell::Filter10.label(),
+        truth::nearest(&data, k, Some(Selectivity::TenPercent)),
+    );
+    truths.insert(
+        Cell::Filter1.label(),
+        truth::nearest(&data, k, Some(Selectivity::OnePercent)),
+    );
+
+    eprintln!("creating the benchmark database …");
+    let db = TestDatabase::try_new()?;
+    eprintln!("benchmark database: {}", db.name());
+    let url = db.url().expose_secret().to_owned();
+    let collection = db.store().write(|uow| {
+        uow.collections().create(NewCollection::new(
+            "hot",
+            args.dim,
+            Metric::Cosine,
+            "embedstore-bench",
+        ))
+    })?;
+    let (load, index) = prepare(&db, &collection, &data)?;
+    let context = Context {
+        args,
+        data: &data,
+        collection: &collection,
+        url,
+        truth: truths,
+    };
+    let plans = plans(&context, db.store())?;
+
+    let mut quality = Vec::new();
+    let mut cells = Vec::new();
+    let mut metadata = None;
+    for (step, &threads) in args.threads.0.iter().enumerate() {
+        let store = library_store(&context, threads)?;
+        let mut raws = (0..threads)
+            .map(|_| {
+                RawClient::connect(&context.url, collection.id.0, args.dim, args.k)
+                    .map_err(|error| error.to_string())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for cell in Cell::SWEEP {
+            if step == 0 {
+                eprintln!("quality pass, {} …", cell.label());
+                quality.push(quality_pass(&context, &store, &mut raws[0], cell)?);
+            }
+            eprintln!("{} @ {threads} threads …", cell.label());
+            cells.push(measure_cell(&context, &store, &mut raws, cell)?);
+        }
+        if threads == 1 {
+            eprintln!("{} @ 1 thread …", Cell::Metadata.label());
+            metadata = Some(measure_cell(&context, &store, &mut raws, Cell::Metadata)?);
+        }
+    }
+    // The sweep's figures, grouped by cell for the table.
+    cells.sort_by_key(|figures| {
+        (
+            Cell::SWEEP
+                .iter()
+                .position(|cell| cell.label() == figures.cell),
+            figures.threads,
+        )
+    });
+
+    eprintln!(
+        "inserts: {} rows, {} per unit of work …",
+        args.insert_rows(),
+        args.insert_batch
+    );
+    let insert_data = Dataset::generate(args.insert_rows(), dimension, args.clusters, 0);
+    let inserts = inserts::measure(&db, &insert_data, args.insert_batch, args.insert_rounds)?;
+    drop(db);
+
+    let targets = report::evaluate(&cells, metadata.as_ref(), &quality, &inserts);
+    let summary = HotSummary {
+        mode: "hot",
+        rows: args.rows,
+        dim: args.dim,
+        queries: args.queries,
+        k: args.k,
+        clusters: args.clusters,
+        threads: args.threads.0.clone(),
+        slice_seconds: round3(args.seconds.as_secs_f64()),
+        rounds: args.rounds,
+        load_s: round3(load.as_secs_f64()),
+        index_s: round3(index.as_secs_f64()),
+        quality,
+        sweep: cells,
+        metadata,
+        inserts,
+        missed: report::missed(&targets),
+        targets,
+        elapsed_s: round3(started.elapsed().as_secs_f64()),
+    };
+    report::print_table(&summary, &plans);
+    println!("{}", summary.json()?);
+    Ok(summary)
+}
+
+/// Loads the rows through the library, builds HNSW and the payload indexes, analyzes.
+fn prepare(
+    db: &TestDatabase,
+    collection: &Collection,
+    data: &Dataset,
+) -> BenchResult<(Duration, Duration)> {
+    eprintln!("loading {} rows through the library …", data.rows());
+    let started = Instant::now();
+    for start in (0..data.rows()).step_by(LOAD_CHUNK) {
+        let items = data.items(start, start + LOAD_CHUNK);
+        db.store()
+            .write(|uow| uow.embeddings().insert(collection, items))?;
+    }
+    let load = started.elapsed();
+    let mut admin = raw::connect_plain(db.url().expose_secret()).map_err(|e| e.to_string())?;
+    admin
+        .batch_execute(&format!("VACUUM (ANALYZE) {}", collection.partition_name()))
+        .map_err(|error| error.to_string())?;
+    eprintln!("building HNSW m=16, ef_construction=64 …");
+    let spec = IndexSpec::hnsw()
+        .m(16)
+        .ef_construction(64)
+        .maintenance_work_mem_mb(BUILD_MEMORY_MB);
+    let started = Instant::now();
+    let status = db.store().create_index(collection, &spec, None)?;
+    let index = started.elapsed();
+    if !status.valid {
+        return Err(format!("the index {} was built but is not valid", status.name).into());
+    }
+    eprintln!("creating payload indexes on lang and shard …");
+    for selectivity in [Selectivity::TenPercent, Selectivity::OnePercent] {
+        let field = FieldPath::parse(selectivity.field())?;
+        db.store()
+            .create_payload_index(collection, &field, PayloadKind::Keyword)?;
+    }
+    admin
+        .batch_execute(&format!("ANALYZE {}", collection.partition_name()))
+        .map_err(|error| error.to_string())?;
+    Ok((load, index))
+}
+
+/// A store on the benchmark database whose pool holds up to `threads` connections.
+fn library_store(context: &Context<'_>, threads: usize) -> BenchResult<Store> {
+    let mut config = Config::new(context.url.clone())?;
+    config.pool_max_size = u32::try_from(threads)?;
+    config.pool_min_idle = 0;
+    config.connect_timeout = Duration::from_secs(30);
+    config.statement_timeout = Some(STATEMENT_TIMEOUT);
+    config.application_name = "embedstore-bench-hot".to_owned();
+    Ok(Store::connect(config)?)
+}
+
+/// The plans of the compared statements; errors when the baseline's ANN statement does not use
+/// the HNSW index (the comparison would then flatter the library).
+fn plans(context: &Context<'_>, store: &Store) -> BenchResult<Vec<(String, String)>> {
+    let (args, data) = (context.args, context.data);
+    let mut client = RawClient::connect(&context.url, context.collection.id.0, args.dim, args.k)
+        .map_err(|error| error.to_string())?;
+    let query = data.queries.first().ok_or("no queries")?;
+    let mut plans = Vec::new();
+    for cell in [Cell::Ef40, Cell::Filter10, Cell::Filter1] {
+        let (statement, ef_search, iterative) = cell.baseline();
+        client
+            .configure(ef_search, iterative)
+            .map_err(|error| error.to_string())?;
+        let filter = cell.containment(data, 0);
+        let plan = client
+            .explain(statement, args.dim, query, filter.as_ref())
+            .map_err(|error| error.to_string())?;
+        if cell == Cell::Ef40 && !plan.contains("Index Scan") {
+            return Err(format!("the raw baseline does not use the HNSW index:\n{plan}").into());
+        }
+        plans.push((format!("raw, {}", cell.label()), plan));
+        let request = cell.request(data, 0, args.k);
+        let library = store.read(|uow| uow.explain_search(context.collection, request))?;
+        plans.push((format!("library, {}", cell.label()), library));
+    }
+    Ok(plans)
+}
+
+/// One library search, for the timed loops: the rows it returned.
+fn library_search(
+    context: &Context<'_>,
+    store: &Store,
+    client: Client,
+    cell: Cell,
+    query: usize,
+) -> embedstore::Result<SearchResponse> {
+    let request = cell.request(context.data, query, context.args.k);
+    match client {
+        Client::Uow => store.read(|uow| uow.search(context.collection, request)),
+        _ => store.search(context.collection, request),
+    }
+}
+
+/// Data set rows of a library answer.
+fn library_rows(response: &SearchResponse) -> BenchResult<Vec<usize>> {
+    response
+        .hits
+        .iter()
+        .map(|hit| {
+            row_of(&hit.external_id)
+                .ok_or_else(|| format!("unexpected external id {:?}", hit.external_id).into())
+        })
+        .collect()
+}
+
+/// The single-client quality pass of `cell`: every query once through each client.
+fn quality_pass(
+    context: &Context<'_>,
+    store: &Store,
+    raw_client: &mut RawClient,
+    cell: Cell,
+) -> BenchResult<Quality> {
+    let (args, data) = (context.args, context.data);
+    let k = usize::try_from(args.k)?;
+    let (statement, ef_search, iterative) = cell.baseline();
+    raw_client
+        .configure(ef_search, iterative)
+        .map_err(|error| error.to_string())?;
+    let truth = context.truth.get(cell.label()).ok_or("no truth")?;
+    let (mut raw_recall, mut store_recall, mut uow_recall) = (0.0, 0.0, 0.0);
+    let (mut raw_rows_min, mut library_rows_min) = (usize::MAX, usize::MAX);
+    let (mut store_uow, mut store_raw) = (0, 0);
+    let mut paths: BTreeMap<String, usize> = BTreeMap::new();
+    for (query, expected) in truth.iter().enumerate().take(args.queries) {
+        let filter = cell.containment(data, query);
+        let raw_rows: Vec<usize> = raw_client
+            .nearest(statement, &data.queries[query], filter.as_ref())
+            .map_err(|error| error.to_string())?
+            .iter()
+            .map(|hit| row_of(&hit.1).ok_or("unexpected external id"))
+            .collect::<Result<_, _>>()?;
+        let by_store = library_search(context, store, Client::Store, cell, query)?;
+        let by_uow = library_search(context, store, Client::Uow, cell, query)?;
+        *paths.entry(format!("{:?}", by_store.path)).or_default() += 1;
+        let (store_rows, uow_rows) = (library_rows(&by_store)?, library_rows(&by_uow)?);
+        raw_recall += truth::recall(&raw_rows, expected, k);
+        store_recall += truth::recall(&store_rows, expected, k);
+        uow_recall += truth::recall(&uow_rows, expected, k);
+        raw_rows_min = raw_rows_min.min(raw_rows.len());
+        library_rows_min = library_rows_min.min(store_rows.len()).min(uow_rows.len());
+        store_uow += usize::from(store_rows != uow_rows);
+        store_raw += usize::from(store_rows != raw_rows);
+    }
+    let queries = args.queries.max(1) as f64;
+    let matching: usize = match cell.selectivity() {
+        None => data.rows() * args.queries,
+        Some(selectivity) => data.filter_values[..args.queries]
+            .iter()
+            .map(|value| {
+                (0..data.rows())
+                    .filter(|row| data.matches(*row, selectivity, *value))
+                    .count()
+            })
+            .sum(),
+    };
+    Ok(Quality {
+        cell: cell.label(),
+        raw_recall: round4(raw_recall / queries),
+        store_recall: round4(store_recall / queries),
+        uow_recall: round4(uow_recall / queries),
+        raw_rows_min,
+        library_rows_min,
+        store_uow_id_mismatches: store_uow,
+        store_raw_id_mismatches: store_raw,
+        library_paths: paths.into_iter().collect(),
+        matching_rows_mean: round3(matching as f64 / queries),
+    })
+}
+
+/// One cell at `raws.len()` threads: a warm-up of every client, then `--rounds` slices of each
+/// in rotating order.
+fn measure_cell(
+    context: &Context<'_>,
+    store: &Store,
+    raws: &mut [RawClient],
+    cell: Cell,
+) -> BenchResult<CellFigures> {
+    let args = context.args;
+    let threads = if cell == Cell::Metadata {
+        1
+    } else {
+        raws.len()
+    };
+    let raws = &mut raws[..threads];
+    let (statement, ef_search, iterative) = cell.baseline();
+    for client in raws.iter_mut() {
+        client
+            .configure(ef_search, iterative)
+            .map_err(|error| error.to_string())?;
+    }
+    let orders: Vec<Vec<usize>> = (0..threads)
+        .map(|thread| query_order(thread, args.queries))
+        .collect();
+    let warmups: Vec<Vec<usize>> = orders
+        .iter()
+        .map(|order| order.iter().copied().cycle().take(args.warmup).collect())
+        .collect();
+    let filters: Vec<Option<serde_json::Value>> = (0..args.queries)
+        .map(|query| cell.containment(context.data, query))
+        .collect();
+    let raw_query = |client: &mut RawClient, query: usize| -> RawResult<usize> {
+        let hits = client.nearest(
+            statement,
+            &context.data.queries[query],
+            filters[query].as_ref(),
+        )?;
+        Ok(hits.len())
+    };
+    let library_query = |api: Client| {
+        move |_: &mut (), query: usize| -> RawResult<usize> {
+            let response = library_search(context, store, api, cell, query)?;
+            Ok(response.hits.len())
+        }
+    };
+    let store_query = library_query(Client::Store);
+    let uow_query = library_query(Client::Uow);
+    let mut units = vec![(); threads];
+    let mut slices: [Vec<Slice>; 3] = Default::default();
+    for (round, plan) in std::iter::once(None)
+        .chain((0..args.rounds).map(Some))
+        .enumerate()
+    {
+        let (ordering, budget) = match plan {
+            None => (&warmups, Duration::MAX),
+            Some(_) => (&orders, args.seconds),
+        };
+        for client in Client::order(round) {
+            let slice = match client {
+                Client::Raw => run_slice(raws, ordering, budget, &raw_query),
+                Client::Store => run_slice(&mut units, ordering, budget, &store_query),
+                Client::Uow => run_slice(&mut units, ordering, budget, &uow_query),
+            }
+            .map_err(|error| error.to_string())?;
+            if plan.is_some() {
+                slices[client as usize].push(slice);
+            }
+        }
+    }
+    let figures = |slices: &[Slice]| {
+        ClientFigures::of(slices).ok_or_else(|| format!("{}: no query was measured", cell.label()))
+    };
+    let raw = figures(&slices[Client::Raw as usize])?;
+    Ok(CellFigures {
+        cell: cell.label(),
+        threads,
+        store: Versus::new(figures(&slices[Client::Store as usize])?, &raw),
+        uow: Versus::new(figures(&slices[Client::Uow as usize])?, &raw),
+        raw,
+    })
+}

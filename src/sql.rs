@@ -201,8 +201,8 @@ impl SqlBuilder {
     /// [`SqlBuilder::into_query`] instead. The bind count is bounded by construction.
     pub fn into_prepared(self) -> PreparedQuery {
         // diesel numbers the placeholders of a cacheable statement itself, in the order the
-        // values are pushed: split the text at each `$n` and push `n`'s value there. A value
-        // referred to twice (a search's query vector) is then sent twice.
+        // values are pushed: split the text at each `$n` and push `n`'s value there (a value
+        // referred to again reuses the number diesel gave it: see `walk_ast`).
         let mut pieces = Vec::new();
         let mut rest = self.text.as_str();
         while let Some(start) = rest.find('$') {
@@ -258,11 +258,24 @@ impl QueryFragment<Pg> for PreparedQuery {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         // Unlike `sql_query`, no `unsafe_to_cache_prepared()`: the text and the bind types
         // are the cache key.
+        //
+        // diesel gives the n-th pushed value `$n`. A value the text refers to more than once
+        // (a search's query vector: in the select list and in ORDER BY) is pushed once and
+        // later referred to by that number, so the server sees one parameter, as written —
+        // and computes `embedding <=> $1` once per row, not once per reference.
+        let mut numbers = vec![0_usize; self.binds.len()];
+        let mut pushed = 0;
         for (text, index) in &self.pieces {
             out.push_sql(text);
             let Some(value) = self.binds.get(*index) else {
                 continue;
             };
+            if numbers[*index] > 0 {
+                out.push_sql(&format!("${}", numbers[*index]));
+                continue;
+            }
+            pushed += 1;
+            numbers[*index] = pushed;
             match value {
                 Bind::Int4(value) => out.push_bind_param::<Integer, _>(value)?,
                 Bind::Int8(value) => out.push_bind_param::<BigInt, _>(value)?,
@@ -358,6 +371,27 @@ mod tests {
             sql.push(if index == 0 { "" } else { "," }).bind(index);
         }
         assert!(sql.sql().ends_with(",$10,$11,$12"), "{}", sql.sql());
+    }
+
+    #[test]
+    fn a_prepared_statement_keeps_its_placeholders_and_sends_a_repeated_value_once() {
+        let mut sql = SqlBuilder::new();
+        let query = sql.param(pgvector::Vector::from(vec![1.0, 2.0]));
+        sql.push("SELECT embedding <-> ")
+            .push(&query)
+            .push(" AS d, '$' AS literal FROM t WHERE a = ")
+            .bind(7_i32)
+            .push(" ORDER BY embedding <-> ")
+            .push(&query)
+            .push(" LIMIT ")
+            .bind(10_i64);
+        let prepared = sql.into_prepared();
+        let shown = diesel::debug_query::<Pg, _>(&prepared).to_string();
+        assert_eq!(
+            shown,
+            "SELECT embedding <-> $1 AS d, '$' AS literal FROM t WHERE a = $2 \
+             ORDER BY embedding <-> $1 LIMIT $3 -- binds: [Vector([1.0, 2.0]), 7, 10]"
+        );
     }
 
     #[test]

@@ -1,0 +1,132 @@
+//! The listener: a connection of its own (not from the pool) that runs `LISTEN
+//! embedstore_changes` and applies every notification to the cache, on a thread that ends when
+//! the store's last clone is dropped.
+//!
+//! diesel exposes neither libpq's socket nor a blocking wait, so the thread polls:
+//! `notifications_iter` reads whatever has arrived (`PQconsumeInput`, a non-blocking `recv`)
+//! every [`POLL`], and a `SELECT 1` every [`HEARTBEAT`] finds a connection that died without
+//! closing its socket. A lost connection empties the cache (which then serves nothing) until a
+//! new one listens again; it is retried with backoff. Errors are never logged with the URL.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use diesel::prelude::*;
+
+use crate::cache::{CHANNEL, Shared};
+use crate::config::DatabaseUrl;
+use crate::models::CollectionId;
+
+/// How often arrived notifications are read: the delay before another process's commit is
+/// seen, and one `recv` system call each time.
+pub(crate) const POLL: Duration = Duration::from_millis(1);
+
+/// How often the connection is checked with a round trip.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+
+/// First and longest wait before connecting again.
+const BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(2));
+
+/// Starts the thread; `None` when the system cannot start one (the cache then stays empty and
+/// serves nothing, as with a lost listener).
+pub(crate) fn spawn(shared: Arc<Shared>, url: DatabaseUrl) -> Option<JoinHandle<()>> {
+    thread::Builder::new()
+        .name("embedstore-cache-listener".to_owned())
+        .spawn(move || run(&shared, &url))
+        .ok()
+}
+
+fn run(shared: &Shared, url: &DatabaseUrl) {
+    let mut backoff = BACKOFF.0;
+    while !stopped(shared) {
+        if let Some(mut conn) = listen(url) {
+            backoff = BACKOFF.0;
+            shared.lock().set_connected(true);
+            shared.synced.notify_all();
+            serve(shared, &mut conn);
+            shared.lock().set_connected(false);
+            shared.synced.notify_all();
+        }
+        sleep_unless_stopped(shared, backoff);
+        backoff = (backoff * 2).min(BACKOFF.1);
+    }
+}
+
+/// A new connection that listens: notifications of every commit after this returns arrive.
+/// Failures are not reported: the cache stays empty meanwhile, and
+/// [`CacheStats::listener_connected`](crate::CacheStats::listener_connected) says so.
+fn listen(url: &DatabaseUrl) -> Option<PgConnection> {
+    let mut conn = PgConnection::establish(url.expose_secret()).ok()?;
+    // The channel is our constant, not caller text.
+    diesel::sql_query(format!("LISTEN {CHANNEL}"))
+        .execute(&mut conn)
+        .ok()?;
+    Some(conn)
+}
+
+/// Applies notifications until the connection fails or the store is dropped.
+fn serve(shared: &Shared, conn: &mut PgConnection) {
+    let mut checked = Instant::now();
+    while !stopped(shared) {
+        let mut any = false;
+        for notification in conn.notifications_iter() {
+            let Ok(notification) = notification else {
+                return;
+            };
+            any = true;
+            apply(shared, &notification.payload);
+        }
+        if checked.elapsed() >= HEARTBEAT {
+            if diesel::sql_query("SELECT 1").execute(conn).is_err() {
+                return;
+            }
+            checked = Instant::now();
+        }
+        if !any {
+            thread::sleep(POLL);
+        }
+    }
+}
+
+/// One notification (see the migration for the payloads). Anything unexpected empties the
+/// cache: forgetting too much is safe.
+fn apply(shared: &Shared, payload: &str) {
+    let mut parts = payload.splitn(3, ':');
+    let (kind, first, rest) = (parts.next(), parts.next(), parts.next());
+    let own = |origin: Option<&str>| origin == Some(shared.origin.as_str());
+    let collection = first.and_then(|id| id.parse().ok()).map(CollectionId);
+    let mut state = shared.lock();
+    match (kind, collection) {
+        // This store forgot its own writes key by key when they committed.
+        (Some("e" | "c"), Some(_)) if own(rest) => {}
+        (Some("e"), Some(collection)) => state.forget_rows(collection),
+        (Some("c"), Some(collection)) => {
+            state.forget_rows(collection);
+            state.forget_handles(collection);
+        }
+        (Some("*"), _) if own(first) => {}
+        (Some("s"), _) if own(first) => {
+            if let Some(number) = rest.and_then(|number| number.parse().ok()) {
+                state.synced = state.synced.max(number);
+                drop(state);
+                shared.synced.notify_all();
+            }
+        }
+        // Another store's sync.
+        (Some("s"), _) => {}
+        _ => state.clear(),
+    }
+}
+
+fn stopped(shared: &Shared) -> bool {
+    shared.stop.load(Ordering::Relaxed)
+}
+
+fn sleep_unless_stopped(shared: &Shared, total: Duration) {
+    let deadline = Instant::now() + total;
+    while !stopped(shared) && Instant::now() < deadline {
+        thread::sleep(POLL.max(Duration::from_millis(10)).min(total));
+    }
+}

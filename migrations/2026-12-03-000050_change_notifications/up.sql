@@ -46,6 +46,20 @@ CREATE TRIGGER embeddings_notify_truncate
 COMMENT ON TRIGGER embeddings_notify_truncate ON embeddings IS
     'Tells caching stores that every collection may have changed: see embedstore_notify_embeddings().';
 
+-- Statement-level triggers are not inherited: each partition gets its own TRUNCATE trigger
+-- (embedstore creates it with the partition from now on).
+DO $$
+DECLARE
+    collection_id integer;
+BEGIN
+    FOR collection_id IN SELECT id FROM collections LOOP
+        EXECUTE format(
+            'CREATE TRIGGER %I AFTER TRUNCATE ON %I FOR EACH STATEMENT EXECUTE FUNCTION embedstore_notify_embeddings()',
+            'embeddings_' || collection_id || '_notify_truncate', 'embeddings_' || collection_id);
+    END LOOP;
+END
+$$;
+
 CREATE FUNCTION embedstore_notify_collections() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE

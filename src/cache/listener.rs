@@ -26,12 +26,28 @@ pub(crate) const POLL: Duration = Duration::from_millis(1);
 /// How often the connection is checked with a round trip.
 const HEARTBEAT: Duration = Duration::from_secs(1);
 
+/// How long after the last answered heartbeat the cache still serves: a connection that hangs
+/// without failing stops the cache after this (and TCP gives up on it after
+/// [`TCP_USER_TIMEOUT_MS`]).
+pub(crate) const LIVENESS: Duration = Duration::from_secs(3);
+
+/// libpq's `tcp_user_timeout` for the listener: unacknowledged data fails the connection.
+const TCP_USER_TIMEOUT_MS: &str = "5000";
+
 /// First and longest wait before connecting again.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(20), Duration::from_secs(2));
 
 /// Starts the thread; `None` when the system cannot start one (the cache then stays empty and
 /// serves nothing, as with a lost listener).
 pub(crate) fn spawn(shared: Arc<Shared>, url: DatabaseUrl) -> Option<JoinHandle<()>> {
+    // Over TCP, find a dead peer without waiting for the kernel's defaults (minutes); libpq
+    // ignores these for Unix-domain sockets.
+    let url = url
+        .with_setting("keepalives", "1")
+        .with_setting("keepalives_idle", "5")
+        .with_setting("keepalives_interval", "1")
+        .with_setting("keepalives_count", "3")
+        .with_setting("tcp_user_timeout", TCP_USER_TIMEOUT_MS);
     thread::Builder::new()
         .name("embedstore-cache-listener".to_owned())
         .spawn(move || run(&shared, &url))
@@ -82,6 +98,7 @@ fn serve(shared: &Shared, conn: &mut PgConnection) {
             if diesel::sql_query("SELECT 1").execute(conn).is_err() {
                 return;
             }
+            shared.lock().alive();
             checked = Instant::now();
         }
         if !any {

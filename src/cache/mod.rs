@@ -141,7 +141,7 @@ impl Cache {
     pub(crate) fn wait_synced(&self, number: u64, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         let mut state = self.state();
-        while state.connected && state.synced < number {
+        while state.serving() && state.synced < number {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 state.clear();
@@ -227,6 +227,8 @@ pub(crate) struct State {
     /// Bumped whenever any handle is forgotten.
     handle_generation: u64,
     connected: bool,
+    /// When the listener last proved its connection alive (a heartbeat answered).
+    alive_at: Instant,
     synced: u64,
     stats: CacheStats,
 }
@@ -242,6 +244,7 @@ impl State {
             row_generations: HashMap::new(),
             handle_generation: 0,
             connected: false,
+            alive_at: Instant::now(),
             synced: 0,
             stats: CacheStats {
                 capacity_bytes: capacity,
@@ -254,12 +257,23 @@ impl State {
     pub(crate) fn stats(&self) -> CacheStats {
         let mut stats = self.stats.clone();
         stats.entries = self.lru.len();
-        stats.listener_connected = self.connected;
+        stats.listener_connected = self.serving();
         stats
+    }
+
+    /// Whether entries may be served and stored: the listener is connected, and answered a
+    /// heartbeat recently (a connection that hangs without closing, e.g. behind a network
+    /// partition, stops the cache within [`listener::LIVENESS`]).
+    fn serving(&self) -> bool {
+        self.connected && self.alive_at.elapsed() < listener::LIVENESS
     }
 
     /// The cached row, counted as a hit or a miss.
     pub(crate) fn row(&mut self, collection: CollectionId, external_id: &str) -> Option<Embedding> {
+        if !self.serving() {
+            self.stats.misses += 1;
+            return None;
+        }
         let tick = self.next_tick();
         let found = self
             .rows
@@ -286,6 +300,10 @@ impl State {
 
     /// The cached handle of the collection called `name`, counted as a hit or a miss.
     pub(crate) fn handle(&mut self, name: &str) -> Option<Collection> {
+        if !self.serving() {
+            self.stats.misses += 1;
+            return None;
+        }
         let tick = self.next_tick();
         let found = self.handles.get_mut(name).map(|slot| {
             let old = std::mem::replace(&mut slot.tick, tick);
@@ -308,7 +326,7 @@ impl State {
 
     /// A ticket for reading rows of `collection`; `None` while nothing may be stored.
     pub(crate) fn row_ticket(&self, collection: CollectionId) -> Option<Ticket> {
-        self.connected.then(|| Ticket {
+        self.serving().then(|| Ticket {
             epoch: self.epoch,
             generation: self.row_generations.get(&collection).copied().unwrap_or(0),
         })
@@ -316,7 +334,7 @@ impl State {
 
     /// A ticket for reading a collection handle; `None` while nothing may be stored.
     pub(crate) fn handle_ticket(&self) -> Option<Ticket> {
-        self.connected.then_some(Ticket {
+        self.serving().then_some(Ticket {
             epoch: self.epoch,
             generation: self.handle_generation,
         })
@@ -439,8 +457,14 @@ impl State {
         self.clear();
         self.connected = connected;
         if connected {
+            self.alive_at = Instant::now();
             self.stats.listener_connects += 1;
         }
+    }
+
+    /// The listener's connection answered just now.
+    pub(crate) fn alive(&mut self) {
+        self.alive_at = Instant::now();
     }
 
     fn next_tick(&mut self) -> u64 {

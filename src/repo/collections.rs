@@ -122,6 +122,13 @@ fn create_partition(conn: &mut PgConnection, collection: &Collection) -> Result<
          FOR VALUES IN ({id})"
     ))
     .execute(conn)?;
+    // Statement-level triggers are not inherited by partitions: a TRUNCATE of this partition
+    // alone must notify caching stores too (migration …000050_change_notifications).
+    diesel::sql_query(format!(
+        "CREATE TRIGGER {partition}_notify_truncate AFTER TRUNCATE ON {partition} \
+         FOR EACH STATEMENT EXECUTE FUNCTION embedstore_notify_embeddings()"
+    ))
+    .execute(conn)?;
     diesel::sql_query(format!(
         "COMMENT ON TABLE {partition} IS 'Embeddings of collection {id} ({dimension} dimensions); created and dropped by embedstore.'"
     ))

@@ -232,8 +232,13 @@ fn another_processs_write_is_seen_once_notified_and_at_once_after_cache_sync() {
     upsert(db.store(), &docs, "item-2", 7);
     store.cache_sync().unwrap();
     assert_eq!(version(&store.get(&docs, "item-2").unwrap()), Some(7));
+    // TRUNCATE of the collection's partition alone.
+    assert!(store.get(&docs, "item-3").unwrap().is_some());
+    psql(&db, &format!("TRUNCATE {}", docs.partition_name()));
+    store.cache_sync().unwrap();
+    assert_eq!(store.get(&docs, "item-3").unwrap(), None);
     let stats = stats(&store);
-    assert!(stats.invalidations >= 4, "{stats:?}");
+    assert!(stats.invalidations >= 4 && stats.clears >= 2, "{stats:?}");
 }
 
 #[derive(QueryableByName)]

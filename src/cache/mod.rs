@@ -506,7 +506,7 @@ fn row_bytes(row: &Embedding) -> usize {
         + 2 * row.external_id.len()
         + row.content.as_ref().map_or(0, String::len)
         + json_bytes(&row.metadata)
-        + std::mem::size_of::<f32>() * row.vector.as_slice().len()
+        + std::mem::size_of_val(row.vector.as_slice())
         + ENTRY_OVERHEAD
 }
 

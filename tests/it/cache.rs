@@ -33,7 +33,7 @@ fn cached_store(db: &TestDatabase, bytes: usize) -> Store {
 }
 
 fn stats(store: &Store) -> CacheStats {
-    store.cache_stats().expect("the store has a cache")
+    store.cache_stats().unwrap()
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) -> Duration {
@@ -77,7 +77,7 @@ fn psql(db: &TestDatabase, sql: &str) {
         .arg(db.url().expose_secret())
         .args(["-v", "ON_ERROR_STOP=1", "-qc", sql])
         .output()
-        .expect("psql runs");
+        .unwrap();
     assert!(
         output.status.success(),
         "psql failed: {}",

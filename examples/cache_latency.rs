@@ -1,5 +1,6 @@
 //! Measures `Store::get` with and without the cache of hot lookups (issue 12) on a throw-away
-//! test database: p50 and p99 of an uncached get, of a cache hit, and of a 10-id `get_many`.
+//! test database: p50 and p99 of an uncached get, of a cache hit, of a 10-id `get_many`, and
+//! of `cache_sync`; and the idle listener's CPU time.
 //!
 //! ```text
 //! eval "$(scripts/dev env)"
@@ -62,9 +63,49 @@ fn main() {
         cached.get_many(&docs, &ids[start..start + 10]).unwrap();
     });
     println!("cached get_many10   p50 {p50:>10.2?}  p99 {p99:>10.2?}");
+    let mut syncs: Vec<Duration> = (0..200)
+        .map(|_| {
+            let started = Instant::now();
+            cached.cache_sync().unwrap();
+            started.elapsed()
+        })
+        .collect();
+    syncs.sort();
+    println!(
+        "cache_sync          p50 {:>10.2?}  p99 {:>10.2?}",
+        syncs[100], syncs[198]
+    );
     let ratio = uncached_p50.as_secs_f64() / hit_p50.as_secs_f64();
     println!("hit p50 is {ratio:.0}x faster than an uncached get");
     println!("{:?}", cached.cache_stats().unwrap());
+    // What the idle listener costs (Linux only): its thread's CPU time over 5 s.
+    if let Some(before) = listener_cpu_ticks() {
+        std::thread::sleep(Duration::from_secs(5));
+        if let Some(after) = listener_cpu_ticks() {
+            println!(
+                "idle listener: {} clock ticks of CPU in 5 s ({:.2} % of a core at 100 ticks/s)",
+                after - before,
+                (after - before) as f64 / 5.0
+            );
+        }
+    }
+}
+
+/// utime + stime of the thread named `embedstore-cach…` (the listener), from /proc.
+fn listener_cpu_ticks() -> Option<u64> {
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.trim() == "embedstore-cach" {
+            let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+            let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+            // After the command: state is field 3; utime and stime are fields 14 and 15.
+            return Some(
+                fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?,
+            );
+        }
+    }
+    None
 }
 
 /// p50 and p99 of `SAMPLES` calls.

@@ -91,6 +91,8 @@ impl Cache {
             state: Mutex::new(State::new(capacity)),
             synced: Condvar::new(),
             stop: AtomicBool::new(false),
+            woken: Mutex::new(false),
+            wake: Condvar::new(),
             next_sync: AtomicU64::new(0),
             origin,
         });
@@ -139,6 +141,7 @@ impl Cache {
     /// before it), or is disconnected (then the cache serves nothing anyway); after `timeout`
     /// empties the cache instead, which is as strict.
     pub(crate) fn wait_synced(&self, number: u64, timeout: Duration) {
+        listener::wake(&self.shared);
         let deadline = Instant::now() + timeout;
         let mut state = self.state();
         while state.serving() && state.synced < number {
@@ -160,6 +163,7 @@ impl Cache {
 impl Drop for Cache {
     fn drop(&mut self) {
         self.shared.stop.store(true, Ordering::Relaxed);
+        listener::wake(&self.shared);
         let thread = self
             .listener
             .lock()
@@ -178,6 +182,9 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     synced: Condvar,
     stop: AtomicBool,
+    /// Set (and `wake` notified) to make the listener poll at once.
+    woken: Mutex<bool>,
+    wake: Condvar,
     next_sync: AtomicU64,
     origin: String,
 }

@@ -107,13 +107,12 @@ fn serve(shared: &Shared, conn: &mut PgConnection) {
             shared.lock().alive();
             checked = Instant::now();
         }
-        if any {
-            interval = POLL_FAST;
-        } else if nap(shared, interval) {
-            interval = POLL_FAST;
+        // Fast again after a notification or a wake-up; slower with every quiet poll.
+        interval = if any || nap(shared, interval) {
+            POLL_FAST
         } else {
-            interval = (interval * 2).min(POLL_IDLE);
-        }
+            (interval * 2).min(POLL_IDLE)
+        };
     }
 }
 

@@ -155,7 +155,7 @@ fn apply(shared: &Shared, payload: &str) {
         (Some("*"), _) if own(first) => {}
         (Some("s"), _) if own(first) => {
             if let Some(number) = rest.and_then(|number| number.parse().ok()) {
-                state.synced = state.synced.max(number);
+                state.mark_synced(number);
                 drop(state);
                 shared.synced.notify_all();
             }

@@ -273,6 +273,63 @@ fn another_processs_write_is_seen_once_notified_and_at_once_after_cache_sync() {
     assert!(stats.invalidations >= 4 && stats.clears >= 2, "{stats:?}");
 }
 
+/// The second process of [`a_caching_store_in_another_process_is_seen_by_this_one`]: this test
+/// binary run again on this test alone, with the database URL and the collection in its
+/// environment. Without them (an ordinary test run) it does nothing.
+#[test]
+fn cache_child_process_writer() {
+    let (Ok(url), Ok(collection)) = (
+        std::env::var("EMBEDSTORE_CACHE_CHILD_URL"),
+        std::env::var("EMBEDSTORE_CACHE_CHILD_COLLECTION"),
+    ) else {
+        return;
+    };
+    let mut config = Config::new(url).unwrap();
+    config.cache_bytes = Some(1 << 20);
+    let store = Store::connect(config).unwrap();
+    let docs = store.collection(&collection).unwrap();
+    wait_until("the child's listener connects", || {
+        stats(&store).listener_connected
+    });
+    // The child caches the row too, then writes it through its own store: its listener skips
+    // its own notification, the parent's must not.
+    assert!(store.get(&docs, "item-1").unwrap().is_some());
+    upsert(&store, &docs, "item-1", 42);
+    assert_eq!(version(&store.get(&docs, "item-1").unwrap()), Some(42));
+}
+
+#[test]
+fn a_caching_store_in_another_process_is_seen_by_this_one() {
+    let (db, docs) = with_items("docs", DIMENSION, Metric::L2, 5, 10);
+    let store = cached_store(&db, 1 << 20);
+    assert!(store.get(&docs, "item-1").unwrap().is_some());
+    let hits = stats(&store).hits;
+    assert!(store.get(&docs, "item-1").unwrap().is_some());
+    assert_eq!(stats(&store).hits, hits + 1, "cached");
+    let output = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "cache::cache_child_process_writer",
+            "--nocapture",
+        ])
+        .env("EMBEDSTORE_CACHE_CHILD_URL", db.url().expose_secret())
+        .env("EMBEDSTORE_CACHE_CHILD_COLLECTION", &docs.name)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && printed.contains("1 passed"),
+        "child: {printed}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    store.cache_sync().unwrap();
+    assert_eq!(version(&store.get(&docs, "item-1").unwrap()), Some(42));
+    assert_eq!(
+        store.get(&docs, "item-1").unwrap(),
+        in_database(&db, &docs, "item-1")
+    );
+}
+
 #[derive(QueryableByName)]
 struct Pid {
     #[diesel(sql_type = Integer)]

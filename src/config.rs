@@ -11,6 +11,7 @@
 //! | `EMBEDSTORE_CONNECT_TIMEOUT_SECS` | `5` | limit for opening a connection and for waiting on a pooled one |
 //! | `EMBEDSTORE_STATEMENT_TIMEOUT_MS` | `30000` | per-statement limit on the server; `0` turns it off |
 //! | `EMBEDSTORE_APPLICATION_NAME` | `embedstore` | `application_name` shown in `pg_stat_activity` |
+//! | `EMBEDSTORE_CACHE_BYTES` | unset (off) | bound of the cache of hot lookups, in bytes; `0` turns it off |
 //!
 //! The password never appears in `Debug`, `Display`, logs or errors: [`DatabaseUrl`] redacts it.
 
@@ -41,7 +42,14 @@ pub struct Config {
     pub statement_timeout: Option<Duration>,
     /// `application_name` of every connection.
     pub application_name: String,
+    /// Bound in bytes of the store's cache of hot lookups (`EMBEDSTORE_CACHE_BYTES`); `None`
+    /// (the default) for no cache. See [`Store::get`](crate::Store::get) for what it caches
+    /// and what it guarantees; [`MAX_CACHE_BYTES`] at most.
+    pub cache_bytes: Option<usize>,
 }
+
+/// The largest [`Config::cache_bytes`]: 1 TiB.
+pub const MAX_CACHE_BYTES: usize = 1 << 40;
 
 impl Config {
     /// A configuration with every setting at its default.
@@ -57,6 +65,7 @@ impl Config {
             connect_timeout: Duration::from_secs(5),
             statement_timeout: Some(Duration::from_secs(30)),
             application_name: "embedstore".to_owned(),
+            cache_bytes: None,
         })
     }
 
@@ -121,6 +130,10 @@ impl Config {
         if let Some(value) = lookup("EMBEDSTORE_APPLICATION_NAME") {
             config.application_name = value;
         }
+        if let Some(value) = lookup("EMBEDSTORE_CACHE_BYTES") {
+            let bytes = parse_bytes("EMBEDSTORE_CACHE_BYTES", &value)?;
+            config.cache_bytes = (bytes > 0).then_some(bytes);
+        }
         config.check()?;
         Ok(config)
     }
@@ -150,6 +163,15 @@ impl Config {
                 ),
             });
         }
+        if self
+            .cache_bytes
+            .is_some_and(|bytes| bytes == 0 || bytes > MAX_CACHE_BYTES)
+        {
+            return Err(Error::Config {
+                variable: "EMBEDSTORE_CACHE_BYTES",
+                reason: format!("must be from 1 to {MAX_CACHE_BYTES} (or unset for no cache)"),
+            });
+        }
         if self.connect_timeout < Duration::from_secs(1) {
             return Err(Error::Config {
                 variable: "EMBEDSTORE_CONNECT_TIMEOUT_SECS",
@@ -166,6 +188,26 @@ fn parse_number(variable: &'static str, value: &str, min: u32, max: u32) -> Resu
         _ => Err(Error::Config {
             variable,
             reason: format!("expected a whole number from {min} to {max}, got {value:?}"),
+        }),
+    }
+}
+
+/// A byte count: plain decimal digits (spaces around them allowed), at most
+/// [`MAX_CACHE_BYTES`]; no sign, exponent, separator or unit.
+fn parse_bytes(variable: &'static str, value: &str) -> Result<usize> {
+    let digits = value.trim();
+    let parsed = if !digits.is_empty() && digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        digits.parse::<usize>().ok()
+    } else {
+        None
+    };
+    match parsed {
+        Some(bytes) if bytes <= MAX_CACHE_BYTES => Ok(bytes),
+        _ => Err(Error::Config {
+            variable,
+            reason: format!(
+                "expected a whole number of bytes from 0 to {MAX_CACHE_BYTES}, got {value:?}"
+            ),
         }),
     }
 }
@@ -519,6 +561,60 @@ mod tests {
         assert_eq!(config.connect_timeout, Duration::from_secs(2));
         assert_eq!(config.statement_timeout, None);
         assert_eq!(config.application_name, "search-api");
+    }
+
+    #[test]
+    fn cache_bytes_takes_plain_digits_and_zero_turns_it_off() {
+        let cache = |value: &str| {
+            config_from(&[
+                ("DATABASE_URL", "postgres://h/d"),
+                ("EMBEDSTORE_CACHE_BYTES", value),
+            ])
+            .map(|config| config.cache_bytes)
+        };
+        assert_eq!(
+            config_from(&[("DATABASE_URL", "postgres://h/d")])
+                .unwrap()
+                .cache_bytes,
+            None
+        );
+        assert_eq!(cache("1048576").unwrap(), Some(1 << 20));
+        assert_eq!(cache("  64000 \t").unwrap(), Some(64_000));
+        assert_eq!(cache("0").unwrap(), None);
+        assert_eq!(cache("1099511627776").unwrap(), Some(MAX_CACHE_BYTES));
+        for hostile in [
+            "",
+            " ",
+            "-1",
+            "+5",
+            "1e9",
+            "1_000",
+            "1,000",
+            "1 000",
+            "64MB",
+            "0x10",
+            "1.5",
+            "1099511627777",
+            "99999999999999999999999999",
+            "١٢٣",
+        ] {
+            let error = cache(hostile).unwrap_err().to_string();
+            assert!(
+                error.contains("EMBEDSTORE_CACHE_BYTES"),
+                "{hostile:?}: {error}"
+            );
+        }
+        let mut config = Config::new("postgres://h/d").unwrap();
+        config.cache_bytes = Some(0);
+        assert!(
+            config
+                .check()
+                .unwrap_err()
+                .to_string()
+                .contains("CACHE_BYTES")
+        );
+        config.cache_bytes = Some(MAX_CACHE_BYTES + 1);
+        assert!(config.check().is_err());
     }
 
     #[test]

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod cache;
 mod catalog;
 mod config;
 mod dto;
@@ -9,6 +10,7 @@ mod filter;
 mod grant;
 mod index;
 mod ingest;
+mod lookup;
 mod metric;
 mod models;
 mod repo;
@@ -24,7 +26,8 @@ mod uow;
 
 // Every public item has exactly one path: here, at the crate root. The modules are private;
 // only `testing` (feature `testing`) is a public module of its own.
-pub use config::{Config, DatabaseUrl};
+pub use cache::CacheStats;
+pub use config::{Config, DatabaseUrl, MAX_CACHE_BYTES};
 pub use dto::{
     CollectionRules, DEFAULT_EXACT_THRESHOLD, Duplicates, EmbeddingBatch, IndexMethod, IndexSpec,
     IterativeScan, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_JSON_DEPTH, MAX_K,

@@ -1,6 +1,7 @@
 //! The entry point: a connection pool, its per-connection settings, migrations, and the
 //! transactional [`Store::write`] / [`Store::read`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::prelude::*;
@@ -8,9 +9,11 @@ use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnectio
 use diesel::sql_types::{BigInt, Text};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+use crate::cache::Cache;
 use crate::catalog::IndexCache;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::repo::touched::Touched;
 use crate::tenant;
 use crate::uow::{self, Access, UnitOfWork, WorkOptions};
 
@@ -31,6 +34,8 @@ pub struct Store {
     pub(crate) pool: Pool<ConnectionManager<PgConnection>>,
     config: Config,
     pub(crate) indexes: IndexCache,
+    /// The cache of hot lookups, when [`Config::cache_bytes`] asks for one.
+    pub(crate) cache: Option<Arc<Cache>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -64,9 +69,13 @@ impl Store {
             .with_setting("connect_timeout", &timeout_secs);
         refuse_fast(&url, &config)?;
         let manager = ConnectionManager::<PgConnection>::new(url.expose_secret());
+        // A caching store marks its own writes, so that its listener can skip their
+        // notifications (it forgets exactly what they changed at commit).
+        let origin = config.cache_bytes.map(|_| origin_token());
         let settings = SessionSettings {
             statement_timeout: config.statement_timeout,
             application_name: config.application_name.clone(),
+            origin: origin.clone(),
         };
         let connect_error = |source: r2d2::Error| Error::Connect {
             target: config.database_url.target(),
@@ -84,10 +93,19 @@ impl Store {
             .map_err(connect_error)?;
         // With min_idle = 0, build() opens nothing: prove the server answers either way.
         drop(pool.get().map_err(connect_error)?);
+        let cache = config.cache_bytes.zip(origin).map(|(bytes, origin)| {
+            Arc::new(Cache::start(
+                bytes,
+                &url,
+                &listener_name(&config.application_name),
+                origin,
+            ))
+        });
         Ok(Self {
             pool,
             config,
             indexes: IndexCache::default(),
+            cache,
         })
     }
 
@@ -171,10 +189,21 @@ impl Store {
         let mut dead = 0;
         loop {
             let mut conn = self.connection()?;
-            match uow::run(&mut conn, &self.indexes, access, &mut work) {
-                Ok(value) => return Ok(value),
+            let mut touched = Touched::default();
+            match uow::run(&mut conn, &self.indexes, access, &mut touched, &mut work) {
+                Ok(value) => {
+                    // Committed: the cache forgets what changed before the caller hears of it.
+                    self.forget_cached(touched);
+                    return Ok(value);
+                }
                 Err(error) => {
-                    let retry = discard_if_dead(&mut conn) && work.is_some();
+                    let lost = discard_if_dead(&mut conn);
+                    if lost {
+                        // The connection died, perhaps during COMMIT: the writes may have
+                        // committed, so forget them too. A rollback forgets nothing.
+                        self.forget_cached(touched);
+                    }
+                    let retry = lost && work.is_some();
                     if retry && dead < self.config.pool_max_size {
                         dead += 1;
                         continue;
@@ -207,6 +236,13 @@ impl Store {
         }
     }
 
+    /// Forgets what a committed unit of work changed from the cache of hot lookups.
+    fn forget_cached(&self, touched: Touched) {
+        if let Some(cache) = &self.cache {
+            cache.forget(touched);
+        }
+    }
+
     /// Forgets the cached index facts of `collection` (after this store changed them).
     pub(crate) fn forget_indexes(&self, collection: &crate::models::Collection) {
         self.indexes.forget(collection.id);
@@ -230,7 +266,7 @@ impl Store {
         let mut attempt = |_| {
             self.unit_of_work(options.access, |uow: &mut UnitOfWork<'_>| {
                 if let Some(tenant) = &options.tenant {
-                    tenant::bind(uow.connection(), tenant)?;
+                    tenant::bind(uow.settings_connection(), tenant)?;
                 }
                 work(uow)
             })
@@ -324,11 +360,36 @@ fn pending_names(conn: &mut PgConnection) -> Result<Vec<String>> {
         .collect())
 }
 
+/// The listener's `application_name`: the store's, suffixed (at most 63 characters; the
+/// store's name is checked to be ASCII).
+fn listener_name(application_name: &str) -> String {
+    const SUFFIX: &str = "-listener";
+    let keep = application_name.len().min(63 - SUFFIX.len());
+    format!("{}{SUFFIX}", &application_name[..keep])
+}
+
+/// A token that no other store (in this process or any other) uses: marks this store's writes
+/// in the change notifications. Unique, not secret.
+fn origin_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STORES: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(STORES.fetch_add(1, Ordering::Relaxed));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_nanos());
+    hasher.write_u128(nanos);
+    format!("{:x}-{:016x}", std::process::id(), hasher.finish())
+}
+
 /// Applied to every new connection: settings that last for the session.
 #[derive(Debug)]
 struct SessionSettings {
     statement_timeout: Option<Duration>,
     application_name: String,
+    /// A caching store's token, set as `embedstore.origin` (read by the change triggers).
+    origin: Option<String>,
 }
 
 impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings {
@@ -337,10 +398,12 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
             .statement_timeout
             .map_or(0, |timeout| timeout.as_millis());
         diesel::sql_query(
-            "SELECT set_config('statement_timeout', $1, false), set_config('application_name', $2, false)",
+            "SELECT set_config('statement_timeout', $1, false), set_config('application_name', $2, false), \
+             set_config('embedstore.origin', $3, false)",
         )
         .bind::<Text, _>(timeout_ms.to_string())
         .bind::<Text, _>(&self.application_name)
+        .bind::<Text, _>(self.origin.as_deref().unwrap_or(""))
         .execute(conn)
         .map(drop)
         .map_err(diesel::r2d2::Error::QueryError)

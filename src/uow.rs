@@ -8,6 +8,7 @@ use crate::catalog::IndexCache;
 use crate::dto::SearchRequest;
 use crate::error::{Error, Result};
 use crate::models::Collection;
+use crate::repo::touched::Touched;
 use crate::repo::{self, Collections, Embeddings, SearchResponse};
 use crate::retry::RetryPolicy;
 
@@ -18,17 +19,20 @@ use crate::retry::RetryPolicy;
 pub struct UnitOfWork<'c> {
     conn: &'c mut PgConnection,
     indexes: &'c IndexCache,
+    access: Access,
+    /// What this unit of work's writes changed: the store's cache forgets it after commit.
+    touched: &'c mut Touched,
 }
 
 impl UnitOfWork<'_> {
     /// Create, find, list and drop collections.
     pub fn collections(&mut self) -> Collections<'_> {
-        Collections::new(self.conn)
+        Collections::new(self.conn, self.touched)
     }
 
     /// Insert, upsert, read, delete and count embeddings.
     pub fn embeddings(&mut self) -> Embeddings<'_> {
-        Embeddings::new(self.conn)
+        Embeddings::new(self.conn, self.touched)
     }
 
     /// The `request.k` nearest neighbours of `request.vector` in `collection` (among rows
@@ -81,7 +85,21 @@ impl UnitOfWork<'_> {
 
     /// The transaction's connection, to run your own diesel queries (e.g. joins with your
     /// tables) atomically with embedstore's.
+    ///
+    /// What raw SQL writes is unknown to the store: when the store has a cache
+    /// ([`Config::cache_bytes`](crate::Config::cache_bytes)), a read-write unit of work that
+    /// asked for its connection empties the whole cache when it commits.
     pub fn connection(&mut self) -> &mut PgConnection {
+        if self.access == Access::ReadWrite {
+            self.touched.everything();
+        }
+        self.conn
+    }
+
+    /// The connection for this crate's own statements that change no rows (session settings
+    /// such as `SET LOCAL`, the tenant binding): unlike [`connection`](Self::connection), it
+    /// leaves the cache alone.
+    pub(crate) fn settings_connection(&mut self) -> &mut PgConnection {
         self.conn
     }
 }
@@ -187,6 +205,7 @@ pub(crate) fn run<T, E, F>(
     conn: &mut PgConnection,
     indexes: &IndexCache,
     access: Access,
+    touched: &mut Touched,
     work: &mut Option<F>,
 ) -> Result<T, E>
 where
@@ -202,7 +221,12 @@ where
         let Some(work) = work.take() else {
             return Err(Abort::AlreadyRan);
         };
-        let mut uow = UnitOfWork { conn, indexes };
+        let mut uow = UnitOfWork {
+            conn,
+            indexes,
+            access,
+            touched: &mut *touched,
+        };
         match catch_unwind(AssertUnwindSafe(|| work(&mut uow))) {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(error)) => Err(Abort::Caller(error)),

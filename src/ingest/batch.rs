@@ -233,7 +233,7 @@ impl Ingest<'_> {
         if !self.options.synchronous_commit {
             // Constant SQL; lasts until this batch's COMMIT.
             diesel::connection::SimpleConnection::batch_execute(
-                uow.connection(),
+                uow.settings_connection(),
                 "SET LOCAL synchronous_commit = off",
             )?;
         }

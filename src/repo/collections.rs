@@ -11,16 +11,19 @@ use garde::{Unvalidated, Valid};
 use crate::dto::NewCollection;
 use crate::error::{Error, Result};
 use crate::models::Collection;
+use crate::repo::touched::Touched;
 use crate::schema::collections;
 
 /// Collections inside a unit of work.
 pub struct Collections<'u> {
     conn: &'u mut PgConnection,
+    /// What the writes changed, for the store's cache (forgotten after commit).
+    touched: &'u mut Touched,
 }
 
 impl<'u> Collections<'u> {
-    pub(crate) fn new(conn: &'u mut PgConnection) -> Self {
-        Self { conn }
+    pub(crate) fn new(conn: &'u mut PgConnection, touched: &'u mut Touched) -> Self {
+        Self { conn, touched }
     }
 
     /// Creates a collection and its partition (whose CHECK enforces the dimension).
@@ -82,6 +85,7 @@ impl<'u> Collections<'u> {
             .first(self.conn)
             .optional()?
             .ok_or_else(|| Error::not_found("collection", name))?;
+        self.touched.collection(collection.id);
         // The partition name is built from our own integer id, never from caller text.
         diesel::sql_query(format!("DROP TABLE {}", collection.partition_name()))
             .execute(self.conn)?;
@@ -116,6 +120,13 @@ fn create_partition(conn: &mut PgConnection, collection: &Collection) -> Result<
         "CREATE TABLE {partition} PARTITION OF embeddings \
          (CONSTRAINT {partition}_dim_{dimension} CHECK (vector_dims(embedding) = {dimension})) \
          FOR VALUES IN ({id})"
+    ))
+    .execute(conn)?;
+    // Statement-level triggers are not inherited by partitions: a TRUNCATE of this partition
+    // alone must notify caching stores too (migration …000050_change_notifications).
+    diesel::sql_query(format!(
+        "CREATE TRIGGER {partition}_notify_truncate AFTER TRUNCATE ON {partition} \
+         FOR EACH STATEMENT EXECUTE FUNCTION embedstore_notify_embeddings()"
     ))
     .execute(conn)?;
     diesel::sql_query(format!(

@@ -8,17 +8,20 @@ use crate::error::{Error, Result};
 use crate::models::{Collection, Embedding, NewEmbeddingRow};
 use crate::repo::copy::{CopyInto, copy_rows, stage};
 use crate::repo::rows::{WriteSummary, row_security_active, with_external_ids, write_error};
+use crate::repo::touched::Touched;
 use crate::repo::upsert::{self, UpsertPlan};
 use crate::schema::embeddings;
 
 /// Embeddings inside a unit of work.
 pub struct Embeddings<'u> {
     pub(crate) conn: &'u mut PgConnection,
+    /// What the writes changed, for the store's cache (forgotten after commit).
+    pub(crate) touched: &'u mut Touched,
 }
 
 impl<'u> Embeddings<'u> {
-    pub(crate) fn new(conn: &'u mut PgConnection) -> Self {
-        Self { conn }
+    pub(crate) fn new(conn: &'u mut PgConnection, touched: &'u mut Touched) -> Self {
+        Self { conn, touched }
     }
 
     /// Inserts new embeddings with one binary `COPY`.
@@ -82,6 +85,7 @@ impl<'u> Embeddings<'u> {
         collection: &Collection,
         plan: UpsertPlan,
     ) -> Result<WriteSummary> {
+        self.touched.rows(collection.id, plan.external_ids());
         upsert::apply(self.conn, collection, plan)
     }
 
@@ -139,6 +143,7 @@ impl<'u> Embeddings<'u> {
         external_ids: &[S],
     ) -> Result<u64> {
         let ids = as_strs(external_ids);
+        self.touched.rows(collection.id, ids.iter().copied());
         let deleted = diesel::delete(with_external_ids(collection.id, &ids)).execute(self.conn)?;
         Ok(deleted as u64)
     }

@@ -137,6 +137,7 @@ impl Embeddings<'_> {
     pub fn delete_where(&mut self, collection: &Collection, filter: &Filter) -> Result<u64> {
         filter.check()?;
         let mut sql = SqlBuilder::new();
+        self.touched.collection(collection.id);
         sql.push("DELETE FROM embeddings WHERE ");
         let layout = crate::repo::catalog::layout_now(self.conn, collection)?;
         matching(&mut sql, collection, filter, &layout);

@@ -50,6 +50,14 @@ impl UpsertPlan {
     pub(crate) fn summary(&self) -> WriteSummary {
         self.summary
     }
+
+    /// The ids that [`apply`] may write (new ones too: someone may insert them meanwhile).
+    pub(crate) fn external_ids(&self) -> impl Iterator<Item = &str> {
+        self.fresh
+            .iter()
+            .chain(&self.changed)
+            .map(|row| row.external_id.as_str())
+    }
 }
 
 /// Compares `batch` with the rows `collection` holds now: a row whose vector (bit for bit),

@@ -5,6 +5,7 @@
 )]
 
 mod ann;
+mod cache;
 mod collections;
 mod concurrency;
 mod config;

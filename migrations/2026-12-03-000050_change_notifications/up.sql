@@ -8,6 +8,10 @@
 -- sets it on its pooled connections and skips its own notifications, since it forgets the
 -- exact keys of its own writes at commit. Everyone else leaves it empty.
 --
+-- Only UPDATE and DELETE notify, not INSERT: a cache keeps rows it found, never the absence
+-- of one, so a new row cannot make any cached entry stale — and the bulk paths (COPY, ingest)
+-- pay no trigger at all.
+--
 -- Row-level triggers on the partitioned table are cloned to every partition (existing and
 -- future ones), so writes straight into a partition notify too. One payload per collection,
 -- not per row: PostgreSQL sends identical payloads of one transaction once (a hash lookup per
@@ -22,20 +26,18 @@ BEGIN
         PERFORM pg_notify('embedstore_changes', '*:' || origin);
         RETURN NULL;
     END IF;
-    IF TG_OP IN ('UPDATE', 'DELETE') THEN
-        PERFORM pg_notify('embedstore_changes', 'e:' || OLD.collection_id || ':' || origin);
-    END IF;
-    IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    PERFORM pg_notify('embedstore_changes', 'e:' || OLD.collection_id || ':' || origin);
+    IF TG_OP = 'UPDATE' AND NEW.collection_id IS DISTINCT FROM OLD.collection_id THEN
         PERFORM pg_notify('embedstore_changes', 'e:' || NEW.collection_id || ':' || origin);
     END IF;
     RETURN NULL;
 END
 $$;
 COMMENT ON FUNCTION embedstore_notify_embeddings() IS
-    'Trigger function: NOTIFY embedstore_changes with ''e:<collection id>:<origin>'' for every changed row (one notification per collection and transaction), ''*:<origin>'' for TRUNCATE.';
+    'Trigger function: NOTIFY embedstore_changes with ''e:<collection id>:<origin>'' for every updated or deleted row (one notification per collection and transaction), ''*:<origin>'' for TRUNCATE.';
 
 CREATE TRIGGER embeddings_notify_changes
-    AFTER INSERT OR UPDATE OR DELETE ON embeddings
+    AFTER UPDATE OR DELETE ON embeddings
     FOR EACH ROW EXECUTE FUNCTION embedstore_notify_embeddings();
 COMMENT ON TRIGGER embeddings_notify_changes ON embeddings IS
     'Tells caching stores which collection changed: see embedstore_notify_embeddings().';

@@ -42,10 +42,10 @@ pub use ingest::{
     SourceRow, WriteMode,
 };
 pub use metric::{Metric, UnknownMetric};
-pub use models::{Collection, CollectionId, Embedding};
+pub use models::{Alias, Collection, CollectionId, Embedding};
 pub use repo::{
-    Collections, Embeddings, MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest, SearchHit, SearchPath,
-    SearchResponse, WriteSummary,
+    Aliases, Collections, Embeddings, MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest, SearchHit,
+    SearchPath, SearchResponse, WriteSummary,
 };
 pub use retry::RetryPolicy;
 pub use search::{MAX_BATCH, RecallQueries, RecallReport, RecallRequest};

@@ -8,7 +8,7 @@ use crate::catalog::IndexCache;
 use crate::dto::SearchRequest;
 use crate::error::{Error, Result};
 use crate::models::Collection;
-use crate::repo::{self, Collections, Embeddings, SearchResponse};
+use crate::repo::{self, Aliases, Collections, Embeddings, SearchResponse};
 use crate::retry::RetryPolicy;
 
 /// One open transaction. Everything done through it commits or rolls back together.
@@ -24,6 +24,11 @@ impl UnitOfWork<'_> {
     /// Create, find, list and drop collections.
     pub fn collections(&mut self) -> Collections<'_> {
         Collections::new(self.conn)
+    }
+
+    /// Point names at collections, move them, list and drop them: see [`Aliases`].
+    pub fn aliases(&mut self) -> Aliases<'_> {
+        Aliases::new(self.conn)
     }
 
     /// Insert, upsert, read, delete and count embeddings.

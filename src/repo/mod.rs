@@ -4,6 +4,7 @@
 //! a `CheckedBatch`, the same proof made without losing a refused batch); the public handles
 //! validate their DTOs first. Nothing outside this module imports `crate::schema`.
 
+pub(crate) mod aliases;
 pub(crate) mod ann_index;
 pub(crate) mod catalog;
 pub(crate) mod collections;
@@ -20,6 +21,7 @@ pub(crate) mod search;
 mod staging;
 pub(crate) mod upsert;
 
+pub use aliases::Aliases;
 pub use collections::Collections;
 pub use embeddings::Embeddings;
 pub use filtered::{MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest};

@@ -4,6 +4,7 @@
     reason = "helpers outside #[test] fns fail loudly too"
 )]
 
+mod aliases;
 mod ann;
 mod collections;
 mod concurrency;

@@ -21,12 +21,12 @@ pub enum IndexCommand {
     Rebuild(BuildArgs),
     /// Drop the collection's ANN index (searches become exact scans).
     Drop {
-        /// The collection.
+        /// The collection (or an alias of it).
         collection: String,
     },
     /// Show the index: validity, method, parameters, size, rows, and advice.
     Status {
-        /// The collection.
+        /// The collection (or an alias of it).
         collection: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -39,7 +39,7 @@ pub enum IndexCommand {
 /// Arguments of `index create` and `index rebuild`.
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
-    /// The collection.
+    /// The collection (or an alias of it).
     pub collection: String,
     /// Index method (`rebuild` keeps the current one unless given).
     #[arg(long, value_parser = ["hnsw", "ivfflat"])]
@@ -67,7 +67,7 @@ pub struct BuildArgs {
 /// Arguments of `index recall`.
 #[derive(Debug, clap::Args)]
 pub struct RecallArgs {
-    /// The collection.
+    /// The collection (or an alias of it).
     pub collection: String,
     /// Queries sampled from the collection.
     #[arg(long, default_value_t = 100)]
@@ -94,7 +94,7 @@ pub struct RecallArgs {
 pub enum PayloadIndexCommand {
     /// Index a metadata field's typed values (btree), or all metadata (`--type gin`).
     Create {
-        /// The collection.
+        /// The collection (or an alias of it).
         collection: String,
         /// The field path, e.g. `lang` or `source.year` (omit with `--type gin`).
         field: Option<String>,
@@ -104,7 +104,7 @@ pub enum PayloadIndexCommand {
     },
     /// List the collection's payload indexes.
     List {
-        /// The collection.
+        /// The collection (or an alias of it).
         collection: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -112,7 +112,7 @@ pub enum PayloadIndexCommand {
     },
     /// Drop a payload index by its id (see `list`).
     Drop {
-        /// The collection.
+        /// The collection (or an alias of it).
         collection: String,
         /// The payload index id.
         id: i32,

@@ -3,6 +3,7 @@
 //! ```text
 //! embedstore migrate
 //! embedstore collection create docs --dimension 384 --metric cosine --model all-MiniLM-L6-v2
+//! embedstore alias set|show|list|drop docs [docs_v2]
 //! embedstore insert docs embeddings.jsonl [--upsert] [--batch-size 5000]
 //! embedstore search docs --vector '[0.1, …]' [--k 10] [--content] [--format table|json]
 //!     [--filter JSON] [--ef-search N] [--exact] [--threshold D] [--queries FILE]
@@ -21,6 +22,7 @@
 //! other settings from `EMBEDSTORE_*` (see `embedstore::config`). Errors go to stderr as
 //! `error: …` with exit status 1; usage errors exit with 2. No password is ever printed.
 
+mod alias;
 mod collection;
 mod corpus;
 mod demo;
@@ -41,6 +43,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use embedstore::{Config, Store};
 
+use crate::alias::AliasCommand;
 use crate::collection::CollectionCommand;
 use crate::demo::DemoArgs;
 use crate::error::CliError;
@@ -79,6 +82,9 @@ enum Command {
     /// Create, list, show and drop collections.
     #[command(subcommand)]
     Collection(CollectionCommand),
+    /// Point names at collections (switch models by moving one), show, list and drop them.
+    #[command(subcommand)]
+    Alias(AliasCommand),
     /// Insert (or upsert) JSONL records into a collection, all in one transaction.
     Insert(InsertArgs),
     /// Find the nearest neighbours of query vectors.
@@ -135,6 +141,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     let outcome = match &cli.command {
         Command::Migrate => migrate(&store, out),
         Command::Collection(command) => collection::run(&store, command, out),
+        Command::Alias(command) => alias::run(&store, command, out),
         Command::Insert(args) => insert::run(&store, args, out),
         Command::Search(args) => search::run(&store, args, out),
         Command::Index(command) => index::run(&store, command, out),

@@ -70,7 +70,17 @@ fn every_subcommand_prints_its_help() {
         found.len(),
         found.join(", ")
     );
-    for expected in ["ingest", "insert", "search", "export", "index create"] {
+    for expected in [
+        "ingest",
+        "insert",
+        "search",
+        "export",
+        "index create",
+        "alias set",
+        "alias show",
+        "alias list",
+        "alias drop",
+    ] {
         assert!(
             found.iter().any(|path| path == expected),
             "`{expected}` was not discovered: {found:?}"

@@ -6,6 +6,7 @@
     reason = "helpers outside #[test] fns fail loudly too"
 )]
 
+mod aliases;
 mod help;
 mod hostile;
 mod ingest;

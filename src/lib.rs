@@ -20,6 +20,7 @@ mod store;
 mod tenant;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod trace;
 mod uow;
 
 // Every public item has exactly one path: here, at the crate root. The modules are private;

@@ -14,6 +14,7 @@ use garde::Valid;
 use crate::dto::AliasSpec;
 use crate::error::{Error, Result, bounded};
 use crate::models::{Alias, AliasRow, Collection, CollectionId};
+use crate::trace::{self, Operation};
 
 /// The constraint that keeps collection and alias names apart.
 pub(crate) const NAME_TAKEN: &str = "catalog_names_pkey";
@@ -43,6 +44,22 @@ impl<'u> Aliases<'u> {
     /// [`Error::Conflict`] when `name` is a collection's name (an alias cannot shadow a
     /// collection; constraint `catalog_names_pkey`) or `collection` is itself an alias.
     pub fn set(&mut self, name: &str, collection: &str) -> Result<Alias> {
+        let operation = Operation::start(trace::span!(
+            "set_alias",
+            alias = tracing::field::Empty,
+            collection = tracing::field::Empty,
+            collection_id = tracing::field::Empty,
+        ));
+        let alias = self.set_checked(name, collection);
+        if let Ok(alias) = &alias {
+            operation.record("alias", alias.name.as_str());
+            operation.record("collection", alias.collection.name.as_str());
+            operation.record("collection_id", alias.collection.id.0);
+        }
+        operation.finish(alias)
+    }
+
+    fn set_checked(&mut self, name: &str, collection: &str) -> Result<Alias> {
         let spec = AliasSpec::checked(name, collection)?;
         match upsert(self.conn, &spec)? {
             Some(alias) => Ok(alias),
@@ -104,6 +121,20 @@ impl<'u> Aliases<'u> {
     /// [`Error::NotFound`] (entity `"alias"`) when there is none (a collection's name is not
     /// an alias: collections are dropped with [`Collections::drop`](crate::Collections::drop)).
     pub fn drop(&mut self, name: &str) -> Result<Alias> {
+        let operation = Operation::start(trace::span!(
+            "drop_alias",
+            alias = tracing::field::Empty,
+            collection = tracing::field::Empty,
+        ));
+        let dropped = self.drop_named(name);
+        if let Ok(alias) = &dropped {
+            operation.record("alias", alias.name.as_str());
+            operation.record("collection", alias.collection.name.as_str());
+        }
+        operation.finish(dropped)
+    }
+
+    fn drop_named(&mut self, name: &str) -> Result<Alias> {
         let row: Option<AliasRow> = diesel::sql_query(format!(
             "WITH a AS (DELETE FROM collection_aliases WHERE name = $1 \
                         RETURNING name, collection_id, updated_at) \

@@ -13,6 +13,7 @@ use crate::error::{Error, Result, bounded};
 use crate::models::Collection;
 use crate::repo::aliases;
 use crate::schema::collections;
+use crate::trace::{self, Operation};
 
 /// Collections inside a unit of work.
 pub struct Collections<'u> {
@@ -29,10 +30,19 @@ impl<'u> Collections<'u> {
     /// # Errors
     /// [`Error::Validation`] for a bad spec; [`Error::Conflict`] when the name is taken.
     pub fn create(&mut self, spec: NewCollection) -> Result<Collection> {
+        // The name only once validated: a hostile name never reaches a span.
+        let operation = Operation::start(trace::span!(
+            "create_collection",
+            collection = tracing::field::Empty,
+            dimension = spec.dimension,
+            metric = spec.metric.as_str(),
+        ));
         let spec = Unvalidated::new(spec)
             .validate()
-            .map_err(|report| Error::invalid(&report))?;
-        insert(self.conn, &spec)
+            .map_err(|report| Error::invalid(&report));
+        let spec = operation.finish(spec)?;
+        operation.record("collection", spec.name.as_str());
+        operation.finish(insert(self.conn, &spec))
     }
 
     /// The collection called `name`, or the one the alias `name` points at.
@@ -88,6 +98,20 @@ impl<'u> Collections<'u> {
     /// an alias points at the collection (constraint `collection_aliases_collection_id_fkey`:
     /// move or drop the alias first).
     pub fn drop(&mut self, name: &str) -> Result<Collection> {
+        let operation = Operation::start(trace::span!(
+            "drop_collection",
+            collection = tracing::field::Empty,
+            collection_id = tracing::field::Empty,
+        ));
+        let dropped = self.drop_named(name);
+        if let Ok(collection) = &dropped {
+            operation.record("collection", collection.name.as_str());
+            operation.record("collection_id", collection.id.0);
+        }
+        operation.finish(dropped)
+    }
+
+    fn drop_named(&mut self, name: &str) -> Result<Collection> {
         // The row lock waits for transactions that are pointing an alias at the collection (the
         // foreign key locks the row too) and keeps new ones out until this one ends.
         let Some(collection) = collections::table

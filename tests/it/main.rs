@@ -26,6 +26,7 @@ mod pipeline;
 mod round_trips;
 mod search;
 mod soak;
+mod spans;
 mod support;
 mod tls;
 mod transactions;

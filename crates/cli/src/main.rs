@@ -21,6 +21,7 @@
 //! The database comes from `--database-url` or `DATABASE_URL` (a `.env` file is read too), the
 //! other settings from `EMBEDSTORE_*` (see `embedstore::config`). Errors go to stderr as
 //! `error: …` with exit status 1; usage errors exit with 2. No password is ever printed.
+//! `-v` / `-vv` or `RUST_LOG` trace each operation on stderr.
 
 mod alias;
 mod collection;
@@ -71,6 +72,11 @@ struct Cli {
         value_name = "URL"
     )]
     database_url: Option<String>,
+    /// Trace what embedstore does on stderr: -v each operation as it ends (collection, planner
+    /// path, k asked and returned, rows written, settings, duration), -vv everything embedstore
+    /// traces. `RUST_LOG` (e.g. `RUST_LOG=embedstore=info`), when set, decides instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -116,6 +122,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    trace(cli.verbose);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let outcome = run(cli, &mut out).and_then(|()| out.flush().map_err(CliError::from));
@@ -155,6 +162,26 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Stats(args) => export::run_stats(&store, args, out),
     };
     outcome.map_err(|error| explain_missing_schema(&store, error))
+}
+
+/// Sends embedstore's `tracing` spans to stderr, one line as each ends, as `RUST_LOG` says
+/// or, when it is unset, as `-v` / `-vv` say; without either, nothing is traced.
+fn trace(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::new(directives),
+        _ => match verbose {
+            0 => return,
+            1 => EnvFilter::new("embedstore=info"),
+            _ => EnvFilter::new("embedstore=trace"),
+        },
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// The configuration from the environment (and `.env`), with `--database-url` taking the

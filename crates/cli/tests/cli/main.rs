@@ -19,3 +19,4 @@ mod stats;
 mod support;
 mod tenants;
 mod tls;
+mod verbose;

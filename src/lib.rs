@@ -34,7 +34,7 @@ pub use dto::{
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
 pub use export::{CollectionStats, ExportSummary};
 pub use filter::{FieldPath, Filter, FilterError, PayloadKind};
-pub use index::{IndexProgress, IndexStatus, PayloadIndex};
+pub use index::{HealthOptions, IndexHealth, IndexProgress, IndexStatus, PayloadIndex};
 #[cfg(feature = "parquet")]
 pub use ingest::ParquetSource;
 pub use ingest::{

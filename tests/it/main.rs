@@ -14,6 +14,7 @@ mod embeddings;
 mod export;
 mod faults;
 mod filters;
+mod health;
 mod hostile;
 mod index;
 mod ingest;

@@ -1,4 +1,4 @@
-//! `embedstore index create|drop|status|rebuild|recall` and
+//! `embedstore index create|drop|status|rebuild|recall|health` and
 //! `embedstore payload-index create|list|drop`.
 
 use std::io::{IsTerminal, Write};
@@ -10,6 +10,7 @@ use embedstore::{
 };
 
 use crate::error::CliError;
+use crate::health::{self, HealthArgs};
 use crate::output::{Column, Format, duration, write_table};
 
 /// The `index` subcommands: a collection's ANN index.
@@ -34,6 +35,9 @@ pub enum IndexCommand {
     },
     /// Measure recall@k of the index against exact search, with latencies.
     Recall(RecallArgs),
+    /// Drift since the build (rows, updates, deletes, dead tuples), sampled recall@k and
+    /// advice, for one collection or all; `--format json` for a cron job.
+    Health(HealthArgs),
 }
 
 /// Arguments of `index create` and `index rebuild`.
@@ -170,6 +174,7 @@ pub fn run(store: &Store, command: &IndexCommand, out: &mut dyn Write) -> Result
             write_status(out, &status, *format)
         }
         IndexCommand::Recall(args) => recall(store, args, out),
+        IndexCommand::Health(args) => health::run(store, args, out),
     }
 }
 

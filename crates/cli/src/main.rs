@@ -7,7 +7,7 @@
 //! embedstore insert docs embeddings.jsonl [--upsert] [--batch-size 5000]
 //! embedstore search docs --vector '[0.1, …]' [--k 10] [--content] [--format table|json]
 //!     [--filter JSON] [--ef-search N] [--exact] [--threshold D] [--queries FILE]
-//! embedstore index create|rebuild|drop|status|recall docs [--method hnsw|ivfflat] …
+//! embedstore index create|rebuild|drop|status|recall|health docs [--method hnsw|ivfflat] …
 //! embedstore payload-index create docs lang --type keyword
 //! embedstore count docs [--filter JSON]
 //! embedstore delete docs --filter JSON --yes
@@ -31,6 +31,7 @@ mod embedder;
 mod error;
 mod export;
 mod grant;
+mod health;
 mod index;
 mod ingest;
 mod insert;

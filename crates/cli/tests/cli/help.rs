@@ -76,6 +76,7 @@ fn every_subcommand_prints_its_help() {
         "search",
         "export",
         "index create",
+        "index health",
         "alias set",
         "alias show",
         "alias list",

@@ -7,6 +7,7 @@
 )]
 
 mod aliases;
+mod health;
 mod help;
 mod hostile;
 mod ingest;

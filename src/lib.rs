@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod backfill;
 mod catalog;
 mod config;
 mod dto;
@@ -25,6 +26,10 @@ mod uow;
 
 // Every public item has exactly one path: here, at the crate root. The modules are private;
 // only `testing` (feature `testing`) is a public module of its own.
+pub use backfill::{
+    BackfillItem, BackfillOptions, BackfillProgress, BackfillSummary, DEFAULT_BACKFILL_BATCH,
+    EmbedResult,
+};
 pub use config::{Config, DatabaseUrl};
 pub use dto::{
     CollectionRules, DEFAULT_EXACT_THRESHOLD, Duplicates, EmbeddingBatch, IndexMethod, IndexSpec,

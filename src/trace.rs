@@ -89,6 +89,7 @@ pub(crate) fn kind(error: &Error) -> &'static str {
         Error::Conflict { .. } => "conflict",
         Error::DimensionMismatch { .. } => "dimension_mismatch",
         Error::Migration(_) => "migration",
+        Error::Embedder(_) => "embedder",
         Error::Database(error) if error.is_retryable() => "database_retryable",
         Error::Database(_) => "database",
     }

@@ -6,6 +6,7 @@
 
 pub(crate) mod aliases;
 pub(crate) mod ann_index;
+pub(crate) mod backfill;
 pub(crate) mod catalog;
 pub(crate) mod collections;
 mod copy;

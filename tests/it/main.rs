@@ -6,6 +6,7 @@
 
 mod aliases;
 mod ann;
+mod backfill;
 mod collections;
 mod concurrency;
 mod config;

@@ -16,6 +16,7 @@
 //! embedstore ingest docs --vectors vectors.npy --records records.jsonl [--mode insert|upsert]
 //! embedstore export docs --out DIR
 //! embedstore stats [docs] [--format table|json]
+//! embedstore backfill docs_v1 docs_v2 --command 'python embed.py' [--batch-size 256]
 //! ```
 //!
 //! The database comes from `--database-url` or `DATABASE_URL` (a `.env` file is read too), the
@@ -24,6 +25,7 @@
 //! `-v` / `-vv` or `RUST_LOG` trace each operation on stderr.
 
 mod alias;
+mod backfill;
 mod collection;
 mod corpus;
 mod demo;
@@ -46,6 +48,7 @@ use clap::{Parser, Subcommand};
 use embedstore::{Config, Store};
 
 use crate::alias::AliasCommand;
+use crate::backfill::BackfillArgs;
 use crate::collection::CollectionCommand;
 use crate::demo::DemoArgs;
 use crate::error::CliError;
@@ -119,6 +122,9 @@ enum Command {
     Export(ExportArgs),
     /// Rows, dimension, metric, model, sizes and last write of each collection.
     Stats(StatsArgs),
+    /// Re-embed FROM into TO (a new model's collection) with an embedder command: resumable,
+    /// catches up writes and deletes made meanwhile; then `alias set` cuts over.
+    Backfill(BackfillArgs),
 }
 
 fn main() -> ExitCode {
@@ -161,6 +167,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Ingest(args) => ingest::run(&store, args, out),
         Command::Export(args) => export::run_export(&store, args, out),
         Command::Stats(args) => export::run_stats(&store, args, out),
+        Command::Backfill(args) => backfill::run(&store, args, out),
     };
     outcome.map_err(|error| explain_missing_schema(&store, error))
 }

@@ -77,6 +77,7 @@ fn every_subcommand_prints_its_help() {
         "export",
         "index create",
         "index health",
+        "backfill",
         "alias set",
         "alias show",
         "alias list",

@@ -7,6 +7,7 @@
 )]
 
 mod aliases;
+mod backfill;
 mod health;
 mod help;
 mod hostile;

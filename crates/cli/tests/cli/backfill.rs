@@ -144,7 +144,10 @@ fn backfill_refuses_a_bad_embedder_answer_and_writes_nothing() {
             r#"cat >/dev/null; echo '{"external_id": "b", "vector": [1, 2, 3, 4]}'"#,
             "external_id \"b\", expected \"a\"",
         ),
-        (r#"cat >/dev/null; echo '{"vector": [1, 2, 3]}'"#, "3"),
+        (
+            r#"cat >/dev/null; echo '{"vector": [1, 2, 3]}'"#,
+            "items[0].vector: expected 4 values, got 3",
+        ),
     ];
     for (command, expected) in cases {
         let error = stderr_of_failure(embedstore(&db).args([

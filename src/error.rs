@@ -62,6 +62,9 @@ pub enum Error {
     },
     /// Running the embedded migrations failed.
     Migration(Box<dyn std::error::Error + Send + Sync>),
+    /// The caller's embedder failed during [`Store::backfill`](crate::Store::backfill) (what
+    /// was written before stays; running the backfill again resumes).
+    Embedder(Box<dyn std::error::Error + Send + Sync>),
     /// Any other database error, classified.
     Database(DatabaseError),
 }
@@ -235,6 +238,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::Migration(source) => write!(f, "migration failed: {source}"),
+            Error::Embedder(source) => write!(f, "embedder failed: {source}"),
             Error::Database(error) => {
                 let retry = if error.is_retryable() {
                     " (retryable)"
@@ -252,7 +256,7 @@ impl std::error::Error for Error {
         match self {
             Error::Connect { source, .. } | Error::Pool(source) => Some(source.as_ref()),
             Error::Validation(report) => Some(report),
-            Error::Migration(source) => Some(source.as_ref()),
+            Error::Migration(source) | Error::Embedder(source) => Some(source.as_ref()),
             Error::Database(error) => Some(&error.source),
             _ => None,
         }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod backfill;
 mod cache;
 mod catalog;
 mod config;
@@ -22,10 +23,15 @@ mod store;
 mod tenant;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod trace;
 mod uow;
 
 // Every public item has exactly one path: here, at the crate root. The modules are private;
 // only `testing` (feature `testing`) is a public module of its own.
+pub use backfill::{
+    BackfillItem, BackfillOptions, BackfillProgress, BackfillSummary, DEFAULT_BACKFILL_BATCH,
+    EmbedResult,
+};
 pub use cache::CacheStats;
 pub use config::{Config, DatabaseUrl, MAX_CACHE_BYTES};
 pub use dto::{
@@ -36,7 +42,7 @@ pub use dto::{
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
 pub use export::{CollectionStats, ExportSummary};
 pub use filter::{FieldPath, Filter, FilterError, PayloadKind};
-pub use index::{IndexProgress, IndexStatus, PayloadIndex};
+pub use index::{HealthOptions, IndexHealth, IndexProgress, IndexStatus, PayloadIndex};
 #[cfg(feature = "parquet")]
 pub use ingest::ParquetSource;
 pub use ingest::{
@@ -45,10 +51,10 @@ pub use ingest::{
     SourceRow, WriteMode,
 };
 pub use metric::{Metric, UnknownMetric};
-pub use models::{Collection, CollectionId, Embedding};
+pub use models::{Alias, Collection, CollectionId, Embedding};
 pub use repo::{
-    Collections, Embeddings, MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest, SearchHit, SearchPath,
-    SearchResponse, WriteSummary,
+    Aliases, Collections, Embeddings, MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest, SearchHit,
+    SearchPath, SearchResponse, WriteSummary,
 };
 pub use retry::RetryPolicy;
 pub use search::{MAX_BATCH, RecallQueries, RecallReport, RecallRequest};

@@ -14,6 +14,7 @@ use crate::models::{Collection, Embedding};
 use crate::repo::touched::Touched;
 use crate::repo::{Collections, Embeddings};
 use crate::store::Store;
+use crate::trace::{self, Operation};
 
 impl Store {
     /// The embedding with this `external_id` in `collection`, if any: one read-only statement
@@ -52,6 +53,27 @@ impl Store {
         collection: &Collection,
         external_ids: &[S],
     ) -> Result<Vec<Embedding>> {
+        let operation = Operation::start(trace::span!(
+            "lookup",
+            action = "get_many",
+            collection = %collection.name,
+            collection_id = collection.id.0,
+            requested = external_ids.len(),
+            from_cache = tracing::field::Empty,
+            returned = tracing::field::Empty,
+        ));
+        let found = operation.finish(self.read_through(collection, external_ids, &operation))?;
+        operation.record("returned", found.len());
+        Ok(found)
+    }
+
+    /// [`Store::get_many`]'s work, recording in `operation` how many came from the cache.
+    fn read_through<S: AsRef<str>>(
+        &self,
+        collection: &Collection,
+        external_ids: &[S],
+        operation: &Operation,
+    ) -> Result<Vec<Embedding>> {
         let mut seen = HashSet::new();
         // An id with NUL cannot be stored (validation refuses it) nor sent: it is not found.
         let ids: Vec<&str> = external_ids
@@ -78,6 +100,7 @@ impl Store {
             // in between.
             state.row_ticket(collection.id)
         };
+        operation.record("from_cache", found.len());
         let mut read: HashMap<String, Embedding> = HashMap::new();
         if !missing.is_empty() {
             let rows = self.read_rows(collection, &missing)?;
@@ -101,6 +124,22 @@ impl Store {
     /// # Errors
     /// [`Error::NotFound`] when there is none; as [`Store::get`] otherwise.
     pub fn collection(&self, name: &str) -> Result<Collection> {
+        // The name is recorded only once found: a name that matched nothing is caller text.
+        let operation = Operation::start(trace::span!(
+            "lookup",
+            action = "collection",
+            collection = tracing::field::Empty,
+            collection_id = tracing::field::Empty,
+            from_cache = false,
+        ));
+        let found = operation.finish(self.handle_through(name, &operation))?;
+        operation.record("collection", tracing::field::display(&found.name));
+        operation.record("collection_id", found.id.0);
+        Ok(found)
+    }
+
+    /// [`Store::collection`]'s work, recording in `operation` whether the cache answered.
+    fn handle_through(&self, name: &str, operation: &Operation) -> Result<Collection> {
         let read =
             |conn: &mut PgConnection| Collections::new(conn, &mut Touched::default()).get(name);
         let Some(cache) = &self.cache else {
@@ -109,6 +148,7 @@ impl Store {
         let ticket = {
             let mut state = cache.state();
             if let Some(collection) = state.handle(name) {
+                operation.record("from_cache", true);
                 return Ok(collection);
             }
             state.handle_ticket()
@@ -137,6 +177,11 @@ impl Store {
     /// # Errors
     /// [`Error::Pool`] or [`Error::Database`] when the notification cannot be sent.
     pub fn cache_sync(&self) -> Result<()> {
+        let operation = Operation::start(trace::span!("lookup", action = "cache_sync"));
+        operation.finish(self.sync_cache())
+    }
+
+    fn sync_cache(&self) -> Result<()> {
         let Some(cache) = &self.cache else {
             return Ok(());
         };

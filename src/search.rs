@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 use crate::models::Collection;
 use crate::repo::{self, SearchResponse};
 use crate::store::Store;
+use crate::trace::{self, Operation};
+use crate::uow;
 
 /// Most query vectors one batch search takes.
 pub const MAX_BATCH: usize = 1000;
@@ -98,8 +100,9 @@ impl Store {
         collection: &Collection,
         request: SearchRequest,
     ) -> Result<SearchResponse> {
+        let operation = uow::search_operation("autocommit", collection, &request, 1);
         let request = request.validate_for(collection)?.into_inner();
-        self.on_live_connection(|conn| {
+        let response = self.on_live_connection(|conn| {
             let indexes = self.indexes.get(conn, collection)?;
             let mut responses = repo::search::run_many(
                 conn,
@@ -111,7 +114,8 @@ impl Store {
                 &self.indexes,
             )?;
             Ok(responses.remove(0))
-        })
+        });
+        uow::searched(&operation, response)
     }
 
     /// The same search for every vector in `queries`, in one statement (one round trip), one
@@ -130,8 +134,9 @@ impl Store {
         if queries.is_empty() {
             return Ok(Vec::new());
         }
+        let operation = uow::search_operation("batch", collection, template, queries.len());
         let request = validate_batch(collection, queries, template)?;
-        self.on_live_connection(|conn| {
+        let responses = self.on_live_connection(|conn| {
             let indexes = self.indexes.get(conn, collection)?;
             repo::search::run_many(
                 conn,
@@ -142,7 +147,8 @@ impl Store {
                 repo::search::Scope::Autocommit,
                 &self.indexes,
             )
-        })
+        });
+        uow::searched(&operation, responses)
     }
 
     /// Measures recall@k of `request.request`'s settings: each query is answered as requested
@@ -156,6 +162,23 @@ impl Store {
         collection: &Collection,
         request: &RecallRequest,
     ) -> Result<RecallReport> {
+        let operation = Operation::start(trace::span!(
+            "measure_recall",
+            collection = %collection.name,
+            collection_id = collection.id.0,
+            k = request.request.k,
+            queries = tracing::field::Empty,
+            recall = tracing::field::Empty,
+        ));
+        let report = self.recall_of(collection, request);
+        if let Ok(report) = &report {
+            operation.record("queries", report.queries);
+            operation.record("recall", report.recall);
+        }
+        operation.finish(report)
+    }
+
+    fn recall_of(&self, collection: &Collection, request: &RecallRequest) -> Result<RecallReport> {
         let queries = match &request.queries {
             RecallQueries::Vectors(vectors) => vectors.clone(),
             RecallQueries::Sample(count) => self.sample_vectors(collection, *count)?,

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::repo::touched::Touched;
 use crate::tenant;
+use crate::trace::{self, Operation};
 use crate::uow::{self, Access, UnitOfWork, WorkOptions};
 
 /// The schema migrations, embedded at compile time so a service can migrate without the CLI.
@@ -61,6 +62,15 @@ impl Store {
     /// could be opened within [`Config::connect_timeout`]; [`Error::Config`] for bad settings.
     pub fn connect(config: Config) -> Result<Self> {
         config.check()?;
+        let operation = Operation::start(trace::span!(
+            "connect",
+            target = %config.database_url.target(),
+            pool_max_size = config.pool_max_size
+        ));
+        operation.finish(Self::open(config))
+    }
+
+    fn open(config: Config) -> Result<Self> {
         let timeout_secs = config.connect_timeout.as_secs().max(1).to_string();
         // libpq's own connect_timeout bounds a single attempt (e.g. a blackholed host); the
         // pool's connection_timeout bounds the whole wait.
@@ -131,15 +141,20 @@ impl Store {
     /// # Errors
     /// [`Error::Migration`] with the failing migration's message.
     pub fn migrate(&self) -> Result<Vec<String>> {
+        let operation = Operation::start(trace::span!("migrate", applied = tracing::field::Empty));
         let mut conn = self.connection()?;
-        with_advisory_lock(&mut conn, MIGRATION_LOCK, |conn| {
+        let applied = with_advisory_lock(&mut conn, MIGRATION_LOCK, |conn| {
             // Under the lock nobody else migrates: what is pending now is what gets applied.
             let pending = pending_names(conn)?;
             let applied = conn
                 .run_pending_migrations(MIGRATIONS)
                 .map_err(Error::Migration)?;
-            Ok(pending.into_iter().take(applied.len()).collect())
-        })
+            Ok(pending.into_iter().take(applied.len()).collect::<Vec<_>>())
+        });
+        if let Ok(applied) = &applied {
+            operation.record("applied", applied.len());
+        }
+        operation.finish(applied)
     }
 
     /// Names of the embedded migrations not yet applied to the database, oldest first.
@@ -185,6 +200,11 @@ impl Store {
         F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
         E: From<Error>,
     {
+        let operation = Operation::start(trace::span!(
+            "unit_of_work",
+            read_only = access == Access::ReadOnly,
+            dead_connections = tracing::field::Empty
+        ));
         let mut work = Some(work);
         let mut dead = 0;
         loop {
@@ -206,9 +226,10 @@ impl Store {
                     let retry = lost && work.is_some();
                     if retry && dead < self.config.pool_max_size {
                         dead += 1;
+                        operation.record("dead_connections", dead);
                         continue;
                     }
-                    return Err(error);
+                    return operation.finish_any(Err(error));
                 }
             }
         }
@@ -263,7 +284,16 @@ impl Store {
         if let Some(tenant) = &options.tenant {
             tenant::check(tenant)?;
         }
-        let mut attempt = |_| {
+        // The tenant itself is not recorded: only whether the work is bound to one.
+        let operation = Operation::start(trace::span!(
+            "run",
+            read_only = options.is_read_only(),
+            tenant_bound = options.tenant.is_some(),
+            retry = options.retry.is_some(),
+            attempts = tracing::field::Empty
+        ));
+        let mut attempt = |number: u32| {
+            operation.record("attempts", number);
             self.unit_of_work(options.access, |uow: &mut UnitOfWork<'_>| {
                 if let Some(tenant) = &options.tenant {
                     tenant::bind(uow.settings_connection(), tenant)?;
@@ -271,10 +301,10 @@ impl Store {
                 work(uow)
             })
         };
-        match &options.retry {
+        operation.finish(match &options.retry {
             Some(policy) => policy.run(attempt, Error::is_retryable),
             None => attempt(1),
-        }
+        })
     }
 
     /// A raw pooled connection, for work outside a unit of work (e.g. index maintenance that

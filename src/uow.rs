@@ -5,12 +5,13 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use diesel::PgConnection;
 
 use crate::catalog::IndexCache;
-use crate::dto::SearchRequest;
+use crate::dto::{IterativeScan, SearchRequest};
 use crate::error::{Error, Result};
 use crate::models::Collection;
 use crate::repo::touched::Touched;
-use crate::repo::{self, Collections, Embeddings, SearchResponse};
+use crate::repo::{self, Aliases, Collections, Embeddings, SearchPath, SearchResponse};
 use crate::retry::RetryPolicy;
+use crate::trace::{self, Operation};
 
 /// One open transaction. Everything done through it commits or rolls back together.
 ///
@@ -28,6 +29,11 @@ impl UnitOfWork<'_> {
     /// Create, find, list and drop collections.
     pub fn collections(&mut self) -> Collections<'_> {
         Collections::new(self.conn, self.touched)
+    }
+
+    /// Point names at collections, move them, list and drop them: see [`Aliases`].
+    pub fn aliases(&mut self) -> Aliases<'_> {
+        Aliases::new(self.conn)
     }
 
     /// Insert, upsert, read, delete and count embeddings.
@@ -49,16 +55,18 @@ impl UnitOfWork<'_> {
         collection: &Collection,
         request: SearchRequest,
     ) -> Result<SearchResponse> {
+        let operation = search_operation("transaction", collection, &request, 1);
         let request = request.validate_for(collection)?;
         let indexes = self.indexes.get(self.conn, collection)?;
-        repo::search::run(
+        let response = repo::search::run(
             self.conn,
             collection,
             &indexes,
             request,
             repo::search::Scope::Transaction,
             self.indexes,
-        )
+        );
+        searched(&operation, response)
     }
 
     /// The server's `EXPLAIN` of the exact statement [`UnitOfWork::search`] sends for this
@@ -71,16 +79,17 @@ impl UnitOfWork<'_> {
         collection: &Collection,
         request: SearchRequest,
     ) -> Result<String> {
+        let operation = search_operation("explain", collection, &request, 1);
         let request = request.validate_for(collection)?;
         let indexes = self.indexes.get(self.conn, collection)?;
-        repo::search::explain(
+        operation.finish(repo::search::explain(
             self.conn,
             collection,
             &indexes,
             request,
             repo::search::Scope::Transaction,
             self.indexes,
-        )
+        ))
     }
 
     /// The transaction's connection, to run your own diesel queries (e.g. joins with your
@@ -101,6 +110,85 @@ impl UnitOfWork<'_> {
     /// leaves the cache alone.
     pub(crate) fn settings_connection(&mut self) -> &mut PgConnection {
         self.conn
+    }
+}
+
+/// The span of a search (`mode`: `transaction`, `autocommit`, `batch` or `explain`) over
+/// `queries` query vectors: the collection, `k` and the settings asked for — never the vector
+/// or the filter's values, only whether there is a filter.
+pub(crate) fn search_operation(
+    mode: &'static str,
+    collection: &Collection,
+    request: &SearchRequest,
+    queries: usize,
+) -> Operation {
+    Operation::start(trace::span!(
+        "search",
+        mode,
+        collection = %collection.name,
+        collection_id = collection.id.0,
+        metric = collection.metric.as_str(),
+        queries,
+        k = request.k,
+        filtered = request.filter.is_some(),
+        exact_forced = request.exact,
+        ef_search = request.ef_search,
+        probes = request.probes,
+        iterative = request.iterative.map(IterativeScan::as_str),
+        max_scan_tuples = request.max_scan_tuples,
+        exact_threshold = request.exact_threshold,
+        path = tracing::field::Empty,
+        exact = tracing::field::Empty,
+        returned = tracing::field::Empty,
+        estimated_matches = tracing::field::Empty,
+    ))
+}
+
+/// Records what the planner did and how many hits came back (the first response's path for a
+/// batch, whose queries share one statement), and passes the responses through.
+pub(crate) fn searched<R: Responses>(operation: &Operation, outcome: Result<R>) -> Result<R> {
+    if let Ok(responses) = &outcome {
+        let responses = responses.responses();
+        if let Some(first) = responses.first() {
+            operation.record("path", path_name(first.path));
+            operation.record("exact", responses.iter().all(|response| response.exact));
+            if let Some(estimate) = first.estimated_matches {
+                operation.record("estimated_matches", estimate);
+            }
+        }
+        let returned: u64 = responses
+            .iter()
+            .map(|response| u64::from(response.returned))
+            .sum();
+        operation.record("returned", returned);
+    }
+    operation.finish(outcome)
+}
+
+/// The planner's path as the span records it: the statement shape that answered.
+fn path_name(path: SearchPath) -> &'static str {
+    match path {
+        SearchPath::Exact => "exact",
+        SearchPath::Ann => "ann",
+        SearchPath::AnnThenExact => "ann_then_exact",
+    }
+}
+
+/// One search response or several (a batch), for [`searched`].
+pub(crate) trait Responses {
+    /// The responses.
+    fn responses(&self) -> &[SearchResponse];
+}
+
+impl Responses for SearchResponse {
+    fn responses(&self) -> &[SearchResponse] {
+        std::slice::from_ref(self)
+    }
+}
+
+impl Responses for Vec<SearchResponse> {
+    fn responses(&self) -> &[SearchResponse] {
+        self
     }
 }
 

@@ -6,7 +6,7 @@
 //!
 //! | field | rule |
 //! | --- | --- |
-//! | collection `name` | 1..=63 chars, `^[a-z][a-z0-9_-]*$` |
+//! | collection and alias `name` | 1..=63 chars, `^[a-z][a-z0-9_-]*$` |
 //! | collection `dimension` | 1..=16000 (pgvector's storage limit) |
 //! | collection `model` | 1..=256 bytes, no NUL |
 //! | collection `description` | JSON object, at most [`MAX_DESCRIPTION_BYTES`] serialized |
@@ -16,12 +16,14 @@
 //! | `metadata` | JSON object, at most [`MAX_METADATA_BYTES`] serialized and [`MAX_JSON_DEPTH`] levels deep, no NUL in any key or string |
 //! | search `k` | 1..=[`MAX_K`] |
 
+mod alias;
 mod collection;
 mod embedding;
 mod index;
 mod rules;
 mod search;
 
+pub(crate) use alias::AliasSpec;
 pub use collection::NewCollection;
 pub(crate) use embedding::CheckedBatch;
 pub use embedding::{Duplicates, EmbeddingBatch, NewEmbedding};

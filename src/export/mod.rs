@@ -17,6 +17,7 @@ use crate::ingest::npy_writer::NpyWriter;
 use crate::metric::Metric;
 use crate::repo::pages;
 use crate::store::Store;
+use crate::trace::{self, Operation};
 
 /// Rows fetched per keyset page.
 const PAGE_ROWS: i64 = 2_000;
@@ -75,6 +76,20 @@ impl Store {
     /// [`IngestError::Store`] for an unknown collection or a failed read, [`IngestError::Io`]
     /// when the files cannot be written.
     pub fn export_npy(
+        &self,
+        collection: &str,
+        dir: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ExportSummary, IngestError> {
+        let operation = export_operation("npy");
+        exported(
+            &operation,
+            collection,
+            self.export_npy_now(collection, dir, progress),
+        )
+    }
+
+    fn export_npy_now(
         &self,
         collection: &str,
         dir: &Path,
@@ -217,4 +232,29 @@ impl Store {
             Ok(stats)
         })
     }
+}
+
+/// The span of an export (`format`: `npy` or `parquet`); the files' paths are never recorded.
+pub(crate) fn export_operation(format: &'static str) -> Operation {
+    Operation::start(trace::span!(
+        "export",
+        format,
+        collection = tracing::field::Empty,
+        rows = tracing::field::Empty,
+    ))
+}
+
+/// Records the collection (the name as asked, a collection's or an alias's: recorded only once
+/// it was found, so no unchecked caller text reaches the span) and the rows an export wrote,
+/// and passes its outcome through.
+pub(crate) fn exported(
+    operation: &Operation,
+    collection: &str,
+    summary: Result<ExportSummary, IngestError>,
+) -> Result<ExportSummary, IngestError> {
+    if let Ok(summary) = &summary {
+        operation.record("collection", collection);
+        operation.record("rows", summary.rows);
+    }
+    operation.finish_any(summary)
 }

@@ -31,6 +31,20 @@ impl Store {
         dir: &Path,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ExportSummary, IngestError> {
+        let operation = super::export_operation("parquet");
+        super::exported(
+            &operation,
+            collection,
+            self.export_parquet_now(collection, dir, progress),
+        )
+    }
+
+    fn export_parquet_now(
+        &self,
+        collection: &str,
+        dir: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ExportSummary, IngestError> {
         let (rows, [path]) = write_via_partials(dir, ["embeddings.parquet"], |[partial]| {
             let name = partial.display().to_string();
             let encode = |error: parquet::errors::ParquetError| {

@@ -16,6 +16,7 @@ use crate::repo::ann_index;
 use crate::repo::collections::{ann_name, ensure_partition};
 use crate::repo::index_build::{self, backend_pid, drop_index_concurrently, run_build};
 use crate::store::Store;
+use crate::trace::{self, Operation};
 
 /// How often a build's progress is read while it runs.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
@@ -102,6 +103,19 @@ impl Store {
         spec: &IndexSpec,
         progress: Option<&mut dyn FnMut(IndexProgress)>,
     ) -> Result<IndexStatus> {
+        let operation = index_operation("create", collection, Some(spec));
+        built(
+            &operation,
+            self.create_index_now(collection, spec, progress),
+        )
+    }
+
+    fn create_index_now(
+        &self,
+        collection: &Collection,
+        spec: &IndexSpec,
+        progress: Option<&mut dyn FnMut(IndexProgress)>,
+    ) -> Result<IndexStatus> {
         let spec = spec.clone().validate_for(collection)?;
         let mut conn = self.connection()?;
         ensure_partition(&mut conn, collection)?;
@@ -135,6 +149,19 @@ impl Store {
         spec: Option<&IndexSpec>,
         progress: Option<&mut dyn FnMut(IndexProgress)>,
     ) -> Result<IndexStatus> {
+        let operation = index_operation("rebuild", collection, spec);
+        built(
+            &operation,
+            self.rebuild_index_now(collection, spec, progress),
+        )
+    }
+
+    fn rebuild_index_now(
+        &self,
+        collection: &Collection,
+        spec: Option<&IndexSpec>,
+        progress: Option<&mut dyn FnMut(IndexProgress)>,
+    ) -> Result<IndexStatus> {
         let mut conn = self.connection()?;
         ensure_partition(&mut conn, collection)?;
         let spec = match spec {
@@ -161,6 +188,11 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] when the server refuses.
     pub fn drop_index(&self, collection: &Collection) -> Result<bool> {
+        let operation = index_operation("drop", collection, None);
+        operation.finish(self.drop_index_now(collection))
+    }
+
+    fn drop_index_now(&self, collection: &Collection) -> Result<bool> {
         let mut conn = self.connection()?;
         let existed = ann_index::index_state(&mut conn, &ann_name(collection))?.is_some();
         ann_index::drop_leftovers(&mut conn, collection, true)?;
@@ -174,9 +206,11 @@ impl Store {
     /// # Errors
     /// [`Error::NotFound`] when the collection was dropped; [`Error::Database`] otherwise.
     pub fn index_status(&self, collection: &Collection) -> Result<IndexStatus> {
+        let operation = index_operation("status", collection, None);
         let mut conn = self.connection()?;
-        ensure_partition(&mut conn, collection)?;
-        status(&mut conn, collection)
+        operation.finish(
+            ensure_partition(&mut conn, collection).and_then(|()| status(&mut conn, collection)),
+        )
     }
 
     /// Runs the build on its own pooled connection while this thread reads its progress.
@@ -314,6 +348,36 @@ fn advise(
         }
     }
     advice
+}
+
+/// The span of an ANN index operation (`create`, `rebuild`, `drop`, `status`): the collection,
+/// the method and build parameters asked for, and the rows a build covered.
+fn index_operation(
+    action: &'static str,
+    collection: &Collection,
+    spec: Option<&IndexSpec>,
+) -> Operation {
+    Operation::start(trace::span!(
+        "ann_index",
+        action,
+        collection = %collection.name,
+        collection_id = collection.id.0,
+        method = spec.map(|spec| spec.method.as_str()),
+        m = spec.and_then(|spec| spec.m),
+        ef_construction = spec.and_then(|spec| spec.ef_construction),
+        lists = spec.and_then(|spec| spec.lists),
+        maintenance_work_mem_mb = spec.and_then(|spec| spec.maintenance_work_mem_mb),
+        parallel_workers = spec.and_then(|spec| spec.parallel_workers),
+        rows = tracing::field::Empty,
+    ))
+}
+
+/// Records the rows the index was built on and passes the outcome through.
+fn built(operation: &Operation, status: Result<IndexStatus>) -> Result<IndexStatus> {
+    if let Ok(status) = &status {
+        operation.record("rows", status.rows);
+    }
+    operation.finish(status)
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Index maintenance on [`Store`]: the ANN index (`ann.rs`) and payload indexes
-//! (`payload.rs`), each built, dropped and inspected outside any transaction.
+//! Index maintenance on [`Store`]: the ANN index (`ann.rs`, its drift in `health.rs`) and
+//! payload indexes (`payload.rs`), each built, dropped and inspected outside any transaction.
 //!
 //! Builds run `CREATE INDEX CONCURRENTLY`, which cannot run inside a transaction, so these are
 //! [`Store`] methods and never [`UnitOfWork`](crate::UnitOfWork) ones. A build gets a pooled
@@ -15,7 +15,9 @@
 //! [`Store`]: crate::Store
 
 mod ann;
+mod health;
 mod payload;
 
 pub use ann::{IndexProgress, IndexStatus};
+pub use health::{HealthOptions, IndexHealth};
 pub use payload::PayloadIndex;

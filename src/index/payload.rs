@@ -13,6 +13,7 @@ use crate::repo::collections::{ensure_partition, payload_prefix};
 use crate::repo::index_build::{drop_index_concurrently, run_build};
 use crate::repo::payload_index;
 use crate::store::Store;
+use crate::trace::{self, Operation};
 
 /// A payload index: a btree on one metadata field's typed value, or a GIN index on the whole
 /// metadata, so that filters on it are cheap to evaluate exactly.
@@ -80,6 +81,11 @@ impl Store {
     /// # Errors
     /// [`Error::Database`] when the server refuses.
     pub fn drop_payload_index(&self, collection: &Collection, id: i32) -> Result<bool> {
+        let operation = payload_operation("drop", collection, None);
+        operation.finish(self.drop_payload_now(collection, id))
+    }
+
+    fn drop_payload_now(&self, collection: &Collection, id: i32) -> Result<bool> {
         let mut conn = self.connection()?;
         let name = format!("{}{id}", payload_prefix(collection));
         drop_index_concurrently(&mut conn, &name)?;
@@ -88,7 +94,23 @@ impl Store {
         Ok(deleted)
     }
 
+    /// Creates the index in a span that names its kind, never its field (the metadata's
+    /// shape is the caller's).
     fn create_payload(
+        &self,
+        collection: &Collection,
+        field: Vec<String>,
+        kind: Option<PayloadKind>,
+    ) -> Result<PayloadIndex> {
+        let operation = payload_operation(
+            "create",
+            collection,
+            Some(kind.map_or("gin", PayloadKind::as_str)),
+        );
+        operation.finish(self.create_payload_now(collection, field, kind))
+    }
+
+    fn create_payload_now(
         &self,
         collection: &Collection,
         field: Vec<String>,
@@ -129,4 +151,19 @@ fn list_payload(conn: &mut PgConnection, collection: &Collection) -> Result<Vec<
             size_bytes: row.size_bytes.unsigned_abs(),
         })
         .collect())
+}
+
+/// The span of a payload index operation (`create`, `drop`) on `collection`.
+fn payload_operation(
+    action: &'static str,
+    collection: &Collection,
+    kind: Option<&'static str>,
+) -> Operation {
+    Operation::start(trace::span!(
+        "payload_index",
+        action,
+        collection = %collection.name,
+        collection_id = collection.id.0,
+        kind,
+    ))
 }

@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::dto::CollectionRules;
 use crate::store::Store;
+use crate::trace::{self, Operation};
 
 pub use error::{IngestError, RowProblem};
 #[cfg(feature = "parquet")]
@@ -208,10 +209,46 @@ impl<'s> Ingest<'s> {
         source: &mut (dyn RowSource + Send),
         observer: &mut dyn IngestObserver,
     ) -> Result<IngestSummary, IngestError> {
+        let operation = Operation::start(trace::span!(
+            "ingest",
+            collection = tracing::field::Empty,
+            collection_id = tracing::field::Empty,
+            mode = ?self.options.mode,
+            atomic = self.options.atomic,
+            batch_size = self.options.batch_size,
+            writers = self.options.writers,
+            rows = tracing::field::Empty,
+            inserted = tracing::field::Empty,
+            updated = tracing::field::Empty,
+            unchanged = tracing::field::Empty,
+            rejected = tracing::field::Empty,
+            batches = tracing::field::Empty,
+        ));
+        let summary = self.run_now(source, observer, &operation);
+        if let Ok(summary) = &summary {
+            operation.record("rows", summary.rows);
+            operation.record("inserted", summary.inserted);
+            operation.record("updated", summary.updated);
+            operation.record("unchanged", summary.unchanged);
+            operation.record("rejected", summary.rejected);
+            operation.record("batches", summary.batches);
+        }
+        operation.finish_any(summary)
+    }
+
+    fn run_now(
+        &self,
+        source: &mut (dyn RowSource + Send),
+        observer: &mut dyn IngestObserver,
+        operation: &Operation,
+    ) -> Result<IngestSummary, IngestError> {
         let started = Instant::now();
         let collection = self
             .store
             .read(|uow| uow.collections().get(&self.collection))?;
+        // The resolved collection's own name: an alias, or a name that was not found, is not.
+        operation.record("collection", collection.name.as_str());
+        operation.record("collection_id", collection.id.0);
         if let Some(dimension) = source
             .dimension()
             .filter(|&dimension| dimension != collection.dimension as usize)

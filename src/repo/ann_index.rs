@@ -144,20 +144,63 @@ pub(crate) fn record_build(
             "lists_derived": spec.lists.is_none(),
         }),
     };
+    // The partition's update and delete counters now, so that health reports drift since.
     diesel::sql_query(
-        "INSERT INTO ann_indexes (collection_id, method, element, parameters, built_rows) \
-         VALUES ($1, $2, $3, $4, $5) \
+        "INSERT INTO ann_indexes (collection_id, method, element, parameters, built_rows, \
+                                  built_updates, built_deletes) \
+         SELECT $1, $2, $3, $4, $5, s.n_tup_upd, s.n_tup_del \
+         FROM (SELECT 1) one LEFT JOIN pg_stat_user_tables s ON s.relid = to_regclass($6) \
          ON CONFLICT (collection_id) DO UPDATE SET method = EXCLUDED.method, \
             element = EXCLUDED.element, parameters = EXCLUDED.parameters, \
-            built_rows = EXCLUDED.built_rows, built_at = now()",
+            built_rows = EXCLUDED.built_rows, built_updates = EXCLUDED.built_updates, \
+            built_deletes = EXCLUDED.built_deletes, built_at = now()",
     )
     .bind::<Integer, _>(collection.id.0)
     .bind::<Text, _>(spec.method.as_str())
     .bind::<Text, _>(element)
     .bind::<Jsonb, _>(parameters)
     .bind::<BigInt, _>(i64::try_from(rows).unwrap_or(i64::MAX))
+    .bind::<Text, _>(collection.partition_name())
     .execute(conn)?;
     Ok(())
+}
+
+/// What PostgreSQL's statistics say about the collection's partition, and the counters
+/// recorded when its ANN index was built (all `None` when there are none).
+#[derive(QueryableByName)]
+pub(crate) struct DriftRow {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub(crate) updates: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub(crate) deletes: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub(crate) dead_tuples: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub(crate) live_tuples: Option<i64>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    pub(crate) last_vacuum: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub(crate) built_updates: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub(crate) built_deletes: Option<i64>,
+}
+
+/// The partition's counters from `pg_stat_user_tables` (cumulative since the statistics were
+/// last reset; other sessions' recent writes appear within about a second) beside those
+/// recorded at the index's build.
+pub(crate) fn drift_row(conn: &mut PgConnection, collection: &Collection) -> Result<DriftRow> {
+    Ok(diesel::sql_query(
+        "SELECT s.n_tup_upd AS updates, s.n_tup_del AS deletes, \
+                s.n_dead_tup AS dead_tuples, s.n_live_tup AS live_tuples, \
+                greatest(s.last_vacuum, s.last_autovacuum) AS last_vacuum, \
+                a.built_updates, a.built_deletes \
+         FROM (SELECT 1) one \
+         LEFT JOIN pg_stat_user_tables s ON s.relid = to_regclass($1) \
+         LEFT JOIN ann_indexes a ON a.collection_id = $2",
+    )
+    .bind::<Text, _>(collection.partition_name())
+    .bind::<Integer, _>(collection.id.0)
+    .get_result(conn)?)
 }
 
 /// Forgets what `ann_indexes` recorded about the collection's index (after dropping it).

@@ -5,14 +5,16 @@
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::{BigInt, Bool, Integer, Text};
 use garde::{Unvalidated, Valid};
 
 use crate::dto::NewCollection;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, bounded};
 use crate::models::Collection;
+use crate::repo::aliases;
 use crate::repo::touched::Touched;
 use crate::schema::collections;
+use crate::trace::{self, Operation};
 
 /// Collections inside a unit of work.
 pub struct Collections<'u> {
@@ -31,28 +33,45 @@ impl<'u> Collections<'u> {
     /// # Errors
     /// [`Error::Validation`] for a bad spec; [`Error::Conflict`] when the name is taken.
     pub fn create(&mut self, spec: NewCollection) -> Result<Collection> {
+        // The name only once validated: a hostile name never reaches a span.
+        let operation = Operation::start(trace::span!(
+            "create_collection",
+            collection = tracing::field::Empty,
+            dimension = spec.dimension,
+            metric = spec.metric.as_str(),
+        ));
         let spec = Unvalidated::new(spec)
             .validate()
-            .map_err(|report| Error::invalid(&report))?;
-        insert(self.conn, &spec)
+            .map_err(|report| Error::invalid(&report));
+        let spec = operation.finish(spec)?;
+        operation.record("collection", spec.name.as_str());
+        operation.finish(insert(self.conn, &spec))
     }
 
-    /// The collection called `name`.
+    /// The collection called `name`, or the one the alias `name` points at.
     ///
     /// # Errors
-    /// [`Error::NotFound`] when there is none.
+    /// [`Error::NotFound`] when there is neither.
     pub fn get(&mut self, name: &str) -> Result<Collection> {
         self.find(name)?
             .ok_or_else(|| Error::not_found("collection", name))
     }
 
-    /// The collection called `name`, if any.
+    /// The collection called `name`, or the one the alias `name` points at, if any: one
+    /// statement, so a unit of work that keeps the returned handle works on one collection
+    /// from start to end, whenever the alias moves.
     ///
     /// # Errors
     /// [`Error::Database`] when the query fails.
     pub fn find(&mut self, name: &str) -> Result<Option<Collection>> {
+        // Collection and alias names never overlap (`catalog_names`), so at most one matches.
+        let through_alias = diesel::dsl::sql::<Bool>(
+            "collections.id = (SELECT collection_id FROM collection_aliases WHERE collection_aliases.name = ",
+        )
+        .bind::<Text, _>(name)
+        .sql(")");
         Ok(collections::table
-            .filter(collections::name.eq(name))
+            .filter(collections::name.eq(name).or(through_alias))
             .select(Collection::as_select())
             .first(self.conn)
             .optional()?)
@@ -73,23 +92,70 @@ impl<'u> Collections<'u> {
     /// no row-by-row delete) and returns what it was.
     ///
     /// Takes an exclusive lock on `embeddings` until the transaction ends, like any
-    /// partition DDL: keep the transaction short.
+    /// partition DDL: keep the transaction short. Unlike every other method, this one takes a
+    /// collection's own name only, never an alias: dropping data through a name that moves is
+    /// refused.
     ///
     /// # Errors
-    /// [`Error::NotFound`] when there is none.
+    /// [`Error::NotFound`] when there is none; [`Error::Conflict`] when `name` is an alias, or
+    /// an alias points at the collection (constraint `collection_aliases_collection_id_fkey`:
+    /// move or drop the alias first).
     pub fn drop(&mut self, name: &str) -> Result<Collection> {
-        let collection = collections::table
+        let operation = Operation::start(trace::span!(
+            "drop_collection",
+            collection = tracing::field::Empty,
+            collection_id = tracing::field::Empty,
+        ));
+        let dropped = self.drop_named(name);
+        if let Ok(collection) = &dropped {
+            operation.record("collection", collection.name.as_str());
+            operation.record("collection_id", collection.id.0);
+        }
+        operation.finish(dropped)
+    }
+
+    fn drop_named(&mut self, name: &str) -> Result<Collection> {
+        // The row lock waits for transactions that are pointing an alias at the collection (the
+        // foreign key locks the row too) and keeps new ones out until this one ends.
+        let Some(collection) = collections::table
             .filter(collections::name.eq(name))
             .select(Collection::as_select())
             .for_update()
             .first(self.conn)
             .optional()?
-            .ok_or_else(|| Error::not_found("collection", name))?;
+        else {
+            return Err(match aliases::target_of(self.conn, name)? {
+                Some(target) => Error::Conflict {
+                    message: format!(
+                        "{} is an alias (of collection {}), not a collection: drop the alias \
+                         (`alias drop`), or the collection by its own name",
+                        bounded(name),
+                        bounded(&target)
+                    ),
+                    constraint: None,
+                },
+                None => Error::not_found("collection", name),
+            });
+        };
+        let pointing = aliases::pointing_at(self.conn, collection.id)?;
+        if !pointing.is_empty() {
+            return Err(aliases::still_aliased(&collection, &pointing));
+        }
         self.touched.collection(collection.id);
         // The partition name is built from our own integer id, never from caller text.
         diesel::sql_query(format!("DROP TABLE {}", collection.partition_name()))
             .execute(self.conn)?;
-        diesel::delete(collections::table.find(collection.id)).execute(self.conn)?;
+        diesel::delete(collections::table.find(collection.id))
+            .execute(self.conn)
+            .map_err(|error| match error {
+                // A transaction at another isolation level pointed an alias at it meanwhile.
+                DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info)
+                    if info.constraint_name() == Some(aliases::ALIAS_TARGET) =>
+                {
+                    aliases::still_aliased(&collection, &[])
+                }
+                other => Error::from(other),
+            })?;
         Ok(collection)
     }
 }
@@ -100,6 +166,17 @@ fn insert(conn: &mut PgConnection, spec: &Valid<NewCollection>) -> Result<Collec
         .returning(Collection::as_returning())
         .get_result(conn)
         .map_err(|error| match error {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
+                if info.constraint_name() == Some(aliases::NAME_TAKEN) =>
+            {
+                Error::Conflict {
+                    message: format!(
+                        "{} is an alias's name: a collection cannot take it",
+                        bounded(&spec.name)
+                    ),
+                    constraint: Some(aliases::NAME_TAKEN.to_owned()),
+                }
+            }
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => Error::Conflict {
                 message: format!("a collection named {:?} already exists", spec.name),
                 constraint: Some("collections_name_key".to_owned()),

@@ -11,6 +11,7 @@ use crate::repo::rows::{WriteSummary, row_security_active, with_external_ids, wr
 use crate::repo::touched::Touched;
 use crate::repo::upsert::{self, UpsertPlan};
 use crate::schema::embeddings;
+use crate::trace::{self, Operation};
 
 /// Embeddings inside a unit of work.
 pub struct Embeddings<'u> {
@@ -37,8 +38,10 @@ impl<'u> Embeddings<'u> {
         collection: &Collection,
         items: Vec<NewEmbedding>,
     ) -> Result<WriteSummary> {
-        let batch = validate(collection, items, Duplicates::Reject)?;
-        self.insert_checked(collection, batch)
+        let operation = write_operation("insert", collection, items.len());
+        let summary = validate(collection, items, Duplicates::Reject)
+            .and_then(|batch| self.insert_checked(collection, batch));
+        written(&operation, summary)
     }
 
     /// [`insert`](Self::insert) of a batch already checked against `collection`'s rules (with
@@ -65,9 +68,11 @@ impl<'u> Embeddings<'u> {
         collection: &Collection,
         items: Vec<NewEmbedding>,
     ) -> Result<WriteSummary> {
-        let batch = validate(collection, items, Duplicates::LastWins)?;
-        let plan = self.plan_upsert(collection, batch)?;
-        self.apply_upsert(collection, plan)
+        let operation = write_operation("upsert", collection, items.len());
+        let summary = validate(collection, items, Duplicates::LastWins)
+            .and_then(|batch| self.plan_upsert(collection, batch))
+            .and_then(|plan| self.apply_upsert(collection, plan));
+        written(&operation, summary)
     }
 
     /// The first half of an upsert: compares `batch` with the stored rows (reads only).
@@ -142,10 +147,13 @@ impl<'u> Embeddings<'u> {
         collection: &Collection,
         external_ids: &[S],
     ) -> Result<u64> {
+        let operation = write_operation("delete", collection, external_ids.len());
         let ids = as_strs(external_ids);
         self.touched.rows(collection.id, ids.iter().copied());
-        let deleted = diesel::delete(with_external_ids(collection.id, &ids)).execute(self.conn)?;
-        Ok(deleted as u64)
+        let deleted = diesel::delete(with_external_ids(collection.id, &ids)).execute(self.conn);
+        let deleted = operation.finish(deleted.map(|rows| rows as u64).map_err(Error::from))?;
+        operation.record("deleted", deleted);
+        Ok(deleted)
     }
 
     /// Number of embeddings in the collection.
@@ -226,4 +234,34 @@ fn staged_insert(
     .map_err(|error| write_error(error, collection))?;
     diesel::sql_query("DROP TABLE embedstore_staging").execute(conn)?;
     Ok(inserted)
+}
+
+/// The span of a write (`statement`: `insert`, `upsert`, `delete`, `delete_where`) of
+/// `received` items into `collection`: counts only, never an id, vector or metadata value.
+pub(crate) fn write_operation(
+    statement: &'static str,
+    collection: &Collection,
+    received: usize,
+) -> Operation {
+    Operation::start(trace::span!(
+        "write",
+        statement,
+        collection = %collection.name,
+        collection_id = collection.id.0,
+        received,
+        inserted = tracing::field::Empty,
+        updated = tracing::field::Empty,
+        unchanged = tracing::field::Empty,
+        deleted = tracing::field::Empty,
+    ))
+}
+
+/// Records the rows a write changed and passes its outcome through.
+fn written(operation: &Operation, summary: Result<WriteSummary>) -> Result<WriteSummary> {
+    if let Ok(summary) = &summary {
+        operation.record("inserted", summary.inserted);
+        operation.record("updated", summary.updated);
+        operation.record("unchanged", summary.unchanged);
+    }
+    operation.finish(summary)
 }

@@ -135,13 +135,19 @@ impl Embeddings<'_> {
     /// # Errors
     /// As [`Embeddings::count_where`]; nothing is deleted when the filter is refused.
     pub fn delete_where(&mut self, collection: &Collection, filter: &Filter) -> Result<u64> {
+        let operation = crate::repo::embeddings::write_operation("delete_where", collection, 0);
         filter.check()?;
         let mut sql = SqlBuilder::new();
         self.touched.collection(collection.id);
         sql.push("DELETE FROM embeddings WHERE ");
         let layout = crate::repo::catalog::layout_now(self.conn, collection)?;
         matching(&mut sql, collection, filter, &layout);
-        let deleted = sql.try_into_query()?.execute(self.conn)?;
+        let deleted = operation.finish(
+            sql.try_into_query()?
+                .execute(self.conn)
+                .map_err(crate::error::Error::from),
+        )?;
+        operation.record("deleted", deleted);
         Ok(deleted as u64)
     }
 

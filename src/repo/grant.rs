@@ -83,10 +83,10 @@ struct Statement {
 pub(crate) fn statements(conn: &mut PgConnection, role: &str, schema: &str) -> Result<Vec<String>> {
     let rows: Vec<Statement> = diesel::sql_query(
         "SELECT unnest(ARRAY[
-           format('REVOKE ALL ON TABLE %I.collections, %I.embeddings, %I.ann_indexes, %I.payload_indexes, %I.__diesel_schema_migrations FROM %I', $2, $2, $2, $2, $2, $1),
+           format('REVOKE ALL ON TABLE %I.collections, %I.collection_aliases, %I.embeddings, %I.ann_indexes, %I.payload_indexes, %I.__diesel_schema_migrations FROM %I', $2, $2, $2, $2, $2, $2, $1),
            format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', current_database(), $1),
            format('GRANT USAGE ON SCHEMA %I TO %I', $2, $1),
-           format('GRANT SELECT ON TABLE %I.collections, %I.ann_indexes, %I.payload_indexes, %I.__diesel_schema_migrations TO %I', $2, $2, $2, $2, $1),
+           format('GRANT SELECT ON TABLE %I.collections, %I.collection_aliases, %I.ann_indexes, %I.payload_indexes, %I.__diesel_schema_migrations TO %I', $2, $2, $2, $2, $2, $1),
            format('GRANT SELECT, INSERT, UPDATE, DELETE ON TABLE %I.embeddings TO %I', $2, $1)
          ]) AS statement",
     )

@@ -4,7 +4,9 @@
 //! a `CheckedBatch`, the same proof made without losing a refused batch); the public handles
 //! validate their DTOs first. Nothing outside this module imports `crate::schema`.
 
+pub(crate) mod aliases;
 pub(crate) mod ann_index;
+pub(crate) mod backfill;
 pub(crate) mod catalog;
 pub(crate) mod collections;
 mod copy;
@@ -21,6 +23,7 @@ mod staging;
 pub(crate) mod touched;
 pub(crate) mod upsert;
 
+pub use aliases::Aliases;
 pub use collections::Collections;
 pub use embeddings::Embeddings;
 pub use filtered::{MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest};

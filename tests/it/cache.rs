@@ -557,3 +557,45 @@ fn a_cache_hit_is_far_faster_than_an_uncached_get() {
     println!("cache: get p50 uncached {uncached:?}, hit {hit:?}, {ratio:.0}x");
     assert!(ratio >= 10.0, "uncached {uncached:?}, hit {hit:?}");
 }
+
+#[test]
+fn a_collection_handle_read_through_an_alias_follows_every_swap_at_once() {
+    // Handles are cached under the collection's own name; a name that is an alias is read
+    // every time, so a swap by anyone is seen by the next call, with no notification needed.
+    let db = embedstore::testing::TestDatabase::new();
+    let mut config = embedstore::Config::new(db.url().expose_secret().to_owned()).unwrap();
+    config.cache_bytes = Some(1 << 20);
+    let store = embedstore::Store::connect(config).unwrap();
+    let (one, two) = store
+        .write(|uow| {
+            let one = uow.collections().create(embedstore::NewCollection::new(
+                "alias_one",
+                4,
+                Metric::L2,
+                "m",
+            ))?;
+            let two = uow.collections().create(embedstore::NewCollection::new(
+                "alias_two",
+                4,
+                Metric::L2,
+                "m",
+            ))?;
+            uow.aliases().set("live", "alias_one")?;
+            Ok::<_, embedstore::Error>((one, two))
+        })
+        .unwrap();
+    assert_eq!(store.collection("live").unwrap().id, one.id);
+    assert_eq!(store.collection("alias_one").unwrap().id, one.id);
+    // Another store (as another process would) moves the alias.
+    let other = db.store();
+    for target in [&two, &one, &two] {
+        other
+            .write(|uow| uow.aliases().set("live", &target.name))
+            .unwrap();
+        assert_eq!(store.collection("live").unwrap().id, target.id);
+    }
+    // The real names are still served from the cache.
+    let hits = store.cache_stats().unwrap().hits;
+    assert_eq!(store.collection("alias_one").unwrap().id, one.id);
+    assert_eq!(store.cache_stats().unwrap().hits, hits + 1);
+}

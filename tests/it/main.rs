@@ -4,7 +4,9 @@
     reason = "helpers outside #[test] fns fail loudly too"
 )]
 
+mod aliases;
 mod ann;
+mod backfill;
 mod cache;
 mod collections;
 mod concurrency;
@@ -14,6 +16,7 @@ mod embeddings;
 mod export;
 mod faults;
 mod filters;
+mod health;
 mod hostile;
 mod index;
 mod ingest;
@@ -26,6 +29,7 @@ mod pipeline;
 mod round_trips;
 mod search;
 mod soak;
+mod spans;
 mod support;
 mod tls;
 mod transactions;

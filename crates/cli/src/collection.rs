@@ -22,7 +22,7 @@ pub enum CollectionCommand {
     },
     /// Show one collection with its row count.
     Show {
-        /// The collection.
+        /// The collection (or an alias of it).
         name: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -30,7 +30,7 @@ pub enum CollectionCommand {
     },
     /// Drop a collection and all its embeddings.
     Drop {
-        /// The collection.
+        /// The collection, by its own name (an alias is refused).
         name: String,
         /// Really drop it (without this, nothing is dropped).
         #[arg(long)]
@@ -190,6 +190,14 @@ fn drop_collection(
     out: &mut dyn Write,
 ) -> Result<(), CliError> {
     if !confirmed {
+        // `get` below would resolve an alias, which `drop` refuses: say so now.
+        if let Some(alias) = store.read(|uow| uow.aliases().find(name))? {
+            return Err(CliError::refused(format!(
+                "{name:?} is an alias (of collection {:?}), not a collection: drop the alias \
+                 (`alias drop`), or the collection by its own name",
+                alias.collection.name
+            )));
+        }
         let rows = store.read(|uow| -> embedstore::Result<u64> {
             let collection = uow.collections().get(name)?;
             uow.embeddings().count(&collection)

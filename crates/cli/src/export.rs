@@ -13,7 +13,7 @@ use crate::output::{Column, Format, duration, thousands, write_table};
 /// Arguments of `embedstore export`.
 #[derive(Debug, clap::Args)]
 pub struct ExportArgs {
-    /// The collection to export.
+    /// The collection to export (or an alias of it).
     pub collection: String,
     /// Directory for vectors.npy and records.jsonl (created if missing; files replaced).
     #[arg(long, value_name = "DIR")]

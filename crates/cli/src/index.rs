@@ -1,4 +1,4 @@
-//! `embedstore index create|drop|status|rebuild|recall` and
+//! `embedstore index create|drop|status|rebuild|recall|health` and
 //! `embedstore payload-index create|list|drop`.
 
 use std::io::{IsTerminal, Write};
@@ -10,6 +10,7 @@ use embedstore::{
 };
 
 use crate::error::CliError;
+use crate::health::{self, HealthArgs};
 use crate::output::{Column, Format, duration, write_table};
 
 /// The `index` subcommands: a collection's ANN index.
@@ -21,12 +22,12 @@ pub enum IndexCommand {
     Rebuild(BuildArgs),
     /// Drop the collection's ANN index (searches become exact scans).
     Drop {
-        /// The collection.
+        /// The collection (or an alias of it).
         collection: String,
     },
     /// Show the index: validity, method, parameters, size, rows, and advice.
     Status {
-        /// The collection.
+        /// The collection (or an alias of it).
         collection: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -34,12 +35,15 @@ pub enum IndexCommand {
     },
     /// Measure recall@k of the index against exact search, with latencies.
     Recall(RecallArgs),
+    /// Drift since the build (rows, updates, deletes, dead tuples), sampled recall@k and
+    /// advice, for one collection or all; `--format json` for a cron job.
+    Health(HealthArgs),
 }
 
 /// Arguments of `index create` and `index rebuild`.
 #[derive(Debug, clap::Args)]
 pub struct BuildArgs {
-    /// The collection.
+    /// The collection (or an alias of it).
     pub collection: String,
     /// Index method (`rebuild` keeps the current one unless given).
     #[arg(long, value_parser = ["hnsw", "ivfflat"])]
@@ -67,7 +71,7 @@ pub struct BuildArgs {
 /// Arguments of `index recall`.
 #[derive(Debug, clap::Args)]
 pub struct RecallArgs {
-    /// The collection.
+    /// The collection (or an alias of it).
     pub collection: String,
     /// Queries sampled from the collection.
     #[arg(long, default_value_t = 100)]
@@ -94,7 +98,7 @@ pub struct RecallArgs {
 pub enum PayloadIndexCommand {
     /// Index a metadata field's typed values (btree), or all metadata (`--type gin`).
     Create {
-        /// The collection.
+        /// The collection (or an alias of it).
         collection: String,
         /// The field path, e.g. `lang` or `source.year` (omit with `--type gin`).
         field: Option<String>,
@@ -104,7 +108,7 @@ pub enum PayloadIndexCommand {
     },
     /// List the collection's payload indexes.
     List {
-        /// The collection.
+        /// The collection (or an alias of it).
         collection: String,
         /// Output format.
         #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -112,7 +116,7 @@ pub enum PayloadIndexCommand {
     },
     /// Drop a payload index by its id (see `list`).
     Drop {
-        /// The collection.
+        /// The collection (or an alias of it).
         collection: String,
         /// The payload index id.
         id: i32,
@@ -170,6 +174,7 @@ pub fn run(store: &Store, command: &IndexCommand, out: &mut dyn Write) -> Result
             write_status(out, &status, *format)
         }
         IndexCommand::Recall(args) => recall(store, args, out),
+        IndexCommand::Health(args) => health::run(store, args, out),
     }
 }
 

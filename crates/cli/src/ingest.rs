@@ -23,7 +23,7 @@ use crate::output::{plural, thousands};
 // exists with a feature (`--parquet`) is never named where it is absent.
 #[command(group(clap::ArgGroup::new("input").required(true)))]
 pub struct IngestArgs {
-    /// The collection to write to.
+    /// The collection to write to (or an alias of it).
     pub collection: String,
     /// The vectors: a 2-D float16/32/64 C-order `.npy` matrix (as numpy.save writes it).
     #[arg(long, value_name = "FILE.npy", group = "input")]

@@ -27,7 +27,7 @@ use crate::output::{duration, per_second, plural, thousands};
 /// Arguments of `embedstore insert`.
 #[derive(Debug, clap::Args)]
 pub struct InsertArgs {
-    /// The collection to write to.
+    /// The collection to write to (or an alias of it).
     pub collection: String,
     /// JSONL file, one record per line: {"external_id": "…", "vector": […], "content": "…",
     /// "metadata": {…}}; `-` or nothing reads stdin.

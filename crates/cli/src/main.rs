@@ -3,10 +3,11 @@
 //! ```text
 //! embedstore migrate
 //! embedstore collection create docs --dimension 384 --metric cosine --model all-MiniLM-L6-v2
+//! embedstore alias set|show|list|drop docs [docs_v2]
 //! embedstore insert docs embeddings.jsonl [--upsert] [--batch-size 5000]
 //! embedstore search docs --vector '[0.1, …]' [--k 10] [--content] [--format table|json]
 //!     [--filter JSON] [--ef-search N] [--exact] [--threshold D] [--queries FILE]
-//! embedstore index create|rebuild|drop|status|recall docs [--method hnsw|ivfflat] …
+//! embedstore index create|rebuild|drop|status|recall|health docs [--method hnsw|ivfflat] …
 //! embedstore payload-index create docs lang --type keyword
 //! embedstore count docs [--filter JSON]
 //! embedstore delete docs --filter JSON --yes
@@ -15,12 +16,16 @@
 //! embedstore ingest docs --vectors vectors.npy --records records.jsonl [--mode insert|upsert]
 //! embedstore export docs --out DIR
 //! embedstore stats [docs] [--format table|json]
+//! embedstore backfill docs_v1 docs_v2 --command 'python embed.py' [--batch-size 256]
 //! ```
 //!
 //! The database comes from `--database-url` or `DATABASE_URL` (a `.env` file is read too), the
 //! other settings from `EMBEDSTORE_*` (see `embedstore::config`). Errors go to stderr as
 //! `error: …` with exit status 1; usage errors exit with 2. No password is ever printed.
+//! `-v` / `-vv` or `RUST_LOG` trace each operation on stderr.
 
+mod alias;
+mod backfill;
 mod collection;
 mod corpus;
 mod demo;
@@ -28,6 +33,7 @@ mod embedder;
 mod error;
 mod export;
 mod grant;
+mod health;
 mod index;
 mod ingest;
 mod insert;
@@ -41,6 +47,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use embedstore::{Config, Store};
 
+use crate::alias::AliasCommand;
+use crate::backfill::BackfillArgs;
 use crate::collection::CollectionCommand;
 use crate::demo::DemoArgs;
 use crate::error::CliError;
@@ -68,6 +76,11 @@ struct Cli {
         value_name = "URL"
     )]
     database_url: Option<String>,
+    /// Trace what embedstore does on stderr: -v each operation as it ends (collection, planner
+    /// path, k asked and returned, rows written, settings, duration), -vv everything embedstore
+    /// traces. `RUST_LOG` (e.g. `RUST_LOG=embedstore=info`), when set, decides instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
     #[command(subcommand)]
     command: Command,
 }
@@ -79,6 +92,9 @@ enum Command {
     /// Create, list, show and drop collections.
     #[command(subcommand)]
     Collection(CollectionCommand),
+    /// Point names at collections (switch models by moving one), show, list and drop them.
+    #[command(subcommand)]
+    Alias(AliasCommand),
     /// Insert (or upsert) JSONL records into a collection, all in one transaction.
     Insert(InsertArgs),
     /// Find the nearest neighbours of query vectors.
@@ -106,10 +122,14 @@ enum Command {
     Export(ExportArgs),
     /// Rows, dimension, metric, model, sizes and last write of each collection.
     Stats(StatsArgs),
+    /// Re-embed FROM into TO (a new model's collection) with an embedder command: resumable,
+    /// catches up writes and deletes made meanwhile; then `alias set` cuts over.
+    Backfill(BackfillArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    trace(cli.verbose);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let outcome = run(cli, &mut out).and_then(|()| out.flush().map_err(CliError::from));
@@ -135,6 +155,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     let outcome = match &cli.command {
         Command::Migrate => migrate(&store, out),
         Command::Collection(command) => collection::run(&store, command, out),
+        Command::Alias(command) => alias::run(&store, command, out),
         Command::Insert(args) => insert::run(&store, args, out),
         Command::Search(args) => search::run(&store, args, out),
         Command::Index(command) => index::run(&store, command, out),
@@ -146,8 +167,29 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Ingest(args) => ingest::run(&store, args, out),
         Command::Export(args) => export::run_export(&store, args, out),
         Command::Stats(args) => export::run_stats(&store, args, out),
+        Command::Backfill(args) => backfill::run(&store, args, out),
     };
     outcome.map_err(|error| explain_missing_schema(&store, error))
+}
+
+/// Sends embedstore's `tracing` spans to stderr, one line as each ends, as `RUST_LOG` says
+/// or, when it is unset, as `-v` / `-vv` say; without either, nothing is traced.
+fn trace(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let filter = match std::env::var(EnvFilter::DEFAULT_ENV) {
+        Ok(directives) if !directives.trim().is_empty() => EnvFilter::new(directives),
+        _ => match verbose {
+            0 => return,
+            1 => EnvFilter::new("embedstore=info"),
+            _ => EnvFilter::new("embedstore=trace"),
+        },
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// The configuration from the environment (and `.env`), with `--database-url` taking the

@@ -11,7 +11,7 @@ use crate::index::parse_filter;
 /// Arguments of `embedstore count`.
 #[derive(Debug, clap::Args)]
 pub struct CountArgs {
-    /// The collection.
+    /// The collection (or an alias of it).
     pub collection: String,
     /// Count only rows whose metadata matches this filter (JSON).
     #[arg(long, value_name = "JSON")]
@@ -21,7 +21,7 @@ pub struct CountArgs {
 /// Arguments of `embedstore delete`.
 #[derive(Debug, clap::Args)]
 pub struct DeleteArgs {
-    /// The collection.
+    /// The collection (or an alias of it).
     pub collection: String,
     /// Delete the rows whose metadata matches this filter (JSON); `{}` matches every row.
     #[arg(long, value_name = "JSON")]

@@ -17,7 +17,7 @@ const CONTENT_CHARS: usize = 60;
 /// Arguments of `embedstore search`.
 #[derive(Debug, clap::Args)]
 pub struct SearchArgs {
-    /// The collection to search.
+    /// The collection to search (or an alias of it).
     pub collection: String,
     /// Where the query vectors come from.
     #[command(flatten)]

@@ -70,7 +70,19 @@ fn every_subcommand_prints_its_help() {
         found.len(),
         found.join(", ")
     );
-    for expected in ["ingest", "insert", "search", "export", "index create"] {
+    for expected in [
+        "ingest",
+        "insert",
+        "search",
+        "export",
+        "index create",
+        "index health",
+        "backfill",
+        "alias set",
+        "alias show",
+        "alias list",
+        "alias drop",
+    ] {
         assert!(
             found.iter().any(|path| path == expected),
             "`{expected}` was not discovered: {found:?}"

@@ -6,6 +6,9 @@
     reason = "helpers outside #[test] fns fail loudly too"
 )]
 
+mod aliases;
+mod backfill;
+mod health;
 mod help;
 mod hostile;
 mod ingest;
@@ -18,3 +21,4 @@ mod stats;
 mod support;
 mod tenants;
 mod tls;
+mod verbose;

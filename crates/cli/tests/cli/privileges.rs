@@ -197,6 +197,9 @@ fn the_app_role_is_refused_every_ddl_and_catalog_change_with_a_clear_error() {
         setup
             .app
             .write(|uow| uow.collections().drop("docs").map(drop)),
+        setup
+            .app
+            .write(|uow| uow.aliases().set("live", "docs").map(drop)),
     ] {
         let text = attempt.unwrap_err().to_string();
         assert!(
@@ -215,9 +218,16 @@ fn the_app_role_is_refused_every_ddl_and_catalog_change_with_a_clear_error() {
         })
         .unwrap();
     assert_eq!((collections, rows), (1, 10));
+    // Aliases are the owner's to set; the app role reads through them.
+    setup
+        .owner
+        .write(|uow| uow.aliases().set("live", "docs"))
+        .unwrap();
+    let live = setup.app.read(|uow| uow.collections().get("live")).unwrap();
+    assert_eq!(live, docs);
     println!(
         "privileges: {} DDL/catalog statements refused",
-        refused.len() + 2
+        refused.len() + 3
     );
 }
 

@@ -1,0 +1,96 @@
+//! `tracing` spans around embedstore's operations. The library only emits them (it depends on
+//! `tracing` alone and installs no subscriber); a service sees them through its own subscriber,
+//! the CLI through `-v` / `RUST_LOG`.
+//!
+//! Every span is at level INFO under the target `embedstore::…` (the module that opens it) and
+//! carries `duration_ms` (recorded when the operation ends) and, when it failed, `error`: the
+//! error's kind only (`"conflict"`, `"not_found"` …), never its message, which may quote
+//! caller text. Spans name collections by name and id and carry counts, the planner's path and
+//! settings; **never** a vector, a metadata or filter value, content, an `external_id`, a tenant
+//! or a connection URL (`tests/it/spans.rs` captures them and checks).
+
+use std::time::Instant;
+
+use tracing::Span;
+use tracing::span::EnteredSpan;
+
+use crate::error::Error;
+
+/// An INFO span named `$name` with the fields every operation has (`duration_ms`, `error`,
+/// empty until the operation ends) and the given ones.
+macro_rules! span {
+    ($name:literal $(, $($fields:tt)*)?) => {
+        tracing::info_span!(
+            $name,
+            duration_ms = tracing::field::Empty,
+            error = tracing::field::Empty
+            $(, $($fields)*)?
+        )
+    };
+}
+pub(crate) use span;
+
+/// A running operation: its span, entered until this is dropped, when `duration_ms` is
+/// recorded.
+pub(crate) struct Operation {
+    span: EnteredSpan,
+    started: Instant,
+}
+
+impl Operation {
+    /// Enters `span` and starts the clock.
+    pub(crate) fn start(span: Span) -> Self {
+        Self {
+            span: span.entered(),
+            started: Instant::now(),
+        }
+    }
+
+    /// Records `value` in the span's field `field` (declared at the span's creation).
+    pub(crate) fn record(&self, field: &'static str, value: impl tracing::Value) {
+        self.span.record(field, value);
+    }
+
+    /// Passes `outcome` through, recording the error's kind when it failed.
+    pub(crate) fn finish<T>(&self, outcome: Result<T, Error>) -> Result<T, Error> {
+        if let Err(error) = &outcome {
+            self.span.record("error", kind(error));
+        }
+        outcome
+    }
+
+    /// [`Operation::finish`] for an error type this crate only converts into: records that
+    /// the work failed, without a kind.
+    pub(crate) fn finish_any<T, E>(&self, outcome: Result<T, E>) -> Result<T, E> {
+        if outcome.is_err() {
+            self.span.record("error", "failed");
+        }
+        outcome
+    }
+}
+
+impl Drop for Operation {
+    fn drop(&mut self) {
+        let elapsed = self.started.elapsed();
+        self.span
+            .record("duration_ms", elapsed.as_secs_f64() * 1000.0);
+    }
+}
+
+/// The error's kind, safe to log: no caller text.
+pub(crate) fn kind(error: &Error) -> &'static str {
+    match error {
+        Error::Config { .. } => "config",
+        Error::Connect { .. } => "connect",
+        Error::ConnectRefused { .. } => "connect_refused",
+        Error::Pool(_) => "pool",
+        Error::Validation(_) => "validation",
+        Error::NotFound { .. } => "not_found",
+        Error::Conflict { .. } => "conflict",
+        Error::DimensionMismatch { .. } => "dimension_mismatch",
+        Error::Migration(_) => "migration",
+        Error::Embedder(_) => "embedder",
+        Error::Database(error) if error.is_retryable() => "database_retryable",
+        Error::Database(_) => "database",
+    }
+}

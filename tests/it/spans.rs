@@ -1,0 +1,278 @@
+//! The `tracing` spans of Store operations, captured by a subscriber of the test's own: the
+//! fields an operator needs are there, and no password, vector, metadata or filter value,
+//! content, external id, tenant or unchecked name ever is.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use embedstore::testing::TestDatabase;
+use embedstore::{
+    Config, Filter, IndexSpec, Metric, NewCollection, NewEmbedding, RecallRequest, SearchRequest,
+    Store, WorkOptions,
+};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Metadata, Subscriber};
+
+/// One span as recorded: its name and every field value, as text.
+#[derive(Debug, Clone)]
+struct Captured {
+    name: &'static str,
+    fields: BTreeMap<&'static str, String>,
+}
+
+/// Records every span and event on the thread it is the default for.
+#[derive(Default, Clone)]
+struct Capture {
+    spans: Arc<Mutex<Vec<Captured>>>,
+}
+
+struct Fields<'a>(&'a mut BTreeMap<&'static str, String>);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name(), format!("{value:?}"));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name(), value.to_owned());
+    }
+}
+
+impl Subscriber for Capture {
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, attributes: &Attributes<'_>) -> Id {
+        let mut fields = BTreeMap::new();
+        attributes.record(&mut Fields(&mut fields));
+        let mut spans = self.spans.lock().unwrap();
+        spans.push(Captured {
+            name: attributes.metadata().name(),
+            fields,
+        });
+        Id::from_u64(spans.len() as u64)
+    }
+
+    fn record(&self, span: &Id, values: &Record<'_>) {
+        let mut spans = self.spans.lock().unwrap();
+        let index = usize::try_from(span.into_u64()).unwrap() - 1;
+        values.record(&mut Fields(&mut spans[index].fields));
+    }
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut fields = BTreeMap::new();
+        event.record(&mut Fields(&mut fields));
+        self.spans.lock().unwrap().push(Captured {
+            name: event.metadata().name(),
+            fields,
+        });
+    }
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
+}
+
+/// Values that would be a leak anywhere in a span.
+const VECTOR: [f32; 4] = [0.314_159_27, 0.271_828_18, 0.141_421_36, 0.173_205_08];
+const SECRETS: [&str; 6] = [
+    "meta-secret-value",
+    "filter-secret-value",
+    "content-secret",
+    "id-secret",
+    "tenant-secret",
+    "Hostile Name",
+];
+
+#[test]
+fn store_operations_are_traced_with_their_facts_and_without_secrets() {
+    let db = TestDatabase::new();
+    let url = db.url().expose_secret().to_owned();
+    // The test server's own password may be a common word (even the database's name): a
+    // connection with a distinctive one shows that a URL's password never reaches a span.
+    let mut wrong = url::Url::parse(&url).unwrap();
+    wrong.set_password(Some("pw-secret-5bX9")).unwrap();
+    let capture = Capture::default();
+    tracing::subscriber::with_default(capture.clone(), || {
+        // Refused, or accepted by a server that trusts loopback: either way a span.
+        drop(Store::connect(Config::new(wrong.to_string()).unwrap()));
+        let store = Store::connect(Config::new(url.clone()).unwrap()).unwrap();
+        let docs = store
+            .write(|uow| {
+                uow.collections()
+                    .create(NewCollection::new("traced", 4, Metric::Cosine, "m"))
+            })
+            .unwrap();
+        let rows: Vec<NewEmbedding> = (0..50u8)
+            .map(|index| {
+                let mut vector = VECTOR.to_vec();
+                vector[0] += f32::from(index) / 1000.0;
+                NewEmbedding::new(format!("id-secret-{index}"), vector)
+                    .with_content("content-secret")
+                    .with_metadata(serde_json::json!({"tag": "meta-secret-value"}))
+            })
+            .collect();
+        store
+            .write(|uow| uow.embeddings().insert(&docs, rows))
+            .unwrap();
+        store
+            .run(&WorkOptions::write().tenant("tenant-secret"), |uow| {
+                uow.embeddings().upsert(
+                    &docs,
+                    vec![NewEmbedding::new("id-secret-x", VECTOR.to_vec())],
+                )
+            })
+            .unwrap();
+        store
+            .write(|uow| uow.aliases().set("live", "traced"))
+            .unwrap();
+        store.create_index(&docs, &IndexSpec::hnsw(), None).unwrap();
+        let filter = Filter::from_json(&serde_json::json!({"tag": "filter-secret-value"})).unwrap();
+        let request = SearchRequest::new(VECTOR.to_vec(), 5).with_filter(filter);
+        store
+            .read(|uow| {
+                let live = uow.collections().get("live")?;
+                uow.search(&live, request.clone())
+            })
+            .unwrap();
+        let plain = SearchRequest::new(VECTOR.to_vec(), 7).with_ef_search(64);
+        store.search(&docs, plain).unwrap();
+        store
+            .measure_recall(&docs, &RecallRequest::sample(3, 5))
+            .unwrap();
+        store
+            .write(|uow| uow.embeddings().delete(&docs, &["id-secret-1"]))
+            .unwrap();
+        // Reads by key (uncached: this store has no cache), an id never recorded.
+        assert!(store.get(&docs, "id-secret-2").unwrap().is_some());
+        assert_eq!(store.collection("traced").unwrap().id, docs.id);
+        assert!(store.collection("Hostile Name").is_err());
+        // Failures: the name is never recorded, only the error's kind.
+        assert!(
+            store
+                .read(|uow| uow.collections().get("Hostile Name"))
+                .is_err()
+        );
+        assert!(
+            store
+                .write(|uow| uow.aliases().set("Hostile Name", "traced"))
+                .is_err()
+        );
+    });
+    let spans = capture.spans.lock().unwrap().clone();
+
+    let find = |name: &str, check: &dyn Fn(&Captured) -> bool| -> Captured {
+        spans
+            .iter()
+            .find(|span| span.name == name && check(span))
+            .unwrap_or_else(|| panic!("no {name} span as expected in {spans:#?}"))
+            .clone()
+    };
+    let field = |span: &Captured, name: &str| -> String {
+        span.fields
+            .get(name)
+            .unwrap_or_else(|| panic!("{} has no {name}: {span:?}", span.name))
+            .clone()
+    };
+    assert!(spans.iter().filter(|span| span.name == "connect").count() >= 2);
+    let connect = find("connect", &|span| !span.fields.contains_key("error"));
+    assert!(field(&connect, "target").contains('/'), "{connect:?}");
+    field(&connect, "duration_ms");
+    let created = find("create_collection", &|_| true);
+    assert_eq!(field(&created, "collection"), "traced");
+    assert_eq!(field(&created, "dimension"), "4");
+    let insert = find("write", &|span| {
+        span.fields.get("statement").map(String::as_str) == Some("insert")
+    });
+    assert_eq!(field(&insert, "inserted"), "50");
+    assert_eq!(field(&insert, "collection"), "traced");
+    let upsert = find("write", &|span| {
+        span.fields.get("statement").map(String::as_str) == Some("upsert")
+    });
+    assert_eq!(field(&upsert, "inserted"), "1");
+    let run = find("run", &|_| true);
+    assert_eq!(field(&run, "tenant_bound"), "true");
+    let alias = find("set_alias", &|_| true);
+    assert_eq!(
+        (field(&alias, "alias"), field(&alias, "collection")),
+        ("live".to_owned(), "traced".to_owned())
+    );
+    let index = find("ann_index", &|span| {
+        span.fields.get("action").map(String::as_str) == Some("create")
+    });
+    assert_eq!(field(&index, "method"), "hnsw");
+    assert_eq!(field(&index, "rows"), "51");
+    let filtered = find("search", &|span| {
+        span.fields.get("mode").map(String::as_str) == Some("transaction")
+    });
+    assert_eq!(field(&filtered, "filtered"), "true");
+    // k asked for against what came back: no row carries the filter's value.
+    assert_eq!(field(&filtered, "k"), "5");
+    assert_eq!(field(&filtered, "returned"), "0");
+    assert!(
+        ["exact", "ann", "ann_then_exact"].contains(&field(&filtered, "path").as_str()),
+        "{filtered:?}"
+    );
+    let lookup = find("lookup", &|span| {
+        span.fields.get("action").map(String::as_str) == Some("get_many")
+    });
+    assert_eq!(
+        (field(&lookup, "requested"), field(&lookup, "returned")),
+        ("1".to_owned(), "1".to_owned())
+    );
+    assert_eq!(field(&lookup, "collection"), "traced");
+    let handle = find("lookup", &|span| {
+        span.fields.get("action").map(String::as_str) == Some("collection")
+            && !span.fields.contains_key("error")
+    });
+    assert_eq!(field(&handle, "collection"), "traced");
+    assert_eq!(field(&handle, "from_cache"), "false");
+    let missing = find("lookup", &|span| span.fields.contains_key("error"));
+    assert_eq!(field(&missing, "error"), "not_found");
+    assert!(!missing.fields.contains_key("collection"), "{missing:?}");
+    let plain = find("search", &|span| {
+        span.fields.get("mode").map(String::as_str) == Some("autocommit")
+            && span.fields.get("k").map(String::as_str) == Some("7")
+    });
+    assert_eq!(field(&plain, "ef_search"), "64");
+    assert_eq!(field(&plain, "path"), "ann");
+    assert_eq!(field(&plain, "returned"), "7");
+    field(&plain, "duration_ms");
+    let recall = find("measure_recall", &|_| true);
+    assert_eq!(field(&recall, "queries"), "3");
+    field(&recall, "recall");
+    let deleted = find("write", &|span| {
+        span.fields.get("statement").map(String::as_str) == Some("delete")
+    });
+    assert_eq!(field(&deleted, "deleted"), "1");
+    let refused = find("set_alias", &|span| span.fields.contains_key("error"));
+    assert_eq!(field(&refused, "error"), "validation");
+    assert!(!refused.fields.contains_key("alias"), "{refused:?}");
+    assert!(
+        spans
+            .iter()
+            .any(|span| span.name == "unit_of_work" && span.fields.contains_key("duration_ms"))
+    );
+
+    // Nothing secret anywhere: names, fields or values.
+    let mut secrets: Vec<String> = SECRETS.iter().map(|secret| (*secret).to_owned()).collect();
+    secrets.push("pw-secret-5bX9".to_owned());
+    for value in VECTOR {
+        secrets.push(format!("{value}"));
+        secrets.push(format!("{value:.4}"));
+    }
+    for span in &spans {
+        let text = format!("{} {:?}", span.name, span.fields);
+        for secret in &secrets {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{secret:?} leaked into {text}"
+            );
+        }
+    }
+    println!("tracing: {} spans captured, none leaking", spans.len());
+}

@@ -7,7 +7,7 @@
 //! error's kind only (`"conflict"`, `"not_found"` …), never its message, which may quote
 //! caller text. Spans name collections by name and id and carry counts, the planner's path and
 //! settings; **never** a vector, a metadata or filter value, content, an `external_id`, a tenant
-//! or a connection URL (`tests/it/spans.rs` captures them and checks).
+//! or a connection URL (`tests/spans.rs` captures them and checks).
 
 use std::time::Instant;
 

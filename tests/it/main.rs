@@ -29,7 +29,6 @@ mod pipeline;
 mod round_trips;
 mod search;
 mod soak;
-mod spans;
 mod support;
 mod tls;
 mod transactions;

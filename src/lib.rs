@@ -26,9 +26,10 @@ mod uow;
 // only `testing` (feature `testing`) is a public module of its own.
 pub use config::{Config, DatabaseUrl};
 pub use dto::{
-    CollectionRules, DEFAULT_EXACT_THRESHOLD, Duplicates, EmbeddingBatch, IndexMethod, IndexSpec,
-    IterativeScan, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_JSON_DEPTH, MAX_K,
-    MAX_METADATA_BYTES, NewCollection, NewEmbedding, SearchAfter, SearchRequest,
+    CollectionRules, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, Duplicates, EmbeddingBatch,
+    IndexMethod, IndexSpec, IterativeScan, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES,
+    MAX_JSON_DEPTH, MAX_K, MAX_METADATA_BYTES, MAX_RERANK_CANDIDATES, NewCollection, NewEmbedding,
+    SearchAfter, SearchRequest,
 };
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
 pub use export::{CollectionStats, ExportSummary};
@@ -41,7 +42,7 @@ pub use ingest::{
     IngestProgress, IngestSummary, JsonlSource, NpySource, RejectedRow, RowProblem, RowSource,
     SourceRow, WriteMode,
 };
-pub use metric::{Metric, UnknownMetric};
+pub use metric::{Metric, Quantization, UnknownMetric};
 pub use models::{Collection, CollectionId, Embedding};
 pub use repo::{
     Collections, Embeddings, MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest, SearchHit, SearchPath,

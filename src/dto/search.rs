@@ -123,6 +123,31 @@ pub struct SearchRequest {
     #[serde(default)]
     #[garde(inner(range(min = 1, max = 10_000_000)))]
     pub exact_threshold: Option<u32>,
+    /// On a quantized ANN index ([`IndexSpec::quantization`](crate::IndexSpec)): how many
+    /// candidates per hit the index returns (`k * rerank_factor`, at most
+    /// [`MAX_RERANK_CANDIDATES`]) before they are re-ranked by the exact distance in the same
+    /// statement; 1..=100, `None` means [`DEFAULT_RERANK_FACTOR`]. Ignored by other paths.
+    #[serde(default)]
+    #[garde(inner(range(min = 1, max = 100)), custom(candidates_fit(self.k)))]
+    pub rerank_factor: Option<u32>,
+}
+
+/// Candidates per hit a quantized index returns for re-ranking unless the request says.
+pub const DEFAULT_RERANK_FACTOR: u32 = 4;
+
+/// Most candidates one quantized search re-ranks (`k * rerank_factor`).
+pub const MAX_RERANK_CANDIDATES: u32 = 10_000;
+
+fn candidates_fit(k: u32) -> impl FnOnce(&Option<u32>, &CollectionRules) -> garde::Result {
+    move |factor, _| match factor {
+        Some(factor) if u64::from(k) * u64::from(*factor) > u64::from(MAX_RERANK_CANDIDATES) => {
+            Err(garde::Error::new(format!(
+                "k * rerank_factor = {} candidates, at most {MAX_RERANK_CANDIDATES} are re-ranked",
+                u64::from(k) * u64::from(*factor)
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Matching rows below which a filtered search with a payload-indexed filter scans exactly.
@@ -168,6 +193,7 @@ impl SearchRequest {
             min_score: None,
             after: None,
             exact_threshold: None,
+            rerank_factor: None,
         }
     }
 
@@ -255,6 +281,20 @@ impl SearchRequest {
     /// [`Error::Validation`](crate::Error::Validation) listing every failure with its path.
     pub(crate) fn validate_for(self, collection: &Collection) -> crate::Result<Valid<Self>> {
         super::valid_for(self, collection)
+    }
+
+    /// Sets how many candidates per hit a quantized index returns for the exact re-rank.
+    pub fn with_rerank_factor(mut self, factor: u32) -> Self {
+        self.rerank_factor = Some(factor);
+        self
+    }
+
+    /// The candidates a quantized index returns for this request's exact re-rank:
+    /// `k * rerank_factor`, capped at [`MAX_RERANK_CANDIDATES`].
+    pub fn rerank_candidates(&self) -> u32 {
+        self.k
+            .saturating_mul(self.rerank_factor.unwrap_or(DEFAULT_RERANK_FACTOR))
+            .clamp(self.k, MAX_RERANK_CANDIDATES.max(self.k))
     }
 
     /// Sets `hnsw.ef_search` for this query.

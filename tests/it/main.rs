@@ -22,6 +22,7 @@ mod migrations;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod pipeline;
+mod quantized;
 mod round_trips;
 mod search;
 mod soak;

@@ -52,6 +52,9 @@ pub struct SearchArgs {
     /// Scan exactly, never through the ANN index.
     #[arg(long)]
     pub exact: bool,
+    /// On a quantized index: candidates per hit re-ranked by the exact distance (default 4).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rerank_factor: Option<u32>,
     /// Drop hits farther than this distance.
     #[arg(long, value_name = "DISTANCE")]
     pub threshold: Option<f64>,
@@ -88,6 +91,9 @@ impl SearchArgs {
         }
         if let Some(tuples) = self.max_scan_tuples {
             request = request.with_max_scan_tuples(tuples);
+        }
+        if let Some(factor) = self.rerank_factor {
+            request = request.with_rerank_factor(factor);
         }
         if let Some(distance) = self.threshold {
             request = request.with_max_distance(distance);
@@ -439,7 +445,12 @@ fn path_text(response: &SearchResponse) -> String {
         .estimated_matches
         .map_or_else(String::new, |rows| format!(" of ~{rows} matching rows"));
     match response.path {
-        embedstore::SearchPath::Ann => "approximate (ANN index)".to_owned(),
+        embedstore::SearchPath::Ann => match response.reranked {
+            Some(candidates) => format!(
+                "approximate (quantized ANN index; {candidates} candidates re-ranked, distances exact)"
+            ),
+            None => "approximate (ANN index)".to_owned(),
+        },
         embedstore::SearchPath::Exact => format!("exact (exact scan{matched})"),
         embedstore::SearchPath::AnnThenExact => {
             "exact (the ANN index came back short under the filter; exact scan)".to_owned()

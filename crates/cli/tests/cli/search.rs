@@ -307,3 +307,91 @@ fn count_and_delete_by_filter() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn quantized_indexes_are_built_reported_and_searched_with_an_exact_rerank() {
+    let dir = temp_dir("quantized");
+    let (db, vectors) = docs(&dir);
+    let created = ok(
+        &db,
+        &[
+            "index",
+            "create",
+            "docs",
+            "--method",
+            "hnsw",
+            "--quantization",
+            "half",
+            "--progress",
+            "off",
+        ],
+    );
+    assert!(created.contains("method:     hnsw on halfvec"), "{created}");
+    assert!(created.contains("quantized:  half ("), "{created}");
+    let query = serde_json::to_string(&vectors[17]).unwrap();
+    let found = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--k",
+            "3",
+            "--rerank-factor",
+            "10",
+        ],
+    );
+    assert!(
+        found.contains("30 candidates re-ranked, distances exact"),
+        "{found}"
+    );
+    assert!(found.contains("doc-17"), "{found}");
+    let json = ok(
+        &db,
+        &[
+            "search", "docs", "--vector", &query, "--k", "3", "--format", "json",
+        ],
+    );
+    let answer: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(answer["reranked"], 12);
+    assert_eq!(answer["hits"][0]["distance"], 0.0);
+    // A rebuild without --quantization keeps it; `none` builds full precision.
+    let kept = ok(
+        &db,
+        &["index", "rebuild", "docs", "--m", "8", "--progress", "off"],
+    );
+    assert!(kept.contains("quantized:  half"), "{kept}");
+    let plain = ok(
+        &db,
+        &[
+            "index",
+            "rebuild",
+            "docs",
+            "--quantization",
+            "none",
+            "--progress",
+            "off",
+        ],
+    );
+    assert!(!plain.contains("quantized"), "{plain}");
+    let refused = fails(
+        &db,
+        &[
+            "index",
+            "rebuild",
+            "docs",
+            "--method",
+            "ivfflat",
+            "--quantization",
+            "binary",
+            "--progress",
+            "off",
+        ],
+    );
+    assert!(
+        refused.contains("quantization: quantized indexes are built with hnsw only"),
+        "{refused}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -10,6 +10,7 @@ mod grant;
 mod index;
 mod ingest;
 mod metric;
+mod mmr;
 mod models;
 mod repo;
 mod retry;
@@ -28,8 +29,8 @@ pub use config::{Config, DatabaseUrl};
 pub use dto::{
     CollectionRules, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, Duplicates, EmbeddingBatch,
     IndexMethod, IndexSpec, IterativeScan, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES,
-    MAX_JSON_DEPTH, MAX_K, MAX_METADATA_BYTES, MAX_RERANK_CANDIDATES, NewCollection, NewEmbedding,
-    SearchAfter, SearchRequest,
+    MAX_JSON_DEPTH, MAX_K, MAX_METADATA_BYTES, MAX_RERANK_CANDIDATES, Mmr, NewCollection,
+    NewEmbedding, SearchAfter, SearchRequest,
 };
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
 pub use export::{CollectionStats, ExportSummary};

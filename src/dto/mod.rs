@@ -31,7 +31,7 @@ pub use rules::{
 };
 pub use search::{
     DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, IterativeScan, MAX_K, MAX_RERANK_CANDIDATES,
-    SearchAfter, SearchRequest,
+    Mmr, SearchAfter, SearchRequest,
 };
 
 /// `value` checked against `collection`'s rules: the proof the repositories take, or

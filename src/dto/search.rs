@@ -130,6 +130,52 @@ pub struct SearchRequest {
     #[serde(default)]
     #[garde(inner(range(min = 1, max = 100)), custom(candidates_fit(self.k)))]
     pub rerank_factor: Option<u32>,
+    /// Maximal marginal relevance: pick the `k` hits from `fetch_k` nearest candidates so that
+    /// they are relevant and unlike each other (see [`Mmr`]).
+    #[serde(default)]
+    #[garde(custom(mmr_fits(self.k, self.after.is_some())))]
+    pub mmr: Option<Mmr>,
+}
+
+/// Maximal marginal relevance over the `fetch_k` nearest candidates, which the search fetches
+/// with their stored vectors in its one statement; the greedy selection runs in Rust under the
+/// collection's metric, its similarity being the metric's score ([`Metric::score`]):
+/// `λ · sim(query, c) − (1 − λ) · max sim(c, chosen)`.
+///
+/// [`Metric::score`]: crate::Metric::score
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Mmr {
+    /// Weight of relevance against diversity, in [0, 1]: 1 ranks by relevance alone, 0 by
+    /// diversity alone.
+    pub lambda: f64,
+    /// Candidates to choose from: at least `k`, at most [`MAX_K`].
+    pub fetch_k: u32,
+}
+
+fn mmr_fits(k: u32, after: bool) -> impl FnOnce(&Option<Mmr>, &CollectionRules) -> garde::Result {
+    move |mmr, _| {
+        let Some(mmr) = mmr else {
+            return Ok(());
+        };
+        if !mmr.lambda.is_finite() || !(0.0..=1.0).contains(&mmr.lambda) {
+            return Err(garde::Error::new(format!(
+                "lambda must be a number in [0, 1], got {}",
+                mmr.lambda
+            )));
+        }
+        if mmr.fetch_k < k || mmr.fetch_k > MAX_K {
+            return Err(garde::Error::new(format!(
+                "fetch_k must be in k..={MAX_K} (k = {k}), got {}",
+                mmr.fetch_k
+            )));
+        }
+        if after {
+            return Err(garde::Error::new(
+                "cannot page with `after`: MMR hits are not in distance order",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Candidates per hit a quantized index returns for re-ranking unless the request says.
@@ -194,6 +240,7 @@ impl SearchRequest {
             after: None,
             exact_threshold: None,
             rerank_factor: None,
+            mmr: None,
         }
     }
 
@@ -281,6 +328,13 @@ impl SearchRequest {
     /// [`Error::Validation`](crate::Error::Validation) listing every failure with its path.
     pub(crate) fn validate_for(self, collection: &Collection) -> crate::Result<Valid<Self>> {
         super::valid_for(self, collection)
+    }
+
+    /// Picks the `k` hits by maximal marginal relevance from the `fetch_k` nearest candidates,
+    /// weighing relevance by `lambda` in [0, 1] (see [`Mmr`]).
+    pub fn with_mmr(mut self, lambda: f64, fetch_k: u32) -> Self {
+        self.mmr = Some(Mmr { lambda, fetch_k });
+        self
     }
 
     /// Sets how many candidates per hit a quantized index returns for the exact re-rank.

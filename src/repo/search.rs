@@ -94,7 +94,8 @@ pub struct SearchResponse {
     /// stays false, since the candidates themselves are approximate.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reranked: Option<u32>,
-    /// The neighbours, nearest first.
+    /// The neighbours, nearest first (with [`SearchRequest::with_mmr`], in the order MMR
+    /// picked them).
     pub hits: Vec<SearchHit>,
 }
 
@@ -201,6 +202,22 @@ pub(crate) fn run_many(
     scope: Scope,
     estimates: &dyn Estimates,
 ) -> Result<Vec<SearchResponse>> {
+    if let Some(candidates) = mmr_candidates(request) {
+        let responses = run_many(
+            conn,
+            collection,
+            indexes,
+            &candidates,
+            queries,
+            scope,
+            estimates,
+        )?;
+        return Ok(responses
+            .into_iter()
+            .zip(queries)
+            .map(|(response, query)| diversify(collection, request, query, response))
+            .collect());
+    }
     let layout = layout(indexes);
     let decision = decide(conn, collection, indexes, &layout, request, estimates)?;
     let count = queries.len();
@@ -264,6 +281,7 @@ pub(crate) fn explain(
     estimates: &dyn Estimates,
 ) -> Result<String> {
     let request = request.into_inner();
+    let request = mmr_candidates(&request).unwrap_or(request);
     let layout = layout(indexes);
     let decision = decide(conn, collection, indexes, &layout, &request, estimates)?;
     let mut sql = statement(
@@ -282,6 +300,56 @@ pub(crate) fn explain(
         .map(|plan| plan.line)
         .collect::<Vec<_>>()
         .join("\n"))
+}
+
+/// For an MMR request, the search for its candidates: the `fetch_k` nearest, with their
+/// vectors, in one statement (any path: ANN, quantized, exact, with the filter and fallback).
+fn mmr_candidates(request: &SearchRequest) -> Option<SearchRequest> {
+    let mmr = request.mmr?;
+    let mut candidates = request.clone();
+    candidates.k = mmr.fetch_k;
+    candidates.include_vector = true;
+    candidates.mmr = None;
+    Some(candidates)
+}
+
+/// The `k` hits MMR picks from `candidates`' hits (see [`crate::mmr`]), in the order picked.
+fn diversify(
+    collection: &Collection,
+    request: &SearchRequest,
+    query: &[f32],
+    candidates: SearchResponse,
+) -> SearchResponse {
+    let lambda = request.mmr.map_or(1.0, |mmr| mmr.lambda);
+    let vectors: Vec<&[f32]> = candidates
+        .hits
+        .iter()
+        .map(|hit| hit.vector.as_deref().unwrap_or_default())
+        .collect();
+    let picked = crate::mmr::select(
+        collection.metric,
+        query,
+        &vectors,
+        lambda,
+        request.k as usize,
+    );
+    let mut slots: Vec<Option<SearchHit>> = candidates.hits.into_iter().map(Some).collect();
+    let hits: Vec<SearchHit> = picked
+        .into_iter()
+        .filter_map(|index| slots.get_mut(index).and_then(Option::take))
+        .map(|mut hit| {
+            if !request.include_vector {
+                hit.vector = None;
+            }
+            hit
+        })
+        .collect();
+    SearchResponse {
+        requested: request.k,
+        returned: u32::try_from(hits.len()).unwrap_or(u32::MAX),
+        hits,
+        ..candidates
+    }
 }
 
 /// Up to `limit` of the collection's stored vectors, drawn at random: the queries of a sampled

@@ -19,6 +19,7 @@ mod ingest;
 mod ingest_atomic;
 mod ingest_writers;
 mod migrations;
+mod mmr;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod pipeline;

@@ -52,6 +52,13 @@ pub struct SearchArgs {
     /// Scan exactly, never through the ANN index.
     #[arg(long)]
     pub exact: bool,
+    /// Maximal marginal relevance: pick the k hits from the --fetch-k nearest so that they are
+    /// relevant and unlike each other; LAMBDA in [0, 1] weighs relevance (1: plain nearest).
+    #[arg(long, value_name = "LAMBDA")]
+    pub mmr: Option<f64>,
+    /// With --mmr: how many nearest candidates to choose from (default 4 × k, at most 1000).
+    #[arg(long, requires = "mmr", value_parser = clap::value_parser!(u32).range(1..))]
+    pub fetch_k: Option<u32>,
     /// On a quantized index: candidates per hit re-ranked by the exact distance (default 4).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub rerank_factor: Option<u32>,
@@ -94,6 +101,12 @@ impl SearchArgs {
         }
         if let Some(factor) = self.rerank_factor {
             request = request.with_rerank_factor(factor);
+        }
+        if let Some(lambda) = self.mmr {
+            let fetch_k = self
+                .fetch_k
+                .unwrap_or_else(|| self.k.saturating_mul(4).min(MAX_K));
+            request = request.with_mmr(lambda, fetch_k);
         }
         if let Some(distance) = self.threshold {
             request = request.with_max_distance(distance);

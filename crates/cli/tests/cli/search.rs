@@ -395,3 +395,76 @@ fn quantized_indexes_are_built_reported_and_searched_with_an_exact_rerank() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn mmr_flags_pick_diverse_hits_and_hostile_values_are_refused() {
+    let dir = temp_dir("mmr");
+    let (db, vectors) = docs(&dir);
+    let query = serde_json::to_string(&vectors[5]).unwrap();
+    let json = ok(
+        &db,
+        &[
+            "search", "docs", "--vector", &query, "--k", "4", "--mmr", "1", "--format", "json",
+        ],
+    );
+    let plain = ok(
+        &db,
+        &[
+            "search", "docs", "--vector", &query, "--k", "4", "--format", "json",
+        ],
+    );
+    let ids = |text: &str| -> Vec<String> {
+        let answer: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        answer["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|hit| hit["external_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&json), ids(&plain), "lambda 1 is plain relevance");
+    let diverse = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--k",
+            "4",
+            "--mmr",
+            "0.2",
+            "--fetch-k",
+            "40",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(ids(&diverse).len(), 4);
+    assert_eq!(ids(&diverse)[0], "doc-5");
+    for (flags, expected) in [
+        (
+            &["--mmr", "NaN"][..],
+            "mmr: lambda must be a number in [0, 1], got NaN",
+        ),
+        (
+            &["--mmr", "2"][..],
+            "mmr: lambda must be a number in [0, 1], got 2",
+        ),
+        (
+            &["--mmr", "0.5", "--fetch-k", "2"][..],
+            "mmr: fetch_k must be in k..=1000 (k = 4), got 2",
+        ),
+    ] {
+        let mut args = vec!["search", "docs", "--vector", &query, "--k", "4"];
+        args.extend_from_slice(flags);
+        let refused = fails(&db, &args);
+        assert!(refused.contains(expected), "{refused}");
+    }
+    let orphan = fails(
+        &db,
+        &["search", "docs", "--vector", &query, "--fetch-k", "9"],
+    );
+    assert!(orphan.contains("--mmr"), "{orphan}");
+    let _ = std::fs::remove_dir_all(dir);
+}

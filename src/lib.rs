@@ -28,9 +28,9 @@ mod uow;
 pub use config::{Config, DatabaseUrl};
 pub use dto::{
     CollectionRules, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, Duplicates, EmbeddingBatch,
-    IndexMethod, IndexSpec, IterativeScan, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES,
-    MAX_JSON_DEPTH, MAX_K, MAX_METADATA_BYTES, MAX_RERANK_CANDIDATES, Mmr, NewCollection,
-    NewEmbedding, SearchAfter, SearchRequest,
+    GroupBy, IndexMethod, IndexSpec, IterativeScan, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES,
+    MAX_GROUPED_HITS, MAX_JSON_DEPTH, MAX_K, MAX_METADATA_BYTES, MAX_RERANK_CANDIDATES, Mmr,
+    NewCollection, NewEmbedding, SearchAfter, SearchRequest,
 };
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
 pub use export::{CollectionStats, ExportSummary};

@@ -2,7 +2,7 @@ use garde::{Valid, Validate};
 use serde::{Deserialize, Serialize};
 
 use crate::dto::rules::{self, CollectionRules};
-use crate::filter::Filter;
+use crate::filter::{FieldPath, Filter};
 use crate::models::Collection;
 
 /// Most neighbours one search returns.
@@ -135,6 +135,58 @@ pub struct SearchRequest {
     #[serde(default)]
     #[garde(custom(mmr_fits(self.k, self.after.is_some())))]
     pub mmr: Option<Mmr>,
+    /// Grouped hits: the best `group_size` hits for each of the `k` groups (distinct values of
+    /// a metadata field) nearest the query (see [`GroupBy`]).
+    #[serde(default)]
+    #[garde(custom(group_by_fits(self.k, self.after.is_some(), self.mmr.is_some())))]
+    pub group_by: Option<GroupBy>,
+}
+
+/// Most hits a grouped search returns (`k × group_size`).
+pub const MAX_GROUPED_HITS: u32 = 10_000;
+
+/// Grouped hits: rows are grouped by the value of a metadata field (e.g. the chunks of one
+/// document); a group's distance is its nearest member's; the `k` nearest groups come back,
+/// each with its `group_size` nearest members. Rows without the field (or with JSON `null`
+/// there) belong to no group. One statement, an exact scan of the matching rows (a payload
+/// index on the filter narrows them), so every group the filter admits is considered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupBy {
+    /// The metadata field, as a dotted [`FieldPath`] (`doc.id`; `\.` for a dot in a key).
+    pub field: String,
+    /// Hits per group, 1..=100.
+    pub group_size: u32,
+}
+
+fn group_by_fits(
+    k: u32,
+    after: bool,
+    mmr: bool,
+) -> impl FnOnce(&Option<GroupBy>, &CollectionRules) -> garde::Result {
+    move |group_by, _| {
+        let Some(group_by) = group_by else {
+            return Ok(());
+        };
+        FieldPath::parse(&group_by.field).map_err(|error| garde::Error::new(error.to_string()))?;
+        if !(1..=100).contains(&group_by.group_size) {
+            return Err(garde::Error::new(format!(
+                "group_size must be in 1..=100, got {}",
+                group_by.group_size
+            )));
+        }
+        let hits = u64::from(k) * u64::from(group_by.group_size);
+        if hits > u64::from(MAX_GROUPED_HITS) {
+            return Err(garde::Error::new(format!(
+                "k * group_size = {hits} hits, at most {MAX_GROUPED_HITS} are returned"
+            )));
+        }
+        if after || mmr {
+            return Err(garde::Error::new(
+                "cannot be combined with `after` paging or MMR",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Maximal marginal relevance over the `fetch_k` nearest candidates, which the search fetches
@@ -241,6 +293,7 @@ impl SearchRequest {
             exact_threshold: None,
             rerank_factor: None,
             mmr: None,
+            group_by: None,
         }
     }
 
@@ -334,6 +387,16 @@ impl SearchRequest {
     /// weighing relevance by `lambda` in [0, 1] (see [`Mmr`]).
     pub fn with_mmr(mut self, lambda: f64, fetch_k: u32) -> Self {
         self.mmr = Some(Mmr { lambda, fetch_k });
+        self
+    }
+
+    /// Groups hits by the metadata `field`: the `group_size` nearest hits of each of the `k`
+    /// nearest groups (see [`GroupBy`]).
+    pub fn with_group_by(mut self, field: &FieldPath, group_size: u32) -> Self {
+        self.group_by = Some(GroupBy {
+            field: field.to_string(),
+            group_size,
+        });
         self
     }
 

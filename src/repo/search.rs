@@ -89,6 +89,10 @@ pub struct SearchResponse {
     /// for it (filters a payload index serves) to choose between the paths.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_matches: Option<u64>,
+    /// On a grouped search ([`SearchRequest::with_group_by`]): how many groups came back (at
+    /// most `requested`); the hits are ordered group by group, nearest group first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<u32>,
     /// When a quantized index answered: how many candidates it was asked for
     /// (`k * rerank_factor`) before the exact re-rank. The hits' distances are exact; `exact`
     /// stays false, since the candidates themselves are approximate.
@@ -120,6 +124,9 @@ pub struct SearchHit {
     /// The stored vector, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,
+    /// On a grouped search: the hit's group, the value of the `group_by` field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<serde_json::Value>,
 }
 
 #[derive(QueryableByName)]
@@ -138,6 +145,17 @@ struct HitRow {
     embedding: Option<pgvector::Vector>,
     #[diesel(sql_type = Double)]
     distance: f64,
+}
+
+/// A row of the grouped statement: a hit, its group and the group's rank.
+#[derive(QueryableByName)]
+struct GroupedRow {
+    #[diesel(embed)]
+    hit: HitRow,
+    #[diesel(sql_type = Jsonb)]
+    grp: serde_json::Value,
+    #[diesel(sql_type = BigInt)]
+    group_rank: i64,
 }
 
 #[derive(QueryableByName)]
@@ -202,6 +220,19 @@ pub(crate) fn run_many(
     scope: Scope,
     estimates: &dyn Estimates,
 ) -> Result<Vec<SearchResponse>> {
+    if request.group_by.is_some() {
+        let layout = layout(indexes);
+        let mut responses = Vec::with_capacity(queries.len());
+        for query in queries {
+            let sql = grouped_statement(collection, request, &layout, query);
+            let rows: Vec<GroupedRow> = sql.into_query().load(conn)?;
+            responses.push(respond_grouped(collection, request, rows));
+        }
+        if responses.iter().all(|response| response.hits.is_empty()) {
+            ensure_partition(conn, collection)?;
+        }
+        return Ok(responses);
+    }
     if let Some(candidates) = mmr_candidates(request) {
         let responses = run_many(
             conn,
@@ -283,6 +314,16 @@ pub(crate) fn explain(
     let request = request.into_inner();
     let request = mmr_candidates(&request).unwrap_or(request);
     let layout = layout(indexes);
+    if request.group_by.is_some() {
+        let mut sql = grouped_statement(collection, &request, &layout, &request.vector);
+        sql.prepend("EXPLAIN ");
+        let lines: Vec<PlanLine> = sql.into_query().load(conn)?;
+        return Ok(lines
+            .into_iter()
+            .map(|plan| plan.line)
+            .collect::<Vec<_>>()
+            .join("\n"));
+    }
     let decision = decide(conn, collection, indexes, &layout, &request, estimates)?;
     let mut sql = statement(
         collection,
@@ -350,6 +391,109 @@ fn diversify(
         hits,
         ..candidates
     }
+}
+
+/// The grouped search in one statement: an exact scan of the matching rows that have the
+/// field, each row's distance and group computed once; window functions number the members
+/// of each group by distance and find each group's nearest; `dense_rank` over (group's
+/// nearest distance, group value) orders the groups; the first `k` groups' first
+/// `group_size` members come back. Exact by construction: every matching row is considered,
+/// so `k` groups come back whenever `k` exist among the matching rows. Never prepared: the
+/// filter shapes the text.
+fn grouped_statement(
+    collection: &Collection,
+    request: &SearchRequest,
+    layout: &PayloadLayout,
+    query: &[f32],
+) -> SqlBuilder {
+    let mut sql = SqlBuilder::new();
+    let (field, group_size) = request.group_by.as_ref().map_or_else(
+        || (Vec::new(), 1),
+        |group_by| {
+            (
+                crate::filter::FieldPath::from(group_by.field.as_str())
+                    .segments()
+                    .to_vec(),
+                group_by.group_size,
+            )
+        },
+    );
+    let query = sql.param(pgvector::Vector::from(query.to_vec()));
+    let distance = distance_sql(collection, Mode::Exact, &query);
+    sql.push(
+        "SELECT 1::bigint AS query, g.id, g.external_id, g.metadata, g.content, g.embedding, g.distance, g.grp, \
+         g.group_rank FROM (SELECT m.*, dense_rank() OVER (ORDER BY m.group_best, m.grp) \
+         AS group_rank FROM (SELECT c.*, row_number() OVER (PARTITION BY c.grp \
+         ORDER BY c.distance, c.id) AS member, min(c.distance) OVER (PARTITION BY c.grp) \
+         AS group_best FROM (SELECT id, external_id, ",
+    )
+    .push(if request.include_metadata {
+        "metadata"
+    } else {
+        "NULL::jsonb"
+    })
+    .push(" AS metadata, ")
+    .push(if request.include_content {
+        "content"
+    } else {
+        "NULL::text"
+    })
+    .push(" AS content, ")
+    .push(if request.include_vector {
+        "embedding"
+    } else {
+        "NULL::vector"
+    })
+    .push(" AS embedding, ")
+    .push(&distance)
+    .push(" AS distance, metadata #> ")
+    .bind_cast(field, "text[]")
+    .push(" AS grp FROM embeddings WHERE collection_id = ")
+    .bind(collection.id.0);
+    if let Some(filter) = &request.filter {
+        sql.push(" AND (");
+        filter.render(&mut sql, layout);
+        sql.push(")");
+    }
+    sql.push(") c WHERE c.grp IS NOT NULL AND c.grp <> 'null'::jsonb) m WHERE m.member <= ")
+        .bind(i64::from(group_size))
+        .push(") g WHERE g.group_rank <= ")
+        .bind(i64::from(request.k))
+        .push(" ORDER BY g.group_rank, g.member");
+    sql
+}
+
+/// The grouped statement's rows as a response: hits in group order, thresholds applied.
+fn respond_grouped(
+    collection: &Collection,
+    request: &SearchRequest,
+    rows: Vec<GroupedRow>,
+) -> SearchResponse {
+    let mut groups: Vec<i64> = rows.iter().map(|row| row.group_rank).collect();
+    let (hit_rows, values): (Vec<HitRow>, Vec<serde_json::Value>) =
+        rows.into_iter().map(|row| (row.hit, row.grp)).unzip();
+    let mut response = respond(collection, request, Vec::new(), SearchPath::Exact, None);
+    response.hits = hit_rows
+        .into_iter()
+        .zip(values)
+        .zip(std::mem::take(&mut groups))
+        .filter_map(|((row, value), rank)| {
+            let hit = to_hit(collection, row);
+            let kept = request.max_distance.is_none_or(|max| hit.distance <= max)
+                && request.min_score.is_none_or(|min| hit.score >= min);
+            kept.then(|| {
+                groups.push(rank);
+                SearchHit {
+                    group: Some(value),
+                    ..hit
+                }
+            })
+        })
+        .collect();
+    groups.dedup();
+    response.returned = u32::try_from(response.hits.len()).unwrap_or(u32::MAX);
+    response.groups = Some(u32::try_from(groups.len()).unwrap_or(u32::MAX));
+    response
 }
 
 /// Up to `limit` of the collection's stored vectors, drawn at random: the queries of a sampled
@@ -806,15 +950,7 @@ fn respond(
 ) -> SearchResponse {
     let hits: Vec<SearchHit> = rows
         .into_iter()
-        .map(|row| SearchHit {
-            id: row.id,
-            external_id: row.external_id,
-            distance: row.distance,
-            score: collection.metric.score(row.distance),
-            metadata: row.metadata,
-            content: row.content,
-            vector: row.embedding.map(|vector| vector.to_vec()),
-        })
+        .map(|row| to_hit(collection, row))
         .filter(|hit| request.max_distance.is_none_or(|max| hit.distance <= max))
         .filter(|hit| request.min_score.is_none_or(|min| hit.score >= min))
         .collect();
@@ -824,7 +960,21 @@ fn respond(
         exact: path != SearchPath::Ann,
         path,
         estimated_matches: matched,
+        groups: None,
         reranked: None,
         hits,
+    }
+}
+
+fn to_hit(collection: &Collection, row: HitRow) -> SearchHit {
+    SearchHit {
+        id: row.id,
+        external_id: row.external_id,
+        distance: row.distance,
+        score: collection.metric.score(row.distance),
+        metadata: row.metadata,
+        content: row.content,
+        vector: row.embedding.map(|vector| vector.to_vec()),
+        group: None,
     }
 }

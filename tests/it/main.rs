@@ -13,6 +13,7 @@ mod embeddings;
 mod export;
 mod faults;
 mod filters;
+mod grouped;
 mod hostile;
 mod index;
 mod ingest;

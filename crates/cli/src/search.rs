@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use embedstore::MAX_K;
-use embedstore::{Filter, IterativeScan, SearchRequest, SearchResponse, Store};
+use embedstore::{FieldPath, Filter, IterativeScan, SearchRequest, SearchResponse, Store};
 use serde::Serialize;
 
 use crate::error::{CliError, json_problem};
@@ -59,6 +59,13 @@ pub struct SearchArgs {
     /// With --mmr: how many nearest candidates to choose from (default 4 × k, at most 1000).
     #[arg(long, requires = "mmr", value_parser = clap::value_parser!(u32).range(1..))]
     pub fetch_k: Option<u32>,
+    /// Group hits by this metadata field (a dotted path, e.g. `doc.id`): the best
+    /// --group-size hits of each of the k nearest groups (an exact scan of the matching rows).
+    #[arg(long, value_name = "FIELD")]
+    pub group_by: Option<String>,
+    /// With --group-by: hits per group (default 1: the best hit of each of k groups).
+    #[arg(long, requires = "group_by", value_name = "N")]
+    pub group_size: Option<u32>,
     /// On a quantized index: candidates per hit re-ranked by the exact distance (default 4).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub rerank_factor: Option<u32>,
@@ -101,6 +108,11 @@ impl SearchArgs {
         }
         if let Some(factor) = self.rerank_factor {
             request = request.with_rerank_factor(factor);
+        }
+        if let Some(field) = &self.group_by {
+            let path = FieldPath::parse(field)
+                .map_err(|error| CliError::refused(format!("--group-by: {error}")))?;
+            request = request.with_group_by(&path, self.group_size.unwrap_or(1));
         }
         if let Some(lambda) = self.mmr {
             let fetch_k = self
@@ -415,12 +427,16 @@ fn write_answer(
         return Ok(());
     }
     let with_content = answer.response.hits.iter().any(|hit| hit.content.is_some());
-    let mut columns = vec![
-        Column::right("rank"),
+    let grouped = answer.response.groups.is_some();
+    let mut columns = vec![Column::right("rank")];
+    if grouped {
+        columns.push(Column::left("group"));
+    }
+    columns.extend([
         Column::left("external_id"),
         Column::right("distance"),
         Column::right("score"),
-    ];
+    ]);
     if with_content {
         columns.push(Column::left("content"));
     }
@@ -430,12 +446,21 @@ fn write_answer(
         .iter()
         .enumerate()
         .map(|(index, hit)| {
-            let mut row = vec![
-                (index + 1).to_string(),
+            let mut row = vec![(index + 1).to_string()];
+            if grouped {
+                row.push(one_line(
+                    &hit.group
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    CONTENT_CHARS,
+                ));
+            }
+            row.extend([
                 hit.external_id.clone(),
                 format!("{:.4}", hit.distance),
                 format!("{:.4}", hit.score),
-            ];
+            ]);
             if with_content {
                 row.push(one_line(
                     hit.content.as_deref().unwrap_or(""),
@@ -464,7 +489,10 @@ fn path_text(response: &SearchResponse) -> String {
             ),
             None => "approximate (ANN index)".to_owned(),
         },
-        embedstore::SearchPath::Exact => format!("exact (exact scan{matched})"),
+        embedstore::SearchPath::Exact => match response.groups {
+            Some(groups) => format!("exact (exact scan, {groups} groups)"),
+            None => format!("exact (exact scan{matched})"),
+        },
         embedstore::SearchPath::AnnThenExact => {
             "exact (the ANN index came back short under the filter; exact scan)".to_owned()
         }

@@ -468,3 +468,79 @@ fn mmr_flags_pick_diverse_hits_and_hostile_values_are_refused() {
     assert!(orphan.contains("--mmr"), "{orphan}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn group_by_returns_the_best_hits_of_k_groups_and_refuses_bad_fields() {
+    let dir = temp_dir("grouped");
+    let (db, vectors) = docs(&dir);
+    let query = serde_json::to_string(&vectors[3]).unwrap();
+    let table = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--k",
+            "3",
+            "--group-by",
+            "lang",
+            "--group-size",
+            "2",
+        ],
+    );
+    assert!(
+        table.contains("6 of 3 requested, exact (exact scan, 3 groups)"),
+        "{table}"
+    );
+    assert!(table.contains("\"l3\""), "{table}");
+    let json = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--k",
+            "10",
+            "--group-by",
+            "lang",
+            "--format",
+            "json",
+        ],
+    );
+    let answer: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(answer["groups"], 10);
+    let mut groups: Vec<String> = answer["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| hit["group"].as_str().unwrap().to_owned())
+        .collect();
+    groups.sort();
+    groups.dedup();
+    assert_eq!(groups.len(), 10, "one hit per group by default");
+    let bad = fails(
+        &db,
+        &["search", "docs", "--vector", &query, "--group-by", "a\\x"],
+    );
+    assert!(bad.contains("--group-by:"), "{bad}");
+    let zero = fails(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--group-by",
+            "lang",
+            "--group-size",
+            "0",
+        ],
+    );
+    assert!(
+        zero.contains("group_by: group_size must be in 1..=100, got 0"),
+        "{zero}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

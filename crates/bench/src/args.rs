@@ -46,6 +46,9 @@ pub enum Mode {
     /// Issue 6's file-ingest benchmark: `embedstore ingest` against COPY and a naive loop.
     #[command(long_about = crate::ingest::args::INGEST_ABOUT)]
     Ingest(IngestArgs),
+    /// Issue 13's quantized-index benchmark: full precision, half and binary HNSW side by side.
+    #[command(long_about = crate::quant::QUANT_ABOUT)]
+    Quant(crate::quant::QuantArgs),
 }
 
 /// The insert and search mode: what to measure and how much of it.

@@ -41,6 +41,7 @@ mod data;
 mod ingest;
 mod insert;
 mod psql;
+mod quant;
 mod report;
 mod search;
 mod stats;
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
     match cli.mode {
         Some(Mode::Ann(args)) => ann::main(&args),
         Some(Mode::Ingest(args)) => ingest::main(&args),
+        Some(Mode::Quant(args)) => quant::main(&args),
         None => insert_and_search(&cli.args),
     }
 }

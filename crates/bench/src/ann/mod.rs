@@ -17,12 +17,12 @@
 //! searches) returned different ids at the same settings, 2 on any error.
 
 pub mod args;
-mod data;
+pub(crate) mod data;
 mod library;
 mod phases;
 mod report;
 mod sql;
-mod truth;
+pub(crate) mod truth;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -27,15 +27,16 @@ mod uow;
 // only `testing` (feature `testing`) is a public module of its own.
 pub use config::{Config, DatabaseUrl};
 pub use dto::{
-    CollectionRules, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, Duplicates, EmbeddingBatch,
-    GroupBy, IndexMethod, IndexSpec, IterativeScan, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES,
-    MAX_GROUPED_HITS, MAX_JSON_DEPTH, MAX_K, MAX_METADATA_BYTES, MAX_RERANK_CANDIDATES, Mmr,
-    NewCollection, NewEmbedding, SearchAfter, SearchRequest,
+    CollectionRules, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, DEFAULT_RRF_K, Duplicates,
+    EmbeddingBatch, GroupBy, IndexMethod, IndexSpec, IterativeScan, MAX_CONTENT_BYTES,
+    MAX_DESCRIPTION_BYTES, MAX_GROUPED_HITS, MAX_JSON_DEPTH, MAX_K, MAX_METADATA_BYTES,
+    MAX_RERANK_CANDIDATES, MAX_TEXT_QUERY_BYTES, Mmr, NewCollection, NewEmbedding, SearchAfter,
+    SearchRequest, TextQuery,
 };
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
 pub use export::{CollectionStats, ExportSummary};
 pub use filter::{FieldPath, Filter, FilterError, PayloadKind};
-pub use index::{IndexProgress, IndexStatus, PayloadIndex};
+pub use index::{DEFAULT_TEXT_CONFIG, IndexProgress, IndexStatus, PayloadIndex, TextIndexStatus};
 #[cfg(feature = "parquet")]
 pub use ingest::ParquetSource;
 pub use ingest::{

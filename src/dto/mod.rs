@@ -30,8 +30,9 @@ pub use rules::{
     CollectionRules, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_JSON_DEPTH, MAX_METADATA_BYTES,
 };
 pub use search::{
-    DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, GroupBy, IterativeScan, MAX_GROUPED_HITS,
-    MAX_K, MAX_RERANK_CANDIDATES, Mmr, SearchAfter, SearchRequest,
+    DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, DEFAULT_RRF_K, GroupBy, IterativeScan,
+    MAX_GROUPED_HITS, MAX_K, MAX_RERANK_CANDIDATES, MAX_TEXT_QUERY_BYTES, Mmr, SearchAfter,
+    SearchRequest, TextQuery,
 };
 
 /// `value` checked against `collection`'s rules: the proof the repositories take, or

@@ -57,8 +57,9 @@ pub struct SearchAfter {
 #[garde(context(CollectionRules))]
 #[non_exhaustive]
 pub struct SearchRequest {
-    /// The query vector: the collection's dimension, finite values.
-    #[garde(custom(rules::vector_fits), inner(custom(rules::finite)))]
+    /// The query vector: the collection's dimension, finite values. Empty for a full-text
+    /// search without a vector ([`SearchRequest::text`]).
+    #[garde(custom(query_vector_fits(self.text.is_some())), inner(custom(rules::finite)))]
     pub vector: Vec<f32>,
     /// How many neighbours to return, 1..=[`MAX_K`].
     #[garde(range(min = 1, max = 1000))]
@@ -140,6 +141,131 @@ pub struct SearchRequest {
     #[serde(default)]
     #[garde(custom(group_by_fits(self.k, self.after.is_some(), self.mmr.is_some())))]
     pub group_by: Option<GroupBy>,
+    /// Full-text search on `content` ([`TextQuery`]): alone when `vector` is empty, fused with
+    /// the vector search by reciprocal rank fusion otherwise.
+    #[serde(default)]
+    #[garde(custom(text_fits(
+        self.k,
+        self.after.is_some() || self.mmr.is_some() || self.group_by.is_some(),
+        self.vector.is_empty() && self.max_distance.is_some(),
+    )))]
+    pub text: Option<TextQuery>,
+}
+
+/// Most bytes of a full-text query.
+pub const MAX_TEXT_QUERY_BYTES: usize = 2048;
+
+/// Reciprocal rank fusion's constant unless the request says.
+pub const DEFAULT_RRF_K: u32 = 60;
+
+/// A full-text query on `content` and, in a hybrid search, how it is fused with the vector
+/// search.
+///
+/// The text reaches SQL only as a bound parameter of `websearch_to_tsquery(config, $n)` (the
+/// syntax of web search engines: `"exact phrase"`, `or`, `-excluded`; it never fails on
+/// syntax), `config` being the collection's text index's configuration (`simple` without
+/// one). Hybrid: each side fetches `fetch_k` candidates — the vector side as a plain search
+/// would (ANN or exact, with the filter), the text side ranked by `ts_rank_cd` — and every
+/// candidate scores `vector_weight / (rrf_k + vector rank) + text_weight / (rrf_k + text rank)`
+/// (a side that did not return it adds nothing); the `k` best come back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextQuery {
+    /// The query text: at most [`MAX_TEXT_QUERY_BYTES`] bytes, no NUL, at least one letter
+    /// or digit.
+    pub query: String,
+    /// Candidates per side in a hybrid search, `k..=1000`; `None` means `4 × k` (at most 1000).
+    #[serde(default)]
+    pub fetch_k: Option<u32>,
+    /// RRF's constant, 1..=10,000; `None` means [`DEFAULT_RRF_K`].
+    #[serde(default)]
+    pub rrf_k: Option<u32>,
+    /// Weight of the vector side's reciprocal rank (finite, ≥ 0; default 1).
+    #[serde(default)]
+    pub vector_weight: Option<f64>,
+    /// Weight of the text side's reciprocal rank (finite, ≥ 0; default 1).
+    #[serde(default)]
+    pub text_weight: Option<f64>,
+}
+
+impl TextQuery {
+    /// Candidates per side for a search of `k`.
+    pub fn fetch_k_for(&self, k: u32) -> u32 {
+        self.fetch_k
+            .unwrap_or_else(|| k.saturating_mul(4).min(MAX_K))
+            .max(k)
+    }
+}
+
+fn query_vector_fits(text: bool) -> impl FnOnce(&Vec<f32>, &CollectionRules) -> garde::Result {
+    move |vector, rules| {
+        if text && vector.is_empty() {
+            return Ok(());
+        }
+        rules::vector_fits(vector, rules)
+    }
+}
+
+fn text_fits(
+    k: u32,
+    combined: bool,
+    distance_without_vector: bool,
+) -> impl FnOnce(&Option<TextQuery>, &CollectionRules) -> garde::Result {
+    move |text, _| {
+        let Some(text) = text else {
+            return Ok(());
+        };
+        let query = &text.query;
+        if query.len() > MAX_TEXT_QUERY_BYTES {
+            return Err(garde::Error::new(format!(
+                "the query is {} bytes long, at most {MAX_TEXT_QUERY_BYTES} are allowed",
+                query.len()
+            )));
+        }
+        if query.contains('\0') {
+            return Err(garde::Error::new("the query contains a NUL character"));
+        }
+        if !query.chars().any(char::is_alphanumeric) {
+            return Err(garde::Error::new(
+                "the query has no words (no letter or digit)",
+            ));
+        }
+        if let Some(fetch_k) = text.fetch_k {
+            if fetch_k < k || fetch_k > MAX_K {
+                return Err(garde::Error::new(format!(
+                    "fetch_k must be in k..={MAX_K} (k = {k}), got {fetch_k}"
+                )));
+            }
+        }
+        if let Some(rrf_k) = text.rrf_k {
+            if !(1..=10_000).contains(&rrf_k) {
+                return Err(garde::Error::new(format!(
+                    "rrf_k must be in 1..=10000, got {rrf_k}"
+                )));
+            }
+        }
+        let weights = [text.vector_weight, text.text_weight];
+        if weights
+            .iter()
+            .flatten()
+            .any(|weight| !weight.is_finite() || *weight < 0.0)
+        {
+            return Err(garde::Error::new("weights must be finite and at least 0"));
+        }
+        if weights.iter().all(|weight| *weight == Some(0.0)) {
+            return Err(garde::Error::new("at least one weight must be above 0"));
+        }
+        if combined {
+            return Err(garde::Error::new(
+                "cannot be combined with `after` paging, MMR or grouped hits",
+            ));
+        }
+        if distance_without_vector {
+            return Err(garde::Error::new(
+                "max_distance needs a query vector (a text-only hit has no distance)",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Most hits a grouped search returns (`k × group_size`).
@@ -294,6 +420,7 @@ impl SearchRequest {
             rerank_factor: None,
             mmr: None,
             group_by: None,
+            text: None,
         }
     }
 
@@ -387,6 +514,51 @@ impl SearchRequest {
     /// weighing relevance by `lambda` in [0, 1] (see [`Mmr`]).
     pub fn with_mmr(mut self, lambda: f64, fetch_k: u32) -> Self {
         self.mmr = Some(Mmr { lambda, fetch_k });
+        self
+    }
+
+    /// A full-text search of `query` on `content` without a vector: the `k` best matches by
+    /// `ts_rank_cd` (see [`TextQuery`]).
+    pub fn text(query: impl Into<String>, k: u32) -> Self {
+        Self::new(Vec::new(), k).with_text(query)
+    }
+
+    /// Adds a full-text query: with a vector, a hybrid search fused by reciprocal rank fusion
+    /// (see [`TextQuery`]).
+    pub fn with_text(mut self, query: impl Into<String>) -> Self {
+        self.text = Some(TextQuery {
+            query: query.into(),
+            fetch_k: None,
+            rrf_k: None,
+            vector_weight: None,
+            text_weight: None,
+        });
+        self
+    }
+
+    /// Hybrid search: candidates per side (`k..=1000`). Needs [`SearchRequest::with_text`].
+    pub fn with_fetch_k(mut self, fetch_k: u32) -> Self {
+        if let Some(text) = &mut self.text {
+            text.fetch_k = Some(fetch_k);
+        }
+        self
+    }
+
+    /// Hybrid search: RRF's constant. Needs [`SearchRequest::with_text`].
+    pub fn with_rrf_k(mut self, rrf_k: u32) -> Self {
+        if let Some(text) = &mut self.text {
+            text.rrf_k = Some(rrf_k);
+        }
+        self
+    }
+
+    /// Hybrid search: the weights of the vector and the text side's reciprocal ranks. Needs
+    /// [`SearchRequest::with_text`].
+    pub fn with_weights(mut self, vector: f64, text: f64) -> Self {
+        if let Some(query) = &mut self.text {
+            query.vector_weight = Some(vector);
+            query.text_weight = Some(text);
+        }
         self
     }
 

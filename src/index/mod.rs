@@ -1,5 +1,5 @@
-//! Index maintenance on [`Store`]: the ANN index (`ann.rs`) and payload indexes
-//! (`payload.rs`), each built, dropped and inspected outside any transaction.
+//! Index maintenance on [`Store`]: the ANN index (`ann.rs`), payload indexes
+//! (`payload.rs`) and the full-text index (`text.rs`), each built, dropped and inspected outside any transaction.
 //!
 //! Builds run `CREATE INDEX CONCURRENTLY`, which cannot run inside a transaction, so these are
 //! [`Store`] methods and never [`UnitOfWork`](crate::UnitOfWork) ones. A build gets a pooled
@@ -16,6 +16,8 @@
 
 mod ann;
 mod payload;
+mod text;
 
 pub use ann::{IndexProgress, IndexStatus};
 pub use payload::PayloadIndex;
+pub use text::{DEFAULT_TEXT_CONFIG, TextIndexStatus};

@@ -14,6 +14,7 @@ use crate::metric::{Element, Quantization};
 use crate::models::Collection;
 use crate::repo::collections::{ann_name, payload_prefix};
 use crate::repo::planner;
+use crate::repo::text_index::{config_of, text_name};
 
 /// The indexes of one collection, as the planner needs them.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,6 +24,8 @@ pub(crate) struct CollectionIndexes {
     /// The valid ANN index's quantization, read from its definition: searches order by the
     /// matching expression and re-rank its candidates exactly.
     pub(crate) quantization: Option<Quantization>,
+    /// The valid text index's configuration (e.g. `english`), read from its definition.
+    pub(crate) text: Option<String>,
     /// Valid payload indexes: (field path, kind name); kind `gin` has an empty path.
     pub(crate) payload: Vec<(Vec<String>, String)>,
 }
@@ -66,6 +69,10 @@ pub(crate) fn read(conn: &mut PgConnection, collection: &Collection) -> Result<C
          FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_am am ON am.oid = c.relam \
          WHERE c.relname = $1 AND c.relnamespace = current_schema()::text::regnamespace \
          UNION ALL \
+         SELECT 'text', NULL, NULL, NULL, i.indisvalid, pg_get_indexdef(c.oid), NULL \
+         FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid \
+         WHERE c.relname = $4 AND c.relnamespace = current_schema()::text::regnamespace \
+         UNION ALL \
          SELECT 'payload', NULL, p.field, p.kind, coalesce(i.indisvalid, false), NULL, NULL \
          FROM payload_indexes p \
          LEFT JOIN pg_class c ON c.relname = $2 || p.id \
@@ -76,6 +83,7 @@ pub(crate) fn read(conn: &mut PgConnection, collection: &Collection) -> Result<C
     .bind::<Text, _>(ann_name(collection))
     .bind::<Text, _>(payload_prefix(collection))
     .bind::<Integer, _>(collection.id.0)
+    .bind::<Text, _>(text_name(collection))
     .load(conn)?;
     let mut indexes = CollectionIndexes::default();
     for row in rows.into_iter().filter(|row| row.valid) {
@@ -86,6 +94,8 @@ pub(crate) fn read(conn: &mut PgConnection, collection: &Collection) -> Result<C
                 row.definition.as_deref().unwrap_or_default(),
                 row.recorded.as_deref(),
             );
+        } else if row.source == "text" {
+            indexes.text = row.definition.as_deref().and_then(config_of);
         } else if let (Some(field), Some(kind)) = (row.field, row.kind) {
             indexes.payload.push((field, kind));
         }

@@ -18,6 +18,7 @@ pub(crate) mod planner;
 mod rows;
 pub(crate) mod search;
 mod staging;
+pub(crate) mod text_index;
 pub(crate) mod upsert;
 
 pub use collections::Collections;

@@ -70,6 +70,11 @@ pub enum SearchPath {
     Ann,
     /// The ANN index returned fewer than `k` rows under a filter; an exact scan answered.
     AnnThenExact,
+    /// A full-text search without a vector (ranked by `ts_rank_cd`).
+    Text,
+    /// A hybrid search: the vector and the text side fused by reciprocal rank fusion
+    /// (`exact` tells whether the vector side was exact).
+    Hybrid,
 }
 
 /// The answer to a nearest-neighbour query.
@@ -127,6 +132,22 @@ pub struct SearchHit {
     /// On a grouped search: the hit's group, the value of the `group_by` field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<serde_json::Value>,
+    /// On a hybrid search: the hit's rank (1 = nearest) among the vector side's candidates,
+    /// `None` when that side did not return it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector_rank: Option<u32>,
+    /// On a text or hybrid search: the hit's rank (1 = best) among the text side's matches,
+    /// `None` when that side did not return it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_rank: Option<u32>,
+    /// On a text or hybrid search: the hit's `ts_rank_cd` (higher is better), when the text
+    /// side returned it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_score: Option<f64>,
+    /// On a hybrid search: the reciprocal-rank-fusion score the hits are ordered by
+    /// (`vector_weight / (rrf_k + vector_rank) + text_weight / (rrf_k + text_rank)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fused_score: Option<f64>,
 }
 
 #[derive(QueryableByName)]
@@ -145,6 +166,21 @@ struct HitRow {
     embedding: Option<pgvector::Vector>,
     #[diesel(sql_type = Double)]
     distance: f64,
+}
+
+/// A row of a text or hybrid statement: a hit, its ranks and scores.
+#[derive(QueryableByName)]
+struct TextRow {
+    #[diesel(embed)]
+    hit: HitRow,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    vector_rank: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    text_rank: Option<i64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    text_score: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    fused: Option<f64>,
 }
 
 /// A row of the grouped statement: a hit, its group and the group's rank.
@@ -220,6 +256,18 @@ pub(crate) fn run_many(
     scope: Scope,
     estimates: &dyn Estimates,
 ) -> Result<Vec<SearchResponse>> {
+    if request.text.is_some() {
+        let mut responses = Vec::with_capacity(queries.len());
+        for query in queries {
+            responses.push(text_search(
+                conn, collection, indexes, request, query, scope, estimates,
+            )?);
+        }
+        if responses.iter().all(|response| response.hits.is_empty()) {
+            ensure_partition(conn, collection)?;
+        }
+        return Ok(responses);
+    }
     if request.group_by.is_some() {
         let layout = layout(indexes);
         let mut responses = Vec::with_capacity(queries.len());
@@ -314,6 +362,31 @@ pub(crate) fn explain(
     let request = request.into_inner();
     let request = mmr_candidates(&request).unwrap_or(request);
     let layout = layout(indexes);
+    if request.text.is_some() {
+        let mode = if request.vector.is_empty() {
+            Mode::Exact
+        } else {
+            decide(conn, collection, indexes, &layout, &request, estimates)?.mode
+        };
+        let mut sql = text_statement(
+            collection,
+            indexes,
+            &layout,
+            &request,
+            &request.vector,
+            mode,
+        );
+        sql.prepend("EXPLAIN ");
+        let vector_side = vector_side(&request);
+        let lines: Vec<PlanLine> = with_index_forced(conn, scope, mode, &vector_side, |conn| {
+            sql.into_query().load(conn)
+        })?;
+        return Ok(lines
+            .into_iter()
+            .map(|plan| plan.line)
+            .collect::<Vec<_>>()
+            .join("\n"));
+    }
     if request.group_by.is_some() {
         let mut sql = grouped_statement(collection, &request, &layout, &request.vector);
         sql.prepend("EXPLAIN ");
@@ -679,6 +752,19 @@ fn statement(
     queries: &[Vec<f32>],
 ) -> SqlBuilder {
     let mut sql = SqlBuilder::new();
+    statement_into(&mut sql, collection, request, mode, layout, queries);
+    sql
+}
+
+/// [`statement`], appended to `sql` (the vector side of a hybrid statement).
+fn statement_into(
+    sql: &mut SqlBuilder,
+    collection: &Collection,
+    request: &SearchRequest,
+    mode: Mode,
+    layout: &PayloadLayout,
+    queries: &[Vec<f32>],
+) {
     let single = queries.len() == 1;
     let query_ref = if single {
         let vector = queries.first().cloned().unwrap_or_default();
@@ -753,12 +839,12 @@ fn statement(
         if let Mode::Ann(method, quantization) = mode {
             // Evaluated once, before the index scan starts: see the module docs.
             sql.push(" AND ");
-            push_settings(&mut sql, method, quantization, request);
+            push_settings(sql, method, quantization, request);
         }
     }
     if let Some(filter) = &request.filter {
         sql.push(" AND (");
-        filter.render(&mut sql, layout);
+        filter.render(sql, layout);
         sql.push(")");
     }
     if let Some(after) = &request.after {
@@ -806,12 +892,11 @@ fn statement(
         if let Mode::Ann(method, quantization) = mode {
             // Above the lateral join: evaluated once, before the first inner index scan.
             sql.push(" WHERE ");
-            push_settings(&mut sql, method, quantization, request);
+            push_settings(sql, method, quantization, request);
         }
     }
     // Hits are put in (distance, id) order in Rust: relaxed-order scans return them slightly
     // out of order, and sorting k rows there costs less than another plan node.
-    sql
 }
 
 /// The inner `LIMIT` of a prepared single search: [`PLAN_LIMIT`] for k up to it, [`MAX_K`]
@@ -832,6 +917,241 @@ fn plan_limit(k: u32) -> u32 {
 /// Whether the statement runs prepared: see [`load`].
 fn prepared(request: &SearchRequest) -> bool {
     request.filter.is_none()
+}
+
+/// The vector side of a hybrid request: the plain search for its `fetch_k` nearest, ids and
+/// distances only.
+fn vector_side(request: &SearchRequest) -> SearchRequest {
+    let mut side = request.clone();
+    side.k = request
+        .text
+        .as_ref()
+        .map_or(request.k, |text| text.fetch_k_for(request.k));
+    side.text = None;
+    side.include_metadata = false;
+    side.include_content = false;
+    side.include_vector = false;
+    side.max_distance = None;
+    side.min_score = None;
+    side
+}
+
+/// A text-only or hybrid search: one statement (see [`text_statement`]); a hybrid whose ANN
+/// vector side came back short under a filter runs again with an exact vector side, so `k`
+/// rows come back whenever `k` rows match either side.
+fn text_search(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    indexes: &CollectionIndexes,
+    request: &SearchRequest,
+    query: &[f32],
+    scope: Scope,
+    estimates: &dyn Estimates,
+) -> Result<SearchResponse> {
+    let layout = layout(indexes);
+    let side = vector_side(request);
+    let (mode, matched) = if query.is_empty() {
+        (Mode::Exact, None)
+    } else {
+        let decision = decide(conn, collection, indexes, &layout, &side, estimates)?;
+        (decision.mode, decision.matched)
+    };
+    let sql = text_statement(collection, indexes, &layout, request, query, mode);
+    let mut rows: Vec<TextRow> =
+        with_index_forced(conn, scope, mode, &side, |conn| sql.into_query().load(conn))?;
+    let mut exact = !matches!(mode, Mode::Ann(..));
+    if !exact && rows.len() < request.k as usize && needs_fallback(&side) {
+        let sql = text_statement(collection, indexes, &layout, request, query, Mode::Exact);
+        rows = sql.into_query().load(conn)?;
+        exact = true;
+    }
+    let hits: Vec<SearchHit> = rows
+        .into_iter()
+        .map(|row| {
+            let mut hit = to_hit(collection, row.hit);
+            if query.is_empty() {
+                // No vector, no distance: the score is the text's.
+                hit.score = row.text_score.unwrap_or(0.0);
+            }
+            SearchHit {
+                vector_rank: row.vector_rank.and_then(|rank| u32::try_from(rank).ok()),
+                text_rank: row.text_rank.and_then(|rank| u32::try_from(rank).ok()),
+                text_score: row.text_score,
+                fused_score: row.fused,
+                ..hit
+            }
+        })
+        .filter(|hit| request.max_distance.is_none_or(|max| hit.distance <= max))
+        .filter(|hit| request.min_score.is_none_or(|min| hit.score >= min))
+        .collect();
+    Ok(SearchResponse {
+        requested: request.k,
+        returned: u32::try_from(hits.len()).unwrap_or(u32::MAX),
+        exact,
+        path: if query.is_empty() {
+            SearchPath::Text
+        } else {
+            SearchPath::Hybrid
+        },
+        estimated_matches: matched,
+        groups: None,
+        reranked: None,
+        hits,
+    })
+}
+
+/// The text-only or hybrid statement.
+///
+/// The document is `to_tsvector('<config>'::regconfig, coalesce(content, ''))` — the text
+/// index's own expression, its configuration read from the index definition (`simple`
+/// without an index) — and the query `websearch_to_tsquery('<config>'::regconfig, $t)`, the
+/// text only ever a bound parameter.
+///
+/// - Text only: the matching rows (`@@`, with the filter) ranked by `ts_rank_cd`, best `k`.
+/// - Hybrid: CTE `v` is the vector search for `fetch_k` (as [`statement`] builds it for the
+///   chosen path, settings inside), `t` the text side's best `fetch_k`; each is numbered by
+///   `row_number()`; a `FULL JOIN` on id fuses them by reciprocal rank, `ORDER BY fused DESC,
+///   id LIMIT k`; the `k` rows are joined back for their columns and exact distance.
+fn text_statement(
+    collection: &Collection,
+    indexes: &CollectionIndexes,
+    layout: &PayloadLayout,
+    request: &SearchRequest,
+    query: &[f32],
+    mode: Mode,
+) -> SqlBuilder {
+    let config = indexes
+        .text
+        .clone()
+        .filter(|config| crate::repo::text_index::plain_name(config))
+        .unwrap_or_else(|| "simple".to_owned());
+    let text = request
+        .text
+        .clone()
+        .map(|text| text.query)
+        .unwrap_or_default();
+    let document = crate::repo::text_index::document_sql(&config);
+    let mut sql = SqlBuilder::new();
+    let tsquery = {
+        let placeholder = sql.param(text);
+        format!("websearch_to_tsquery('{config}'::regconfig, {placeholder})")
+    };
+    let columns = |table: &str| {
+        format!(
+            "{table}.id, {table}.external_id, {} AS metadata, {} AS content, {} AS embedding",
+            if request.include_metadata {
+                format!("{table}.metadata")
+            } else {
+                "NULL::jsonb".to_owned()
+            },
+            if request.include_content {
+                format!("{table}.content")
+            } else {
+                "NULL::text".to_owned()
+            },
+            if request.include_vector {
+                format!("{table}.embedding")
+            } else {
+                "NULL::vector".to_owned()
+            },
+        )
+    };
+    // The text side: the best `limit` matches by ts_rank_cd, with the filter.
+    let text_side = |sql: &mut SqlBuilder, select: &str, limit: u32| {
+        sql.push("SELECT ")
+            .push(select)
+            .push(", ts_rank_cd(")
+            .push(&document)
+            .push(", ")
+            .push(&tsquery)
+            .push(")::float8 AS text_score FROM embeddings e WHERE e.collection_id = ")
+            .bind(collection.id.0)
+            .push(" AND ")
+            .push(&document)
+            .push(" @@ ")
+            .push(&tsquery);
+        if let Some(filter) = &request.filter {
+            sql.push(" AND (");
+            filter.render(sql, layout);
+            sql.push(")");
+        }
+        sql.push(" ORDER BY text_score DESC, e.id LIMIT ")
+            .bind(i64::from(limit));
+    };
+    if query.is_empty() {
+        sql.push(
+            "SELECT 1::bigint AS query, t.id, t.external_id, t.metadata, t.content, t.embedding, \
+             'NaN'::float8 AS distance, NULL::bigint AS vector_rank, \
+             row_number() OVER (ORDER BY t.text_score DESC, t.id) AS text_rank, t.text_score, \
+             NULL::float8 AS fused FROM (",
+        );
+        text_side(&mut sql, &columns("e"), request.k);
+        sql.push(") t ORDER BY t.text_score DESC, t.id");
+        return sql;
+    }
+    let side = vector_side(request);
+    let settings = request.text.clone();
+    let fetch_k = side.k;
+    let rrf_k = f64::from(
+        settings
+            .as_ref()
+            .and_then(|text| text.rrf_k)
+            .unwrap_or(crate::dto::DEFAULT_RRF_K),
+    );
+    let vector_weight = settings
+        .as_ref()
+        .and_then(|text| text.vector_weight)
+        .unwrap_or(1.0);
+    let text_weight = settings
+        .as_ref()
+        .and_then(|text| text.text_weight)
+        .unwrap_or(1.0);
+    sql.push("WITH v AS (");
+    statement_into(
+        &mut sql,
+        collection,
+        &side,
+        mode,
+        layout,
+        std::slice::from_ref(&query.to_vec()),
+    );
+    sql.push(
+        "), vr AS (SELECT id, row_number() OVER (ORDER BY distance, id) AS rank FROM v), t AS (",
+    );
+    text_side(&mut sql, "e.id", fetch_k);
+    sql.push(
+        "), tr AS (SELECT id, text_score, row_number() OVER (ORDER BY text_score DESC, id) \
+         AS rank FROM t), f AS (SELECT coalesce(vr.id, tr.id) AS id, vr.rank AS vector_rank, \
+         tr.rank AS text_rank, tr.text_score, coalesce(",
+    )
+    .bind_cast(vector_weight, "float8")
+    .push(" / (")
+    .bind_cast(rrf_k, "float8")
+    .push(" + vr.rank), 0) + coalesce(")
+    .bind_cast(text_weight, "float8")
+    .push(" / (")
+    .bind_cast(rrf_k, "float8")
+    .push(
+        " + tr.rank), 0) AS fused FROM vr FULL JOIN tr ON vr.id = tr.id \
+           ORDER BY fused DESC, id LIMIT ",
+    )
+    .bind(i64::from(request.k))
+    .push(") SELECT 1::bigint AS query, ")
+    .push(&columns("e"))
+    .push(", ");
+    let vector = sql.param(pgvector::Vector::from(query.to_vec()));
+    // The exact distance on the stored column, as the exact path computes it.
+    sql.push(&format!(
+        "e.embedding {} {vector}",
+        collection.metric.operator()
+    ))
+    .push(
+        " AS distance, f.vector_rank, f.text_rank, f.text_score, f.fused \
+             FROM f JOIN embeddings e ON e.id = f.id AND e.collection_id = ",
+    )
+    .bind(collection.id.0)
+    .push(" ORDER BY f.fused DESC, f.id");
+    sql
 }
 
 /// The distance expression: on the indexed expression for the ANN path, on the plain column
@@ -976,5 +1296,9 @@ fn to_hit(collection: &Collection, row: HitRow) -> SearchHit {
         content: row.content,
         vector: row.embedding.map(|vector| vector.to_vec()),
         group: None,
+        vector_rank: None,
+        text_rank: None,
+        text_score: None,
+        fused_score: None,
     }
 }

@@ -29,6 +29,7 @@ mod round_trips;
 mod search;
 mod soak;
 mod support;
+mod text;
 mod tls;
 mod transactions;
 mod validation;

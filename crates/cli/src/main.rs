@@ -34,6 +34,7 @@ mod insert;
 mod output;
 mod rows;
 mod search;
+mod text_index;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -51,6 +52,7 @@ use crate::ingest::IngestArgs;
 use crate::insert::InsertArgs;
 use crate::rows::{CountArgs, DeleteArgs};
 use crate::search::SearchArgs;
+use crate::text_index::TextIndexCommand;
 
 /// Validated, transactional embedding storage and nearest-neighbour search on PostgreSQL +
 /// pgvector.
@@ -89,6 +91,9 @@ enum Command {
     /// Create, list and drop indexes on metadata fields (for cheap exact filters).
     #[command(subcommand)]
     PayloadIndex(PayloadIndexCommand),
+    /// Create, rebuild, drop and inspect a collection's full-text index (for `search --text`).
+    #[command(subcommand)]
+    TextIndex(TextIndexCommand),
     /// Count a collection's rows, optionally only those matching a metadata filter.
     Count(CountArgs),
     /// Delete the rows matching a metadata filter.
@@ -139,6 +144,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Search(args) => search::run(&store, args, out),
         Command::Index(command) => index::run(&store, command, out),
         Command::PayloadIndex(command) => index::run_payload(&store, command, out),
+        Command::TextIndex(command) => text_index::run(&store, command, out),
         Command::Count(args) => rows::count(&store, args, out),
         Command::Delete(args) => rows::delete(&store, args, out),
         Command::Demo(args) => demo::run(&store, args, out),

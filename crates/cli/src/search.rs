@@ -56,8 +56,22 @@ pub struct SearchArgs {
     /// relevant and unlike each other; LAMBDA in [0, 1] weighs relevance (1: plain nearest).
     #[arg(long, value_name = "LAMBDA")]
     pub mmr: Option<f64>,
-    /// With --mmr: how many nearest candidates to choose from (default 4 × k, at most 1000).
-    #[arg(long, requires = "mmr", value_parser = clap::value_parser!(u32).range(1..))]
+    /// Full-text query on the rows' content (web-search syntax: "a phrase", or, -not): alone
+    /// without a query vector, fused with the vector search (reciprocal rank fusion) with one.
+    #[arg(long, value_name = "QUERY")]
+    pub text: Option<String>,
+    /// With --text and a vector: reciprocal rank fusion's constant (default 60).
+    #[arg(long, requires = "text")]
+    pub rrf_k: Option<u32>,
+    /// With --text and a vector: weight of the vector side's reciprocal rank (default 1).
+    #[arg(long, requires = "text", value_name = "WEIGHT")]
+    pub vector_weight: Option<f64>,
+    /// With --text and a vector: weight of the text side's reciprocal rank (default 1).
+    #[arg(long, requires = "text", value_name = "WEIGHT")]
+    pub text_weight: Option<f64>,
+    /// Candidates to choose from: with --mmr the nearest (default 4 × k, at most 1000), with
+    /// --text and a vector each side's (default 4 × k, at most 1000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub fetch_k: Option<u32>,
     /// Group hits by this metadata field (a dotted path, e.g. `doc.id`): the best
     /// --group-size hits of each of the k nearest groups (an exact scan of the matching rows).
@@ -114,6 +128,23 @@ impl SearchArgs {
                 .map_err(|error| CliError::refused(format!("--group-by: {error}")))?;
             request = request.with_group_by(&path, self.group_size.unwrap_or(1));
         }
+        if let Some(text) = &self.text {
+            request = request.with_text(text.clone());
+            if let Some(fetch_k) = self.fetch_k {
+                request = request.with_fetch_k(fetch_k);
+            }
+            if let Some(rrf_k) = self.rrf_k {
+                request = request.with_rrf_k(rrf_k);
+            }
+            if self.vector_weight.is_some() || self.text_weight.is_some() {
+                request = request.with_weights(
+                    self.vector_weight.unwrap_or(1.0),
+                    self.text_weight.unwrap_or(1.0),
+                );
+            }
+        } else if self.fetch_k.is_some() && self.mmr.is_none() {
+            return Err(CliError::refused("--fetch-k needs --mmr or --text"));
+        }
         if let Some(lambda) = self.mmr {
             let fetch_k = self
                 .fetch_k
@@ -130,9 +161,10 @@ impl SearchArgs {
     }
 }
 
-/// Exactly one of `--vector`, `--vector-file` and `--queries`.
+/// At most one of `--vector`, `--vector-file` and `--queries`; one is required unless `--text`
+/// asks for a full-text search alone.
 #[derive(Debug, clap::Args)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 pub struct QuerySource {
     /// One query vector as a JSON array, e.g. '[0.1, 0.2, 0.3]'.
     #[arg(long, value_name = "JSON")]
@@ -153,7 +185,16 @@ pub struct QuerySource {
 /// query), an unknown collection, or a failed query.
 pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let template = args.template()?;
-    let queries = read_queries(&args.queries)?;
+    let queries = if args.queries.is_empty() {
+        if args.text.is_none() {
+            return Err(CliError::refused(
+                "give a query: --vector, --vector-file, --queries or --text",
+            ));
+        }
+        vec![Query::plain(None, Vec::new())]
+    } else {
+        read_queries(&args.queries)?
+    };
     let collection = store.read(|uow| uow.collections().get(&args.collection))?;
     let requests: Vec<SearchRequest> = queries
         .iter()
@@ -212,6 +253,12 @@ pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), 
         }
     }
     Ok(())
+}
+
+impl QuerySource {
+    fn is_empty(&self) -> bool {
+        self.vector.is_none() && self.vector_file.is_none() && self.queries.is_none()
+    }
 }
 
 /// One query vector and where it came from.
@@ -428,6 +475,10 @@ fn write_answer(
     }
     let with_content = answer.response.hits.iter().any(|hit| hit.content.is_some());
     let grouped = answer.response.groups.is_some();
+    let ranked = matches!(
+        answer.response.path,
+        embedstore::SearchPath::Text | embedstore::SearchPath::Hybrid
+    );
     let mut columns = vec![Column::right("rank")];
     if grouped {
         columns.push(Column::left("group"));
@@ -437,6 +488,13 @@ fn write_answer(
         Column::right("distance"),
         Column::right("score"),
     ]);
+    if ranked {
+        columns.extend([
+            Column::right("vector rank"),
+            Column::right("text rank"),
+            Column::right("fused"),
+        ]);
+    }
     if with_content {
         columns.push(Column::left("content"));
     }
@@ -461,6 +519,16 @@ fn write_answer(
                 format!("{:.4}", hit.distance),
                 format!("{:.4}", hit.score),
             ]);
+            if ranked {
+                let rank =
+                    |rank: Option<u32>| rank.map_or_else(|| "-".to_owned(), |r| r.to_string());
+                row.extend([
+                    rank(hit.vector_rank),
+                    rank(hit.text_rank),
+                    hit.fused_score
+                        .map_or_else(|| "-".to_owned(), |score| format!("{score:.5}")),
+                ]);
+            }
             if with_content {
                 row.push(one_line(
                     hit.content.as_deref().unwrap_or(""),
@@ -493,6 +561,15 @@ fn path_text(response: &SearchResponse) -> String {
             Some(groups) => format!("exact (exact scan, {groups} groups)"),
             None => format!("exact (exact scan{matched})"),
         },
+        embedstore::SearchPath::Text => "full text (ranked by ts_rank_cd)".to_owned(),
+        embedstore::SearchPath::Hybrid => format!(
+            "hybrid (reciprocal rank fusion; vector side {})",
+            if response.exact {
+                "exact"
+            } else {
+                "approximate"
+            }
+        ),
         embedstore::SearchPath::AnnThenExact => {
             "exact (the ANN index came back short under the filter; exact scan)".to_owned()
         }

@@ -544,3 +544,90 @@ fn group_by_returns_the_best_hits_of_k_groups_and_refuses_bad_fields() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn text_index_commands_and_text_and_hybrid_search() {
+    let dir = temp_dir("text");
+    let db = TestDatabase::new();
+    ok(
+        &db,
+        &[
+            "collection",
+            "create",
+            "notes",
+            "--dimension",
+            "2",
+            "--metric",
+            "l2",
+            "--model",
+            "m",
+        ],
+    );
+    let path = dir.join("notes.jsonl");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for (index, content) in [
+        "the quick brown fox",
+        "running foxes are quick",
+        "a database of vectors",
+        "vector search in postgres",
+        "nothing to see",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let record = serde_json::json!({
+            "external_id": format!("n{index}"),
+            "vector": [index as f32, 1.0],
+            "content": content,
+        });
+        writeln!(file, "{record}").unwrap();
+    }
+    drop(file);
+    ok(&db, &["insert", "notes", path.to_str().unwrap()]);
+    let none = ok(&db, &["text-index", "status", "notes"]);
+    assert!(none.contains("(none)"), "{none}");
+    let created = ok(
+        &db,
+        &["text-index", "create", "notes", "--config", "english"],
+    );
+    assert!(created.contains("config:     english"), "{created}");
+    let bad = fails(&db, &["text-index", "rebuild", "notes", "--config", "nope"]);
+    assert!(bad.contains("unknown text search configuration"), "{bad}");
+    let text = ok(&db, &["search", "notes", "--text", "run fox", "--content"]);
+    assert!(text.contains("full text (ranked by ts_rank_cd)"), "{text}");
+    assert!(text.contains("n1"), "english stems running/foxes: {text}");
+    let hybrid = ok(
+        &db,
+        &[
+            "search", "notes", "--vector", "[3, 1]", "--text", "postgres", "--k", "2", "--rrf-k",
+            "10", "--format", "json",
+        ],
+    );
+    let answer: serde_json::Value = serde_json::from_str(hybrid.trim()).unwrap();
+    assert_eq!(answer["path"], "hybrid");
+    // n3 is the nearest and a text match: first on both sides.
+    assert_eq!(answer["hits"][0]["external_id"], "n3");
+    assert_eq!(answer["hits"][0]["vector_rank"], 1);
+    assert_eq!(answer["hits"][0]["text_rank"], 1);
+    let hostile = ok(
+        &db,
+        &["search", "notes", "--text", "\"fox' OR 1=1; -- \\ ü"],
+    );
+    assert!(hostile.contains("full text"), "{hostile}");
+    let empty = fails(&db, &["search", "notes", "--text", "!!!"]);
+    assert!(empty.contains("text: the query has no words"), "{empty}");
+    let nothing = fails(&db, &["search", "notes"]);
+    assert!(nothing.contains("--text"), "{nothing}");
+    let orphan = fails(
+        &db,
+        &["search", "notes", "--vector", "[1, 1]", "--rrf-k", "5"],
+    );
+    assert!(orphan.contains("--text"), "{orphan}");
+    ok(
+        &db,
+        &["text-index", "rebuild", "notes", "--config", "simple"],
+    );
+    let dropped = ok(&db, &["text-index", "drop", "notes"]);
+    assert!(dropped.contains("dropped the text index"), "{dropped}");
+    let _ = std::fs::remove_dir_all(dir);
+}

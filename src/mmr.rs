@@ -70,8 +70,11 @@ mod tests {
             select(Metric::Cosine, &query, &candidates, 1.0, 3),
             [0, 1, 2]
         );
-        // The twin of the first pick is redundant: the other direction comes second.
-        assert_eq!(select(Metric::Cosine, &query, &candidates, 0.5, 2), [0, 2]);
+        // The query sits on the first pick, so at λ = 0.5 relevance and redundancy cancel and
+        // the nearer twin still wins; weighing diversity more, the other direction comes
+        // second.
+        assert_eq!(select(Metric::Cosine, &query, &candidates, 0.5, 2), [0, 1]);
+        assert_eq!(select(Metric::Cosine, &query, &candidates, 0.3, 2), [0, 2]);
         assert_eq!(select(Metric::L2, &query, &candidates, 0.3, 2), [0, 2]);
     }
 

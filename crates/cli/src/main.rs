@@ -241,6 +241,14 @@ mod tests {
         assert!(parse(&["--vector", "[1]"]).is_ok());
         assert!(parse(&["--vector-file", "q.jsonl"]).is_ok());
         assert!(parse(&[]).is_err());
+        assert!(
+            parse(&["--text", "words"]).is_ok(),
+            "full text needs no vector"
+        );
+        assert!(
+            parse(&["--text", "words", "--vector", "[1]"]).is_ok(),
+            "hybrid"
+        );
         assert!(parse(&["--vector", "[1]", "--vector-file", "q.jsonl"]).is_err());
         assert!(parse(&["--vector", "[1]", "--k", "0"]).is_err());
     }

@@ -166,8 +166,13 @@ impl SearchArgs {
 #[derive(Debug, clap::Args)]
 #[group(required = false, multiple = false)]
 pub struct QuerySource {
-    /// One query vector as a JSON array, e.g. '[0.1, 0.2, 0.3]'.
-    #[arg(long, value_name = "JSON")]
+    /// One query vector as a JSON array, e.g. '[0.1, 0.2, 0.3]' (one query source is needed
+    /// unless --text asks for a full-text search alone).
+    #[arg(
+        long,
+        value_name = "JSON",
+        required_unless_present_any = ["vector_file", "queries", "text"]
+    )]
     pub vector: Option<String>,
     /// A file with one JSON array per line, each a query (`-` reads stdin); sent as one batch.
     #[arg(long, value_name = "PATH")]

@@ -617,7 +617,7 @@ fn text_index_commands_and_text_and_hybrid_search() {
     let empty = fails(&db, &["search", "notes", "--text", "!!!"]);
     assert!(empty.contains("text: the query has no words"), "{empty}");
     let nothing = fails(&db, &["search", "notes"]);
-    assert!(nothing.contains("--text"), "{nothing}");
+    assert!(nothing.contains("--vector"), "{nothing}");
     let orphan = fails(
         &db,
         &["search", "notes", "--vector", "[1, 1]", "--rrf-k", "5"],

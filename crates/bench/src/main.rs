@@ -64,6 +64,7 @@ fn main() -> ExitCode {
         Some(Mode::Ann(args)) => ann::main(&args),
         Some(Mode::Ingest(args)) => ingest::main(&args),
         Some(Mode::Quant(args)) => quant::main(&args),
+        Some(Mode::Hybrid(args)) => quant::hybrid::main(&args),
         None => insert_and_search(&cli.args),
     }
 }

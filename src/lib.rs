@@ -13,6 +13,7 @@ mod index;
 mod ingest;
 mod lookup;
 mod metric;
+mod mmr;
 mod models;
 mod repo;
 mod retry;
@@ -35,14 +36,19 @@ pub use backfill::{
 pub use cache::CacheStats;
 pub use config::{Config, DatabaseUrl, MAX_CACHE_BYTES};
 pub use dto::{
-    CollectionRules, DEFAULT_EXACT_THRESHOLD, Duplicates, EmbeddingBatch, IndexMethod, IndexSpec,
-    IterativeScan, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_JSON_DEPTH, MAX_K,
-    MAX_METADATA_BYTES, NewCollection, NewEmbedding, SearchAfter, SearchRequest,
+    CollectionRules, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, DEFAULT_RRF_K, Duplicates,
+    EmbeddingBatch, GroupBy, IndexMethod, IndexSpec, IterativeScan, MAX_CONTENT_BYTES,
+    MAX_DESCRIPTION_BYTES, MAX_GROUPED_HITS, MAX_JSON_DEPTH, MAX_K, MAX_METADATA_BYTES,
+    MAX_RERANK_CANDIDATES, MAX_TEXT_QUERY_BYTES, Mmr, NewCollection, NewEmbedding, SearchAfter,
+    SearchRequest, TextQuery,
 };
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
 pub use export::{CollectionStats, ExportSummary};
 pub use filter::{FieldPath, Filter, FilterError, PayloadKind};
-pub use index::{HealthOptions, IndexHealth, IndexProgress, IndexStatus, PayloadIndex};
+pub use index::{
+    DEFAULT_TEXT_CONFIG, HealthOptions, IndexHealth, IndexProgress, IndexStatus, PayloadIndex,
+    TextIndexStatus,
+};
 #[cfg(feature = "parquet")]
 pub use ingest::ParquetSource;
 pub use ingest::{
@@ -50,7 +56,7 @@ pub use ingest::{
     IngestProgress, IngestSummary, JsonlSource, NpySource, RejectedRow, RowProblem, RowSource,
     SourceRow, WriteMode,
 };
-pub use metric::{Metric, UnknownMetric};
+pub use metric::{Metric, Quantization, UnknownMetric};
 pub use models::{Alias, Collection, CollectionId, Embedding};
 pub use repo::{
     Aliases, Collections, Embeddings, MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest, SearchHit,

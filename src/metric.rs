@@ -71,6 +71,29 @@ impl Metric {
         }
     }
 
+    /// The operator a `quantization` index orders by: Hamming distance `<~>` on bits, the
+    /// metric's own operator on half precision.
+    pub fn indexed_operator(self, quantization: Option<Quantization>) -> &'static str {
+        match quantization {
+            Some(Quantization::Binary) => "<~>",
+            Some(Quantization::Half) | None => self.operator(),
+        }
+    }
+
+    /// The operator class of a `quantization` index (`None`: [`Metric::operator_class`] of
+    /// `element`).
+    pub fn indexed_operator_class(
+        self,
+        element: Element,
+        quantization: Option<Quantization>,
+    ) -> &'static str {
+        match quantization {
+            None => self.operator_class(element),
+            Some(Quantization::Half) => self.operator_class(Element::HalfVector),
+            Some(Quantization::Binary) => "bit_hamming_ops",
+        }
+    }
+
     /// Turns a distance returned by [`Metric::operator`] into a score where higher is more similar.
     pub fn score(self, distance: f64) -> f64 {
         match self {
@@ -95,6 +118,41 @@ impl Metric {
                 1.0 - dot / (norm_a.sqrt() * norm_b.sqrt())
             }
         }
+    }
+}
+
+/// How an ANN index stores the vectors it compares: a smaller, lossy copy that the search
+/// then corrects by re-ranking the index's candidates by the exact distance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Quantization {
+    /// Half precision, `halfvec(N)` (2 bytes per dimension instead of 4), under the
+    /// collection's own metric. Indexable up to 4,000 dimensions.
+    Half,
+    /// One bit per dimension, `binary_quantize(embedding)::bit(N)` (the sign of each value),
+    /// compared by Hamming distance. Indexable up to 64,000 dimensions. The sign pattern
+    /// approximates the angle between vectors, so it suits cosine, inner product, and L2 on
+    /// (nearly) normalized, roughly zero-centred data; not L1.
+    Binary,
+}
+
+impl Quantization {
+    /// Both quantizations, in a stable order.
+    pub const ALL: [Quantization; 2] = [Quantization::Half, Quantization::Binary];
+
+    /// The name used by the API, the CLI and the index catalog: `half` or `binary`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Quantization::Half => "half",
+            Quantization::Binary => "binary",
+        }
+    }
+
+    /// Parses `half` or `binary`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Quantization::ALL
+            .into_iter()
+            .find(|quantization| quantization.as_str() == name)
     }
 }
 
@@ -151,6 +209,35 @@ impl SearchExpression {
             // A vector parameter compares with vector(N) directly; no cast needed.
             Some(Element::Vector) | None => placeholder.to_owned(),
             Some(Element::HalfVector) => self.cast(placeholder),
+        }
+    }
+
+    /// SQL for the stored column as a `quantization` index stores it: `embedding::halfvec(N)`
+    /// or `binary_quantize(embedding)::bit(N)`; [`SearchExpression::column_sql`] without one.
+    pub fn indexed_column_sql(&self, quantization: Option<Quantization>) -> String {
+        self.indexed("embedding", quantization)
+    }
+
+    /// SQL for the query parameter `placeholder` as a `quantization` index compares it: the
+    /// counterpart of [`SearchExpression::indexed_column_sql`].
+    pub fn indexed_parameter_sql(
+        &self,
+        placeholder: &str,
+        quantization: Option<Quantization>,
+    ) -> String {
+        match quantization {
+            None => self.parameter_sql(placeholder),
+            Some(_) => self.indexed(placeholder, quantization),
+        }
+    }
+
+    fn indexed(&self, operand: &str, quantization: Option<Quantization>) -> String {
+        match quantization {
+            None => self.cast(operand),
+            Some(Quantization::Half) => format!("{operand}::halfvec({})", self.dimension),
+            Some(Quantization::Binary) => {
+                format!("binary_quantize({operand})::bit({})", self.dimension)
+            }
         }
     }
 
@@ -247,6 +334,34 @@ mod tests {
             SearchExpression::for_dimension(8000).column_sql(),
             "embedding"
         );
+    }
+
+    #[test]
+    fn quantized_expressions_match_the_index_definitions() {
+        let expression = SearchExpression::for_dimension(384);
+        assert_eq!(
+            expression.indexed_column_sql(Some(Quantization::Half)),
+            "embedding::halfvec(384)"
+        );
+        assert_eq!(
+            expression.indexed_parameter_sql("$1", Some(Quantization::Binary)),
+            "binary_quantize($1)::bit(384)"
+        );
+        assert_eq!(expression.indexed_parameter_sql("$1", None), "$1");
+        assert_eq!(
+            Metric::Cosine.indexed_operator(Some(Quantization::Binary)),
+            "<~>"
+        );
+        assert_eq!(
+            Metric::InnerProduct.indexed_operator_class(Element::Vector, Some(Quantization::Half)),
+            "halfvec_ip_ops"
+        );
+        for quantization in Quantization::ALL {
+            assert_eq!(
+                Quantization::from_name(quantization.as_str()),
+                Some(quantization)
+            );
+        }
     }
 
     #[test]

@@ -171,6 +171,8 @@ fn path_name(path: SearchPath) -> &'static str {
         SearchPath::Exact => "exact",
         SearchPath::Ann => "ann",
         SearchPath::AnnThenExact => "ann_then_exact",
+        SearchPath::Text => "text",
+        SearchPath::Hybrid => "hybrid",
     }
 }
 

@@ -2,7 +2,7 @@ use garde::{Valid, Validate};
 use serde::{Deserialize, Serialize};
 
 use crate::dto::rules::CollectionRules;
-use crate::metric::{Metric, SearchExpression};
+use crate::metric::{MAX_HALFVEC_INDEX_DIMENSION, Metric, Quantization, SearchExpression};
 use crate::models::Collection;
 
 /// The approximate nearest-neighbour index methods pgvector offers.
@@ -40,7 +40,11 @@ impl IndexMethod {
 ///
 /// The operator class always follows the collection's metric and the indexed expression its
 /// dimension (`vector(N)` up to 2,000 dimensions, `halfvec(N)` up to 4,000); neither can be
-/// chosen, so index and queries never disagree.
+/// chosen, so index and queries never disagree. A [`Quantization`] (HNSW only) indexes a
+/// smaller copy instead — `halfvec(N)` or `binary_quantize(embedding)::bit(N)` — and searches
+/// re-rank its candidates by the exact distance (see [`SearchRequest::rerank_factor`]).
+///
+/// [`SearchRequest::rerank_factor`]: crate::SearchRequest::rerank_factor
 ///
 /// ```
 /// use embedstore::IndexSpec;
@@ -52,8 +56,14 @@ impl IndexMethod {
 #[non_exhaustive]
 pub struct IndexSpec {
     /// HNSW or IVFFlat.
-    #[garde(custom(method_fits))]
+    #[garde(custom(method_fits(&self.quantization)))]
     pub method: IndexMethod,
+    /// Index a quantized copy of the vectors (HNSW only): `half` for any dimension up to
+    /// 4,000, `binary` for any dimension and every metric but `l1`. `None` indexes full
+    /// precision (half precision above 2,000 dimensions, where that is the only choice).
+    #[serde(default)]
+    #[garde(custom(quantization_fits(&self.method)))]
+    pub quantization: Option<Quantization>,
     /// HNSW: links per node, 2..=100 (pgvector's default 16).
     #[garde(inner(range(min = 2, max = 100)))]
     pub m: Option<u32>,
@@ -87,12 +97,19 @@ impl IndexSpec {
     fn new(method: IndexMethod) -> Self {
         Self {
             method,
+            quantization: None,
             m: None,
             ef_construction: None,
             lists: None,
             maintenance_work_mem_mb: None,
             parallel_workers: None,
         }
+    }
+
+    /// Indexes a quantized copy of the vectors (HNSW only).
+    pub fn quantization(mut self, quantization: Quantization) -> Self {
+        self.quantization = Some(quantization);
+        self
     }
 
     /// Sets HNSW's `m`.
@@ -149,20 +166,61 @@ pub(crate) fn default_lists(rows: u64) -> u32 {
     u32::try_from(lists.clamp(1, 32768)).unwrap_or(32768)
 }
 
-fn method_fits(method: &IndexMethod, rules: &CollectionRules) -> garde::Result {
+fn method_fits(
+    quantization: &Option<Quantization>,
+) -> impl FnOnce(&IndexMethod, &CollectionRules) -> garde::Result + '_ {
+    move |method, rules| method_fits_rules(*method, *quantization, rules)
+}
+
+fn method_fits_rules(
+    method: IndexMethod,
+    quantization: Option<Quantization>,
+    rules: &CollectionRules,
+) -> garde::Result {
     let dimension = u32::try_from(rules.dimension).unwrap_or(u32::MAX);
-    if SearchExpression::for_dimension(dimension).element.is_none() {
+    // Bits are indexable far beyond any collection's dimension (64,000); `half` is checked
+    // on its own field.
+    if quantization.is_none() && SearchExpression::for_dimension(dimension).element.is_none() {
         return Err(garde::Error::new(format!(
             "a collection of {dimension} dimensions cannot have an ANN index \
              (pgvector indexes up to 2000 dimensions as vector and 4000 as halfvec)"
         )));
     }
-    if *method == IndexMethod::IvfFlat && rules.metric == Metric::L1 {
+    if method == IndexMethod::IvfFlat && rules.metric == Metric::L1 {
         return Err(garde::Error::new(
             "ivfflat has no operator class for the l1 metric: use hnsw",
         ));
     }
     Ok(())
+}
+
+fn quantization_fits(
+    method: &IndexMethod,
+) -> impl FnOnce(&Option<Quantization>, &CollectionRules) -> garde::Result + '_ {
+    move |quantization, rules| {
+        let Some(quantization) = quantization else {
+            return Ok(());
+        };
+        if *method != IndexMethod::Hnsw {
+            return Err(garde::Error::new(
+                "quantized indexes are built with hnsw only",
+            ));
+        }
+        let dimension = rules.dimension;
+        match quantization {
+            Quantization::Half if dimension > MAX_HALFVEC_INDEX_DIMENSION as usize => {
+                Err(garde::Error::new(format!(
+                    "half quantization indexes up to {MAX_HALFVEC_INDEX_DIMENSION} dimensions, \
+                     the collection has {dimension}: use binary"
+                )))
+            }
+            Quantization::Binary if rules.metric == Metric::L1 => Err(garde::Error::new(
+                "binary quantization approximates angles and does not suit the l1 metric: \
+                 use half",
+            )),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn ef_construction_fits(
@@ -225,6 +283,34 @@ mod tests {
         assert_eq!(ef, ["ef_construction: must be at least 2 * m = 64"]);
         let m = problems(IndexSpec::hnsw().m(1), rules(8, Metric::L2));
         assert_eq!(m.len(), 1, "{m:?}");
+    }
+
+    #[test]
+    fn quantization_is_hnsw_only_and_fits_the_collection() {
+        let half = IndexSpec::hnsw().quantization(Quantization::Half);
+        let binary = IndexSpec::hnsw().quantization(Quantization::Binary);
+        assert!(problems(half.clone(), rules(4000, Metric::Cosine)).is_empty());
+        assert!(problems(binary.clone(), rules(16_000, Metric::L2)).is_empty());
+        assert_eq!(
+            problems(half.clone(), rules(4001, Metric::Cosine)),
+            [
+                "quantization: half quantization indexes up to 4000 dimensions, the \
+                 collection has 4001: use binary"
+            ]
+        );
+        assert_eq!(
+            problems(binary, rules(8, Metric::L1)),
+            [
+                "quantization: binary quantization approximates angles and does not suit the \
+                 l1 metric: use half"
+            ]
+        );
+        let mut ivf = IndexSpec::ivfflat();
+        ivf.quantization = Some(Quantization::Half);
+        assert_eq!(
+            problems(ivf, rules(8, Metric::L2)),
+            ["quantization: quantized indexes are built with hnsw only"]
+        );
     }
 
     #[test]

@@ -31,7 +31,11 @@ pub use index::{IndexMethod, IndexSpec};
 pub use rules::{
     CollectionRules, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_JSON_DEPTH, MAX_METADATA_BYTES,
 };
-pub use search::{DEFAULT_EXACT_THRESHOLD, IterativeScan, MAX_K, SearchAfter, SearchRequest};
+pub use search::{
+    DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, DEFAULT_RRF_K, GroupBy, IterativeScan,
+    MAX_GROUPED_HITS, MAX_K, MAX_RERANK_CANDIDATES, MAX_TEXT_QUERY_BYTES, Mmr, SearchAfter,
+    SearchRequest, TextQuery,
+};
 
 /// `value` checked against `collection`'s rules: the proof the repositories take, or
 /// [`Error::Validation`](crate::Error::Validation) with every failure.

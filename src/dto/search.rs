@@ -2,7 +2,7 @@ use garde::{Valid, Validate};
 use serde::{Deserialize, Serialize};
 
 use crate::dto::rules::{self, CollectionRules};
-use crate::filter::Filter;
+use crate::filter::{FieldPath, Filter};
 use crate::models::Collection;
 
 /// Most neighbours one search returns.
@@ -57,8 +57,9 @@ pub struct SearchAfter {
 #[garde(context(CollectionRules))]
 #[non_exhaustive]
 pub struct SearchRequest {
-    /// The query vector: the collection's dimension, finite values.
-    #[garde(custom(rules::vector_fits), inner(custom(rules::finite)))]
+    /// The query vector: the collection's dimension, finite values. Empty for a full-text
+    /// search without a vector ([`SearchRequest::text`]).
+    #[garde(custom(query_vector_fits(self.text.is_some())), inner(custom(rules::finite)))]
     pub vector: Vec<f32>,
     /// How many neighbours to return, 1..=[`MAX_K`].
     #[garde(range(min = 1, max = 1000))]
@@ -123,6 +124,254 @@ pub struct SearchRequest {
     #[serde(default)]
     #[garde(inner(range(min = 1, max = 10_000_000)))]
     pub exact_threshold: Option<u32>,
+    /// On a quantized ANN index ([`IndexSpec::quantization`](crate::IndexSpec)): how many
+    /// candidates per hit the index returns (`k * rerank_factor`, at most
+    /// [`MAX_RERANK_CANDIDATES`]) before they are re-ranked by the exact distance in the same
+    /// statement; 1..=100, `None` means [`DEFAULT_RERANK_FACTOR`]. Ignored by other paths.
+    #[serde(default)]
+    #[garde(inner(range(min = 1, max = 100)), custom(candidates_fit(self.k)))]
+    pub rerank_factor: Option<u32>,
+    /// Maximal marginal relevance: pick the `k` hits from `fetch_k` nearest candidates so that
+    /// they are relevant and unlike each other (see [`Mmr`]).
+    #[serde(default)]
+    #[garde(custom(mmr_fits(self.k, self.after.is_some())))]
+    pub mmr: Option<Mmr>,
+    /// Grouped hits: the best `group_size` hits for each of the `k` groups (distinct values of
+    /// a metadata field) nearest the query (see [`GroupBy`]).
+    #[serde(default)]
+    #[garde(custom(group_by_fits(self.k, self.after.is_some(), self.mmr.is_some())))]
+    pub group_by: Option<GroupBy>,
+    /// Full-text search on `content` ([`TextQuery`]): alone when `vector` is empty, fused with
+    /// the vector search by reciprocal rank fusion otherwise.
+    #[serde(default)]
+    #[garde(custom(text_fits(
+        self.k,
+        self.after.is_some() || self.mmr.is_some() || self.group_by.is_some(),
+        self.vector.is_empty() && self.max_distance.is_some(),
+    )))]
+    pub text: Option<TextQuery>,
+}
+
+/// Most bytes of a full-text query.
+pub const MAX_TEXT_QUERY_BYTES: usize = 2048;
+
+/// Reciprocal rank fusion's constant unless the request says.
+pub const DEFAULT_RRF_K: u32 = 60;
+
+/// A full-text query on `content` and, in a hybrid search, how it is fused with the vector
+/// search.
+///
+/// The text reaches SQL only as a bound parameter of `websearch_to_tsquery(config, $n)` (the
+/// syntax of web search engines: `"exact phrase"`, `or`, `-excluded`; it never fails on
+/// syntax), `config` being the collection's text index's configuration (`simple` without
+/// one). Hybrid: each side fetches `fetch_k` candidates — the vector side as a plain search
+/// would (ANN or exact, with the filter), the text side ranked by `ts_rank_cd` — and every
+/// candidate scores `vector_weight / (rrf_k + vector rank) + text_weight / (rrf_k + text rank)`
+/// (a side that did not return it adds nothing); the `k` best come back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextQuery {
+    /// The query text: at most [`MAX_TEXT_QUERY_BYTES`] bytes, no NUL, at least one letter
+    /// or digit.
+    pub query: String,
+    /// Candidates per side in a hybrid search, `k..=1000`; `None` means `4 × k` (at most 1000).
+    #[serde(default)]
+    pub fetch_k: Option<u32>,
+    /// RRF's constant, 1..=10,000; `None` means [`DEFAULT_RRF_K`].
+    #[serde(default)]
+    pub rrf_k: Option<u32>,
+    /// Weight of the vector side's reciprocal rank (finite, ≥ 0; default 1).
+    #[serde(default)]
+    pub vector_weight: Option<f64>,
+    /// Weight of the text side's reciprocal rank (finite, ≥ 0; default 1).
+    #[serde(default)]
+    pub text_weight: Option<f64>,
+}
+
+impl TextQuery {
+    /// Candidates per side for a search of `k`.
+    pub fn fetch_k_for(&self, k: u32) -> u32 {
+        self.fetch_k
+            .unwrap_or_else(|| k.saturating_mul(4).min(MAX_K))
+            .max(k)
+    }
+}
+
+fn query_vector_fits(text: bool) -> impl FnOnce(&Vec<f32>, &CollectionRules) -> garde::Result {
+    move |vector, rules| {
+        if text && vector.is_empty() {
+            return Ok(());
+        }
+        rules::vector_fits(vector, rules)
+    }
+}
+
+fn text_fits(
+    k: u32,
+    combined: bool,
+    distance_without_vector: bool,
+) -> impl FnOnce(&Option<TextQuery>, &CollectionRules) -> garde::Result {
+    move |text, _| {
+        let Some(text) = text else {
+            return Ok(());
+        };
+        let query = &text.query;
+        if query.len() > MAX_TEXT_QUERY_BYTES {
+            return Err(garde::Error::new(format!(
+                "the query is {} bytes long, at most {MAX_TEXT_QUERY_BYTES} are allowed",
+                query.len()
+            )));
+        }
+        if query.contains('\0') {
+            return Err(garde::Error::new("the query contains a NUL character"));
+        }
+        if !query.chars().any(char::is_alphanumeric) {
+            return Err(garde::Error::new(
+                "the query has no words (no letter or digit)",
+            ));
+        }
+        if let Some(fetch_k) = text.fetch_k {
+            if fetch_k < k || fetch_k > MAX_K {
+                return Err(garde::Error::new(format!(
+                    "fetch_k must be in k..={MAX_K} (k = {k}), got {fetch_k}"
+                )));
+            }
+        }
+        if let Some(rrf_k) = text.rrf_k {
+            if !(1..=10_000).contains(&rrf_k) {
+                return Err(garde::Error::new(format!(
+                    "rrf_k must be in 1..=10000, got {rrf_k}"
+                )));
+            }
+        }
+        let weights = [text.vector_weight, text.text_weight];
+        if weights
+            .iter()
+            .flatten()
+            .any(|weight| !weight.is_finite() || *weight < 0.0)
+        {
+            return Err(garde::Error::new("weights must be finite and at least 0"));
+        }
+        if weights.iter().all(|weight| *weight == Some(0.0)) {
+            return Err(garde::Error::new("at least one weight must be above 0"));
+        }
+        if combined {
+            return Err(garde::Error::new(
+                "cannot be combined with `after` paging, MMR or grouped hits",
+            ));
+        }
+        if distance_without_vector {
+            return Err(garde::Error::new(
+                "max_distance needs a query vector (a text-only hit has no distance)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Most hits a grouped search returns (`k × group_size`).
+pub const MAX_GROUPED_HITS: u32 = 10_000;
+
+/// Grouped hits: rows are grouped by the value of a metadata field (e.g. the chunks of one
+/// document); a group's distance is its nearest member's; the `k` nearest groups come back,
+/// each with its `group_size` nearest members. Rows without the field (or with JSON `null`
+/// there) belong to no group. One statement, an exact scan of the matching rows (a payload
+/// index on the filter narrows them), so every group the filter admits is considered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupBy {
+    /// The metadata field, as a dotted [`FieldPath`] (`doc.id`; `\.` for a dot in a key).
+    pub field: String,
+    /// Hits per group, 1..=100.
+    pub group_size: u32,
+}
+
+fn group_by_fits(
+    k: u32,
+    after: bool,
+    mmr: bool,
+) -> impl FnOnce(&Option<GroupBy>, &CollectionRules) -> garde::Result {
+    move |group_by, _| {
+        let Some(group_by) = group_by else {
+            return Ok(());
+        };
+        FieldPath::parse(&group_by.field).map_err(|error| garde::Error::new(error.to_string()))?;
+        if !(1..=100).contains(&group_by.group_size) {
+            return Err(garde::Error::new(format!(
+                "group_size must be in 1..=100, got {}",
+                group_by.group_size
+            )));
+        }
+        let hits = u64::from(k) * u64::from(group_by.group_size);
+        if hits > u64::from(MAX_GROUPED_HITS) {
+            return Err(garde::Error::new(format!(
+                "k * group_size = {hits} hits, at most {MAX_GROUPED_HITS} are returned"
+            )));
+        }
+        if after || mmr {
+            return Err(garde::Error::new(
+                "cannot be combined with `after` paging or MMR",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Maximal marginal relevance over the `fetch_k` nearest candidates, which the search fetches
+/// with their stored vectors in its one statement; the greedy selection runs in Rust under the
+/// collection's metric, its similarity being the metric's score ([`Metric::score`]):
+/// `λ · sim(query, c) − (1 − λ) · max sim(c, chosen)`.
+///
+/// [`Metric::score`]: crate::Metric::score
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Mmr {
+    /// Weight of relevance against diversity, in [0, 1]: 1 ranks by relevance alone, 0 by
+    /// diversity alone.
+    pub lambda: f64,
+    /// Candidates to choose from: at least `k`, at most [`MAX_K`].
+    pub fetch_k: u32,
+}
+
+fn mmr_fits(k: u32, after: bool) -> impl FnOnce(&Option<Mmr>, &CollectionRules) -> garde::Result {
+    move |mmr, _| {
+        let Some(mmr) = mmr else {
+            return Ok(());
+        };
+        if !mmr.lambda.is_finite() || !(0.0..=1.0).contains(&mmr.lambda) {
+            return Err(garde::Error::new(format!(
+                "lambda must be a number in [0, 1], got {}",
+                mmr.lambda
+            )));
+        }
+        if mmr.fetch_k < k || mmr.fetch_k > MAX_K {
+            return Err(garde::Error::new(format!(
+                "fetch_k must be in k..={MAX_K} (k = {k}), got {}",
+                mmr.fetch_k
+            )));
+        }
+        if after {
+            return Err(garde::Error::new(
+                "cannot page with `after`: MMR hits are not in distance order",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Candidates per hit a quantized index returns for re-ranking unless the request says.
+pub const DEFAULT_RERANK_FACTOR: u32 = 4;
+
+/// Most candidates one quantized search re-ranks (`k * rerank_factor`).
+pub const MAX_RERANK_CANDIDATES: u32 = 10_000;
+
+fn candidates_fit(k: u32) -> impl FnOnce(&Option<u32>, &CollectionRules) -> garde::Result {
+    move |factor, _| match factor {
+        Some(factor) if u64::from(k) * u64::from(*factor) > u64::from(MAX_RERANK_CANDIDATES) => {
+            Err(garde::Error::new(format!(
+                "k * rerank_factor = {} candidates, at most {MAX_RERANK_CANDIDATES} are re-ranked",
+                u64::from(k) * u64::from(*factor)
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Matching rows below which a filtered search with a payload-indexed filter scans exactly.
@@ -168,6 +417,10 @@ impl SearchRequest {
             min_score: None,
             after: None,
             exact_threshold: None,
+            rerank_factor: None,
+            mmr: None,
+            group_by: None,
+            text: None,
         }
     }
 
@@ -255,6 +508,82 @@ impl SearchRequest {
     /// [`Error::Validation`](crate::Error::Validation) listing every failure with its path.
     pub(crate) fn validate_for(self, collection: &Collection) -> crate::Result<Valid<Self>> {
         super::valid_for(self, collection)
+    }
+
+    /// Picks the `k` hits by maximal marginal relevance from the `fetch_k` nearest candidates,
+    /// weighing relevance by `lambda` in [0, 1] (see [`Mmr`]).
+    pub fn with_mmr(mut self, lambda: f64, fetch_k: u32) -> Self {
+        self.mmr = Some(Mmr { lambda, fetch_k });
+        self
+    }
+
+    /// A full-text search of `query` on `content` without a vector: the `k` best matches by
+    /// `ts_rank_cd` (see [`TextQuery`]).
+    pub fn text(query: impl Into<String>, k: u32) -> Self {
+        Self::new(Vec::new(), k).with_text(query)
+    }
+
+    /// Adds a full-text query: with a vector, a hybrid search fused by reciprocal rank fusion
+    /// (see [`TextQuery`]).
+    pub fn with_text(mut self, query: impl Into<String>) -> Self {
+        self.text = Some(TextQuery {
+            query: query.into(),
+            fetch_k: None,
+            rrf_k: None,
+            vector_weight: None,
+            text_weight: None,
+        });
+        self
+    }
+
+    /// Hybrid search: candidates per side (`k..=1000`). Needs [`SearchRequest::with_text`].
+    pub fn with_fetch_k(mut self, fetch_k: u32) -> Self {
+        if let Some(text) = &mut self.text {
+            text.fetch_k = Some(fetch_k);
+        }
+        self
+    }
+
+    /// Hybrid search: RRF's constant. Needs [`SearchRequest::with_text`].
+    pub fn with_rrf_k(mut self, rrf_k: u32) -> Self {
+        if let Some(text) = &mut self.text {
+            text.rrf_k = Some(rrf_k);
+        }
+        self
+    }
+
+    /// Hybrid search: the weights of the vector and the text side's reciprocal ranks. Needs
+    /// [`SearchRequest::with_text`].
+    pub fn with_weights(mut self, vector: f64, text: f64) -> Self {
+        if let Some(query) = &mut self.text {
+            query.vector_weight = Some(vector);
+            query.text_weight = Some(text);
+        }
+        self
+    }
+
+    /// Groups hits by the metadata `field`: the `group_size` nearest hits of each of the `k`
+    /// nearest groups (see [`GroupBy`]).
+    pub fn with_group_by(mut self, field: &FieldPath, group_size: u32) -> Self {
+        self.group_by = Some(GroupBy {
+            field: field.to_string(),
+            group_size,
+        });
+        self
+    }
+
+    /// Sets how many candidates per hit a quantized index returns for the exact re-rank.
+    pub fn with_rerank_factor(mut self, factor: u32) -> Self {
+        self.rerank_factor = Some(factor);
+        self
+    }
+
+    /// The candidates a quantized index returns for this request's exact re-rank:
+    /// `k * rerank_factor`, capped at [`MAX_RERANK_CANDIDATES`].
+    pub fn rerank_candidates(&self) -> u32 {
+        self.k
+            .saturating_mul(self.rerank_factor.unwrap_or(DEFAULT_RERANK_FACTOR))
+            .clamp(self.k, MAX_RERANK_CANDIDATES.max(self.k))
     }
 
     /// Sets `hnsw.ef_search` for this query.

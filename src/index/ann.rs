@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::dto::{IndexMethod, IndexSpec};
 use crate::error::{Error, Result};
+use crate::metric::{Metric, Quantization};
 use crate::models::Collection;
 use crate::repo::ann_index;
 use crate::repo::collections::{ann_name, ensure_partition};
@@ -66,8 +67,15 @@ pub struct IndexStatus {
     pub valid: bool,
     /// HNSW or IVFFlat, when it exists.
     pub method: Option<IndexMethod>,
-    /// `vector` or `halfvec`, the indexed expression's element type.
+    /// `vector`, `halfvec` or `bit`, the indexed expression's element type.
     pub element: Option<String>,
+    /// The index's quantization, when it indexes a quantized copy of the vectors (searches
+    /// then re-rank its candidates by the exact distance).
+    pub quantization: Option<Quantization>,
+    /// For a quantized index: its size relative to a full-precision (`vector(N)`) HNSW index
+    /// with the same `m` on the same rows, that index's size *estimated* from pgvector's page
+    /// layout (see `BENCHMARKS.md` for measured ratios).
+    pub full_precision_ratio: Option<f64>,
     /// Build parameters (`m`, `ef_construction` or `lists`) as recorded when it was built.
     pub parameters: serde_json::Value,
     /// On-disk size in bytes.
@@ -274,15 +282,41 @@ fn status(conn: &mut PgConnection, collection: &Collection) -> Result<IndexStatu
     let valid = row.valid.unwrap_or(false);
     let method = row.method.as_deref().and_then(IndexMethod::from_name);
     let element = row.definition.as_deref().map(|definition| {
-        if definition.contains("halfvec") {
+        if definition.contains("binary_quantize(") {
+            "bit".to_owned()
+        } else if definition.contains("halfvec") {
             "halfvec".to_owned()
         } else {
             "vector".to_owned()
         }
     });
+    let recorded = row
+        .parameters
+        .as_ref()
+        .and_then(|parameters| parameters["quantization"].as_str());
+    let quantization = row.definition.as_deref().and_then(|definition| {
+        crate::repo::catalog::quantization(collection, definition, recorded)
+    });
     let rows = row.rows.unsigned_abs();
     let built_rows = row.built_rows.map(i64::unsigned_abs);
-    let advice = advise(exists, valid, method, rows, built_rows, &leftovers);
+    let m = row
+        .parameters
+        .as_ref()
+        .and_then(|parameters| parameters["m"].as_u64())
+        .unwrap_or(16);
+    let size_bytes = row.size_bytes.unsigned_abs();
+    let full_precision_ratio = quantization
+        .filter(|_| rows > 0)
+        .map(|_| size_bytes as f64 / estimated_hnsw_bytes(rows, collection.dimension, m) as f64);
+    let mut advice = advise(exists, valid, method, rows, built_rows, &leftovers);
+    if quantization == Some(Quantization::Binary) && collection.metric != Metric::Cosine {
+        advice.push(format!(
+            "binary quantization under {} keeps only each value's sign: recall depends on \
+             roughly zero-centred, unit-length data; measure it (`index recall`) and raise \
+             rerank_factor if it is low",
+            collection.metric
+        ));
+    }
     Ok(IndexStatus {
         collection: collection.name.clone(),
         name,
@@ -290,16 +324,42 @@ fn status(conn: &mut PgConnection, collection: &Collection) -> Result<IndexStatu
         valid,
         method,
         element,
+        quantization,
+        full_precision_ratio,
         parameters: row
             .parameters
             .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new())),
-        size_bytes: row.size_bytes.unsigned_abs(),
+        size_bytes,
         rows,
         built_rows,
         built_at: row.built_at,
         leftovers,
         advice,
     })
+}
+
+/// PostgreSQL's page size, and what an HNSW page has left for tuples (header 24 bytes,
+/// pgvector's special space 8).
+const PAGE_BYTES: u64 = 8192;
+const PAGE_USABLE: u64 = PAGE_BYTES - 24 - 8;
+
+/// The estimated size of a full-precision HNSW index (`vector(dimension)`, links `m`) on
+/// `rows` rows, from pgvector's layout: per row an element tuple (72 bytes of header and heap
+/// ids, then the vector: 8 + 4·dimension bytes) and a neighbour tuple (4 bytes and 6 per link;
+/// (level + 2)·m links, the mean level being 1 / (m − 1)), each 8-aligned with a 4-byte line
+/// pointer, kept on one page while they fit; plus the metapage.
+pub(crate) fn estimated_hnsw_bytes(rows: u64, dimension: u32, m: u64) -> u64 {
+    let align = |bytes: u64| bytes.div_ceil(8) * 8;
+    let element = align(72 + 8 + 4 * u64::from(dimension)) + 4;
+    let links = (2.0 + 1.0 / (m.max(2) - 1) as f64) * m as f64;
+    let neighbours = align(4 + (6.0 * links).ceil() as u64) + 4;
+    let node = element + neighbours;
+    let pages = if node <= PAGE_USABLE {
+        rows.div_ceil(PAGE_USABLE / node)
+    } else {
+        rows.saturating_mul(node.div_ceil(PAGE_USABLE))
+    };
+    (pages + 1) * PAGE_BYTES
 }
 
 /// Rows above which an exact scan is slow enough to want an ANN index.
@@ -383,6 +443,18 @@ fn built(operation: &Operation, status: Result<IndexStatus>) -> Result<IndexStat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn full_precision_estimates_follow_the_page_layout() {
+        // 384 dimensions, m = 16: 1,640 + 212 bytes a row, 4 rows a page.
+        assert_eq!(
+            estimated_hnsw_bytes(100_000, 384, 16),
+            (25_000 + 1) * PAGE_BYTES
+        );
+        assert_eq!(estimated_hnsw_bytes(0, 384, 16), PAGE_BYTES);
+        // 2,000 dimensions no longer share a page with their neighbours' tuple: two pages a row.
+        assert_eq!(estimated_hnsw_bytes(10, 2000, 16), (20 + 1) * PAGE_BYTES);
+    }
 
     #[test]
     fn advice_names_invalid_and_stale_indexes() {

@@ -1,5 +1,6 @@
-//! Index maintenance on [`Store`]: the ANN index (`ann.rs`, its drift in `health.rs`) and
-//! payload indexes (`payload.rs`), each built, dropped and inspected outside any transaction.
+//! Index maintenance on [`Store`]: the ANN index (`ann.rs`, its drift in `health.rs`), payload
+//! indexes (`payload.rs`) and the full-text index (`text.rs`), each built, dropped and inspected
+//! outside any transaction.
 //!
 //! Builds run `CREATE INDEX CONCURRENTLY`, which cannot run inside a transaction, so these are
 //! [`Store`] methods and never [`UnitOfWork`](crate::UnitOfWork) ones. A build gets a pooled
@@ -17,7 +18,9 @@
 mod ann;
 mod health;
 mod payload;
+mod text;
 
 pub use ann::{IndexProgress, IndexStatus};
 pub use health::{HealthOptions, IndexHealth};
 pub use payload::PayloadIndex;
+pub use text::{DEFAULT_TEXT_CONFIG, TextIndexStatus};

@@ -12,7 +12,7 @@ use diesel::sql_types::{BigInt, Bool, Integer, Jsonb, Nullable, Text, Timestampt
 
 use crate::dto::{IndexMethod, IndexSpec};
 use crate::error::Result;
-use crate::metric::Element;
+use crate::metric::{Element, Quantization};
 use crate::models::Collection;
 use crate::repo::collections::ann_name;
 use crate::repo::index_build::{DdlText, drop_index_concurrently};
@@ -93,9 +93,11 @@ fn build_statement(
 ) -> (String, Vec<i32>) {
     let expression = collection.search_expression();
     let element = expression.element.unwrap_or(Element::Vector);
-    let opclass = collection.metric.operator_class(element);
+    let opclass = collection
+        .metric
+        .indexed_operator_class(element, spec.quantization);
     let partition = collection.partition_name();
-    let column = expression.column_sql();
+    let column = expression.indexed_column_sql(spec.quantization);
     let method = spec.method.as_str();
     let head = format!(
         "CREATE INDEX CONCURRENTLY {name} ON {partition} USING {method} (({column}) {opclass})"
@@ -130,15 +132,22 @@ pub(crate) fn record_build(
     spec: &IndexSpec,
     rows: u64,
 ) -> Result<()> {
-    let element = match collection.search_expression().element {
-        Some(Element::HalfVector) => "halfvec",
+    let element = match (spec.quantization, collection.search_expression().element) {
+        (Some(Quantization::Binary), _) => "bit",
+        (Some(Quantization::Half), _) | (None, Some(Element::HalfVector)) => "halfvec",
         _ => "vector",
     };
     let parameters = match spec.method {
-        IndexMethod::Hnsw => serde_json::json!({
-            "m": spec.m.unwrap_or(16),
-            "ef_construction": spec.ef_construction.unwrap_or(64),
-        }),
+        IndexMethod::Hnsw => {
+            let mut parameters = serde_json::json!({
+                "m": spec.m.unwrap_or(16),
+                "ef_construction": spec.ef_construction.unwrap_or(64),
+            });
+            if let Some(quantization) = spec.quantization {
+                parameters["quantization"] = quantization.as_str().into();
+            }
+            parameters
+        }
         IndexMethod::IvfFlat => serde_json::json!({
             "lists": spec.lists_for(rows),
             "lists_derived": spec.lists.is_none(),
@@ -232,6 +241,9 @@ pub(crate) fn recorded_spec(
                 let mut spec = IndexSpec::hnsw();
                 spec.m = number("m");
                 spec.ef_construction = number("ef_construction");
+                spec.quantization = recorded.parameters["quantization"]
+                    .as_str()
+                    .and_then(Quantization::from_name);
                 Some(spec)
             }
             IndexMethod::IvfFlat => {

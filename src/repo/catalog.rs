@@ -10,15 +10,22 @@ use diesel::sql_types::{Array, Bool, Integer, Nullable, Text};
 use crate::dto::IndexMethod;
 use crate::error::Result;
 use crate::filter::PayloadLayout;
+use crate::metric::{Element, Quantization};
 use crate::models::Collection;
 use crate::repo::collections::{ann_name, payload_prefix};
 use crate::repo::planner;
+use crate::repo::text_index::{config_of, text_name};
 
 /// The indexes of one collection, as the planner needs them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) struct CollectionIndexes {
     /// The valid ANN index's method; `None` when there is none (or it is invalid).
     pub(crate) ann: Option<IndexMethod>,
+    /// The valid ANN index's quantization, read from its definition: searches order by the
+    /// matching expression and re-rank its candidates exactly.
+    pub(crate) quantization: Option<Quantization>,
+    /// The valid text index's configuration (e.g. `english`), read from its definition.
+    pub(crate) text: Option<String>,
     /// Valid payload indexes: (field path, kind name); kind `gin` has an empty path.
     pub(crate) payload: Vec<(Vec<String>, String)>,
 }
@@ -44,6 +51,10 @@ struct IndexRow {
     kind: Option<String>,
     #[diesel(sql_type = Bool)]
     valid: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    definition: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    recorded: Option<String>,
 }
 
 /// One query: the ANN index (from pg_catalog: it counts only when valid) and the payload
@@ -51,11 +62,18 @@ struct IndexRow {
 pub(crate) fn read(conn: &mut PgConnection, collection: &Collection) -> Result<CollectionIndexes> {
     let rows: Vec<IndexRow> = diesel::sql_query(
         "SELECT 'ann' AS source, am.amname::text AS method, NULL::text[] AS field, \
-                NULL::text AS kind, i.indisvalid AS valid \
+                NULL::text AS kind, i.indisvalid AS valid, \
+                pg_get_indexdef(c.oid) AS definition, \
+                (SELECT a.parameters ->> 'quantization' FROM ann_indexes a \
+                 WHERE a.collection_id = $3) AS recorded \
          FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid JOIN pg_am am ON am.oid = c.relam \
          WHERE c.relname = $1 AND c.relnamespace = current_schema()::text::regnamespace \
          UNION ALL \
-         SELECT 'payload', NULL, p.field, p.kind, coalesce(i.indisvalid, false) \
+         SELECT 'text', NULL, NULL, NULL, i.indisvalid, pg_get_indexdef(c.oid), NULL \
+         FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid \
+         WHERE c.relname = $4 AND c.relnamespace = current_schema()::text::regnamespace \
+         UNION ALL \
+         SELECT 'payload', NULL, p.field, p.kind, coalesce(i.indisvalid, false), NULL, NULL \
          FROM payload_indexes p \
          LEFT JOIN pg_class c ON c.relname = $2 || p.id \
               AND c.relnamespace = current_schema()::text::regnamespace \
@@ -65,14 +83,40 @@ pub(crate) fn read(conn: &mut PgConnection, collection: &Collection) -> Result<C
     .bind::<Text, _>(ann_name(collection))
     .bind::<Text, _>(payload_prefix(collection))
     .bind::<Integer, _>(collection.id.0)
+    .bind::<Text, _>(text_name(collection))
     .load(conn)?;
     let mut indexes = CollectionIndexes::default();
     for row in rows.into_iter().filter(|row| row.valid) {
         if row.source == "ann" {
             indexes.ann = row.method.as_deref().and_then(IndexMethod::from_name);
+            indexes.quantization = quantization(
+                collection,
+                row.definition.as_deref().unwrap_or_default(),
+                row.recorded.as_deref(),
+            );
+        } else if row.source == "text" {
+            indexes.text = row.definition.as_deref().and_then(config_of);
         } else if let (Some(field), Some(kind)) = (row.field, row.kind) {
             indexes.payload.push((field, kind));
         }
     }
     Ok(indexes)
+}
+
+/// The quantization of the ANN index defined by `definition` (`pg_get_indexdef`): the indexed
+/// expression is the truth — bits are binary, `halfvec` on a collection whose full-precision
+/// index would be `vector` is half. Above 2,000 dimensions every index is `halfvec`; it counts
+/// as quantized (and its searches re-rank) only when it was built as such (`recorded`).
+pub(crate) fn quantization(
+    collection: &Collection,
+    definition: &str,
+    recorded: Option<&str>,
+) -> Option<Quantization> {
+    if definition.contains("binary_quantize(") {
+        return Some(Quantization::Binary);
+    }
+    let full = collection.search_expression().element;
+    let half = definition.contains("halfvec(")
+        && (full == Some(Element::Vector) || recorded == Some(Quantization::Half.as_str()));
+    half.then_some(Quantization::Half)
 }

@@ -20,6 +20,7 @@ pub(crate) mod planner;
 mod rows;
 pub(crate) mod search;
 mod staging;
+pub(crate) mod text_index;
 pub(crate) mod touched;
 pub(crate) mod upsert;
 

@@ -12,6 +12,11 @@
 //!   Without a filter the statement runs prepared, with the collection id as a catalog
 //!   literal and a constant inner `LIMIT` under `LIMIT $k`, so PostgreSQL keeps one generic
 //!   plan per connection instead of planning every call ([`plan_limit`]).
+//! - **Quantized ANN** (an index on `halfvec(N)` or `binary_quantize(embedding)::bit(N)`):
+//!   the ANN statement orders by the index's expression and keeps `k * rerank_factor`
+//!   candidates (inner `LIMIT`), each with its exact distance `embedding <op> $q` on the
+//!   stored column; the statement around it re-ranks them by that distance and keeps `k`.
+//!   One statement, so hits carry exact distances in their true order among the candidates.
 //! - **Exact**: `ORDER BY embedding <op> $q, id` on the untyped column, which no ANN index
 //!   can serve, so the server computes every matching row's distance: exact by construction,
 //!   whatever indexes exist (a payload index still narrows the rows).
@@ -32,9 +37,13 @@ use garde::Valid;
 use pgvector::sql_types::Vector as VectorSql;
 use serde::Serialize;
 
-use crate::dto::{DEFAULT_EXACT_THRESHOLD, IndexMethod, IterativeScan, MAX_K, SearchRequest};
+use crate::dto::{
+    DEFAULT_EXACT_THRESHOLD, IndexMethod, IterativeScan, MAX_K, MAX_RERANK_CANDIDATES,
+    SearchRequest,
+};
 use crate::error::Result;
 use crate::filter::{Filter, PayloadLayout};
+use crate::metric::Quantization;
 use crate::models::Collection;
 use crate::repo::catalog::CollectionIndexes;
 use crate::repo::collections::ensure_partition;
@@ -43,6 +52,9 @@ use crate::sql::{Bind, SqlBuilder};
 
 /// pgvector's default `hnsw.ef_search`.
 const DEFAULT_EF_SEARCH: u32 = 40;
+
+/// pgvector's largest `hnsw.ef_search`.
+const MAX_EF_SEARCH: u32 = 1000;
 
 /// The inner limit of prepared searches with k up to this: see [`plan_limit`].
 const PLAN_LIMIT: u32 = 100;
@@ -58,6 +70,11 @@ pub enum SearchPath {
     Ann,
     /// The ANN index returned fewer than `k` rows under a filter; an exact scan answered.
     AnnThenExact,
+    /// A full-text search without a vector (ranked by `ts_rank_cd`).
+    Text,
+    /// A hybrid search: the vector and the text side fused by reciprocal rank fusion
+    /// (`exact` tells whether the vector side was exact).
+    Hybrid,
 }
 
 /// The answer to a nearest-neighbour query.
@@ -77,7 +94,17 @@ pub struct SearchResponse {
     /// for it (filters a payload index serves) to choose between the paths.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_matches: Option<u64>,
-    /// The neighbours, nearest first.
+    /// On a grouped search ([`SearchRequest::with_group_by`]): how many groups came back (at
+    /// most `requested`); the hits are ordered group by group, nearest group first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<u32>,
+    /// When a quantized index answered: how many candidates it was asked for
+    /// (`k * rerank_factor`) before the exact re-rank. The hits' distances are exact; `exact`
+    /// stays false, since the candidates themselves are approximate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reranked: Option<u32>,
+    /// The neighbours, nearest first (with [`SearchRequest::with_mmr`], in the order MMR
+    /// picked them).
     pub hits: Vec<SearchHit>,
 }
 
@@ -102,6 +129,25 @@ pub struct SearchHit {
     /// The stored vector, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vector: Option<Vec<f32>>,
+    /// On a grouped search: the hit's group, the value of the `group_by` field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<serde_json::Value>,
+    /// On a hybrid search: the hit's rank (1 = nearest) among the vector side's candidates,
+    /// `None` when that side did not return it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector_rank: Option<u32>,
+    /// On a text or hybrid search: the hit's rank (1 = best) among the text side's matches,
+    /// `None` when that side did not return it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_rank: Option<u32>,
+    /// On a text or hybrid search: the hit's `ts_rank_cd` (higher is better), when the text
+    /// side returned it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_score: Option<f64>,
+    /// On a hybrid search: the reciprocal-rank-fusion score the hits are ordered by
+    /// (`vector_weight / (rrf_k + vector_rank) + text_weight / (rrf_k + text_rank)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fused_score: Option<f64>,
 }
 
 #[derive(QueryableByName)]
@@ -122,6 +168,32 @@ struct HitRow {
     distance: f64,
 }
 
+/// A row of a text or hybrid statement: a hit, its ranks and scores.
+#[derive(QueryableByName)]
+struct TextRow {
+    #[diesel(embed)]
+    hit: HitRow,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    vector_rank: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    text_rank: Option<i64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    text_score: Option<f64>,
+    #[diesel(sql_type = Nullable<Double>)]
+    fused: Option<f64>,
+}
+
+/// A row of the grouped statement: a hit, its group and the group's rank.
+#[derive(QueryableByName)]
+struct GroupedRow {
+    #[diesel(embed)]
+    hit: HitRow,
+    #[diesel(sql_type = Jsonb)]
+    grp: serde_json::Value,
+    #[diesel(sql_type = BigInt)]
+    group_rank: i64,
+}
+
 #[derive(QueryableByName)]
 struct PlanLine {
     #[diesel(sql_type = Text, column_name = "QUERY PLAN")]
@@ -131,7 +203,8 @@ struct PlanLine {
 /// Which statement to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    Ann(IndexMethod),
+    /// The ANN index, with its quantization (`Some`: re-rank its candidates exactly).
+    Ann(IndexMethod, Option<Quantization>),
     Exact,
 }
 
@@ -183,6 +256,47 @@ pub(crate) fn run_many(
     scope: Scope,
     estimates: &dyn Estimates,
 ) -> Result<Vec<SearchResponse>> {
+    if request.text.is_some() {
+        let mut responses = Vec::with_capacity(queries.len());
+        for query in queries {
+            responses.push(text_search(
+                conn, collection, indexes, request, query, scope, estimates,
+            )?);
+        }
+        if responses.iter().all(|response| response.hits.is_empty()) {
+            ensure_partition(conn, collection)?;
+        }
+        return Ok(responses);
+    }
+    if request.group_by.is_some() {
+        let layout = layout(indexes);
+        let mut responses = Vec::with_capacity(queries.len());
+        for query in queries {
+            let sql = grouped_statement(collection, request, &layout, query);
+            let rows: Vec<GroupedRow> = sql.into_query().load(conn)?;
+            responses.push(respond_grouped(collection, request, rows));
+        }
+        if responses.iter().all(|response| response.hits.is_empty()) {
+            ensure_partition(conn, collection)?;
+        }
+        return Ok(responses);
+    }
+    if let Some(candidates) = mmr_candidates(request) {
+        let responses = run_many(
+            conn,
+            collection,
+            indexes,
+            &candidates,
+            queries,
+            scope,
+            estimates,
+        )?;
+        return Ok(responses
+            .into_iter()
+            .zip(queries)
+            .map(|(response, query)| diversify(collection, request, query, response))
+            .collect());
+    }
     let layout = layout(indexes);
     let decision = decide(conn, collection, indexes, &layout, request, estimates)?;
     let count = queries.len();
@@ -206,7 +320,7 @@ pub(crate) fn run_many(
     for (rows, query) in grouped.into_iter().zip(queries) {
         let short = rows.len() < request.k as usize;
         let (rows, path) = match decision.mode {
-            Mode::Ann(_) if short && needs_fallback(request) => {
+            Mode::Ann(..) if short && needs_fallback(request) => {
                 let sql = statement(
                     collection,
                     request,
@@ -217,10 +331,16 @@ pub(crate) fn run_many(
                 let exact = load(conn, sql, request)?;
                 (exact, SearchPath::AnnThenExact)
             }
-            Mode::Ann(_) => (rows, SearchPath::Ann),
+            Mode::Ann(..) => (rows, SearchPath::Ann),
             Mode::Exact => (rows, SearchPath::Exact),
         };
-        responses.push(respond(collection, request, rows, path, decision.matched));
+        let reranked = match decision.mode {
+            Mode::Ann(_, Some(_)) if path == SearchPath::Ann => Some(request.rerank_candidates()),
+            _ => None,
+        };
+        let mut response = respond(collection, request, rows, path, decision.matched);
+        response.reranked = reranked;
+        responses.push(response);
     }
     if responses.iter().all(|response| response.hits.is_empty()) {
         // An empty answer may mean the handle outlived its collection: say so.
@@ -240,7 +360,43 @@ pub(crate) fn explain(
     estimates: &dyn Estimates,
 ) -> Result<String> {
     let request = request.into_inner();
+    let request = mmr_candidates(&request).unwrap_or(request);
     let layout = layout(indexes);
+    if request.text.is_some() {
+        let mode = if request.vector.is_empty() {
+            Mode::Exact
+        } else {
+            decide(conn, collection, indexes, &layout, &request, estimates)?.mode
+        };
+        let mut sql = text_statement(
+            collection,
+            indexes,
+            &layout,
+            &request,
+            &request.vector,
+            mode,
+        );
+        sql.prepend("EXPLAIN ");
+        let vector_side = vector_side(&request);
+        let lines: Vec<PlanLine> = with_index_forced(conn, scope, mode, &vector_side, |conn| {
+            sql.into_query().load(conn)
+        })?;
+        return Ok(lines
+            .into_iter()
+            .map(|plan| plan.line)
+            .collect::<Vec<_>>()
+            .join("\n"));
+    }
+    if request.group_by.is_some() {
+        let mut sql = grouped_statement(collection, &request, &layout, &request.vector);
+        sql.prepend("EXPLAIN ");
+        let lines: Vec<PlanLine> = sql.into_query().load(conn)?;
+        return Ok(lines
+            .into_iter()
+            .map(|plan| plan.line)
+            .collect::<Vec<_>>()
+            .join("\n"));
+    }
     let decision = decide(conn, collection, indexes, &layout, &request, estimates)?;
     let mut sql = statement(
         collection,
@@ -258,6 +414,159 @@ pub(crate) fn explain(
         .map(|plan| plan.line)
         .collect::<Vec<_>>()
         .join("\n"))
+}
+
+/// For an MMR request, the search for its candidates: the `fetch_k` nearest, with their
+/// vectors, in one statement (any path: ANN, quantized, exact, with the filter and fallback).
+fn mmr_candidates(request: &SearchRequest) -> Option<SearchRequest> {
+    let mmr = request.mmr?;
+    let mut candidates = request.clone();
+    candidates.k = mmr.fetch_k;
+    candidates.include_vector = true;
+    candidates.mmr = None;
+    Some(candidates)
+}
+
+/// The `k` hits MMR picks from `candidates`' hits (see [`crate::mmr`]), in the order picked.
+fn diversify(
+    collection: &Collection,
+    request: &SearchRequest,
+    query: &[f32],
+    candidates: SearchResponse,
+) -> SearchResponse {
+    let lambda = request.mmr.map_or(1.0, |mmr| mmr.lambda);
+    let vectors: Vec<&[f32]> = candidates
+        .hits
+        .iter()
+        .map(|hit| hit.vector.as_deref().unwrap_or_default())
+        .collect();
+    let picked = crate::mmr::select(
+        collection.metric,
+        query,
+        &vectors,
+        lambda,
+        request.k as usize,
+    );
+    let mut slots: Vec<Option<SearchHit>> = candidates.hits.into_iter().map(Some).collect();
+    let hits: Vec<SearchHit> = picked
+        .into_iter()
+        .filter_map(|index| slots.get_mut(index).and_then(Option::take))
+        .map(|mut hit| {
+            if !request.include_vector {
+                hit.vector = None;
+            }
+            hit
+        })
+        .collect();
+    SearchResponse {
+        requested: request.k,
+        returned: u32::try_from(hits.len()).unwrap_or(u32::MAX),
+        hits,
+        ..candidates
+    }
+}
+
+/// The grouped search in one statement: an exact scan of the matching rows that have the
+/// field, each row's distance and group computed once; window functions number the members
+/// of each group by distance and find each group's nearest; `dense_rank` over (group's
+/// nearest distance, group value) orders the groups; the first `k` groups' first
+/// `group_size` members come back. Exact by construction: every matching row is considered,
+/// so `k` groups come back whenever `k` exist among the matching rows. Never prepared: the
+/// filter shapes the text.
+fn grouped_statement(
+    collection: &Collection,
+    request: &SearchRequest,
+    layout: &PayloadLayout,
+    query: &[f32],
+) -> SqlBuilder {
+    let mut sql = SqlBuilder::new();
+    let (field, group_size) = request.group_by.as_ref().map_or_else(
+        || (Vec::new(), 1),
+        |group_by| {
+            (
+                crate::filter::FieldPath::from(group_by.field.as_str())
+                    .segments()
+                    .to_vec(),
+                group_by.group_size,
+            )
+        },
+    );
+    let query = sql.param(pgvector::Vector::from(query.to_vec()));
+    let distance = distance_sql(collection, Mode::Exact, &query);
+    sql.push(
+        "SELECT 1::bigint AS query, g.id, g.external_id, g.metadata, g.content, g.embedding, g.distance, g.grp, \
+         g.group_rank FROM (SELECT m.*, dense_rank() OVER (ORDER BY m.group_best, m.grp) \
+         AS group_rank FROM (SELECT c.*, row_number() OVER (PARTITION BY c.grp \
+         ORDER BY c.distance, c.id) AS member, min(c.distance) OVER (PARTITION BY c.grp) \
+         AS group_best FROM (SELECT id, external_id, ",
+    )
+    .push(if request.include_metadata {
+        "metadata"
+    } else {
+        "NULL::jsonb"
+    })
+    .push(" AS metadata, ")
+    .push(if request.include_content {
+        "content"
+    } else {
+        "NULL::text"
+    })
+    .push(" AS content, ")
+    .push(if request.include_vector {
+        "embedding"
+    } else {
+        "NULL::vector"
+    })
+    .push(" AS embedding, ")
+    .push(&distance)
+    .push(" AS distance, metadata #> ")
+    .bind_cast(field, "text[]")
+    .push(" AS grp FROM embeddings WHERE collection_id = ")
+    .bind(collection.id.0);
+    if let Some(filter) = &request.filter {
+        sql.push(" AND (");
+        filter.render(&mut sql, layout);
+        sql.push(")");
+    }
+    sql.push(") c WHERE c.grp IS NOT NULL AND c.grp <> 'null'::jsonb) m WHERE m.member <= ")
+        .bind(i64::from(group_size))
+        .push(") g WHERE g.group_rank <= ")
+        .bind(i64::from(request.k))
+        .push(" ORDER BY g.group_rank, g.member");
+    sql
+}
+
+/// The grouped statement's rows as a response: hits in group order, thresholds applied.
+fn respond_grouped(
+    collection: &Collection,
+    request: &SearchRequest,
+    rows: Vec<GroupedRow>,
+) -> SearchResponse {
+    let mut groups: Vec<i64> = rows.iter().map(|row| row.group_rank).collect();
+    let (hit_rows, values): (Vec<HitRow>, Vec<serde_json::Value>) =
+        rows.into_iter().map(|row| (row.hit, row.grp)).unzip();
+    let mut response = respond(collection, request, Vec::new(), SearchPath::Exact, None);
+    response.hits = hit_rows
+        .into_iter()
+        .zip(values)
+        .zip(std::mem::take(&mut groups))
+        .filter_map(|((row, value), rank)| {
+            let hit = to_hit(collection, row);
+            let kept = request.max_distance.is_none_or(|max| hit.distance <= max)
+                && request.min_score.is_none_or(|min| hit.score >= min);
+            kept.then(|| {
+                groups.push(rank);
+                SearchHit {
+                    group: Some(value),
+                    ..hit
+                }
+            })
+        })
+        .collect();
+    groups.dedup();
+    response.returned = u32::try_from(response.hits.len()).unwrap_or(u32::MAX);
+    response.groups = Some(u32::try_from(groups.len()).unwrap_or(u32::MAX));
+    response
 }
 
 /// Up to `limit` of the collection's stored vectors, drawn at random: the queries of a sampled
@@ -299,7 +608,7 @@ fn with_index_forced<T>(
     request: &SearchRequest,
     work: impl FnOnce(&mut PgConnection) -> diesel::QueryResult<T>,
 ) -> Result<T> {
-    if !matches!(mode, Mode::Ann(_)) || !needs_fallback(request) {
+    if !matches!(mode, Mode::Ann(..)) || !needs_fallback(request) {
         return Ok(work(conn)?);
     }
     match scope {
@@ -379,7 +688,7 @@ fn decide(
         });
     };
     let ann = Decision {
-        mode: Mode::Ann(method),
+        mode: Mode::Ann(method, indexes.quantization),
         matched: None,
     };
     let Some(filter) = &request.filter else {
@@ -394,7 +703,7 @@ fn decide(
         mode: if estimated < u64::from(threshold) {
             Mode::Exact
         } else {
-            Mode::Ann(method)
+            Mode::Ann(method, indexes.quantization)
         },
         matched: Some(estimated),
     })
@@ -443,6 +752,19 @@ fn statement(
     queries: &[Vec<f32>],
 ) -> SqlBuilder {
     let mut sql = SqlBuilder::new();
+    statement_into(&mut sql, collection, request, mode, layout, queries);
+    sql
+}
+
+/// [`statement`], appended to `sql` (the vector side of a hybrid statement).
+fn statement_into(
+    sql: &mut SqlBuilder,
+    collection: &Collection,
+    request: &SearchRequest,
+    mode: Mode,
+    layout: &PayloadLayout,
+    queries: &[Vec<f32>],
+) {
     let single = queries.len() == 1;
     let query_ref = if single {
         let vector = queries.first().cloned().unwrap_or_default();
@@ -451,6 +773,17 @@ fn statement(
         "q.v".to_owned()
     };
     let distance = distance_sql(collection, mode, &query_ref);
+    let order = order_sql(collection, mode, &query_ref);
+    // A quantized index's candidates are re-ranked around the index scan: `cand` is the
+    // inner statement, cut at `candidates`; the statement around it sorts by the exact
+    // distance and keeps `k`.
+    let quantized = matches!(mode, Mode::Ann(_, Some(_)));
+    let candidates = request.rerank_candidates();
+    let reranked = if quantized {
+        "cand.* FROM (SELECT "
+    } else {
+        ""
+    };
     let columns = format!(
         "id, external_id, {} AS metadata, {} AS content, {} AS embedding, {distance} AS distance",
         if request.include_metadata {
@@ -475,10 +808,13 @@ fn statement(
         // a closed set, so the plan's cost does not depend on k and PostgreSQL keeps one
         // generic plan for the prepared statement (see [`plan_limit`]).
         sql.push("SELECT 1::bigint AS query, hit.* FROM (SELECT ")
+            .push(reranked)
             .push(&columns);
     } else if single {
         // One level: the settings' one-time filter sits right above the index scan.
-        sql.push("SELECT 1::bigint AS query, ").push(&columns);
+        sql.push("SELECT 1::bigint AS query, ")
+            .push(reranked)
+            .push(&columns);
     } else {
         let vectors: Vec<pgvector::Vector> = queries
             .iter()
@@ -487,6 +823,7 @@ fn statement(
         sql.push("SELECT q.ord AS query, hit.* FROM unnest(")
             .bind_cast(Bind::VectorArray(vectors), "vector[]")
             .push(") WITH ORDINALITY AS q(v, ord) CROSS JOIN LATERAL (SELECT ")
+            .push(reranked)
             .push(&columns);
     }
     if prepared {
@@ -499,15 +836,15 @@ fn statement(
             .bind(collection.id.0);
     }
     if single {
-        if let Mode::Ann(method) = mode {
+        if let Mode::Ann(method, quantization) = mode {
             // Evaluated once, before the index scan starts: see the module docs.
             sql.push(" AND ");
-            push_settings(&mut sql, method, request);
+            push_settings(sql, method, quantization, request);
         }
     }
     if let Some(filter) = &request.filter {
         sql.push(" AND (");
-        filter.render(&mut sql, layout);
+        filter.render(sql, layout);
         sql.push(")");
     }
     if let Some(after) = &request.after {
@@ -519,38 +856,62 @@ fn statement(
             .bind(after.id)
             .push("::bigint)");
     }
-    sql.push(" ORDER BY ").push(&distance);
+    sql.push(" ORDER BY ").push(&order);
     if mode == Mode::Exact {
         sql.push(", id");
     }
-    if single && prepared {
-        sql.push(" LIMIT ")
-            .push(&plan_limit(request.k).to_string())
-            .push(") hit LIMIT ")
-            .bind(i64::from(request.k));
-    } else {
-        sql.push(" LIMIT ").bind(i64::from(request.k));
+    match (single && prepared, quantized) {
+        (true, false) => {
+            sql.push(" LIMIT ")
+                .push(&plan_limit(request.k).to_string())
+                .push(") hit LIMIT ")
+                .bind(i64::from(request.k));
+        }
+        (true, true) => {
+            // The constant inner limit keeps one generic plan (see [`plan_limit`]); the
+            // bound one cuts the candidates, which keep the index's order through it.
+            sql.push(" LIMIT ")
+                .push(&plan_limit(candidates).to_string())
+                .push(") cand LIMIT ")
+                .bind(i64::from(candidates))
+                .push(") hit ORDER BY hit.distance, hit.id LIMIT ")
+                .bind(i64::from(request.k));
+        }
+        (false, false) => {
+            sql.push(" LIMIT ").bind(i64::from(request.k));
+        }
+        (false, true) => {
+            sql.push(" LIMIT ")
+                .bind(i64::from(candidates))
+                .push(") cand ORDER BY cand.distance, cand.id LIMIT ")
+                .bind(i64::from(request.k));
+        }
     }
     if !single {
         sql.push(") hit");
-        if let Mode::Ann(method) = mode {
+        if let Mode::Ann(method, quantization) = mode {
             // Above the lateral join: evaluated once, before the first inner index scan.
             sql.push(" WHERE ");
-            push_settings(&mut sql, method, request);
+            push_settings(sql, method, quantization, request);
         }
     }
     // Hits are put in (distance, id) order in Rust: relaxed-order scans return them slightly
     // out of order, and sorting k rows there costs less than another plan node.
-    sql
 }
 
 /// The inner `LIMIT` of a prepared single search: [`PLAN_LIMIT`] for k up to it, [`MAX_K`]
-/// above. A constant, so a generic plan costs what a custom plan for such a k costs, and
+/// above ([`MAX_RERANK_CANDIDATES`] for a quantized index's candidates beyond that). A constant, so a generic plan costs what a custom plan for such a k costs, and
 /// PostgreSQL's plan cache (`plan_cache_mode = auto`) settles on the generic plan after five
 /// executions instead of planning every call; with `LIMIT $k` alone the generic plan is
 /// costed for 10 % of the rows and rejected. The scan stops after k rows either way.
 fn plan_limit(k: u32) -> u32 {
-    if k <= PLAN_LIMIT { PLAN_LIMIT } else { MAX_K }
+    if k <= PLAN_LIMIT {
+        PLAN_LIMIT
+    } else if k <= MAX_K {
+        MAX_K
+    } else {
+        MAX_RERANK_CANDIDATES
+    }
 }
 
 /// Whether the statement runs prepared: see [`load`].
@@ -558,12 +919,248 @@ fn prepared(request: &SearchRequest) -> bool {
     request.filter.is_none()
 }
 
+/// The vector side of a hybrid request: the plain search for its `fetch_k` nearest, ids and
+/// distances only.
+fn vector_side(request: &SearchRequest) -> SearchRequest {
+    let mut side = request.clone();
+    side.k = request
+        .text
+        .as_ref()
+        .map_or(request.k, |text| text.fetch_k_for(request.k));
+    side.text = None;
+    side.include_metadata = false;
+    side.include_content = false;
+    side.include_vector = false;
+    side.max_distance = None;
+    side.min_score = None;
+    side
+}
+
+/// A text-only or hybrid search: one statement (see [`text_statement`]); a hybrid whose ANN
+/// vector side came back short under a filter runs again with an exact vector side, so `k`
+/// rows come back whenever `k` rows match either side.
+fn text_search(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    indexes: &CollectionIndexes,
+    request: &SearchRequest,
+    query: &[f32],
+    scope: Scope,
+    estimates: &dyn Estimates,
+) -> Result<SearchResponse> {
+    let layout = layout(indexes);
+    let side = vector_side(request);
+    let (mode, matched) = if query.is_empty() {
+        (Mode::Exact, None)
+    } else {
+        let decision = decide(conn, collection, indexes, &layout, &side, estimates)?;
+        (decision.mode, decision.matched)
+    };
+    let sql = text_statement(collection, indexes, &layout, request, query, mode);
+    let mut rows: Vec<TextRow> =
+        with_index_forced(conn, scope, mode, &side, |conn| sql.into_query().load(conn))?;
+    let mut exact = !matches!(mode, Mode::Ann(..));
+    if !exact && rows.len() < request.k as usize && needs_fallback(&side) {
+        let sql = text_statement(collection, indexes, &layout, request, query, Mode::Exact);
+        rows = sql.into_query().load(conn)?;
+        exact = true;
+    }
+    let hits: Vec<SearchHit> = rows
+        .into_iter()
+        .map(|row| {
+            let mut hit = to_hit(collection, row.hit);
+            if query.is_empty() {
+                // No vector, no distance: the score is the text's.
+                hit.score = row.text_score.unwrap_or(0.0);
+            }
+            SearchHit {
+                vector_rank: row.vector_rank.and_then(|rank| u32::try_from(rank).ok()),
+                text_rank: row.text_rank.and_then(|rank| u32::try_from(rank).ok()),
+                text_score: row.text_score,
+                fused_score: row.fused,
+                ..hit
+            }
+        })
+        .filter(|hit| request.max_distance.is_none_or(|max| hit.distance <= max))
+        .filter(|hit| request.min_score.is_none_or(|min| hit.score >= min))
+        .collect();
+    Ok(SearchResponse {
+        requested: request.k,
+        returned: u32::try_from(hits.len()).unwrap_or(u32::MAX),
+        exact,
+        path: if query.is_empty() {
+            SearchPath::Text
+        } else {
+            SearchPath::Hybrid
+        },
+        estimated_matches: matched,
+        groups: None,
+        reranked: None,
+        hits,
+    })
+}
+
+/// The text-only or hybrid statement.
+///
+/// The document is `to_tsvector('<config>'::regconfig, coalesce(content, ''))` — the text
+/// index's own expression, its configuration read from the index definition (`simple`
+/// without an index) — and the query `websearch_to_tsquery('<config>'::regconfig, $t)`, the
+/// text only ever a bound parameter.
+///
+/// - Text only: the matching rows (`@@`, with the filter) ranked by `ts_rank_cd`, best `k`.
+/// - Hybrid: CTE `v` is the vector search for `fetch_k` (as [`statement`] builds it for the
+///   chosen path, settings inside), `t` the text side's best `fetch_k`; each is numbered by
+///   `row_number()`; a `FULL JOIN` on id fuses them by reciprocal rank, `ORDER BY fused DESC,
+///   id LIMIT k`; the `k` rows are joined back for their columns and exact distance.
+fn text_statement(
+    collection: &Collection,
+    indexes: &CollectionIndexes,
+    layout: &PayloadLayout,
+    request: &SearchRequest,
+    query: &[f32],
+    mode: Mode,
+) -> SqlBuilder {
+    let config = indexes
+        .text
+        .clone()
+        .filter(|config| crate::repo::text_index::plain_name(config))
+        .unwrap_or_else(|| "simple".to_owned());
+    let text = request
+        .text
+        .clone()
+        .map(|text| text.query)
+        .unwrap_or_default();
+    let document = crate::repo::text_index::document_sql(&config);
+    let mut sql = SqlBuilder::new();
+    let tsquery = {
+        let placeholder = sql.param(text);
+        format!("websearch_to_tsquery('{config}'::regconfig, {placeholder})")
+    };
+    let columns = |table: &str| {
+        format!(
+            "{table}.id, {table}.external_id, {} AS metadata, {} AS content, {} AS embedding",
+            if request.include_metadata {
+                format!("{table}.metadata")
+            } else {
+                "NULL::jsonb".to_owned()
+            },
+            if request.include_content {
+                format!("{table}.content")
+            } else {
+                "NULL::text".to_owned()
+            },
+            if request.include_vector {
+                format!("{table}.embedding")
+            } else {
+                "NULL::vector".to_owned()
+            },
+        )
+    };
+    // The text side: the best `limit` matches by ts_rank_cd, with the filter.
+    let text_side = |sql: &mut SqlBuilder, select: &str, limit: u32| {
+        sql.push("SELECT ")
+            .push(select)
+            .push(", ts_rank_cd(")
+            .push(&document)
+            .push(", ")
+            .push(&tsquery)
+            .push(")::float8 AS text_score FROM embeddings e WHERE e.collection_id = ")
+            .bind(collection.id.0)
+            .push(" AND ")
+            .push(&document)
+            .push(" @@ ")
+            .push(&tsquery);
+        if let Some(filter) = &request.filter {
+            sql.push(" AND (");
+            filter.render(sql, layout);
+            sql.push(")");
+        }
+        sql.push(" ORDER BY text_score DESC, e.id LIMIT ")
+            .bind(i64::from(limit));
+    };
+    if query.is_empty() {
+        sql.push(
+            "SELECT 1::bigint AS query, t.id, t.external_id, t.metadata, t.content, t.embedding, \
+             'NaN'::float8 AS distance, NULL::bigint AS vector_rank, \
+             row_number() OVER (ORDER BY t.text_score DESC, t.id) AS text_rank, t.text_score, \
+             NULL::float8 AS fused FROM (",
+        );
+        text_side(&mut sql, &columns("e"), request.k);
+        sql.push(") t ORDER BY t.text_score DESC, t.id");
+        return sql;
+    }
+    let side = vector_side(request);
+    let settings = request.text.clone();
+    let fetch_k = side.k;
+    let rrf_k = f64::from(
+        settings
+            .as_ref()
+            .and_then(|text| text.rrf_k)
+            .unwrap_or(crate::dto::DEFAULT_RRF_K),
+    );
+    let vector_weight = settings
+        .as_ref()
+        .and_then(|text| text.vector_weight)
+        .unwrap_or(1.0);
+    let text_weight = settings
+        .as_ref()
+        .and_then(|text| text.text_weight)
+        .unwrap_or(1.0);
+    sql.push("WITH v AS (");
+    statement_into(
+        &mut sql,
+        collection,
+        &side,
+        mode,
+        layout,
+        std::slice::from_ref(&query.to_vec()),
+    );
+    sql.push(
+        "), vr AS (SELECT id, row_number() OVER (ORDER BY distance, id) AS rank FROM v), t AS (",
+    );
+    text_side(&mut sql, "e.id", fetch_k);
+    sql.push(
+        "), tr AS (SELECT id, text_score, row_number() OVER (ORDER BY text_score DESC, id) \
+         AS rank FROM t), f AS (SELECT coalesce(vr.id, tr.id) AS id, vr.rank AS vector_rank, \
+         tr.rank AS text_rank, tr.text_score, coalesce(",
+    )
+    .bind_cast(vector_weight, "float8")
+    .push(" / (")
+    .bind_cast(rrf_k, "float8")
+    .push(" + vr.rank), 0) + coalesce(")
+    .bind_cast(text_weight, "float8")
+    .push(" / (")
+    .bind_cast(rrf_k, "float8")
+    .push(
+        " + tr.rank), 0) AS fused FROM vr FULL JOIN tr ON vr.id = tr.id \
+           ORDER BY fused DESC, id LIMIT ",
+    )
+    .bind(i64::from(request.k))
+    .push(") SELECT 1::bigint AS query, ")
+    .push(&columns("e"))
+    .push(", ");
+    let vector = sql.param(pgvector::Vector::from(query.to_vec()));
+    // The exact distance on the stored column, as the exact path computes it.
+    sql.push(&format!(
+        "e.embedding {} {vector}",
+        collection.metric.operator()
+    ))
+    .push(
+        " AS distance, f.vector_rank, f.text_rank, f.text_score, f.fused \
+             FROM f JOIN embeddings e ON e.id = f.id AND e.collection_id = ",
+    )
+    .bind(collection.id.0)
+    .push(" ORDER BY f.fused DESC, f.id");
+    sql
+}
+
 /// The distance expression: on the indexed expression for the ANN path, on the plain column
-/// (which no index serves) for the exact path.
+/// (which no index serves) for the exact path and for the re-rank of a quantized index's
+/// candidates.
 fn distance_sql(collection: &Collection, mode: Mode, query: &str) -> String {
     let operator = collection.metric.operator();
     match mode {
-        Mode::Ann(_) => {
+        Mode::Ann(_, None) => {
             let expression = collection.search_expression();
             format!(
                 "{} {operator} {}",
@@ -571,29 +1168,62 @@ fn distance_sql(collection: &Collection, mode: Mode, query: &str) -> String {
                 expression.parameter_sql(query)
             )
         }
-        Mode::Exact => format!("embedding {operator} {query}"),
+        Mode::Ann(_, Some(_)) | Mode::Exact => format!("embedding {operator} {query}"),
+    }
+}
+
+/// The expression the statement orders by: the distance, except under a quantized index,
+/// whose own expression (`halfvec(N)` under the metric's operator, or Hamming distance of
+/// `binary_quantize(…)::bit(N)`) picks the candidates.
+fn order_sql(collection: &Collection, mode: Mode, query: &str) -> String {
+    match mode {
+        Mode::Ann(_, Some(quantization)) => {
+            let expression = collection.search_expression();
+            format!(
+                "{} {} {}",
+                expression.indexed_column_sql(Some(quantization)),
+                collection.metric.indexed_operator(Some(quantization)),
+                expression.indexed_parameter_sql(query, Some(quantization))
+            )
+        }
+        _ => distance_sql(collection, mode, query),
     }
 }
 
 /// `(SELECT concat(set_config(…, true), …)) IS NOT NULL`: pgvector's settings for this
 /// request, every one set explicitly (pgvector's defaults may change between releases).
-fn push_settings(sql: &mut SqlBuilder, method: IndexMethod, request: &SearchRequest) {
+fn push_settings(
+    sql: &mut SqlBuilder,
+    method: IndexMethod,
+    quantization: Option<Quantization>,
+    request: &SearchRequest,
+) {
     let filtered = needs_fallback(request);
     let mut settings: Vec<(&str, String)> = Vec::new();
     match method {
         IndexMethod::Hnsw => {
+            // A quantized index is asked for all the candidates it re-ranks: ef_search grows
+            // to them (pgvector's most is 1000) and, beyond that, the scan goes on
+            // iteratively.
+            let wanted = if quantization.is_some() {
+                request.rerank_candidates()
+            } else {
+                request.k
+            };
             let ef_search = request
                 .ef_search
                 .unwrap_or(DEFAULT_EF_SEARCH)
-                .max(request.k);
+                .max(wanted.min(MAX_EF_SEARCH));
             // relaxed_order finds more of the true neighbours per tuple visited than
             // strict_order (measured: recall 0.97 vs 0.93 at a 10 % filter) and its slight
             // disorder is undone by sorting the k hits.
-            let mode = request.iterative.unwrap_or(if filtered {
-                IterativeScan::RelaxedOrder
-            } else {
-                IterativeScan::Off
-            });
+            let mode = request
+                .iterative
+                .unwrap_or(if filtered || wanted > ef_search {
+                    IterativeScan::RelaxedOrder
+                } else {
+                    IterativeScan::Off
+                });
             settings.push(("hnsw.ef_search", ef_search.to_string()));
             settings.push(("hnsw.iterative_scan", mode.as_str().to_owned()));
             if let Some(tuples) = request.max_scan_tuples {
@@ -640,15 +1270,7 @@ fn respond(
 ) -> SearchResponse {
     let hits: Vec<SearchHit> = rows
         .into_iter()
-        .map(|row| SearchHit {
-            id: row.id,
-            external_id: row.external_id,
-            distance: row.distance,
-            score: collection.metric.score(row.distance),
-            metadata: row.metadata,
-            content: row.content,
-            vector: row.embedding.map(|vector| vector.to_vec()),
-        })
+        .map(|row| to_hit(collection, row))
         .filter(|hit| request.max_distance.is_none_or(|max| hit.distance <= max))
         .filter(|hit| request.min_score.is_none_or(|min| hit.score >= min))
         .collect();
@@ -658,6 +1280,25 @@ fn respond(
         exact: path != SearchPath::Ann,
         path,
         estimated_matches: matched,
+        groups: None,
+        reranked: None,
         hits,
+    }
+}
+
+fn to_hit(collection: &Collection, row: HitRow) -> SearchHit {
+    SearchHit {
+        id: row.id,
+        external_id: row.external_id,
+        distance: row.distance,
+        score: collection.metric.score(row.distance),
+        metadata: row.metadata,
+        content: row.content,
+        vector: row.embedding.map(|vector| vector.to_vec()),
+        group: None,
+        vector_rank: None,
+        text_rank: None,
+        text_score: None,
+        fused_score: None,
     }
 }

@@ -51,6 +51,12 @@ pub enum Mode {
     /// client, and in-memory writes against one binary COPY.
     #[command(long_about = crate::hot::args::HOT_ABOUT)]
     Hot(HotArgs),
+    /// Issue 13's quantized-index benchmark: full precision, half and binary HNSW side by side.
+    #[command(long_about = crate::quant::QUANT_ABOUT)]
+    Quant(crate::quant::QuantArgs),
+    /// Issue 13's known-item benchmark: MRR@10 of vector-only, text-only and hybrid search.
+    #[command(long_about = crate::quant::hybrid::HYBRID_ABOUT)]
+    Hybrid(crate::quant::hybrid::HybridArgs),
 }
 
 /// The insert and search mode: what to measure and how much of it.

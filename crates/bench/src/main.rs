@@ -44,6 +44,7 @@ mod hot;
 mod ingest;
 mod insert;
 mod psql;
+mod quant;
 mod report;
 mod search;
 mod stats;
@@ -66,6 +67,8 @@ fn main() -> ExitCode {
         Some(Mode::Ann(args)) => ann::main(&args),
         Some(Mode::Ingest(args)) => ingest::main(&args),
         Some(Mode::Hot(args)) => hot::main(&args),
+        Some(Mode::Quant(args)) => quant::main(&args),
+        Some(Mode::Hybrid(args)) => quant::hybrid::main(&args),
         None => insert_and_search(&cli.args),
     }
 }

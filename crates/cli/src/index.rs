@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use embedstore::{
     Collection, FieldPath, Filter, IndexMethod, IndexProgress, IndexSpec, PayloadKind,
-    RecallRequest, SearchRequest, Store,
+    Quantization, RecallRequest, SearchRequest, Store,
 };
 
 use crate::error::CliError;
@@ -57,6 +57,11 @@ pub struct BuildArgs {
     /// IVFFlat: lists (default rows / 1000, √rows above a million).
     #[arg(long)]
     pub lists: Option<u32>,
+    /// HNSW: index a quantized copy (half: halfvec, binary: sign bits with Hamming distance);
+    /// searches re-rank the candidates by the exact distance. `rebuild` keeps the current one
+    /// unless given (`none` builds full precision).
+    #[arg(long, value_parser = ["none", "half", "binary"])]
+    pub quantization: Option<String>,
     /// maintenance_work_mem for this build, MiB.
     #[arg(long, value_name = "MIB")]
     pub maintenance_work_mem: Option<u32>,
@@ -139,15 +144,21 @@ pub fn run(store: &Store, command: &IndexCommand, out: &mut dyn Write) -> Result
         }
         IndexCommand::Rebuild(args) => {
             let collection = collection(store, &args.collection)?;
-            let current = store.index_status(&collection)?.method;
+            let status = store.index_status(&collection)?;
+            let current = status.method;
             let changed = args.method.is_some()
+                || args.quantization.is_some()
                 || args.m.is_some()
                 || args.ef_construction.is_some()
                 || args.lists.is_some()
                 || args.maintenance_work_mem.is_some()
                 || args.parallel_workers.is_some();
             let spec = if changed {
-                Some(spec(args, current)?)
+                let mut spec = spec(args, current)?;
+                if args.quantization.is_none() {
+                    spec.quantization = status.quantization;
+                }
+                Some(spec)
             } else {
                 None
             };
@@ -298,6 +309,13 @@ fn spec(args: &BuildArgs, current: Option<IndexMethod>) -> Result<IndexSpec, Cli
     spec.m = args.m;
     spec.ef_construction = args.ef_construction;
     spec.lists = args.lists;
+    spec.quantization = match args.quantization.as_deref() {
+        None | Some("none") => None,
+        Some(name) => Some(
+            Quantization::from_name(name)
+                .ok_or_else(|| CliError::refused(format!("unknown quantization {name:?}")))?,
+        ),
+    };
     spec.maintenance_work_mem_mb = args.maintenance_work_mem;
     spec.parallel_workers = args.parallel_workers;
     Ok(spec)
@@ -393,6 +411,19 @@ fn write_status(
             status.parameters
         )?;
         writeln!(out, "size:       {} bytes", status.size_bytes)?;
+        if let Some(quantization) = status.quantization {
+            write!(out, "quantized:  {}", quantization.as_str())?;
+            if let Some(ratio) = status.full_precision_ratio {
+                write!(
+                    out,
+                    " ({ratio:.2}× the estimated size of a full-precision index)"
+                )?;
+            }
+            writeln!(
+                out,
+                "; searches re-rank k × rerank_factor candidates exactly"
+            )?;
+        }
     }
     write!(out, "rows:       {}", status.rows)?;
     if let Some(built) = status.built_rows {

@@ -40,6 +40,7 @@ mod insert;
 mod output;
 mod rows;
 mod search;
+mod text_index;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -59,6 +60,7 @@ use crate::ingest::IngestArgs;
 use crate::insert::InsertArgs;
 use crate::rows::{CountArgs, DeleteArgs};
 use crate::search::SearchArgs;
+use crate::text_index::TextIndexCommand;
 
 /// Validated, transactional embedding storage and nearest-neighbour search on PostgreSQL +
 /// pgvector.
@@ -105,6 +107,9 @@ enum Command {
     /// Create, list and drop indexes on metadata fields (for cheap exact filters).
     #[command(subcommand)]
     PayloadIndex(PayloadIndexCommand),
+    /// Create, rebuild, drop and inspect a collection's full-text index (for `search --text`).
+    #[command(subcommand)]
+    TextIndex(TextIndexCommand),
     /// Count a collection's rows, optionally only those matching a metadata filter.
     Count(CountArgs),
     /// Delete the rows matching a metadata filter.
@@ -160,6 +165,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Search(args) => search::run(&store, args, out),
         Command::Index(command) => index::run(&store, command, out),
         Command::PayloadIndex(command) => index::run_payload(&store, command, out),
+        Command::TextIndex(command) => text_index::run(&store, command, out),
         Command::Count(args) => rows::count(&store, args, out),
         Command::Delete(args) => rows::delete(&store, args, out),
         Command::Demo(args) => demo::run(&store, args, out),
@@ -277,6 +283,14 @@ mod tests {
         assert!(parse(&["--vector", "[1]"]).is_ok());
         assert!(parse(&["--vector-file", "q.jsonl"]).is_ok());
         assert!(parse(&[]).is_err());
+        assert!(
+            parse(&["--text", "words"]).is_ok(),
+            "full text needs no vector"
+        );
+        assert!(
+            parse(&["--text", "words", "--vector", "[1]"]).is_ok(),
+            "hybrid"
+        );
         assert!(parse(&["--vector", "[1]", "--vector-file", "q.jsonl"]).is_err());
         assert!(parse(&["--vector", "[1]", "--k", "0"]).is_err());
     }

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use embedstore::MAX_K;
-use embedstore::{Filter, IterativeScan, SearchRequest, SearchResponse, Store};
+use embedstore::{FieldPath, Filter, IterativeScan, SearchRequest, SearchResponse, Store};
 use serde::Serialize;
 
 use crate::error::{CliError, json_problem};
@@ -52,6 +52,37 @@ pub struct SearchArgs {
     /// Scan exactly, never through the ANN index.
     #[arg(long)]
     pub exact: bool,
+    /// Maximal marginal relevance: pick the k hits from the --fetch-k nearest so that they are
+    /// relevant and unlike each other; LAMBDA in [0, 1] weighs relevance (1: plain nearest).
+    #[arg(long, value_name = "LAMBDA")]
+    pub mmr: Option<f64>,
+    /// Full-text query on the rows' content (web-search syntax: "a phrase", or, -not): alone
+    /// without a query vector, fused with the vector search (reciprocal rank fusion) with one.
+    #[arg(long, value_name = "QUERY")]
+    pub text: Option<String>,
+    /// With --text and a vector: reciprocal rank fusion's constant (default 60).
+    #[arg(long, requires = "text")]
+    pub rrf_k: Option<u32>,
+    /// With --text and a vector: weight of the vector side's reciprocal rank (default 1).
+    #[arg(long, requires = "text", value_name = "WEIGHT")]
+    pub vector_weight: Option<f64>,
+    /// With --text and a vector: weight of the text side's reciprocal rank (default 1).
+    #[arg(long, requires = "text", value_name = "WEIGHT")]
+    pub text_weight: Option<f64>,
+    /// Candidates to choose from: with --mmr the nearest (default 4 × k, at most 1000), with
+    /// --text and a vector each side's (default 4 × k, at most 1000).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub fetch_k: Option<u32>,
+    /// Group hits by this metadata field (a dotted path, e.g. `doc.id`): the best
+    /// --group-size hits of each of the k nearest groups (an exact scan of the matching rows).
+    #[arg(long, value_name = "FIELD")]
+    pub group_by: Option<String>,
+    /// With --group-by: hits per group (default 1: the best hit of each of k groups).
+    #[arg(long, requires = "group_by", value_name = "N")]
+    pub group_size: Option<u32>,
+    /// On a quantized index: candidates per hit re-ranked by the exact distance (default 4).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub rerank_factor: Option<u32>,
     /// Drop hits farther than this distance.
     #[arg(long, value_name = "DISTANCE")]
     pub threshold: Option<f64>,
@@ -89,6 +120,37 @@ impl SearchArgs {
         if let Some(tuples) = self.max_scan_tuples {
             request = request.with_max_scan_tuples(tuples);
         }
+        if let Some(factor) = self.rerank_factor {
+            request = request.with_rerank_factor(factor);
+        }
+        if let Some(field) = &self.group_by {
+            let path = FieldPath::parse(field)
+                .map_err(|error| CliError::refused(format!("--group-by: {error}")))?;
+            request = request.with_group_by(&path, self.group_size.unwrap_or(1));
+        }
+        if let Some(text) = &self.text {
+            request = request.with_text(text.clone());
+            if let Some(fetch_k) = self.fetch_k {
+                request = request.with_fetch_k(fetch_k);
+            }
+            if let Some(rrf_k) = self.rrf_k {
+                request = request.with_rrf_k(rrf_k);
+            }
+            if self.vector_weight.is_some() || self.text_weight.is_some() {
+                request = request.with_weights(
+                    self.vector_weight.unwrap_or(1.0),
+                    self.text_weight.unwrap_or(1.0),
+                );
+            }
+        } else if self.fetch_k.is_some() && self.mmr.is_none() {
+            return Err(CliError::refused("--fetch-k needs --mmr or --text"));
+        }
+        if let Some(lambda) = self.mmr {
+            let fetch_k = self
+                .fetch_k
+                .unwrap_or_else(|| self.k.saturating_mul(4).min(MAX_K));
+            request = request.with_mmr(lambda, fetch_k);
+        }
         if let Some(distance) = self.threshold {
             request = request.with_max_distance(distance);
         }
@@ -99,12 +161,18 @@ impl SearchArgs {
     }
 }
 
-/// Exactly one of `--vector`, `--vector-file` and `--queries`.
+/// At most one of `--vector`, `--vector-file` and `--queries`; one is required unless `--text`
+/// asks for a full-text search alone.
 #[derive(Debug, clap::Args)]
-#[group(required = true, multiple = false)]
+#[group(required = false, multiple = false)]
 pub struct QuerySource {
-    /// One query vector as a JSON array, e.g. '[0.1, 0.2, 0.3]'.
-    #[arg(long, value_name = "JSON")]
+    /// One query vector as a JSON array, e.g. '[0.1, 0.2, 0.3]' (one query source is needed
+    /// unless --text asks for a full-text search alone).
+    #[arg(
+        long,
+        value_name = "JSON",
+        required_unless_present_any = ["vector_file", "queries", "text"]
+    )]
     pub vector: Option<String>,
     /// A file with one JSON array per line, each a query (`-` reads stdin); sent as one batch.
     #[arg(long, value_name = "PATH")]
@@ -122,7 +190,16 @@ pub struct QuerySource {
 /// query), an unknown collection, or a failed query.
 pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let template = args.template()?;
-    let queries = read_queries(&args.queries)?;
+    let queries = if args.queries.is_empty() {
+        if args.text.is_none() {
+            return Err(CliError::refused(
+                "give a query: --vector, --vector-file, --queries or --text",
+            ));
+        }
+        vec![Query::plain(None, Vec::new())]
+    } else {
+        read_queries(&args.queries)?
+    };
     let collection = store.read(|uow| uow.collections().get(&args.collection))?;
     let requests: Vec<SearchRequest> = queries
         .iter()
@@ -181,6 +258,12 @@ pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), 
         }
     }
     Ok(())
+}
+
+impl QuerySource {
+    fn is_empty(&self) -> bool {
+        self.vector.is_none() && self.vector_file.is_none() && self.queries.is_none()
+    }
 }
 
 /// One query vector and where it came from.
@@ -396,12 +479,27 @@ fn write_answer(
         return Ok(());
     }
     let with_content = answer.response.hits.iter().any(|hit| hit.content.is_some());
-    let mut columns = vec![
-        Column::right("rank"),
+    let grouped = answer.response.groups.is_some();
+    let ranked = matches!(
+        answer.response.path,
+        embedstore::SearchPath::Text | embedstore::SearchPath::Hybrid
+    );
+    let mut columns = vec![Column::right("rank")];
+    if grouped {
+        columns.push(Column::left("group"));
+    }
+    columns.extend([
         Column::left("external_id"),
         Column::right("distance"),
         Column::right("score"),
-    ];
+    ]);
+    if ranked {
+        columns.extend([
+            Column::right("vector rank"),
+            Column::right("text rank"),
+            Column::right("fused"),
+        ]);
+    }
     if with_content {
         columns.push(Column::left("content"));
     }
@@ -411,12 +509,31 @@ fn write_answer(
         .iter()
         .enumerate()
         .map(|(index, hit)| {
-            let mut row = vec![
-                (index + 1).to_string(),
+            let mut row = vec![(index + 1).to_string()];
+            if grouped {
+                row.push(one_line(
+                    &hit.group
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    CONTENT_CHARS,
+                ));
+            }
+            row.extend([
                 hit.external_id.clone(),
                 format!("{:.4}", hit.distance),
                 format!("{:.4}", hit.score),
-            ];
+            ]);
+            if ranked {
+                let rank =
+                    |rank: Option<u32>| rank.map_or_else(|| "-".to_owned(), |r| r.to_string());
+                row.extend([
+                    rank(hit.vector_rank),
+                    rank(hit.text_rank),
+                    hit.fused_score
+                        .map_or_else(|| "-".to_owned(), |score| format!("{score:.5}")),
+                ]);
+            }
             if with_content {
                 row.push(one_line(
                     hit.content.as_deref().unwrap_or(""),
@@ -439,8 +556,25 @@ fn path_text(response: &SearchResponse) -> String {
         .estimated_matches
         .map_or_else(String::new, |rows| format!(" of ~{rows} matching rows"));
     match response.path {
-        embedstore::SearchPath::Ann => "approximate (ANN index)".to_owned(),
-        embedstore::SearchPath::Exact => format!("exact (exact scan{matched})"),
+        embedstore::SearchPath::Ann => match response.reranked {
+            Some(candidates) => format!(
+                "approximate (quantized ANN index; {candidates} candidates re-ranked, distances exact)"
+            ),
+            None => "approximate (ANN index)".to_owned(),
+        },
+        embedstore::SearchPath::Exact => match response.groups {
+            Some(groups) => format!("exact (exact scan, {groups} groups)"),
+            None => format!("exact (exact scan{matched})"),
+        },
+        embedstore::SearchPath::Text => "full text (ranked by ts_rank_cd)".to_owned(),
+        embedstore::SearchPath::Hybrid => format!(
+            "hybrid (reciprocal rank fusion; vector side {})",
+            if response.exact {
+                "exact"
+            } else {
+                "approximate"
+            }
+        ),
         embedstore::SearchPath::AnnThenExact => {
             "exact (the ANN index came back short under the filter; exact scan)".to_owned()
         }

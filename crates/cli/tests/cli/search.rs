@@ -307,3 +307,327 @@ fn count_and_delete_by_filter() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn quantized_indexes_are_built_reported_and_searched_with_an_exact_rerank() {
+    let dir = temp_dir("quantized");
+    let (db, vectors) = docs(&dir);
+    let created = ok(
+        &db,
+        &[
+            "index",
+            "create",
+            "docs",
+            "--method",
+            "hnsw",
+            "--quantization",
+            "half",
+            "--progress",
+            "off",
+        ],
+    );
+    assert!(created.contains("method:     hnsw on halfvec"), "{created}");
+    assert!(created.contains("quantized:  half ("), "{created}");
+    let query = serde_json::to_string(&vectors[17]).unwrap();
+    let found = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--k",
+            "3",
+            "--rerank-factor",
+            "10",
+        ],
+    );
+    assert!(
+        found.contains("30 candidates re-ranked, distances exact"),
+        "{found}"
+    );
+    assert!(found.contains("doc-17"), "{found}");
+    let json = ok(
+        &db,
+        &[
+            "search", "docs", "--vector", &query, "--k", "3", "--format", "json",
+        ],
+    );
+    let answer: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(answer["reranked"], 12);
+    assert_eq!(answer["hits"][0]["distance"], 0.0);
+    // A rebuild without --quantization keeps it; `none` builds full precision.
+    let kept = ok(
+        &db,
+        &["index", "rebuild", "docs", "--m", "8", "--progress", "off"],
+    );
+    assert!(kept.contains("quantized:  half"), "{kept}");
+    let plain = ok(
+        &db,
+        &[
+            "index",
+            "rebuild",
+            "docs",
+            "--quantization",
+            "none",
+            "--progress",
+            "off",
+        ],
+    );
+    assert!(!plain.contains("quantized"), "{plain}");
+    let refused = fails(
+        &db,
+        &[
+            "index",
+            "rebuild",
+            "docs",
+            "--method",
+            "ivfflat",
+            "--quantization",
+            "binary",
+            "--progress",
+            "off",
+        ],
+    );
+    assert!(
+        refused.contains("quantization: quantized indexes are built with hnsw only"),
+        "{refused}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn mmr_flags_pick_diverse_hits_and_hostile_values_are_refused() {
+    let dir = temp_dir("mmr");
+    let (db, vectors) = docs(&dir);
+    let query = serde_json::to_string(&vectors[5]).unwrap();
+    let json = ok(
+        &db,
+        &[
+            "search", "docs", "--vector", &query, "--k", "4", "--mmr", "1", "--format", "json",
+        ],
+    );
+    let plain = ok(
+        &db,
+        &[
+            "search", "docs", "--vector", &query, "--k", "4", "--format", "json",
+        ],
+    );
+    let ids = |text: &str| -> Vec<String> {
+        let answer: serde_json::Value = serde_json::from_str(text.trim()).unwrap();
+        answer["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|hit| hit["external_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&json), ids(&plain), "lambda 1 is plain relevance");
+    let diverse = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--k",
+            "4",
+            "--mmr",
+            "0.2",
+            "--fetch-k",
+            "40",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(ids(&diverse).len(), 4);
+    assert_eq!(ids(&diverse)[0], "doc-5");
+    for (flags, expected) in [
+        (
+            &["--mmr", "NaN"][..],
+            "mmr: lambda must be a number in [0, 1], got NaN",
+        ),
+        (
+            &["--mmr", "2"][..],
+            "mmr: lambda must be a number in [0, 1], got 2",
+        ),
+        (
+            &["--mmr", "0.5", "--fetch-k", "2"][..],
+            "mmr: fetch_k must be in k..=1000 (k = 4), got 2",
+        ),
+    ] {
+        let mut args = vec!["search", "docs", "--vector", &query, "--k", "4"];
+        args.extend_from_slice(flags);
+        let refused = fails(&db, &args);
+        assert!(refused.contains(expected), "{refused}");
+    }
+    let orphan = fails(
+        &db,
+        &["search", "docs", "--vector", &query, "--fetch-k", "9"],
+    );
+    assert!(orphan.contains("--mmr"), "{orphan}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn group_by_returns_the_best_hits_of_k_groups_and_refuses_bad_fields() {
+    let dir = temp_dir("grouped");
+    let (db, vectors) = docs(&dir);
+    let query = serde_json::to_string(&vectors[3]).unwrap();
+    let table = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--k",
+            "3",
+            "--group-by",
+            "lang",
+            "--group-size",
+            "2",
+        ],
+    );
+    assert!(
+        table.contains("6 of 3 requested, exact (exact scan, 3 groups)"),
+        "{table}"
+    );
+    assert!(table.contains("\"l3\""), "{table}");
+    let json = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--k",
+            "10",
+            "--group-by",
+            "lang",
+            "--format",
+            "json",
+        ],
+    );
+    let answer: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(answer["groups"], 10);
+    let mut groups: Vec<String> = answer["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| hit["group"].as_str().unwrap().to_owned())
+        .collect();
+    groups.sort();
+    groups.dedup();
+    assert_eq!(groups.len(), 10, "one hit per group by default");
+    let bad = fails(
+        &db,
+        &["search", "docs", "--vector", &query, "--group-by", "a\\x"],
+    );
+    assert!(bad.contains("--group-by:"), "{bad}");
+    let zero = fails(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--group-by",
+            "lang",
+            "--group-size",
+            "0",
+        ],
+    );
+    assert!(
+        zero.contains("group_by: group_size must be in 1..=100, got 0"),
+        "{zero}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn text_index_commands_and_text_and_hybrid_search() {
+    let dir = temp_dir("text");
+    let db = TestDatabase::new();
+    ok(
+        &db,
+        &[
+            "collection",
+            "create",
+            "notes",
+            "--dimension",
+            "2",
+            "--metric",
+            "l2",
+            "--model",
+            "m",
+        ],
+    );
+    let path = dir.join("notes.jsonl");
+    let mut file = std::fs::File::create(&path).unwrap();
+    for (index, content) in [
+        "the quick brown fox",
+        "running foxes are quick",
+        "a database of vectors",
+        "vector search in postgres",
+        "nothing to see",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let record = serde_json::json!({
+            "external_id": format!("n{index}"),
+            "vector": [index as f32, 1.0],
+            "content": content,
+        });
+        writeln!(file, "{record}").unwrap();
+    }
+    drop(file);
+    ok(&db, &["insert", "notes", path.to_str().unwrap()]);
+    let none = ok(&db, &["text-index", "status", "notes"]);
+    assert!(none.contains("(none)"), "{none}");
+    let created = ok(
+        &db,
+        &["text-index", "create", "notes", "--config", "english"],
+    );
+    assert!(created.contains("config:     english"), "{created}");
+    let bad = fails(&db, &["text-index", "rebuild", "notes", "--config", "nope"]);
+    assert!(bad.contains("unknown text search configuration"), "{bad}");
+    let text = ok(&db, &["search", "notes", "--text", "run fox", "--content"]);
+    assert!(text.contains("full text (ranked by ts_rank_cd)"), "{text}");
+    assert!(text.contains("n1"), "english stems running/foxes: {text}");
+    let hybrid = ok(
+        &db,
+        &[
+            "search", "notes", "--vector", "[3, 1]", "--text", "postgres", "--k", "2", "--rrf-k",
+            "10", "--format", "json",
+        ],
+    );
+    let answer: serde_json::Value = serde_json::from_str(hybrid.trim()).unwrap();
+    assert_eq!(answer["path"], "hybrid");
+    // n3 is the nearest and a text match: first on both sides.
+    assert_eq!(answer["hits"][0]["external_id"], "n3");
+    assert_eq!(answer["hits"][0]["vector_rank"], 1);
+    assert_eq!(answer["hits"][0]["text_rank"], 1);
+    let hostile = ok(
+        &db,
+        &["search", "notes", "--text", "\"fox' OR 1=1; -- \\ ü"],
+    );
+    assert!(hostile.contains("full text"), "{hostile}");
+    let empty = fails(&db, &["search", "notes", "--text", "!!!"]);
+    assert!(empty.contains("text: the query has no words"), "{empty}");
+    let nothing = fails(&db, &["search", "notes"]);
+    assert!(nothing.contains("--vector"), "{nothing}");
+    let orphan = fails(
+        &db,
+        &["search", "notes", "--vector", "[1, 1]", "--rrf-k", "5"],
+    );
+    assert!(orphan.contains("--text"), "{orphan}");
+    ok(
+        &db,
+        &["text-index", "rebuild", "notes", "--config", "simple"],
+    );
+    let dropped = ok(&db, &["text-index", "drop", "notes"]);
+    assert!(dropped.contains("dropped the text index"), "{dropped}");
+    let _ = std::fs::remove_dir_all(dir);
+}

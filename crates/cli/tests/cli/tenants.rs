@@ -278,3 +278,53 @@ fn searches_through_the_ann_index_and_filters_stay_inside_the_tenant() {
     println!("tenant searches: 0 rows expected from other tenants, {leaked} seen");
     assert_eq!(leaked, 0);
 }
+
+#[test]
+fn text_and_hybrid_searches_see_only_the_bound_tenants_rows_on_both_sides() {
+    let setup = Setup::new();
+    let docs = setup.create_collection("docs");
+    let (status, text) = setup.grant(&["es_app"]);
+    assert_eq!(status, Some(0), "{text}");
+    let app = &setup.app;
+    let with_content = |prefix: &str, seed: u64| -> Vec<NewEmbedding> {
+        tenant_items(prefix, 10, seed)
+            .into_iter()
+            .map(|item| item.with_content("shared words in every row"))
+            .collect()
+    };
+    for (tenant, seed) in [("a", 1), ("b", 2)] {
+        app.run(&embedstore::WorkOptions::write().tenant(tenant), |uow| {
+            uow.embeddings().upsert(&docs, with_content(tenant, seed))
+        })
+        .unwrap();
+    }
+    let (text_only, hybrid) = app
+        .run(&embedstore::WorkOptions::read().tenant("a"), |uow| {
+            let text_only = uow.search(&docs, SearchRequest::text("words", 100))?;
+            let hybrid = uow.search(
+                &docs,
+                SearchRequest::new(vec![0.1, 0.2, 0.3, 0.4], 100).with_text("words"),
+            )?;
+            Ok::<_, Error>((text_only, hybrid))
+        })
+        .unwrap();
+    for response in [&text_only, &hybrid] {
+        assert_eq!(
+            response.hits.len(),
+            10,
+            "k = 100 must not reach past tenant a"
+        );
+        assert!(
+            response
+                .hits
+                .iter()
+                .all(|hit| hit.external_id.starts_with("a-"))
+        );
+    }
+    assert!(
+        hybrid
+            .hits
+            .iter()
+            .all(|hit| hit.vector_rank.is_some() && hit.text_rank.is_some())
+    );
+}

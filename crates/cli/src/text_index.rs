@@ -1,0 +1,104 @@
+//! `embedstore text-index create|rebuild|drop|status`: a collection's full-text index.
+
+use std::io::Write;
+
+use embedstore::{Collection, DEFAULT_TEXT_CONFIG, Store, TextIndexStatus};
+
+use crate::error::CliError;
+use crate::output::Format;
+
+/// The `text-index` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum TextIndexCommand {
+    /// Build the collection's full-text index on its content (GIN, CREATE INDEX CONCURRENTLY).
+    Create {
+        /// The collection.
+        collection: String,
+        /// Text search configuration: one of PostgreSQL's (simple, english, german, …).
+        #[arg(long, default_value = DEFAULT_TEXT_CONFIG)]
+        config: String,
+    },
+    /// Build a fresh text index beside the current one and swap it in (e.g. a new --config).
+    Rebuild {
+        /// The collection.
+        collection: String,
+        /// Text search configuration (default: keep the current one).
+        #[arg(long)]
+        config: Option<String>,
+    },
+    /// Drop the collection's text index (text searches then use `simple` and scan the rows).
+    Drop {
+        /// The collection.
+        collection: String,
+    },
+    /// Show the text index: validity, configuration, size, rows.
+    Status {
+        /// The collection.
+        collection: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+/// Runs a `text-index` subcommand.
+///
+/// # Errors
+/// An unknown collection or configuration, an existing index, or a failed build.
+pub fn run(store: &Store, command: &TextIndexCommand, out: &mut dyn Write) -> Result<(), CliError> {
+    match command {
+        TextIndexCommand::Create { collection, config } => {
+            let collection = get(store, collection)?;
+            let status = store.create_text_index(&collection, config)?;
+            write_status(out, &status, Format::Table)
+        }
+        TextIndexCommand::Rebuild { collection, config } => {
+            let collection = get(store, collection)?;
+            let status = store.rebuild_text_index(&collection, config.as_deref())?;
+            write_status(out, &status, Format::Table)
+        }
+        TextIndexCommand::Drop { collection: name } => {
+            let collection = get(store, name)?;
+            if store.drop_text_index(&collection)? {
+                writeln!(out, "dropped the text index of {name:?}")?;
+            } else {
+                writeln!(out, "{name:?} had no text index")?;
+            }
+            Ok(())
+        }
+        TextIndexCommand::Status { collection, format } => {
+            let collection = get(store, collection)?;
+            let status = store.text_index_status(&collection)?;
+            write_status(out, &status, *format)
+        }
+    }
+}
+
+fn get(store: &Store, name: &str) -> Result<Collection, CliError> {
+    Ok(store.read(|uow| uow.collections().get(name))?)
+}
+
+fn write_status(
+    out: &mut dyn Write,
+    status: &TextIndexStatus,
+    format: Format,
+) -> Result<(), CliError> {
+    if format == Format::Json {
+        serde_json::to_writer(&mut *out, status).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let state = match (status.exists, status.valid) {
+        (false, _) => "none",
+        (true, true) => "valid",
+        (true, false) => "INVALID",
+    };
+    writeln!(out, "collection: {}", status.collection)?;
+    writeln!(out, "index:      {} ({state})", status.name)?;
+    if let Some(config) = &status.config {
+        writeln!(out, "config:     {config}")?;
+        writeln!(out, "size:       {} bytes", status.size_bytes)?;
+    }
+    writeln!(out, "rows:       {}", status.rows)?;
+    Ok(())
+}

@@ -302,7 +302,7 @@ pub(crate) fn run_many(
     let count = queries.len();
     let sql = statement(collection, request, decision.mode, &layout, queries);
     let rows: Vec<HitRow> = with_index_forced(conn, scope, decision.mode, request, |conn| {
-        load(conn, sql, request)
+        load(conn, sql, request, decision.mode)
     })?;
     let mut grouped: Vec<Vec<HitRow>> = (0..count).map(|_| Vec::new()).collect();
     for row in rows {
@@ -328,7 +328,7 @@ pub(crate) fn run_many(
                     &layout,
                     std::slice::from_ref(query),
                 );
-                let exact = load(conn, sql, request)?;
+                let exact = load(conn, sql, request, Mode::Exact)?;
                 (exact, SearchPath::AnnThenExact)
             }
             Mode::Ann(..) => (rows, SearchPath::Ann),
@@ -644,15 +644,22 @@ fn with_index_forced<T>(
 }
 
 /// Runs a search statement: as a prepared statement (parsed once per connection, its plan
-/// reusable) when its shape comes from the closed set a collection's unfiltered searches use,
-/// and as a one-off statement when a filter's structure — caller input — shapes the text, so
-/// diesel's per-connection statement cache cannot grow with the variety of filters.
+/// reusable, one round trip instead of two) when its shape comes from the closed set a
+/// collection's unfiltered searches use, or — a filtered ANN statement, always planned under
+/// [`FORCE_INDEX`], so its plan is the index scan whatever the values — when its text is one of
+/// the first [`MAX_PREPARED_FILTER_SHAPES`] filtered shapes. Otherwise (the exact path under a
+/// filter, whose best plan depends on the values; a shape beyond the bound) it is a one-off
+/// statement, so diesel's per-connection statement cache cannot grow with the variety of
+/// filters callers send.
 fn load(
     conn: &mut PgConnection,
     sql: SqlBuilder,
     request: &SearchRequest,
+    mode: Mode,
 ) -> diesel::QueryResult<Vec<HitRow>> {
-    if prepared(request) {
+    let cacheable =
+        request.filter.is_none() || (prepared(request, mode) && admit_filter_shape(sql.sql()));
+    if cacheable {
         sql.into_prepared().load(conn)
     } else {
         sql.into_query().load(conn)
@@ -802,7 +809,7 @@ fn statement_into(
             "NULL::vector"
         },
     );
-    let prepared = prepared(request);
+    let prepared = prepared(request, mode);
     if single && prepared {
         // The k nearest are cut by the outer `LIMIT $k`; the inner limit is a constant from
         // a closed set, so the plan's cost does not depend on k and PostgreSQL keeps one
@@ -915,8 +922,33 @@ fn plan_limit(k: u32) -> u32 {
 }
 
 /// Whether the statement runs prepared: see [`load`].
-fn prepared(request: &SearchRequest) -> bool {
-    request.filter.is_none()
+fn prepared(request: &SearchRequest, mode: Mode) -> bool {
+    request.filter.is_none() || matches!(mode, Mode::Ann(..))
+}
+
+/// Most distinct filtered statement texts this process runs prepared (see [`load`]).
+const MAX_PREPARED_FILTER_SHAPES: usize = 256;
+
+/// The filtered statement texts admitted to diesel's statement cache, process-wide: the first
+/// [`MAX_PREPARED_FILTER_SHAPES`] seen. Each connection then caches at most that many filtered
+/// statements, whatever filters callers send; later shapes run as one-off statements.
+static FILTER_SHAPES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Whether the filtered statement `text` may be prepared: it was admitted before, or there is
+/// still room.
+fn admit_filter_shape(text: &str) -> bool {
+    let mut shapes = FILTER_SHAPES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if shapes.contains(text) {
+        return true;
+    }
+    if shapes.len() >= MAX_PREPARED_FILTER_SHAPES {
+        return false;
+    }
+    shapes.insert(text.to_owned());
+    true
 }
 
 /// The vector side of a hybrid request: the plain search for its `fetch_k` nearest, ids and

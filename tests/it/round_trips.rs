@@ -310,3 +310,66 @@ fn a_threshold_no_row_meets_sends_the_same_statements_and_never_walks_the_index_
         }
     }
 }
+
+#[test]
+fn a_filtered_ann_statement_is_prepared_and_its_forced_plan_settings_stay_inside_it() {
+    use diesel::RunQueryDsl;
+    let db = embedstore::testing::TestDatabase::new();
+    let store = single_connection_store(&db);
+    let collection = store
+        .write(|uow| {
+            uow.collections()
+                .create(NewCollection::new("filtered_prepared", 8, Metric::L2, "m"))
+        })
+        .unwrap();
+    let batch = items(&mut Rng::new(21), 500, 8);
+    let queries: Vec<Vec<f32>> = batch
+        .iter()
+        .take(8)
+        .map(|item| item.vector.clone())
+        .collect();
+    store
+        .write(|uow| uow.embeddings().insert(&collection, batch))
+        .unwrap();
+    store
+        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .unwrap();
+    for (index, query) in queries.iter().enumerate() {
+        // Different values, one shape: n >= index keeps the query's own row (n = index).
+        let request =
+            SearchRequest::new(query.clone(), 5).with_filter(Filter::gte("n", index as i64));
+        let response = store.search(&collection, request.clone()).unwrap();
+        assert_eq!(response.path, embedstore::SearchPath::Ann);
+        assert_eq!(response.hits[0].external_id, format!("item-{index}"));
+        assert!(
+            response
+                .hits
+                .iter()
+                .all(|hit| hit.external_id != "item-0" || index == 0)
+        );
+        store
+            .read(|uow| uow.search(&collection, request.clone()))
+            .unwrap();
+    }
+    let (statements, planner): (i64, String) = store
+        .read(|uow| {
+            diesel::select((
+                diesel::dsl::sql::<diesel::sql_types::BigInt>(
+                    "(SELECT count(*) FROM pg_prepared_statements \
+                      WHERE statement LIKE '%embedstore_jsonb_numeric%')",
+                ),
+                diesel::dsl::sql::<diesel::sql_types::Text>("current_setting('enable_seqscan')"),
+            ))
+            .get_result(uow.connection())
+            .map_err(embedstore::Error::from)
+        })
+        .unwrap();
+    assert_eq!(
+        statements, 1,
+        "one prepared statement for the filter's shape"
+    );
+    assert_eq!(
+        planner, "on",
+        "the forced-plan settings end with the search"
+    );
+}

@@ -28,6 +28,13 @@ struct Slot<V> {
     tick: u64,
 }
 
+impl<V: Clone> Slot<V> {
+    /// Marks the slot used at `tick`: its previous tick and a copy of its value.
+    fn touch(&mut self, tick: u64) -> (u64, V) {
+        (std::mem::replace(&mut self.tick, tick), self.value.clone())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum LruKey {
     Row(CollectionId, String),
@@ -102,54 +109,35 @@ impl State {
 
     /// The cached row, counted as a hit or a miss.
     pub(crate) fn row(&mut self, collection: CollectionId, external_id: &str) -> Option<Embedding> {
-        if !self.serving() {
-            self.stats.misses += 1;
-            return None;
-        }
-        let tick = self.next_tick();
-        let found = self
-            .rows
-            .get_mut(&collection)
-            .and_then(|rows| rows.get_mut(external_id))
-            .map(|slot| {
-                let old = std::mem::replace(&mut slot.tick, tick);
-                (old, slot.value.clone())
-            });
-        match found {
-            Some((old, value)) => {
-                if let Some(key) = self.lru.remove(&old) {
-                    self.lru.insert(tick, key);
-                }
-                self.stats.hits += 1;
-                Some(value)
-            }
-            None => {
-                self.stats.misses += 1;
-                None
-            }
-        }
+        let tick = self.serving().then(|| self.next_tick());
+        let found = tick.and_then(|tick| {
+            self.rows
+                .get_mut(&collection)
+                .and_then(|rows| rows.get_mut(external_id))
+                .map(|slot| slot.touch(tick))
+        });
+        self.count(tick, found)
     }
 
     /// The cached handle of the collection called `name`, counted as a hit or a miss.
     pub(crate) fn handle(&mut self, name: &str) -> Option<Collection> {
-        if !self.serving() {
-            self.stats.misses += 1;
-            return None;
-        }
-        let tick = self.next_tick();
-        let found = self.handles.get_mut(name).map(|slot| {
-            let old = std::mem::replace(&mut slot.tick, tick);
-            (old, slot.value.clone())
-        });
-        match found {
-            Some((old, value)) => {
+        let tick = self.serving().then(|| self.next_tick());
+        let found = tick.and_then(|tick| self.handles.get_mut(name).map(|slot| slot.touch(tick)));
+        self.count(tick, found)
+    }
+
+    /// Counts a lookup at `tick` (`None`: the cache is not serving) as a hit when it `found`
+    /// an entry (last used at the tick returned with it), which moves to the LRU's young end.
+    fn count<V>(&mut self, tick: Option<u64>, found: Option<(u64, V)>) -> Option<V> {
+        match (tick, found) {
+            (Some(tick), Some((old, value))) => {
                 if let Some(key) = self.lru.remove(&old) {
                     self.lru.insert(tick, key);
                 }
                 self.stats.hits += 1;
                 Some(value)
             }
-            None => {
+            _ => {
                 self.stats.misses += 1;
                 None
             }

@@ -43,20 +43,9 @@ fn a_search_outside_a_unit_of_work_is_one_statement() {
     set_default_instrumentation(recorder).unwrap();
     let db = embedstore::testing::TestDatabase::new();
     let store = single_connection_store(&db);
-    let collection = store
-        .write(|uow| {
-            uow.collections()
-                .create(NewCollection::new("trips", 8, Metric::L2, "m"))
-        })
-        .unwrap();
     let batch = items(&mut Rng::new(3), 500, 8);
     let query = batch[0].vector.clone();
-    store
-        .write(|uow| uow.embeddings().insert(&collection, batch))
-        .unwrap();
-    store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
-        .unwrap();
+    let collection = indexed_collection(&store, "trips", Metric::L2, batch);
     let request = SearchRequest::new(query, 5);
     // Warm the store's index cache.
     store.search(&collection, request.clone()).unwrap();
@@ -118,24 +107,13 @@ fn unfiltered_searches_are_prepared_once_and_keep_one_generic_plan_without_leaki
     use diesel::RunQueryDsl;
     let db = embedstore::testing::TestDatabase::new();
     let store = single_connection_store(&db);
-    let collection = store
-        .write(|uow| {
-            uow.collections()
-                .create(NewCollection::new("prepared", 8, Metric::Cosine, "m"))
-        })
-        .unwrap();
     let batch = items(&mut Rng::new(5), 400, 8);
     let queries: Vec<Vec<f32>> = batch
         .iter()
         .take(12)
         .map(|item| item.vector.clone())
         .collect();
-    store
-        .write(|uow| uow.embeddings().insert(&collection, batch))
-        .unwrap();
-    store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
-        .unwrap();
+    let collection = indexed_collection(&store, "prepared", Metric::Cosine, batch);
     for (index, query) in queries.iter().enumerate() {
         // Different vectors, k and ef_search: all values, one statement shape.
         let request = SearchRequest::new(query.clone(), 3 + index as u32 % 4)
@@ -178,20 +156,9 @@ fn a_filter_searched_again_is_not_estimated_again() {
     set_default_instrumentation(recorder).unwrap();
     let db = embedstore::testing::TestDatabase::new();
     let store = single_connection_store(&db);
-    let collection = store
-        .write(|uow| {
-            uow.collections()
-                .create(NewCollection::new("estimates", 8, Metric::L2, "m"))
-        })
-        .unwrap();
     let batch = items(&mut Rng::new(9), 300, 8);
     let query = batch[0].vector.clone();
-    store
-        .write(|uow| uow.embeddings().insert(&collection, batch))
-        .unwrap();
-    store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
-        .unwrap();
+    let collection = indexed_collection(&store, "estimates", Metric::L2, batch);
     store
         .create_payload_index(
             &collection,
@@ -264,21 +231,8 @@ fn a_threshold_no_row_meets_sends_the_same_statements_and_never_walks_the_index_
     set_default_instrumentation(recorder).unwrap();
     let db = embedstore::testing::TestDatabase::new();
     let store = single_connection_store(&db);
-    let collection = store
-        .write(|uow| {
-            uow.collections()
-                .create(NewCollection::new("threshold", 8, Metric::Cosine, "m"))
-        })
-        .unwrap();
-    store
-        .write(|uow| {
-            uow.embeddings()
-                .insert(&collection, items(&mut Rng::new(11), 600, 8))
-        })
-        .unwrap();
-    store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
-        .unwrap();
+    let batch = items(&mut Rng::new(11), 600, 8);
+    let collection = indexed_collection(&store, "threshold", Metric::Cosine, batch);
     let query = Rng::new(12).vector(8);
     for filter in [None, Some(Filter::gte("n", 0))] {
         let mut plain = SearchRequest::new(query.clone(), 10);
@@ -316,24 +270,13 @@ fn a_filtered_ann_statement_is_prepared_and_its_forced_plan_settings_stay_inside
     use diesel::RunQueryDsl;
     let db = embedstore::testing::TestDatabase::new();
     let store = single_connection_store(&db);
-    let collection = store
-        .write(|uow| {
-            uow.collections()
-                .create(NewCollection::new("filtered_prepared", 8, Metric::L2, "m"))
-        })
-        .unwrap();
     let batch = items(&mut Rng::new(21), 500, 8);
     let queries: Vec<Vec<f32>> = batch
         .iter()
         .take(8)
         .map(|item| item.vector.clone())
         .collect();
-    store
-        .write(|uow| uow.embeddings().insert(&collection, batch))
-        .unwrap();
-    store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
-        .unwrap();
+    let collection = indexed_collection(&store, "filtered_prepared", Metric::L2, batch);
     for (index, query) in queries.iter().enumerate() {
         // Different values, one shape: n >= index keeps the query's own row (n = index).
         let request =
@@ -372,4 +315,26 @@ fn a_filtered_ann_statement_is_prepared_and_its_forced_plan_settings_stay_inside
         planner, "on",
         "the forced-plan settings end with the search"
     );
+}
+
+/// A collection of 8-dimension `items` (`item-<n>`, metadata `{"n": n}`) with an HNSW index.
+fn indexed_collection(
+    store: &embedstore::Store,
+    name: &str,
+    metric: Metric,
+    batch: Vec<embedstore::NewEmbedding>,
+) -> embedstore::Collection {
+    let collection = store
+        .write(|uow| {
+            uow.collections()
+                .create(NewCollection::new(name, 8, metric, "m"))
+        })
+        .unwrap();
+    store
+        .write(|uow| uow.embeddings().insert(&collection, batch))
+        .unwrap();
+    store
+        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .unwrap();
+    collection
 }

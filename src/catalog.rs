@@ -7,13 +7,14 @@
 //! result "approximate" (or take the exact path where an index just appeared): results stay
 //! correct either way, because the exact path is exact whatever indexes exist.
 //!
-//! The same cache keeps the search planner's row estimates of filters (see
-//! [`Estimates`]) for [`ESTIMATE_TTL`], at most [`MAX_ESTIMATES`] of them, and forgets a
-//! collection's with its index facts.
+//! The same cache keeps what the search planner remembers (see [`PlannerMemory`]): row
+//! estimates of filters for [`ESTIMATE_TTL`], at most [`MAX_ESTIMATES`] of them, forgotten with
+//! a collection's index facts; and the search statement texts admitted to run prepared, at most
+//! [`MAX_PREPARED_SHAPES`].
 //!
 //! [`Store`]: crate::Store
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -22,7 +23,7 @@ use diesel::PgConnection;
 use crate::error::Result;
 use crate::models::{Collection, CollectionId};
 use crate::repo::catalog::{CollectionIndexes, read};
-use crate::repo::planner::Estimates;
+use crate::repo::planner::PlannerMemory;
 
 /// How long a collection's index facts are trusted.
 pub(crate) const CACHE_TTL: Duration = Duration::from_secs(5);
@@ -35,6 +36,11 @@ pub(crate) const ESTIMATE_TTL: Duration = Duration::from_secs(60);
 /// Most row estimates kept per store; when full, expired ones go, then all.
 pub(crate) const MAX_ESTIMATES: usize = 4096;
 
+/// Most search statement texts a store runs prepared: each of its pooled connections then keeps
+/// at most this many prepared search statements on the server, however many collections (each
+/// has its own texts) and filter shapes there are.
+pub(crate) const MAX_PREPARED_SHAPES: usize = 512;
+
 /// A filter's row estimate: when it was read, and the rows.
 type Estimate = (Instant, u64);
 
@@ -43,6 +49,7 @@ type Estimate = (Instant, u64);
 pub(crate) struct IndexCache {
     entries: Arc<Mutex<HashMap<CollectionId, (Instant, CollectionIndexes)>>>,
     estimates: Arc<Mutex<HashMap<(CollectionId, String), Estimate>>>,
+    prepared: Arc<Mutex<HashSet<String>>>,
 }
 
 impl IndexCache {
@@ -87,7 +94,7 @@ impl IndexCache {
     }
 }
 
-impl Estimates for IndexCache {
+impl PlannerMemory for IndexCache {
     fn estimate(&self, collection: CollectionId, key: &str) -> Option<u64> {
         // The key is looked up by value; building the tuple costs one copy of the key, far
         // less than the statement it saves.
@@ -105,6 +112,19 @@ impl Estimates for IndexCache {
             }
         }
         estimates.insert((collection, key), (Instant::now(), rows));
+    }
+
+    fn admit_prepared(&self, text: &str) -> bool {
+        // Plain data, as for `lock`.
+        let mut prepared = self.prepared.lock().unwrap_or_else(PoisonError::into_inner);
+        if prepared.contains(text) {
+            return true;
+        }
+        if prepared.len() >= MAX_PREPARED_SHAPES {
+            return false;
+        }
+        prepared.insert(text.to_owned());
+        true
     }
 }
 
@@ -124,6 +144,24 @@ mod tests {
         cache.forget(one);
         assert_eq!(cache.estimate(one, "f"), None);
         assert_eq!(cache.estimate(two, "f"), Some(20));
+    }
+
+    #[test]
+    fn only_a_bounded_number_of_statement_texts_runs_prepared() {
+        let cache = IndexCache::default();
+        let texts: Vec<String> = (0..MAX_PREPARED_SHAPES + 40)
+            .map(|index| format!("SELECT {index}"))
+            .collect();
+        let admitted: Vec<bool> = texts
+            .iter()
+            .map(|text| cache.admit_prepared(text))
+            .collect();
+        assert!(admitted[..MAX_PREPARED_SHAPES].iter().all(|yes| *yes));
+        assert!(admitted[MAX_PREPARED_SHAPES..].iter().all(|yes| !*yes));
+        // What was admitted stays admitted: its prepared statements keep being used.
+        assert!(cache.admit_prepared(&texts[0]));
+        // Another store has its own bound.
+        assert!(IndexCache::default().admit_prepared("SELECT 'other'"));
     }
 
     #[test]

@@ -6,15 +6,23 @@ use serde_json::Value;
 use crate::filter::{FieldPath, Filter, PayloadKind, PayloadLayout, is_timestamp};
 use crate::models::CollectionId;
 
-/// Where the search planner keeps its row estimates of filters between searches (the store's
-/// index cache): asking PostgreSQL costs planning a statement, and the answer only changes when
-/// the statistics do (`ANALYZE`). A stale estimate can only pick the slower of two correct
-/// paths: the exact path is exact, and a short ANN answer under a filter is completed exactly.
-pub(crate) trait Estimates {
+/// What the search planner remembers between searches, per store (the store's index cache):
+///
+/// - **row estimates of filters**: asking PostgreSQL costs planning a statement, and the
+///   answer only changes when the statistics do (`ANALYZE`). A stale estimate can only pick the
+///   slower of two correct paths: the exact path is exact, and a short ANN answer under a
+///   filter is completed exactly;
+/// - **which statement texts run prepared**: diesel's per-connection statement cache never
+///   evicts, and every collection has its own texts, so the store admits a bounded number of
+///   texts; later ones run as one-off statements.
+pub(crate) trait PlannerMemory {
     /// The estimate kept for `key` (the filter's rendered SQL and values) in `collection`.
     fn estimate(&self, collection: CollectionId, key: &str) -> Option<u64>;
     /// Keeps `rows` as the estimate for `key` in `collection`.
     fn keep_estimate(&self, collection: CollectionId, key: String, rows: u64);
+    /// Whether the statement `text` may run prepared: it was admitted before, or the store's
+    /// bound leaves room for it.
+    fn admit_prepared(&self, text: &str) -> bool;
 }
 
 /// The layout the filter renderer and the planner see, from the catalog's valid payload

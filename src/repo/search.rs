@@ -47,7 +47,7 @@ use crate::metric::Quantization;
 use crate::models::Collection;
 use crate::repo::catalog::CollectionIndexes;
 use crate::repo::collections::ensure_partition;
-use crate::repo::planner::Estimates;
+use crate::repo::planner::PlannerMemory;
 use crate::sql::{Bind, SqlBuilder};
 
 /// pgvector's default `hnsw.ef_search`.
@@ -230,7 +230,7 @@ pub(crate) fn run(
     indexes: &CollectionIndexes,
     request: Valid<SearchRequest>,
     scope: Scope,
-    estimates: &dyn Estimates,
+    estimates: &dyn PlannerMemory,
 ) -> Result<SearchResponse> {
     let request = request.into_inner();
     let mut responses = run_many(
@@ -254,7 +254,7 @@ pub(crate) fn run_many(
     request: &SearchRequest,
     queries: &[Vec<f32>],
     scope: Scope,
-    estimates: &dyn Estimates,
+    estimates: &dyn PlannerMemory,
 ) -> Result<Vec<SearchResponse>> {
     if request.text.is_some() {
         let mut responses = Vec::with_capacity(queries.len());
@@ -302,7 +302,7 @@ pub(crate) fn run_many(
     let count = queries.len();
     let sql = statement(collection, request, decision.mode, &layout, queries);
     let rows: Vec<HitRow> = with_index_forced(conn, scope, decision.mode, request, |conn| {
-        load(conn, sql, request, decision.mode)
+        load(conn, sql, request, decision.mode, estimates)
     })?;
     let mut grouped: Vec<Vec<HitRow>> = (0..count).map(|_| Vec::new()).collect();
     for row in rows {
@@ -328,7 +328,7 @@ pub(crate) fn run_many(
                     &layout,
                     std::slice::from_ref(query),
                 );
-                let exact = load(conn, sql, request, Mode::Exact)?;
+                let exact = load(conn, sql, request, Mode::Exact, estimates)?;
                 (exact, SearchPath::AnnThenExact)
             }
             Mode::Ann(..) => (rows, SearchPath::Ann),
@@ -357,7 +357,7 @@ pub(crate) fn explain(
     indexes: &CollectionIndexes,
     request: Valid<SearchRequest>,
     scope: Scope,
-    estimates: &dyn Estimates,
+    estimates: &dyn PlannerMemory,
 ) -> Result<String> {
     let request = request.into_inner();
     let request = mmr_candidates(&request).unwrap_or(request);
@@ -644,21 +644,21 @@ fn with_index_forced<T>(
 }
 
 /// Runs a search statement: as a prepared statement (parsed once per connection, its plan
-/// reusable, one round trip instead of two) when its shape comes from the closed set a
-/// collection's unfiltered searches use, or — a filtered ANN statement, always planned under
-/// [`FORCE_INDEX`], so its plan is the index scan whatever the values — when its text is one of
-/// the first [`MAX_PREPARED_FILTER_SHAPES`] filtered shapes. Otherwise (the exact path under a
-/// filter, whose best plan depends on the values; a shape beyond the bound) it is a one-off
-/// statement, so diesel's per-connection statement cache cannot grow with the variety of
-/// filters callers send.
+/// reusable, one round trip instead of two) when its shape is one a collection's unfiltered
+/// searches use, or a filtered ANN statement (always planned under [`FORCE_INDEX`], so its
+/// plan is the index scan whatever the values) — and its text is one of the bounded set of
+/// texts the store prepares (`PlannerMemory::admit_prepared`). Otherwise (the exact path under a filter, whose best
+/// plan depends on the values; a shape beyond the bound) it is a one-off statement, so diesel's
+/// per-connection statement cache, which never evicts, stays bounded however many collections
+/// and filters there are.
 fn load(
     conn: &mut PgConnection,
     sql: SqlBuilder,
     request: &SearchRequest,
     mode: Mode,
+    memory: &dyn PlannerMemory,
 ) -> diesel::QueryResult<Vec<HitRow>> {
-    let cacheable =
-        request.filter.is_none() || (prepared(request, mode) && admit_filter_shape(sql.sql()));
+    let cacheable = prepared(request, mode) && memory.admit_prepared(sql.sql());
     if cacheable {
         sql.into_prepared().load(conn)
     } else {
@@ -686,7 +686,7 @@ fn decide(
     indexes: &CollectionIndexes,
     layout: &PayloadLayout,
     request: &SearchRequest,
-    estimates: &dyn Estimates,
+    estimates: &dyn PlannerMemory,
 ) -> Result<Decision> {
     let Some(method) = indexes.ann.filter(|_| !request.exact) else {
         return Ok(Decision {
@@ -728,7 +728,7 @@ fn estimated_matches(
     collection: &Collection,
     layout: &PayloadLayout,
     filter: &Filter,
-    estimates: &dyn Estimates,
+    estimates: &dyn PlannerMemory,
 ) -> Result<u64> {
     let mut sql = SqlBuilder::new();
     sql.push("EXPLAIN (FORMAT JSON) SELECT 1 FROM embeddings WHERE collection_id = ")
@@ -926,31 +926,6 @@ fn prepared(request: &SearchRequest, mode: Mode) -> bool {
     request.filter.is_none() || matches!(mode, Mode::Ann(..))
 }
 
-/// Most distinct filtered statement texts this process runs prepared (see [`load`]).
-const MAX_PREPARED_FILTER_SHAPES: usize = 256;
-
-/// The filtered statement texts admitted to diesel's statement cache, process-wide: the first
-/// [`MAX_PREPARED_FILTER_SHAPES`] seen. Each connection then caches at most that many filtered
-/// statements, whatever filters callers send; later shapes run as one-off statements.
-static FILTER_SHAPES: std::sync::LazyLock<std::sync::Mutex<std::collections::HashSet<String>>> =
-    std::sync::LazyLock::new(Default::default);
-
-/// Whether the filtered statement `text` may be prepared: it was admitted before, or there is
-/// still room.
-fn admit_filter_shape(text: &str) -> bool {
-    let mut shapes = FILTER_SHAPES
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if shapes.contains(text) {
-        return true;
-    }
-    if shapes.len() >= MAX_PREPARED_FILTER_SHAPES {
-        return false;
-    }
-    shapes.insert(text.to_owned());
-    true
-}
-
 /// The vector side of a hybrid request: the plain search for its `fetch_k` nearest, ids and
 /// distances only.
 fn vector_side(request: &SearchRequest) -> SearchRequest {
@@ -978,7 +953,7 @@ fn text_search(
     request: &SearchRequest,
     query: &[f32],
     scope: Scope,
-    estimates: &dyn Estimates,
+    estimates: &dyn PlannerMemory,
 ) -> Result<SearchResponse> {
     let layout = layout(indexes);
     let side = vector_side(request);

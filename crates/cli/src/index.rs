@@ -11,7 +11,7 @@ use embedstore::{
 
 use crate::error::CliError;
 use crate::health::{self, HealthArgs};
-use crate::output::{Column, Format, duration, write_table};
+use crate::output::{Column, Format, duration, index_state, write_json_line, write_table};
 
 /// The `index` subcommands: a collection's ANN index.
 #[derive(Debug, clap::Subcommand)]
@@ -241,8 +241,7 @@ pub fn run_payload(
             let collection = collection(store, name)?;
             let indexes = store.list_payload_indexes(&collection)?;
             if *format == Format::Json {
-                serde_json::to_writer(&mut *out, &indexes).map_err(std::io::Error::from)?;
-                writeln!(out)?;
+                write_json_line(out, &indexes)?;
                 return Ok(());
             }
             let rows: Vec<Vec<String>> = indexes
@@ -391,15 +390,10 @@ fn write_status(
     format: Format,
 ) -> Result<(), CliError> {
     if format == Format::Json {
-        serde_json::to_writer(&mut *out, status).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        write_json_line(out, status)?;
         return Ok(());
     }
-    let state = match (status.exists, status.valid) {
-        (false, _) => "none",
-        (true, true) => "valid",
-        (true, false) => "INVALID",
-    };
+    let state = index_state(status.exists, status.valid);
     writeln!(out, "collection: {}", status.collection)?;
     writeln!(out, "index:      {} ({state})", status.name)?;
     if let Some(method) = status.method {
@@ -456,8 +450,7 @@ fn recall(store: &Store, args: &RecallArgs, out: &mut dyn Write) -> Result<(), C
         &RecallRequest::sample(args.queries, args.k).with_request(request),
     )?;
     if args.format == Format::Json {
-        serde_json::to_writer(&mut *out, &report).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        write_json_line(out, &report)?;
         return Ok(());
     }
     writeln!(

@@ -15,6 +15,25 @@ pub enum Format {
     Json,
 }
 
+/// Writes `value` as one line of JSON (the `--format json` output of a command).
+///
+/// # Errors
+/// When serialising or writing fails.
+pub fn write_json_line(out: &mut dyn Write, value: &impl serde::Serialize) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, value).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
+/// How an index status names an index's state: `none` (not there), `valid`, or `INVALID` (a
+/// failed or interrupted concurrent build).
+pub fn index_state(exists: bool, valid: bool) -> &'static str {
+    match (exists, valid) {
+        (false, _) => "none",
+        (true, true) => "valid",
+        (true, false) => "INVALID",
+    }
+}
+
 /// Which side of its column a cell is pushed to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Align {

@@ -9,7 +9,7 @@ use embedstore::{FieldPath, Filter, IterativeScan, SearchRequest, SearchResponse
 use serde::Serialize;
 
 use crate::error::{CliError, json_problem};
-use crate::output::{Column, Format, one_line, write_table};
+use crate::output::{Column, Format, one_line, write_json_line, write_table};
 
 /// Characters of content shown per hit in table output.
 const CONTENT_CHARS: usize = 60;
@@ -251,8 +251,7 @@ pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), 
         };
         match args.format {
             Format::Json => {
-                serde_json::to_writer(&mut *out, &answer).map_err(std::io::Error::from)?;
-                writeln!(out)?;
+                write_json_line(out, &answer)?;
             }
             Format::Table => write_answer(out, query, &answer, queries.len() > 1)?,
         }

@@ -5,7 +5,7 @@ use std::io::Write;
 use embedstore::{Collection, DEFAULT_TEXT_CONFIG, Store, TextIndexStatus};
 
 use crate::error::CliError;
-use crate::output::Format;
+use crate::output::{Format, index_state, write_json_line};
 
 /// The `text-index` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -84,15 +84,10 @@ fn write_status(
     format: Format,
 ) -> Result<(), CliError> {
     if format == Format::Json {
-        serde_json::to_writer(&mut *out, status).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        write_json_line(out, status)?;
         return Ok(());
     }
-    let state = match (status.exists, status.valid) {
-        (false, _) => "none",
-        (true, true) => "valid",
-        (true, false) => "INVALID",
-    };
+    let state = index_state(status.exists, status.valid);
     writeln!(out, "collection: {}", status.collection)?;
     writeln!(out, "index:      {} ({state})", status.name)?;
     if let Some(config) = &status.config {

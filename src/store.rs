@@ -2,7 +2,10 @@
 //! transactional [`Store::write`] / [`Store::read`].
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use scheduled_thread_pool::ScheduledThreadPool;
 
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
@@ -24,6 +27,9 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Key of the advisory lock that serialises migrations between processes.
 const MIGRATION_LOCK: i64 = 0x656d_6265_6473_7401;
 
+/// Background threads of the pool (r2d2's default): they open connections on demand.
+const POOL_WORKERS: usize = 3;
+
 /// A pooled connection.
 pub(crate) type PooledPg = PooledConnection<ConnectionManager<PgConnection>>;
 
@@ -33,6 +39,8 @@ pub(crate) type PooledPg = PooledConnection<ConnectionManager<PgConnection>>;
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool<ConnectionManager<PgConnection>>,
+    /// The pool's background workers (they open connections on demand): see [`Store::close`].
+    workers: Arc<ScheduledThreadPool>,
     config: Config,
     pub(crate) indexes: IndexCache,
     /// The cache of hot lookups, when [`Config::cache_bytes`] asks for one.
@@ -91,7 +99,14 @@ impl Store {
             target: config.database_url.target(),
             source: Box::new(source),
         };
+        let workers = Arc::new(
+            ScheduledThreadPool::builder()
+                .num_threads(POOL_WORKERS)
+                .thread_name_pattern("embedstore-pool-{}")
+                .build(),
+        );
         let pool = Pool::builder()
+            .thread_pool(Arc::clone(&workers))
             .max_size(config.pool_max_size)
             .min_idle(Some(config.pool_min_idle))
             .connection_timeout(config.connect_timeout)
@@ -113,10 +128,41 @@ impl Store {
         });
         Ok(Self {
             pool,
+            workers,
             config,
             indexes: IndexCache::default(),
             cache,
         })
+    }
+
+    /// Waits until the pool's background threads have finished opening any connection they
+    /// started (at most the connect timeout), then drops this handle. Call it last in a
+    /// short-lived program (a CLI, a job), when nothing uses the store any more.
+    ///
+    /// Why: r2d2 opens connections on background threads, also after the request that asked
+    /// for one was served by a connection returned meanwhile. A process that exits while such a
+    /// thread is inside libpq's connect can crash in OpenSSL's exit handlers (seen: `SIGSEGV`
+    /// in `CRYPTO_THREAD_write_lock` from `PQconnectPoll`, about one `embedstore ingest` in
+    /// eight on a 2-core machine). A long-running service does not need it.
+    pub fn close(self) {
+        // One job per worker that waits until all of them run: each worker has then finished
+        // the job it had, and the jobs queued before (the workers take jobs in order).
+        let arrived = Arc::new(AtomicUsize::new(0));
+        let released = Arc::new(AtomicBool::new(false));
+        let deadline = Instant::now() + self.config.connect_timeout + Duration::from_secs(1);
+        for _ in 0..POOL_WORKERS {
+            let (arrived, released) = (Arc::clone(&arrived), Arc::clone(&released));
+            self.workers.execute(move || {
+                arrived.fetch_add(1, Ordering::SeqCst);
+                while !released.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            });
+        }
+        while arrived.load(Ordering::SeqCst) < POOL_WORKERS && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        released.store(true, Ordering::SeqCst);
     }
 
     /// [`Config::from_env`] then [`Store::connect`].

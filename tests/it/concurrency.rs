@@ -224,3 +224,31 @@ fn upsert_counts_inserted_updated_and_unchanged_within_one_unit_of_work() {
         (1, 1, 1)
     );
 }
+
+#[test]
+fn close_returns_once_the_pools_background_connects_are_done() {
+    // Threads that all want a connection at once make r2d2 open several on its background
+    // workers; close must wait for those (bounded by the connect timeout), not hang.
+    let db = embedstore::testing::TestDatabase::new();
+    let mut config = embedstore::Config::new(db.url().expose_secret().to_owned()).unwrap();
+    config.pool_max_size = 6;
+    let store = embedstore::Store::connect(config).unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..6 {
+            scope.spawn(|| {
+                store
+                    .read(|uow| uow.collections().list())
+                    .map(drop)
+                    .unwrap();
+            });
+        }
+    });
+    let timeout = store.config().connect_timeout;
+    let started = std::time::Instant::now();
+    store.close();
+    assert!(
+        started.elapsed() < timeout + std::time::Duration::from_secs(1),
+        "close took {:?}",
+        started.elapsed()
+    );
+}

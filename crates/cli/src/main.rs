@@ -175,7 +175,11 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Stats(args) => export::run_stats(&store, args, out),
         Command::Backfill(args) => backfill::run(&store, args, out),
     };
-    outcome.map_err(|error| explain_missing_schema(&store, error))
+    let outcome = outcome.map_err(|error| explain_missing_schema(&store, error));
+    // The process ends next: let the pool finish any connection it is still opening, which
+    // would otherwise race libpq's (OpenSSL's) exit handlers.
+    store.close();
+    outcome
 }
 
 /// Sends embedstore's `tracing` spans to stderr, one line as each ends, as `RUST_LOG` says

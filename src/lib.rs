@@ -26,6 +26,7 @@ mod tenant;
 pub mod testing;
 mod trace;
 mod uow;
+mod vector;
 
 // Every public item has exactly one path: here, at the crate root. The modules are private;
 // only `testing` (feature `testing`) is a public module of its own.
@@ -66,6 +67,10 @@ pub use retry::RetryPolicy;
 pub use search::{MAX_BATCH, RecallQueries, RecallReport, RecallRequest};
 pub use store::{MIGRATIONS, Store};
 pub use uow::{UnitOfWork, WorkOptions};
+pub use vector::{
+    BitVector, MAX_BIT_DIMENSION, MAX_DENSE_DIMENSION, MAX_SPARSE_DIMENSION, MAX_SPARSE_NONZEROS,
+    NotBits, SparseVector, UnknownKind, VectorKind, VectorValue,
+};
 
 /// Crate internals for embedstore's own integration tests (feature `testing`); not a stable API.
 #[cfg(feature = "testing")]

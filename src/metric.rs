@@ -14,6 +14,8 @@ use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::Text;
 use serde::{Deserialize, Serialize};
 
+use crate::vector::{SparseVector, VectorKind, VectorValue};
+
 /// How distance between two vectors is measured in a collection.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, AsExpression, FromSqlRow,
@@ -31,11 +33,39 @@ pub enum Metric {
     InnerProduct,
     /// Manhattan (taxicab) distance, `<+>`. Score: `1 / (1 + distance)`, in (0, 1].
     L1,
+    /// Hamming distance between bit vectors (the number of differing bits), `<~>`; bit
+    /// collections only. Score: `1 / (1 + distance)`, in (0, 1].
+    Hamming,
+    /// Jaccard distance between bit vectors, `1 - |a ∧ b| / |a ∨ b|`, `<%>`, in [0, 1]; bit
+    /// collections only. Score: the Jaccard similarity `1 - distance`. All-zero bit vectors
+    /// are refused (their Jaccard distance is undefined).
+    Jaccard,
 }
 
 impl Metric {
     /// Every metric, in a stable order.
-    pub const ALL: [Metric; 4] = [Metric::L2, Metric::Cosine, Metric::InnerProduct, Metric::L1];
+    pub const ALL: [Metric; 6] = [
+        Metric::L2,
+        Metric::Cosine,
+        Metric::InnerProduct,
+        Metric::L1,
+        Metric::Hamming,
+        Metric::Jaccard,
+    ];
+
+    /// The metrics of dense and sparse collections.
+    pub const FLOAT: [Metric; 4] = [Metric::L2, Metric::Cosine, Metric::InnerProduct, Metric::L1];
+
+    /// The metrics of bit collections.
+    pub const BIT: [Metric; 2] = [Metric::Hamming, Metric::Jaccard];
+
+    /// The metrics a collection of `kind` may use.
+    pub fn of_kind(kind: VectorKind) -> &'static [Metric] {
+        match kind {
+            VectorKind::Dense | VectorKind::Sparse => &Metric::FLOAT,
+            VectorKind::Bit => &Metric::BIT,
+        }
+    }
 
     /// The name stored in `collections.metric` and used by the CLI.
     pub fn as_str(self) -> &'static str {
@@ -44,6 +74,8 @@ impl Metric {
             Metric::Cosine => "cosine",
             Metric::InnerProduct => "inner_product",
             Metric::L1 => "l1",
+            Metric::Hamming => "hamming",
+            Metric::Jaccard => "jaccard",
         }
     }
 
@@ -54,6 +86,8 @@ impl Metric {
             Metric::Cosine => "<=>",
             Metric::InnerProduct => "<#>",
             Metric::L1 => "<+>",
+            Metric::Hamming => "<~>",
+            Metric::Jaccard => "<%>",
         }
     }
 
@@ -68,6 +102,14 @@ impl Metric {
             (Element::HalfVector, Metric::Cosine) => "halfvec_cosine_ops",
             (Element::HalfVector, Metric::InnerProduct) => "halfvec_ip_ops",
             (Element::HalfVector, Metric::L1) => "halfvec_l1_ops",
+            (Element::SparseVector, Metric::L2) => "sparsevec_l2_ops",
+            (Element::SparseVector, Metric::Cosine) => "sparsevec_cosine_ops",
+            (Element::SparseVector, Metric::InnerProduct) => "sparsevec_ip_ops",
+            (Element::SparseVector, Metric::L1) => "sparsevec_l1_ops",
+            (_, Metric::Jaccard) => "bit_jaccard_ops",
+            // Validation pairs bit collections with Hamming or Jaccard only; Hamming is the
+            // operator class of a binary-quantized index as well.
+            (_, Metric::Hamming) | (Element::Bit, _) => "bit_hamming_ops",
         }
     }
 
@@ -94,20 +136,80 @@ impl Metric {
         }
     }
 
+    /// The distance between two vectors of one kind as pgvector computes it (in `f64`); NaN
+    /// for vectors of different kinds. Sparse vectors are compared without densifying them.
+    pub fn value_distance(self, a: &VectorValue, b: &VectorValue) -> f64 {
+        match (a, b) {
+            (VectorValue::Dense(a), VectorValue::Dense(b)) => self.distance(a, b),
+            (VectorValue::Bit(_), VectorValue::Bit(_)) => self.distance(&a.to_vec(), &b.to_vec()),
+            (VectorValue::Sparse(a), VectorValue::Sparse(b)) => self.sparse_distance(a, b),
+            _ => f64::NAN,
+        }
+    }
+
+    fn sparse_distance(self, a: &SparseVector, b: &SparseVector) -> f64 {
+        // A merge over both index lists: every position where either is non-zero.
+        let (mut i, mut j) = (0, 0);
+        let (mut l2, mut l1, mut dot, mut norm_a, mut norm_b) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let value = |values: &[f32], at: usize| f64::from(values[at]);
+        while i < a.indices.len() || j < b.indices.len() {
+            let (x, y) = match (a.indices.get(i), b.indices.get(j)) {
+                (Some(ia), Some(ib)) if ia == ib => {
+                    i += 1;
+                    j += 1;
+                    (value(&a.values, i - 1), value(&b.values, j - 1))
+                }
+                (Some(ia), Some(ib)) if ia < ib => {
+                    i += 1;
+                    (value(&a.values, i - 1), 0.0)
+                }
+                (Some(_), None) => {
+                    i += 1;
+                    (value(&a.values, i - 1), 0.0)
+                }
+                _ => {
+                    j += 1;
+                    (0.0, value(&b.values, j - 1))
+                }
+            };
+            l2 += (x - y) * (x - y);
+            l1 += (x - y).abs();
+            dot += x * y;
+            norm_a += x * x;
+            norm_b += y * y;
+        }
+        match self {
+            Metric::L2 => l2.sqrt(),
+            Metric::L1 => l1,
+            Metric::InnerProduct => -dot,
+            Metric::Cosine => 1.0 - dot / (norm_a.sqrt() * norm_b.sqrt()),
+            Metric::Hamming | Metric::Jaccard => f64::NAN,
+        }
+    }
+
     /// Turns a distance returned by [`Metric::operator`] into a score where higher is more similar.
     pub fn score(self, distance: f64) -> f64 {
         match self {
-            Metric::L2 | Metric::L1 => 1.0 / (1.0 + distance),
-            Metric::Cosine => 1.0 - distance,
+            Metric::L2 | Metric::L1 | Metric::Hamming => 1.0 / (1.0 + distance),
+            Metric::Cosine | Metric::Jaccard => 1.0 - distance,
             Metric::InnerProduct => -distance,
         }
     }
 
     /// The distance between two vectors as pgvector computes it (in `f64` here), used by
-    /// tests and tools that check results against brute force.
+    /// tests and tools that check results against brute force. Under Hamming and Jaccard a
+    /// non-zero value is a set bit ([`crate::VectorValue::to_vec`]'s form of a bit vector).
     pub fn distance(self, a: &[f32], b: &[f32]) -> f64 {
         let pairs = a.iter().zip(b).map(|(x, y)| (f64::from(*x), f64::from(*y)));
         match self {
+            Metric::Hamming => pairs.filter(|(x, y)| (*x != 0.0) != (*y != 0.0)).count() as f64,
+            Metric::Jaccard => {
+                let (both, either) = pairs.fold((0u64, 0u64), |(both, either), (x, y)| {
+                    let (x, y) = (x != 0.0, y != 0.0);
+                    (both + u64::from(x && y), either + u64::from(x || y))
+                });
+                1.0 - both as f64 / either as f64
+            }
             Metric::L2 => pairs.map(|(x, y)| (x - y) * (x - y)).sum::<f64>().sqrt(),
             Metric::L1 => pairs.map(|(x, y)| (x - y).abs()).sum(),
             Metric::InnerProduct => -pairs.map(|(x, y)| x * y).sum::<f64>(),
@@ -163,19 +265,38 @@ pub enum Element {
     Vector,
     /// Half precision `halfvec(N)`: indexable up to 4,000 dimensions.
     HalfVector,
+    /// Bits, `bit(N)`: a bit collection (or a binary-quantized index), up to 64,000 bits.
+    Bit,
+    /// Sparse, `sparsevec(N)`: HNSW only, up to 1,000 non-zeros a row.
+    SparseVector,
+}
+
+impl Element {
+    /// The name the index catalog records (`ann_indexes.element`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Element::Vector => "vector",
+            Element::HalfVector => "halfvec",
+            Element::Bit => "bit",
+            Element::SparseVector => "sparsevec",
+        }
+    }
 }
 
 /// The expression a collection's searches order by — and the one its ANN index is built on.
 ///
-/// The column is untyped (`vector` without a dimension), which pgvector cannot index, so each
-/// collection searches and indexes the cast `embedding::vector(N)` (or `::halfvec(N)` above
-/// 2,000 dimensions). Postgres uses an expression index only when the query orders by the
-/// identical expression, which is why both come from here.
+/// The vector columns are untyped (`vector`, `sparsevec`, `bit varying` without a dimension),
+/// which pgvector cannot index, so each collection searches and indexes a cast to its own
+/// dimension: `embedding::vector(N)` (or `::halfvec(N)` above 2,000 dimensions),
+/// `sparse::sparsevec(N)`, `bits::bit(N)`. Postgres uses an expression index only when the
+/// query orders by the identical expression, which is why both come from here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SearchExpression {
+    /// The collection's kind: which column holds its vectors.
+    pub kind: VectorKind,
     /// The collection's dimension.
     pub dimension: u32,
-    /// `None` above 4,000 dimensions: no ANN index is possible, searches are exact scans.
+    /// `None` above 4,000 dense dimensions: no ANN index is possible, searches are exact scans.
     pub element: Option<Element>,
 }
 
@@ -185,37 +306,68 @@ pub const MAX_VECTOR_INDEX_DIMENSION: u32 = 2000;
 pub const MAX_HALFVEC_INDEX_DIMENSION: u32 = 4000;
 
 impl SearchExpression {
-    /// The expression for a collection of `dimension`.
+    /// The expression for a dense collection of `dimension`.
     pub fn for_dimension(dimension: u32) -> Self {
-        let element = if dimension <= MAX_VECTOR_INDEX_DIMENSION {
-            Some(Element::Vector)
-        } else if dimension <= MAX_HALFVEC_INDEX_DIMENSION {
-            Some(Element::HalfVector)
-        } else {
-            None
+        Self::for_collection(VectorKind::Dense, dimension)
+    }
+
+    /// The expression for a collection of `kind` and `dimension`.
+    pub fn for_collection(kind: VectorKind, dimension: u32) -> Self {
+        let element = match kind {
+            VectorKind::Dense if dimension <= MAX_VECTOR_INDEX_DIMENSION => Some(Element::Vector),
+            VectorKind::Dense if dimension <= MAX_HALFVEC_INDEX_DIMENSION => {
+                Some(Element::HalfVector)
+            }
+            VectorKind::Dense => None,
+            VectorKind::Sparse => Some(Element::SparseVector),
+            VectorKind::Bit => Some(Element::Bit),
         };
-        Self { dimension, element }
+        Self {
+            kind,
+            dimension,
+            element,
+        }
+    }
+
+    /// The stored column, untyped: `embedding`, `sparse` or `bits`.
+    pub fn column(&self) -> &'static str {
+        column_of(self.kind)
+    }
+
+    /// SQL for the stored column (qualified by `table`, e.g. `e`, when given) in PostgreSQL's
+    /// binary form as `bytea` (`vector_send(e.embedding)`, …), the one shape every kind is read
+    /// back in ([`crate::VectorValue`] decodes it).
+    pub fn send_sql(&self, table: Option<&str>) -> String {
+        let function = match self.kind {
+            VectorKind::Dense => "vector_send",
+            VectorKind::Sparse => "sparsevec_send",
+            VectorKind::Bit => "varbit_send",
+        };
+        match table {
+            Some(table) => format!("{function}({table}.{})", self.column()),
+            None => format!("{function}({})", self.column()),
+        }
     }
 
     /// SQL for the stored column as indexed, e.g. `embedding::vector(384)`. The dimension is
     /// an integer from our own catalog, never caller text.
     pub fn column_sql(&self) -> String {
-        self.cast("embedding")
+        self.cast(self.column())
     }
 
     /// SQL for the query parameter `placeholder` cast to the same type.
     pub fn parameter_sql(&self, placeholder: &str) -> String {
         match self.element {
-            // A vector parameter compares with vector(N) directly; no cast needed.
-            Some(Element::Vector) | None => placeholder.to_owned(),
             Some(Element::HalfVector) => self.cast(placeholder),
+            // A vector, sparsevec or bit parameter compares with its typed column directly.
+            _ => placeholder.to_owned(),
         }
     }
 
     /// SQL for the stored column as a `quantization` index stores it: `embedding::halfvec(N)`
     /// or `binary_quantize(embedding)::bit(N)`; [`SearchExpression::column_sql`] without one.
     pub fn indexed_column_sql(&self, quantization: Option<Quantization>) -> String {
-        self.indexed("embedding", quantization)
+        self.indexed(self.column(), quantization)
     }
 
     /// SQL for the query parameter `placeholder` as a `quantization` index compares it: the
@@ -245,8 +397,19 @@ impl SearchExpression {
         match self.element {
             Some(Element::Vector) => format!("{operand}::vector({})", self.dimension),
             Some(Element::HalfVector) => format!("{operand}::halfvec({})", self.dimension),
+            Some(Element::SparseVector) => format!("{operand}::sparsevec({})", self.dimension),
+            Some(Element::Bit) => format!("{operand}::bit({})", self.dimension),
             None => operand.to_owned(),
         }
+    }
+}
+
+/// The column of `embeddings` that holds the vectors of a collection of `kind`.
+pub(crate) fn column_of(kind: VectorKind) -> &'static str {
+    match kind {
+        VectorKind::Dense => "embedding",
+        VectorKind::Sparse => "sparse",
+        VectorKind::Bit => "bits",
     }
 }
 
@@ -256,7 +419,7 @@ impl fmt::Display for Metric {
     }
 }
 
-/// A metric name that is not one of `l2`, `cosine`, `inner_product`, `l1`.
+/// A metric name that is not one of `l2`, `cosine`, `inner_product`, `l1`, `hamming`, `jaccard`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownMetric(pub String);
 
@@ -264,7 +427,7 @@ impl fmt::Display for UnknownMetric {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "unknown metric {:?}, expected one of l2, cosine, inner_product, l1",
+            "unknown metric {:?}, expected one of l2, cosine, inner_product, l1, hamming, jaccard",
             self.0
         )
     }
@@ -360,6 +523,45 @@ mod tests {
             assert_eq!(
                 Quantization::from_name(quantization.as_str()),
                 Some(quantization)
+            );
+        }
+    }
+
+    #[test]
+    fn sparse_and_bit_collections_search_their_own_columns() {
+        let sparse = SearchExpression::for_collection(VectorKind::Sparse, 30522);
+        assert_eq!(sparse.column_sql(), "sparse::sparsevec(30522)");
+        assert_eq!(sparse.parameter_sql("$1"), "$1");
+        assert_eq!(sparse.send_sql(Some("e")), "sparsevec_send(e.sparse)");
+        let bits = SearchExpression::for_collection(VectorKind::Bit, 64);
+        assert_eq!(bits.column_sql(), "bits::bit(64)");
+        assert_eq!(bits.send_sql(None), "varbit_send(bits)");
+        assert_eq!(
+            Metric::Jaccard.operator_class(Element::Bit),
+            "bit_jaccard_ops"
+        );
+        assert_eq!(
+            Metric::Hamming.operator_class(Element::Bit),
+            "bit_hamming_ops"
+        );
+        assert_eq!(
+            Metric::InnerProduct.operator_class(Element::SparseVector),
+            "sparsevec_ip_ops"
+        );
+        let (a, b) = ([1.0, 1.0, 0.0, 0.0], [1.0, 0.0, 1.0, 0.0]);
+        assert_eq!(Metric::Hamming.distance(&a, &b), 2.0);
+        assert!((Metric::Jaccard.distance(&a, &b) - 2.0 / 3.0).abs() < 1e-12);
+        let (dense_a, dense_b) = ([0.0, 2.0, 0.0, -1.0, 0.5], [1.0, 2.0, 0.0, 0.0, -3.0]);
+        let (sparse_a, sparse_b) = (
+            VectorValue::Sparse(SparseVector::from_dense(&dense_a)),
+            VectorValue::Sparse(SparseVector::from_dense(&dense_b)),
+        );
+        for metric in Metric::FLOAT {
+            let expected = metric.distance(&dense_a, &dense_b);
+            let got = metric.value_distance(&sparse_a, &sparse_b);
+            assert!(
+                (expected - got).abs() < 1e-12,
+                "{metric}: {expected} vs {got}"
             );
         }
     }

@@ -13,6 +13,7 @@ use crate::metric::Metric;
 
 /// The indexes into `candidates` that MMR picks, in the order picked: at most `k`.
 /// `lambda` is in [0, 1]: 1 is plain relevance (the nearest first), 0 pure diversity.
+#[cfg(test)]
 pub(crate) fn select(
     metric: Metric,
     query: &[f32],
@@ -20,9 +21,28 @@ pub(crate) fn select(
     lambda: f64,
     k: usize,
 ) -> Vec<usize> {
+    select_with(
+        metric,
+        query,
+        candidates,
+        |a: &[f32], b: &[f32]| metric.distance(a, b),
+        lambda,
+        k,
+    )
+}
+
+/// [`select`] on vectors of any kind, `distance` being the metric's distance between two.
+pub(crate) fn select_with<V: ?Sized>(
+    metric: Metric,
+    query: &V,
+    candidates: &[&V],
+    distance: impl Fn(&V, &V) -> f64,
+    lambda: f64,
+    k: usize,
+) -> Vec<usize> {
     let relevance: Vec<f64> = candidates
         .iter()
-        .map(|candidate| metric.score(metric.distance(query, candidate)))
+        .map(|candidate| metric.score(distance(query, candidate)))
         .collect();
     // The highest similarity of each candidate to anything chosen so far; None: nothing yet.
     let mut redundancy: Vec<Option<f64>> = vec![None; candidates.len()];
@@ -46,7 +66,7 @@ pub(crate) fn select(
         chosen.push(pick);
         for (index, candidate) in candidates.iter().enumerate() {
             if !taken[index] {
-                let similarity = metric.score(metric.distance(candidates[pick], candidate));
+                let similarity = metric.score(distance(candidates[pick], candidate));
                 let current = redundancy[index].get_or_insert(similarity);
                 *current = current.max(similarity);
             }

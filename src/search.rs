@@ -16,6 +16,7 @@ use crate::repo::{self, SearchResponse};
 use crate::store::Store;
 use crate::trace::{self, Operation};
 use crate::uow;
+use crate::vector::VectorValue;
 
 /// Most query vectors one batch search takes.
 pub const MAX_BATCH: usize = 1000;
@@ -27,7 +28,7 @@ pub enum RecallQueries {
     /// This many vectors drawn at random from the collection itself.
     Sample(u32),
     /// These vectors.
-    Vectors(Vec<Vec<f32>>),
+    Vectors(Vec<VectorValue>),
 }
 
 /// A recall measurement: the same queries answered by the request as given and exactly.
@@ -50,9 +51,9 @@ impl RecallRequest {
     }
 
     /// The given queries at `k`, default settings.
-    pub fn vectors(vectors: Vec<Vec<f32>>, k: u32) -> Self {
+    pub fn vectors<V: Into<VectorValue>>(vectors: Vec<V>, k: u32) -> Self {
         Self {
-            queries: RecallQueries::Vectors(vectors),
+            queries: RecallQueries::Vectors(vectors.into_iter().map(Into::into).collect()),
             request: SearchRequest::new(Vec::new(), k),
         }
     }
@@ -125,15 +126,20 @@ impl Store {
     /// # Errors
     /// [`Error::Validation`] naming the bad query (`queries[3].vector[7]: value is NaN`) or
     /// more than [`MAX_BATCH`] queries; otherwise as [`Store::search`].
-    pub fn search_batch(
+    pub fn search_batch<V>(
         &self,
         collection: &Collection,
-        queries: &[Vec<f32>],
+        queries: &[V],
         template: &SearchRequest,
-    ) -> Result<Vec<SearchResponse>> {
+    ) -> Result<Vec<SearchResponse>>
+    where
+        V: Clone + Into<VectorValue>,
+    {
         if queries.is_empty() {
             return Ok(Vec::new());
         }
+        let queries: Vec<VectorValue> = queries.iter().cloned().map(Into::into).collect();
+        let queries = queries.as_slice();
         let operation = uow::search_operation("batch", collection, template, queries.len());
         let request = validate_batch(collection, queries, template)?;
         let responses = self.on_live_connection(|conn| {
@@ -219,7 +225,7 @@ impl Store {
         })
     }
 
-    fn sample_vectors(&self, collection: &Collection, count: u32) -> Result<Vec<Vec<f32>>> {
+    fn sample_vectors(&self, collection: &Collection, count: u32) -> Result<Vec<VectorValue>> {
         let mut conn = self.connection()?;
         repo::collections::ensure_partition(&mut conn, collection)?;
         repo::search::sample(&mut conn, collection, count.min(MAX_K * 10))
@@ -230,7 +236,7 @@ impl Store {
 /// template's other fields once.
 fn validate_batch(
     collection: &Collection,
-    queries: &[Vec<f32>],
+    queries: &[VectorValue],
     template: &SearchRequest,
 ) -> Result<SearchRequest> {
     if queries.len() > MAX_BATCH {

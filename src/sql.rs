@@ -17,6 +17,8 @@ use diesel::sql_types::{Array, BigInt, Bool, Double, Integer, Jsonb, Text, Untyp
 use diesel::{PgConnection, QueryResult, RunQueryDsl};
 use std::fmt;
 
+use crate::vector::{BitVector, SparseVector, VectorValue};
+
 /// The most bind parameters one PostgreSQL statement can carry (the protocol's 16-bit count).
 pub const MAX_BINDS: usize = 65_535;
 
@@ -57,6 +59,10 @@ pub enum Bind {
     Vector(pgvector::Vector),
     /// `vector[]` (batch search).
     VectorArray(Vec<pgvector::Vector>),
+    /// pgvector's `sparsevec`.
+    SparseVector(SparseVector),
+    /// `bit`.
+    Bit(BitVector),
 }
 
 /// A statement needs more bind parameters than PostgreSQL accepts.
@@ -185,6 +191,10 @@ impl SqlBuilder {
                 Bind::VectorArray(value) => {
                     query.bind::<Array<pgvector::sql_types::Vector>, _>(value)
                 }
+                Bind::SparseVector(value) => {
+                    query.bind::<pgvector::sql_types::SparseVector, _>(value)
+                }
+                Bind::Bit(value) => query.bind::<pgvector::sql_types::Bit, _>(value),
             };
         }
         query
@@ -292,6 +302,10 @@ impl QueryFragment<Pg> for PreparedQuery {
                 Bind::VectorArray(value) => {
                     out.push_bind_param::<Array<pgvector::sql_types::Vector>, _>(value)?;
                 }
+                Bind::SparseVector(value) => {
+                    out.push_bind_param::<pgvector::sql_types::SparseVector, _>(value)?;
+                }
+                Bind::Bit(value) => out.push_bind_param::<pgvector::sql_types::Bit, _>(value)?,
             }
         }
         out.push_sql(&self.tail);
@@ -332,6 +346,19 @@ bind_from! {
     serde_json::Value => Jsonb,
     Vec<serde_json::Value> => JsonbArray,
     pgvector::Vector => Vector,
+    SparseVector => SparseVector,
+    BitVector => Bit,
+}
+
+/// A query vector as the parameter of its kind: `vector`, `sparsevec` or `bit`.
+impl From<VectorValue> for Bind {
+    fn from(value: VectorValue) -> Self {
+        match value {
+            VectorValue::Dense(values) => Bind::Vector(pgvector::Vector::from(values)),
+            VectorValue::Sparse(sparse) => Bind::SparseVector(sparse),
+            VectorValue::Bit(bits) => Bind::Bit(bits),
+        }
+    }
 }
 
 impl From<&str> for Bind {

@@ -290,8 +290,8 @@ fn fuzz_dto_validation() {
     ];
     fuzz("dto validation", |rng| {
         let dimension = 1 + below(rng, 6) as usize;
-        let metric = *pick(rng, &Metric::ALL);
-        let rules = CollectionRules { dimension, metric };
+        let metric = *pick(rng, &Metric::FLOAT);
+        let rules = CollectionRules::dense(dimension, metric);
         let items: Vec<NewEmbedding> = (0..below(rng, 5))
             .map(|_| {
                 let length = if below(rng, 5) == 0 {
@@ -299,7 +299,7 @@ fn fuzz_dto_validation() {
                 } else {
                     dimension
                 };
-                let vector = (0..length).map(|_| *pick(rng, &floats)).collect();
+                let vector: Vec<f32> = (0..length).map(|_| *pick(rng, &floats)).collect();
                 NewEmbedding::new(random_string(rng), vector)
                     .with_content(random_string(rng))
                     .with_metadata(random_json(rng, 0))
@@ -314,11 +314,11 @@ fn fuzz_dto_validation() {
         if batch.validate_with(&rules).is_ok() {
             // Accepted vectors are finite and of the right length.
             for item in &batch.items {
-                assert_eq!(item.vector.len(), dimension);
-                assert!(item.vector.iter().all(|value| value.is_finite()));
+                assert_eq!(item.vector.dimension(), dimension);
+                assert!(item.vector.to_vec().iter().all(|value| value.is_finite()));
             }
         }
-        let query = (0..dimension).map(|_| *pick(rng, &floats)).collect();
+        let query: Vec<f32> = (0..dimension).map(|_| *pick(rng, &floats)).collect();
         let _ = SearchRequest::new(query, below(rng, 2000) as u32).validate_with(&rules);
         let name = random_string(rng);
         let _ = NewCollection::new(&name, below(rng, 20_000) as u32, metric, random_string(rng))

@@ -326,7 +326,7 @@ fn row_bytes(row: &Embedding) -> usize {
         + 2 * row.external_id.len()
         + row.content.as_ref().map_or(0, String::len)
         + json_bytes(&row.metadata)
-        + std::mem::size_of_val(row.vector.as_slice())
+        + row.vector.heap_bytes()
         + ENTRY_OVERHEAD
 }
 
@@ -362,7 +362,7 @@ mod tests {
             collection_id: CollectionId(collection),
             id: 1,
             external_id: id.to_owned(),
-            vector: pgvector::Vector::from(vec![value; 4]),
+            vector: vec![value; 4].into(),
             content: None,
             metadata: serde_json::json!({}),
             created_at: chrono::DateTime::UNIX_EPOCH,

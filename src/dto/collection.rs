@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use crate::dto::rules;
 use crate::metric::Metric;
 use crate::models::NewCollectionRow;
+use crate::vector::VectorKind;
 
 /// A collection to create.
 ///
@@ -17,12 +18,18 @@ pub struct NewCollection {
     /// Unique slug: 1..=63 characters, `^[a-z][a-z0-9_-]*$`.
     #[garde(custom(rules::slug))]
     pub name: String,
-    /// Length of every vector, 1..=16000.
-    #[garde(range(min = 1, max = 16000))]
+    /// Length of every vector: 1..=16,000 values (dense), 1..=10⁹ positions (sparse),
+    /// 1..=64,000 bits (bit).
+    #[garde(custom(dimension_fits(self.kind)))]
     pub dimension: u32,
-    /// Distance used for search.
-    #[garde(skip)]
+    /// Distance used for search: `l2`, `cosine`, `inner_product` or `l1` for dense and sparse
+    /// collections, `hamming` or `jaccard` for bit collections.
+    #[garde(custom(metric_fits(self.kind)))]
     pub metric: Metric,
+    /// What the collection stores (default dense).
+    #[serde(default)]
+    #[garde(skip)]
+    pub kind: VectorKind,
     /// The embedding model that produces the vectors, 1..=256 bytes.
     #[garde(custom(rules::model))]
     pub model: String,
@@ -46,7 +53,15 @@ impl NewCollection {
             metric,
             model: model.into(),
             description: empty_object(),
+            kind: VectorKind::Dense,
         }
+    }
+
+    /// Sets the kind of vectors the collection stores (pick the metric to match:
+    /// [`Metric::of_kind`]).
+    pub fn with_kind(mut self, kind: VectorKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     /// Sets the description (must be a JSON object).
@@ -58,11 +73,40 @@ impl NewCollection {
     pub(crate) fn as_row(&self) -> NewCollectionRow<'_> {
         NewCollectionRow {
             name: &self.name,
-            // Validated to 1..=16000, so it fits.
+            // Validated to at most 10⁹, so it fits.
             dimension: i32::try_from(self.dimension).unwrap_or(i32::MAX),
             metric: self.metric,
             model: &self.model,
             description: &self.description,
+            kind: self.kind,
+        }
+    }
+}
+
+fn dimension_fits(kind: VectorKind) -> impl FnOnce(&u32, &()) -> garde::Result {
+    move |dimension, _| {
+        let most = kind.max_dimension();
+        if (1..=most).contains(dimension) {
+            Ok(())
+        } else {
+            Err(garde::Error::new(format!(
+                "must be 1..={most} for a {kind} collection, got {dimension}"
+            )))
+        }
+    }
+}
+
+fn metric_fits(kind: VectorKind) -> impl FnOnce(&Metric, &()) -> garde::Result {
+    move |metric, _| {
+        let allowed = Metric::of_kind(kind);
+        if allowed.contains(metric) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = allowed.iter().map(|metric| metric.as_str()).collect();
+            Err(garde::Error::new(format!(
+                "{metric} does not apply to a {kind} collection: use one of {}",
+                names.join(", ")
+            )))
         }
     }
 }

@@ -5,8 +5,9 @@ use garde::Validate;
 use serde::{Deserialize, Serialize};
 
 use crate::dto::collection::empty_object;
-use crate::dto::rules::{self, CollectionRules};
+use crate::dto::rules::{self, CollectionRules, Purpose};
 use crate::models::{CollectionId, NewEmbeddingRow};
+use crate::vector::{VectorKind, VectorValue};
 
 /// One embedding to store.
 ///
@@ -18,8 +19,10 @@ pub struct NewEmbedding {
     /// The caller's stable key, 1..=512 bytes, no NUL; unique within the collection.
     #[serde(alias = "id")]
     pub external_id: String,
-    /// The vector: the collection's dimension, finite values, not all zero under cosine.
-    pub vector: Vec<f32>,
+    /// The vector, of the collection's kind and dimension (see [`VectorValue`]): finite
+    /// values, not all zero under cosine; a sparse one with strictly increasing indices below
+    /// its dimension, non-zero values, at most 1,000 of them.
+    pub vector: VectorValue,
     /// Optional source text.
     #[serde(default)]
     pub content: Option<String>,
@@ -29,11 +32,13 @@ pub struct NewEmbedding {
 }
 
 impl NewEmbedding {
-    /// An embedding without content and with empty metadata.
-    pub fn new(external_id: impl Into<String>, vector: Vec<f32>) -> Self {
+    /// An embedding without content and with empty metadata; `vector` is a `Vec<f32>` for a
+    /// dense collection, a [`SparseVector`](crate::SparseVector) or a
+    /// [`BitVector`](crate::BitVector) for the others.
+    pub fn new(external_id: impl Into<String>, vector: impl Into<VectorValue>) -> Self {
         Self {
             external_id: external_id.into(),
-            vector,
+            vector: vector.into(),
             content: None,
             metadata: empty_object(),
         }
@@ -51,11 +56,11 @@ impl NewEmbedding {
         self
     }
 
-    fn into_row(self, collection_id: CollectionId) -> NewEmbeddingRow {
+    fn into_row(self, collection_id: CollectionId, kind: VectorKind) -> NewEmbeddingRow {
         NewEmbeddingRow {
             collection_id,
             external_id: self.external_id,
-            embedding: pgvector::Vector::from(self.vector),
+            vector: rules::conform(self.vector, kind),
             content: self.content,
             metadata: self.metadata,
         }
@@ -77,16 +82,13 @@ impl Validate for NewEmbedding {
         if let Err(error) = rules::external_id(&self.external_id, rules) {
             report.append(parent().join("external_id"), error);
         }
-        if !rules::vector_plainly_fits(&self.vector, rules) {
-            if let Err(error) = rules::vector_fits(&self.vector, rules) {
-                report.append(parent().join("vector"), error);
-            }
-            for (index, value) in self.vector.iter().enumerate() {
-                if let Err(error) = rules::finite(value, rules) {
-                    report.append(parent().join("vector").join(index), error);
-                }
-            }
-        }
+        rules::check_vector(
+            &self.vector,
+            rules,
+            Purpose::Store,
+            &mut || parent().join("vector"),
+            report,
+        );
         if let Err(error) = rules::content(&self.content, rules) {
             report.append(parent().join("content"), error);
         }
@@ -178,7 +180,11 @@ impl EmbeddingBatch {
 
     /// Rows for the `COPY`, in order; under [`Duplicates::LastWins`] only the last occurrence
     /// of each `external_id` is kept (at the position of that last occurrence).
-    pub(crate) fn into_rows(self, collection_id: CollectionId) -> (Vec<NewEmbeddingRow>, usize) {
+    pub(crate) fn into_rows(
+        self,
+        collection_id: CollectionId,
+        kind: VectorKind,
+    ) -> (Vec<NewEmbeddingRow>, usize) {
         let total = self.items.len();
         let items = match self.duplicates {
             Duplicates::Reject => self.items,
@@ -207,7 +213,7 @@ impl EmbeddingBatch {
         let dropped = total - items.len();
         let rows = items
             .into_iter()
-            .map(|item| item.into_row(collection_id))
+            .map(|item| item.into_row(collection_id, kind))
             .collect();
         (rows, dropped)
     }
@@ -221,6 +227,7 @@ mod tests {
     const RULES: CollectionRules = CollectionRules {
         dimension: 3,
         metric: Metric::Cosine,
+        kind: VectorKind::Dense,
     };
 
     fn failures(batch: &EmbeddingBatch) -> Vec<String> {
@@ -288,11 +295,11 @@ mod tests {
             duplicates: Duplicates::LastWins,
         };
         assert!(upsert.validate_with(&RULES).is_ok());
-        let (rows, dropped) = upsert.into_rows(CollectionId(1));
+        let (rows, dropped) = upsert.into_rows(CollectionId(1), VectorKind::Dense);
         assert_eq!(dropped, 2);
         let kept: Vec<(&str, Vec<f32>)> = rows
             .iter()
-            .map(|row| (row.external_id.as_str(), row.embedding.to_vec()))
+            .map(|row| (row.external_id.as_str(), row.vector.to_vec()))
             .collect();
         assert_eq!(
             kept,

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 use crate::dto::rules::CollectionRules;
 use crate::metric::{MAX_HALFVEC_INDEX_DIMENSION, Metric, Quantization, SearchExpression};
 use crate::models::Collection;
+use crate::vector::VectorKind;
 
 /// The approximate nearest-neighbour index methods pgvector offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -180,6 +181,15 @@ fn method_fits_rules(
     let dimension = u32::try_from(rules.dimension).unwrap_or(u32::MAX);
     // Bits are indexable far beyond any collection's dimension (64,000); `half` is checked
     // on its own field.
+    if rules.kind != VectorKind::Dense {
+        if method == IndexMethod::IvfFlat {
+            return Err(garde::Error::new(format!(
+                "a {} collection is indexed with hnsw only (pgvector's ivfflat has no {} operator class for it)",
+                rules.kind, rules.metric
+            )));
+        }
+        return Ok(());
+    }
     if quantization.is_none() && SearchExpression::for_dimension(dimension).element.is_none() {
         return Err(garde::Error::new(format!(
             "a collection of {dimension} dimensions cannot have an ANN index \
@@ -205,6 +215,12 @@ fn quantization_fits(
             return Err(garde::Error::new(
                 "quantized indexes are built with hnsw only",
             ));
+        }
+        if rules.kind != VectorKind::Dense {
+            return Err(garde::Error::new(format!(
+                "quantization applies to dense collections only; this one stores {} vectors",
+                rules.kind
+            )));
         }
         let dimension = rules.dimension;
         match quantization {
@@ -243,7 +259,11 @@ mod tests {
     use super::*;
 
     fn rules(dimension: usize, metric: Metric) -> CollectionRules {
-        CollectionRules { dimension, metric }
+        CollectionRules {
+            dimension,
+            metric,
+            kind: VectorKind::Dense,
+        }
     }
 
     fn problems(spec: IndexSpec, rules: CollectionRules) -> Vec<String> {
@@ -258,7 +278,7 @@ mod tests {
 
     #[test]
     fn defaults_are_valid_for_every_indexable_collection() {
-        for metric in Metric::ALL {
+        for metric in Metric::FLOAT {
             assert!(problems(IndexSpec::hnsw(), rules(384, metric)).is_empty());
             assert!(problems(IndexSpec::hnsw(), rules(3072, metric)).is_empty());
         }

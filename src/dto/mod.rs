@@ -28,6 +28,7 @@ pub use collection::NewCollection;
 pub(crate) use embedding::CheckedBatch;
 pub use embedding::{Duplicates, EmbeddingBatch, NewEmbedding};
 pub use index::{IndexMethod, IndexSpec};
+pub(crate) use rules::conform;
 pub use rules::{
     CollectionRules, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_JSON_DEPTH, MAX_METADATA_BYTES,
 };

@@ -2,6 +2,9 @@
 
 use crate::metric::Metric;
 use crate::models::Collection;
+use crate::vector::{
+    BitVector, MAX_SPARSE_NONZEROS, SparseVector, VectorKind, VectorValue, bits_of,
+};
 
 /// Most bytes of a collection's serialized `description`.
 pub const MAX_DESCRIPTION_BYTES: usize = 16 * 1024;
@@ -23,6 +26,8 @@ pub struct CollectionRules {
     pub dimension: usize,
     /// The collection's metric (cosine refuses all-zero vectors).
     pub metric: Metric,
+    /// The kind of vectors the collection stores.
+    pub kind: VectorKind,
 }
 
 impl CollectionRules {
@@ -31,6 +36,247 @@ impl CollectionRules {
         Self {
             dimension: collection.dimension as usize,
             metric: collection.metric,
+            kind: collection.kind,
+        }
+    }
+
+    /// The rules of a dense collection of `dimension` under `metric`.
+    pub fn dense(dimension: usize, metric: Metric) -> Self {
+        Self {
+            dimension,
+            metric,
+            kind: VectorKind::Dense,
+        }
+    }
+}
+
+/// What a vector is checked for: storing adds pgvector's indexing limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// An item to store.
+    Store,
+    /// A query.
+    Query,
+}
+
+/// Checks `value` against a collection of `rules.kind`, reporting each problem under `path`
+/// (the vector's own path, e.g. `items[3].vector`): `vector[7]`, `vector.indices[2]`, ….
+pub(crate) fn check_vector(
+    value: &VectorValue,
+    rules: &CollectionRules,
+    purpose: Purpose,
+    path: &mut dyn FnMut() -> garde::Path,
+    report: &mut garde::Report,
+) {
+    match (rules.kind, value) {
+        (VectorKind::Dense, VectorValue::Dense(values)) => {
+            if !vector_plainly_fits(values, rules) {
+                if let Err(error) = vector_fits(values, rules) {
+                    report.append(path(), error);
+                }
+                finite_values(values, path, report);
+            }
+        }
+        (VectorKind::Sparse, VectorValue::Sparse(sparse)) => {
+            check_sparse(sparse, rules, purpose, path, report);
+        }
+        (VectorKind::Sparse, VectorValue::Dense(values)) => {
+            if values.len() != rules.dimension {
+                report.append(
+                    path(),
+                    garde::Error::new(format!(
+                        "expected {} values (or a sparse vector of dim {0}), got {}",
+                        rules.dimension,
+                        values.len()
+                    )),
+                );
+            } else if finite_values(values, path, report) {
+                check_sparse(
+                    &SparseVector::from_dense(values),
+                    rules,
+                    purpose,
+                    path,
+                    report,
+                );
+            }
+        }
+        (VectorKind::Bit, VectorValue::Bit(bits)) => check_bits(bits, rules, path, report),
+        (VectorKind::Bit, VectorValue::Dense(values)) => match bits_of(values) {
+            Ok(bits) => check_bits(&bits, rules, path, report),
+            Err(problem) => report.append(
+                path(),
+                garde::Error::new(format!("{problem} in a bit collection")),
+            ),
+        },
+        (kind, value) => report.append(
+            path(),
+            garde::Error::new(format!(
+                "a {} vector cannot be used with a {kind} collection",
+                value.kind()
+            )),
+        ),
+    }
+}
+
+/// The value in the form the collection stores: a dense vector given to a sparse collection
+/// becomes its non-zero values, one of 0s and 1s given to a bit collection its bits. Only
+/// called on values [`check_vector`] accepted.
+pub(crate) fn conform(value: VectorValue, kind: VectorKind) -> VectorValue {
+    match (kind, value) {
+        (VectorKind::Sparse, VectorValue::Dense(values)) => {
+            VectorValue::Sparse(SparseVector::from_dense(&values))
+        }
+        (VectorKind::Bit, VectorValue::Dense(values)) => match bits_of(&values) {
+            Ok(bits) => VectorValue::Bit(bits),
+            Err(_) => VectorValue::Dense(values),
+        },
+        (_, value) => value,
+    }
+}
+
+/// Reports every value that is not finite, as `vector[i]`; whether all are.
+fn finite_values(
+    values: &[f32],
+    path: &mut dyn FnMut() -> garde::Path,
+    report: &mut garde::Report,
+) -> bool {
+    let mut all = true;
+    for (index, value) in values.iter().enumerate() {
+        if let Err(error) = finite(value, &()) {
+            report.append(path().join(index), error);
+            all = false;
+        }
+    }
+    all
+}
+
+fn check_sparse(
+    sparse: &SparseVector,
+    rules: &CollectionRules,
+    purpose: Purpose,
+    path: &mut dyn FnMut() -> garde::Path,
+    report: &mut garde::Report,
+) {
+    let before = report.iter().count();
+    if sparse.dim as usize != rules.dimension {
+        report.append(
+            path().join("dim"),
+            garde::Error::new(format!(
+                "expected {} dimensions, got {}",
+                rules.dimension, sparse.dim
+            )),
+        );
+    }
+    if sparse.indices.len() != sparse.values.len() {
+        report.append(
+            path().join("values"),
+            garde::Error::new(format!(
+                "{} values for {} indices: each index needs exactly one value",
+                sparse.values.len(),
+                sparse.indices.len()
+            )),
+        );
+    }
+    if purpose == Purpose::Store && sparse.indices.len() > MAX_SPARSE_NONZEROS {
+        report.append(
+            path().join("indices"),
+            garde::Error::new(format!(
+                "{} non-zero values, at most {MAX_SPARSE_NONZEROS} (pgvector indexes sparse vectors of up to {MAX_SPARSE_NONZEROS} non-zeros)",
+                sparse.indices.len()
+            )),
+        );
+    }
+    let mut previous: Option<u32> = None;
+    for (position, index) in sparse.indices.iter().enumerate() {
+        if *index as usize >= rules.dimension {
+            report.append(
+                path().join("indices").join(position),
+                garde::Error::new(format!(
+                    "{index} is out of range: positions are 0-based, below dim {}",
+                    rules.dimension
+                )),
+            );
+        }
+        if let Some(previous) = previous
+            && *index <= previous
+        {
+            report.append(
+                path().join("indices").join(position),
+                garde::Error::new(format!(
+                    "{index} does not follow {previous}: indices must increase strictly"
+                )),
+            );
+        }
+        previous = Some(*index);
+    }
+    for (position, value) in sparse.values.iter().enumerate() {
+        let problem = if value.is_nan() {
+            Some("value is NaN")
+        } else if value.is_infinite() {
+            Some("value is infinite")
+        } else if *value == 0.0 {
+            Some("value is zero: a sparse vector lists its non-zero values only")
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            report.append(
+                path().join("values").join(position),
+                garde::Error::new(problem),
+            );
+        }
+    }
+    if report.iter().count() == before
+        && rules.metric == Metric::Cosine
+        && sparse.values.iter().map(|value| value * value).sum::<f32>() == 0.0
+    {
+        report.append(
+            path(),
+            garde::Error::new(if sparse.values.is_empty() {
+                "has no non-zero value, which has no cosine distance"
+            } else {
+                "its values are too small (subnormal): the length underflows to zero, which has no cosine distance"
+            }),
+        );
+    }
+}
+
+fn check_bits(
+    bits: &BitVector,
+    rules: &CollectionRules,
+    path: &mut dyn FnMut() -> garde::Path,
+    report: &mut garde::Report,
+) {
+    if bits.len() != rules.dimension {
+        report.append(
+            path(),
+            garde::Error::new(format!(
+                "expected {} bits, got {}",
+                rules.dimension,
+                bits.len()
+            )),
+        );
+    } else if rules.metric == Metric::Jaccard && bits.count_ones() == 0 {
+        report.append(
+            path(),
+            garde::Error::new("all bits are zero, which has no Jaccard distance"),
+        );
+    }
+}
+
+/// A query vector: what `check_vector` accepts for a search (an empty dense vector passes
+/// here; the request decides whether it may be empty).
+impl garde::Validate for VectorValue {
+    type Context = CollectionRules;
+
+    fn validate_into(
+        &self,
+        rules: &CollectionRules,
+        parent: &mut dyn FnMut() -> garde::Path,
+        report: &mut garde::Report,
+    ) {
+        if !self.is_empty() {
+            check_vector(self, rules, Purpose::Query, parent, report);
         }
     }
 }
@@ -81,7 +327,7 @@ pub(crate) fn vector_plainly_fits(vector: &[f32], rules: &CollectionRules) -> bo
     sum.is_finite() && (rules.metric != Metric::Cosine || sum > 0.0)
 }
 
-pub(crate) fn finite(value: &f32, _: &CollectionRules) -> garde::Result {
+pub(crate) fn finite<C>(value: &f32, _: &C) -> garde::Result {
     if value.is_nan() {
         Err(garde::Error::new("value is NaN"))
     } else if value.is_infinite() {
@@ -275,7 +521,11 @@ mod tests {
     use super::*;
 
     fn rules(dimension: usize, metric: Metric) -> CollectionRules {
-        CollectionRules { dimension, metric }
+        CollectionRules {
+            dimension,
+            metric,
+            kind: VectorKind::Dense,
+        }
     }
 
     /// The slow, value-by-value verdict the one-pass check stands in for.

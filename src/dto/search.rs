@@ -1,9 +1,10 @@
 use garde::{Valid, Validate};
 use serde::{Deserialize, Serialize};
 
-use crate::dto::rules::{self, CollectionRules};
+use crate::dto::rules::CollectionRules;
 use crate::filter::{FieldPath, Filter};
 use crate::models::Collection;
+use crate::vector::VectorValue;
 
 /// Most neighbours one search returns.
 pub const MAX_K: u32 = 1000;
@@ -59,8 +60,8 @@ pub struct SearchAfter {
 pub struct SearchRequest {
     /// The query vector: the collection's dimension, finite values. Empty for a full-text
     /// search without a vector ([`SearchRequest::text`]).
-    #[garde(custom(query_vector_fits(self.text.is_some())), inner(custom(rules::finite)))]
-    pub vector: Vec<f32>,
+    #[garde(dive, custom(query_vector_present(self.text.is_some())))]
+    pub vector: VectorValue,
     /// How many neighbours to return, 1..=[`MAX_K`].
     #[garde(range(min = 1, max = 1000))]
     pub k: u32,
@@ -196,12 +197,19 @@ impl TextQuery {
     }
 }
 
-fn query_vector_fits(text: bool) -> impl FnOnce(&Vec<f32>, &CollectionRules) -> garde::Result {
+/// An empty query vector is a text-only search's; otherwise [`VectorValue`]'s own validation
+/// (`dive`) checks it against the collection.
+fn query_vector_present(
+    text: bool,
+) -> impl FnOnce(&VectorValue, &CollectionRules) -> garde::Result {
     move |vector, rules| {
-        if text && vector.is_empty() {
-            return Ok(());
+        if vector.is_empty() && !text {
+            return Err(garde::Error::new(format!(
+                "expected a vector of {} dimensions, got an empty one",
+                rules.dimension
+            )));
         }
-        rules::vector_fits(vector, rules)
+        Ok(())
     }
 }
 
@@ -400,9 +408,9 @@ fn filter_fits(filter: &Option<Filter>, _: &CollectionRules) -> garde::Result {
 
 impl SearchRequest {
     /// The `k` nearest neighbours of `vector`, without content or vectors.
-    pub fn new(vector: Vec<f32>, k: u32) -> Self {
+    pub fn new(vector: impl Into<VectorValue>, k: u32) -> Self {
         Self {
-            vector,
+            vector: vector.into(),
             k,
             include_content: false,
             include_vector: false,
@@ -485,8 +493,8 @@ impl SearchRequest {
     }
 
     /// The same request for another query vector (batch search, recall probes).
-    pub fn with_query(mut self, vector: Vec<f32>) -> Self {
-        self.vector = vector;
+    pub fn with_query(mut self, vector: impl Into<VectorValue>) -> Self {
+        self.vector = vector.into();
         self
     }
 

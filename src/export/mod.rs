@@ -18,6 +18,7 @@ use crate::metric::Metric;
 use crate::repo::pages;
 use crate::store::Store;
 use crate::trace::{self, Operation};
+use crate::vector::{VectorKind, VectorValue};
 
 /// Rows fetched per keyset page.
 const PAGE_ROWS: i64 = 2_000;
@@ -104,6 +105,7 @@ impl Store {
                     self,
                     collection,
                     |collection, total| {
+                        dense_export(collection, "vectors.npy")?;
                         let matrix = NpyWriter::create(
                             vectors_partial,
                             total,
@@ -115,7 +117,7 @@ impl Store {
                     },
                     |(matrix, lines), page| {
                         for row in page {
-                            matrix.write_row(row.vector.as_slice())?;
+                            matrix.write_row(&row.vector.to_vec())?;
                             let line = RecordLine {
                                 external_id: &row.external_id,
                                 metadata: &row.metadata,
@@ -145,6 +147,103 @@ impl Store {
             records,
         })
     }
+}
+
+impl Store {
+    /// Writes the collection to `dir/embeddings.jsonl`, one line per row —
+    /// `{"external_id": …, "vector": …, "metadata": {…}, "content": …}` with the vector in its
+    /// kind's JSON form (an array, a sparse object, a bit string) — the lines `embedstore
+    /// insert` and [`crate::JsonlSource`] read back. Ordered by `external_id`, from one
+    /// `REPEATABLE READ` snapshot, under its final name only when complete: like
+    /// [`Store::export_npy`], and the one export of a sparse collection.
+    ///
+    /// # Errors
+    /// As [`Store::export_npy`].
+    pub fn export_jsonl(
+        &self,
+        collection: &str,
+        dir: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ExportSummary, IngestError> {
+        let operation = export_operation("jsonl");
+        exported(
+            &operation,
+            collection,
+            self.export_jsonl_now(collection, dir, progress),
+        )
+    }
+
+    fn export_jsonl_now(
+        &self,
+        collection: &str,
+        dir: &Path,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ExportSummary, IngestError> {
+        let (rows, [path]) = write_via_partials(dir, ["embeddings.jsonl"], |[partial]| {
+            let name = partial.display().to_string();
+            let (mut lines, rows) = for_each_page(
+                self,
+                collection,
+                |_, _| {
+                    let file =
+                        File::create(partial).map_err(|error| IngestError::io(&name, error))?;
+                    Ok(BufWriter::with_capacity(1 << 20, file))
+                },
+                |lines, page| {
+                    for row in page {
+                        let line = VectorLine {
+                            external_id: &row.external_id,
+                            vector: &row.vector,
+                            metadata: &row.metadata,
+                            content: row.content.as_deref(),
+                        };
+                        serde_json::to_writer(&mut *lines, &line)
+                            .map_err(|error| IngestError::io(&name, error.into()))?;
+                        lines
+                            .write_all(b"\n")
+                            .map_err(|error| IngestError::io(&name, error))?;
+                    }
+                    Ok(())
+                },
+                progress,
+            )?;
+            lines
+                .flush()
+                .map_err(|error| IngestError::io(&name, error))?;
+            Ok(rows)
+        })?;
+        Ok(ExportSummary {
+            rows,
+            vectors: path.clone(),
+            records: path,
+        })
+    }
+}
+
+/// One line of `embeddings.jsonl`.
+#[derive(Serialize)]
+struct VectorLine<'a> {
+    external_id: &'a str,
+    vector: &'a VectorValue,
+    metadata: &'a serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+}
+
+/// Refuses a dense-matrix export (`.npy`, Parquet) of a sparse collection: its matrix would
+/// hold every one of up to 10⁹ dimensions. Bit collections export as 0.0/1.0 values.
+pub(crate) fn dense_export(collection: &crate::Collection, file: &str) -> Result<(), IngestError> {
+    if collection.kind == VectorKind::Sparse {
+        return Err(IngestError::format(
+            file,
+            format!(
+                "collection {} stores sparse vectors of {} dimensions, which a dense matrix cannot hold: export it to JSONL (`export --format jsonl`, Store::export_jsonl)",
+                crate::error::bounded(&collection.name),
+                collection.dimension
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Writes an export's files so that they appear under their final names only when complete:
@@ -234,7 +333,7 @@ impl Store {
     }
 }
 
-/// The span of an export (`format`: `npy` or `parquet`); the files' paths are never recorded.
+/// The span of an export (`format`: `npy`, `jsonl` or `parquet`); the files' paths are never recorded.
 pub(crate) fn export_operation(format: &'static str) -> Operation {
     Operation::start(trace::span!(
         "export",

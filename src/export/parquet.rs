@@ -54,6 +54,7 @@ impl Store {
                 self,
                 collection,
                 |collection, _| {
+                    super::dense_export(collection, "embeddings.parquet")?;
                     let dimension = i32::try_from(collection.dimension).unwrap_or(i32::MAX);
                     let schema = Arc::new(Schema::new(vec![
                         Field::new("external_id", DataType::Utf8, false),
@@ -114,7 +115,7 @@ fn record_batch(
     let mut content = StringBuilder::new();
     for row in page {
         ids.append_value(&row.external_id);
-        vectors.values().append_slice(row.vector.as_slice());
+        vectors.values().append_slice(&row.vector.to_vec());
         vectors.append(true);
         metadata.append_value(row.metadata.to_string());
         content.append_option(row.content.as_deref());

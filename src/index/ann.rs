@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::dto::{IndexMethod, IndexSpec};
 use crate::error::{Error, Result};
-use crate::metric::{Metric, Quantization};
+use crate::metric::{Element, Metric, Quantization};
 use crate::models::Collection;
 use crate::repo::ann_index;
 use crate::repo::collections::{ann_name, ensure_partition};
@@ -282,13 +282,18 @@ fn status(conn: &mut PgConnection, collection: &Collection) -> Result<IndexStatu
     let valid = row.valid.unwrap_or(false);
     let method = row.method.as_deref().and_then(IndexMethod::from_name);
     let element = row.definition.as_deref().map(|definition| {
-        if definition.contains("binary_quantize(") {
-            "bit".to_owned()
+        let element = if definition.contains("binary_quantize(") {
+            Element::Bit
         } else if definition.contains("halfvec") {
-            "halfvec".to_owned()
+            Element::HalfVector
         } else {
-            "vector".to_owned()
-        }
+            // A sparse or bit collection's own element, `vector` for a dense one.
+            collection
+                .search_expression()
+                .element
+                .unwrap_or(Element::Vector)
+        };
+        element.as_str().to_owned()
     });
     let recorded = row
         .parameters

@@ -202,7 +202,7 @@ impl ParquetSource {
         let outcome = if problems.is_empty() {
             Ok(NewEmbedding {
                 external_id,
-                vector,
+                vector: vector.into(),
                 content,
                 metadata,
             })

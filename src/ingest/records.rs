@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::ingest::error::IngestError;
+use crate::vector::VectorValue;
 
 /// Longest line read (content may be 1 MiB, metadata 64 KiB; JSON escapes can triple them).
 pub const MAX_LINE_BYTES: usize = 8 << 20;
@@ -38,8 +39,9 @@ pub struct VectorRecord {
     /// The caller's stable key (`id` is accepted too).
     #[serde(alias = "id")]
     pub external_id: String,
-    /// The embedding.
-    pub vector: Vec<f32>,
+    /// The embedding: an array of numbers, a sparse vector object
+    /// (`{"indices": […], "values": […], "dim": N}`) or a string of 0s and 1s.
+    pub vector: VectorValue,
     /// JSON object of attributes (defaults to `{}`).
     #[serde(default = "empty_object")]
     pub metadata: serde_json::Value,

@@ -131,7 +131,7 @@ impl RowSource for NpySource {
                     let outcome = record
                         .map(|record| NewEmbedding {
                             external_id: record.external_id,
-                            vector,
+                            vector: vector.into(),
                             content: record.content,
                             metadata: record.metadata,
                         })

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::metric::Metric;
 use crate::models::{Collection, CollectionId};
+use crate::vector::VectorKind;
 
 /// A name that points at one collection: readers and writers that use the alias switch to
 /// another collection when the alias is moved ([`Aliases::set`](crate::Aliases::set)), at once
@@ -45,6 +46,8 @@ pub struct AliasRow {
     created_at: DateTime<Utc>,
     #[diesel(sql_type = Timestamptz)]
     updated_at: DateTime<Utc>,
+    #[diesel(sql_type = Text)]
+    kind: VectorKind,
 }
 
 impl From<AliasRow> for Alias {
@@ -54,13 +57,14 @@ impl From<AliasRow> for Alias {
             collection: Collection {
                 id: row.id,
                 name: row.name,
-                // The column's CHECK keeps it within 1..=16000.
+                // The column's CHECK keeps it within 1..=10⁹.
                 dimension: u32::try_from(row.dimension).unwrap_or_default(),
                 metric: row.metric,
                 model: row.model,
                 description: row.description,
                 created_at: row.created_at,
                 updated_at: row.updated_at,
+                kind: row.kind,
             },
             updated_at: row.alias_updated_at,
         }

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::metric::{Metric, SearchExpression};
 use crate::schema::collections;
+use crate::vector::VectorKind;
 
 /// The surrogate key of a collection; also its partition's key.
 #[derive(
@@ -50,12 +51,14 @@ pub struct Collection {
     pub created_at: DateTime<Utc>,
     /// Last change to this row.
     pub updated_at: DateTime<Utc>,
+    /// What the collection stores: dense, sparse or bit vectors.
+    pub kind: VectorKind,
 }
 
 impl Collection {
     /// The expression searches order by and an ANN index is built on.
     pub(crate) fn search_expression(&self) -> SearchExpression {
-        SearchExpression::for_dimension(self.dimension)
+        SearchExpression::for_collection(self.kind, self.dimension)
     }
 
     /// The name of the collection's partition of `embeddings`, built from our own integer id.
@@ -78,4 +81,6 @@ pub struct NewCollectionRow<'a> {
     pub model: &'a str,
     /// See [`Collection::description`].
     pub description: &'a serde_json::Value,
+    /// See [`Collection::kind`].
+    pub kind: VectorKind,
 }

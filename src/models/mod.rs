@@ -7,4 +7,5 @@ mod embedding;
 
 pub use alias::{Alias, AliasRow};
 pub use collection::{Collection, CollectionId, NewCollectionRow};
+pub(crate) use embedding::StoredVector;
 pub use embedding::{Embedding, NewEmbeddingRow};

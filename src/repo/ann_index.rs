@@ -133,10 +133,11 @@ pub(crate) fn record_build(
     rows: u64,
 ) -> Result<()> {
     let element = match (spec.quantization, collection.search_expression().element) {
-        (Some(Quantization::Binary), _) => "bit",
-        (Some(Quantization::Half), _) | (None, Some(Element::HalfVector)) => "halfvec",
-        _ => "vector",
-    };
+        (Some(Quantization::Binary), _) => Element::Bit,
+        (Some(Quantization::Half), _) => Element::HalfVector,
+        (None, element) => element.unwrap_or(Element::Vector),
+    }
+    .as_str();
     let parameters = match spec.method {
         IndexMethod::Hnsw => {
             let mut parameters = serde_json::json!({

@@ -10,11 +10,13 @@ use garde::{Unvalidated, Valid};
 
 use crate::dto::NewCollection;
 use crate::error::{Error, Result, bounded};
+use crate::metric::column_of;
 use crate::models::Collection;
 use crate::repo::aliases;
 use crate::repo::touched::Touched;
 use crate::schema::collections;
 use crate::trace::{self, Operation};
+use crate::vector::VectorKind;
 
 /// Collections inside a unit of work.
 pub struct Collections<'u> {
@@ -193,9 +195,20 @@ fn create_partition(conn: &mut PgConnection, collection: &Collection) -> Result<
     let partition = collection.partition_name();
     let dimension = collection.dimension;
     let id = collection.id.0;
+    let kind = collection.kind;
+    // Which column the rows fill (the parent's CHECK keeps the other two NULL), and the
+    // dimension of what it holds: `sparsevec` has no dimension function, but its cast to
+    // `sparsevec(N)` refuses any other dimension.
+    let column = column_of(kind);
+    let dimension_check = match kind {
+        VectorKind::Dense => format!("vector_dims(embedding) = {dimension}"),
+        VectorKind::Sparse => format!("sparse::sparsevec({dimension}) IS NOT NULL"),
+        VectorKind::Bit => format!("length(bits) = {dimension}"),
+    };
     diesel::sql_query(format!(
         "CREATE TABLE {partition} PARTITION OF embeddings \
-         (CONSTRAINT {partition}_dim_{dimension} CHECK (vector_dims(embedding) = {dimension})) \
+         (CONSTRAINT {partition}_kind_{kind} CHECK ({column} IS NOT NULL), \
+          CONSTRAINT {partition}_dim_{dimension} CHECK ({dimension_check})) \
          FOR VALUES IN ({id})"
     ))
     .execute(conn)?;
@@ -207,7 +220,7 @@ fn create_partition(conn: &mut PgConnection, collection: &Collection) -> Result<
     ))
     .execute(conn)?;
     diesel::sql_query(format!(
-        "COMMENT ON TABLE {partition} IS 'Embeddings of collection {id} ({dimension} dimensions); created and dropped by embedstore.'"
+        "COMMENT ON TABLE {partition} IS 'Embeddings of collection {id} ({kind}, {dimension} dimensions); created and dropped by embedstore.'"
     ))
     .execute(conn)?;
     Ok(())

@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::models::NewEmbeddingRow;
 use crate::repo::staging::{self, embedstore_staging};
 use crate::schema::embeddings;
+use crate::vector::VectorKind;
 
 /// Bytes per `CopyData` message.
 pub(crate) const MESSAGE_BYTES: usize = 256 * 1024;
@@ -29,9 +30,10 @@ const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 /// Where the rows go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CopyInto {
-    /// `embeddings (collection_id, external_id, embedding, content, metadata)`.
+    /// `embeddings (collection_id, external_id, embedding, sparse, bits, content, metadata)`.
     Embeddings,
-    /// The per-transaction `embedstore_staging (external_id, embedding, content, metadata)`.
+    /// The per-transaction `embedstore_staging (external_id, embedding, sparse, bits, content,
+    /// metadata)`.
     Staging,
 }
 
@@ -58,6 +60,8 @@ pub(crate) fn copy_rows(
                     embeddings::collection_id,
                     embeddings::external_id,
                     embeddings::embedding,
+                    embeddings::sparse,
+                    embeddings::bits,
                     embeddings::content,
                     embeddings::metadata,
                 ),
@@ -70,6 +74,8 @@ pub(crate) fn copy_rows(
                 (
                     embedstore_staging::external_id,
                     embedstore_staging::embedding,
+                    embedstore_staging::sparse,
+                    embedstore_staging::bits,
                     embedstore_staging::content,
                     embedstore_staging::metadata,
                 ),
@@ -108,19 +114,26 @@ fn encode_row(
     json: &mut Vec<u8>,
 ) -> std::io::Result<()> {
     let fields: i16 = match target {
-        CopyInto::Embeddings => 5,
-        CopyInto::Staging => 4,
+        CopyInto::Embeddings => 7,
+        CopyInto::Staging => 6,
     };
     out.write_all(&fields.to_be_bytes())?;
     if target == CopyInto::Embeddings {
         field(out, &row.collection_id.0.to_be_bytes())?;
     }
     field(out, row.external_id.as_bytes())?;
-    let values = row.embedding.as_slice();
-    let length = i32::try_from(4 + 4 * values.len())
+    // One of the three vector columns (embedding, sparse, bits) holds the value, the others
+    // are NULL.
+    let length = i32::try_from(row.vector.send_len())
         .map_err(|_| std::io::Error::other("a vector is too long for one COPY field"))?;
-    out.write_all(&length.to_be_bytes())?;
-    write_vector(out, values)?;
+    for kind in VectorKind::ALL {
+        if kind == row.vector.kind() {
+            out.write_all(&length.to_be_bytes())?;
+            row.vector.write_send(out)?;
+        } else {
+            out.write_all(&(-1i32).to_be_bytes())?;
+        }
+    }
     match &row.content {
         Some(text) => field(out, text.as_bytes())?,
         None => out.write_all(&(-1i32).to_be_bytes())?,
@@ -129,23 +142,6 @@ fn encode_row(
     json.push(1);
     serde_json::to_writer(&mut *json, &row.metadata)?;
     field(out, json)
-}
-
-/// A vector as pgvector's `vector_send` writes it: `int16` dimension, `int16` zero, then the
-/// values as big-endian `float4`s.
-pub(crate) fn write_vector(out: &mut impl Write, values: &[f32]) -> std::io::Result<()> {
-    let dimension = u16::try_from(values.len())
-        .map_err(|_| std::io::Error::other("a vector has more values than pgvector allows"))?;
-    out.write_all(&dimension.to_be_bytes())?;
-    out.write_all(&0u16.to_be_bytes())?;
-    let mut bytes = [0u8; 4 * 64];
-    for chunk in values.chunks(64) {
-        for (slot, value) in bytes.chunks_exact_mut(4).zip(chunk) {
-            slot.copy_from_slice(&value.to_be_bytes());
-        }
-        out.write_all(&bytes[..4 * chunk.len()])?;
-    }
-    Ok(())
 }
 
 /// One non-NULL field: its length, then its bytes.

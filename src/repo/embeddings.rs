@@ -195,7 +195,7 @@ fn copy_insert(
 ) -> Result<WriteSummary> {
     let batch = batch.into_inner();
     let received = batch.items.len();
-    let (mut rows, _) = batch.into_rows(collection.id);
+    let (mut rows, _) = batch.into_rows(collection.id, collection.kind);
     if rows.is_empty() {
         return Ok(WriteSummary::default());
     }
@@ -225,8 +225,8 @@ fn staged_insert(
 ) -> Result<usize> {
     stage(conn, rows)?;
     let inserted = diesel::sql_query(
-        "INSERT INTO embeddings (collection_id, external_id, embedding, content, metadata) \
-         SELECT $1, external_id, embedding, content, metadata FROM embedstore_staging \
+        "INSERT INTO embeddings (collection_id, external_id, embedding, sparse, bits, content, metadata) \
+         SELECT $1, external_id, embedding, sparse, bits, content, metadata FROM embedstore_staging \
          ORDER BY external_id COLLATE \"C\"",
     )
     .bind::<Integer, _>(collection.id.0)

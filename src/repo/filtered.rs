@@ -6,14 +6,14 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Jsonb, Nullable, Text, Timestamptz};
-use pgvector::sql_types::Vector as VectorSql;
+use diesel::sql_types::{BigInt, Bytea, Jsonb, Nullable, Text, Timestamptz};
 
 use super::embeddings::Embeddings;
 use crate::error::Result;
 use crate::filter::{Filter, PayloadLayout};
-use crate::models::{Collection, CollectionId, Embedding};
+use crate::models::{Collection, Embedding};
 use crate::sql::SqlBuilder;
+use crate::vector::VectorValue;
 
 /// Most rows one [`ScrollRequest`] may ask for.
 pub const MAX_SCROLL_LIMIT: u32 = 10_000;
@@ -172,7 +172,7 @@ impl Embeddings<'_> {
             .load(self.conn)?;
         let mut items: Vec<Embedding> = rows
             .into_iter()
-            .map(|row| row.into_embedding(collection.id))
+            .map(|row| row.into_embedding(collection))
             .collect();
         let next = if items.len() > limit {
             items.truncate(limit);
@@ -249,10 +249,14 @@ fn scroll_statement(
             "NULL::text AS content"
         })
         .push(", ")
-        .push(if request.include_vector {
-            "embedding"
+        .push(&if request.include_vector {
+            // The collection's own column in its binary form, from a closed set.
+            format!(
+                "{} AS embedding",
+                collection.search_expression().send_sql(None)
+            )
         } else {
-            "NULL::vector AS embedding"
+            "NULL::bytea AS embedding".to_owned()
         })
         .push(" FROM embeddings WHERE collection_id = ")
         .bind(collection.id.0);
@@ -291,8 +295,8 @@ struct ScrollRow {
     metadata: serde_json::Value,
     #[diesel(sql_type = Nullable<Text>)]
     content: Option<String>,
-    #[diesel(sql_type = Nullable<VectorSql>)]
-    embedding: Option<pgvector::Vector>,
+    #[diesel(sql_type = Nullable<Bytea>)]
+    embedding: Option<Vec<u8>>,
     #[diesel(sql_type = Timestamptz)]
     created_at: DateTime<Utc>,
     #[diesel(sql_type = Timestamptz)]
@@ -300,14 +304,15 @@ struct ScrollRow {
 }
 
 impl ScrollRow {
-    fn into_embedding(self, collection_id: CollectionId) -> Embedding {
+    fn into_embedding(self, collection: &Collection) -> Embedding {
         Embedding {
-            collection_id,
+            collection_id: collection.id,
             id: self.id,
             external_id: self.external_id,
             vector: self
                 .embedding
-                .unwrap_or_else(|| pgvector::Vector::from(Vec::new())),
+                .and_then(|bytes| VectorValue::from_send(collection.kind, &bytes))
+                .unwrap_or_default(),
             content: self.content,
             metadata: self.metadata,
             created_at: self.created_at,

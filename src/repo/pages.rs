@@ -6,14 +6,16 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz};
 
 use crate::error::Result;
-use crate::models::{Collection, CollectionId};
+use crate::models::{Collection, CollectionId, StoredVector};
 use crate::schema::embeddings;
+use crate::vector::VectorValue;
 
 /// One exported row: everything but the surrogate key and timestamps.
 #[derive(Debug, Clone, PartialEq, Queryable)]
 pub(crate) struct ExportRow {
     pub external_id: String,
-    pub vector: pgvector::Vector,
+    #[diesel(deserialize_as = StoredVector)]
+    pub vector: VectorValue,
     pub content: Option<String>,
     pub metadata: serde_json::Value,
 }
@@ -31,7 +33,7 @@ pub(crate) fn page_after(
         .filter(embeddings::collection_id.eq(collection))
         .select((
             embeddings::external_id,
-            embeddings::embedding,
+            (embeddings::embedding, embeddings::sparse, embeddings::bits),
             embeddings::content,
             embeddings::metadata,
         ))

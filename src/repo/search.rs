@@ -30,16 +30,17 @@
 //! Also the random sample of stored vectors a sampled recall measurement queries with
 //! ([`sample`]).
 
+use std::borrow::Cow;
+
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Nullable, Text};
+use diesel::sql_types::{BigInt, Bytea, Double, Integer, Jsonb, Nullable, Text};
 use garde::Valid;
-use pgvector::sql_types::Vector as VectorSql;
 use serde::Serialize;
 
 use crate::dto::{
     DEFAULT_EXACT_THRESHOLD, IndexMethod, IterativeScan, MAX_K, MAX_RERANK_CANDIDATES,
-    SearchRequest,
+    SearchRequest, conform,
 };
 use crate::error::Result;
 use crate::filter::{Filter, PayloadLayout};
@@ -49,6 +50,7 @@ use crate::repo::catalog::CollectionIndexes;
 use crate::repo::collections::ensure_partition;
 use crate::repo::planner::PlannerMemory;
 use crate::sql::{Bind, SqlBuilder};
+use crate::vector::{VectorKind, VectorValue};
 
 /// pgvector's default `hnsw.ef_search`.
 const DEFAULT_EF_SEARCH: u32 = 40;
@@ -128,7 +130,7 @@ pub struct SearchHit {
     pub content: Option<String>,
     /// The stored vector, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub vector: Option<Vec<f32>>,
+    pub vector: Option<VectorValue>,
     /// On a grouped search: the hit's group, the value of the `group_by` field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub group: Option<serde_json::Value>,
@@ -162,8 +164,9 @@ struct HitRow {
     metadata: Option<serde_json::Value>,
     #[diesel(sql_type = Nullable<Text>)]
     content: Option<String>,
-    #[diesel(sql_type = Nullable<VectorSql>)]
-    embedding: Option<pgvector::Vector>,
+    /// The vector column's binary output (`vector_send`, …), decoded by the collection's kind.
+    #[diesel(sql_type = Nullable<Bytea>)]
+    embedding: Option<Vec<u8>>,
     #[diesel(sql_type = Double)]
     distance: f64,
 }
@@ -223,6 +226,25 @@ pub(crate) enum Scope {
     Transaction,
 }
 
+/// The query vectors in the form the collection stores (a dense query of 0s and 1s for a bit
+/// collection becomes bits, a dense one for a sparse collection its non-zeros); borrowed when
+/// they already are.
+fn conformed<'a>(collection: &Collection, queries: &'a [VectorValue]) -> Cow<'a, [VectorValue]> {
+    if queries
+        .iter()
+        .all(|query| query.is_empty() || query.kind() == collection.kind)
+    {
+        Cow::Borrowed(queries)
+    } else {
+        Cow::Owned(
+            queries
+                .iter()
+                .map(|query| conform(query.clone(), collection.kind))
+                .collect(),
+        )
+    }
+}
+
 /// Runs one validated search on `conn`.
 pub(crate) fn run(
     conn: &mut PgConnection,
@@ -252,10 +274,28 @@ pub(crate) fn run_many(
     collection: &Collection,
     indexes: &CollectionIndexes,
     request: &SearchRequest,
-    queries: &[Vec<f32>],
+    queries: &[VectorValue],
     scope: Scope,
     estimates: &dyn PlannerMemory,
 ) -> Result<Vec<SearchResponse>> {
+    let queries = conformed(collection, queries);
+    let queries = queries.as_ref();
+    if collection.kind != VectorKind::Dense && queries.len() > 1 {
+        // The batch statement binds a `vector[]`; sparse and bit queries run one by one.
+        let mut responses = Vec::with_capacity(queries.len());
+        for query in queries {
+            responses.extend(run_many(
+                conn,
+                collection,
+                indexes,
+                request,
+                std::slice::from_ref(query),
+                scope,
+                estimates,
+            )?);
+        }
+        return Ok(responses);
+    }
     if request.text.is_some() {
         let mut responses = Vec::with_capacity(queries.len());
         for query in queries {
@@ -431,19 +471,22 @@ fn mmr_candidates(request: &SearchRequest) -> Option<SearchRequest> {
 fn diversify(
     collection: &Collection,
     request: &SearchRequest,
-    query: &[f32],
+    query: &VectorValue,
     candidates: SearchResponse,
 ) -> SearchResponse {
     let lambda = request.mmr.map_or(1.0, |mmr| mmr.lambda);
-    let vectors: Vec<&[f32]> = candidates
+    let missing = VectorValue::default();
+    let vectors: Vec<&VectorValue> = candidates
         .hits
         .iter()
-        .map(|hit| hit.vector.as_deref().unwrap_or_default())
+        .map(|hit| hit.vector.as_ref().unwrap_or(&missing))
         .collect();
-    let picked = crate::mmr::select(
-        collection.metric,
+    let metric = collection.metric;
+    let picked = crate::mmr::select_with(
+        metric,
         query,
         &vectors,
+        |a: &VectorValue, b: &VectorValue| metric.value_distance(a, b),
         lambda,
         request.k as usize,
     );
@@ -477,7 +520,7 @@ fn grouped_statement(
     collection: &Collection,
     request: &SearchRequest,
     layout: &PayloadLayout,
-    query: &[f32],
+    query: &VectorValue,
 ) -> SqlBuilder {
     let mut sql = SqlBuilder::new();
     let (field, group_size) = request.group_by.as_ref().map_or_else(
@@ -491,7 +534,7 @@ fn grouped_statement(
             )
         },
     );
-    let query = sql.param(pgvector::Vector::from(query.to_vec()));
+    let query = sql.param(query.clone());
     let distance = distance_sql(collection, Mode::Exact, &query);
     sql.push(
         "SELECT 1::bigint AS query, g.id, g.external_id, g.metadata, g.content, g.embedding, g.distance, g.grp, \
@@ -512,11 +555,7 @@ fn grouped_statement(
         "NULL::text"
     })
     .push(" AS content, ")
-    .push(if request.include_vector {
-        "embedding"
-    } else {
-        "NULL::vector"
-    })
+    .push(&vector_column(collection, request, None))
     .push(" AS embedding, ")
     .push(&distance)
     .push(" AS distance, metadata #> ")
@@ -575,19 +614,24 @@ pub(crate) fn sample(
     conn: &mut PgConnection,
     collection: &Collection,
     limit: u32,
-) -> Result<Vec<Vec<f32>>> {
+) -> Result<Vec<VectorValue>> {
     #[derive(QueryableByName)]
     struct Sampled {
-        #[diesel(sql_type = pgvector::sql_types::Vector)]
-        embedding: pgvector::Vector,
+        #[diesel(sql_type = Bytea)]
+        embedding: Vec<u8>,
     }
-    let rows: Vec<Sampled> = diesel::sql_query(
-        "SELECT embedding FROM embeddings WHERE collection_id = $1 ORDER BY random() LIMIT $2",
-    )
+    // The collection's own column in its binary form, from a closed set.
+    let rows: Vec<Sampled> = diesel::sql_query(format!(
+        "SELECT {} AS embedding FROM embeddings WHERE collection_id = $1 ORDER BY random() LIMIT $2",
+        collection.search_expression().send_sql(None)
+    ))
     .bind::<Integer, _>(collection.id.0)
     .bind::<BigInt, _>(i64::from(limit))
     .load(conn)?;
-    Ok(rows.into_iter().map(|row| row.embedding.to_vec()).collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| VectorValue::from_send(collection.kind, &row.embedding))
+        .collect())
 }
 
 /// Planner settings that make a filtered ANN statement walk the ANN index. Without them the
@@ -756,7 +800,7 @@ fn statement(
     request: &SearchRequest,
     mode: Mode,
     layout: &PayloadLayout,
-    queries: &[Vec<f32>],
+    queries: &[VectorValue],
 ) -> SqlBuilder {
     let mut sql = SqlBuilder::new();
     statement_into(&mut sql, collection, request, mode, layout, queries);
@@ -770,12 +814,12 @@ fn statement_into(
     request: &SearchRequest,
     mode: Mode,
     layout: &PayloadLayout,
-    queries: &[Vec<f32>],
+    queries: &[VectorValue],
 ) {
     let single = queries.len() == 1;
     let query_ref = if single {
         let vector = queries.first().cloned().unwrap_or_default();
-        sql.param(pgvector::Vector::from(vector))
+        sql.param(vector)
     } else {
         "q.v".to_owned()
     };
@@ -803,11 +847,7 @@ fn statement_into(
         } else {
             "NULL::text"
         },
-        if request.include_vector {
-            "embedding"
-        } else {
-            "NULL::vector"
-        },
+        vector_column(collection, request, None),
     );
     let prepared = prepared(request, mode);
     if single && prepared {
@@ -823,9 +863,10 @@ fn statement_into(
             .push(reranked)
             .push(&columns);
     } else {
+        // Only dense collections batch (`run_many` runs the others one by one).
         let vectors: Vec<pgvector::Vector> = queries
             .iter()
-            .map(|query| pgvector::Vector::from(query.clone()))
+            .map(|query| pgvector::Vector::from(query.to_vec()))
             .collect();
         sql.push("SELECT q.ord AS query, hit.* FROM unnest(")
             .bind_cast(Bind::VectorArray(vectors), "vector[]")
@@ -951,7 +992,7 @@ fn text_search(
     collection: &Collection,
     indexes: &CollectionIndexes,
     request: &SearchRequest,
-    query: &[f32],
+    query: &VectorValue,
     scope: Scope,
     estimates: &dyn PlannerMemory,
 ) -> Result<SearchResponse> {
@@ -1024,7 +1065,7 @@ fn text_statement(
     indexes: &CollectionIndexes,
     layout: &PayloadLayout,
     request: &SearchRequest,
-    query: &[f32],
+    query: &VectorValue,
     mode: Mode,
 ) -> SqlBuilder {
     let config = indexes
@@ -1056,11 +1097,7 @@ fn text_statement(
             } else {
                 "NULL::text".to_owned()
             },
-            if request.include_vector {
-                format!("{table}.embedding")
-            } else {
-                "NULL::vector".to_owned()
-            },
+            vector_column(collection, request, Some(table)),
         )
     };
     // The text side: the best `limit` matches by ts_rank_cd, with the filter.
@@ -1120,7 +1157,7 @@ fn text_statement(
         &side,
         mode,
         layout,
-        std::slice::from_ref(&query.to_vec()),
+        std::slice::from_ref(query),
     );
     sql.push(
         "), vr AS (SELECT id, row_number() OVER (ORDER BY distance, id) AS rank FROM v), t AS (",
@@ -1146,10 +1183,11 @@ fn text_statement(
     .push(") SELECT 1::bigint AS query, ")
     .push(&columns("e"))
     .push(", ");
-    let vector = sql.param(pgvector::Vector::from(query.to_vec()));
+    let vector = sql.param(query.clone());
     // The exact distance on the stored column, as the exact path computes it.
     sql.push(&format!(
-        "e.embedding {} {vector}",
+        "e.{} {} {vector}",
+        collection.search_expression().column(),
         collection.metric.operator()
     ))
     .push(
@@ -1175,7 +1213,21 @@ fn distance_sql(collection: &Collection, mode: Mode, query: &str) -> String {
                 expression.parameter_sql(query)
             )
         }
-        Mode::Ann(_, Some(_)) | Mode::Exact => format!("embedding {operator} {query}"),
+        Mode::Ann(_, Some(_)) | Mode::Exact => format!(
+            "{} {operator} {query}",
+            collection.search_expression().column()
+        ),
+    }
+}
+
+/// The selected vector column: the collection's own column in its binary form
+/// (`vector_send(embedding)`, …; qualified by `table` when given) when the request includes
+/// vectors, otherwise a typed NULL.
+fn vector_column(collection: &Collection, request: &SearchRequest, table: Option<&str>) -> String {
+    if request.include_vector {
+        collection.search_expression().send_sql(table)
+    } else {
+        "NULL::bytea".to_owned()
     }
 }
 
@@ -1301,7 +1353,9 @@ fn to_hit(collection: &Collection, row: HitRow) -> SearchHit {
         score: collection.metric.score(row.distance),
         metadata: row.metadata,
         content: row.content,
-        vector: row.embedding.map(|vector| vector.to_vec()),
+        vector: row
+            .embedding
+            .and_then(|bytes| VectorValue::from_send(collection.kind, &bytes)),
         group: None,
         vector_rank: None,
         text_rank: None,

@@ -15,7 +15,9 @@ diesel::table! {
     /// Per-transaction staging table for upserts (`CREATE TEMP TABLE … ON COMMIT DROP`).
     embedstore_staging (external_id) {
         external_id -> Text,
-        embedding -> Vector,
+        embedding -> Nullable<Vector>,
+        sparse -> Nullable<SparseVector>,
+        bits -> Nullable<crate::vector::sql_types::Varbit>,
         content -> Nullable<Text>,
         metadata -> Jsonb,
     }
@@ -25,8 +27,8 @@ diesel::table! {
 /// soon as they are done, so that a second write in the same transaction can stage again.
 pub(super) fn create(conn: &mut PgConnection) -> Result<()> {
     diesel::sql_query(
-        "CREATE TEMP TABLE embedstore_staging (external_id text NOT NULL, embedding vector NOT NULL, \
-         content text, metadata jsonb NOT NULL) ON COMMIT DROP",
+        "CREATE TEMP TABLE embedstore_staging (external_id text NOT NULL, embedding vector, \
+         sparse sparsevec, bits bit varying, content text, metadata jsonb NOT NULL) ON COMMIT DROP",
     )
     .execute(conn)?;
     Ok(())

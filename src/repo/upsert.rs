@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
-use diesel::sql_types::Integer;
+use diesel::sql_types::{Bytea, Integer};
 
 use crate::dto::CheckedBatch;
 use crate::error::Result;
@@ -22,12 +22,7 @@ use crate::models::{Collection, NewEmbeddingRow};
 use crate::repo::copy::{CopyInto, copy_rows, stage};
 use crate::repo::rows::{WriteSummary, row_security_active, with_external_ids, write_error};
 use crate::schema::embeddings;
-
-diesel::define_sql_function! {
-    /// pgvector's binary output of a vector (`int16` dimension, `int16` zero, big-endian
-    /// `float4`s), as `bytea`: what [`same_vector`] compares on the client.
-    fn vector_send(vector: pgvector::sql_types::Vector) -> diesel::sql_types::Bytea;
-}
+use crate::vector::VectorValue;
 
 /// A batch compared with the stored rows: what is left to write.
 #[derive(Debug)]
@@ -73,7 +68,7 @@ pub(crate) fn plan(
 ) -> Result<UpsertPlan> {
     let batch = batch.into_inner();
     let received = batch.items.len();
-    let (rows, duplicates_dropped) = batch.into_rows(collection.id);
+    let (rows, duplicates_dropped) = batch.into_rows(collection.id, collection.kind);
     let mut summary = WriteSummary {
         received,
         duplicates_dropped,
@@ -86,7 +81,9 @@ pub(crate) fn plan(
         with_external_ids(collection.id, &ids)
             .select((
                 embeddings::external_id,
-                vector_send(embeddings::embedding),
+                // The collection's own column in its binary output (`vector_send(embedding)`,
+                // …), from a closed set: what `same_vector` compares on the client.
+                diesel::dsl::sql::<Bytea>(&collection.search_expression().send_sql(None)),
                 embeddings::content,
                 embeddings::metadata,
             ))
@@ -102,7 +99,7 @@ pub(crate) fn plan(
             Some((vector, content, metadata))
                 if *content == row.content
                     && *metadata == row.metadata
-                    && same_vector(vector, row.embedding.as_slice()) =>
+                    && same_vector(vector, &row.vector) =>
             {
                 summary.unchanged += 1;
             }
@@ -116,8 +113,13 @@ pub(crate) fn plan(
     })
 }
 
-/// Whether `sent` (pgvector's `vector_send` bytes) holds exactly `values`, bit for bit.
-pub(crate) fn same_vector(sent: &[u8], values: &[f32]) -> bool {
+/// Whether `sent` (the stored column's binary output: `vector_send`, `sparsevec_send`,
+/// `varbit_send`) holds exactly `value`, bit for bit.
+pub(crate) fn same_vector(sent: &[u8], value: &VectorValue) -> bool {
+    let VectorValue::Dense(values) = value else {
+        let mut encoded = Vec::with_capacity(value.send_len());
+        return value.write_send(&mut encoded).is_ok() && encoded == sent;
+    };
     let Some((header, floats)) = sent.split_at_checked(4) else {
         return false;
     };
@@ -189,8 +191,8 @@ fn staged_write(
     stage(conn, rows)?;
     let inserted = diesel::sql_query(
         "WITH created AS ( \
-            INSERT INTO embeddings AS e (collection_id, external_id, embedding, content, metadata) \
-            SELECT $1, external_id, embedding, content, metadata FROM embedstore_staging \
+            INSERT INTO embeddings AS e (collection_id, external_id, embedding, sparse, bits, content, metadata) \
+            SELECT $1, external_id, embedding, sparse, bits, content, metadata FROM embedstore_staging \
              ORDER BY external_id COLLATE \"C\" \
             ON CONFLICT (collection_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id \
              WHERE false \
@@ -202,10 +204,13 @@ fn staged_write(
     .map_err(|error| write_error(error, collection))?;
     let updated = diesel::sql_query(
         "UPDATE embeddings e \
-            SET embedding = s.embedding, content = s.content, metadata = s.metadata \
+            SET embedding = s.embedding, sparse = s.sparse, bits = s.bits, content = s.content, \
+                metadata = s.metadata \
            FROM embedstore_staging s \
           WHERE e.collection_id = $1 AND e.external_id = s.external_id \
             AND (e.embedding IS DISTINCT FROM s.embedding \
+                 OR e.sparse IS DISTINCT FROM s.sparse \
+                 OR e.bits IS DISTINCT FROM s.bits \
                  OR e.content IS DISTINCT FROM s.content \
                  OR e.metadata IS DISTINCT FROM s.metadata)",
     )
@@ -260,20 +265,36 @@ fn copy_fresh(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::repo::copy::write_vector;
+    use crate::vector::{SparseVector, write_dense};
+
+    fn dense(values: &[f32]) -> VectorValue {
+        VectorValue::Dense(values.to_vec())
+    }
 
     #[test]
     fn vectors_compare_with_pgvectors_binary_layout_bit_for_bit() {
         // vector_send of [1, -0.0]: dimension 2, zero, then the big-endian floats.
         let sent = [0, 2, 0, 0, 0x3f, 0x80, 0, 0, 0x80, 0, 0, 0];
-        assert!(same_vector(&sent, &[1.0, -0.0]));
-        assert!(!same_vector(&sent, &[1.0, 0.0]));
-        assert!(!same_vector(&sent, &[1.0]));
-        assert!(!same_vector(&sent, &[1.0, -0.0, 0.0]));
-        assert!(!same_vector(&sent[..8], &[1.0, -0.0]));
-        assert!(!same_vector(&[], &[]));
+        assert!(same_vector(&sent, &dense(&[1.0, -0.0])));
+        assert!(!same_vector(&sent, &dense(&[1.0, 0.0])));
+        assert!(!same_vector(&sent, &dense(&[1.0])));
+        assert!(!same_vector(&sent, &dense(&[1.0, -0.0, 0.0])));
+        assert!(!same_vector(&sent[..8], &dense(&[1.0, -0.0])));
+        assert!(!same_vector(&[], &dense(&[])));
         let mut written = Vec::new();
-        write_vector(&mut written, &[0.1, f32::MAX, -1e-45]).unwrap();
-        assert!(same_vector(&written, &[0.1, f32::MAX, -1e-45]));
+        write_dense(&mut written, &[0.1, f32::MAX, -1e-45]).unwrap();
+        assert!(same_vector(&written, &dense(&[0.1, f32::MAX, -1e-45])));
+        // sparsevec_send of {1:1,9:2}/20 as the server wrote it (0-based indices 1 and 9).
+        let sparse = [
+            0, 0, 0, 20, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 9, 0x3f, 0x80, 0, 0, 0x40, 0,
+            0, 0,
+        ];
+        let value = VectorValue::Sparse(SparseVector::new(20, vec![1, 9], vec![1.0, 2.0]));
+        assert!(same_vector(&sparse, &value));
+        assert!(!same_vector(&sparse[..24], &value));
+        // varbit_send of B'00100101'.
+        let bits = VectorValue::Bit("00100101".parse().unwrap());
+        assert!(same_vector(&[0, 0, 0, 8, 0x25], &bits));
+        assert!(!same_vector(&[0, 0, 0, 8, 0x24], &bits));
     }
 }

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, Error, Filter, IndexSpec, IterativeScan, Metric, NewCollection, NewEmbedding,
-    PayloadKind, RecallRequest, SearchPath, SearchRequest, Store,
+    PayloadKind, RecallRequest, SearchPath, SearchRequest, Store, VectorValue,
 };
 
 use crate::support::{Rng, single_connection_store};
@@ -55,16 +55,17 @@ fn analyze(db: &TestDatabase, collection: &Collection) {
 /// The exact answer, computed in Rust over the rows `keep` accepts.
 fn brute_force(
     items: &[NewEmbedding],
-    query: &[f32],
+    query: &VectorValue,
     k: usize,
     keep: impl Fn(&NewEmbedding) -> bool,
 ) -> Vec<String> {
+    let query = query.to_vec();
     let mut scored: Vec<(f64, &str)> = items
         .iter()
         .filter(|item| keep(item))
         .map(|item| {
             (
-                Metric::Cosine.distance(query, &item.vector),
+                Metric::Cosine.distance(&query, &item.vector.to_vec()),
                 item.external_id.as_str(),
             )
         })
@@ -238,7 +239,7 @@ fn a_selective_filter_still_returns_k_rows_where_plain_pgvector_returns_fewer() 
          AND (metadata->>'shard')::int = 11 ORDER BY embedding::vector(16) <=> $2 LIMIT 10",
     )
     .bind::<diesel::sql_types::Integer, _>(collection.id.0)
-    .bind::<pgvector::sql_types::Vector, _>(pgvector::Vector::from(query.clone()))
+    .bind::<pgvector::sql_types::Vector, _>(pgvector::Vector::from(query.to_vec()))
     .load(&mut conn)
     .unwrap();
     assert!(
@@ -419,7 +420,7 @@ fn batch_search_answers_each_query_as_a_single_search_would() {
         .create_index(&collection, &IndexSpec::hnsw(), None)
         .unwrap();
     let queries: Vec<Vec<f32>> = (0..25)
-        .map(|index| items[index * 7].vector.clone())
+        .map(|index| items[index * 7].vector.to_vec())
         .collect();
     for template in [
         SearchRequest::new(Vec::new(), 5),

@@ -194,11 +194,11 @@ fn a_second_writer_cannot_make_the_catalog_disagree_with_the_partitions() {
     for (sql, expected) in [
         (
             "UPDATE collections SET dimension = 5",
-            "cannot change its id, dimension or metric",
+            "cannot change its id, kind, dimension or metric",
         ),
         (
             "UPDATE collections SET metric = 'cosine'",
-            "cannot change its id, dimension or metric",
+            "cannot change its id, kind, dimension or metric",
         ),
         ("DELETE FROM collections", "still has its partition"),
     ] {

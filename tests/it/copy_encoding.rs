@@ -8,7 +8,7 @@ use embedstore::testing::TestDatabase;
 use embedstore::{Collection, Metric, NewEmbedding};
 use serde_json::json;
 
-use crate::support::{Rng, items, with_collection};
+use crate::support::{Rng, items, set_value, with_collection};
 
 /// The columns diesel's reference COPY writes (the crate's own schema module is private).
 mod target {
@@ -43,7 +43,7 @@ fn reference_copy(db: &TestDatabase, collection: &Collection, items: &[NewEmbedd
         .map(|item| ReferenceRow {
             collection_id: collection.id.0,
             external_id: item.external_id.clone(),
-            embedding: pgvector::Vector::from(item.vector.clone()),
+            embedding: pgvector::Vector::from(item.vector.to_vec()),
             content: item.content.clone(),
             metadata: item.metadata.clone(),
         })
@@ -117,7 +117,7 @@ fn tricky_items() -> Vec<NewEmbedding> {
     (0..5)
         .map(|n| NewEmbedding {
             external_id: ids[n].clone(),
-            vector: vectors[n].to_vec(),
+            vector: vectors[n].to_vec().into(),
             content: texts[n].clone(),
             metadata: metadata[n].clone(),
         })
@@ -184,7 +184,7 @@ fn every_write_path_stores_what_diesels_own_copy_stores() {
     // The comparison can fail: a collection differing in one vector's sign of zero.
     let signed = collection(&db, "signed-zero", 4);
     let mut flipped = items.clone();
-    flipped[0].vector[2] = -0.0;
+    set_value(&mut flipped[0].vector, 2, -0.0);
     store
         .write(|uow| uow.embeddings().insert(&signed, flipped))
         .unwrap();

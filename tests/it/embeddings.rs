@@ -31,7 +31,7 @@ fn inserted_embeddings_read_back_exactly() {
         ["item-42", "item-7"],
         "asked order, missing ids left out"
     );
-    assert_eq!(found[0].vector.to_vec(), batch[42].vector);
+    assert_eq!(found[0].vector.to_vec(), batch[42].vector.to_vec());
     assert_eq!(found[0].content.as_deref(), Some("content 42"));
     assert_eq!(found[0].metadata, json!({"n": 42}));
     assert_eq!(found[1].collection_id, collection.id);

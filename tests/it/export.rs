@@ -5,7 +5,7 @@ use embedstore::testing::{Scratch, expected, npy_header, read_npy, stored};
 use embedstore::{Ids, Ingest, IngestOptions, NpySource};
 use embedstore::{Metric, NewCollection, NewEmbedding};
 
-use crate::support::{Rng, with_collection};
+use crate::support::{Rng, set_value, with_collection};
 
 #[test]
 fn export_round_trip_is_bit_exact_and_ordered_by_external_id() {
@@ -26,8 +26,8 @@ fn export_round_trip_is_bit_exact_and_ordered_by_external_id() {
             }
         })
         .collect();
-    items[1].vector[1] = -0.0;
-    items[2].vector[2] = f32::MIN_POSITIVE / 2.0;
+    set_value(&mut items[1].vector, 1, -0.0);
+    set_value(&mut items[2].vector, 2, f32::MIN_POSITIVE / 2.0);
     db.store()
         .write(|uow| uow.embeddings().insert(&collection, items))
         .unwrap();

@@ -162,8 +162,8 @@ fn a_backend_killed_in_the_middle_of_a_batch_leaves_none_of_it_and_the_pool_reco
             .unwrap();
         assert_eq!(rows, 300, "upsert={upsert}: the batch must be absent");
         let original = items(&mut Rng::new(41), 300, 8);
-        assert_eq!(kept[0].vector.as_slice(), original[0].vector.as_slice());
-        assert_eq!(kept[1].vector.as_slice(), original[299].vector.as_slice());
+        assert_eq!(kept[0].vector.to_vec(), original[0].vector.to_vec());
+        assert_eq!(kept[1].vector.to_vec(), original[299].vector.to_vec());
         // The pool (one connection) hands out a healthy, new backend.
         let next = backend_pid(&store);
         assert_ne!(

@@ -554,7 +554,7 @@ fn scroll_pages_by_external_id_with_optional_vectors_and_content() {
         first
             .items
             .iter()
-            .all(|item| item.vector.as_slice().is_empty() && item.content.is_none())
+            .all(|item| item.vector.is_empty() && item.content.is_none())
     );
     assert_eq!(first.items[0].metadata["lang"], "de");
     assert_eq!(first.items[0].collection_id, c.id);
@@ -574,7 +574,7 @@ fn scroll_pages_by_external_id_with_optional_vectors_and_content() {
         .collect();
     assert_eq!(ids, ["r09", "r10"]);
     assert_eq!(last.next, None);
-    assert_eq!(last.items[0].vector.as_slice(), [1.0, 8.0]);
+    assert_eq!(last.items[0].vector.to_vec(), [1.0, 8.0]);
     assert_eq!(last.items[0].content.as_deref(), Some("content of r09"));
 
     // A page that ends exactly at the last row says there is no next one.

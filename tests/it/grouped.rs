@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, FieldPath, Filter, IndexSpec, Metric, NewCollection, NewEmbedding, SearchPath,
-    SearchRequest,
+    SearchRequest, VectorValue,
 };
 
 use crate::support::{Rng, failures};
@@ -53,7 +53,7 @@ fn corpus() -> (TestDatabase, Collection, Vec<NewEmbedding>) {
 fn brute_force(
     db: &TestDatabase,
     collection: &Collection,
-    query: &[f32],
+    query: &VectorValue,
     keep: impl Fn(&serde_json::Value) -> bool,
     k: usize,
     group_size: usize,
@@ -62,7 +62,7 @@ fn brute_force(
         .store()
         .search(
             collection,
-            SearchRequest::new(query.to_vec(), ROWS as u32).with_exact(true),
+            SearchRequest::new(query.clone(), ROWS as u32).with_exact(true),
         )
         .unwrap();
     assert_eq!(all.hits.len(), ROWS);
@@ -175,7 +175,7 @@ fn grouped_batches_units_of_work_and_explain_agree() {
         .include_metadata(false);
     let queries: Vec<Vec<f32>> = [3, 33, 333]
         .iter()
-        .map(|i| items[*i].vector.clone())
+        .map(|i| items[*i].vector.to_vec())
         .collect();
     let batch = db
         .store()

@@ -107,9 +107,9 @@ fn upsert_takes_the_last_row_of_an_id_across_batches_in_one_transaction() {
         .store()
         .read(|uow| uow.embeddings().get(&collection, &["a", "old"]))
         .unwrap();
-    assert_eq!(stored[0].vector.as_slice(), [4.0, 5.0, 6.0]);
+    assert_eq!(stored[0].vector.to_vec(), [4.0, 5.0, 6.0]);
     assert_eq!(stored[0].content.as_deref(), Some("last"));
-    assert_eq!(stored[1].vector.as_slice(), [1.0, 1.0, 1.0]);
+    assert_eq!(stored[1].vector.to_vec(), [1.0, 1.0, 1.0]);
 }
 
 #[test]

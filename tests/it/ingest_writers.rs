@@ -96,14 +96,14 @@ fn one_writer_and_four_writers_store_and_count_the_same() {
             .step_by(3)
             .enumerate()
             .map(|(n, (id, (bits, content, metadata)))| {
-                let vector = if n % 2 == 0 {
+                let vector: Vec<f32> = if n % 2 == 0 {
                     bits.iter().map(|bits| f32::from_bits(*bits)).collect()
                 } else {
                     rng.vector(16)
                 };
                 NewEmbedding {
                     external_id: id.clone(),
-                    vector,
+                    vector: vector.into(),
                     content: content.clone(),
                     metadata: metadata.clone(),
                 }

@@ -23,6 +23,7 @@ mod index;
 mod ingest;
 mod ingest_atomic;
 mod ingest_writers;
+mod kinds;
 mod migrations;
 mod mmr;
 #[cfg(feature = "parquet")]

@@ -25,7 +25,7 @@ fn corpus(metric: Metric, seed: u64) -> (TestDatabase, Collection, Vec<NewEmbedd
     for group in 0..100 {
         let base = rng.vector(DIMENSION);
         for member in 0..5 {
-            let vector = base
+            let vector: Vec<f32> = base
                 .iter()
                 .map(|value| value + 0.02 * rng.unit_value())
                 .collect();
@@ -67,6 +67,28 @@ fn similarity(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
                 .map(|(x, y)| (f64::from(*x) - f64::from(*y)).abs())
                 .sum();
             1.0 / (1.0 + sum)
+        }
+        // Bit metrics (a non-zero value is a set bit), as their scores define them.
+        Metric::Hamming => {
+            let differing = a
+                .iter()
+                .zip(b)
+                .filter(|(x, y)| (**x != 0.0) != (**y != 0.0))
+                .count();
+            1.0 / (1.0 + differing as f64)
+        }
+        Metric::Jaccard => {
+            let both = a
+                .iter()
+                .zip(b)
+                .filter(|(x, y)| **x != 0.0 && **y != 0.0)
+                .count();
+            let either = a
+                .iter()
+                .zip(b)
+                .filter(|(x, y)| **x != 0.0 || **y != 0.0)
+                .count();
+            both as f64 / either as f64
         }
     }
 }
@@ -122,7 +144,7 @@ fn candidates(
         .unwrap()
         .hits
         .into_iter()
-        .map(|hit| (hit.id, hit.vector.unwrap()))
+        .map(|hit| (hit.id, hit.vector.unwrap().to_vec()))
         .collect()
 }
 
@@ -143,7 +165,7 @@ fn mmr_picks_what_the_reference_picks_under_every_metric_and_path() {
                 let query = items[query_index].vector.clone();
                 let request = SearchRequest::new(query.clone(), 10);
                 let pool = candidates(&db, &collection, &request, 50);
-                let expected = reference(metric, &query, &pool, lambda, 10);
+                let expected = reference(metric, &query.to_vec(), &pool, lambda, 10);
                 let response = db
                     .store()
                     .search(&collection, request.clone().with_mmr(lambda, 50))
@@ -169,7 +191,8 @@ fn mmr_spreads_over_near_duplicates_and_keeps_filters_and_batches() {
     let mut rng = Rng::new(99);
     let query: Vec<f32> = items[0]
         .vector
-        .iter()
+        .to_vec()
+        .into_iter()
         .map(|value| value + 0.05 * rng.unit_value())
         .collect();
     let plain = db
@@ -217,7 +240,7 @@ fn mmr_spreads_over_near_duplicates_and_keeps_filters_and_batches() {
     // A batch answers each query as a single search does.
     let queries: Vec<Vec<f32>> = [0, 100, 200]
         .iter()
-        .map(|i| items[*i].vector.clone())
+        .map(|i| items[*i].vector.to_vec())
         .collect();
     let template = SearchRequest::new(Vec::new(), 4).with_mmr(0.6, 30);
     let batch = db

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, Filter, IndexSpec, Metric, NewCollection, NewEmbedding, Quantization, SearchPath,
-    SearchRequest,
+    SearchRequest, VectorValue,
 };
 
 use crate::support::{Rng, failures};
@@ -57,23 +57,27 @@ fn clustered(metric: Metric, seed: u64) -> (TestDatabase, Collection, Vec<NewEmb
 }
 
 /// Every row's exact distance to `query`, as the server computes it, by id.
-fn exact_distances(db: &TestDatabase, collection: &Collection, query: &[f32]) -> HashMap<i64, f64> {
+fn exact_distances(
+    db: &TestDatabase,
+    collection: &Collection,
+    query: &VectorValue,
+) -> HashMap<i64, f64> {
     let all = db
         .store()
         .search(
             collection,
-            SearchRequest::new(query.to_vec(), ROWS as u32).with_exact(true),
+            SearchRequest::new(query.clone(), ROWS as u32).with_exact(true),
         )
         .unwrap();
     assert_eq!(all.hits.len(), ROWS);
     all.hits.iter().map(|hit| (hit.id, hit.distance)).collect()
 }
 
-fn top_ids(db: &TestDatabase, collection: &Collection, query: &[f32], k: u32) -> Vec<i64> {
+fn top_ids(db: &TestDatabase, collection: &Collection, query: &VectorValue, k: u32) -> Vec<i64> {
     db.store()
         .search(
             collection,
-            SearchRequest::new(query.to_vec(), k).with_exact(true),
+            SearchRequest::new(query.clone(), k).with_exact(true),
         )
         .unwrap()
         .hits
@@ -148,6 +152,17 @@ fn quantized_searches_return_exact_distances_in_true_order_with_good_recall() {
                     .all(|pair| (pair[0].distance, pair[0].id) <= (pair[1].distance, pair[1].id)),
                 "hits sorted by exact distance"
             );
+            // Recall at rerank_factor 10: at the default 4 a binary index's recall on this
+            // data sits near 0.9 and moves with each (randomly levelled) HNSW build, so a
+            // threshold there would fail now and then without anything being wrong.
+            let response = db
+                .store()
+                .search(
+                    &collection,
+                    SearchRequest::new(query.clone(), 10).with_rerank_factor(10),
+                )
+                .unwrap();
+            assert_eq!(response.reranked, Some(100));
             let truth = top_ids(&db, &collection, &query, 10);
             wanted += truth.len();
             found += response
@@ -157,7 +172,7 @@ fn quantized_searches_return_exact_distances_in_true_order_with_good_recall() {
                 .count();
         }
         let recall = found as f64 / wanted as f64;
-        assert!(recall >= 0.9, "{metric} {quantization:?}: recall {recall}");
+        assert!(recall >= 0.95, "{metric} {quantization:?}: recall {recall}");
     }
 }
 
@@ -275,7 +290,7 @@ fn batch_and_unit_of_work_searches_rerank_like_single_ones() {
         )
         .unwrap();
     let queries: Vec<Vec<f32>> = (0..5)
-        .map(|index| items[index * 101].vector.clone())
+        .map(|index| items[index * 101].vector.to_vec())
         .collect();
     let template = SearchRequest::new(Vec::new(), 10);
     let batch = db

@@ -111,7 +111,7 @@ fn unfiltered_searches_are_prepared_once_and_keep_one_generic_plan_without_leaki
     let queries: Vec<Vec<f32>> = batch
         .iter()
         .take(12)
-        .map(|item| item.vector.clone())
+        .map(|item| item.vector.to_vec())
         .collect();
     let collection = indexed_collection(&store, "prepared", Metric::Cosine, batch);
     for (index, query) in queries.iter().enumerate() {
@@ -274,7 +274,7 @@ fn a_filtered_ann_statement_is_prepared_and_its_forced_plan_settings_stay_inside
     let queries: Vec<Vec<f32>> = batch
         .iter()
         .take(8)
-        .map(|item| item.vector.clone())
+        .map(|item| item.vector.to_vec())
         .collect();
     let collection = indexed_collection(&store, "filtered_prepared", Metric::L2, batch);
     for (index, query) in queries.iter().enumerate() {

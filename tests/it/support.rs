@@ -20,3 +20,10 @@ pub fn single_connection_store(db: &TestDatabase) -> Store {
     config.pool_max_size = 1;
     Store::connect(config).unwrap()
 }
+
+/// Sets one value of a dense `vector` in place (tests that plant an awkward value).
+pub fn set_value(vector: &mut embedstore::VectorValue, at: usize, value: f32) {
+    let mut values = vector.to_vec();
+    values[at] = value;
+    *vector = values.into();
+}

@@ -302,8 +302,8 @@ fn hybrid_search_fuses_like_a_reference_over_two_separate_searches() {
             assert_eq!(found, wanted, "{text} indexed={indexed}");
             for (hit, (_, _, _, score)) in response.hits.iter().zip(&expected) {
                 assert!((hit.fused_score.unwrap() - score).abs() < 1e-12);
-                let exact =
-                    Metric::Cosine.distance(&vector, &items_vector(&items, &hit.external_id));
+                let exact = Metric::Cosine
+                    .distance(&vector.to_vec(), &items_vector(&items, &hit.external_id));
                 assert!((hit.distance - exact).abs() < 1e-5, "exact distance");
                 if filter.is_some() {
                     // The only filter here: lang = l2.
@@ -320,7 +320,7 @@ fn items_vector(items: &[NewEmbedding], external_id: &str) -> Vec<f32> {
         .find(|item| item.external_id == external_id)
         .unwrap()
         .vector
-        .clone()
+        .to_vec()
 }
 
 #[test]

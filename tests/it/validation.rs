@@ -1,7 +1,7 @@
 use embedstore::{Error, Metric, NewCollection, NewEmbedding, SearchRequest};
 use serde_json::json;
 
-use crate::support::{Rng, count, failures, with_collection};
+use crate::support::{Rng, count, failures, set_value, with_collection};
 
 /// Inserts `items` into a fresh 3-dimension collection and returns the failures; asserts
 /// that nothing was written.
@@ -76,7 +76,7 @@ fn zero_vectors_are_fine_where_the_metric_defines_them() {
 fn one_bad_item_in_a_large_batch_writes_nothing() {
     let mut rng = Rng::new(7);
     let mut batch = crate::support::items(&mut rng, 5000, 3);
-    batch[4321].vector[2] = f32::NAN;
+    set_value(&mut batch[4321].vector, 2, f32::NAN);
     let (db, collection) = with_collection("large", 3, Metric::L2);
     let error = db
         .store()
@@ -109,11 +109,11 @@ fn collection_rules_report_each_field() {
         ),
         (
             NewCollection::new("zero", 0, Metric::L2, "m"),
-            "dimension: lower than 1",
+            "dimension: must be 1..=16000 for a dense collection, got 0",
         ),
         (
             NewCollection::new("huge", 16_001, Metric::L2, "m"),
-            "dimension: greater than 16000",
+            "dimension: must be 1..=16000 for a dense collection, got 16001",
         ),
         (
             NewCollection::new("nomodel", 3, Metric::L2, ""),

@@ -91,7 +91,7 @@ fn render_tail(item: &NewEmbedding) -> Result<String, serde_json::Error> {
     Ok(format!(
         "\t{}\t{}\t{}\t{}\n",
         escape(&item.external_id),
-        vector_text(&item.vector),
+        vector_text(item.vector.as_dense().unwrap_or_default()),
         content,
         escape(&metadata)
     ))

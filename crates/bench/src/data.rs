@@ -69,6 +69,6 @@ mod tests {
         );
         assert!(rows[100].content.as_deref().unwrap_or("").contains('\t'));
         assert_eq!(rows[1].content.as_deref(), Some("passage 1 (de)"));
-        assert_ne!(queries(1, 4)[0], rows[0].vector);
+        assert_ne!(queries(1, 4)[0], rows[0].vector.to_vec());
     }
 }

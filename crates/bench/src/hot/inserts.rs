@@ -82,7 +82,7 @@ pub fn measure(
             .map(|(item, metadata_json)| CopyRow {
                 collection_id: copied.id.0,
                 external_id: &item.external_id,
-                vector: item.vector.as_slice(),
+                vector: item.vector.as_dense().unwrap_or_default(),
                 content: item.content.as_deref(),
                 metadata_json,
             })

@@ -100,7 +100,7 @@ fn hand_encoded_rows_read_back_exactly() {
         assert_eq!(stored.external_id, row.external_id);
         let bits = |values: &[f32]| values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(
-            bits(stored.vector.as_slice()),
+            bits(&stored.vector.to_vec()),
             bits(row.vector),
             "{}",
             row.external_id
@@ -139,7 +139,7 @@ fn a_benchmark_sized_stream_is_stored_whole() {
 
     assert_eq!(count(&db, &collection), 500);
     let last = stored(&db, &collection, &["doc-499"]);
-    assert_eq!(last[0].vector.as_slice(), items[499].1.as_slice());
+    assert_eq!(last[0].vector.to_vec(), items[499].1);
     assert_eq!(last[0].metadata["tags"][0], "t499");
 }
 

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use embedstore::{Collection, Metric, NewCollection, Store};
+use embedstore::{Collection, Metric, NewCollection, Store, VectorKind};
 use serde::Serialize;
 
 use crate::error::{CliError, json_problem};
@@ -43,12 +43,17 @@ pub enum CollectionCommand {
 pub struct CreateArgs {
     /// Unique name: a lowercase letter, then lowercase letters, digits, `_` or `-`.
     pub name: String,
-    /// Length of every vector.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16_000))]
+    /// Length of every vector: 1..=16000 values (dense), 1..=1000000000 positions (sparse),
+    /// 1..=64000 bits (bit).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1_000_000_000))]
     pub dimension: u32,
-    /// How distance is measured.
-    #[arg(long, default_value = "cosine", value_parser = parse_metric())]
-    pub metric: Metric,
+    /// How distance is measured: l2, cosine, inner_product or l1 for dense and sparse
+    /// collections (default cosine), hamming or jaccard for bit collections (default hamming).
+    #[arg(long, value_parser = parse_metric())]
+    pub metric: Option<Metric>,
+    /// What the collection stores: dense vectors, sparse vectors (e.g. SPLADE) or bit vectors.
+    #[arg(long, default_value = "dense", value_parser = parse_kind())]
+    pub kind: VectorKind,
     /// The embedding model that produces the vectors.
     #[arg(long)]
     pub model: String,
@@ -87,8 +92,18 @@ fn parse_metric() -> impl TypedValueParser<Value = Metric> {
         .try_map(|name| name.parse::<Metric>())
 }
 
+fn parse_kind() -> impl TypedValueParser<Value = VectorKind> {
+    PossibleValuesParser::new(VectorKind::ALL.map(VectorKind::as_str))
+        .try_map(|name| name.parse::<VectorKind>())
+}
+
 fn create(store: &Store, args: &CreateArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let mut spec = NewCollection::new(&args.name, args.dimension, args.metric, &args.model);
+    let metric = args.metric.unwrap_or(match args.kind {
+        VectorKind::Bit => Metric::Hamming,
+        VectorKind::Dense | VectorKind::Sparse => Metric::Cosine,
+    });
+    let mut spec =
+        NewCollection::new(&args.name, args.dimension, metric, &args.model).with_kind(args.kind);
     if let Some(json) = &args.description {
         let description = serde_json::from_str(json).map_err(|error| CliError::Problems {
             summary: "--description is not valid JSON".to_owned(),
@@ -99,8 +114,8 @@ fn create(store: &Store, args: &CreateArgs, out: &mut dyn Write) -> Result<(), C
     let collection = store.write(|uow| uow.collections().create(spec))?;
     writeln!(
         out,
-        "created collection {:?}: {} dimensions, {}, model {:?}",
-        collection.name, collection.dimension, collection.metric, collection.model
+        "created collection {:?}: {} {} dimensions, {}, model {:?}",
+        collection.name, collection.kind, collection.dimension, collection.metric, collection.model
     )?;
     Ok(())
 }

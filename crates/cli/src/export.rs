@@ -15,7 +15,8 @@ use crate::output::{Column, Format, duration, thousands, write_table};
 pub struct ExportArgs {
     /// The collection to export (or an alias of it).
     pub collection: String,
-    /// Directory for vectors.npy and records.jsonl (created if missing; files replaced).
+    /// Directory for the files (vectors.npy and records.jsonl, embeddings.jsonl or
+    /// embeddings.parquet; created if missing; files replaced).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// File format of the vectors.
@@ -26,8 +27,12 @@ pub struct ExportArgs {
 /// `--format` of `export`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExportFormat {
-    /// vectors.npy (float32, as numpy.save writes it) + records.jsonl.
+    /// vectors.npy (float32, as numpy.save writes it) + records.jsonl; bit collections as
+    /// 0.0/1.0 values; not for sparse collections.
     Npy,
+    /// embeddings.jsonl: one {"external_id", "vector", "metadata", "content"} object per line,
+    /// the vector in its kind's JSON form — what `insert` reads back; every kind.
+    Jsonl,
     /// embeddings.parquet: external_id, vector (fixed_size_list<float32>), metadata (JSON
     /// text), content.
     #[cfg(feature = "parquet")]
@@ -52,6 +57,7 @@ pub fn run_export(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> Resu
     let started = Instant::now();
     let summary = match args.format {
         ExportFormat::Npy => store.export_npy(&args.collection, &args.out, &mut |_, _| {}),
+        ExportFormat::Jsonl => store.export_jsonl(&args.collection, &args.out, &mut |_, _| {}),
         #[cfg(feature = "parquet")]
         ExportFormat::Parquet => store.export_parquet(&args.collection, &args.out, &mut |_, _| {}),
     }

@@ -343,7 +343,7 @@ mod tests {
         let Command::Collection(CollectionCommand::Create(args)) = parsed.command else {
             panic!("expected `collection create`");
         };
-        assert_eq!(args.metric, embedstore::Metric::InnerProduct);
+        assert_eq!(args.metric, Some(embedstore::Metric::InnerProduct));
         assert!(create("dot").is_err());
     }
 }

@@ -5,7 +5,9 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use embedstore::MAX_K;
-use embedstore::{FieldPath, Filter, IterativeScan, SearchRequest, SearchResponse, Store};
+use embedstore::{
+    BitVector, FieldPath, Filter, IterativeScan, SearchRequest, SearchResponse, Store, VectorValue,
+};
 use serde::Serialize;
 
 use crate::error::{CliError, json_problem};
@@ -166,15 +168,18 @@ impl SearchArgs {
 #[derive(Debug, clap::Args)]
 #[group(required = false, multiple = false)]
 pub struct QuerySource {
-    /// One query vector as a JSON array, e.g. '[0.1, 0.2, 0.3]' (one query source is needed
-    /// unless --text asks for a full-text search alone).
+    /// One query vector: a JSON array, e.g. '[0.1, 0.2, 0.3]'; for a sparse collection
+    /// '{"indices": [3, 17], "values": [0.5, 1.2], "dim": 30522}' (0-based indices); for a bit
+    /// collection the bits, e.g. 0110 (one query source is needed unless --text asks for a
+    /// full-text search alone).
     #[arg(
         long,
         value_name = "JSON",
         required_unless_present_any = ["vector_file", "queries", "text"]
     )]
     pub vector: Option<String>,
-    /// A file with one JSON array per line, each a query (`-` reads stdin); sent as one batch.
+    /// A file with one vector per line (as --vector takes it), each a query (`-` reads stdin);
+    /// sent as one batch.
     #[arg(long, value_name = "PATH")]
     pub vector_file: Option<PathBuf>,
     /// A file with one JSON object per line: {"vector": […], "k": 5, "filter": {…}, "id": "q1"}
@@ -196,7 +201,7 @@ pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), 
                 "give a query: --vector, --vector-file, --queries or --text",
             ));
         }
-        vec![Query::plain(None, Vec::new())]
+        vec![Query::plain(None, VectorValue::default())]
     } else {
         read_queries(&args.queries)?
     };
@@ -230,7 +235,7 @@ pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), 
         .iter()
         .all(|query| query.k.is_none() && query.filter.is_none());
     let responses = if uniform && queries.len() > 1 {
-        let vectors: Vec<Vec<f32>> = queries.iter().map(|query| query.vector.clone()).collect();
+        let vectors: Vec<VectorValue> = queries.iter().map(|query| query.vector.clone()).collect();
         store.search_batch(&collection, &vectors, &template)?
     } else {
         requests
@@ -271,7 +276,7 @@ pub struct Query {
     /// The query's line in `--vector-file`; `None` for `--vector`.
     pub line: Option<usize>,
     /// The vector.
-    pub vector: Vec<f32>,
+    pub vector: VectorValue,
     /// The caller's label for the query (`--queries` "id"), echoed in the output.
     pub id: Option<String>,
     /// This query's own k (`--queries`).
@@ -284,7 +289,7 @@ pub struct Query {
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct QueryLine {
-    vector: Vec<f32>,
+    vector: VectorValue,
     #[serde(default)]
     k: Option<u32>,
     #[serde(default)]
@@ -294,7 +299,7 @@ struct QueryLine {
 }
 
 impl Query {
-    fn plain(line: Option<usize>, vector: Vec<f32>) -> Self {
+    fn plain(line: Option<usize>, vector: VectorValue) -> Self {
         Self {
             line,
             vector,
@@ -323,16 +328,31 @@ impl Query {
     }
 }
 
-/// Parses query vectors: one JSON array per non-blank line.
+/// Parses query vectors: one per non-blank line, as [`parse_vector`] reads them.
 ///
 /// # Errors
-/// Every line that is not an array of numbers, as `line N: <message>`.
+/// Every line that is not a vector, as `line N: <message>`.
 pub fn parse_queries(text: &str) -> Result<Vec<Query>, Vec<String>> {
     parse_lines(text, |number, line| {
-        serde_json::from_str::<Vec<f32>>(line)
-            .map(|vector| Query::plain(Some(number), vector))
-            .map_err(|error| json_problem(&error))
+        parse_vector(line).map(|vector| Query::plain(Some(number), vector))
     })
+}
+
+/// Parses one query vector: a JSON array of numbers (dense), a JSON sparse vector
+/// `{"indices": [...], "values": [...], "dim": N}`, or bits — a JSON string `"0101"` or the
+/// bare digits `0101`.
+///
+/// # Errors
+/// What is wrong with the text, JSON's own message with its position when it is JSON.
+pub fn parse_vector(text: &str) -> Result<VectorValue, String> {
+    let trimmed = text.trim();
+    if !trimmed.is_empty() && trimmed.bytes().all(|byte| byte == b'0' || byte == b'1') {
+        if let Ok(bits) = trimmed.parse::<BitVector>() {
+            // Digits only: a bit vector (a JSON number like 10 would not be a vector anyway).
+            return Ok(VectorValue::Bit(bits));
+        }
+    }
+    serde_json::from_str::<VectorValue>(trimmed).map_err(|error| json_problem(&error))
 }
 
 /// Parses a `--queries` file: one JSON object per non-blank line with a `vector` and, optionally,
@@ -397,11 +417,12 @@ struct Answer {
 
 fn read_queries(source: &QuerySource) -> Result<Vec<Query>, CliError> {
     if let Some(json) = &source.vector {
-        let vector =
-            serde_json::from_str::<Vec<f32>>(json).map_err(|error| CliError::Problems {
-                summary: "--vector is not a JSON array of numbers".to_owned(),
-                problems: vec![json_problem(&error)],
-            })?;
+        let vector = parse_vector(json).map_err(|problem| CliError::Problems {
+            summary: "--vector is not a vector (a JSON array of numbers, a sparse vector object \
+                      or a string of 0s and 1s)"
+                .to_owned(),
+            problems: vec![problem],
+        })?;
         return Ok(vec![Query::plain(None, vector)]);
     }
     let objects = source.queries.is_some();
@@ -591,8 +612,8 @@ mod tests {
         assert_eq!(
             queries,
             [
-                Query::plain(Some(1), vec![1.0, 2.0]),
-                Query::plain(Some(4), vec![0.5, -0.001]),
+                Query::plain(Some(1), vec![1.0, 2.0].into()),
+                Query::plain(Some(4), vec![0.5, -0.001].into()),
             ]
         );
     }

@@ -631,3 +631,150 @@ fn text_index_commands_and_text_and_hybrid_search() {
     assert!(dropped.contains("dropped the text index"), "{dropped}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn sparse_and_bit_collections_are_created_filled_searched_and_exported_from_the_cli() {
+    let dir = temp_dir("kinds");
+    let db = TestDatabase::new();
+    let created = ok(
+        &db,
+        &[
+            "collection",
+            "create",
+            "splade",
+            "--kind",
+            "sparse",
+            "--dimension",
+            "30522",
+            "--metric",
+            "inner_product",
+            "--model",
+            "splade-v3",
+        ],
+    );
+    assert!(
+        created.contains("sparse 30522 dimensions, inner_product"),
+        "{created}"
+    );
+    let created = ok(
+        &db,
+        &[
+            "collection",
+            "create",
+            "hashes",
+            "--kind",
+            "bit",
+            "--dimension",
+            "8",
+            "--model",
+            "h",
+        ],
+    );
+    assert!(created.contains("bit 8 dimensions, hamming"), "{created}");
+    let sparse = dir.join("sparse.jsonl");
+    std::fs::write(
+        &sparse,
+        concat!(
+            r#"{"id": "a", "vector": {"indices": [1, 30000], "values": [2.0, 1.0], "dim": 30522}}"#,
+            "\n",
+            r#"{"id": "b", "vector": {"indices": [1], "values": [0.5], "dim": 30522}}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    ok(&db, &["insert", "splade", sparse.to_str().unwrap()]);
+    let bits = dir.join("bits.jsonl");
+    std::fs::write(
+        &bits,
+        "{\"id\": \"a\", \"vector\": \"10110000\"}\n{\"id\": \"b\", \"vector\": [0, 1, 0, 0, 1, 1, 1, 1]}\n",
+    )
+    .unwrap();
+    ok(&db, &["insert", "hashes", bits.to_str().unwrap()]);
+    // Sparse query as JSON: the inner product ranks a (2.0 at index 1) first.
+    let found = ok(
+        &db,
+        &[
+            "search",
+            "splade",
+            "--vector",
+            r#"{"indices": [1], "values": [1.0], "dim": 30522}"#,
+            "--k",
+            "2",
+            "--format",
+            "json",
+        ],
+    );
+    let answer: serde_json::Value = serde_json::from_str(found.lines().next().unwrap()).unwrap();
+    let ids: Vec<&str> = answer["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| hit["external_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b"], "{found}");
+    assert_eq!(answer["hits"][0]["distance"], -2.0);
+    // Bits, bare and quoted: a is 1 bit away from 10100000, b 6.
+    for vector in ["10100000", "\"10100000\""] {
+        let found = ok(
+            &db,
+            &[
+                "search", "hashes", "--vector", vector, "--k", "1", "--format", "json",
+            ],
+        );
+        let answer: serde_json::Value =
+            serde_json::from_str(found.lines().next().unwrap()).unwrap();
+        assert_eq!(answer["hits"][0]["external_id"], "a", "{found}");
+        assert_eq!(answer["hits"][0]["distance"], 1.0, "{found}");
+    }
+    // Hostile query vectors: a clear message naming what is wrong.
+    for (vector, expected) in [
+        ("1012", "expected a vector"),
+        (
+            r#"{"indices": [1], "values": [1.0]}"#,
+            "missing field `dim`",
+        ),
+        ("10 10", "expected a vector"),
+        ("[1, 0] x", "trailing characters"),
+    ] {
+        let error = fails(&db, &["search", "hashes", "--vector", vector]);
+        assert!(error.contains(expected), "{vector}: {error}");
+    }
+    let error = fails(&db, &["search", "hashes", "--vector", "101"]);
+    assert!(error.contains("expected 8 bits, got 3"), "{error}");
+    let error = fails(
+        &db,
+        &[
+            "search",
+            "splade",
+            "--vector",
+            r#"{"indices": [5, 2], "values": [1, 1], "dim": 30522}"#,
+        ],
+    );
+    assert!(
+        error.contains("vector.indices[1]: 2 does not follow 5"),
+        "{error}"
+    );
+    // Export to JSONL and back.
+    let out = dir.join("export");
+    ok(
+        &db,
+        &[
+            "export",
+            "splade",
+            "--out",
+            out.to_str().unwrap(),
+            "--format",
+            "jsonl",
+        ],
+    );
+    let text = std::fs::read_to_string(out.join("embeddings.jsonl")).unwrap();
+    assert!(
+        text.starts_with(
+            r#"{"external_id":"a","vector":{"indices":[1,30000],"values":[2.0,1.0],"dim":30522}"#
+        ),
+        "{text}"
+    );
+    let error = fails(&db, &["export", "splade", "--out", out.to_str().unwrap()]);
+    assert!(error.contains("export it to JSONL"), "{error}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -120,7 +120,7 @@ fn a_tenant_cannot_modify_another_tenants_rows() {
             uow.embeddings().get(&docs, &["b-3"])
         })
         .unwrap();
-    assert_ne!(b3[0].vector.as_slice(), [9.0, 9.0, 9.0, 9.0]);
+    assert_ne!(b3[0].vector.to_vec(), [9.0, 9.0, 9.0, 9.0]);
     // Raw SQL: updates and deletes reach nothing of b's; moving a row to b is refused.
     let touched = app
         .run(&embedstore::WorkOptions::write().tenant("a"), |uow| {

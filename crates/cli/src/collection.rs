@@ -145,6 +145,7 @@ fn list(store: &Store, format: Format, out: &mut dyn Write) -> Result<(), CliErr
                 .map(|Listed { collection, rows }| {
                     vec![
                         collection.name.clone(),
+                        collection.kind.to_string(),
                         collection.dimension.to_string(),
                         collection.metric.to_string(),
                         thousands(*rows),
@@ -155,6 +156,7 @@ fn list(store: &Store, format: Format, out: &mut dyn Write) -> Result<(), CliErr
                 .collect();
             let columns = [
                 Column::left("name"),
+                Column::left("kind"),
                 Column::right("dimension"),
                 Column::left("metric"),
                 Column::right("rows"),
@@ -183,6 +185,7 @@ fn show(store: &Store, name: &str, format: Format, out: &mut dyn Write) -> Resul
     let fields = [
         ("name", collection.name.clone()),
         ("id", collection.id.0.to_string()),
+        ("kind", collection.kind.to_string()),
         ("dimension", collection.dimension.to_string()),
         ("metric", collection.metric.to_string()),
         ("model", collection.model.clone()),

@@ -671,6 +671,14 @@ fn sparse_and_bit_collections_are_created_filled_searched_and_exported_from_the_
         ],
     );
     assert!(created.contains("bit 8 dimensions, hamming"), "{created}");
+    let listed = ok(&db, &["collection", "list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|line| line.starts_with("splade") && line.contains(" sparse ")),
+        "{listed}"
+    );
+    assert!(ok(&db, &["collection", "show", "hashes"]).contains("kind         bit"));
     let sparse = dir.join("sparse.jsonl");
     std::fs::write(
         &sparse,

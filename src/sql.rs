@@ -63,6 +63,10 @@ pub enum Bind {
     SparseVector(SparseVector),
     /// `bit`.
     Bit(BitVector),
+    /// `sparsevec[]` (batch search).
+    SparseVectorArray(Vec<SparseVector>),
+    /// `bit[]` (batch search).
+    BitArray(Vec<BitVector>),
 }
 
 /// A statement needs more bind parameters than PostgreSQL accepts.
@@ -195,6 +199,10 @@ impl SqlBuilder {
                     query.bind::<pgvector::sql_types::SparseVector, _>(value)
                 }
                 Bind::Bit(value) => query.bind::<pgvector::sql_types::Bit, _>(value),
+                Bind::SparseVectorArray(value) => {
+                    query.bind::<Array<pgvector::sql_types::SparseVector>, _>(value)
+                }
+                Bind::BitArray(value) => query.bind::<Array<pgvector::sql_types::Bit>, _>(value),
             };
         }
         query
@@ -306,6 +314,12 @@ impl QueryFragment<Pg> for PreparedQuery {
                     out.push_bind_param::<pgvector::sql_types::SparseVector, _>(value)?;
                 }
                 Bind::Bit(value) => out.push_bind_param::<pgvector::sql_types::Bit, _>(value)?,
+                Bind::SparseVectorArray(value) => {
+                    out.push_bind_param::<Array<pgvector::sql_types::SparseVector>, _>(value)?;
+                }
+                Bind::BitArray(value) => {
+                    out.push_bind_param::<Array<pgvector::sql_types::Bit>, _>(value)?;
+                }
             }
         }
         out.push_sql(&self.tail);

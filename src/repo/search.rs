@@ -280,22 +280,6 @@ pub(crate) fn run_many(
 ) -> Result<Vec<SearchResponse>> {
     let queries = conformed(collection, queries);
     let queries = queries.as_ref();
-    if collection.kind != VectorKind::Dense && queries.len() > 1 {
-        // The batch statement binds a `vector[]`; sparse and bit queries run one by one.
-        let mut responses = Vec::with_capacity(queries.len());
-        for query in queries {
-            responses.extend(run_many(
-                conn,
-                collection,
-                indexes,
-                request,
-                std::slice::from_ref(query),
-                scope,
-                estimates,
-            )?);
-        }
-        return Ok(responses);
-    }
     if request.text.is_some() {
         let mut responses = Vec::with_capacity(queries.len());
         for query in queries {
@@ -863,13 +847,9 @@ fn statement_into(
             .push(reranked)
             .push(&columns);
     } else {
-        // Only dense collections batch (`run_many` runs the others one by one).
-        let vectors: Vec<pgvector::Vector> = queries
-            .iter()
-            .map(|query| pgvector::Vector::from(query.to_vec()))
-            .collect();
+        let (vectors, array) = query_array(collection.kind, queries);
         sql.push("SELECT q.ord AS query, hit.* FROM unnest(")
-            .bind_cast(Bind::VectorArray(vectors), "vector[]")
+            .bind_cast(vectors, array)
             .push(") WITH ORDINALITY AS q(v, ord) CROSS JOIN LATERAL (SELECT ")
             .push(reranked)
             .push(&columns);
@@ -1216,6 +1196,41 @@ fn distance_sql(collection: &Collection, mode: Mode, query: &str) -> String {
         Mode::Ann(_, Some(_)) | Mode::Exact => format!(
             "{} {operator} {query}",
             collection.search_expression().column()
+        ),
+    }
+}
+
+/// The queries of a batch as one array parameter of the collection's kind, and its type
+/// (`vector[]`, `sparsevec[]`, `varbit[]`). The queries are conformed to the kind already.
+fn query_array(kind: VectorKind, queries: &[VectorValue]) -> (Bind, &'static str) {
+    match kind {
+        VectorKind::Dense => (
+            Bind::VectorArray(
+                queries
+                    .iter()
+                    .map(|query| pgvector::Vector::from(query.to_vec()))
+                    .collect(),
+            ),
+            "vector[]",
+        ),
+        VectorKind::Sparse => (
+            Bind::SparseVectorArray(
+                queries
+                    .iter()
+                    .filter_map(|query| query.as_sparse().cloned())
+                    .collect(),
+            ),
+            "sparsevec[]",
+        ),
+        VectorKind::Bit => (
+            Bind::BitArray(
+                queries
+                    .iter()
+                    .filter_map(|query| query.as_bits().cloned())
+                    .collect(),
+            ),
+            // Not `bit[]`: as a cast, `bit` means `bit(1)` and would cut every query to one bit.
+            "varbit[]",
         ),
     }
 }

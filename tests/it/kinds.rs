@@ -425,6 +425,24 @@ fn search_kind(
         }
         check_distances(&response.hits, query);
     }
+    // A batch is one statement (a `sparsevec[]` / `bit[]` parameter) answering each query as
+    // a single search does.
+    let template = SearchRequest::new(queries[0].clone(), 10)
+        .with_exact(true)
+        .with_filter(filter.clone());
+    let batch = db
+        .store()
+        .search_batch(&collection, &queries, &template)
+        .unwrap();
+    assert_eq!(batch.len(), queries.len());
+    for (response, query) in batch.iter().zip(&queries) {
+        let single = db
+            .store()
+            .search(&collection, template.clone().with_query(query.clone()))
+            .unwrap();
+        assert_eq!(response.hits, single.hits, "{kind} {metric}");
+        assert_eq!(response.hits.len(), 10);
+    }
     // HNSW on the collection's own column, with and without a filter.
     let status = db
         .store()

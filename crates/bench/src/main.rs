@@ -15,10 +15,12 @@
 //! stdout. The exit code is 0 whether or not a target is met, 1 when the two search paths
 //! disagree, 2 on any error (including a refused command line).
 //!
-//! Three more benchmarks are subcommands with options of their own:
+//! More benchmarks are subcommands with options of their own:
 //! `embedstore-bench ann` runs issue 5's search benchmark (see the `ann` module),
-//! `embedstore-bench ingest` issue 6's file-ingest benchmark (see the `ingest` module) and
-//! `embedstore-bench hot` issue 12's hot path under concurrency (see the `hot` module).
+//! `embedstore-bench ingest` issue 6's file-ingest benchmark (see the `ingest` module),
+//! `embedstore-bench hot` issue 12's hot path under concurrency (see the `hot` module),
+//! `embedstore-bench quant` issue 13's quantized indexes and `embedstore-bench hybrid` its
+//! known-item search on real text (see the `quant` and `quant::hybrid` modules).
 //!
 //! # Running it
 //!
@@ -33,6 +35,7 @@
 //! cargo build --release -p embedstore-cli    # `ingest` runs the `embedstore` binary next to it
 //! cargo run --release -p embedstore-bench -- ingest [--rows 200000] [--naive-sample 2000] …
 //! cargo run --release -p embedstore-bench -- hot [--rows 5000 --queries 50] …
+//! cargo run --release -p embedstore-bench -- hybrid [--dry-run] [--text-config simple] …
 //! cargo run --release -p embedstore-bench -- [ann | ingest | hot] --help    # every option
 //! ```
 

@@ -1,67 +1,153 @@
-//! `embedstore-bench hybrid`: issue 13's known-item benchmark of full-text, vector and hybrid
-//! search.
+//! `embedstore-bench hybrid`: issue 13's known-item benchmark of vector-only, text-only and
+//! hybrid search, on real text.
 //!
-//! A synthetic corpus with a known answer per query: documents are words of one of a few
-//! dozen topics (plus common words), their vectors the normalized sum of their words'
-//! random embeddings and their topic's, plus noise. Each query targets one document: its text
-//! is two of that document's words joined by `or` — one of them, 40 % of the time, swapped
-//! for a word of the same topic the document does not contain (vocabulary mismatch) — and its
-//! vector a noisy "paraphrase" (six of the document's words, drawn with repetition, and its
-//! topic). MRR@10 of the
-//! known document is reported for vector-only (exact scan: retrieval quality, not ANN
-//! recall), text-only (`ts_rank_cd` through the `simple` text index) and hybrid (reciprocal
-//! rank fusion, defaults: fetch_k 4·k, rrf_k 60, weights 1). Synthetic: the figures show that
-//! fusion works and how much, not what a real corpus would give.
+//! 1. **Corpus** ([`corpus`]): chunks of 40–200 words of this repository's documents and doc
+//!    comments and of the documentation installed on the machine (`/usr/share/doc/**/README*`,
+//!    `/usr/share/common-licenses`, English man pages), de-duplicated, at most `--max-chunks`
+//!    (sources whole in that order while they fit, then a sample of the next keyed by each
+//!    chunk's text: on this Debian machine, of the man pages). A machine without that
+//!    documentation still has the repository's.
+//! 2. **Embedding**: the CLI's deterministic hashing embedder (`crates/cli/src/embedder.rs`,
+//!    compiled into this binary from that one file): word unigrams and bigrams and character
+//!    trigrams hashed into 384 dimensions. No neural model can be had here, so the vector side
+//!    matches words and spellings, never meanings — see BENCHMARKS.md for what that means for
+//!    the figures.
+//! 3. **Queries** ([`queries`]), each with exactly one right chunk: *rare term* (an
+//!    identifier, option or error code found in that chunk only, alone or with one or two of
+//!    its neighbouring words) and *paraphrase* (a sentence's common words, some dropped, some
+//!    replaced by WordNet synonyms, shuffled; no other chunk holds the words it kept).
+//! 4. **Measure**, through the public API on a throw-away database: the chunks loaded with
+//!    `content`, an HNSW index built (m 16, ef_construction 64; searched at ef_search 40),
+//!    the text index built (`Store::create_text_index`, for each `--text-config` in turn).
+//!    A *quality pass* runs every query as five searches, k = 10, in an order rotated per
+//!    query: vector-only (`SearchRequest::new`) and hybrid (`with_text`, defaults: fetch_k
+//!    4·k = 40, rrf_k 60, weights 1), each with the vector side from the index and by exact
+//!    scan (`with_exact(true)`), and text-only (`SearchRequest::text`): MRR@10 and hits@10 of
+//!    the right chunk per class (the paraphrases also split by whether a synonym replaced one
+//!    of their words) and overall, the index's recall@10 against the exact scan, and the
+//!    first rare terms the text search missed (PostgreSQL's parser keeps a path, URL or
+//!    e-mail address as one lexeme: `measure_ingest.sh` does not match
+//!    `scripts/measure_ingest.sh`). Then `--rounds` *latency rounds* run the three searches
+//!    a service would (vector side from the index), interleaved, order rotated per query and
+//!    round: p50/p95 of each from its best round, and hybrid p50 ÷ vector-only p50 (with
+//!    exact vector sides too, from the quality pass).
+//!
+//! Progress goes to stderr; the table and, last, one JSON line go to stdout. Exit code 0, or
+//! 2 on any error.
 
+mod corpus;
+mod queries;
+mod roff;
+mod wordnet;
+
+// The CLI's embedder, shared from its one source file (it uses nothing of the CLI crate);
+// `similarity` is only for its own tests. (A `//` comment: a doc comment here would join the
+// file's own `//!` documentation and break its links.)
+#[allow(dead_code)]
+#[path = "../../../cli/src/embedder.rs"]
+mod embedder;
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-use embedstore::testing::{Rng, TestDatabase};
-use embedstore::{Metric, NewCollection, NewEmbedding, SearchRequest};
+use clap::builder::RangedU64ValueParser;
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use embedstore::testing::TestDatabase;
+use embedstore::{
+    Collection, IndexSpec, Metric, NewCollection, NewEmbedding, SearchPath, SearchRequest, Store,
+};
 use serde::Serialize;
 
+use self::corpus::{Corpus, Index};
+use self::queries::{Class, Query, QueryStats};
+use self::wordnet::WordNet;
 use crate::BenchResult;
 use crate::args::positive;
+use crate::stats::Latency;
 
 /// The `hybrid --help` description.
 pub const HYBRID_ABOUT: &str = "\
-Measures issue 13's full-text, vector and hybrid (reciprocal rank fusion) search on a
-synthetic known-item corpus: MRR@10 of the known document for vector-only, text-only and
-hybrid search, one run on a throw-away database.";
+Measures issue 13's vector-only, text-only and hybrid (reciprocal rank fusion) search on a
+known-item set of real text, in one run on a throw-away database.
 
-const DIMENSION: usize = 64;
-const TOPICS: usize = 40;
-const TOPIC_WORDS: usize = 150;
-const COMMON_WORDS: usize = 500;
-const WORDS_PER_DOC: usize = 12;
+Corpus: chunks of 40-200 words of this repository's documents and doc comments and of the
+machine's documentation (/usr/share/doc/**/README*, /usr/share/common-licenses, English man
+pages), de-duplicated, at most --max-chunks (sources whole in that order while they fit,
+then a sample of the next); without the machine's documentation, the repository's alone.
+Vectors: the CLI's deterministic hashing embedder (word unigrams/bigrams and character
+trigrams in 384 dimensions; it matches words and spellings, not meanings). Queries, each
+with one right chunk: rare terms (an identifier, option or error code found in that chunk
+only) and paraphrases (a sentence's common words, some replaced by WordNet synonyms when
+/usr/share/wordnet is installed - scripts/setup-wordnet.sh -, shuffled).
+
+Reports, for each text search configuration (each with its own text index), MRR@10 and
+hits@10 of vector-only, text-only and hybrid search per query class (paraphrases also split
+by whether they got a synonym) and overall, the vector side both from an HNSW index (m 16,
+ef_construction 64, ef_search 40) and by exact scan; and p50/p95 of the three searches with
+the HNSW vector side, interleaved, best of --rounds, with hybrid p50 / vector-only p50.
+About 3 minutes with the defaults on a busy 2-core machine; --dry-run prints the corpus and
+example queries only.";
+
+/// Results per search.
 const K: u32 = 10;
+/// The HNSW index: pgvector's default build parameters and ef_search (which the library
+/// raises to a hybrid's fetch_k, 40 here too).
+const M: u32 = 16;
+const EF_CONSTRUCTION: u32 = 64;
+const EF_SEARCH: u32 = 40;
+/// Rows per library write while loading.
+const LOAD_CHUNK: usize = 5_000;
+/// Text-side misses of rare terms listed in the report.
+const MISSES_LISTED: usize = 10;
+const CORPUS_SEED: u64 = 1313;
+const RARE_TERM_SEED: u64 = 2727;
+const PARAPHRASE_SEED: u64 = 4141;
 
 /// What the hybrid benchmark measures.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct HybridArgs {
-    /// Documents in the collection.
-    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = positive())]
-    pub rows: usize,
-    /// Known-item queries.
+    /// Queries of each class (rare term, paraphrase); fewer when the corpus has fewer.
     #[arg(long, value_name = "N", default_value_t = 300, value_parser = positive())]
     pub queries: usize,
-}
-
-#[derive(Debug, Clone, Serialize)]
-struct Summary {
-    rows: usize,
-    queries: usize,
-    mrr_vector: f64,
-    mrr_text: f64,
-    mrr_hybrid: f64,
-    found_vector: usize,
-    found_text: usize,
-    found_hybrid: usize,
+    /// Most chunks in the corpus (sources whole while they fit, then a sample of the next).
+    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = positive())]
+    pub max_chunks: usize,
+    /// Text search configurations to measure, each with its own text index, in turn.
+    #[arg(
+        long,
+        value_name = "CONFIG,…",
+        value_delimiter = ',',
+        default_value = "simple,english"
+    )]
+    pub text_config: Vec<String>,
+    /// Latency rounds per configuration (all queries, the three searches interleaved); the
+    /// best round of each search kind is reported.
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = positive())]
+    pub rounds: usize,
+    /// Unmeasured queries (each as all five searches) before each configuration's passes.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub warmup: usize,
+    /// Chance, in percent, that a paraphrase word is replaced by a WordNet synonym.
+    #[arg(long, value_name = "PERCENT", default_value_t = 50,
+          value_parser = RangedU64ValueParser::<u32>::new().range(0..=100))]
+    pub synonym_percent: u32,
+    /// WordNet's database (Debian package wordnet-base, see scripts/setup-wordnet.sh); without
+    /// it the paraphrases get no synonyms.
+    #[arg(long, value_name = "DIR", default_value = "/usr/share/wordnet")]
+    pub wordnet: PathBuf,
+    /// Only this repository's files, not the machine's documentation.
+    #[arg(long)]
+    pub repo_only: bool,
+    /// Build the corpus and the queries, print them with examples, and stop (no database).
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Runs the `hybrid` mode.
 pub fn main(args: &HybridArgs) -> ExitCode {
     match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::from(2)
@@ -69,199 +155,816 @@ pub fn main(args: &HybridArgs) -> ExitCode {
     }
 }
 
-fn unit(mut vector: Vec<f32>) -> Vec<f32> {
-    let norm = vector.iter().map(|value| value * value).sum::<f32>().sqrt();
-    if norm > 0.0 {
-        vector.iter_mut().for_each(|value| *value /= norm);
-    }
-    vector
+/// Whether a query belongs to a reported class.
+type Member = fn(&Query) -> bool;
+
+/// The query classes reported: the two classes, the paraphrases split by whether a synonym
+/// replaced one of their words, and all queries.
+const CLASSES: [(&str, Member); 5] = [
+    ("rare term", |query| query.class == Class::RareTerm),
+    ("paraphrase", |query| query.class == Class::Paraphrase),
+    ("paraphrase/no synonym", |query| {
+        query.class == Class::Paraphrase && query.replaced == 0
+    }),
+    ("paraphrase/synonyms", |query| {
+        query.class == Class::Paraphrase && query.replaced > 0
+    }),
+    ("all", |_| true),
+];
+
+/// The searches: vector-only and hybrid with the vector side from the HNSW index or by exact
+/// scan (`with_exact(true)`), and text-only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Kind {
+    VectorExact,
+    Vector,
+    Text,
+    HybridExact,
+    Hybrid,
 }
 
-fn add(into: &mut [f32], from: &[f32], weight: f32) {
-    into.iter_mut()
-        .zip(from)
-        .for_each(|(a, b)| *a += weight * b);
-}
+/// Every kind, in the quality pass.
+const ALL_KINDS: [Kind; 5] = [
+    Kind::VectorExact,
+    Kind::Vector,
+    Kind::Text,
+    Kind::HybridExact,
+    Kind::Hybrid,
+];
+/// The kinds of the latency rounds (the vector side from the index, as a service runs them).
+const TIMED_KINDS: [Kind; 3] = [Kind::Vector, Kind::Text, Kind::Hybrid];
 
-fn pick(rng: &mut Rng, n: usize) -> usize {
-    (rng.next_u64() % n as u64) as usize
-}
-
-struct Corpus {
-    words: Vec<Vec<f32>>,
-    topics: Vec<Vec<f32>>,
-    /// Each document's topic and word ids.
-    docs: Vec<(usize, Vec<usize>)>,
-}
-
-/// Word ids: topic `t`'s words are `t * TOPIC_WORDS ..`, then the common words.
-fn generate(rows: usize) -> Corpus {
-    let mut rng = Rng::new(1313);
-    let vocabulary = TOPICS * TOPIC_WORDS + COMMON_WORDS;
-    let words = (0..vocabulary)
-        .map(|_| unit(rng.vector(DIMENSION)))
-        .collect();
-    let topics = (0..TOPICS).map(|_| unit(rng.vector(DIMENSION))).collect();
-    let docs = (0..rows)
-        .map(|_| {
-            let topic = pick(&mut rng, TOPICS);
-            let ids = (0..WORDS_PER_DOC)
-                .map(|_| {
-                    if pick(&mut rng, 10) < 7 {
-                        topic * TOPIC_WORDS + pick(&mut rng, TOPIC_WORDS)
-                    } else {
-                        TOPICS * TOPIC_WORDS + pick(&mut rng, COMMON_WORDS)
-                    }
-                })
-                .collect();
-            (topic, ids)
-        })
-        .collect();
-    Corpus {
-        words,
-        topics,
-        docs,
-    }
-}
-
-impl Corpus {
-    fn vector(&self, topic: usize, ids: &[usize], noise: f32, rng: &mut Rng) -> Vec<f32> {
-        let mut vector = vec![0.0; DIMENSION];
-        for id in ids {
-            add(&mut vector, &self.words[*id], 1.0);
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::VectorExact => "vector only, exact scan",
+            Kind::Vector => "vector only (HNSW)",
+            Kind::Text => "text only",
+            Kind::HybridExact => "hybrid, exact vector side",
+            Kind::Hybrid => "hybrid (HNSW vector side)",
         }
-        add(&mut vector, &self.topics[topic], 1.0);
-        add(&mut vector, &rng.vector(DIMENSION), noise);
-        unit(vector)
+    }
+
+    fn request(self, query: &Query, vector: &[f32]) -> SearchRequest {
+        let request = match self {
+            Kind::VectorExact | Kind::Vector => SearchRequest::new(vector.to_vec(), K),
+            Kind::Text => SearchRequest::text(query.text.clone(), K),
+            Kind::HybridExact | Kind::Hybrid => {
+                SearchRequest::new(vector.to_vec(), K).with_text(query.text.clone())
+            }
+        };
+        let exact = matches!(self, Kind::VectorExact | Kind::HybridExact);
+        request
+            .with_exact(exact)
+            .with_ef_search(EF_SEARCH)
+            .include_metadata(false)
     }
 }
 
-fn text(ids: &[usize]) -> String {
-    ids.iter()
-        .map(|id| format!("w{id}"))
-        .collect::<Vec<_>>()
-        .join(" ")
+/// MRR@10 and hits@10 of one search kind on one class (or all queries).
+#[derive(Debug, Clone, Serialize)]
+struct Quality {
+    class: &'static str,
+    kind: Kind,
+    queries: usize,
+    mrr: f64,
+    hits: usize,
+    /// Queries the search returned nothing for.
+    empty: usize,
 }
 
-fn run(args: &HybridArgs) -> BenchResult<()> {
-    eprintln!("generating {} documents …", args.rows);
-    let corpus = generate(args.rows);
-    let mut rng = Rng::new(2727);
-    let items: Vec<NewEmbedding> = corpus
-        .docs
-        .iter()
-        .enumerate()
-        .map(|(index, (topic, ids))| {
-            NewEmbedding::new(
-                format!("d{index}"),
-                corpus.vector(*topic, ids, 0.3, &mut rng),
+/// One search kind's latency.
+#[derive(Debug, Clone, Serialize)]
+struct Timing {
+    kind: Kind,
+    p50_ms: f64,
+    p95_ms: f64,
+    mean_ms: f64,
+    p50_ratio_to_vector: f64,
+    round_p50_ms: Vec<f64>,
+}
+
+/// One text search configuration's figures.
+#[derive(Debug, Clone, Serialize)]
+struct ConfigFigures {
+    text_config: String,
+    /// Per class and kind, from the quality pass.
+    quality: Vec<Quality>,
+    /// The latency rounds' kinds, best round each.
+    latency: Vec<Timing>,
+    /// Hybrid p50 ÷ vector-only p50, HNSW vector side, best rounds.
+    hybrid_vector_p50_ratio: f64,
+    round_hybrid_vector_p50_ratios: Vec<f64>,
+    /// The same ratio with exact vector sides, from the quality pass (one round).
+    exact_hybrid_vector_p50_ratio: f64,
+    exact_vector_p50_ms: f64,
+    exact_hybrid_p50_ms: f64,
+    /// Quality pass: vector-only answers from the HNSW index, hybrid answers whose vector side
+    /// came from it, and answers of the exact kinds that were exact.
+    vector_answers_ann: usize,
+    hybrid_vector_sides_ann: usize,
+    exact_answers_exact: usize,
+    /// Vector-only recall@k of the HNSW index: the share of the exact scan's k hits it found.
+    hnsw_recall: f64,
+    /// The first rare-term queries whose chunk the text search did not return.
+    text_rare_term_misses: Vec<String>,
+}
+
+/// The HNSW index of the vector side.
+#[derive(Debug, Clone, Serialize)]
+struct HnswFigures {
+    m: u32,
+    ef_construction: u32,
+    ef_search: u32,
+    build_s: f64,
+    size_bytes: u64,
+}
+
+/// The run's summary (the JSON line).
+#[derive(Debug, Clone, Serialize)]
+struct Summary {
+    chunks: usize,
+    sources: Vec<corpus::SourceCount>,
+    skipped_files: corpus::Skipped,
+    duplicate_chunks: usize,
+    distinct_chunks_before_cap: usize,
+    embedder: &'static str,
+    dimension: usize,
+    k: u32,
+    rare_term_queries: usize,
+    paraphrase_queries: usize,
+    synonyms: String,
+    synonym_percent: u32,
+    query_stats: QueryStats,
+    hnsw: HnswFigures,
+    rounds: usize,
+    configs: Vec<ConfigFigures>,
+    seconds: f64,
+}
+
+fn repository_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// Builds, measures and prints; the summary, or `None` after a dry run.
+fn run(args: &HybridArgs) -> BenchResult<Option<Summary>> {
+    let started = Instant::now();
+    let mut sources = corpus::repository_sources(&repository_root());
+    if !args.repo_only {
+        sources.extend(corpus::system_sources(Path::new("/usr/share")));
+    }
+    eprintln!(
+        "reading {} files …",
+        sources.iter().map(|s| s.files.len()).sum::<usize>()
+    );
+    let corpus = corpus::build(&sources, args.max_chunks, CORPUS_SEED);
+    if corpus.chunks.is_empty() {
+        return Err("the corpus is empty: no readable source file".into());
+    }
+    let index = Index::new(&corpus.chunks);
+    let (wordnet, synonyms) = match WordNet::load(&args.wordnet) {
+        Ok(wordnet) => {
+            let status = format!(
+                "WordNet ({}, {} words with synonyms)",
+                args.wordnet.display(),
+                wordnet.len()
+            );
+            (Some(wordnet), status)
+        }
+        Err(error) => {
+            eprintln!(
+                "warning: no WordNet ({error}); paraphrases get no synonyms. \
+                 scripts/setup-wordnet.sh installs it (Debian package wordnet-base)."
+            );
+            (
+                None,
+                format!("none (no WordNet at {})", args.wordnet.display()),
             )
-            .with_content(text(ids))
-        })
+        }
+    };
+    let mut stats = QueryStats::default();
+    let mut queries = queries::rare_term_queries(
+        &corpus.chunks,
+        &index,
+        args.queries,
+        RARE_TERM_SEED,
+        &mut stats,
+    );
+    let rare_count = queries.len();
+    queries.extend(queries::paraphrase_queries(
+        &corpus.chunks,
+        &index,
+        wordnet.as_ref(),
+        args.queries,
+        args.synonym_percent,
+        PARAPHRASE_SEED,
+        &mut stats,
+    ));
+    drop(index);
+    drop(wordnet);
+    let paraphrase_count = queries.len() - rare_count;
+    eprintln!(
+        "{} chunks, {rare_count} rare-term and {paraphrase_count} paraphrase queries ({:.1} s)",
+        corpus.chunks.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if args.dry_run {
+        print_dry_run(&corpus, &queries, &stats, &synonyms);
+        return Ok(None);
+    }
+    if queries.is_empty() {
+        return Err("no query could be built from the corpus".into());
+    }
+    eprintln!("embedding the chunks and the queries …");
+    let chunk_vectors: Vec<Vec<f32>> = corpus
+        .chunks
+        .iter()
+        .map(|chunk| embedder::embed(&chunk.text))
         .collect();
+    let query_vectors: Vec<Vec<f32>> = queries
+        .iter()
+        .map(|query| embedder::embed(&query.text))
+        .collect();
+    eprintln!("creating the benchmark database and loading the chunks …");
     let db = TestDatabase::try_new()?;
     let store = db.store();
+    let dimension = u32::try_from(embedder::DIMENSION)?;
     let collection = store.write(|uow| {
         uow.collections().create(NewCollection::new(
             "hybrid",
-            DIMENSION as u32,
+            dimension,
             Metric::Cosine,
-            "embedstore-bench",
+            embedder::MODEL,
         ))
     })?;
-    for chunk in items.chunks(10_000) {
-        store.write(|uow| uow.embeddings().insert(&collection, chunk.to_vec()))?;
+    let items: Vec<NewEmbedding> = corpus
+        .chunks
+        .iter()
+        .zip(chunk_vectors)
+        .enumerate()
+        .map(|(number, (chunk, vector))| {
+            NewEmbedding::new(external_id(number), vector)
+                .with_content(chunk.text.clone())
+                .with_metadata(serde_json::json!({ "source": chunk.source }))
+        })
+        .collect();
+    for part in items.chunks(LOAD_CHUNK) {
+        store.write(|uow| uow.embeddings().insert(&collection, part.to_vec()))?;
     }
-    store.create_text_index(&collection, "simple")?;
-    eprintln!("{} known-item queries …", args.queries);
-    let mut queries = Vec::with_capacity(args.queries);
-    for _ in 0..args.queries {
-        let target = pick(&mut rng, corpus.docs.len());
-        let (topic, ids) = &corpus.docs[target];
-        let first = ids[pick(&mut rng, ids.len())];
-        let mut second = ids[pick(&mut rng, ids.len())];
-        if pick(&mut rng, 10) < 4 {
-            // Vocabulary mismatch: a word of the same topic the document lacks.
-            loop {
-                let candidate = topic * TOPIC_WORDS + pick(&mut rng, TOPIC_WORDS);
-                if !ids.contains(&candidate) {
-                    second = candidate;
-                    break;
-                }
-            }
-        }
-        let paraphrase: Vec<usize> = (0..6).map(|_| ids[pick(&mut rng, ids.len())]).collect();
-        let vector = corpus.vector(*topic, &paraphrase, 1.0, &mut rng);
-        queries.push((
-            format!("d{target}"),
-            format!("w{first} or w{second}"),
-            vector,
-        ));
-    }
-    let reciprocal = |response: &embedstore::SearchResponse, target: &str| {
-        response
-            .hits
-            .iter()
-            .position(|hit| hit.external_id == target)
-            .map_or(0.0, |rank| 1.0 / (rank as f64 + 1.0))
+    drop(items);
+    let mut admin = PgConnection::establish(db.url().expose_secret())?;
+    // What a DBA runs after a bulk load: statistics for the planner.
+    let analyze = |admin: &mut PgConnection| {
+        diesel::sql_query(format!("VACUUM (ANALYZE) {}", collection.partition_name()))
+            .execute(admin)
     };
-    let (mut vector_sum, mut text_sum, mut hybrid_sum) = (0.0, 0.0, 0.0);
-    let (mut vector_found, mut text_found, mut hybrid_found) = (0, 0, 0);
-    for (target, query_text, vector) in &queries {
-        let by_vector = store.search(
-            &collection,
-            SearchRequest::new(vector.clone(), K).include_metadata(false),
-        )?;
-        let by_text = store.search(
-            &collection,
-            SearchRequest::text(query_text.clone(), K).include_metadata(false),
-        )?;
-        let hybrid = store.search(
-            &collection,
-            SearchRequest::new(vector.clone(), K)
-                .with_text(query_text.clone())
-                .include_metadata(false),
-        )?;
-        for (response, sum, found) in [
-            (&by_vector, &mut vector_sum, &mut vector_found),
-            (&by_text, &mut text_sum, &mut text_found),
-            (&hybrid, &mut hybrid_sum, &mut hybrid_found),
-        ] {
-            let score = reciprocal(response, target);
-            *sum += score;
-            if score > 0.0 {
-                *found += 1;
-            }
+    analyze(&mut admin)?;
+    eprintln!("building the HNSW index …");
+    let building = Instant::now();
+    let spec = IndexSpec::hnsw().m(M).ef_construction(EF_CONSTRUCTION);
+    let status = store.create_index(&collection, &spec, None)?;
+    let hnsw = HnswFigures {
+        m: M,
+        ef_construction: EF_CONSTRUCTION,
+        ef_search: EF_SEARCH,
+        build_s: round4(building.elapsed().as_secs_f64()),
+        size_bytes: status.size_bytes,
+    };
+    let mut configs = Vec::new();
+    for (number, config) in args.text_config.iter().enumerate() {
+        if number > 0 {
+            store.drop_text_index(&collection)?;
         }
+        eprintln!("text index `{config}` …");
+        store.create_text_index(&collection, config)?;
+        analyze(&mut admin)?;
+        configs.push(measure(
+            store,
+            &collection,
+            config,
+            &queries,
+            &query_vectors,
+            args,
+        )?);
     }
-    let count = queries.len().max(1) as f64;
-    let round = |value: f64| (value * 10_000.0).round() / 10_000.0;
+    drop(admin);
+    drop(db);
     let summary = Summary {
-        rows: args.rows,
-        queries: queries.len(),
-        mrr_vector: round(vector_sum / count),
-        mrr_text: round(text_sum / count),
-        mrr_hybrid: round(hybrid_sum / count),
-        found_vector: vector_found,
-        found_text: text_found,
-        found_hybrid: hybrid_found,
+        chunks: corpus.chunks.len(),
+        sources: corpus.sources.clone(),
+        skipped_files: corpus.skipped.clone(),
+        duplicate_chunks: corpus.duplicates,
+        distinct_chunks_before_cap: corpus.before_cap,
+        embedder: embedder::MODEL,
+        dimension: embedder::DIMENSION,
+        k: K,
+        rare_term_queries: rare_count,
+        paraphrase_queries: paraphrase_count,
+        synonyms,
+        synonym_percent: args.synonym_percent,
+        query_stats: stats,
+        hnsw,
+        rounds: args.rounds,
+        configs,
+        seconds: round4(started.elapsed().as_secs_f64()),
     };
-    println!(
-        "known-item search: {} documents, {} queries, MRR@{K} (found in the top {K})",
-        summary.rows, summary.queries
-    );
-    println!(
-        "vector only  {:.4} ({})",
-        summary.mrr_vector, summary.found_vector
-    );
-    println!(
-        "text only    {:.4} ({})",
-        summary.mrr_text, summary.found_text
-    );
-    println!(
-        "hybrid (RRF) {:.4} ({})",
-        summary.mrr_hybrid, summary.found_hybrid
-    );
+    print_table(&summary);
     println!("{}", serde_json::to_string(&summary)?);
-    Ok(())
+    Ok(Some(summary))
+}
+
+fn external_id(chunk: usize) -> String {
+    format!("c{chunk}")
+}
+
+/// The 1-based rank of the right chunk in the hits, if there.
+fn rank_of(hits: &[embedstore::SearchHit], target: &str) -> Option<usize> {
+    hits.iter()
+        .position(|hit| hit.external_id == target)
+        .map(|at| at + 1)
+}
+
+/// Runs every query once as all five searches (the quality pass), then `rounds` times as the
+/// three with the vector side from the index (the latency rounds); each query's searches in
+/// an order rotated per query and round.
+fn measure(
+    store: &Store,
+    collection: &Collection,
+    config: &str,
+    queries: &[Query],
+    vectors: &[Vec<f32>],
+    args: &HybridArgs,
+) -> BenchResult<ConfigFigures> {
+    for (query, vector) in queries.iter().zip(vectors).cycle().take(args.warmup) {
+        for kind in ALL_KINDS {
+            store.search(collection, kind.request(query, vector))?;
+        }
+    }
+    eprintln!(
+        "`{config}`: quality pass ({} queries x {} searches) …",
+        queries.len(),
+        ALL_KINDS.len()
+    );
+    let mut ranks: Vec<Vec<Option<usize>>> = vec![vec![None; queries.len()]; ALL_KINDS.len()];
+    let mut empty = vec![vec![false; queries.len()]; ALL_KINDS.len()];
+    let mut samples: Vec<Vec<Duration>> = vec![Vec::new(); ALL_KINDS.len()];
+    let (mut vector_answers_ann, mut hybrid_vector_sides_ann, mut exact_answers_exact) = (0, 0, 0);
+    // Per query, the ids vector-only found by exact scan and through the index.
+    let mut exact_ids: Vec<Vec<i64>> = vec![Vec::new(); queries.len()];
+    let mut ann_ids: Vec<Vec<i64>> = vec![Vec::new(); queries.len()];
+    for (number, (query, vector)) in queries.iter().zip(vectors).enumerate() {
+        let target = external_id(query.target);
+        for step in 0..ALL_KINDS.len() {
+            let slot = (number + step) % ALL_KINDS.len();
+            let kind = ALL_KINDS[slot];
+            let request = kind.request(query, vector);
+            let started = Instant::now();
+            let response = store.search(collection, request)?;
+            samples[slot].push(started.elapsed());
+            ranks[slot][number] = rank_of(&response.hits, &target);
+            empty[slot][number] = response.hits.is_empty();
+            let ids = response.hits.iter().map(|hit| hit.id).collect();
+            match kind {
+                Kind::VectorExact => exact_ids[number] = ids,
+                Kind::Vector => ann_ids[number] = ids,
+                _ => {}
+            }
+            match kind {
+                Kind::Vector if response.path == SearchPath::Ann => vector_answers_ann += 1,
+                Kind::Hybrid if !response.exact => hybrid_vector_sides_ann += 1,
+                Kind::VectorExact | Kind::HybridExact if response.exact => {
+                    exact_answers_exact += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut quality = Vec::new();
+    for (slot, kind) in ALL_KINDS.iter().enumerate() {
+        quality.extend(quality_rows(queries, &ranks[slot], &empty[slot], *kind));
+    }
+    let overlap: f64 = exact_ids
+        .iter()
+        .zip(&ann_ids)
+        .map(|(exact, ann)| {
+            let found = exact.iter().filter(|id| ann.contains(id)).count();
+            found as f64 / exact.len().max(1) as f64
+        })
+        .sum();
+    let hnsw_recall = round4(overlap / queries.len().max(1) as f64);
+    let p50 = |kind: Kind| -> BenchResult<f64> {
+        let slot = ALL_KINDS
+            .iter()
+            .position(|candidate| *candidate == kind)
+            .ok_or("unknown kind")?;
+        Ok(Latency::of(&samples[slot]).ok_or("no queries")?.p50_ms)
+    };
+    let exact_vector_p50 = p50(Kind::VectorExact)?;
+    let exact_hybrid_p50 = p50(Kind::HybridExact)?;
+    let text_slot = ALL_KINDS
+        .iter()
+        .position(|kind| *kind == Kind::Text)
+        .ok_or("unknown kind")?;
+    let text_rare_term_misses = queries
+        .iter()
+        .zip(&ranks[text_slot])
+        .filter(|(query, rank)| query.class == Class::RareTerm && rank.is_none())
+        .map(|(query, _)| query.text.clone())
+        .take(MISSES_LISTED)
+        .collect();
+
+    let mut round_p50: Vec<Vec<f64>> = vec![Vec::new(); TIMED_KINDS.len()];
+    let mut best: Vec<Option<Latency>> = vec![None; TIMED_KINDS.len()];
+    for round in 0..args.rounds {
+        eprintln!(
+            "`{config}`: latency round {} of {} ({} queries x {} searches) …",
+            round + 1,
+            args.rounds,
+            queries.len(),
+            TIMED_KINDS.len()
+        );
+        let mut samples: Vec<Vec<Duration>> = (0..TIMED_KINDS.len())
+            .map(|_| Vec::with_capacity(queries.len()))
+            .collect();
+        for (number, (query, vector)) in queries.iter().zip(vectors).enumerate() {
+            for step in 0..TIMED_KINDS.len() {
+                let slot = (number + round + step) % TIMED_KINDS.len();
+                let request = TIMED_KINDS[slot].request(query, vector);
+                let started = Instant::now();
+                store.search(collection, request)?;
+                samples[slot].push(started.elapsed());
+            }
+        }
+        for (slot, samples) in samples.iter().enumerate() {
+            let latency = Latency::of(samples).ok_or("no queries")?;
+            round_p50[slot].push(round4(latency.p50_ms));
+            if best[slot].is_none_or(|best| latency.p50_ms < best.p50_ms) {
+                best[slot] = Some(latency);
+            }
+        }
+    }
+    let best: Vec<Latency> = best.into_iter().collect::<Option<_>>().ok_or("no rounds")?;
+    let vector_p50 = best[0].p50_ms.max(f64::MIN_POSITIVE);
+    let latency = TIMED_KINDS
+        .iter()
+        .enumerate()
+        .map(|(slot, kind)| Timing {
+            kind: *kind,
+            p50_ms: round4(best[slot].p50_ms),
+            p95_ms: round4(best[slot].p95_ms),
+            mean_ms: round4(best[slot].mean_ms),
+            p50_ratio_to_vector: round4(best[slot].p50_ms / vector_p50),
+            round_p50_ms: round_p50[slot].clone(),
+        })
+        .collect();
+    let round_ratios = round_p50[2]
+        .iter()
+        .zip(&round_p50[0])
+        .map(|(hybrid, vector)| round4(hybrid / vector.max(f64::MIN_POSITIVE)))
+        .collect();
+    Ok(ConfigFigures {
+        text_config: config.to_owned(),
+        quality,
+        latency,
+        hybrid_vector_p50_ratio: round4(best[2].p50_ms / vector_p50),
+        round_hybrid_vector_p50_ratios: round_ratios,
+        exact_hybrid_vector_p50_ratio: round4(
+            exact_hybrid_p50 / exact_vector_p50.max(f64::MIN_POSITIVE),
+        ),
+        exact_vector_p50_ms: round4(exact_vector_p50),
+        exact_hybrid_p50_ms: round4(exact_hybrid_p50),
+        vector_answers_ann,
+        hybrid_vector_sides_ann,
+        exact_answers_exact,
+        hnsw_recall,
+        text_rare_term_misses,
+    })
+}
+
+/// MRR@10, hits@10 and empty answers of `kind` per reported class, from each query's rank of
+/// its right chunk.
+fn quality_rows(
+    queries: &[Query],
+    ranks: &[Option<usize>],
+    empty: &[bool],
+    kind: Kind,
+) -> Vec<Quality> {
+    CLASSES
+        .iter()
+        .map(|(name, member)| {
+            let selected: Vec<usize> = (0..queries.len())
+                .filter(|at| member(&queries[*at]))
+                .collect();
+            let reciprocal = selected
+                .iter()
+                .filter_map(|at| ranks[*at])
+                .filter(|rank| *rank <= K as usize)
+                .fold(0.0, |sum, rank| sum + 1.0 / rank as f64);
+            Quality {
+                class: name,
+                kind,
+                queries: selected.len(),
+                mrr: round4(reciprocal / selected.len().max(1) as f64),
+                hits: selected.iter().filter(|at| ranks[**at].is_some()).count(),
+                empty: selected.iter().filter(|at| empty[**at]).count(),
+            }
+        })
+        .collect()
+}
+
+fn print_corpus(
+    chunks: usize,
+    sources: &[corpus::SourceCount],
+    skipped: &corpus::Skipped,
+    duplicates: usize,
+    before_cap: usize,
+) {
+    println!(
+        "corpus: {chunks} chunks of {}-{} words ({before_cap} distinct before the cap, \
+         {duplicates} repeated chunks dropped)",
+        corpus::MIN_WORDS,
+        corpus::MAX_WORDS
+    );
+    for source in sources {
+        println!(
+            "  {:<52} {:>6} files {:>7} chunks",
+            source.name, source.files, source.chunks
+        );
+    }
+    println!(
+        "  files skipped: {} empty, {} binary, {} not UTF-8, {} too large, {} unreadable",
+        skipped.empty, skipped.binary, skipped.not_utf8, skipped.too_large, skipped.unreadable
+    );
+}
+
+fn print_queries(rare: usize, paraphrase: usize, stats: &QueryStats, synonyms: &str) {
+    let [alone, one, two] = stats.rare_term_context_words;
+    println!(
+        "queries: {rare} rare term (from {} chunks with a unique identifier-like term; \
+         {alone} term alone, {one} with 1 word, {two} with 2)",
+        stats.rare_term_chunks
+    );
+    println!(
+        "         {paraphrase} paraphrase ({:.1} words on average, {:.2} synonyms, {} with at \
+         least one; words in < {} chunks left out; synonyms: {synonyms})",
+        stats.paraphrase_mean_words,
+        stats.paraphrase_mean_synonyms,
+        stats.paraphrases_with_synonyms,
+        stats.distinctive_below
+    );
+}
+
+fn print_dry_run(corpus: &Corpus, queries: &[Query], stats: &QueryStats, synonyms: &str) {
+    print_corpus(
+        corpus.chunks.len(),
+        &corpus.sources,
+        &corpus.skipped,
+        corpus.duplicates,
+        corpus.before_cap,
+    );
+    let rare = queries
+        .iter()
+        .filter(|q| q.class == Class::RareTerm)
+        .count();
+    print_queries(rare, queries.len() - rare, stats, synonyms);
+    for class in [Class::RareTerm, Class::Paraphrase] {
+        println!("examples, {}:", class.name());
+        for query in queries.iter().filter(|q| q.class == class).take(8) {
+            let chunk = &corpus.chunks[query.target];
+            let start: Vec<&str> = chunk.text.split_whitespace().take(24).collect();
+            println!(
+                "  {:?}\n    → {} [{}]",
+                query.text,
+                start.join(" "),
+                chunk.source
+            );
+        }
+    }
+}
+
+fn print_table(summary: &Summary) {
+    let queries = summary.rare_term_queries + summary.paraphrase_queries;
+    println!(
+        "known-item search on real text: {} chunks, embedder {} ({} dimensions, cosine), k = {}",
+        summary.chunks, summary.embedder, summary.dimension, summary.k
+    );
+    let hnsw = &summary.hnsw;
+    println!(
+        "HNSW index: m {}, ef_construction {}, ef_search {} (built in {:.1} s, {:.1} MB); \
+         hybrid: fetch_k 40, rrf_k 60, weights 1",
+        hnsw.m,
+        hnsw.ef_construction,
+        hnsw.ef_search,
+        hnsw.build_s,
+        hnsw.size_bytes as f64 / 1e6
+    );
+    print_corpus(
+        summary.chunks,
+        &summary.sources,
+        &summary.skipped_files,
+        summary.duplicate_chunks,
+        summary.distinct_chunks_before_cap,
+    );
+    print_queries(
+        summary.rare_term_queries,
+        summary.paraphrase_queries,
+        &summary.query_stats,
+        &summary.synonyms,
+    );
+    for config in &summary.configs {
+        println!();
+        println!(
+            "text search configuration `{}`: MRR@{} (hits@{}) of the right chunk",
+            config.text_config, summary.k, summary.k
+        );
+        println!(
+            "{:<21} {:>7}  {:>14} {:>14}  {:>14} {:>5}  {:>14} {:>14}",
+            "class",
+            "queries",
+            "vector exact",
+            "vector HNSW",
+            "text",
+            "empty",
+            "hybrid exact",
+            "hybrid HNSW"
+        );
+        for (class, _) in CLASSES {
+            let cell = |kind: Kind| {
+                config
+                    .quality
+                    .iter()
+                    .find(|quality| quality.class == class && quality.kind == kind)
+                    .map_or_else(
+                        || "-".to_owned(),
+                        |quality| format!("{:.4} ({:>3})", quality.mrr, quality.hits),
+                    )
+            };
+            let (count, empty) = config
+                .quality
+                .iter()
+                .find(|quality| quality.class == class && quality.kind == Kind::Text)
+                .map_or((0, 0), |quality| (quality.queries, quality.empty));
+            println!(
+                "{:<21} {:>7}  {:>14} {:>14}  {:>14} {:>5}  {:>14} {:>14}",
+                class,
+                count,
+                cell(Kind::VectorExact),
+                cell(Kind::Vector),
+                cell(Kind::Text),
+                empty,
+                cell(Kind::HybridExact),
+                cell(Kind::Hybrid)
+            );
+        }
+        println!(
+            "latency, best of {} interleaved rounds     p50 ms    p95 ms   mean ms   p50 ÷ \
+             vector   round p50s",
+            summary.rounds
+        );
+        for timing in &config.latency {
+            println!(
+                "  {:<37} {:>8.3} {:>9.3} {:>9.3} {:>14.3}   {:?}",
+                timing.kind.name(),
+                timing.p50_ms,
+                timing.p95_ms,
+                timing.mean_ms,
+                timing.p50_ratio_to_vector,
+                timing.round_p50_ms
+            );
+        }
+        println!(
+            "  hybrid p50 ÷ vector-only p50: {:.3} (per round: {:?}); with exact vector sides \
+             (quality pass, one round): {:.3} ({:.1} ms ÷ {:.1} ms)",
+            config.hybrid_vector_p50_ratio,
+            config.round_hybrid_vector_p50_ratios,
+            config.exact_hybrid_vector_p50_ratio,
+            config.exact_hybrid_p50_ms,
+            config.exact_vector_p50_ms
+        );
+        println!(
+            "  answers from the HNSW index: vector only {} of {queries}, hybrid's vector side {} \
+             of {queries}; exact kinds exact: {} of {}; HNSW recall@{} against the exact scan: \
+             {:.4}",
+            config.vector_answers_ann,
+            config.hybrid_vector_sides_ann,
+            config.exact_answers_exact,
+            2 * queries,
+            summary.k,
+            config.hnsw_recall
+        );
+        if !config.text_rare_term_misses.is_empty() {
+            println!(
+                "  rare terms the text search missed (first {MISSES_LISTED}): {:?}",
+                config.text_rare_term_misses
+            );
+        }
+    }
+    println!();
+    println!("total {:.1} s", summary.seconds);
+}
+
+fn round4(value: f64) -> f64 {
+    (value * 10_000.0).round() / 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{Cli, Mode};
+
+    fn parse(line: &str) -> Result<HybridArgs, clap::Error> {
+        let cli = Cli::try_parse_checked(
+            ["embedstore-bench", "hybrid"]
+                .into_iter()
+                .chain(line.split_whitespace()),
+        )?;
+        match cli.mode {
+            Some(Mode::Hybrid(args)) => Ok(args),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn hybrid_flags_parse() {
+        let args = parse("").unwrap();
+        assert_eq!(
+            (
+                args.queries,
+                args.max_chunks,
+                args.rounds,
+                args.synonym_percent
+            ),
+            (300, 20_000, 3, 50)
+        );
+        assert_eq!(args.text_config, ["simple", "english"]);
+        assert!(!args.repo_only && !args.dry_run);
+        let args =
+            parse("--queries 20 --text-config english --synonym-percent 0 --repo-only").unwrap();
+        assert_eq!(args.text_config, ["english"]);
+        assert_eq!((args.queries, args.synonym_percent), (20, 0));
+        assert!(args.repo_only);
+        for refused in [
+            "--synonym-percent 101",
+            "--queries 0",
+            "--rows 5",
+            "--rounds 0",
+        ] {
+            assert!(parse(refused).is_err(), "{refused}");
+        }
+    }
+
+    /// A tiny run on the real server (`TEST_DATABASE_URL` / `DATABASE_URL`): the repository's
+    /// files only, no WordNet, one configuration, one round.
+    #[test]
+    fn a_tiny_run_reports_every_class_and_search() {
+        let args = HybridArgs {
+            queries: 8,
+            max_chunks: 400,
+            text_config: vec!["simple".to_owned()],
+            rounds: 1,
+            warmup: 1,
+            synonym_percent: 50,
+            wordnet: PathBuf::from("/nonexistent/wordnet"),
+            repo_only: true,
+            dry_run: false,
+        };
+        let summary = run(&args).unwrap().unwrap();
+        assert!(summary.chunks <= 400);
+        assert!(summary.synonyms.starts_with("none"), "{}", summary.synonyms);
+        assert_eq!(summary.rare_term_queries, 8);
+        assert_eq!(summary.paraphrase_queries, 8);
+        let [config] = &summary.configs[..] else {
+            panic!("{:?}", summary.configs)
+        };
+        assert_eq!(config.quality.len(), CLASSES.len() * ALL_KINDS.len());
+        assert_eq!(config.vector_answers_ann, 16);
+        assert_eq!(config.hybrid_vector_sides_ann, 16);
+        assert_eq!(config.exact_answers_exact, 32);
+        assert!((0.0..=1.0).contains(&config.hnsw_recall));
+        assert_eq!(config.latency.len(), TIMED_KINDS.len());
+        for quality in &config.quality {
+            assert!(quality.hits <= quality.queries, "{quality:?}");
+            assert!((0.0..=1.0).contains(&quality.mrr), "{quality:?}");
+        }
+        // A term found in one chunk only: full-text search finds that chunk.
+        let text_rare = config
+            .quality
+            .iter()
+            .find(|q| q.class == CLASSES[0].0 && q.kind == Kind::Text)
+            .unwrap();
+        assert!(text_rare.mrr > 0.5, "{text_rare:?}");
+        assert!(config.hybrid_vector_p50_ratio > 0.0);
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["configs"][0]["text_config"], "simple");
+        assert!(
+            run(&HybridArgs {
+                dry_run: true,
+                ..args
+            })
+            .unwrap()
+            .is_none()
+        );
+    }
 }

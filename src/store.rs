@@ -9,7 +9,7 @@ use scheduled_thread_pool::ScheduledThreadPool;
 
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::cache::Cache;
@@ -473,17 +473,46 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
         let timeout_ms = self
             .statement_timeout
             .map_or(0, |timeout| timeout.as_millis());
-        diesel::sql_query(
-            "SELECT set_config('statement_timeout', $1, false), set_config('application_name', $2, false), \
-             set_config('embedstore.origin', $3, false)",
+        let session: Session = diesel::sql_query(
+            "SELECT set_config('statement_timeout', $1, false) IS NOT NULL \
+                AND set_config('application_name', $2, false) IS NOT NULL \
+                AND set_config('embedstore.origin', $3, false) IS NOT NULL AS set, \
+                to_regtype('sparsevec') IS NOT NULL AS pgvector",
         )
         .bind::<Text, _>(timeout_ms.to_string())
         .bind::<Text, _>(&self.application_name)
         .bind::<Text, _>(self.origin.as_deref().unwrap_or(""))
-        .execute(conn)
-        .map(drop)
-        .map_err(diesel::r2d2::Error::QueryError)
+        .get_result(conn)
+        .map_err(diesel::r2d2::Error::QueryError)?;
+        if session.pgvector {
+            // diesel looks up the OIDs of pgvector's types with a query of its own the first
+            // time a statement binds one. Done here, a connection lost during that lookup is
+            // a failed connect, which the pool retries and callers see as retryable, instead of
+            // an unclassifiable failure in the middle of a unit of work. Skipped until a
+            // migration has created the extension.
+            diesel::sql_query("SELECT $1 IS NULL AND $2 IS NULL AND $3 IS NULL AS set")
+                .bind::<Nullable<pgvector::sql_types::Vector>, _>(None::<pgvector::Vector>)
+                .bind::<Nullable<pgvector::sql_types::SparseVector>, _>(
+                    None::<crate::vector::SparseVector>,
+                )
+                .bind::<Nullable<pgvector::sql_types::Bit>, _>(None::<crate::vector::BitVector>)
+                .execute(conn)
+                .map_err(diesel::r2d2::Error::QueryError)?;
+        }
+        debug_assert!(session.set);
+        Ok(())
     }
+}
+
+/// What [`SessionSettings::on_acquire`] asks the new connection.
+#[derive(QueryableByName)]
+struct Session {
+    /// Always true: the settings' values are never NULL.
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    set: bool,
+    /// Whether pgvector's types exist yet (a first migration creates the extension).
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pgvector: bool,
 }
 
 /// Runs `work` while holding a session-level advisory lock; released whatever `work` returns.

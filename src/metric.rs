@@ -14,7 +14,7 @@ use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::Text;
 use serde::{Deserialize, Serialize};
 
-use crate::vector::{SparseVector, VectorKind, VectorValue};
+use crate::vector::{BitVector, SparseVector, VectorKind, VectorValue};
 
 /// How distance between two vectors is measured in a collection.
 #[derive(
@@ -141,8 +141,23 @@ impl Metric {
     pub fn value_distance(self, a: &VectorValue, b: &VectorValue) -> f64 {
         match (a, b) {
             (VectorValue::Dense(a), VectorValue::Dense(b)) => self.distance(a, b),
-            (VectorValue::Bit(_), VectorValue::Bit(_)) => self.distance(&a.to_vec(), &b.to_vec()),
+            (VectorValue::Bit(a), VectorValue::Bit(b)) => self.bit_distance(a, b),
             (VectorValue::Sparse(a), VectorValue::Sparse(b)) => self.sparse_distance(a, b),
+            _ => f64::NAN,
+        }
+    }
+
+    /// Hamming or Jaccard distance on the packed bytes (bits past the length are zero).
+    fn bit_distance(self, a: &BitVector, b: &BitVector) -> f64 {
+        let pairs = || a.as_bytes().iter().zip(b.as_bytes());
+        let count = |bytes: u32| f64::from(bytes);
+        match self {
+            Metric::Hamming => count(pairs().map(|(x, y)| (x ^ y).count_ones()).sum()),
+            Metric::Jaccard => {
+                let both: u32 = pairs().map(|(x, y)| (x & y).count_ones()).sum();
+                let either: u32 = pairs().map(|(x, y)| (x | y).count_ones()).sum();
+                1.0 - count(both) / count(either)
+            }
             _ => f64::NAN,
         }
     }
@@ -556,6 +571,18 @@ mod tests {
             VectorValue::Sparse(SparseVector::from_dense(&dense_a)),
             VectorValue::Sparse(SparseVector::from_dense(&dense_b)),
         );
+        let (bits_a, bits_b): (VectorValue, VectorValue) = (
+            VectorValue::Bit("1100110011".parse().unwrap()),
+            VectorValue::Bit("1010101000".parse().unwrap()),
+        );
+        for metric in Metric::BIT {
+            let expected = metric.distance(&bits_a.to_vec(), &bits_b.to_vec());
+            assert_eq!(
+                metric.value_distance(&bits_a, &bits_b),
+                expected,
+                "{metric}"
+            );
+        }
         for metric in Metric::FLOAT {
             let expected = metric.distance(&dense_a, &dense_b);
             let got = metric.value_distance(&sparse_a, &sparse_b);

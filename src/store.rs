@@ -474,10 +474,10 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
             .statement_timeout
             .map_or(0, |timeout| timeout.as_millis());
         let session: Session = diesel::sql_query(
-            "SELECT set_config('statement_timeout', $1, false) IS NOT NULL \
-                AND set_config('application_name', $2, false) IS NOT NULL \
-                AND set_config('embedstore.origin', $3, false) IS NOT NULL AS set, \
-                to_regtype('sparsevec') IS NOT NULL AS pgvector",
+            "SELECT to_regtype('sparsevec') IS NOT NULL AS pgvector FROM (SELECT \
+                set_config('statement_timeout', $1, false), \
+                set_config('application_name', $2, false), \
+                set_config('embedstore.origin', $3, false)) AS settings",
         )
         .bind::<Text, _>(timeout_ms.to_string())
         .bind::<Text, _>(&self.application_name)
@@ -490,7 +490,7 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
             // a failed connect, which the pool retries and callers see as retryable, instead of
             // an unclassifiable failure in the middle of a unit of work. Skipped until a
             // migration has created the extension.
-            diesel::sql_query("SELECT $1 IS NULL AND $2 IS NULL AND $3 IS NULL AS set")
+            diesel::sql_query("SELECT $1 IS NULL AND $2 IS NULL AND $3 IS NULL")
                 .bind::<Nullable<pgvector::sql_types::Vector>, _>(None::<pgvector::Vector>)
                 .bind::<Nullable<pgvector::sql_types::SparseVector>, _>(
                     None::<crate::vector::SparseVector>,
@@ -499,7 +499,6 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
                 .execute(conn)
                 .map_err(diesel::r2d2::Error::QueryError)?;
         }
-        debug_assert!(session.set);
         Ok(())
     }
 }
@@ -507,9 +506,6 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
 /// What [`SessionSettings::on_acquire`] asks the new connection.
 #[derive(QueryableByName)]
 struct Session {
-    /// Always true: the settings' values are never NULL.
-    #[diesel(sql_type = diesel::sql_types::Bool)]
-    set: bool,
     /// Whether pgvector's types exist yet (a first migration creates the extension).
     #[diesel(sql_type = diesel::sql_types::Bool)]
     pgvector: bool,

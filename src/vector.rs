@@ -406,6 +406,15 @@ impl VectorValue {
         }
     }
 
+    /// [`VectorValue::to_vec`]'s values, borrowed when the vector is dense (no copy on the
+    /// export of a dense collection).
+    pub(crate) fn values(&self) -> std::borrow::Cow<'_, [f32]> {
+        match self {
+            VectorValue::Dense(values) => std::borrow::Cow::Borrowed(values),
+            _ => std::borrow::Cow::Owned(self.to_vec()),
+        }
+    }
+
     /// Whether the value holds no dimension at all (an empty dense vector).
     pub fn is_empty(&self) -> bool {
         self.dimension() == 0

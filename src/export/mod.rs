@@ -56,13 +56,57 @@ pub struct CollectionStats {
     pub last_write: Option<DateTime<Utc>>,
 }
 
-/// One line of `records.jsonl`.
+/// One line of `records.jsonl` (no vector: the matrix holds it) or of `embeddings.jsonl`.
 #[derive(Serialize)]
 struct RecordLine<'a> {
     external_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vector: Option<&'a VectorValue>,
     metadata: &'a serde_json::Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
+}
+
+impl<'a> RecordLine<'a> {
+    fn of(row: &'a pages::ExportRow, with_vector: bool) -> Self {
+        Self {
+            external_id: &row.external_id,
+            vector: with_vector.then_some(&row.vector),
+            metadata: &row.metadata,
+            content: row.content.as_deref(),
+        }
+    }
+}
+
+/// A JSONL file being written through a 1 MiB buffer; errors name the file.
+struct JsonLines {
+    out: BufWriter<File>,
+    name: String,
+}
+
+impl JsonLines {
+    fn create(path: &Path) -> Result<Self, IngestError> {
+        let name = path.display().to_string();
+        let file = File::create(path).map_err(|error| IngestError::io(&name, error))?;
+        Ok(Self {
+            out: BufWriter::with_capacity(1 << 20, file),
+            name,
+        })
+    }
+
+    fn write(&mut self, line: &impl Serialize) -> Result<(), IngestError> {
+        serde_json::to_writer(&mut self.out, line)
+            .map_err(|error| IngestError::io(&self.name, error.into()))?;
+        self.out
+            .write_all(b"\n")
+            .map_err(|error| IngestError::io(&self.name, error))
+    }
+
+    fn finish(mut self) -> Result<(), IngestError> {
+        self.out
+            .flush()
+            .map_err(|error| IngestError::io(&self.name, error))
+    }
 }
 
 impl Store {
@@ -100,7 +144,6 @@ impl Store {
             dir,
             ["vectors.npy", "records.jsonl"],
             |[vectors_partial, records_partial]| {
-                let records_name = records_partial.display().to_string();
                 let (sink, rows) = for_each_page(
                     self,
                     collection,
@@ -111,33 +154,20 @@ impl Store {
                             total,
                             collection.dimension as usize,
                         )?;
-                        let file = File::create(records_partial)
-                            .map_err(|error| IngestError::io(&records_name, error))?;
-                        Ok((matrix, BufWriter::with_capacity(1 << 20, file)))
+                        Ok((matrix, JsonLines::create(records_partial)?))
                     },
                     |(matrix, lines), page| {
                         for row in page {
-                            matrix.write_row(&row.vector.to_vec())?;
-                            let line = RecordLine {
-                                external_id: &row.external_id,
-                                metadata: &row.metadata,
-                                content: row.content.as_deref(),
-                            };
-                            serde_json::to_writer(&mut *lines, &line)
-                                .map_err(|error| IngestError::io(&records_name, error.into()))?;
-                            lines
-                                .write_all(b"\n")
-                                .map_err(|error| IngestError::io(&records_name, error))?;
+                            matrix.write_row(&row.vector.values())?;
+                            lines.write(&RecordLine::of(row, false))?;
                         }
                         Ok(())
                     },
                     progress,
                 )?;
-                let (matrix, mut lines) = sink;
+                let (matrix, lines) = sink;
                 matrix.finish()?;
-                lines
-                    .flush()
-                    .map_err(|error| IngestError::io(&records_name, error))?;
+                lines.finish()?;
                 Ok(rows)
             },
         )?;
@@ -180,36 +210,17 @@ impl Store {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ExportSummary, IngestError> {
         let (rows, [path]) = write_via_partials(dir, ["embeddings.jsonl"], |[partial]| {
-            let name = partial.display().to_string();
-            let (mut lines, rows) = for_each_page(
+            let (lines, rows) = for_each_page(
                 self,
                 collection,
-                |_, _| {
-                    let file =
-                        File::create(partial).map_err(|error| IngestError::io(&name, error))?;
-                    Ok(BufWriter::with_capacity(1 << 20, file))
-                },
+                |_, _| JsonLines::create(partial),
                 |lines, page| {
-                    for row in page {
-                        let line = VectorLine {
-                            external_id: &row.external_id,
-                            vector: &row.vector,
-                            metadata: &row.metadata,
-                            content: row.content.as_deref(),
-                        };
-                        serde_json::to_writer(&mut *lines, &line)
-                            .map_err(|error| IngestError::io(&name, error.into()))?;
-                        lines
-                            .write_all(b"\n")
-                            .map_err(|error| IngestError::io(&name, error))?;
-                    }
-                    Ok(())
+                    page.iter()
+                        .try_for_each(|row| lines.write(&RecordLine::of(row, true)))
                 },
                 progress,
             )?;
-            lines
-                .flush()
-                .map_err(|error| IngestError::io(&name, error))?;
+            lines.finish()?;
             Ok(rows)
         })?;
         Ok(ExportSummary {
@@ -218,16 +229,6 @@ impl Store {
             records: path,
         })
     }
-}
-
-/// One line of `embeddings.jsonl`.
-#[derive(Serialize)]
-struct VectorLine<'a> {
-    external_id: &'a str,
-    vector: &'a VectorValue,
-    metadata: &'a serde_json::Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    content: Option<&'a str>,
 }
 
 /// Refuses a dense-matrix export (`.npy`, Parquet) of a sparse collection: its matrix would

@@ -115,7 +115,7 @@ fn record_batch(
     let mut content = StringBuilder::new();
     for row in page {
         ids.append_value(&row.external_id);
-        vectors.values().append_slice(&row.vector.to_vec());
+        vectors.values().append_slice(&row.vector.values());
         vectors.append(true);
         metadata.append_value(row.metadata.to_string());
         content.append_option(row.content.as_deref());

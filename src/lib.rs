@@ -15,6 +15,7 @@ mod lookup;
 mod metric;
 mod mmr;
 mod models;
+mod names;
 mod repo;
 mod retry;
 mod schema;

@@ -3,14 +3,8 @@
 //! One [`Metric`] decides the operator, the operator class a later ANN index uses, and how a
 //! distance becomes a similarity score, so the query and the index can never disagree.
 
-use std::fmt;
-use std::io::Write;
-use std::str::FromStr;
-
-use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::deserialize::FromSqlRow;
 use diesel::expression::AsExpression;
-use diesel::pg::{Pg, PgValue};
-use diesel::serialize::{self, IsNull, Output, ToSql};
 use diesel::sql_types::Text;
 use serde::{Deserialize, Serialize};
 
@@ -428,52 +422,11 @@ pub(crate) fn column_of(kind: VectorKind) -> &'static str {
     }
 }
 
-impl fmt::Display for Metric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A metric name that is not one of `l2`, `cosine`, `inner_product`, `l1`, `hamming`, `jaccard`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownMetric(pub String);
 
-impl fmt::Display for UnknownMetric {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown metric {:?}, expected one of l2, cosine, inner_product, l1, hamming, jaccard",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for UnknownMetric {}
-
-impl FromStr for Metric {
-    type Err = UnknownMetric;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        Metric::ALL
-            .into_iter()
-            .find(|metric| metric.as_str() == text)
-            .ok_or_else(|| UnknownMetric(text.to_owned()))
-    }
-}
-
-impl ToSql<Text, Pg> for Metric {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
-        out.write_all(self.as_str().as_bytes())?;
-        Ok(IsNull::No)
-    }
-}
-
-impl FromSql<Text, Pg> for Metric {
-    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
-        let text = std::str::from_utf8(bytes.as_bytes())?;
-        Ok(text.parse()?)
-    }
-}
+crate::names::closed_names!(Metric, UnknownMetric, "metric");
 
 #[cfg(test)]
 mod tests {

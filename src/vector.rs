@@ -79,52 +79,11 @@ impl VectorKind {
     }
 }
 
-impl fmt::Display for VectorKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// A kind name that is not one of `dense`, `sparse`, `bit`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownKind(pub String);
 
-impl fmt::Display for UnknownKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown vector kind {:?}, expected one of dense, sparse, bit",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for UnknownKind {}
-
-impl FromStr for VectorKind {
-    type Err = UnknownKind;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        VectorKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == text)
-            .ok_or_else(|| UnknownKind(text.to_owned()))
-    }
-}
-
-impl ToSql<Text, Pg> for VectorKind {
-    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
-        out.write_all(self.as_str().as_bytes())?;
-        Ok(IsNull::No)
-    }
-}
-
-impl FromSql<Text, Pg> for VectorKind {
-    fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
-        let text = std::str::from_utf8(bytes.as_bytes())?;
-        Ok(text.parse()?)
-    }
-}
+crate::names::closed_names!(VectorKind, UnknownKind, "vector kind");
 
 /// A sparse vector: `values[i]` sits at the 0-based position `indices[i]` of a vector of `dim`
 /// dimensions; every other position is zero.

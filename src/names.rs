@@ -1,0 +1,60 @@
+//! The conversions every closed set of names stored as `text` shares ([`crate::Metric`],
+//! [`crate::VectorKind`]): written once, as a macro, instead of once per enum.
+
+/// For an enum with an `ALL` array and `as_str`, and its "unknown name" error (a tuple struct
+/// of the refused text): `Display` of both (the error lists every name), `FromStr`, and
+/// diesel's `ToSql`/`FromSql` for `Text`. `$noun` names the set in the error message.
+macro_rules! closed_names {
+    ($type:ty, $unknown:ident, $noun:literal) => {
+        impl std::fmt::Display for $type {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::fmt::Display for $unknown {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let names: Vec<&str> = <$type>::ALL.iter().map(|value| value.as_str()).collect();
+                write!(
+                    f,
+                    "unknown {} {:?}, expected one of {}",
+                    $noun,
+                    self.0,
+                    names.join(", ")
+                )
+            }
+        }
+
+        impl std::error::Error for $unknown {}
+
+        impl std::str::FromStr for $type {
+            type Err = $unknown;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                <$type>::ALL
+                    .into_iter()
+                    .find(|value| value.as_str() == text)
+                    .ok_or_else(|| $unknown(text.to_owned()))
+            }
+        }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $type {
+            fn to_sql<'b>(
+                &'b self,
+                out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
+            ) -> diesel::serialize::Result {
+                std::io::Write::write_all(out, self.as_str().as_bytes())?;
+                Ok(diesel::serialize::IsNull::No)
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $type {
+            fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = std::str::from_utf8(bytes.as_bytes())?;
+                Ok(text.parse()?)
+            }
+        }
+    };
+}
+
+pub(crate) use closed_names;

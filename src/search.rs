@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::dto::{MAX_K, SearchRequest};
+use crate::dto::{MAX_K, SearchRequest, SearchSpec, VectorSearch};
 use crate::error::{Error, Result};
 use crate::models::Collection;
 use crate::repo::{self, SearchResponse};
@@ -38,7 +38,7 @@ pub struct RecallRequest {
     /// The queries.
     pub queries: RecallQueries,
     /// The settings under test (its vector is replaced by each query; `k` is recall's k).
-    pub request: SearchRequest,
+    pub request: VectorSearch,
 }
 
 impl RecallRequest {
@@ -46,7 +46,7 @@ impl RecallRequest {
     pub fn sample(count: u32, k: u32) -> Self {
         Self {
             queries: RecallQueries::Sample(count),
-            request: SearchRequest::new(Vec::new(), k),
+            request: SearchRequest::vector(Vec::new(), k),
         }
     }
 
@@ -54,12 +54,12 @@ impl RecallRequest {
     pub fn vectors<V: Into<VectorValue>>(vectors: Vec<V>, k: u32) -> Self {
         Self {
             queries: RecallQueries::Vectors(vectors.into_iter().map(Into::into).collect()),
-            request: SearchRequest::new(Vec::new(), k),
+            request: SearchRequest::vector(Vec::new(), k),
         }
     }
 
     /// The settings to measure (filter, `ef_search`, `probes`, …); its `k` is kept.
-    pub fn with_request(mut self, request: SearchRequest) -> Self {
+    pub fn with_request(mut self, request: VectorSearch) -> Self {
         self.request = request;
         self
     }
@@ -99,8 +99,9 @@ impl Store {
     pub fn search(
         &self,
         collection: &Collection,
-        request: SearchRequest,
+        request: impl Into<SearchRequest>,
     ) -> Result<SearchResponse> {
+        let request = request.into().into_spec();
         let operation = uow::search_operation("autocommit", collection, &request, 1);
         let request = request.validate_for(collection)?.into_inner();
         let response = self.on_live_connection(|conn| {
@@ -130,18 +131,19 @@ impl Store {
         &self,
         collection: &Collection,
         queries: &[V],
-        template: &SearchRequest,
+        template: impl Into<SearchRequest>,
     ) -> Result<Vec<SearchResponse>>
     where
         V: Clone + Into<VectorValue>,
     {
+        let template = template.into().into_spec();
         if queries.is_empty() {
             return Ok(Vec::new());
         }
         let queries: Vec<VectorValue> = queries.iter().cloned().map(Into::into).collect();
         let queries = queries.as_slice();
-        let operation = uow::search_operation("batch", collection, template, queries.len());
-        let request = validate_batch(collection, queries, template)?;
+        let operation = uow::search_operation("batch", collection, &template, queries.len());
+        let request = validate_batch(collection, queries, &template)?;
         let responses = self.on_live_connection(|conn| {
             let indexes = self.indexes.get(conn, collection)?;
             repo::search::run_many(
@@ -237,8 +239,8 @@ impl Store {
 fn validate_batch(
     collection: &Collection,
     queries: &[VectorValue],
-    template: &SearchRequest,
-) -> Result<SearchRequest> {
+    template: &SearchSpec,
+) -> Result<SearchSpec> {
     if queries.len() > MAX_BATCH {
         return Err(Error::invalid_field(
             "queries",

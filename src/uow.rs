@@ -5,7 +5,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use diesel::PgConnection;
 
 use crate::catalog::IndexCache;
-use crate::dto::{IterativeScan, SearchRequest};
+use crate::dto::{IterativeScan, SearchRequest, SearchSpec};
 use crate::error::{Error, Result};
 use crate::models::Collection;
 use crate::repo::touched::Touched;
@@ -53,8 +53,9 @@ impl UnitOfWork<'_> {
     pub fn search(
         &mut self,
         collection: &Collection,
-        request: SearchRequest,
+        request: impl Into<SearchRequest>,
     ) -> Result<SearchResponse> {
+        let request = request.into().into_spec();
         let operation = search_operation("transaction", collection, &request, 1);
         let request = request.validate_for(collection)?;
         let indexes = self.indexes.get(self.conn, collection)?;
@@ -77,8 +78,9 @@ impl UnitOfWork<'_> {
     pub fn explain_search(
         &mut self,
         collection: &Collection,
-        request: SearchRequest,
+        request: impl Into<SearchRequest>,
     ) -> Result<String> {
+        let request = request.into().into_spec();
         let operation = search_operation("explain", collection, &request, 1);
         let request = request.validate_for(collection)?;
         let indexes = self.indexes.get(self.conn, collection)?;
@@ -119,7 +121,7 @@ impl UnitOfWork<'_> {
 pub(crate) fn search_operation(
     mode: &'static str,
     collection: &Collection,
-    request: &SearchRequest,
+    request: &SearchSpec,
     queries: usize,
 ) -> Operation {
     Operation::start(trace::span!(

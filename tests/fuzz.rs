@@ -319,7 +319,8 @@ fn fuzz_dto_validation() {
             }
         }
         let query: Vec<f32> = (0..dimension).map(|_| *pick(rng, &floats)).collect();
-        let _ = SearchRequest::new(query, below(rng, 2000) as u32).validate_with(&rules);
+        let _ = SearchRequest::from(SearchRequest::vector(query, below(rng, 2000) as u32))
+            .validate_with_rules(&rules);
         let name = random_string(rng);
         let _ = NewCollection::new(&name, below(rng, 20_000) as u32, metric, random_string(rng))
             .validate();

@@ -138,14 +138,14 @@ fn store_operations_are_traced_with_their_facts_and_without_secrets() {
             .unwrap();
         store.create_index(&docs, &IndexSpec::hnsw(), None).unwrap();
         let filter = Filter::from_json(&serde_json::json!({"tag": "filter-secret-value"})).unwrap();
-        let request = SearchRequest::new(VECTOR.to_vec(), 5).with_filter(filter);
+        let request = SearchRequest::vector(VECTOR.to_vec(), 5).with_filter(filter);
         store
             .read(|uow| {
                 let live = uow.collections().get("live")?;
                 uow.search(&live, request.clone())
             })
             .unwrap();
-        let plain = SearchRequest::new(VECTOR.to_vec(), 7).with_ef_search(64);
+        let plain = SearchRequest::vector(VECTOR.to_vec(), 7).with_ef_search(64);
         store.search(&docs, plain).unwrap();
         store
             .measure_recall(&docs, &RecallRequest::sample(3, 5))

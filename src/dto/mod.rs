@@ -32,10 +32,12 @@ pub(crate) use rules::conform;
 pub use rules::{
     CollectionRules, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_JSON_DEPTH, MAX_METADATA_BYTES,
 };
+pub(crate) use search::SearchSpec;
 pub use search::{
-    DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, DEFAULT_RRF_K, GroupBy, IterativeScan,
-    MAX_GROUPED_HITS, MAX_K, MAX_RERANK_CANDIDATES, MAX_TEXT_QUERY_BYTES, Mmr, SearchAfter,
-    SearchRequest, TextQuery,
+    AnnOptions, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, DEFAULT_RRF_K, Fusion, GroupBy,
+    HybridSearch, Include, IterativeScan, MAX_GROUPED_HITS, MAX_K, MAX_RERANK_CANDIDATES,
+    MAX_TEXT_QUERY_BYTES, Mmr, SearchAfter, SearchOptions, SearchRequest, Shape, TextOptions,
+    TextSearch, VectorSearch,
 };
 
 /// `value` checked against `collection`'s rules: the proof the repositories take, or
@@ -85,6 +87,22 @@ impl SearchRequest {
         &self,
         collection: &crate::models::Collection,
     ) -> Result<(), crate::ValidationError> {
-        check_against(self, collection)
+        self.validate_with_rules(&CollectionRules::of(collection))
+    }
+
+    /// Checks the request against a collection's rules (dimension, metric, kind) without a
+    /// collection at hand — what a search of such a collection would refuse.
+    ///
+    /// # Errors
+    /// Every failure.
+    pub fn validate_with_rules(
+        &self,
+        rules: &CollectionRules,
+    ) -> Result<(), crate::ValidationError> {
+        use garde::Validate;
+        self.clone()
+            .into_spec()
+            .validate_with(rules)
+            .map_err(|report| crate::ValidationError::from_report(&report))
     }
 }

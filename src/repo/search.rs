@@ -38,9 +38,9 @@ use diesel::sql_types::{BigInt, Bytea, Double, Integer, Jsonb, Nullable, Text};
 use garde::Valid;
 use serde::Serialize;
 
+use crate::dto::SearchSpec as SearchRequest;
 use crate::dto::{
-    DEFAULT_EXACT_THRESHOLD, IndexMethod, IterativeScan, MAX_K, MAX_RERANK_CANDIDATES,
-    SearchRequest, conform,
+    DEFAULT_EXACT_THRESHOLD, IndexMethod, IterativeScan, MAX_K, MAX_RERANK_CANDIDATES, conform,
 };
 use crate::error::Result;
 use crate::filter::{Filter, PayloadLayout};

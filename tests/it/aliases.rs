@@ -61,7 +61,7 @@ fn an_alias_is_resolved_wherever_a_collection_name_is_taken_and_cuts_over_and_ba
     let (resolved, hits) = store
         .read(|uow| {
             let docs = uow.collections().get("docs")?;
-            let hits = uow.search(&docs, SearchRequest::new(rng.vector(384), 5))?;
+            let hits = uow.search(&docs, SearchRequest::vector(rng.vector(384), 5))?;
             Ok::<_, Error>((docs, hits.hits))
         })
         .unwrap();
@@ -76,7 +76,7 @@ fn an_alias_is_resolved_wherever_a_collection_name_is_taken_and_cuts_over_and_ba
     let docs = store.read(|uow| uow.collections().get("docs")).unwrap();
     assert_eq!((docs.dimension, docs.model.as_str()), (768, "mpnet"));
     let response = store
-        .search(&docs, SearchRequest::new(rng.vector(768), 5))
+        .search(&docs, SearchRequest::vector(rng.vector(768), 5))
         .unwrap();
     assert!(
         response
@@ -325,7 +325,7 @@ fn readers_through_an_alias_see_one_whole_collection_during_100_swaps() {
                             .read(|uow| {
                                 let live = uow.collections().get("live")?;
                                 let response =
-                                    uow.search(&live, SearchRequest::new(query.to_vec(), 10))?;
+                                    uow.search(&live, SearchRequest::vector(query.to_vec(), 10))?;
                                 Ok::<_, Error>((live.name, response.hits))
                             })
                             .unwrap_or_else(|error| panic!("reader {reader}: {error}"))
@@ -334,7 +334,7 @@ fn readers_through_an_alias_see_one_whole_collection_during_100_swaps() {
                             .read(|uow| uow.collections().get("live"))
                             .unwrap_or_else(|error| panic!("reader {reader}: {error}"));
                         let response = store
-                            .search(&live, SearchRequest::new(query.to_vec(), 10))
+                            .search(&live, SearchRequest::vector(query.to_vec(), 10))
                             .unwrap_or_else(|error| panic!("reader {reader}: {error}"));
                         (live.name, response.hits)
                     };

@@ -2,6 +2,7 @@
 //! that stay inside the statement, plans that use the indexes.
 
 use diesel::prelude::*;
+use embedstore::Shape;
 use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, Error, Filter, IndexSpec, IterativeScan, Metric, NewCollection, NewEmbedding,
@@ -95,7 +96,10 @@ fn unfiltered_search_walks_the_hnsw_index_and_reports_it() {
     let (db, collection, items) = corpus(2000, 1);
     let store = db.store();
     let exact = store
-        .search(&collection, SearchRequest::new(items[7].vector.clone(), 10))
+        .search(
+            &collection,
+            SearchRequest::vector(items[7].vector.clone(), 10),
+        )
         .unwrap();
     assert_eq!((exact.path, exact.exact), (SearchPath::Exact, true));
     assert_eq!(
@@ -107,7 +111,10 @@ fn unfiltered_search_walks_the_hnsw_index_and_reports_it() {
         .create_index(&collection, &IndexSpec::hnsw(), None)
         .unwrap();
     let response = store
-        .search(&collection, SearchRequest::new(items[7].vector.clone(), 10))
+        .search(
+            &collection,
+            SearchRequest::vector(items[7].vector.clone(), 10),
+        )
         .unwrap();
     assert_eq!((response.path, response.exact), (SearchPath::Ann, false));
     assert_eq!((response.requested, response.returned), (10, 10));
@@ -123,7 +130,7 @@ fn the_statement_sent_uses_the_ann_index_also_after_many_runs_on_one_connection(
         .unwrap();
     let store = single_connection_store(&db);
     let ann = format!("{}_ann", collection.partition_name());
-    let request = SearchRequest::new(items[1].vector.clone(), 10);
+    let request = SearchRequest::vector(items[1].vector.clone(), 10);
     for _ in 0..12 {
         store.search(&collection, request.clone()).unwrap();
     }
@@ -179,11 +186,14 @@ fn settings_never_leak_to_the_next_user_of_a_pooled_connection() {
     };
     // The first search loads pgvector into the backend, which defines its settings.
     store
-        .search(&collection, SearchRequest::new(items[0].vector.clone(), 3))
+        .search(
+            &collection,
+            SearchRequest::vector(items[0].vector.clone(), 3),
+        )
         .unwrap();
     let before = settings(&store);
     assert_eq!(before, ("40".to_owned(), "off".to_owned()));
-    let tuned = SearchRequest::new(items[0].vector.clone(), 10)
+    let tuned = SearchRequest::vector(items[0].vector.clone(), 10)
         .with_ef_search(321)
         .with_iterative(IterativeScan::RelaxedOrder)
         .with_filter(Filter::gte("n", 0));
@@ -257,7 +267,7 @@ fn a_selective_filter_still_returns_k_rows_where_plain_pgvector_returns_fewer() 
         .store()
         .search(
             &collection,
-            SearchRequest::new(query.clone(), 10).with_filter(Filter::eq("shard", 11)),
+            SearchRequest::vector(query.clone(), 10).with_filter(Filter::eq("shard", 11)),
         )
         .unwrap();
     assert_eq!((response.requested, response.returned), (10, 10));
@@ -289,7 +299,7 @@ fn a_payload_indexed_selective_filter_takes_the_exact_path_through_the_payload_i
         .unwrap();
     assert!(payload.valid, "{payload:?}");
     let query = items[42].vector.clone();
-    let request = SearchRequest::new(query.clone(), 10).with_filter(Filter::eq("shard", 42));
+    let request = SearchRequest::vector(query.clone(), 10).with_filter(Filter::eq("shard", 42));
     let response = store.search(&collection, request.clone()).unwrap();
     assert_eq!((response.path, response.exact), (SearchPath::Exact, true));
     let estimated = response.estimated_matches.unwrap();
@@ -312,7 +322,7 @@ fn a_payload_indexed_selective_filter_takes_the_exact_path_through_the_payload_i
     assert!(plan.contains(&payload.name), "{plan}");
 
     // A broad filter on the same field (3,000 rows, above the threshold) walks the ANN index.
-    let broad = SearchRequest::new(query, 10)
+    let broad = SearchRequest::vector(query, 10)
         .with_filter(Filter::lt("shard", 50))
         .with_exact_threshold(1000);
     assert!(
@@ -336,7 +346,7 @@ fn when_the_ann_path_comes_back_short_the_exact_scan_answers() {
         .unwrap();
     // Five rows match; an iterative scan capped at a few tuples cannot find them all.
     let rare = Filter::is_in("n", [5, 1005, 2005, 3005, 3999]);
-    let request = SearchRequest::new(items[0].vector.clone(), 10)
+    let request = SearchRequest::vector(items[0].vector.clone(), 10)
         .with_filter(rare)
         .with_max_scan_tuples(1);
     let response = db.store().search(&collection, request).unwrap();
@@ -356,7 +366,7 @@ fn exact_requests_ids_only_and_thresholds() {
     let response = store
         .search(
             &collection,
-            SearchRequest::new(query.clone(), 10)
+            SearchRequest::vector(query.clone(), 10)
                 .with_exact(true)
                 .include_metadata(false),
         )
@@ -369,7 +379,7 @@ fn exact_requests_ids_only_and_thresholds() {
     let near = store
         .search(
             &collection,
-            SearchRequest::new(query, 10)
+            SearchRequest::vector(query, 10)
                 .with_exact(true)
                 .with_max_distance(cut),
         )
@@ -388,24 +398,24 @@ fn search_after_pages_through_neighbours_without_offset() {
     let query = items[9].vector.clone();
     let expected = brute_force(&items, &query, 60, |_| true);
     let mut seen = Vec::new();
-    let mut request = SearchRequest::new(query, 20).with_exact(true);
+    let mut request = SearchRequest::vector(query, 20).with_exact(true);
     for _ in 0..3 {
         let page = store.search(&collection, request.clone()).unwrap();
         assert_eq!(page.returned, 20);
         let last = page.hits.last().unwrap();
-        request = request.with_after(last.distance, last.id);
+        request = request.with_shape(Shape::after(last.distance, last.id));
         seen.extend(ids(&page));
     }
     assert_eq!(seen, expected);
 
     // Through the index too: pages never repeat a row.
-    let mut request = SearchRequest::new(items[9].vector.clone(), 20);
+    let mut request = SearchRequest::vector(items[9].vector.clone(), 20);
     let mut through_index = Vec::new();
     for _ in 0..3 {
         let page = store.search(&collection, request.clone()).unwrap();
         assert_eq!(page.returned, 20);
         let last = page.hits.last().unwrap();
-        request = request.with_after(last.distance, last.id);
+        request = request.with_shape(Shape::after(last.distance, last.id));
         through_index.extend(ids(&page));
     }
     let unique: std::collections::HashSet<&String> = through_index.iter().collect();
@@ -423,9 +433,9 @@ fn batch_search_answers_each_query_as_a_single_search_would() {
         .map(|index| items[index * 7].vector.to_vec())
         .collect();
     for template in [
-        SearchRequest::new(Vec::new(), 5),
-        SearchRequest::new(Vec::new(), 5).with_filter(Filter::eq("lang", "l4")),
-        SearchRequest::new(Vec::new(), 5).with_exact(true),
+        SearchRequest::vector(Vec::new(), 5),
+        SearchRequest::vector(Vec::new(), 5).with_filter(Filter::eq("lang", "l4")),
+        SearchRequest::vector(Vec::new(), 5).with_exact(true),
     ] {
         let batch = store
             .search_batch(&collection, &queries, &template)
@@ -442,7 +452,7 @@ fn batch_search_answers_each_query_as_a_single_search_would() {
     let mut bad = queries.clone();
     bad[3][2] = f32::NAN;
     let error = store
-        .search_batch(&collection, &bad, &SearchRequest::new(Vec::new(), 5))
+        .search_batch(&collection, &bad, &SearchRequest::vector(Vec::new(), 5))
         .unwrap_err();
     let message = error.to_string();
     assert!(
@@ -457,7 +467,7 @@ fn searching_a_dropped_collection_says_not_found() {
     db.store()
         .write(|uow| uow.collections().drop("ann"))
         .unwrap();
-    let request = SearchRequest::new(items[0].vector.clone(), 5);
+    let request = SearchRequest::vector(items[0].vector.clone(), 5);
     let error = db.store().search(&collection, request.clone()).unwrap_err();
     assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
     let error = db
@@ -478,14 +488,14 @@ fn recall_is_measured_against_the_exact_answer() {
         .measure_recall(
             &collection,
             &RecallRequest::sample(30, 10)
-                .with_request(SearchRequest::new(Vec::new(), 10).with_probes(1)),
+                .with_request(SearchRequest::vector(Vec::new(), 10).with_probes(1)),
         )
         .unwrap();
     let full = store
         .measure_recall(
             &collection,
             &RecallRequest::sample(30, 10)
-                .with_request(SearchRequest::new(Vec::new(), 10).with_probes(30)),
+                .with_request(SearchRequest::vector(Vec::new(), 10).with_probes(30)),
         )
         .unwrap();
     assert_eq!((low.queries, full.queries), (30, 30));

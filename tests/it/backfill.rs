@@ -282,7 +282,7 @@ fn a_384_to_768_backfill_cuts_over_through_an_alias_and_back() {
         store
             .read(|uow| {
                 let docs = uow.collections().get("docs")?;
-                let response = uow.search(&docs, SearchRequest::new(query, 1))?;
+                let response = uow.search(&docs, SearchRequest::vector(query, 1))?;
                 Ok::<_, Error>((docs.dimension, response.hits[0].external_id.clone()))
             })
             .unwrap()

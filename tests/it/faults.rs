@@ -230,7 +230,7 @@ fn a_server_restart_under_load_fails_fast_and_retryably_then_the_same_store_reco
                         .write(|uow| uow.embeddings().insert(&collection, batch))
                         .map(|_| committed.lock().unwrap().push(prefix.clone()))
                 } else {
-                    let query = SearchRequest::new(rng.vector(16), 5);
+                    let query = SearchRequest::vector(rng.vector(16), 5);
                     store
                         .read(|uow| {
                             uow.embeddings().count(&collection)?;
@@ -477,7 +477,7 @@ fn a_connection_killed_while_idle_in_the_pool_is_replaced_without_the_caller_not
                 .read(|uow| uow.embeddings().count(&collection))
                 .map(drop),
             _ => store
-                .search(&collection, SearchRequest::new(query.clone(), 3))
+                .search(&collection, SearchRequest::vector(query.clone(), 3))
                 .map(drop),
         };
         outcome.unwrap();

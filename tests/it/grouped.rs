@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use embedstore::Shape;
 use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, FieldPath, Filter, IndexSpec, Metric, NewCollection, NewEmbedding, SearchPath,
@@ -62,7 +63,7 @@ fn brute_force(
         .store()
         .search(
             collection,
-            SearchRequest::new(query.clone(), ROWS as u32).with_exact(true),
+            SearchRequest::vector(query.clone(), ROWS as u32).with_exact(true),
         )
         .unwrap();
     assert_eq!(all.hits.len(), ROWS);
@@ -125,7 +126,8 @@ fn grouped_hits_match_a_brute_force_grouping_with_and_without_filters_and_indexe
                 .store()
                 .search(
                     &collection,
-                    SearchRequest::new(query.clone(), k).with_group_by(&path, group_size),
+                    SearchRequest::vector(query.clone(), k)
+                        .with_shape(Shape::grouped(&path, group_size)),
                 )
                 .unwrap();
             let expected = brute_force(
@@ -148,8 +150,8 @@ fn grouped_hits_match_a_brute_force_grouping_with_and_without_filters_and_indexe
                 .store()
                 .search(
                     &collection,
-                    SearchRequest::new(query.clone(), k)
-                        .with_group_by(&path, group_size)
+                    SearchRequest::vector(query.clone(), k)
+                        .with_shape(Shape::grouped(&path, group_size))
                         .with_filter(filter),
                 )
                 .unwrap();
@@ -170,8 +172,8 @@ fn grouped_hits_match_a_brute_force_grouping_with_and_without_filters_and_indexe
 fn grouped_batches_units_of_work_and_explain_agree() {
     let (db, collection, items) = corpus();
     let path = FieldPath::parse("src.doc").unwrap();
-    let template = SearchRequest::new(Vec::new(), 4)
-        .with_group_by(&path, 2)
+    let template = SearchRequest::vector(Vec::new(), 4)
+        .with_shape(Shape::grouped(&path, 2))
         .include_metadata(false);
     let queries: Vec<Vec<f32>> = [3, 33, 333]
         .iter()
@@ -206,7 +208,8 @@ fn grouped_batches_units_of_work_and_explain_agree() {
         .store()
         .search(
             &collection,
-            SearchRequest::new(queries[0].clone(), 4).with_group_by(&FieldPath::from("missing"), 2),
+            SearchRequest::vector(queries[0].clone(), 4)
+                .with_shape(Shape::grouped(&FieldPath::from("missing"), 2)),
         )
         .unwrap();
     assert_eq!((none.returned, none.groups), (0, Some(0)));
@@ -217,28 +220,27 @@ fn hostile_grouping_parameters_are_refused_with_paths() {
     let (db, collection, items) = corpus();
     let query = items[0].vector.clone();
     let path = FieldPath::parse("src.doc").unwrap();
-    let mut bad_path = SearchRequest::new(query.clone(), 5).with_group_by(&path, 2);
-    bad_path.group_by.as_mut().unwrap().field = "src\\x".to_owned();
-    let mut empty_path = SearchRequest::new(query.clone(), 5).with_group_by(&path, 2);
-    empty_path.group_by.as_mut().unwrap().field = String::new();
+    let mut bad_path = SearchRequest::vector(query.clone(), 5).with_shape(Shape::grouped(&path, 2));
+    if let Shape::Grouped(group) = &mut bad_path.shape {
+        group.field = "src\\x".to_owned();
+    }
+    let mut empty_path =
+        SearchRequest::vector(query.clone(), 5).with_shape(Shape::grouped(&path, 2));
+    if let Shape::Grouped(group) = &mut empty_path.shape {
+        group.field = String::new();
+    }
     for (request, expected) in [
         (
-            SearchRequest::new(query.clone(), 5).with_group_by(&path, 0),
+            SearchRequest::vector(query.clone(), 5).with_shape(Shape::grouped(&path, 0)),
             "group_by: group_size must be in 1..=100, got 0",
         ),
         (
-            SearchRequest::new(query.clone(), 5).with_group_by(&path, 101),
+            SearchRequest::vector(query.clone(), 5).with_shape(Shape::grouped(&path, 101)),
             "group_by: group_size must be in 1..=100, got 101",
         ),
         (
-            SearchRequest::new(query.clone(), 1000).with_group_by(&path, 11),
+            SearchRequest::vector(query.clone(), 1000).with_shape(Shape::grouped(&path, 11)),
             "group_by: k * group_size = 11000 hits, at most 10000 are returned",
-        ),
-        (
-            SearchRequest::new(query.clone(), 5)
-                .with_group_by(&path, 2)
-                .with_mmr(0.5, 10),
-            "group_by: cannot be combined with `after` paging or MMR",
         ),
         (bad_path, "group_by: "),
         (empty_path, "group_by: "),
@@ -248,4 +250,14 @@ fn hostile_grouping_parameters_are_refused_with_paths() {
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(lines[0].starts_with(expected), "{lines:?}");
     }
+    // Two shapes at once cannot be built; the flat (JSON, CLI) form's one parser refuses them.
+    let json = serde_json::json!({
+        "vector": query, "k": 5,
+        "group_by": {"field": "src.doc", "group_size": 2},
+        "mmr": {"lambda": 0.5, "fetch_k": 10},
+    });
+    let options: embedstore::SearchOptions = serde_json::from_value(json).unwrap();
+    let error = SearchRequest::try_from(options).unwrap_err();
+    let lines: Vec<String> = error.lines().collect();
+    assert_eq!(lines, ["group_by: cannot be combined with `mmr`"]);
 }

@@ -42,11 +42,18 @@ fn insert_case(name: &'static str, items: Vec<NewEmbedding>, expected: Vec<&'sta
     }
 }
 
-fn search_case(name: &'static str, request: SearchRequest, expected: Vec<&'static str>) -> Case {
+fn search_case(
+    name: &'static str,
+    request: impl Into<SearchRequest>,
+    expected: Vec<&'static str>,
+) -> Case {
     Case {
         name,
         expected,
-        run: Box::new(move |store, collection| store.search(collection, request.clone()).map(drop)),
+        run: Box::new({
+            let request = request.into();
+            move |store, collection| store.search(collection, request.clone()).map(drop)
+        }),
     }
 }
 
@@ -164,20 +171,20 @@ fn hostile_inputs_through_the_library_get_specific_errors_and_change_nothing() {
             ],
             vec!["items[1].vector[2]"],
         ),
-        search_case("k = 0", SearchRequest::new(ok.clone(), 0), vec!["k"]),
+        search_case("k = 0", SearchRequest::vector(ok.clone(), 0), vec!["k"]),
         search_case(
             "k = 1,000,000",
-            SearchRequest::new(ok.clone(), 1_000_000),
+            SearchRequest::vector(ok.clone(), 1_000_000),
             vec!["k"],
         ),
         search_case(
             "NaN query",
-            SearchRequest::new(vec![f32::NAN, 0.2, 0.3, 0.4], 5),
+            SearchRequest::vector(vec![f32::NAN, 0.2, 0.3, 0.4], 5),
             vec!["vector[0]", "NaN"],
         ),
         search_case(
             "wrong query length",
-            SearchRequest::new(vec![0.1], 5),
+            SearchRequest::vector(vec![0.1], 5),
             vec!["vector", "got 1"],
         ),
     ];
@@ -258,7 +265,7 @@ fn hostile_inputs_through_the_library_get_specific_errors_and_change_nothing() {
         let found = store
             .search(
                 &collection,
-                SearchRequest::new(ok.clone(), 5).with_filter(filter.clone()),
+                SearchRequest::vector(ok.clone(), 5).with_filter(filter.clone()),
             )
             .unwrap();
         assert_eq!(found.returned, 0, "{filter:?}");
@@ -272,7 +279,7 @@ fn hostile_inputs_through_the_library_get_specific_errors_and_change_nothing() {
     let error = store
         .search(
             &collection,
-            SearchRequest::new(ok.clone(), 5).with_filter(Filter::eq("$.a[*] ? (@ > 1)", "x")),
+            SearchRequest::vector(ok.clone(), 5).with_filter(Filter::eq("$.a[*] ? (@ > 1)", "x")),
         )
         .unwrap_err();
     assert!(error.to_string().contains("reserved"), "{error}");

@@ -2,6 +2,7 @@
 //! inputs refused with their paths (and nothing written), exact and HNSW search against brute
 //! force with filters, JSONL ingest and export, and what each kind refuses.
 
+use embedstore::Shape;
 use embedstore::testing::{Rng, TestDatabase};
 use embedstore::{
     BitVector, Collection, Error, Filter, IndexSpec, Ingest, IngestOptions, JsonlSource, Metric,
@@ -410,7 +411,7 @@ fn search_kind(
             .store()
             .search(
                 &collection,
-                SearchRequest::new(query.clone(), 10).with_exact(true),
+                SearchRequest::vector(query.clone(), 10).with_exact(true),
             )
             .unwrap();
         assert_eq!(response.path, SearchPath::Exact);
@@ -427,7 +428,7 @@ fn search_kind(
     }
     // A batch is one statement (a `sparsevec[]` / `bit[]` parameter) answering each query as
     // a single search does.
-    let template = SearchRequest::new(queries[0].clone(), 10)
+    let template = SearchRequest::vector(queries[0].clone(), 10)
         .with_exact(true)
         .with_filter(filter.clone());
     let batch = db
@@ -457,7 +458,7 @@ fn search_kind(
     let (mut found, mut wanted) = (0, 0);
     for query in &queries {
         for filtered in [false, true] {
-            let mut request = SearchRequest::new(query.clone(), 10)
+            let mut request = SearchRequest::vector(query.clone(), 10)
                 .with_ef_search(200)
                 .include_vector(true);
             if filtered {
@@ -645,7 +646,7 @@ fn mmr_grouping_and_batches_work_on_sparse_collections() {
         .store()
         .search(
             &collection,
-            SearchRequest::new(query.clone(), 5).with_mmr(1.0, 20),
+            SearchRequest::vector(query.clone(), 5).with_shape(Shape::mmr(1.0, 20)),
         )
         .unwrap();
     let ids: Vec<&str> = response
@@ -660,7 +661,7 @@ fn mmr_grouping_and_batches_work_on_sparse_collections() {
         .store()
         .search(
             &collection,
-            SearchRequest::new(query.clone(), 3).with_group_by(&"n".into(), 2),
+            SearchRequest::vector(query.clone(), 3).with_shape(Shape::grouped(&"n".into(), 2)),
         )
         .unwrap();
     assert_eq!(grouped.groups, Some(3));
@@ -669,12 +670,16 @@ fn mmr_grouping_and_batches_work_on_sparse_collections() {
     let queries = vec![query.clone(), VectorValue::from(sparse(&mut rng, 50, 8))];
     let batch = db
         .store()
-        .search_batch(&collection, &queries, &SearchRequest::new(query.clone(), 4))
+        .search_batch(
+            &collection,
+            &queries,
+            &SearchRequest::vector(query.clone(), 4),
+        )
         .unwrap();
     for (response, query) in batch.iter().zip(&queries) {
         let single = db
             .store()
-            .search(&collection, SearchRequest::new(query.clone(), 4))
+            .search(&collection, SearchRequest::vector(query.clone(), 4))
             .unwrap();
         assert_eq!(response.hits, single.hits);
     }

@@ -1,9 +1,10 @@
 //! Maximal marginal relevance: the library's picks against a naive reference written here,
 //! on the candidates the same search fetches, under each metric and path.
 
+use embedstore::Shape;
 use embedstore::testing::TestDatabase;
 use embedstore::{
-    Collection, Filter, IndexSpec, Metric, NewCollection, NewEmbedding, SearchRequest,
+    Collection, Filter, IndexSpec, Metric, NewCollection, NewEmbedding, SearchRequest, VectorSearch,
 };
 
 use crate::support::{Rng, failures};
@@ -133,12 +134,12 @@ fn reference(
 fn candidates(
     db: &TestDatabase,
     collection: &Collection,
-    request: &SearchRequest,
+    request: &VectorSearch,
     fetch_k: u32,
 ) -> Vec<(i64, Vec<f32>)> {
     let mut plain = request.clone().include_vector(true);
     plain.k = fetch_k;
-    plain.mmr = None;
+    plain.shape = Shape::Nearest;
     db.store()
         .search(collection, plain)
         .unwrap()
@@ -163,12 +164,15 @@ fn mmr_picks_what_the_reference_picks_under_every_metric_and_path() {
             }
             for (query_index, lambda) in [(3, 0.0), (77, 0.3), (150, 0.5), (421, 0.7), (9, 1.0)] {
                 let query = items[query_index].vector.clone();
-                let request = SearchRequest::new(query.clone(), 10);
+                let request = SearchRequest::vector(query.clone(), 10);
                 let pool = candidates(&db, &collection, &request, 50);
                 let expected = reference(metric, &query.to_vec(), &pool, lambda, 10);
                 let response = db
                     .store()
-                    .search(&collection, request.clone().with_mmr(lambda, 50))
+                    .search(
+                        &collection,
+                        request.clone().with_shape(Shape::mmr(lambda, 50)),
+                    )
                     .unwrap();
                 let ids: Vec<i64> = response.hits.iter().map(|hit| hit.id).collect();
                 assert_eq!(ids, expected, "{metric} indexed={indexed} lambda={lambda}");
@@ -197,7 +201,7 @@ fn mmr_spreads_over_near_duplicates_and_keeps_filters_and_batches() {
         .collect();
     let plain = db
         .store()
-        .search(&collection, SearchRequest::new(query.clone(), 5))
+        .search(&collection, SearchRequest::vector(query.clone(), 5))
         .unwrap();
     let group = |external_id: &str| external_id.split('-').next().unwrap().to_owned();
     // Plainly, the 5 nearest are the query's own group of near-duplicates.
@@ -206,8 +210,8 @@ fn mmr_spreads_over_near_duplicates_and_keeps_filters_and_batches() {
         .store()
         .search(
             &collection,
-            SearchRequest::new(query.clone(), 5)
-                .with_mmr(0.3, 100)
+            SearchRequest::vector(query.clone(), 5)
+                .with_shape(Shape::mmr(0.3, 100))
                 .include_vector(true),
         )
         .unwrap();
@@ -225,8 +229,8 @@ fn mmr_spreads_over_near_duplicates_and_keeps_filters_and_batches() {
         .store()
         .search(
             &collection,
-            SearchRequest::new(query.clone(), 5)
-                .with_mmr(0.5, 40)
+            SearchRequest::vector(query.clone(), 5)
+                .with_shape(Shape::mmr(0.5, 40))
                 .with_filter(Filter::eq("odd", true)),
         )
         .unwrap();
@@ -242,7 +246,7 @@ fn mmr_spreads_over_near_duplicates_and_keeps_filters_and_batches() {
         .iter()
         .map(|i| items[*i].vector.to_vec())
         .collect();
-    let template = SearchRequest::new(Vec::new(), 4).with_mmr(0.6, 30);
+    let template = SearchRequest::vector(Vec::new(), 4).with_shape(Shape::mmr(0.6, 30));
     let batch = db
         .store()
         .search_batch(&collection, &queries, &template)
@@ -259,8 +263,8 @@ fn mmr_spreads_over_near_duplicates_and_keeps_filters_and_batches() {
         .store()
         .search(
             &collection,
-            SearchRequest::new(query, 8)
-                .with_mmr(0.5, 8)
+            SearchRequest::vector(query, 8)
+                .with_shape(Shape::mmr(0.5, 8))
                 .with_filter(Filter::eq("group", 3)),
         )
         .unwrap();
@@ -273,33 +277,37 @@ fn hostile_mmr_parameters_are_refused_with_paths() {
     let query = items[0].vector.clone();
     for (request, expected) in [
         (
-            SearchRequest::new(query.clone(), 10).with_mmr(f64::NAN, 50),
+            SearchRequest::vector(query.clone(), 10).with_shape(Shape::mmr(f64::NAN, 50)),
             "mmr: lambda must be a number in [0, 1], got NaN",
         ),
         (
-            SearchRequest::new(query.clone(), 10).with_mmr(-0.1, 50),
+            SearchRequest::vector(query.clone(), 10).with_shape(Shape::mmr(-0.1, 50)),
             "mmr: lambda must be a number in [0, 1], got -0.1",
         ),
         (
-            SearchRequest::new(query.clone(), 10).with_mmr(1.5, 50),
+            SearchRequest::vector(query.clone(), 10).with_shape(Shape::mmr(1.5, 50)),
             "mmr: lambda must be a number in [0, 1], got 1.5",
         ),
         (
-            SearchRequest::new(query.clone(), 10).with_mmr(0.5, 9),
+            SearchRequest::vector(query.clone(), 10).with_shape(Shape::mmr(0.5, 9)),
             "mmr: fetch_k must be in k..=1000 (k = 10), got 9",
         ),
         (
-            SearchRequest::new(query.clone(), 10).with_mmr(0.5, 1001),
+            SearchRequest::vector(query.clone(), 10).with_shape(Shape::mmr(0.5, 1001)),
             "mmr: fetch_k must be in k..=1000 (k = 10), got 1001",
-        ),
-        (
-            SearchRequest::new(query.clone(), 10)
-                .with_mmr(0.5, 20)
-                .with_after(0.1, 3),
-            "mmr: cannot page with `after`: MMR hits are not in distance order",
         ),
     ] {
         let error = db.store().search(&collection, request).unwrap_err();
         assert_eq!(failures(&error), [expected]);
     }
+    // MMR with `after` paging cannot be built; the flat (JSON, CLI) form's parser refuses it.
+    let json = serde_json::json!({
+        "vector": query, "k": 10,
+        "after": {"distance": 0.1, "id": 3},
+        "mmr": {"lambda": 0.5, "fetch_k": 20},
+    });
+    let options: embedstore::SearchOptions = serde_json::from_value(json).unwrap();
+    let error = SearchRequest::try_from(options).unwrap_err();
+    let lines: Vec<String> = error.lines().collect();
+    assert_eq!(lines, ["mmr: cannot be combined with `after`"]);
 }

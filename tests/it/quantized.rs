@@ -66,7 +66,7 @@ fn exact_distances(
         .store()
         .search(
             collection,
-            SearchRequest::new(query.clone(), ROWS as u32).with_exact(true),
+            SearchRequest::vector(query.clone(), ROWS as u32).with_exact(true),
         )
         .unwrap();
     assert_eq!(all.hits.len(), ROWS);
@@ -77,7 +77,7 @@ fn top_ids(db: &TestDatabase, collection: &Collection, query: &VectorValue, k: u
     db.store()
         .search(
             collection,
-            SearchRequest::new(query.clone(), k).with_exact(true),
+            SearchRequest::vector(query.clone(), k).with_exact(true),
         )
         .unwrap()
         .hits
@@ -126,7 +126,7 @@ fn quantized_searches_return_exact_distances_in_true_order_with_good_recall() {
             let query = items[query_index * 37].vector.clone();
             let response = db
                 .store()
-                .search(&collection, SearchRequest::new(query.clone(), 10))
+                .search(&collection, SearchRequest::vector(query.clone(), 10))
                 .unwrap();
             assert_eq!(response.path, SearchPath::Ann);
             assert_eq!(response.reranked, Some(40));
@@ -159,7 +159,7 @@ fn quantized_searches_return_exact_distances_in_true_order_with_good_recall() {
                 .store()
                 .search(
                     &collection,
-                    SearchRequest::new(query.clone(), 10).with_rerank_factor(10),
+                    SearchRequest::vector(query.clone(), 10).with_rerank_factor(10),
                 )
                 .unwrap();
             assert_eq!(response.reranked, Some(100));
@@ -191,7 +191,7 @@ fn the_rerank_factor_sets_the_candidates_and_the_statement_uses_the_quantized_in
         .store()
         .search(
             &collection,
-            SearchRequest::new(query.clone(), 5).with_rerank_factor(20),
+            SearchRequest::vector(query.clone(), 5).with_rerank_factor(20),
         )
         .unwrap();
     assert_eq!(response.reranked, Some(100));
@@ -207,7 +207,7 @@ fn the_rerank_factor_sets_the_candidates_and_the_statement_uses_the_quantized_in
             // The re-rank sorts at most 100 rows whatever the plan; forbidding sorts leaves
             // the ordered index scan as the cheap way to pick the candidates.
             diesel::sql_query("SET LOCAL enable_sort = off").execute(uow.connection())?;
-            uow.explain_search(&collection, SearchRequest::new(query.clone(), 5))
+            uow.explain_search(&collection, SearchRequest::vector(query.clone(), 5))
         })
         .unwrap();
     let index = format!("Index Scan using {}_ann", collection.partition_name());
@@ -219,7 +219,7 @@ fn the_rerank_factor_sets_the_candidates_and_the_statement_uses_the_quantized_in
         .store()
         .search(
             &collection,
-            SearchRequest::new(query.clone(), 300).with_rerank_factor(10),
+            SearchRequest::vector(query.clone(), 300).with_rerank_factor(10),
         )
         .unwrap();
     assert_eq!(wide.reranked, Some(3000));
@@ -231,7 +231,7 @@ fn the_rerank_factor_sets_the_candidates_and_the_statement_uses_the_quantized_in
             .store()
             .search(
                 &collection,
-                SearchRequest::new(query.clone(), 5).with_rerank_factor(20),
+                SearchRequest::vector(query.clone(), 5).with_rerank_factor(20),
             )
             .unwrap();
         assert_eq!(again, response);
@@ -255,7 +255,7 @@ fn filtered_quantized_searches_still_return_k_rows_whenever_k_match() {
         .store()
         .search(
             &collection,
-            SearchRequest::new(query.clone(), 8).with_filter(filter.clone()),
+            SearchRequest::vector(query.clone(), 8).with_filter(filter.clone()),
         )
         .unwrap();
     assert_eq!(response.hits.len(), 8, "{:?}", response.path);
@@ -263,7 +263,7 @@ fn filtered_quantized_searches_still_return_k_rows_whenever_k_match() {
         .store()
         .search(
             &collection,
-            SearchRequest::new(query.clone(), 8)
+            SearchRequest::vector(query.clone(), 8)
                 .with_filter(filter)
                 .with_exact(true),
         )
@@ -292,7 +292,7 @@ fn batch_and_unit_of_work_searches_rerank_like_single_ones() {
     let queries: Vec<Vec<f32>> = (0..5)
         .map(|index| items[index * 101].vector.to_vec())
         .collect();
-    let template = SearchRequest::new(Vec::new(), 10);
+    let template = SearchRequest::vector(Vec::new(), 10);
     let batch = db
         .store()
         .search_batch(&collection, &queries, &template)
@@ -342,7 +342,7 @@ fn a_rebuild_keeps_the_quantization_and_a_drop_ends_the_rerank() {
     let query = items[5].vector.clone();
     let plain = db
         .store()
-        .search(&collection, SearchRequest::new(query, 10))
+        .search(&collection, SearchRequest::vector(query, 10))
         .unwrap();
     assert_eq!(plain.reranked, None);
     assert_eq!(plain.path, SearchPath::Ann);
@@ -364,15 +364,15 @@ fn bad_quantized_specs_and_rerank_factors_are_refused_with_paths() {
     let query = items[0].vector.clone();
     for (request, expected) in [
         (
-            SearchRequest::new(query.clone(), 10).with_rerank_factor(0),
+            SearchRequest::vector(query.clone(), 10).with_rerank_factor(0),
             "rerank_factor: lower than 1",
         ),
         (
-            SearchRequest::new(query.clone(), 10).with_rerank_factor(101),
+            SearchRequest::vector(query.clone(), 10).with_rerank_factor(101),
             "rerank_factor: greater than 100",
         ),
         (
-            SearchRequest::new(query.clone(), 1000).with_rerank_factor(11),
+            SearchRequest::vector(query.clone(), 1000).with_rerank_factor(11),
             "rerank_factor: k * rerank_factor = 11000 candidates, at most 10000 are re-ranked",
         ),
     ] {

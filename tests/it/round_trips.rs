@@ -46,7 +46,7 @@ fn a_search_outside_a_unit_of_work_is_one_statement() {
     let batch = items(&mut Rng::new(3), 500, 8);
     let query = batch[0].vector.clone();
     let collection = indexed_collection(&store, "trips", Metric::L2, batch);
-    let request = SearchRequest::new(query, 5);
+    let request = SearchRequest::vector(query, 5);
     // Warm the store's index cache.
     store.search(&collection, request.clone()).unwrap();
 
@@ -116,7 +116,7 @@ fn unfiltered_searches_are_prepared_once_and_keep_one_generic_plan_without_leaki
     let collection = indexed_collection(&store, "prepared", Metric::Cosine, batch);
     for (index, query) in queries.iter().enumerate() {
         // Different vectors, k and ef_search: all values, one statement shape.
-        let request = SearchRequest::new(query.clone(), 3 + index as u32 % 4)
+        let request = SearchRequest::vector(query.clone(), 3 + index as u32 % 4)
             .with_ef_search(50 + index as u32);
         let response = store.search(&collection, request).unwrap();
         assert_eq!(response.hits.len(), 3 + index % 4);
@@ -166,7 +166,7 @@ fn a_filter_searched_again_is_not_estimated_again() {
             embedstore::PayloadKind::Integer,
         )
         .unwrap();
-    let request = SearchRequest::new(query, 5).with_filter(Filter::gte("n", 0));
+    let request = SearchRequest::vector(query, 5).with_filter(Filter::gte("n", 0));
     let explains = |statements: &[String]| {
         statements
             .iter()
@@ -235,7 +235,7 @@ fn a_threshold_no_row_meets_sends_the_same_statements_and_never_walks_the_index_
     let collection = indexed_collection(&store, "threshold", Metric::Cosine, batch);
     let query = Rng::new(12).vector(8);
     for filter in [None, Some(Filter::gte("n", 0))] {
-        let mut plain = SearchRequest::new(query.clone(), 10);
+        let mut plain = SearchRequest::vector(query.clone(), 10);
         if let Some(filter) = &filter {
             plain = plain.with_filter(filter.clone());
         }
@@ -280,7 +280,7 @@ fn a_filtered_ann_statement_is_prepared_and_its_forced_plan_settings_stay_inside
     for (index, query) in queries.iter().enumerate() {
         // Different values, one shape: n >= index keeps the query's own row (n = index).
         let request =
-            SearchRequest::new(query.clone(), 5).with_filter(Filter::gte("n", index as i64));
+            SearchRequest::vector(query.clone(), 5).with_filter(Filter::gte("n", index as i64));
         let response = store.search(&collection, request.clone()).unwrap();
         assert_eq!(response.path, embedstore::SearchPath::Ann);
         assert_eq!(response.hits[0].external_id, format!("item-{index}"));

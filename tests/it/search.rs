@@ -27,7 +27,7 @@ fn assert_matches_brute_force(
 
     let response = db
         .store()
-        .read(|uow| uow.search(collection, SearchRequest::new(query, k as u32)))
+        .read(|uow| uow.search(collection, SearchRequest::vector(query, k as u32)))
         .unwrap();
     assert_eq!(response.requested, k as u32);
     let ids: Vec<&str> = response
@@ -72,7 +72,7 @@ fn asking_for_more_than_the_collection_holds_returns_everything() {
     let (db, collection) = with_items("small", 3, Metric::L2, 4, 8);
     let response = db
         .store()
-        .read(|uow| uow.search(&collection, SearchRequest::new(vec![0.0, 0.0, 0.0], 10)))
+        .read(|uow| uow.search(&collection, SearchRequest::vector(vec![0.0, 0.0, 0.0], 10)))
         .unwrap();
     assert_eq!((response.requested, response.hits.len()), (10, 4));
 }
@@ -95,10 +95,10 @@ fn hits_carry_content_and_vectors_only_when_asked() {
     let (bare, full) = db
         .store()
         .read(|uow| {
-            let bare = uow.search(&collection, SearchRequest::new(vec![1.0, 0.0, 0.0], 1))?;
+            let bare = uow.search(&collection, SearchRequest::vector(vec![1.0, 0.0, 0.0], 1))?;
             let full = uow.search(
                 &collection,
-                SearchRequest::new(vec![1.0, 0.0, 0.0], 1)
+                SearchRequest::vector(vec![1.0, 0.0, 0.0], 1)
                     .include_content(true)
                     .include_vector(true),
             )?;
@@ -147,7 +147,7 @@ fn assert_search_can_use_index(dimension: u32, metric: Metric) {
             // only if the statement orders by exactly the indexed expression.
             diesel::sql_query("SET LOCAL enable_seqscan = off").execute(uow.connection())?;
             diesel::sql_query("SET LOCAL enable_sort = off").execute(uow.connection())?;
-            uow.explain_search(&collection, SearchRequest::new(query.clone(), 10))
+            uow.explain_search(&collection, SearchRequest::vector(query.clone(), 10))
         })
         .unwrap();
     let index = format!("Index Scan using {}_ann", collection.partition_name());
@@ -167,7 +167,7 @@ fn assert_search_can_use_index(dimension: u32, metric: Metric) {
     // The index answers correctly too (200 rows, default ef_search: the graph is exact here).
     let hits = db
         .store()
-        .read(|uow| uow.search(&collection, SearchRequest::new(query, 10)))
+        .read(|uow| uow.search(&collection, SearchRequest::vector(query, 10)))
         .unwrap()
         .hits;
     assert_eq!(hits.len(), 10);
@@ -232,7 +232,7 @@ fn search_settings_are_scoped_to_the_transaction() {
         .read(|uow| {
             uow.search(
                 &collection,
-                SearchRequest::new(vec![1.0, 1.0], 5).with_ef_search(321),
+                SearchRequest::vector(vec![1.0, 1.0], 5).with_ef_search(321),
             )?;
             Ok::<_, Error>(ef_search(uow.connection()))
         })
@@ -240,7 +240,7 @@ fn search_settings_are_scoped_to_the_transaction() {
     assert_eq!(inside, "321");
     let sized = store
         .read(|uow| {
-            uow.search(&collection, SearchRequest::new(vec![1.0, 1.0], 200))?;
+            uow.search(&collection, SearchRequest::vector(vec![1.0, 1.0], 200))?;
             Ok::<_, Error>(ef_search(uow.connection()))
         })
         .unwrap();

@@ -133,7 +133,7 @@ fn eight_writers_and_eight_readers_lose_nothing_and_never_see_half_a_batch() {
                         .load(uow.connection())?;
                         uow.search(
                             collection,
-                            SearchRequest::new(rng.vector(DIMENSION), 10)
+                            SearchRequest::vector(rng.vector(DIMENSION), 10)
                                 .with_filter(Filter::exists("batch")),
                         )?;
                         uow.embeddings().count(collection)?;
@@ -155,7 +155,7 @@ fn eight_writers_and_eight_readers_lose_nothing_and_never_see_half_a_batch() {
                         Err(error) => failures.push(format!("reader {reader}: {error}")),
                     }
                     if let Err(error) =
-                        store.search(collection, SearchRequest::new(rng.vector(DIMENSION), 5))
+                        store.search(collection, SearchRequest::vector(rng.vector(DIMENSION), 5))
                     {
                         failures.push(format!("reader {reader} (lean): {error}"));
                     }
@@ -321,7 +321,10 @@ fn an_ann_index_builds_concurrently_while_writes_go_on() {
         .read(|uow| uow.embeddings().get(&collection, &["live-0-7"]))
         .unwrap();
     let hits = store
-        .search(&collection, SearchRequest::new(probe[0].vector.to_vec(), 1))
+        .search(
+            &collection,
+            SearchRequest::vector(probe[0].vector.to_vec(), 1),
+        )
         .unwrap();
     assert_eq!(hits.path, embedstore::SearchPath::Ann);
     assert_eq!(hits.hits[0].external_id, "live-0-7");

@@ -259,16 +259,15 @@ fn hybrid_search_fuses_like_a_reference_over_two_separate_searches() {
             ),
         ] {
             let vector = items[query_index].vector.clone();
-            let mut request = SearchRequest::new(vector.clone(), k)
-                .with_text(text)
-                .with_weights(weights.0, weights.1);
+            let mut request =
+                SearchRequest::hybrid(vector.clone(), text, k).with_weights(weights.0, weights.1);
             if let Some(fetch_k) = fetch_k {
                 request = request.with_fetch_k(fetch_k);
             }
             if let Some(rrf_k) = rrf_k {
                 request = request.with_rrf_k(rrf_k);
             }
-            let mut plain = SearchRequest::new(vector.clone(), fetch_k.unwrap_or(4 * k));
+            let mut plain = SearchRequest::vector(vector.clone(), fetch_k.unwrap_or(4 * k));
             let mut text_only = SearchRequest::text(text, fetch_k.unwrap_or(4 * k));
             if let Some(filter) = &filter {
                 request = request.with_filter(filter.clone());
@@ -338,7 +337,7 @@ fn hybrid_returns_k_rows_whenever_k_match_either_side() {
         .store()
         .search(
             &collection,
-            SearchRequest::new(vector.clone(), 12).with_text("zeppelin"),
+            SearchRequest::hybrid(vector.clone(), "zeppelin", 12),
         )
         .unwrap();
     assert_eq!(nothing.returned, 12);
@@ -349,8 +348,7 @@ fn hybrid_returns_k_rows_whenever_k_match_either_side() {
         .store()
         .search(
             &collection,
-            SearchRequest::new(vector.clone(), 60)
-                .with_text("zeppelin")
+            SearchRequest::hybrid(vector.clone(), "zeppelin", 60)
                 .with_fetch_k(60)
                 .with_filter(Filter::eq("lang", "l3"))
                 .with_iterative(embedstore::IterativeScan::Off),
@@ -396,62 +394,72 @@ fn hostile_text_queries_are_bound_or_refused_with_paths() {
     let long = "apple ".repeat(400);
     for (request, expected) in [
         (
-            SearchRequest::text("", 5),
+            SearchRequest::from(SearchRequest::text("", 5)),
             "text: the query has no words (no letter or digit)",
         ),
         (
-            SearchRequest::text("!!! \"\" --", 5),
+            SearchRequest::from(SearchRequest::text("!!! \"\" --", 5)),
             "text: the query has no words (no letter or digit)",
         ),
         (
-            SearchRequest::text(long.as_str(), 5),
+            SearchRequest::from(SearchRequest::text(long.as_str(), 5)),
             "text: the query is 2400 bytes long, at most 2048 are allowed",
         ),
         (
-            SearchRequest::text("nul\0byte", 5),
+            SearchRequest::from(SearchRequest::text("nul\0byte", 5)),
             "text: the query contains a NUL character",
         ),
         (
-            SearchRequest::new(vector.clone(), 10)
-                .with_text("apple")
-                .with_fetch_k(5),
+            SearchRequest::from(SearchRequest::hybrid(vector.clone(), "apple", 10).with_fetch_k(5)),
             "text: fetch_k must be in k..=1000 (k = 10), got 5",
         ),
         (
-            SearchRequest::new(vector.clone(), 10)
-                .with_text("apple")
-                .with_rrf_k(0),
+            SearchRequest::from(SearchRequest::hybrid(vector.clone(), "apple", 10).with_rrf_k(0)),
             "text: rrf_k must be in 1..=10000, got 0",
         ),
         (
-            SearchRequest::new(vector.clone(), 10)
-                .with_text("apple")
-                .with_weights(f64::NAN, 1.0),
+            SearchRequest::from(
+                SearchRequest::hybrid(vector.clone(), "apple", 10).with_weights(f64::NAN, 1.0),
+            ),
             "text: weights must be finite and at least 0",
         ),
         (
-            SearchRequest::new(vector.clone(), 10)
-                .with_text("apple")
-                .with_weights(0.0, 0.0),
+            SearchRequest::from(
+                SearchRequest::hybrid(vector.clone(), "apple", 10).with_weights(0.0, 0.0),
+            ),
             "text: at least one weight must be above 0",
         ),
         (
-            SearchRequest::new(vector.clone(), 10)
-                .with_text("apple")
-                .with_mmr(0.5, 20),
-            "text: cannot be combined with `after` paging, MMR or grouped hits",
-        ),
-        (
-            SearchRequest::text("apple", 5).with_max_distance(0.5),
-            "text: max_distance needs a query vector (a text-only hit has no distance)",
-        ),
-        (
-            SearchRequest::new(vec![1.0; 3], 5).with_text("apple"),
+            SearchRequest::from(SearchRequest::hybrid(vec![1.0; 3], "apple", 5)),
             "vector: expected 8 values, got 3",
         ),
     ] {
         let error = db.store().search(&collection, request).unwrap_err();
         let lines = failures(&error);
+        assert!(lines.iter().any(|line| line == expected), "{lines:?}");
+    }
+    // What no typed request can state is refused by the one parser of the flat (JSON, CLI)
+    // form, naming the field.
+    let vector_json = serde_json::to_string(&vector).unwrap();
+    for (json, expected) in [
+        (
+            format!(
+                r#"{{"vector": {vector_json}, "k": 10, "text": {{"query": "apple"}}, "mmr": {{"lambda": 0.5, "fetch_k": 20}}}}"#
+            ),
+            "mmr: cannot be combined with a text query (a hybrid search returns the k best fused hits)",
+        ),
+        (
+            r#"{"k": 5, "text": {"query": "apple"}, "max_distance": 0.5}"#.to_owned(),
+            "max_distance: has no effect on a text search (no query vector)",
+        ),
+        (
+            r#"{"k": 5, "text": {"query": "apple", "rrf_k": 10}}"#.to_owned(),
+            "text.rrf_k: has no effect on a text search (no query vector)",
+        ),
+    ] {
+        let options: embedstore::SearchOptions = serde_json::from_str(&json).unwrap();
+        let error = SearchRequest::try_from(options).unwrap_err();
+        let lines: Vec<String> = error.lines().collect();
         assert!(lines.iter().any(|line| line == expected), "{lines:?}");
     }
 }

@@ -147,23 +147,23 @@ fn search_requests_are_checked_against_the_collection() {
     let (db, collection) = with_collection("queries", 3, Metric::Cosine);
     let cases = [
         (
-            SearchRequest::new(vec![1.0, 2.0], 5),
+            SearchRequest::vector(vec![1.0, 2.0], 5),
             vec!["vector: expected 3 values, got 2"],
         ),
         (
-            SearchRequest::new(vec![0.0, 0.0, 0.0], 5),
+            SearchRequest::vector(vec![0.0, 0.0, 0.0], 5),
             vec!["vector: all values are zero, which has no cosine distance"],
         ),
         (
-            SearchRequest::new(vec![1.0, f32::NAN, 1.0], 0),
+            SearchRequest::vector(vec![1.0, f32::NAN, 1.0], 0),
             vec!["vector[1]: value is NaN", "k: lower than 1"],
         ),
         (
-            SearchRequest::new(vec![1.0, 1.0, 1.0], 1001),
+            SearchRequest::vector(vec![1.0, 1.0, 1.0], 1001),
             vec!["k: greater than 1000"],
         ),
         (
-            SearchRequest::new(vec![1.0, 1.0, 1.0], 5).with_ef_search(5000),
+            SearchRequest::vector(vec![1.0, 1.0, 1.0], 5).with_ef_search(5000),
             vec!["ef_search: greater than 1000"],
         ),
     ];

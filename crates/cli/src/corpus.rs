@@ -143,7 +143,7 @@ pub fn sources() -> Vec<SourceFile> {
         file!(Rust, "src/dto/collection.rs"),
         file!(Rust, "src/dto/embedding.rs"),
         file!(Rust, "src/dto/rules.rs"),
-        file!(Rust, "src/dto/search.rs"),
+        file!(Rust, "src/dto/search/request.rs"),
         file!(Rust, "src/repo/mod.rs"),
         file!(Rust, "src/repo/collections.rs"),
         file!(Rust, "src/repo/embeddings.rs"),

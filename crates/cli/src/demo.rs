@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use embedstore::{
     Collection, Metric, NewCollection, NewEmbedding, SearchRequest, SearchResponse, Store,
+    VectorSearch,
 };
 
 use crate::corpus::{self, Chunk};
@@ -286,8 +287,8 @@ fn step(out: &mut dyn Write, name: &str, text: &str) -> std::io::Result<()> {
     writeln!(out, "{name:<9} {text}")
 }
 
-fn request(vector: &[f32]) -> SearchRequest {
-    SearchRequest::new(vector.to_vec(), TOP).include_content(true)
+fn request(vector: &[f32]) -> VectorSearch {
+    SearchRequest::vector(vector.to_vec(), TOP).include_content(true)
 }
 
 fn to_item(chunk: &Chunk, vector: &[f32]) -> NewEmbedding {

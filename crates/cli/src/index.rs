@@ -435,7 +435,7 @@ fn write_status(
 
 fn recall(store: &Store, args: &RecallArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let collection = collection(store, &args.collection)?;
-    let mut request = SearchRequest::new(Vec::new(), args.k).include_metadata(false);
+    let mut request = SearchRequest::vector(Vec::new(), args.k).include_metadata(false);
     if let Some(ef_search) = args.ef_search {
         request = request.with_ef_search(ef_search);
     }

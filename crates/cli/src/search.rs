@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use embedstore::MAX_K;
 use embedstore::{
-    BitVector, FieldPath, Filter, IterativeScan, SearchRequest, SearchResponse, Store, VectorValue,
+    BitVector, FieldPath, Filter, GroupBy, IterativeScan, Mmr, SearchOptions, SearchRequest,
+    SearchResponse, Store, TextOptions, VectorValue,
 };
 use serde::Serialize;
 
@@ -97,53 +98,40 @@ pub struct SearchArgs {
 }
 
 impl SearchArgs {
-    /// The request every query starts from: the flags' settings, no vector yet.
-    fn template(&self) -> Result<SearchRequest, CliError> {
-        let mut request = SearchRequest::new(Vec::new(), self.k)
-            .include_content(self.content)
-            .include_metadata(!self.ids_only)
-            .with_exact(self.exact);
+    /// The options every query starts from: the flags' settings, no vector yet. Which kind of
+    /// search each query is (vector, text or hybrid) and whether the flags fit it is decided by
+    /// the library's one parser of this form, [`SearchRequest::try_from`].
+    fn template(&self) -> Result<SearchOptions, CliError> {
+        let mut options = SearchOptions::new(self.k);
+        options.include_content = self.content;
+        options.include_metadata = !self.ids_only;
+        options.exact = self.exact;
         if let Some(json) = &self.filter {
-            request = request.with_filter(crate::index::parse_filter(json)?);
+            options.filter = Some(crate::index::parse_filter(json)?);
         }
-        if let Some(ef_search) = self.ef_search {
-            request = request.with_ef_search(ef_search);
-        }
-        if let Some(probes) = self.probes {
-            request = request.with_probes(probes);
-        }
-        if let Some(mode) = &self.iterative {
-            request = request.with_iterative(match mode.as_str() {
-                "off" => IterativeScan::Off,
-                "strict_order" => IterativeScan::StrictOrder,
-                _ => IterativeScan::RelaxedOrder,
-            });
-        }
-        if let Some(tuples) = self.max_scan_tuples {
-            request = request.with_max_scan_tuples(tuples);
-        }
-        if let Some(factor) = self.rerank_factor {
-            request = request.with_rerank_factor(factor);
-        }
+        options.ef_search = self.ef_search;
+        options.probes = self.probes;
+        options.iterative = self.iterative.as_deref().map(|mode| match mode {
+            "off" => IterativeScan::Off,
+            "strict_order" => IterativeScan::StrictOrder,
+            _ => IterativeScan::RelaxedOrder,
+        });
+        options.max_scan_tuples = self.max_scan_tuples;
+        options.rerank_factor = self.rerank_factor;
         if let Some(field) = &self.group_by {
             let path = FieldPath::parse(field)
                 .map_err(|error| CliError::refused(format!("--group-by: {error}")))?;
-            request = request.with_group_by(&path, self.group_size.unwrap_or(1));
+            options.group_by = Some(GroupBy::new(&path, self.group_size.unwrap_or(1)));
         }
         if let Some(text) = &self.text {
-            request = request.with_text(text.clone());
-            if let Some(fetch_k) = self.fetch_k {
-                request = request.with_fetch_k(fetch_k);
-            }
-            if let Some(rrf_k) = self.rrf_k {
-                request = request.with_rrf_k(rrf_k);
-            }
+            let mut query = TextOptions::query(text.clone());
+            query.fetch_k = self.fetch_k.filter(|_| self.mmr.is_none());
+            query.rrf_k = self.rrf_k;
             if self.vector_weight.is_some() || self.text_weight.is_some() {
-                request = request.with_weights(
-                    self.vector_weight.unwrap_or(1.0),
-                    self.text_weight.unwrap_or(1.0),
-                );
+                query.vector_weight = Some(self.vector_weight.unwrap_or(1.0));
+                query.text_weight = Some(self.text_weight.unwrap_or(1.0));
             }
+            options.text = Some(query);
         } else if self.fetch_k.is_some() && self.mmr.is_none() {
             return Err(CliError::refused("--fetch-k needs --mmr or --text"));
         }
@@ -151,16 +139,28 @@ impl SearchArgs {
             let fetch_k = self
                 .fetch_k
                 .unwrap_or_else(|| self.k.saturating_mul(4).min(MAX_K));
-            request = request.with_mmr(lambda, fetch_k);
+            options.mmr = Some(Mmr::new(lambda, fetch_k));
         }
-        if let Some(distance) = self.threshold {
-            request = request.with_max_distance(distance);
-        }
-        if let Some(score) = self.min_score {
-            request = request.with_min_score(score);
-        }
-        Ok(request)
+        options.max_distance = self.threshold;
+        options.min_score = self.min_score;
+        Ok(options)
     }
+}
+
+/// The flag a field of [`SearchOptions`] comes from, for messages about a query's options.
+fn flag_of(path: &str) -> String {
+    let flag = match path {
+        "vector" => "--vector",
+        "max_distance" => "--threshold",
+        "text" => "--text",
+        "text.fetch_k" | "mmr.fetch_k" => "--fetch-k",
+        "text.rrf_k" => "--rrf-k",
+        "text.vector_weight" => "--vector-weight",
+        "text.text_weight" => "--text-weight",
+        "include_metadata" => "--ids-only",
+        other => return other.to_owned(),
+    };
+    flag.to_owned()
 }
 
 /// At most one of `--vector`, `--vector-file` and `--queries`; one is required unless `--text`
@@ -206,22 +206,23 @@ pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), 
         read_queries(&args.queries)?
     };
     let collection = store.read(|uow| uow.collections().get(&args.collection))?;
-    let requests: Vec<SearchRequest> = queries
-        .iter()
-        .map(|query| query.request(&template))
-        .collect();
-    // Every query is checked before any runs, so one run reports every bad query.
-    let problems: Vec<String> = queries
-        .iter()
-        .zip(&requests)
-        .filter_map(|(query, request)| Some((query, request.validate_against(&collection).err()?)))
-        .flat_map(|(query, invalid)| {
-            invalid
-                .failures()
-                .map(|(path, message)| format!("{}{path}: {message}", query.label()))
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    // Every query is parsed and checked before any runs, so one run reports every bad query.
+    let mut requests = Vec::with_capacity(queries.len());
+    let mut problems = Vec::new();
+    for query in &queries {
+        let checked = SearchRequest::try_from(query.options(&template)).and_then(|request| {
+            request.validate_against(&collection)?;
+            Ok(request)
+        });
+        match checked {
+            Ok(request) => requests.push(request),
+            Err(invalid) => {
+                problems.extend(invalid.failures().map(|(path, message)| {
+                    format!("{}{}: {message}", query.label(), flag_of(path))
+                }))
+            }
+        }
+    }
     if !problems.is_empty() {
         return Err(CliError::Problems {
             summary: format!(
@@ -236,11 +237,11 @@ pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), 
         .all(|query| query.k.is_none() && query.filter.is_none());
     let responses = if uniform && queries.len() > 1 {
         let vectors: Vec<VectorValue> = queries.iter().map(|query| query.vector.clone()).collect();
-        store.search_batch(&collection, &vectors, &template)?
+        store.search_batch(&collection, &vectors, &requests[0])?
     } else {
         requests
             .iter()
-            .map(|request| store.search(&collection, request.clone()))
+            .map(|request| store.search(&collection, request))
             .collect::<Result<Vec<_>, _>>()?
     };
     for ((query, request), response) in queries.iter().zip(requests).zip(responses) {
@@ -309,16 +310,17 @@ impl Query {
         }
     }
 
-    /// The request for this query: the template with its vector and overrides.
-    fn request(&self, template: &SearchRequest) -> SearchRequest {
-        let mut request = template.clone().with_query(self.vector.clone());
+    /// The options of this query: the template with its vector and overrides.
+    fn options(&self, template: &SearchOptions) -> SearchOptions {
+        let mut options = template.clone();
+        options.vector = self.vector.clone();
         if let Some(k) = self.k {
-            request.k = k;
+            options.k = k;
         }
         if let Some(filter) = &self.filter {
-            request = request.with_filter(filter.clone());
+            options.filter = Some(filter.clone());
         }
-        request
+        options
     }
 
     /// `line 4: ` for a query from a file, nothing for `--vector`.

@@ -98,7 +98,7 @@ fn service_round_trip(app: &Store, collection: &Collection) {
             let existing = uow.embeddings().existing(collection, &["item-0", "nope"])?;
             let deleted = uow.embeddings().delete(collection, &["item-0", "item-1"])?;
             let count = uow.embeddings().count(collection)?;
-            let hits = uow.search(collection, SearchRequest::new(rng.vector(4), 5))?;
+            let hits = uow.search(collection, SearchRequest::vector(rng.vector(4), 5))?;
             let listed = uow.collections().list()?.len();
             uow.collections().get(&collection.name)?;
             Ok::<_, Error>((found, existing, deleted, count, hits, listed))

@@ -68,7 +68,7 @@ fn a_tenant_sees_and_counts_only_its_own_rows_through_the_library() {
     let (count, hits, found, existing) = app
         .run(&embedstore::WorkOptions::read().tenant("a"), |uow| {
             let count = uow.embeddings().count(&docs)?;
-            let hits = uow.search(&docs, SearchRequest::new(vec![0.1, 0.2, 0.3, 0.4], 100))?;
+            let hits = uow.search(&docs, SearchRequest::vector(vec![0.1, 0.2, 0.3, 0.4], 100))?;
             let found = uow.embeddings().get(&docs, &["b-1", "shared-1", "a-1"])?;
             let existing = uow.embeddings().existing(&docs, &["b-2", "a-2"])?;
             Ok::<_, Error>((count, hits, found, existing))
@@ -252,10 +252,10 @@ fn searches_through_the_ann_index_and_filters_stay_inside_the_tenant() {
     let query = vec![0.1, 0.2, 0.3, 0.4];
     let mut leaked = 0;
     for request in [
-        SearchRequest::new(query.clone(), 25),
-        SearchRequest::new(query.clone(), 25).with_exact(true),
-        SearchRequest::new(query.clone(), 25).with_filter(embedstore::Filter::gte("n", 0)),
-        SearchRequest::new(query.clone(), 25).with_filter(embedstore::Filter::eq("n", 3)),
+        SearchRequest::vector(query.clone(), 25),
+        SearchRequest::vector(query.clone(), 25).with_exact(true),
+        SearchRequest::vector(query.clone(), 25).with_filter(embedstore::Filter::gte("n", 0)),
+        SearchRequest::vector(query.clone(), 25).with_filter(embedstore::Filter::eq("n", 3)),
     ] {
         let hits = app
             .run(&embedstore::WorkOptions::read().tenant("a"), |uow| {
@@ -303,7 +303,7 @@ fn text_and_hybrid_searches_see_only_the_bound_tenants_rows_on_both_sides() {
             let text_only = uow.search(&docs, SearchRequest::text("words", 100))?;
             let hybrid = uow.search(
                 &docs,
-                SearchRequest::new(vec![0.1, 0.2, 0.3, 0.4], 100).with_text("words"),
+                SearchRequest::hybrid(vec![0.1, 0.2, 0.3, 0.4], "words", 100),
             )?;
             Ok::<_, Error>((text_only, hybrid))
         })

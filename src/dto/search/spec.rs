@@ -1,0 +1,308 @@
+//! The flat, validated form of a [`SearchRequest`](crate::SearchRequest) that the planner and
+//! the statement builders read: one field per setting, checked by garde against the
+//! collection. Never public: a caller states a search through the typed request, whose kinds
+//! rule out the combinations this form could hold.
+
+use garde::{Valid, Validate};
+
+use crate::dto::rules::CollectionRules;
+use crate::dto::search::request::{
+    AnnOptions, Fusion, GroupBy, Include, IterativeScan, Mmr, SearchAfter,
+};
+use crate::dto::search::{
+    DEFAULT_RERANK_FACTOR, MAX_GROUPED_HITS, MAX_K, MAX_RERANK_CANDIDATES, MAX_TEXT_QUERY_BYTES,
+};
+use crate::filter::{FieldPath, Filter};
+use crate::models::Collection;
+use crate::vector::VectorValue;
+
+/// A search as the planner reads it. Field names are the JSON form's, so a validation failure
+/// names the field the caller set (`vector[3]`, `ef_search`, `text`).
+#[derive(Debug, Clone, PartialEq, Validate)]
+#[garde(context(CollectionRules))]
+pub(crate) struct SearchSpec {
+    /// The query vector; empty for a text search.
+    #[garde(dive, custom(query_vector_present(self.vector_required)))]
+    pub vector: VectorValue,
+    /// Whether the kind of search needs a vector (vector and hybrid searches).
+    #[garde(skip)]
+    pub vector_required: bool,
+    #[garde(range(min = 1, max = 1000))]
+    pub k: u32,
+    #[garde(skip)]
+    pub include_content: bool,
+    #[garde(skip)]
+    pub include_vector: bool,
+    #[garde(skip)]
+    pub include_metadata: bool,
+    #[garde(inner(range(min = 1, max = 1000)))]
+    pub ef_search: Option<u32>,
+    #[garde(inner(range(min = 1, max = 32768)))]
+    pub probes: Option<u32>,
+    #[garde(skip)]
+    pub iterative: Option<IterativeScan>,
+    #[garde(inner(range(min = 1, max = 100_000_000)))]
+    pub max_scan_tuples: Option<u32>,
+    #[garde(skip)]
+    pub exact: bool,
+    #[garde(custom(filter_fits))]
+    pub filter: Option<Filter>,
+    #[garde(inner(custom(finite_distance)))]
+    pub max_distance: Option<f64>,
+    #[garde(inner(custom(finite_distance)))]
+    pub min_score: Option<f64>,
+    #[garde(custom(after_fits))]
+    pub after: Option<SearchAfter>,
+    #[garde(inner(range(min = 1, max = 10_000_000)))]
+    pub exact_threshold: Option<u32>,
+    #[garde(inner(range(min = 1, max = 100)), custom(candidates_fit(self.k)))]
+    pub rerank_factor: Option<u32>,
+    #[garde(custom(mmr_fits(self.k)))]
+    pub mmr: Option<Mmr>,
+    #[garde(custom(group_by_fits(self.k)))]
+    pub group_by: Option<GroupBy>,
+    #[garde(custom(text_fits(self.k)))]
+    pub text: Option<TextSpec>,
+}
+
+/// A text query and, in a hybrid search, how it is fused.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TextSpec {
+    pub query: String,
+    pub fetch_k: Option<u32>,
+    pub rrf_k: Option<u32>,
+    pub vector_weight: Option<f64>,
+    pub text_weight: Option<f64>,
+}
+
+impl TextSpec {
+    pub(crate) fn new(query: String, fusion: Fusion) -> Self {
+        Self {
+            query,
+            fetch_k: fusion.fetch_k,
+            rrf_k: fusion.rrf_k,
+            vector_weight: fusion.vector_weight,
+            text_weight: fusion.text_weight,
+        }
+    }
+
+    /// Candidates per side for a search of `k`.
+    pub(crate) fn fetch_k_for(&self, k: u32) -> u32 {
+        self.fetch_k
+            .unwrap_or_else(|| k.saturating_mul(4).min(MAX_K))
+            .max(k)
+    }
+}
+
+impl SearchSpec {
+    /// A plain search of `k` with default settings.
+    pub(crate) fn base(vector: VectorValue, k: u32, filter: Option<Filter>) -> Self {
+        let include = Include::default();
+        Self {
+            vector_required: true,
+            vector,
+            k,
+            include_content: include.content,
+            include_vector: include.vector,
+            include_metadata: include.metadata,
+            ef_search: None,
+            probes: None,
+            iterative: None,
+            max_scan_tuples: None,
+            exact: false,
+            filter,
+            max_distance: None,
+            min_score: None,
+            after: None,
+            exact_threshold: None,
+            rerank_factor: None,
+            mmr: None,
+            group_by: None,
+            text: None,
+        }
+    }
+
+    pub(crate) fn include(&mut self, include: Include) -> &mut Self {
+        self.include_content = include.content;
+        self.include_vector = include.vector;
+        self.include_metadata = include.metadata;
+        self
+    }
+
+    pub(crate) fn ann(&mut self, ann: AnnOptions) -> &mut Self {
+        self.exact = ann.exact;
+        self.ef_search = ann.ef_search;
+        self.probes = ann.probes;
+        self.iterative = ann.iterative;
+        self.max_scan_tuples = ann.max_scan_tuples;
+        self.exact_threshold = ann.exact_threshold;
+        self.rerank_factor = ann.rerank_factor;
+        self
+    }
+
+    /// The same search for another query vector (batch search, recall probes).
+    pub(crate) fn with_query(mut self, vector: impl Into<VectorValue>) -> Self {
+        self.vector = vector.into();
+        self
+    }
+
+    /// The candidates a quantized index returns for this request's exact re-rank:
+    /// `k * rerank_factor`, capped at [`MAX_RERANK_CANDIDATES`].
+    pub(crate) fn rerank_candidates(&self) -> u32 {
+        self.k
+            .saturating_mul(self.rerank_factor.unwrap_or(DEFAULT_RERANK_FACTOR))
+            .clamp(self.k, MAX_RERANK_CANDIDATES.max(self.k))
+    }
+
+    /// Checks the request against `collection` (dimension, metric, ranges).
+    ///
+    /// # Errors
+    /// [`Error::Validation`](crate::Error::Validation) listing every failure with its path.
+    pub(crate) fn validate_for(self, collection: &Collection) -> crate::Result<Valid<Self>> {
+        crate::dto::valid_for(self, collection)
+    }
+}
+
+/// A vector or hybrid search needs its vector; [`VectorValue`]'s own validation (`dive`) checks
+/// it against the collection.
+fn query_vector_present(
+    required: bool,
+) -> impl FnOnce(&VectorValue, &CollectionRules) -> garde::Result {
+    move |vector, rules| {
+        if vector.is_empty() && required {
+            return Err(garde::Error::new(format!(
+                "expected a vector of {} dimensions, got an empty one",
+                rules.dimension
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn text_fits(k: u32) -> impl FnOnce(&Option<TextSpec>, &CollectionRules) -> garde::Result {
+    move |text, _| {
+        let Some(text) = text else {
+            return Ok(());
+        };
+        let query = &text.query;
+        if query.len() > MAX_TEXT_QUERY_BYTES {
+            return Err(garde::Error::new(format!(
+                "the query is {} bytes long, at most {MAX_TEXT_QUERY_BYTES} are allowed",
+                query.len()
+            )));
+        }
+        if query.contains('\0') {
+            return Err(garde::Error::new("the query contains a NUL character"));
+        }
+        if !query.chars().any(char::is_alphanumeric) {
+            return Err(garde::Error::new(
+                "the query has no words (no letter or digit)",
+            ));
+        }
+        if let Some(fetch_k) = text.fetch_k {
+            if fetch_k < k || fetch_k > MAX_K {
+                return Err(garde::Error::new(format!(
+                    "fetch_k must be in k..={MAX_K} (k = {k}), got {fetch_k}"
+                )));
+            }
+        }
+        if let Some(rrf_k) = text.rrf_k {
+            if !(1..=10_000).contains(&rrf_k) {
+                return Err(garde::Error::new(format!(
+                    "rrf_k must be in 1..=10000, got {rrf_k}"
+                )));
+            }
+        }
+        let weights = [text.vector_weight, text.text_weight];
+        if weights
+            .iter()
+            .flatten()
+            .any(|weight| !weight.is_finite() || *weight < 0.0)
+        {
+            return Err(garde::Error::new("weights must be finite and at least 0"));
+        }
+        if weights.iter().all(|weight| *weight == Some(0.0)) {
+            return Err(garde::Error::new("at least one weight must be above 0"));
+        }
+        Ok(())
+    }
+}
+
+fn group_by_fits(k: u32) -> impl FnOnce(&Option<GroupBy>, &CollectionRules) -> garde::Result {
+    move |group_by, _| {
+        let Some(group_by) = group_by else {
+            return Ok(());
+        };
+        FieldPath::parse(&group_by.field).map_err(|error| garde::Error::new(error.to_string()))?;
+        if !(1..=100).contains(&group_by.group_size) {
+            return Err(garde::Error::new(format!(
+                "group_size must be in 1..=100, got {}",
+                group_by.group_size
+            )));
+        }
+        let hits = u64::from(k) * u64::from(group_by.group_size);
+        if hits > u64::from(MAX_GROUPED_HITS) {
+            return Err(garde::Error::new(format!(
+                "k * group_size = {hits} hits, at most {MAX_GROUPED_HITS} are returned"
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn mmr_fits(k: u32) -> impl FnOnce(&Option<Mmr>, &CollectionRules) -> garde::Result {
+    move |mmr, _| {
+        let Some(mmr) = mmr else {
+            return Ok(());
+        };
+        if !mmr.lambda.is_finite() || !(0.0..=1.0).contains(&mmr.lambda) {
+            return Err(garde::Error::new(format!(
+                "lambda must be a number in [0, 1], got {}",
+                mmr.lambda
+            )));
+        }
+        if mmr.fetch_k < k || mmr.fetch_k > MAX_K {
+            return Err(garde::Error::new(format!(
+                "fetch_k must be in k..={MAX_K} (k = {k}), got {}",
+                mmr.fetch_k
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn candidates_fit(k: u32) -> impl FnOnce(&Option<u32>, &CollectionRules) -> garde::Result {
+    move |factor, _| match factor {
+        Some(factor) if u64::from(k) * u64::from(*factor) > u64::from(MAX_RERANK_CANDIDATES) => {
+            Err(garde::Error::new(format!(
+                "k * rerank_factor = {} candidates, at most {MAX_RERANK_CANDIDATES} are re-ranked",
+                u64::from(k) * u64::from(*factor)
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn finite_distance(value: &f64, _: &CollectionRules) -> garde::Result {
+    if value.is_finite() {
+        Ok(())
+    } else {
+        Err(garde::Error::new("must be a finite number"))
+    }
+}
+
+fn after_fits(after: &Option<SearchAfter>, rules: &CollectionRules) -> garde::Result {
+    match after {
+        Some(after) => finite_distance(&after.distance, rules),
+        None => Ok(()),
+    }
+}
+
+fn filter_fits(filter: &Option<Filter>, _: &CollectionRules) -> garde::Result {
+    match filter {
+        Some(filter) => filter
+            .check()
+            .map_err(|error| garde::Error::new(error.to_string())),
+        None => Ok(()),
+    }
+}

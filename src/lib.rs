@@ -87,7 +87,7 @@ pub mod guide {
 
     // Each guide's docs start with `docs/rustdoc-links.txt` (see the crate docs above), so
     // rustdoc names a guide's doctests after that file, and their line numbers (and those of
-    // compile errors in them) count its lines too: line N is line N − 14 of `docs/<guide>.md`.
+    // compile errors in them) count its lines too: line N is line N − 18 of `docs/<guide>.md`.
 
     #[doc = include_str!("../docs/rustdoc-links.txt")]
     #[doc = include_str!("../docs/setup.md")]

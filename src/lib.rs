@@ -1,3 +1,8 @@
+// The README is the front page. Its links to the guides are Markdown reference links whose
+// file targets (for GitHub) are defined at the README's end; `docs/rustdoc-links.txt` defines
+// the same labels first, as intra-doc links to the `guide` modules, and in Markdown the first
+// definition of a label wins, so on docs.rs they lead to the guides' pages.
+#![doc = include_str!("../docs/rustdoc-links.txt")]
 #![doc = include_str!("../README.md")]
 
 mod backfill;
@@ -73,6 +78,58 @@ pub use vector::{
     BitVector, MAX_BIT_DIMENSION, MAX_DENSE_DIMENSION, MAX_SPARSE_DIMENSION, MAX_SPARSE_NONZEROS,
     NotBits, SparseVector, UnknownKind, VectorKind, VectorValue,
 };
+
+/// The guides: how to set up, write, search, index, ingest, change models, operate and test
+/// (the Markdown files of the repository's `docs/` folder). Their examples compile as doctests.
+pub mod guide {
+    // Intra-doc links in a module's outer docs resolve in the parent's scope: here.
+    #[cfg(doc)]
+    use crate::*;
+
+    // Each guide's docs start with `docs/rustdoc-links.txt` (see the crate docs above), so
+    // rustdoc names a guide's doctests after that file, and their line numbers (and those of
+    // compile errors in them) count its lines too: line N is line N − 18 of `docs/<guide>.md`.
+
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/setup.md")]
+    pub mod setup {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/collections.md")]
+    pub mod collections {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/search.md")]
+    pub mod search {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/indexes.md")]
+    pub mod indexes {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/ingest.md")]
+    pub mod ingest {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/changing-models.md")]
+    pub mod changing_models {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/cache.md")]
+    pub mod cache {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/tenants-roles-tls.md")]
+    pub mod tenants_roles_tls {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/tracing.md")]
+    pub mod tracing {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/operations.md")]
+    pub mod operations {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/cli.md")]
+    pub mod cli {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/testing.md")]
+    pub mod testing {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/benchmark.md")]
+    pub mod benchmark {}
+}
 
 /// Crate internals for embedstore's own integration tests (feature `testing`); not a stable API.
 #[cfg(feature = "testing")]

@@ -264,7 +264,7 @@ mod tests {
     #[test]
     fn documented_command_lines_parse() {
         let documents = [
-            include_str!("../../../README.md"),
+            include_str!("../../../docs/benchmark.md"),
             include_str!("../../../BENCHMARKS.md"),
         ];
         const PREFIX: &str = "scripts/dev bench";

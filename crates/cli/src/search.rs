@@ -147,18 +147,24 @@ impl SearchArgs {
     }
 }
 
-/// The flag a field of [`SearchOptions`] comes from, for messages about a query's options.
+/// The flag a field of [`SearchOptions`] comes from, for messages about a query's options
+/// (`ef_search` → `--ef-search`); a path into a value (`vector[3]`, `group_by.field`) stays.
 fn flag_of(path: &str) -> String {
     let flag = match path {
-        "vector" => "--vector",
         "max_distance" => "--threshold",
-        "text" => "--text",
+        "include_metadata" => "--ids-only",
         "text.fetch_k" | "mmr.fetch_k" => "--fetch-k",
         "text.rrf_k" => "--rrf-k",
         "text.vector_weight" => "--vector-weight",
         "text.text_weight" => "--text-weight",
-        "include_metadata" => "--ids-only",
-        other => return other.to_owned(),
+        field
+            if field
+                .bytes()
+                .all(|byte| byte.is_ascii_lowercase() || byte == b'_') =>
+        {
+            return format!("--{}", field.replace('_', "-"));
+        }
+        other => other,
     };
     flag.to_owned()
 }

@@ -539,7 +539,7 @@ fn group_by_returns_the_best_hits_of_k_groups_and_refuses_bad_fields() {
         ],
     );
     assert!(
-        zero.contains("group_by: group_size must be in 1..=100, got 0"),
+        zero.contains("--group-by: group_size must be in 1..=100, got 0"),
         "{zero}"
     );
     let _ = std::fs::remove_dir_all(dir);
@@ -623,6 +623,28 @@ fn text_index_commands_and_text_and_hybrid_search() {
         &["search", "notes", "--vector", "[1, 1]", "--rrf-k", "5"],
     );
     assert!(orphan.contains("--text"), "{orphan}");
+    // Flags that cannot act on a text search are refused by name, never ignored.
+    let pointless = fails(
+        &db,
+        &[
+            "search",
+            "notes",
+            "--text",
+            "fox",
+            "--ef-search",
+            "80",
+            "--threshold",
+            "0.5",
+        ],
+    );
+    assert!(
+        pointless.contains("--ef-search: has no effect on a text search (no query vector)"),
+        "{pointless}"
+    );
+    assert!(
+        pointless.contains("--threshold: has no effect on a text search (no query vector)"),
+        "{pointless}"
+    );
     ok(
         &db,
         &["text-index", "rebuild", "notes", "--config", "simple"],

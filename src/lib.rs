@@ -2,7 +2,6 @@
 
 mod backfill;
 mod cache;
-mod catalog;
 mod config;
 mod dto;
 mod error;

@@ -108,3 +108,43 @@ fn respond(target: &Target<'_>, rows: Vec<GroupedRow>) -> SearchResponse {
     response.groups = Some(count(groups.len()));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dto::IndexMethod;
+    use crate::repo::search::fixtures::{
+        ann, assert_binds_match, collection, filter_on, integers, request,
+    };
+    use crate::sql::Bind;
+
+    #[test]
+    fn a_grouped_search_ranks_groups_by_their_nearest_member_with_window_functions() {
+        let collection = collection();
+        // An ANN index exists, and is not used: a grouped search is exact.
+        let indexes = ann(IndexMethod::Hnsw, None);
+        let ask = request(3)
+            .with_group_by(&FieldPath::from("doc.id"), 2)
+            .with_filter(filter_on("tag"));
+        let target = Target::new(&collection, &indexes, &ask);
+        let sql = statement(&target, &ask.vector);
+        assert_binds_match(&sql);
+        let text = sql.sql();
+        assert!(
+            text.contains("dense_rank() OVER (ORDER BY m.group_best, m.grp) AS group_rank"),
+            "{text}"
+        );
+        assert!(text.contains("row_number() OVER (PARTITION BY c.grp ORDER BY c.distance, c.id) AS member, min(c.distance) OVER (PARTITION BY c.grp) AS group_best"), "{text}");
+        assert!(text.contains("embedding <=> $1 AS distance, metadata #> $2::text[] AS grp FROM embeddings WHERE collection_id = $3 AND ("), "{text}");
+        assert!(text.ends_with("c WHERE c.grp IS NOT NULL AND c.grp <> 'null'::jsonb) m WHERE m.member <= $6) g WHERE g.group_rank <= $7 ORDER BY g.group_rank, g.member"), "{text}");
+        assert!(
+            !text.contains("set_config") && !text.contains("::vector(3)"),
+            "{text}"
+        );
+        assert_eq!(
+            sql.binds()[1],
+            Bind::TextArray(vec!["doc".into(), "id".into()])
+        );
+        assert_eq!(integers(&sql), [7, 2, 3]);
+    }
+}

@@ -76,3 +76,80 @@ fn diversify(
         ..candidates
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dto::IndexMethod;
+    use crate::repo::search::Target;
+    use crate::repo::search::fixtures::{ann, assert_binds_match, collection, integers, request};
+    use crate::repo::search::plan::Mode;
+
+    #[test]
+    fn mmr_fetches_fetch_k_candidates_with_their_vectors_in_the_plain_statement() {
+        let ask = request(5).with_mmr(0.5, 50);
+        let candidates = candidates(&ask).unwrap_or_else(|| request(0));
+        assert_eq!((candidates.k, candidates.include_vector), (50, true));
+        assert!(candidates.mmr.is_none());
+        assert!(super::candidates(&request(5)).is_none());
+        let collection = collection();
+        let indexes = ann(IndexMethod::Hnsw, None);
+        let target = Target::new(&collection, &indexes, &candidates);
+        let mode = Mode::Ann(IndexMethod::Hnsw, None);
+        let sql = vector::statement(&target, mode, std::slice::from_ref(&ask.vector));
+        assert_binds_match(&sql);
+        assert!(
+            sql.sql().contains("vector_send(embedding) AS embedding"),
+            "{}",
+            sql.sql()
+        );
+        assert!(
+            sql.sql().ends_with("LIMIT 100) hit LIMIT $6"),
+            "{}",
+            sql.sql()
+        );
+        assert_eq!(integers(&sql), [50]);
+    }
+
+    #[test]
+    fn diversify_keeps_k_hits_and_drops_vectors_not_asked_for() {
+        let collection = collection();
+        let hit = |id: i64, vector: Vec<f32>| SearchHit {
+            id,
+            external_id: id.to_string(),
+            distance: 0.0,
+            score: 1.0,
+            metadata: None,
+            content: None,
+            vector: Some(VectorValue::from(vector)),
+            group: None,
+            vector_rank: None,
+            text_rank: None,
+            text_score: None,
+            fused_score: None,
+        };
+        let ask = request(2).with_mmr(0.3, 3);
+        let hits = vec![
+            hit(1, vec![1.0, 0.0, 0.0]),
+            hit(2, vec![1.0, 0.01, 0.0]),
+            hit(3, vec![0.0, 1.0, 0.0]),
+        ];
+        let candidates = crate::repo::search::response::response(
+            &ask,
+            hits,
+            true,
+            crate::repo::search::SearchPath::Exact,
+            None,
+        );
+        let query = VectorValue::from(vec![1.0_f32, 0.0, 0.0]);
+        let picked = diversify(&collection, &ask, &query, candidates);
+        let ids: Vec<i64> = picked.hits.iter().map(|hit| hit.id).collect();
+        assert_eq!(
+            ids,
+            [1, 3],
+            "the near duplicate of the first pick is passed over"
+        );
+        assert_eq!((picked.requested, picked.returned), (2, 2));
+        assert!(picked.hits.iter().all(|hit| hit.vector.is_none()));
+    }
+}

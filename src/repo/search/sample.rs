@@ -39,3 +39,21 @@ pub(super) fn statement(collection: &Collection, limit: u32) -> SqlBuilder {
         .bind(i64::from(limit));
     sql
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::repo::search::fixtures::{assert_binds_match, collection, integers};
+
+    #[test]
+    fn the_recall_sample_draws_stored_vectors_at_random_with_bound_values() {
+        let sql = statement(&collection(), 25);
+        assert_binds_match(&sql);
+        assert_eq!(
+            sql.sql(),
+            "SELECT vector_send(embedding) AS embedding FROM embeddings \
+             WHERE collection_id = $1 ORDER BY random() LIMIT $2"
+        );
+        assert_eq!(integers(&sql), [7, 25]);
+    }
+}

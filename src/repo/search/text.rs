@@ -267,3 +267,101 @@ fn push_joined_back(sql: &mut SqlBuilder, target: &Target<'_>, query: &VectorVal
     .bind(collection.id.0)
     .push(" ORDER BY f.fused DESC, f.id");
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dto::IndexMethod;
+    use crate::repo::catalog::CollectionIndexes;
+    use crate::repo::search::fixtures::{
+        ann, assert_binds_match, collection, filter_on, integers, request, texts,
+    };
+    use crate::sql::Bind;
+
+    fn build(indexes: &CollectionIndexes, ask: &SearchRequest, mode: Mode) -> SqlBuilder {
+        let collection = collection();
+        let target = Target::new(&collection, indexes, ask);
+        let sql = statement(&target, &ask.vector, mode);
+        assert_binds_match(&sql);
+        sql
+    }
+
+    #[test]
+    fn a_text_only_search_ranks_the_matching_rows_by_ts_rank_cd() {
+        let ask = SearchRequest::new(Vec::<f32>::new(), 5)
+            .with_text("red fox")
+            .with_filter(filter_on("tag"));
+        let sql = build(&CollectionIndexes::default(), &ask, Mode::Exact);
+        let text = sql.sql();
+        let document = "to_tsvector('simple'::regconfig, coalesce(content, ''))";
+        let query = "websearch_to_tsquery('simple'::regconfig, $1)";
+        assert!(text.starts_with("SELECT 1::bigint AS query, t.id, t.external_id, t.metadata, t.content, t.embedding, 'NaN'::float8 AS distance, NULL::bigint AS vector_rank, row_number() OVER (ORDER BY t.text_score DESC, t.id) AS text_rank"), "{text}");
+        assert!(text.contains(&format!("ts_rank_cd({document}, {query})::float8 AS text_score FROM embeddings e WHERE e.collection_id = $2 AND {document} @@ {query} AND (")), "{text}");
+        assert!(
+            text.ends_with(
+                "ORDER BY text_score DESC, e.id LIMIT $5) t ORDER BY t.text_score DESC, t.id"
+            ),
+            "{text}"
+        );
+        assert!(!text.contains("set_config"), "{text}");
+        assert_eq!(
+            texts(&sql)[0],
+            "red fox",
+            "the text is only ever a bound parameter"
+        );
+        assert_eq!(integers(&sql), [7, 5]);
+    }
+
+    #[test]
+    fn a_text_index_configuration_names_the_document_and_the_query() {
+        let indexes = CollectionIndexes {
+            text: Some("english".to_owned()),
+            ..CollectionIndexes::default()
+        };
+        let ask = SearchRequest::new(Vec::<f32>::new(), 5).with_text("foxes");
+        let sql = build(&indexes, &ask, Mode::Exact);
+        assert!(sql.sql().contains("to_tsvector('english'::regconfig, coalesce(content, '')) @@ websearch_to_tsquery('english'::regconfig, $1)"), "{}", sql.sql());
+    }
+
+    #[test]
+    fn a_hybrid_search_fuses_both_sides_by_reciprocal_rank_in_a_full_join() {
+        let ask = request(10)
+            .with_text("red fox")
+            .with_fetch_k(40)
+            .with_rrf_k(30)
+            .with_weights(2.0, 0.5);
+        let hnsw = Mode::Ann(IndexMethod::Hnsw, None);
+        let sql = build(&ann(IndexMethod::Hnsw, None), &ask, hnsw);
+        let text = sql.sql();
+        // The vector side is the ANN statement for fetch_k, its settings inside it.
+        assert!(text.starts_with("WITH v AS (SELECT 1::bigint AS query, hit.* FROM (SELECT id, external_id, NULL::jsonb AS metadata, NULL::text AS content, NULL::bytea AS embedding, embedding::vector(3) <=> $2 AS distance FROM embeddings WHERE collection_id = 7 AND (SELECT concat(set_config("), "{text}");
+        assert!(text.contains("ORDER BY embedding::vector(3) <=> $2 LIMIT 100) hit LIMIT $7), vr AS (SELECT id, row_number() OVER (ORDER BY distance, id) AS rank FROM v), t AS (SELECT e.id, ts_rank_cd("), "{text}");
+        assert!(text.contains("tr AS (SELECT id, text_score, row_number() OVER (ORDER BY text_score DESC, id) AS rank FROM t)"), "{text}");
+        assert!(text.contains("coalesce($10::float8 / ($11::float8 + vr.rank), 0) + coalesce($12::float8 / ($13::float8 + tr.rank), 0) AS fused FROM vr FULL JOIN tr ON vr.id = tr.id ORDER BY fused DESC, id LIMIT $14"), "{text}");
+        // The fused k are joined back for their columns and exact distance.
+        assert!(text.ends_with(", e.embedding <=> $15 AS distance, f.vector_rank, f.text_rank, f.text_score, f.fused FROM f JOIN embeddings e ON e.id = f.id AND e.collection_id = $16 ORDER BY f.fused DESC, f.id"), "{text}");
+        assert_eq!(
+            sql.binds()[9..13],
+            [
+                Bind::Float8(2.0),
+                Bind::Float8(30.0),
+                Bind::Float8(0.5),
+                Bind::Float8(30.0)
+            ]
+        );
+        assert_eq!(integers(&sql), [40, 7, 40, 10, 7]);
+        assert_eq!(sql.bind_count(), 16);
+    }
+
+    #[test]
+    fn the_vector_side_asks_fetch_k_ids_and_distances_only() {
+        let ask = request(10)
+            .with_text("fox")
+            .include_content(true)
+            .with_max_distance(0.5);
+        let side = vector_side(&ask);
+        assert_eq!(side.k, 40, "4 × k by default");
+        assert!(side.text.is_none() && !side.include_metadata && !side.include_content);
+        assert!(side.max_distance.is_none());
+    }
+}

@@ -5,8 +5,12 @@
 use diesel::prelude::*;
 
 use crate::error::Result;
+use crate::repo::search::context::{Search, Shape};
+use crate::repo::search::grouped;
+use crate::repo::search::mmr;
 use crate::repo::search::plan::{PlanLine, decide, with_index_forced};
-use crate::repo::search::{Search, Shape, grouped, mmr, text, vector};
+use crate::repo::search::text;
+use crate::repo::search::vector;
 use crate::sql::SqlBuilder;
 
 /// The plan, one line of `EXPLAIN`'s output a line. An MMR request explains its candidates'
@@ -55,7 +59,7 @@ fn explained(mut sql: SqlBuilder) -> SqlBuilder {
 mod tests {
     use super::*;
     use crate::dto::IndexMethod;
-    use crate::repo::search::Target;
+    use crate::repo::search::context::Target;
     use crate::repo::search::fixtures::{ann, collection, request};
     use crate::repo::search::plan::Mode;
 

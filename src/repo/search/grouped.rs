@@ -6,12 +6,12 @@ use diesel::sql_types::{BigInt, Jsonb};
 
 use crate::error::Result;
 use crate::filter::FieldPath;
+use crate::repo::search::context::{Search, Target};
 use crate::repo::search::plan::Mode;
 use crate::repo::search::response::{
     HitRow, SearchHit, SearchPath, SearchResponse, count, kept, response, to_hit,
 };
 use crate::repo::search::vector::{distance_sql, hit_columns};
-use crate::repo::search::{Search, Target};
 use crate::sql::SqlBuilder;
 use crate::vector::VectorValue;
 

@@ -5,8 +5,9 @@
 use crate::dto::SearchRequest;
 use crate::error::Result;
 use crate::models::Collection;
+use crate::repo::search::context::Search;
 use crate::repo::search::response::{SearchHit, SearchResponse, count};
-use crate::repo::search::{Search, vector};
+use crate::repo::search::vector;
 use crate::vector::VectorValue;
 
 /// The MMR search for every vector of `queries`: their candidates in one statement (ANN,
@@ -81,7 +82,7 @@ fn diversify(
 mod tests {
     use super::*;
     use crate::dto::IndexMethod;
-    use crate::repo::search::Target;
+    use crate::repo::search::context::Target;
     use crate::repo::search::fixtures::{ann, assert_binds_match, collection, integers, request};
     use crate::repo::search::plan::Mode;
 
@@ -138,7 +139,7 @@ mod tests {
             &ask,
             hits,
             true,
-            crate::repo::search::SearchPath::Exact,
+            crate::repo::search::response::SearchPath::Exact,
             None,
         );
         let query = VectorValue::from(vec![1.0_f32, 0.0, 0.0]);

@@ -40,6 +40,7 @@
 //! prepared) is [`PlannerMemory`] (`memory.rs`); the public response types are in
 //! `response.rs`.
 
+mod context;
 mod explain;
 mod grouped;
 mod memory;
@@ -52,45 +53,21 @@ mod vector;
 
 use std::borrow::Cow;
 
-use diesel::PgConnection;
-
-use crate::dto::{SearchRequest, conform};
+use crate::dto::conform;
 use crate::error::Result;
-use crate::filter::PayloadLayout;
 use crate::models::Collection;
-use crate::repo::catalog::{CollectionIndexes, layout};
 use crate::repo::collections::ensure_partition;
 use crate::vector::VectorValue;
 
 pub use response::{SearchHit, SearchPath, SearchResponse};
 
+pub(crate) use context::{Scope, Search};
 pub(crate) use memory::PlannerMemory;
 pub(crate) use sample::sample;
 
-/// Whether the connection is already inside the caller's transaction (a unit of work) or in
-/// autocommit mode (`Store::search`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scope {
-    Autocommit,
-    Transaction,
-}
+use context::Shape;
 
-/// One search: where it runs and what it asks. Built by the caller with its fields named;
-/// consumed by [`Search::run`], [`Search::run_many`] or [`Search::explain`].
-pub(crate) struct Search<'a> {
-    /// The connection: in autocommit mode or inside the caller's transaction (`scope`).
-    pub(crate) conn: &'a mut PgConnection,
-    pub(crate) collection: &'a Collection,
-    /// The collection's index facts, from `memory`.
-    pub(crate) indexes: &'a CollectionIndexes,
-    /// The validated request (the shape and every option).
-    pub(crate) request: &'a SearchRequest,
-    pub(crate) scope: Scope,
-    /// The store's planner memory: estimates and prepared-statement admission.
-    pub(crate) memory: &'a PlannerMemory,
-}
-
-impl<'a> Search<'a> {
+impl Search<'_> {
     /// Runs the search for the request's own vector.
     pub(crate) fn run(self) -> Result<SearchResponse> {
         let query = std::slice::from_ref(&self.request.vector);
@@ -121,87 +98,6 @@ impl<'a> Search<'a> {
     /// planner picks; a filter's estimate is asked first to decide).
     pub(crate) fn explain(mut self) -> Result<String> {
         explain::run(&mut self)
-    }
-
-    /// What the statements are built from (borrowing what the search borrows, not the search).
-    fn target(&self) -> Target<'a> {
-        Target::new(self.collection, self.indexes, self.request)
-    }
-
-    /// The same search asking `request` instead (a hybrid's vector side, MMR's candidates).
-    fn asking<'b>(&'b mut self, request: &'b SearchRequest) -> Search<'b> {
-        Search {
-            conn: self.conn,
-            collection: self.collection,
-            indexes: self.indexes,
-            request,
-            scope: self.scope,
-            memory: self.memory,
-        }
-    }
-}
-
-/// What a statement is built from: the collection, its index facts, the payload layout they
-/// give the filter renderer, and the request. No connection: building is pure.
-#[derive(Debug, Clone)]
-pub(super) struct Target<'a> {
-    pub(super) collection: &'a Collection,
-    pub(super) indexes: &'a CollectionIndexes,
-    pub(super) layout: PayloadLayout,
-    pub(super) request: &'a SearchRequest,
-}
-
-impl<'a> Target<'a> {
-    pub(super) fn new(
-        collection: &'a Collection,
-        indexes: &'a CollectionIndexes,
-        request: &'a SearchRequest,
-    ) -> Self {
-        Self {
-            collection,
-            indexes,
-            layout: layout(&indexes.payload),
-            request,
-        }
-    }
-
-    /// The same target asking `request` instead.
-    pub(super) fn asking<'b>(&self, request: &'b SearchRequest) -> Target<'b>
-    where
-        'a: 'b,
-    {
-        Target {
-            request,
-            ..self.clone()
-        }
-    }
-}
-
-/// What a request asks for, each answered by its own file. Validation keeps them exclusive
-/// (MMR, grouping and text refuse each other).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Shape {
-    /// Full text, alone or fused with the vector search.
-    Text,
-    /// The best hits of the nearest groups.
-    Grouped,
-    /// `k` diverse hits among `fetch_k` candidates.
-    Mmr,
-    /// The `k` nearest (ANN, quantized, exact, filtered, paged, batched).
-    Nearest,
-}
-
-impl Shape {
-    fn of(request: &SearchRequest) -> Self {
-        if request.text.is_some() {
-            Shape::Text
-        } else if request.group_by.is_some() {
-            Shape::Grouped
-        } else if request.mmr.is_some() {
-            Shape::Mmr
-        } else {
-            Shape::Nearest
-        }
     }
 }
 

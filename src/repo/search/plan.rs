@@ -15,8 +15,8 @@ use crate::dto::{
 use crate::error::Result;
 use crate::filter::{FieldPath, Filter, PayloadKind, PayloadLayout, is_timestamp};
 use crate::metric::Quantization;
+use crate::repo::search::context::{Scope, Search, Target};
 use crate::repo::search::memory::PlannerMemory;
-use crate::repo::search::{Scope, Search, Target};
 use crate::sql::SqlBuilder;
 
 /// pgvector's default `hnsw.ef_search`.

@@ -11,12 +11,12 @@ use diesel::sql_types::{BigInt, Double, Nullable};
 
 use crate::dto::{DEFAULT_RRF_K, SearchRequest};
 use crate::error::Result;
+use crate::repo::search::context::{Search, Target};
 use crate::repo::search::plan::{Mode, decide, needs_fallback, with_index_forced};
 use crate::repo::search::response::{
     HitRow, SearchHit, SearchPath, SearchResponse, kept, response, to_hit,
 };
 use crate::repo::search::vector::{hit_columns, statement_into};
-use crate::repo::search::{Search, Target};
 use crate::repo::text_index::{document_sql, plain_name};
 use crate::sql::SqlBuilder;
 use crate::vector::VectorValue;

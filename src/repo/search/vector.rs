@@ -6,12 +6,13 @@ use diesel::PgConnection;
 
 use crate::error::Result;
 use crate::models::Collection;
+use crate::repo::search::context::{Search, Target};
+use crate::repo::search::memory::PlannerMemory;
 use crate::repo::search::plan::{
     Decision, Mode, decide, load, needs_fallback, plan_limit, prepared, push_settings,
     with_index_forced,
 };
 use crate::repo::search::response::{HitRow, SearchPath, SearchResponse, respond};
-use crate::repo::search::{Search, Target};
 use crate::sql::{Bind, SqlBuilder};
 use crate::vector::{VectorKind, VectorValue};
 
@@ -344,7 +345,7 @@ fn by_query(rows: Vec<HitRow>, count: usize) -> Vec<Vec<HitRow>> {
 /// keyset condition — the exact statement's.
 fn answer(
     conn: &mut PgConnection,
-    memory: &crate::repo::search::PlannerMemory,
+    memory: &PlannerMemory,
     target: &Target<'_>,
     decision: Decision,
     rows: Vec<HitRow>,

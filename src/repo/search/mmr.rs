@@ -6,8 +6,8 @@ use crate::dto::SearchRequest;
 use crate::error::Result;
 use crate::models::Collection;
 use crate::repo::search::context::Search;
+use crate::repo::search::nearest;
 use crate::repo::search::response::{SearchHit, SearchResponse, count};
-use crate::repo::search::vector;
 use crate::vector::VectorValue;
 
 /// The MMR search for every vector of `queries`: their candidates in one statement (ANN,
@@ -15,9 +15,9 @@ use crate::vector::VectorValue;
 pub(super) fn run(search: &mut Search<'_>, queries: &[VectorValue]) -> Result<Vec<SearchResponse>> {
     let (collection, request) = (search.collection, search.request);
     let Some(candidates) = candidates(request) else {
-        return vector::run(search, queries);
+        return nearest::run(search, queries);
     };
-    let responses = vector::run(&mut search.asking(&candidates), queries)?;
+    let responses = nearest::run(&mut search.asking(&candidates), queries)?;
     Ok(responses
         .into_iter()
         .zip(queries)
@@ -85,6 +85,7 @@ mod tests {
     use crate::repo::search::context::Target;
     use crate::repo::search::fixtures::{ann, assert_binds_match, collection, integers, request};
     use crate::repo::search::plan::Mode;
+    use crate::repo::search::vector;
 
     #[test]
     fn mmr_fetches_fetch_k_candidates_with_their_vectors_in_the_plain_statement() {

@@ -4,7 +4,7 @@
 //! A search is a [`Search`] value (the connection, the collection, its index facts, the
 //! request, whether a transaction is open, the planner's memory); [`Search::run_many`] asks
 //! what shape the request has and runs that shape's statement(s). Every statement is built as
-//! an [`SqlBuilder`](crate::sql::SqlBuilder) from a [`Target`] alone (no connection), then run;
+//! an [`SqlBuilder`](crate::sql::SqlBuilder) from a [`Target`](context::Target) alone (no connection), then run;
 //! each shape's SQL has unit tests beside its builder.
 //!
 //! The statement shapes, and the file that renders each:
@@ -14,7 +14,7 @@
 //! | **ANN** | `ORDER BY embedding::vector(N) <op> $q LIMIT k` — the index's own expression — with pgvector's settings set *inside* the statement (below). Unfiltered, it runs prepared: the collection id a catalog literal, a constant inner `LIMIT` under `LIMIT $k` ([`plan::plan_limit`]) | `vector.rs`, settings in `plan.rs` |
 //! | **quantized ANN** (index on `halfvec(N)` or `binary_quantize(embedding)::bit(N)`) | the index's expression picks `k * rerank_factor` candidates (inner `LIMIT`), each with its exact distance on the stored column; the statement around it re-ranks them by that distance and keeps `k` | `vector.rs` |
 //! | **exact** | `ORDER BY embedding <op> $q, id` on the untyped column, which no ANN index serves: exact by construction (a payload index still narrows the rows) | `vector.rs` |
-//! | **filtered ANN** and its **exact fallback** | the ANN statement with the filter, planned under [`FORCE_INDEX`](plan::FORCE_INDEX) so it walks the index; when it yields fewer than `k` rows the exact statement answers | `vector.rs`, `plan.rs` |
+//! | **filtered ANN** and its **exact fallback** | the ANN statement with the filter, planned under [`FORCE_INDEX`](plan::FORCE_INDEX) so it walks the index; when it yields fewer than `k` rows the exact statement answers | `vector.rs`; the fallback run by `nearest.rs` |
 //! | **keyset page** (`after`) | any of the above with `(distance, id) > ($d, $id)` | `vector.rs` |
 //! | **batch** | one statement for a query array: `unnest($qs) WITH ORDINALITY CROSS JOIN LATERAL (…)`, the settings above the join | `vector.rs` |
 //! | **grouped hits** | an exact scan; `row_number`/`min` over each group, `dense_rank` over the groups | `grouped.rs` |
@@ -36,15 +36,22 @@
 //! with a filter a payload index serves, it asks PostgreSQL's estimate of the matching rows
 //! and scans those exactly when they are few; otherwise it walks the ANN index with iterative
 //! scan on and completes a short answer exactly, so a search returns `k` rows whenever `k`
-//! rows match. What it remembers between searches (index facts, estimates, which texts run
-//! prepared) is [`PlannerMemory`] (`memory.rs`); the public response types are in
-//! `response.rs`.
+//! rows match.
+//!
+//! The other files: `context.rs` the [`Search`] value, the [`Target`](context::Target) and
+//! the request's shape; `nearest.rs` runs the plain search (one statement for every query,
+//! the exact fallback per short query); `response.rs` the public response types and the row
+//! every statement returns; `memory.rs` what the planner remembers between searches ([`PlannerMemory`]:
+//! index facts, filter estimates, which texts run prepared — what, for how long, when
+//! forgotten); `fixtures.rs` (tests only) the hand-made collection and requests the statement
+//! tests build from.
 
 mod context;
 mod explain;
 mod grouped;
 mod memory;
 mod mmr;
+mod nearest;
 mod plan;
 mod response;
 mod sample;
@@ -85,7 +92,7 @@ impl Search<'_> {
             Shape::Text => text::run(&mut self, queries)?,
             Shape::Grouped => grouped::run(&mut self, queries)?,
             Shape::Mmr => mmr::run(&mut self, queries)?,
-            Shape::Nearest => vector::run(&mut self, queries)?,
+            Shape::Nearest => nearest::run(&mut self, queries)?,
         };
         if responses.iter().all(|response| response.hits.is_empty()) {
             // An empty answer may mean the handle outlived its collection: say so.

@@ -7,7 +7,6 @@
 
 mod backfill;
 mod cache;
-mod catalog;
 mod config;
 mod dto;
 mod error;

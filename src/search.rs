@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::dto::{MAX_K, SearchRequest, SearchSpec, VectorSearch};
 use crate::error::{Error, Result};
 use crate::models::Collection;
+use crate::repo::search::{Scope, Search};
 use crate::repo::{self, SearchResponse};
 use crate::store::Store;
 use crate::trace::{self, Operation};
@@ -106,16 +107,15 @@ impl Store {
         let request = request.validate_for(collection)?.into_inner();
         let response = self.on_live_connection(|conn| {
             let indexes = self.indexes.get(conn, collection)?;
-            let mut responses = repo::search::run_many(
+            Search {
                 conn,
                 collection,
-                &indexes,
-                &request,
-                std::slice::from_ref(&request.vector),
-                repo::search::Scope::Autocommit,
-                &self.indexes,
-            )?;
-            Ok(responses.remove(0))
+                indexes: &indexes,
+                request: &request,
+                scope: Scope::Autocommit,
+                memory: &self.indexes,
+            }
+            .run()
         });
         uow::searched(&operation, response)
     }
@@ -146,15 +146,15 @@ impl Store {
         let request = validate_batch(collection, queries, &template)?;
         let responses = self.on_live_connection(|conn| {
             let indexes = self.indexes.get(conn, collection)?;
-            repo::search::run_many(
+            Search {
                 conn,
                 collection,
-                &indexes,
-                &request,
-                queries,
-                repo::search::Scope::Autocommit,
-                &self.indexes,
-            )
+                indexes: &indexes,
+                request: &request,
+                scope: Scope::Autocommit,
+                memory: &self.indexes,
+            }
+            .run_many(queries)
         });
         uow::searched(&operation, responses)
     }

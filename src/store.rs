@@ -13,9 +13,9 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::cache::Cache;
-use crate::catalog::IndexCache;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::repo::search::PlannerMemory as IndexCache;
 use crate::repo::touched::Touched;
 use crate::tenant;
 use crate::trace::{self, Operation};

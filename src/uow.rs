@@ -4,12 +4,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use diesel::PgConnection;
 
-use crate::catalog::IndexCache;
 use crate::dto::{IterativeScan, SearchRequest, SearchSpec};
 use crate::error::{Error, Result};
 use crate::models::Collection;
+use crate::repo::search::{PlannerMemory, Scope, Search};
 use crate::repo::touched::Touched;
-use crate::repo::{self, Aliases, Collections, Embeddings, SearchPath, SearchResponse};
+use crate::repo::{Aliases, Collections, Embeddings, SearchPath, SearchResponse};
 use crate::retry::RetryPolicy;
 use crate::trace::{self, Operation};
 
@@ -19,7 +19,7 @@ use crate::trace::{self, Operation};
 /// or [`Store::run`](crate::Store::run); it cannot outlive the closure it is lent to.
 pub struct UnitOfWork<'c> {
     conn: &'c mut PgConnection,
-    indexes: &'c IndexCache,
+    indexes: &'c PlannerMemory,
     access: Access,
     /// What this unit of work's writes changed: the store's cache forgets it after commit.
     touched: &'c mut Touched,
@@ -57,16 +57,17 @@ impl UnitOfWork<'_> {
     ) -> Result<SearchResponse> {
         let request = request.into().into_spec();
         let operation = search_operation("transaction", collection, &request, 1);
-        let request = request.validate_for(collection)?;
+        let request = request.validate_for(collection)?.into_inner();
         let indexes = self.indexes.get(self.conn, collection)?;
-        let response = repo::search::run(
-            self.conn,
+        let response = Search {
+            conn: self.conn,
             collection,
-            &indexes,
-            request,
-            repo::search::Scope::Transaction,
-            self.indexes,
-        );
+            indexes: &indexes,
+            request: &request,
+            scope: Scope::Transaction,
+            memory: self.indexes,
+        }
+        .run();
         searched(&operation, response)
     }
 
@@ -82,16 +83,18 @@ impl UnitOfWork<'_> {
     ) -> Result<String> {
         let request = request.into().into_spec();
         let operation = search_operation("explain", collection, &request, 1);
-        let request = request.validate_for(collection)?;
+        let request = request.validate_for(collection)?.into_inner();
         let indexes = self.indexes.get(self.conn, collection)?;
-        operation.finish(repo::search::explain(
-            self.conn,
+        let plan = Search {
+            conn: self.conn,
             collection,
-            &indexes,
-            request,
-            repo::search::Scope::Transaction,
-            self.indexes,
-        ))
+            indexes: &indexes,
+            request: &request,
+            scope: Scope::Transaction,
+            memory: self.indexes,
+        }
+        .explain();
+        operation.finish(plan)
     }
 
     /// The transaction's connection, to run your own diesel queries (e.g. joins with your
@@ -295,7 +298,7 @@ impl<E> From<diesel::result::Error> for Abort<E> {
 /// unwinding, so the pooled connection goes back clean.
 pub(crate) fn run<T, E, F>(
     conn: &mut PgConnection,
-    indexes: &IndexCache,
+    indexes: &PlannerMemory,
     access: Access,
     touched: &mut Touched,
     work: &mut Option<F>,

@@ -1,19 +1,18 @@
 //! The index catalog as the search planner reads it: a collection's valid ANN index (from
 //! pg_catalog) and its valid payload indexes (our `payload_indexes` table), in one query.
 //!
-//! [`crate::catalog`] caches the answer per store; [`layout_now`] reads it uncached inside a
-//! unit of work.
+//! The planner's memory ([`PlannerMemory`](crate::repo::search::PlannerMemory)) keeps the
+//! answer per store; [`layout_now`] reads it uncached inside a unit of work.
 
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Integer, Nullable, Text};
 
 use crate::dto::IndexMethod;
 use crate::error::Result;
-use crate::filter::PayloadLayout;
+use crate::filter::{FieldPath, PayloadKind, PayloadLayout};
 use crate::metric::{Element, Quantization};
 use crate::models::Collection;
 use crate::repo::collections::{ann_name, payload_prefix};
-use crate::repo::planner;
 use crate::repo::text_index::{config_of, text_name};
 
 /// The indexes of one collection, as the planner needs them.
@@ -36,7 +35,23 @@ pub(crate) fn layout_now(
     conn: &mut PgConnection,
     collection: &Collection,
 ) -> Result<PayloadLayout> {
-    Ok(planner::layout(&read(conn, collection)?.payload))
+    Ok(layout(&read(conn, collection)?.payload))
+}
+
+/// The layout the filter renderer and the planner see, from the catalog's valid payload
+/// indexes (`(field path, kind)`, kind `gin` with an empty path).
+pub(crate) fn layout(payload: &[(Vec<String>, String)]) -> PayloadLayout {
+    let mut layout = PayloadLayout::default();
+    for (field, kind) in payload {
+        if kind == "gin" {
+            layout.gin = true;
+        } else if let Ok(kind) = kind.parse::<PayloadKind>() {
+            layout
+                .typed
+                .push((FieldPath::from_segments(field.iter().cloned()), kind));
+        }
+    }
+    layout
 }
 
 #[derive(QueryableByName)]

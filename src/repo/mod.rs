@@ -16,7 +16,6 @@ pub(crate) mod grant;
 pub(crate) mod index_build;
 pub(crate) mod pages;
 pub(crate) mod payload_index;
-pub(crate) mod planner;
 mod rows;
 pub(crate) mod search;
 mod staging;

@@ -147,7 +147,7 @@ pub fn sources() -> Vec<SourceFile> {
         file!(Rust, "src/repo/mod.rs"),
         file!(Rust, "src/repo/collections.rs"),
         file!(Rust, "src/repo/embeddings.rs"),
-        file!(Rust, "src/repo/search.rs"),
+        file!(Rust, "src/repo/search/mod.rs"),
         file!(Rust, "crates/cli/src/main.rs"),
         file!(Rust, "crates/cli/src/collection.rs"),
         file!(Rust, "crates/cli/src/corpus.rs"),

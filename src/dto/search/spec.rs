@@ -306,3 +306,98 @@ fn filter_fits(filter: &Option<Filter>, _: &CollectionRules) -> garde::Result {
         None => Ok(()),
     }
 }
+
+/// Setters for the statement builders' unit tests, which state specs directly.
+#[cfg(test)]
+impl SearchSpec {
+    pub(crate) fn new(vector: impl Into<VectorValue>, k: u32) -> Self {
+        Self::base(vector.into(), k, None)
+    }
+
+    pub(crate) fn with_filter(mut self, filter: Filter) -> Self {
+        self.filter = Some(filter);
+        self
+    }
+
+    pub(crate) fn with_probes(mut self, probes: u32) -> Self {
+        self.probes = Some(probes);
+        self
+    }
+
+    pub(crate) fn with_iterative(mut self, mode: IterativeScan) -> Self {
+        self.iterative = Some(mode);
+        self
+    }
+
+    pub(crate) fn with_max_scan_tuples(mut self, tuples: u32) -> Self {
+        self.max_scan_tuples = Some(tuples);
+        self
+    }
+
+    pub(crate) fn with_rerank_factor(mut self, factor: u32) -> Self {
+        self.rerank_factor = Some(factor);
+        self
+    }
+
+    pub(crate) fn with_max_distance(mut self, distance: f64) -> Self {
+        self.max_distance = Some(distance);
+        self
+    }
+
+    pub(crate) fn with_after(mut self, distance: f64, id: i64) -> Self {
+        self.after = Some(SearchAfter::new(distance, id));
+        self
+    }
+
+    pub(crate) fn with_mmr(mut self, lambda: f64, fetch_k: u32) -> Self {
+        self.mmr = Some(Mmr::new(lambda, fetch_k));
+        self
+    }
+
+    pub(crate) fn with_group_by(mut self, field: &FieldPath, group_size: u32) -> Self {
+        self.group_by = Some(GroupBy::new(field, group_size));
+        self
+    }
+
+    pub(crate) fn with_text(mut self, query: &str) -> Self {
+        self.text = Some(TextSpec::new(query.to_owned(), Fusion::default()));
+        self
+    }
+
+    pub(crate) fn with_fetch_k(mut self, fetch_k: u32) -> Self {
+        if let Some(text) = &mut self.text {
+            text.fetch_k = Some(fetch_k);
+        }
+        self
+    }
+
+    pub(crate) fn with_rrf_k(mut self, rrf_k: u32) -> Self {
+        if let Some(text) = &mut self.text {
+            text.rrf_k = Some(rrf_k);
+        }
+        self
+    }
+
+    pub(crate) fn with_weights(mut self, vector: f64, text: f64) -> Self {
+        if let Some(query) = &mut self.text {
+            query.vector_weight = Some(vector);
+            query.text_weight = Some(text);
+        }
+        self
+    }
+
+    pub(crate) fn include_content(mut self, include: bool) -> Self {
+        self.include_content = include;
+        self
+    }
+
+    pub(crate) fn include_vector(mut self, include: bool) -> Self {
+        self.include_vector = include;
+        self
+    }
+
+    pub(crate) fn include_metadata(mut self, include: bool) -> Self {
+        self.include_metadata = include;
+        self
+    }
+}

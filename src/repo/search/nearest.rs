@@ -1,0 +1,83 @@
+//! The plain nearest-neighbour search: the statement `vector.rs` builds for the path the
+//! planner picks, run once for all queries; each query the ANN path left short under a filter
+//! or keyset condition is answered again by the exact statement.
+
+use diesel::PgConnection;
+
+use crate::error::Result;
+use crate::repo::search::context::{Search, Target};
+use crate::repo::search::memory::PlannerMemory;
+use crate::repo::search::plan::{Decision, Mode, decide, load, needs_fallback, with_index_forced};
+use crate::repo::search::response::{HitRow, SearchPath, SearchResponse, respond};
+use crate::repo::search::vector::statement;
+use crate::vector::VectorValue;
+
+/// The plain search for every vector of `queries`: one statement on the path the planner
+/// picks; each query the ANN path left short under a filter is answered again exactly.
+pub(super) fn run(search: &mut Search<'_>, queries: &[VectorValue]) -> Result<Vec<SearchResponse>> {
+    let target = search.target();
+    let request = target.request;
+    let decision = decide(search.conn, search.memory, &target)?;
+    let sql = statement(&target, decision.mode, queries);
+    let memory = search.memory;
+    let rows: Vec<HitRow> = with_index_forced(search, decision.mode, request, |conn| {
+        load(conn, memory, sql, request, decision.mode)
+    })?;
+    let mut responses = Vec::with_capacity(queries.len());
+    for (rows, query) in by_query(rows, queries.len()).into_iter().zip(queries) {
+        responses.push(answer(
+            search.conn,
+            search.memory,
+            &target,
+            decision,
+            rows,
+            query,
+        )?);
+    }
+    Ok(responses)
+}
+
+/// The rows of a batch statement, one list per query in (distance, id) order.
+fn by_query(rows: Vec<HitRow>, count: usize) -> Vec<Vec<HitRow>> {
+    let mut grouped: Vec<Vec<HitRow>> = (0..count).map(|_| Vec::new()).collect();
+    for row in rows {
+        if let Some(slot) = usize::try_from(row.query - 1)
+            .ok()
+            .and_then(|index| grouped.get_mut(index))
+        {
+            slot.push(row);
+        }
+    }
+    for rows in &mut grouped {
+        rows.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+    }
+    grouped
+}
+
+/// One query's response: its rows, or — when the ANN path came back short under a filter or
+/// keyset condition — the exact statement's.
+fn answer(
+    conn: &mut PgConnection,
+    memory: &PlannerMemory,
+    target: &Target<'_>,
+    decision: Decision,
+    rows: Vec<HitRow>,
+    query: &VectorValue,
+) -> Result<SearchResponse> {
+    let request = target.request;
+    let short = rows.len() < request.k as usize;
+    let (rows, path) = match decision.mode {
+        Mode::Ann(..) if short && needs_fallback(request) => {
+            let sql = statement(target, Mode::Exact, std::slice::from_ref(query));
+            let exact = load(conn, memory, sql, request, Mode::Exact)?;
+            (exact, SearchPath::AnnThenExact)
+        }
+        Mode::Ann(..) => (rows, SearchPath::Ann),
+        Mode::Exact => (rows, SearchPath::Exact),
+    };
+    let mut response = respond(target.collection, request, rows, path, decision.matched);
+    if let (Mode::Ann(_, Some(_)), SearchPath::Ann) = (decision.mode, path) {
+        response.reranked = Some(request.rerank_candidates());
+    }
+    Ok(response)
+}

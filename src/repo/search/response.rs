@@ -1,0 +1,189 @@
+//! What a search answers: the public [`SearchResponse`], [`SearchHit`] and [`SearchPath`], the
+//! row every statement returns ([`HitRow`]) and how rows become hits.
+
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bytea, Double, Jsonb, Nullable, Text};
+use serde::Serialize;
+
+use crate::dto::SearchSpec;
+use crate::models::Collection;
+use crate::vector::VectorValue;
+
+/// Which statement(s) answered a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SearchPath {
+    /// An exact scan (forced, no valid ANN index, or a selective payload-indexed filter).
+    Exact,
+    /// The ANN index alone.
+    Ann,
+    /// The ANN index returned fewer than `k` rows under a filter; an exact scan answered.
+    AnnThenExact,
+    /// A full-text search without a vector (ranked by `ts_rank_cd`).
+    Text,
+    /// A hybrid search: the vector and the text side fused by reciprocal rank fusion
+    /// (`exact` tells whether the vector side was exact).
+    Hybrid,
+}
+
+/// The answer to a nearest-neighbour query.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct SearchResponse {
+    /// The `k` that was asked for.
+    pub requested: u32,
+    /// How many hits came back: fewer than `requested` only when fewer rows match (or a
+    /// distance/score threshold dropped some).
+    pub returned: u32,
+    /// Whether the hits are the exact nearest neighbours (false: approximate, from the index).
+    pub exact: bool,
+    /// Which statement(s) answered.
+    pub path: SearchPath,
+    /// The planner's estimate of the rows matching the filter, when the search planner asked
+    /// for it (filters a payload index serves) to choose between the paths.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub estimated_matches: Option<u64>,
+    /// On a grouped search ([`Shape::Grouped`](crate::Shape::Grouped)): how many groups came back (at
+    /// most `requested`); the hits are ordered group by group, nearest group first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<u32>,
+    /// When a quantized index answered: how many candidates it was asked for
+    /// (`k * rerank_factor`) before the exact re-rank. The hits' distances are exact; `exact`
+    /// stays false, since the candidates themselves are approximate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reranked: Option<u32>,
+    /// The neighbours, nearest first (with [`Shape::Mmr`](crate::Shape::Mmr), in the order MMR
+    /// picked them).
+    pub hits: Vec<SearchHit>,
+}
+
+/// One neighbour.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct SearchHit {
+    /// The row's surrogate id (with `distance`, the key for [`Shape::after`](crate::Shape::after)).
+    pub id: i64,
+    /// The caller's key.
+    pub external_id: String,
+    /// The value of the metric's operator (smaller is nearer); see [`Metric`](crate::Metric).
+    pub distance: f64,
+    /// Higher is more similar; its meaning per metric is documented on [`Metric`](crate::Metric).
+    pub score: f64,
+    /// The stored metadata, unless the request left it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    /// The stored content, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+    /// The stored vector, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector: Option<VectorValue>,
+    /// On a grouped search: the hit's group, the value of the `group_by` field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<serde_json::Value>,
+    /// On a hybrid search: the hit's rank (1 = nearest) among the vector side's candidates,
+    /// `None` when that side did not return it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vector_rank: Option<u32>,
+    /// On a text or hybrid search: the hit's rank (1 = best) among the text side's matches,
+    /// `None` when that side did not return it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_rank: Option<u32>,
+    /// On a text or hybrid search: the hit's `ts_rank_cd` (higher is better), when the text
+    /// side returned it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_score: Option<f64>,
+    /// On a hybrid search: the reciprocal-rank-fusion score the hits are ordered by
+    /// (`vector_weight / (rrf_k + vector_rank) + text_weight / (rrf_k + text_rank)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fused_score: Option<f64>,
+}
+
+/// The columns every search statement selects: the query's number (1.. in a batch), the row,
+/// and its distance.
+#[derive(QueryableByName)]
+pub(super) struct HitRow {
+    #[diesel(sql_type = BigInt)]
+    pub(super) query: i64,
+    #[diesel(sql_type = BigInt)]
+    pub(super) id: i64,
+    #[diesel(sql_type = Text)]
+    external_id: String,
+    #[diesel(sql_type = Nullable<Jsonb>)]
+    metadata: Option<serde_json::Value>,
+    #[diesel(sql_type = Nullable<Text>)]
+    content: Option<String>,
+    /// The vector column's binary output (`vector_send`, …), decoded by the collection's kind.
+    #[diesel(sql_type = Nullable<Bytea>)]
+    embedding: Option<Vec<u8>>,
+    #[diesel(sql_type = Double)]
+    pub(super) distance: f64,
+}
+
+/// The response for `rows` answered by `path`: their hits, thresholds applied.
+pub(super) fn respond(
+    collection: &Collection,
+    request: &SearchSpec,
+    rows: Vec<HitRow>,
+    path: SearchPath,
+    matched: Option<u64>,
+) -> SearchResponse {
+    let hits = rows
+        .into_iter()
+        .map(|row| to_hit(collection, row))
+        .filter(|hit| kept(request, hit))
+        .collect();
+    response(request, hits, path != SearchPath::Ann, path, matched)
+}
+
+/// A response of `hits` to `request`, with none of the mode-specific counts.
+pub(super) fn response(
+    request: &SearchSpec,
+    hits: Vec<SearchHit>,
+    exact: bool,
+    path: SearchPath,
+    matched: Option<u64>,
+) -> SearchResponse {
+    SearchResponse {
+        requested: request.k,
+        returned: count(hits.len()),
+        exact,
+        path,
+        estimated_matches: matched,
+        groups: None,
+        reranked: None,
+        hits,
+    }
+}
+
+/// Whether `hit` passes the request's distance and score thresholds.
+pub(super) fn kept(request: &SearchSpec, hit: &SearchHit) -> bool {
+    request.max_distance.is_none_or(|max| hit.distance <= max)
+        && request.min_score.is_none_or(|min| hit.score >= min)
+}
+
+/// A count as the response reports it.
+pub(super) fn count(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
+}
+
+/// A row as a hit: its score from the distance, its vector decoded; no mode-specific field.
+pub(super) fn to_hit(collection: &Collection, row: HitRow) -> SearchHit {
+    SearchHit {
+        id: row.id,
+        external_id: row.external_id,
+        distance: row.distance,
+        score: collection.metric.score(row.distance),
+        metadata: row.metadata,
+        content: row.content,
+        vector: row
+            .embedding
+            .and_then(|bytes| VectorValue::from_send(collection.kind, &bytes)),
+        group: None,
+        vector_rank: None,
+        text_rank: None,
+        text_score: None,
+        fused_score: None,
+    }
+}

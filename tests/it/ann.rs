@@ -123,6 +123,63 @@ fn unfiltered_search_walks_the_hnsw_index_and_reports_it() {
 }
 
 #[test]
+fn options_that_do_not_act_on_the_path_taken_are_reported_as_ignored() {
+    let (db, collection, items) = corpus(500, 3);
+    let store = db.store();
+    let tuned = SearchRequest::vector(items[3].vector.clone(), 10)
+        .with_ef_search(64)
+        .with_probes(5)
+        .with_rerank_factor(3)
+        .with_exact_threshold(100);
+    let ignored = |response: &embedstore::SearchResponse| -> Vec<(&str, &str)> {
+        response
+            .ignored
+            .iter()
+            .map(|option| (option.option, option.reason))
+            .collect()
+    };
+    // No index yet: every ANN option is ignored, and why.
+    let exact = store.search(&collection, &tuned).unwrap();
+    assert_eq!(exact.path, SearchPath::Exact);
+    let reported = ignored(&exact);
+    let options: Vec<&str> = reported.iter().map(|(option, _)| *option).collect();
+    assert_eq!(
+        options,
+        ["ef_search", "probes", "rerank_factor", "exact_threshold"]
+    );
+    assert!(
+        reported
+            .iter()
+            .all(|(_, reason)| reason.contains("no valid ANN index"))
+    );
+    // An HNSW index at full precision: ef_search acts; probes and the re-rank do not, nor the
+    // threshold without a payload-indexed filter.
+    store
+        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .unwrap();
+    let ann = store.search(&collection, &tuned).unwrap();
+    assert_eq!(ann.path, SearchPath::Ann);
+    let options: Vec<&str> = ignored(&ann).iter().map(|(option, _)| *option).collect();
+    assert_eq!(options, ["probes", "rerank_factor", "exact_threshold"]);
+    // Nothing set that could be ignored: nothing reported, and nothing in the JSON form.
+    let plain = store
+        .search(
+            &collection,
+            SearchRequest::vector(items[3].vector.clone(), 10),
+        )
+        .unwrap();
+    assert!(plain.ignored.is_empty());
+    assert!(
+        serde_json::to_value(&plain)
+            .unwrap()
+            .get("ignored")
+            .is_none()
+    );
+    let json = serde_json::to_value(&ann).unwrap();
+    assert_eq!(json["ignored"][0]["option"], "probes");
+}
+
+#[test]
 fn the_statement_sent_uses_the_ann_index_also_after_many_runs_on_one_connection() {
     let (db, collection, items) = corpus(3000, 2);
     db.store()

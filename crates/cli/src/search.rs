@@ -496,6 +496,13 @@ fn write_answer(
             path_text(&answer.response)
         )?;
     }
+    for ignored in &answer.response.ignored {
+        writeln!(
+            out,
+            "{indent}ignored: {} ({})",
+            ignored.option, ignored.reason
+        )?;
+    }
     if let Some(plan) = &answer.plan {
         writeln!(out, "{indent}plan:")?;
         for line in plan.lines() {

@@ -7,6 +7,7 @@ use diesel::sql_types::{BigInt, Jsonb};
 use crate::error::Result;
 use crate::filter::FieldPath;
 use crate::repo::search::context::{Search, Target};
+use crate::repo::search::ignored::{ExactBecause, ignored};
 use crate::repo::search::plan::Mode;
 use crate::repo::search::response::{
     HitRow, SearchHit, SearchPath, SearchResponse, count, kept, response, to_hit,
@@ -106,6 +107,7 @@ fn respond(target: &Target<'_>, rows: Vec<GroupedRow>) -> SearchResponse {
     groups.dedup();
     let mut response = response(request, hits, true, SearchPath::Exact, None);
     response.groups = Some(count(groups.len()));
+    response.ignored = ignored(request, Mode::Exact, ExactBecause::Grouped, false);
     response
 }
 

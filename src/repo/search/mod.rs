@@ -49,6 +49,7 @@
 mod context;
 mod explain;
 mod grouped;
+mod ignored;
 mod memory;
 mod mmr;
 mod nearest;
@@ -66,6 +67,7 @@ use crate::models::Collection;
 use crate::repo::collections::ensure_partition;
 use crate::vector::VectorValue;
 
+pub use ignored::IgnoredOption;
 pub use response::{SearchHit, SearchPath, SearchResponse};
 
 pub(crate) use context::{Scope, Search};

@@ -6,6 +6,7 @@ use diesel::PgConnection;
 
 use crate::error::Result;
 use crate::repo::search::context::{Search, Target};
+use crate::repo::search::ignored::{exact_because, ignored};
 use crate::repo::search::memory::PlannerMemory;
 use crate::repo::search::plan::{Decision, Mode, decide, load, needs_fallback, with_index_forced};
 use crate::repo::search::response::{HitRow, SearchPath, SearchResponse, respond};
@@ -76,6 +77,8 @@ fn answer(
         Mode::Exact => (rows, SearchPath::Exact),
     };
     let mut response = respond(target.collection, request, rows, path, decision.matched);
+    let because = exact_because(request, target.indexes.ann);
+    response.ignored = ignored(request, decision.mode, because, decision.matched.is_some());
     if let (Mode::Ann(_, Some(_)), SearchPath::Ann) = (decision.mode, path) {
         response.reranked = Some(request.rerank_candidates());
     }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::dto::SearchSpec;
 use crate::models::Collection;
+use crate::repo::search::ignored::IgnoredOption;
 use crate::vector::VectorValue;
 
 /// Which statement(s) answered a search.
@@ -56,6 +57,11 @@ pub struct SearchResponse {
     /// The neighbours, nearest first (with [`Shape::Mmr`](crate::Shape::Mmr), in the order MMR
     /// picked them).
     pub hits: Vec<SearchHit>,
+    /// The options the request set that had no effect on the path this search took (e.g.
+    /// `rerank_factor` without a quantized index), each with the reason; empty when every
+    /// option acted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ignored: Vec<IgnoredOption>,
 }
 
 /// One neighbour.
@@ -154,6 +160,7 @@ pub(super) fn response(
         groups: None,
         reranked: None,
         hits,
+        ignored: Vec::new(),
     }
 }
 

@@ -12,6 +12,7 @@ use diesel::sql_types::{BigInt, Double, Nullable};
 use crate::dto::{DEFAULT_RRF_K, SearchSpec};
 use crate::error::Result;
 use crate::repo::search::context::{Search, Target};
+use crate::repo::search::ignored::{exact_because, ignored};
 use crate::repo::search::plan::{Mode, decide, needs_fallback, with_index_forced};
 use crate::repo::search::response::{
     HitRow, SearchHit, SearchPath, SearchResponse, kept, response, to_hit,
@@ -154,7 +155,10 @@ fn one(search: &mut Search<'_>, query: &VectorValue) -> Result<SearchResponse> {
     } else {
         SearchPath::Hybrid
     };
-    Ok(response(request, hits, exact, path, matched))
+    let mut response = response(request, hits, exact, path, matched);
+    let because = exact_because(&side, target.indexes.ann);
+    response.ignored = ignored(&side, mode, because, matched.is_some());
+    Ok(response)
 }
 
 /// The text side's pieces: the document expression and the bound `websearch_to_tsquery`.

@@ -375,6 +375,24 @@ fn quantized_indexes_are_built_reported_and_searched_with_an_exact_rerank() {
         ],
     );
     assert!(!plain.contains("quantized"), "{plain}");
+    // On a full-precision index --rerank-factor has no effect: the answer says so.
+    let unranked = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--k",
+            "3",
+            "--rerank-factor",
+            "10",
+        ],
+    );
+    assert!(
+        unranked.contains("ignored: rerank_factor (the index is not quantized"),
+        "{unranked}"
+    );
     let refused = fails(
         &db,
         &[

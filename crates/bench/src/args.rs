@@ -55,8 +55,8 @@ pub enum Mode {
     #[command(long_about = crate::quant::QUANT_ABOUT)]
     Quant(crate::quant::QuantArgs),
     /// Issue 13's known-item benchmark: MRR@10 of vector-only, text-only and hybrid search.
-    #[command(long_about = crate::quant::hybrid::HYBRID_ABOUT)]
-    Hybrid(crate::quant::hybrid::HybridArgs),
+    #[command(long_about = crate::hybrid::HYBRID_ABOUT)]
+    Hybrid(crate::hybrid::HybridArgs),
 }
 
 /// The insert and search mode: what to measure and how much of it.

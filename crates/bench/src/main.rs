@@ -44,6 +44,7 @@ mod args;
 mod copy_text;
 mod data;
 mod hot;
+mod hybrid;
 mod ingest;
 mod insert;
 mod psql;
@@ -71,7 +72,7 @@ fn main() -> ExitCode {
         Some(Mode::Ingest(args)) => ingest::main(&args),
         Some(Mode::Hot(args)) => hot::main(&args),
         Some(Mode::Quant(args)) => quant::main(&args),
-        Some(Mode::Hybrid(args)) => quant::hybrid::main(&args),
+        Some(Mode::Hybrid(args)) => hybrid::main(&args),
         None => insert_and_search(&cli.args),
     }
 }

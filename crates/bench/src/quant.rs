@@ -15,8 +15,6 @@
 //! Progress goes to stderr; the table and, last, one JSON line go to stdout. Exit code 0
 //! whether or not a target is met, 2 on any error.
 
-pub mod hybrid;
-
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 

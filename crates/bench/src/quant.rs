@@ -26,10 +26,11 @@ use embedstore::{
 use serde::Serialize;
 
 use crate::BenchResult;
-use crate::ann::data::{Dataset, row_of};
-use crate::ann::truth;
 use crate::args::{positive, positive_u32};
+use crate::data::{Dataset, row_of};
+use crate::report::round4;
 use crate::stats::Latency;
+use crate::truth;
 
 /// The `quant --help` description.
 pub const QUANT_ABOUT: &str = "\
@@ -345,8 +346,4 @@ fn print_table(summary: &Summary) {
          {BINARY_P50_RATIO}x p50: {}",
         if summary.binary_met { "met" } else { "NOT met" }
     );
-}
-
-fn round4(value: f64) -> f64 {
-    (value * 10_000.0).round() / 10_000.0
 }

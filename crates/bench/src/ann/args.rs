@@ -1,4 +1,4 @@
-//! Arguments of `embedstore-bench ann` (a subcommand of [`crate::args::Cli`]).
+//! Arguments of `embedstore-bench ann` (a subcommand of [`crate::cli::Cli`]).
 
 use crate::args::{positive, positive_u32};
 
@@ -47,7 +47,7 @@ mod tests {
     use clap::error::ErrorKind;
 
     use super::*;
-    use crate::args::{Cli, Mode};
+    use crate::cli::{Cli, Mode};
 
     fn parse(line: &str) -> Result<AnnArgs, clap::Error> {
         let words = ["embedstore-bench", "ann"].into_iter();

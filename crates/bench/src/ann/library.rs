@@ -8,7 +8,7 @@ use embedstore::{
 };
 
 use crate::BenchResult;
-use crate::ann::data::{Selectivity, row_of};
+use crate::data::{Selectivity, row_of};
 
 /// `maintenance_work_mem` for the builds: the HNSW graph of 100,000 × 384 fits with room.
 const BUILD_MEMORY_MB: u32 = 1024;

@@ -17,12 +17,11 @@
 //! searches) returned different ids at the same settings, 2 on any error.
 
 pub mod args;
-pub(crate) mod data;
+
 mod library;
 mod phases;
-pub(crate) mod report;
+mod report;
 mod sql;
-pub(crate) mod truth;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -36,17 +35,19 @@ use embedstore::{Collection, Metric, NewCollection};
 use pgvector::sql_types::Vector as VectorSql;
 
 use crate::BenchResult;
+use crate::report::round3;
 use crate::stats::to_ms;
+use crate::truth;
 
 use self::args::AnnArgs;
-use self::data::{Dataset, Selectivity, row_of};
 use self::library::Library;
 use self::phases::{Searcher, alternate_best_of, interleaved};
 use self::report::{
     AnnSummary, BUILD_RATIO_TARGET, Batch, Build, FILTERED_RATIO_TARGET_1, Filtered,
-    RECALL_TARGET_1, RECALL_TARGET_10, SideFigures, UNFILTERED_RATIO_TARGET, Unfiltered, round3,
+    RECALL_TARGET_1, RECALL_TARGET_10, SideFigures, UNFILTERED_RATIO_TARGET, Unfiltered,
 };
 use self::sql::{HandWritten, IterativeScan};
+use crate::data::{Dataset, Selectivity, row_of};
 
 /// Rows per library write while loading.
 const LOAD_CHUNK: usize = 10_000;

@@ -1,4 +1,4 @@
-//! Arguments of `embedstore-bench hot` (a subcommand of [`crate::args::Cli`]).
+//! Arguments of `embedstore-bench hot` (a subcommand of [`crate::cli::Cli`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -150,7 +150,7 @@ mod tests {
     use clap::error::ErrorKind;
 
     use super::*;
-    use crate::args::{Cli, Mode};
+    use crate::cli::{Cli, Mode};
 
     fn parse(words: &[&str]) -> Result<HotArgs, clap::Error> {
         let cli = Cli::try_parse_from(["embedstore-bench", "hot"].iter().chain(words))?;

@@ -40,9 +40,9 @@ use embedstore::{
 };
 
 use crate::BenchResult;
-use crate::ann::data::{Dataset, Selectivity, row_of};
-use crate::ann::report::{round3, round4};
-use crate::ann::truth;
+use crate::data::{Dataset, Selectivity, row_of};
+use crate::report::{round3, round4};
+use crate::truth;
 
 use self::args::HotArgs;
 use self::raw::{RawClient, RawResult};

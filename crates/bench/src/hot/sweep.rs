@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use embedstore::testing::Rng;
 use embedstore::{Filter, SearchRequest};
 
-use crate::ann::data::{Dataset, Selectivity};
+use crate::data::{Dataset, Selectivity};
 use crate::hot::raw::{RawQuery, RawResult};
 
 /// One kind of search the sweep measures.

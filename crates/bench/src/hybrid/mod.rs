@@ -48,6 +48,7 @@ use serde::Serialize;
 use self::frozen::{Class, Frozen, Meta, Query};
 use crate::BenchResult;
 use crate::args::positive;
+use crate::report::round4;
 use crate::stats::Latency;
 
 /// The `hybrid --help` description.
@@ -720,14 +721,10 @@ fn print_table(summary: &Summary) {
     println!("total {:.1} s", summary.seconds);
 }
 
-fn round4(value: f64) -> f64 {
-    (value * 10_000.0).round() / 10_000.0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::{Cli, Mode};
+    use crate::cli::{Cli, Mode};
 
     fn parse(line: &str) -> Result<HybridArgs, clap::Error> {
         let cli = Cli::try_parse_checked(

@@ -7,7 +7,7 @@
 
 use std::collections::HashSet;
 
-use crate::ann::data::{Dataset, Selectivity};
+use crate::data::{Dataset, Selectivity};
 
 /// The `k` nearest rows of every query, nearest first; with a filter, among the rows that
 /// match each query's filter value only.

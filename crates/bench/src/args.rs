@@ -41,6 +41,28 @@ impl Args {
     }
 }
 
+/// The clustered data set of the `ann`, `hot` and `quant` modes ([`crate::data::Dataset`]) and
+/// the searches asked of it: declared once, flattened into each mode's options.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
+pub struct DataArgs {
+    /// Rows in the searched collection.
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = positive())]
+    pub rows: usize,
+    /// Vector dimension.
+    #[arg(long, value_name = "N", default_value_t = 384, value_parser = positive_u32())]
+    pub dim: u32,
+    /// Measured queries per round (each thread's query set in `hot`).
+    #[arg(long, value_name = "N", default_value_t = 200, value_parser = positive())]
+    pub queries: usize,
+    /// Neighbours per search (1..=1000, the library's range).
+    #[arg(long, value_name = "N", default_value_t = 10,
+          value_parser = RangedU64ValueParser::<u32>::new().range(1..=1000))]
+    pub k: u32,
+    /// Centroids the rows bunch around.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = positive())]
+    pub clusters: usize,
+}
+
 /// A positive integer that fits in `usize`; refuses 0, negatives and text.
 pub fn positive() -> RangedU64ValueParser<usize> {
     RangedU64ValueParser::new().range(1..)

@@ -183,7 +183,12 @@ mod tests {
             panic!("{cli:?}")
         };
         assert_eq!(
-            (ann.rows, ann.clusters, ann.warmup, ann.build_rounds),
+            (
+                ann.data.rows,
+                ann.data.clusters,
+                ann.warmup,
+                ann.build_rounds
+            ),
             (20_000, 10, 0, 1)
         );
         let cli = parse("ingest --rows 5000 --naive-sample=100").unwrap();

@@ -26,7 +26,7 @@ use embedstore::{
 use serde::Serialize;
 
 use crate::BenchResult;
-use crate::args::{positive, positive_u32};
+use crate::args::{DataArgs, positive};
 use crate::data::{Dataset, row_of};
 use crate::report::round4;
 use crate::stats::Latency;
@@ -56,21 +56,9 @@ const BINARY_P50_RATIO: f64 = 1.0;
 /// What the quantization benchmark measures and how much of it.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct QuantArgs {
-    /// Rows in the collection.
-    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = positive())]
-    pub rows: usize,
-    /// Vector dimension.
-    #[arg(long, value_name = "N", default_value_t = 384, value_parser = positive_u32())]
-    pub dim: u32,
-    /// Measured queries per round and index.
-    #[arg(long, value_name = "N", default_value_t = 200, value_parser = positive())]
-    pub queries: usize,
-    /// Neighbours per search.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = positive_u32())]
-    pub k: u32,
-    /// Centroids the rows bunch around.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = positive())]
-    pub clusters: usize,
+    /// The data set and the searches.
+    #[command(flatten)]
+    pub data: DataArgs,
     /// HNSW links per node (every index).
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub m: u32,
@@ -138,25 +126,17 @@ pub fn main(args: &QuantArgs) -> ExitCode {
 
 fn run(args: &QuantArgs) -> BenchResult<()> {
     let started = Instant::now();
-    let dimension = usize::try_from(args.dim)?;
-    let k = usize::try_from(args.k)?;
-    eprintln!(
-        "generating {} rows x {dimension} around {} centroids, {} queries …",
-        args.rows, args.clusters, args.queries
-    );
-    let data = Dataset::generate(args.rows, dimension, args.clusters, args.queries);
-    eprintln!("ground truth by brute force …");
-    let truth = truth::nearest(&data, k, None);
+    let (data, truth) = truth::generate(&args.data, args.data.queries)?;
     eprintln!(
         "creating the benchmark database and loading {} rows …",
-        args.rows
+        args.data.rows
     );
     let db = TestDatabase::try_new()?;
     let store = db.store();
     let collection = store.write(|uow| {
         uow.collections().create(NewCollection::new(
             "quant",
-            args.dim,
+            args.data.dim,
             Metric::Cosine,
             "embedstore-bench",
         ))
@@ -204,9 +184,9 @@ fn run(args: &QuantArgs) -> BenchResult<()> {
         && figures[2].size_ratio <= BINARY_SIZE_RATIO
         && figures[2].p50_ratio <= BINARY_P50_RATIO;
     let summary = Summary {
-        rows: args.rows,
-        dim: args.dim,
-        k: args.k,
+        rows: args.data.rows,
+        dim: args.data.dim,
+        k: args.data.k,
         m: args.m,
         ef_construction: args.ef_construction,
         ef_search: args.ef_search,
@@ -249,7 +229,7 @@ fn measure(
     let status = store.create_index(collection, &spec, None)?;
     let build = building.elapsed();
     let request = |query: &[f32]| {
-        SearchRequest::new(query.to_vec(), args.k)
+        SearchRequest::new(query.to_vec(), args.data.k)
             .include_metadata(false)
             .with_ef_search(args.ef_search)
             .with_rerank_factor(args.rerank_factor)
@@ -257,7 +237,7 @@ fn measure(
     for query in data.queries.iter().cycle().take(args.warmup) {
         store.search(collection, request(query))?;
     }
-    let k = usize::try_from(args.k)?;
+    let k = usize::try_from(args.data.k)?;
     let mut best: Option<Latency> = None;
     let mut recall = 0.0;
     let mut ann_answers = 0;

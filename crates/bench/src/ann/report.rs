@@ -183,7 +183,12 @@ pub fn print_table(args: &AnnArgs, summary: &AnnSummary, plans: &[(String, Strin
     println!(
         "embedstore-bench ann: {} rows x {} dimensions (cosine, {} clusters), HNSW m=16 \
          ef_construction=64, {} queries x {} rounds, k = {}",
-        args.rows, args.dim, args.clusters, args.queries, args.rounds, args.k
+        args.data.rows,
+        args.data.dim,
+        args.data.clusters,
+        args.data.queries,
+        args.rounds,
+        args.data.k
     );
     println!("  load through the library (COPY): {:.1} s", summary.load_s);
     println!();
@@ -228,12 +233,12 @@ pub fn print_table(args: &AnnArgs, summary: &AnnSummary, plans: &[(String, Strin
             phase.ef_search,
             phase.p50_ratio,
             phase.id_mismatches,
-            args.queries,
+            args.data.queries,
             verdict(phase.target_met)
         );
     }
     println!();
-    println!("FILTERED     metadata field = value; k = {}", args.k);
+    println!("FILTERED     metadata field = value; k = {}", args.data.k);
     println!("  sel.  side                rows min  rows mean  recall@k    p50 ms    p95 ms");
     for phase in &summary.filtered {
         for (label, side) in [
@@ -266,7 +271,7 @@ pub fn print_table(args: &AnnArgs, summary: &AnnSummary, plans: &[(String, Strin
         println!(
             "  {:<5} embedstore {} rows every time                         {}",
             phase.selectivity,
-            args.k,
+            args.data.k,
             verdict(phase.rows_target_met)
         );
         println!(

@@ -20,7 +20,7 @@
 //! `embedstore-bench ingest` issue 6's file-ingest benchmark (see the `ingest` module),
 //! `embedstore-bench hot` issue 12's hot path under concurrency (see the `hot` module),
 //! `embedstore-bench quant` issue 13's quantized indexes and `embedstore-bench hybrid` its
-//! known-item search on real text (see the `quant` and `quant::hybrid` modules).
+//! known-item search on real text (see the `quant` and `hybrid` modules).
 //!
 //! # Running it
 //!

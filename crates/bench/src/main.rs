@@ -1,7 +1,7 @@
 //! `embedstore-bench`: the measurement behind issue #2's speed targets.
 //!
 //! It runs in a throw-away database cloned from the migrated template
-//! ([`TestDatabase`], found through `TEST_DATABASE_URL`, else `DATABASE_URL`), so it never
+//! ([`TestDatabase`](embedstore::testing::TestDatabase), found through `TEST_DATABASE_URL`, else `DATABASE_URL`), so it never
 //! touches real data, and it reports ratios against baselines measured in the same run on
 //! the same machine; absolute numbers are informative only.
 //!
@@ -20,7 +20,7 @@
 //! `embedstore-bench ingest` issue 6's file-ingest benchmark (see the `ingest` module),
 //! `embedstore-bench hot` issue 12's hot path under concurrency (see the `hot` module),
 //! `embedstore-bench quant` issue 13's quantized indexes and `embedstore-bench hybrid` its
-//! known-item search on real text (see the `quant` and `quant::hybrid` modules).
+//! known-item search on real text (see the `quant` and `hybrid` modules).
 //!
 //! # Running it
 //!
@@ -39,26 +39,26 @@
 //! cargo run --release -p embedstore-bench -- [ann | ingest | hot] --help    # every option
 //! ```
 
-mod ann;
+// The bottom layer, shared by every mode and importing none: arguments, data, ground truth,
+// statistics, report formatting, the independent baselines.
 mod args;
-mod copy_text;
+mod baseline;
 mod data;
-mod hot;
-mod ingest;
-mod insert;
-mod psql;
-mod quant;
 mod report;
-mod search;
 mod stats;
+mod truth;
+// The modes: each imports the bottom layer and its own files only.
+mod ann;
+mod basic;
+mod hot;
+mod hybrid;
+mod ingest;
+mod quant;
+// The top: the command line that names every mode.
+mod cli;
 
+use crate::cli::{Cli, Mode};
 use std::process::ExitCode;
-use std::time::Instant;
-
-use embedstore::testing::TestDatabase;
-
-use crate::args::{Args, Cli, Mode};
-use crate::report::Summary;
 
 /// The benchmark's result type: any error ends the run.
 pub type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
@@ -71,55 +71,7 @@ fn main() -> ExitCode {
         Some(Mode::Ingest(args)) => ingest::main(&args),
         Some(Mode::Hot(args)) => hot::main(&args),
         Some(Mode::Quant(args)) => quant::main(&args),
-        Some(Mode::Hybrid(args)) => quant::hybrid::main(&args),
-        None => insert_and_search(&cli.args),
+        Some(Mode::Hybrid(args)) => hybrid::main(&args),
+        None => basic::main(&cli.args),
     }
-}
-
-/// Runs the default mode, insert and search.
-fn insert_and_search(args: &Args) -> ExitCode {
-    match run(args) {
-        Ok(summary) if summary.results_agree() => ExitCode::SUCCESS,
-        Ok(_) => {
-            eprintln!("error: the library and the hand-written SQL returned different results");
-            ExitCode::from(1)
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-/// Generates the data, measures, prints the report, and drops the database on the way out.
-fn run(args: &Args) -> BenchResult<Summary> {
-    let started = Instant::now();
-    let dimension = usize::try_from(args.dim)?;
-    eprintln!(
-        "generating {} rows and {} queries of {dimension} dimensions …",
-        args.rows, args.queries
-    );
-    let items = data::embeddings(args.rows, dimension);
-    let queries = data::queries(args.queries, dimension);
-    eprintln!("creating the benchmark database …");
-    let db = TestDatabase::new();
-    eprintln!("benchmark database: {}", db.name());
-    let insert = insert::measure(&db, args, &items)?;
-    drop(items);
-    eprintln!(
-        "searching ({} warm-up + {} measured query pairs) …",
-        args.warmup, args.queries
-    );
-    let search = search::measure(
-        &db,
-        &insert.search_collection,
-        &queries,
-        args.k,
-        args.warmup,
-    )?;
-    drop(db);
-    let summary = Summary::new(args, &insert, &search, started.elapsed());
-    report::print_table(args, &insert, &search, &summary);
-    println!("{}", summary.json()?);
-    Ok(summary)
 }

@@ -1,6 +1,6 @@
-//! Arguments of `embedstore-bench ann` (a subcommand of [`crate::args::Cli`]).
+//! Arguments of `embedstore-bench ann` (a subcommand of [`crate::cli::Cli`]).
 
-use crate::args::{positive, positive_u32};
+use crate::args::{DataArgs, positive};
 
 /// The `ann --help` description.
 pub const ANN_ABOUT: &str = "\
@@ -12,21 +12,9 @@ and index build time with progress reporting on and off.";
 /// What the search benchmark measures and how much of it.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct AnnArgs {
-    /// Rows in the collection.
-    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = positive())]
-    pub rows: usize,
-    /// Vector dimension.
-    #[arg(long, value_name = "N", default_value_t = 384, value_parser = positive_u32())]
-    pub dim: u32,
-    /// Measured queries per round and path.
-    #[arg(long, value_name = "N", default_value_t = 200, value_parser = positive())]
-    pub queries: usize,
-    /// Neighbours per search.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = positive_u32())]
-    pub k: u32,
-    /// Centroids the rows bunch around.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = positive())]
-    pub clusters: usize,
+    /// The data set and the searches.
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Unmeasured queries per path before each phase.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub warmup: usize,
@@ -47,7 +35,7 @@ mod tests {
     use clap::error::ErrorKind;
 
     use super::*;
-    use crate::args::{Cli, Mode};
+    use crate::cli::{Cli, Mode};
 
     fn parse(line: &str) -> Result<AnnArgs, clap::Error> {
         let words = ["embedstore-bench", "ann"].into_iter();
@@ -63,11 +51,13 @@ mod tests {
         assert_eq!(
             parse("").unwrap(),
             AnnArgs {
-                rows: 100_000,
-                dim: 384,
-                queries: 200,
-                k: 10,
-                clusters: 100,
+                data: DataArgs {
+                    rows: 100_000,
+                    dim: 384,
+                    queries: 200,
+                    k: 10,
+                    clusters: 100,
+                },
                 warmup: 20,
                 rounds: 3,
                 build_rounds: 2,
@@ -80,12 +70,12 @@ mod tests {
     fn both_flag_forms_are_accepted() {
         let args = parse("--rows 20000 --clusters=10 --warmup 0 --build-rounds 1 --batch=7 --k 3")
             .unwrap();
-        assert_eq!(args.rows, 20_000);
-        assert_eq!(args.clusters, 10);
+        assert_eq!(args.data.rows, 20_000);
+        assert_eq!(args.data.clusters, 10);
         assert_eq!(args.warmup, 0);
         assert_eq!(args.build_rounds, 1);
         assert_eq!(args.batch, 7);
-        assert_eq!(args.k, 3);
+        assert_eq!(args.data.k, 3);
     }
 
     #[test]

@@ -4,11 +4,11 @@ use std::time::{Duration, Instant};
 
 use embedstore::{
     Collection, FieldPath, Filter, IndexProgress, IndexSpec, IterativeScan, PayloadKind,
-    SearchRequest, SearchResponse, Store,
+    SearchRequest, SearchResponse, Store, VectorSearch,
 };
 
 use crate::BenchResult;
-use crate::ann::data::{Selectivity, row_of};
+use crate::data::{Selectivity, row_of};
 
 /// `maintenance_work_mem` for the builds: the HNSW graph of 100,000 × 384 fits with room.
 const BUILD_MEMORY_MB: u32 = 1024;
@@ -169,8 +169,8 @@ impl<'a> Library<'a> {
 }
 
 /// The benchmark's request: ids and distances only, like the hand-written SQL's.
-fn request(vector: Vec<f32>, k: u32, ef_search: Option<u32>) -> SearchRequest {
-    let request = SearchRequest::new(vector, k).include_metadata(false);
+fn request(vector: Vec<f32>, k: u32, ef_search: Option<u32>) -> VectorSearch {
+    let request = SearchRequest::vector(vector, k).include_metadata(false);
     match ef_search {
         Some(ef_search) => request.with_ef_search(ef_search),
         None => request,
@@ -178,7 +178,7 @@ fn request(vector: Vec<f32>, k: u32, ef_search: Option<u32>) -> SearchRequest {
 }
 
 /// `request` with `field = value`, when a filter is given.
-fn filtered(request: SearchRequest, filter: Option<(Selectivity, &str)>) -> SearchRequest {
+fn filtered(request: VectorSearch, filter: Option<(Selectivity, &str)>) -> VectorSearch {
     match filter {
         Some((selectivity, value)) => request.with_filter(Filter::eq(selectivity.field(), value)),
         None => request,

@@ -1,6 +1,6 @@
 //! `embedstore-bench ann`: issue 5's search benchmark.
 //!
-//! One run, one throw-away database, one clustered data set ([`data`]) loaded through the
+//! One run, one throw-away database, one clustered data set ([`crate::data`]) loaded through the
 //! library and indexed with HNSW m = 16, ef_construction = 64 through `Store::create_index`;
 //! then embedstore beside hand-written pgvector SQL ([`sql`]) on one connection each, query
 //! by query ([`phases`]), with recall against brute force ([`truth`]):
@@ -17,12 +17,11 @@
 //! searches) returned different ids at the same settings, 2 on any error.
 
 pub mod args;
-pub(crate) mod data;
+
 mod library;
 mod phases;
-pub(crate) mod report;
+mod report;
 mod sql;
-pub(crate) mod truth;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -36,17 +35,19 @@ use embedstore::{Collection, Metric, NewCollection};
 use pgvector::sql_types::Vector as VectorSql;
 
 use crate::BenchResult;
+use crate::report::round3;
 use crate::stats::to_ms;
+use crate::truth;
 
 use self::args::AnnArgs;
-use self::data::{Dataset, Selectivity, row_of};
 use self::library::Library;
 use self::phases::{Searcher, alternate_best_of, interleaved};
 use self::report::{
     AnnSummary, BUILD_RATIO_TARGET, Batch, Build, FILTERED_RATIO_TARGET_1, Filtered,
-    RECALL_TARGET_1, RECALL_TARGET_10, SideFigures, UNFILTERED_RATIO_TARGET, Unfiltered, round3,
+    RECALL_TARGET_1, RECALL_TARGET_10, SideFigures, UNFILTERED_RATIO_TARGET, Unfiltered,
 };
 use self::sql::{HandWritten, IterativeScan};
+use crate::data::{Dataset, Selectivity, row_of};
 
 /// Rows per library write while loading.
 const LOAD_CHUNK: usize = 10_000;
@@ -78,20 +79,8 @@ pub fn main(args: &AnnArgs) -> ExitCode {
 /// Generates, loads, builds, measures, reports; the database is dropped on the way out.
 fn run(args: &AnnArgs) -> BenchResult<AnnSummary> {
     let started = Instant::now();
-    let dimension = usize::try_from(args.dim)?;
-    let k = usize::try_from(args.k)?;
-    eprintln!(
-        "generating {} rows x {dimension} around {} centroids, {} queries …",
-        args.rows, args.clusters, args.queries
-    );
-    let data = Dataset::generate(
-        args.rows,
-        dimension,
-        args.clusters,
-        args.queries.max(args.batch),
-    );
-    eprintln!("ground truth by brute force …");
-    let truth_all = truth::nearest(&data, k, None);
+    let k = usize::try_from(args.data.k)?;
+    let (data, truth_all) = truth::generate(&args.data, args.data.queries.max(args.batch))?;
     let truth_ten = truth::nearest(&data, k, Some(Selectivity::TenPercent));
     let truth_one = truth::nearest(&data, k, Some(Selectivity::OnePercent));
 
@@ -100,7 +89,7 @@ fn run(args: &AnnArgs) -> BenchResult<AnnSummary> {
     let collection = db.store().write(|uow| {
         uow.collections().create(NewCollection::new(
             "ann",
-            args.dim,
+            args.data.dim,
             Metric::Cosine,
             "embedstore-bench",
         ))
@@ -134,7 +123,7 @@ fn run(args: &AnnArgs) -> BenchResult<AnnSummary> {
         )?);
     }
     plain.set_ef_search(DEFAULT_EF_SEARCH)?;
-    let round_trip = round_trip_p50(&mut plain, args.queries)?;
+    let round_trip = round_trip_p50(&mut plain, args.data.queries)?;
     let mut filtered = Vec::new();
     for (selectivity, truth) in [
         (Selectivity::TenPercent, &truth_ten),
@@ -159,11 +148,11 @@ fn run(args: &AnnArgs) -> BenchResult<AnnSummary> {
     drop(db);
     let summary = AnnSummary {
         mode: "ann",
-        rows: args.rows,
-        dim: args.dim,
-        queries: args.queries,
-        k: args.k,
-        clusters: args.clusters,
+        rows: args.data.rows,
+        dim: args.data.dim,
+        queries: args.data.queries,
+        k: args.data.k,
+        clusters: args.data.clusters,
         rounds: args.rounds,
         load_s: round3(load.as_secs_f64()),
         round_trip_p50_ms: round3(round_trip),
@@ -281,7 +270,7 @@ fn plans(
     let query = data.queries.first().ok_or("no queries")?;
     let value = Selectivity::OnePercent.value_text(data.filter_values[0]);
     let filter = Some((Selectivity::OnePercent, value.as_str()));
-    let sql_plain = plain.explain(query, args.k, None)?;
+    let sql_plain = plain.explain(query, args.data.k, None)?;
     if !sql_plain.contains("Index Scan") {
         return Err(
             format!("the hand-written SQL does not use the HNSW index:\n{sql_plain}").into(),
@@ -290,16 +279,16 @@ fn plans(
     Ok(vec![
         (
             "embedstore, unfiltered, ef_search 40".to_owned(),
-            library.explain(query, args.k, Some(DEFAULT_EF_SEARCH), None)?,
+            library.explain(query, args.data.k, Some(DEFAULT_EF_SEARCH), None)?,
         ),
         ("hand-written SQL, unfiltered".to_owned(), sql_plain),
         (
             "embedstore, 1 % filter".to_owned(),
-            library.explain(query, args.k, None, filter)?,
+            library.explain(query, args.data.k, None, filter)?,
         ),
         (
             "hand-written SQL, 1 % filter (same plan with relaxed_order)".to_owned(),
-            relaxed.explain(query, args.k, filter)?,
+            relaxed.explain(query, args.data.k, filter)?,
         ),
     ])
 }
@@ -313,19 +302,19 @@ fn unfiltered_phase(
     ef_search: u32,
 ) -> BenchResult<Unfiltered> {
     sql.set_ef_search(ef_search)?;
-    let queries = &data.queries[..args.queries];
+    let queries = &data.queries[..args.data.queries];
     let sides: Vec<Searcher<'_>> = vec![
         // embedstore
         Box::new(|query| {
             Ok(library
-                .search(&queries[query], args.k, Some(ef_search), None)?
+                .search(&queries[query], args.data.k, Some(ef_search), None)?
                 .rows)
         }),
         // hand-written SQL
-        Box::new(|query| sql.nearest(&queries[query], args.k, None)),
+        Box::new(|query| sql.nearest(&queries[query], args.data.k, None)),
     ];
-    let outcomes = interleaved(sides, args.queries, args.warmup, args.rounds)?;
-    let k = usize::try_from(args.k)?;
+    let outcomes = interleaved(sides, args.data.queries, args.warmup, args.rounds)?;
+    let k = usize::try_from(args.data.k)?;
     let (library_side, sql_side) = (&outcomes[0], &outcomes[1]);
     let ratio = library_side.latency.p50_ms / sql_side.latency.p50_ms;
     let id_mismatches = library_side.disagreements(sql_side);
@@ -347,40 +336,40 @@ fn filtered_phase(
     args: &AnnArgs,
     selectivity: Selectivity,
 ) -> BenchResult<Filtered> {
-    let queries = &data.queries[..args.queries];
-    let values: Vec<String> = data.filter_values[..args.queries]
+    let queries = &data.queries[..args.data.queries];
+    let values: Vec<String> = data.filter_values[..args.data.queries]
         .iter()
         .map(|value| selectivity.value_text(*value))
         .collect();
-    let paths = RefCell::new(vec![String::new(); args.queries]);
+    let paths = RefCell::new(vec![String::new(); args.data.queries]);
     let sides: Vec<Searcher<'_>> = vec![
         // embedstore
         Box::new(|query| {
             let filter = Some((selectivity, values[query].as_str()));
-            let answer = library.search(&queries[query], args.k, None, filter)?;
+            let answer = library.search(&queries[query], args.data.k, None, filter)?;
             paths.borrow_mut()[query] = answer.path;
             Ok(answer.rows)
         }),
         // hand-written SQL under pgvector's defaults
         Box::new(|query| {
             let filter = Some((selectivity, values[query].as_str()));
-            plain.nearest(&queries[query], args.k, filter)
+            plain.nearest(&queries[query], args.data.k, filter)
         }),
         // hand-written SQL with relaxed_order
         Box::new(|query| {
             let filter = Some((selectivity, values[query].as_str()));
-            relaxed.nearest(&queries[query], args.k, filter)
+            relaxed.nearest(&queries[query], args.data.k, filter)
         }),
         // diagnostic: embedstore asked for relaxed_order (no target)
         Box::new(|query| {
             let filter = Some((selectivity, values[query].as_str()));
             Ok(library
-                .search_relaxed(&queries[query], args.k, filter)?
+                .search_relaxed(&queries[query], args.data.k, filter)?
                 .rows)
         }),
     ];
-    let outcomes = interleaved(sides, args.queries, args.warmup, args.rounds)?;
-    let k = usize::try_from(args.k)?;
+    let outcomes = interleaved(sides, args.data.queries, args.warmup, args.rounds)?;
+    let k = usize::try_from(args.data.k)?;
     let library_side = SideFigures::of(&outcomes[0], truth, k);
     let ratio = outcomes[0].latency.p50_ms / outcomes[2].latency.p50_ms;
     let (recall_target, latency_target_met) = match selectivity {
@@ -391,7 +380,7 @@ fn filtered_phase(
     for path in paths.into_inner() {
         *path_counts.entry(path).or_insert(0) += 1;
     }
-    let matching: usize = data.filter_values[..args.queries]
+    let matching: usize = data.filter_values[..args.data.queries]
         .iter()
         .map(|value| {
             (0..data.rows())
@@ -401,7 +390,7 @@ fn filtered_phase(
         .sum();
     Ok(Filtered {
         selectivity: selectivity.label(),
-        matching_rows_mean: round3(matching as f64 / args.queries.max(1) as f64),
+        matching_rows_mean: round3(matching as f64 / args.data.queries.max(1) as f64),
         rows_target_met: library_side.rows_min == k.min(data.rows()),
         recall_target_met: library_side.recall >= recall_target,
         library: library_side,
@@ -439,13 +428,13 @@ fn batch_phase(library: &Library<'_>, data: &Dataset, args: &AnnArgs) -> BenchRe
         if single {
             let mut answers = Vec::with_capacity(queries.len());
             for query in queries {
-                answers.push(library.search(query, args.k, None, None)?.rows);
+                answers.push(library.search(query, args.data.k, None, None)?.rows);
             }
             let elapsed = started.elapsed();
             singles = answers;
             Ok(elapsed)
         } else {
-            let answers = library.search_batch(queries, args.k, None)?;
+            let answers = library.search_batch(queries, args.data.k, None)?;
             let elapsed = started.elapsed();
             batched = answers.into_iter().map(|answer| answer.rows).collect();
             Ok(elapsed)

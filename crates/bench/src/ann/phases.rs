@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use crate::BenchResult;
-use crate::ann::truth::recall;
 use crate::stats::Latency;
+use crate::truth::recall;
 
 /// One way of answering query number `n`: the data set rows it returned, nearest first.
 pub type Searcher<'a> = Box<dyn FnMut(usize) -> BenchResult<Vec<usize>> + 'a>;

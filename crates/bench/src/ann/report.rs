@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::ann::args::AnnArgs;
 use crate::ann::phases::SideOutcome;
-use crate::report::abbreviate_vectors;
+use crate::report::{abbreviate_vectors, round3, round4, verdict};
 
 /// Issue 5: embedstore's unfiltered p50 at most 5 % above the hand-written SQL's.
 pub const UNFILTERED_RATIO_TARGET: f64 = 1.05;
@@ -183,7 +183,12 @@ pub fn print_table(args: &AnnArgs, summary: &AnnSummary, plans: &[(String, Strin
     println!(
         "embedstore-bench ann: {} rows x {} dimensions (cosine, {} clusters), HNSW m=16 \
          ef_construction=64, {} queries x {} rounds, k = {}",
-        args.rows, args.dim, args.clusters, args.queries, args.rounds, args.k
+        args.data.rows,
+        args.data.dim,
+        args.data.clusters,
+        args.data.queries,
+        args.rounds,
+        args.data.k
     );
     println!("  load through the library (COPY): {:.1} s", summary.load_s);
     println!();
@@ -228,12 +233,12 @@ pub fn print_table(args: &AnnArgs, summary: &AnnSummary, plans: &[(String, Strin
             phase.ef_search,
             phase.p50_ratio,
             phase.id_mismatches,
-            args.queries,
+            args.data.queries,
             verdict(phase.target_met)
         );
     }
     println!();
-    println!("FILTERED     metadata field = value; k = {}", args.k);
+    println!("FILTERED     metadata field = value; k = {}", args.data.k);
     println!("  sel.  side                rows min  rows mean  recall@k    p50 ms    p95 ms");
     for phase in &summary.filtered {
         for (label, side) in [
@@ -266,7 +271,7 @@ pub fn print_table(args: &AnnArgs, summary: &AnnSummary, plans: &[(String, Strin
         println!(
             "  {:<5} embedstore {} rows every time                         {}",
             phase.selectivity,
-            args.k,
+            args.data.k,
             verdict(phase.rows_target_met)
         );
         println!(
@@ -308,32 +313,4 @@ pub fn print_table(args: &AnnArgs, summary: &AnnSummary, plans: &[(String, Strin
     }
     println!();
     println!("total {:.1} s", summary.elapsed_s);
-}
-
-/// `PASS` or `MISS`.
-pub fn verdict(met: bool) -> &'static str {
-    if met { "PASS" } else { "MISS" }
-}
-
-/// Rounds to three decimals.
-pub fn round3(value: f64) -> f64 {
-    (value * 1000.0).round() / 1000.0
-}
-
-/// Rounds to four decimals (recall).
-pub fn round4(value: f64) -> f64 {
-    (value * 10_000.0).round() / 10_000.0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verdicts_and_rounding() {
-        assert_eq!(verdict(true), "PASS");
-        assert_eq!(verdict(false), "MISS");
-        assert_eq!(round3(1.234_56), 1.235);
-        assert_eq!(round4(0.987_65), 0.9877);
-    }
 }

@@ -17,7 +17,7 @@ use embedstore::testing::TestDatabase;
 use pgvector::sql_types::Vector as VectorSql;
 
 use crate::BenchResult;
-use crate::ann::data::{Selectivity, row_of};
+use crate::data::{Selectivity, row_of};
 
 /// pgvector's `hnsw.iterative_scan` modes the baseline runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

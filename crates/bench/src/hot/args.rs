@@ -1,11 +1,9 @@
-//! Arguments of `embedstore-bench hot` (a subcommand of [`crate::args::Cli`]).
+//! Arguments of `embedstore-bench hot` (a subcommand of [`crate::cli::Cli`]).
 
 use std::fmt;
 use std::time::Duration;
 
-use clap::builder::RangedU64ValueParser;
-
-use crate::args::{positive, positive_u32};
+use crate::args::{DataArgs, positive};
 
 /// The `hot --help` description.
 pub const HOT_ABOUT: &str = "\
@@ -82,29 +80,12 @@ pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// `--k`: 1..=1000, the library's own range.
-fn k_range() -> RangedU64ValueParser<u32> {
-    RangedU64ValueParser::new().range(1..=1000)
-}
-
 /// What the hot-path benchmark measures and how much of it.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct HotArgs {
-    /// Rows in the searched collection.
-    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = positive())]
-    pub rows: usize,
-    /// Vector dimension.
-    #[arg(long, value_name = "N", default_value_t = 384, value_parser = positive_u32())]
-    pub dim: u32,
-    /// Queries in the query set (each thread sends them in its own random order).
-    #[arg(long, value_name = "N", default_value_t = 200, value_parser = positive())]
-    pub queries: usize,
-    /// Neighbours per search.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = k_range())]
-    pub k: u32,
-    /// Centroids the rows bunch around.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = positive())]
-    pub clusters: usize,
+    /// The data set and the searches.
+    #[command(flatten)]
+    pub data: DataArgs,
     /// Client thread counts of the sweep, comma-separated.
     #[arg(long, value_name = "LIST", default_value = "1,2,4,8,16", value_parser = parse_threads)]
     pub threads: ThreadCounts,
@@ -140,7 +121,7 @@ impl HotArgs {
     /// `--rows` when fewer (a quick run stays quick).
     pub fn insert_rows(&self) -> usize {
         self.insert_rows
-            .unwrap_or_else(|| DEFAULT_INSERT_ROWS.min(self.rows))
+            .unwrap_or_else(|| DEFAULT_INSERT_ROWS.min(self.data.rows))
     }
 }
 
@@ -150,7 +131,7 @@ mod tests {
     use clap::error::ErrorKind;
 
     use super::*;
-    use crate::args::{Cli, Mode};
+    use crate::cli::{Cli, Mode};
 
     fn parse(words: &[&str]) -> Result<HotArgs, clap::Error> {
         let cli = Cli::try_parse_from(["embedstore-bench", "hot"].iter().chain(words))?;
@@ -166,11 +147,13 @@ mod tests {
         assert_eq!(
             args,
             HotArgs {
-                rows: 100_000,
-                dim: 384,
-                queries: 200,
-                k: 10,
-                clusters: 100,
+                data: DataArgs {
+                    rows: 100_000,
+                    dim: 384,
+                    queries: 200,
+                    k: 10,
+                    clusters: 100,
+                },
                 threads: ThreadCounts(vec![1, 2, 4, 8, 16]),
                 seconds: Duration::from_millis(500),
                 rounds: 3,
@@ -204,7 +187,7 @@ mod tests {
             "--fail-on-miss",
         ])
         .unwrap();
-        assert_eq!((args.rows, args.queries), (5000, 50));
+        assert_eq!((args.data.rows, args.data.queries), (5000, 50));
         assert_eq!(
             args.insert_rows(),
             5000,

@@ -15,10 +15,10 @@ use embedstore::testing::TestDatabase;
 use embedstore::{Collection, Metric, NewCollection, NewEmbedding};
 
 use crate::BenchResult;
-use crate::ann::data::{Dataset, external_id};
+use crate::baseline::binary_copy::CopyRow;
+use crate::data::{Dataset, external_id};
 use crate::hot::raw::{self, encode_copy};
 use crate::hot::report::{InsertFigures, ms, ratio};
-use crate::ingest::binary_copy::CopyRow;
 use crate::stats::rows_per_second;
 
 /// The timed paths.
@@ -161,9 +161,9 @@ pub fn measure(
         upsert_new_rows_per_s: rate(best[1]),
         upsert_update_rows_per_s: rate(best[2]),
         copy_rows_per_s: copy,
-        insert_ratio: ratio(rate(best[0]), copy).map(crate::ann::report::round3),
-        upsert_new_ratio: ratio(rate(best[1]), copy).map(crate::ann::report::round3),
-        upsert_update_ratio: ratio(rate(best[2]), copy).map(crate::ann::report::round3),
+        insert_ratio: ratio(rate(best[0]), copy).map(crate::report::round3),
+        upsert_new_ratio: ratio(rate(best[1]), copy).map(crate::report::round3),
+        upsert_update_ratio: ratio(rate(best[2]), copy).map(crate::report::round3),
         round_ms,
     })
 }

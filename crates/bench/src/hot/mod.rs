@@ -40,9 +40,9 @@ use embedstore::{
 };
 
 use crate::BenchResult;
-use crate::ann::data::{Dataset, Selectivity, row_of};
-use crate::ann::report::{round3, round4};
-use crate::ann::truth;
+use crate::data::{Dataset, Selectivity, row_of};
+use crate::report::{round3, round4};
+use crate::truth;
 
 use self::args::HotArgs;
 use self::raw::{RawClient, RawResult};
@@ -84,15 +84,8 @@ struct Context<'a> {
 /// Generates, loads, measures, reports; the database is dropped on the way out.
 pub fn run(args: &HotArgs) -> BenchResult<HotSummary> {
     let started = Instant::now();
-    let dimension = usize::try_from(args.dim)?;
-    let k = usize::try_from(args.k)?;
-    eprintln!(
-        "generating {} rows x {dimension} around {} centroids, {} queries …",
-        args.rows, args.clusters, args.queries
-    );
-    let data = Dataset::generate(args.rows, dimension, args.clusters, args.queries);
-    eprintln!("ground truth by brute force …");
-    let all = truth::nearest(&data, k, None);
+    let k = usize::try_from(args.data.k)?;
+    let (data, all) = truth::generate(&args.data, args.data.queries)?;
     let mut truths = BTreeMap::new();
     truths.insert(Cell::Exact.label(), all.clone());
     truths.insert(Cell::Ef40.label(), all.clone());
@@ -114,7 +107,7 @@ pub fn run(args: &HotArgs) -> BenchResult<HotSummary> {
     let collection = db.store().write(|uow| {
         uow.collections().create(NewCollection::new(
             "hot",
-            args.dim,
+            args.data.dim,
             Metric::Cosine,
             "embedstore-bench",
         ))
@@ -136,7 +129,7 @@ pub fn run(args: &HotArgs) -> BenchResult<HotSummary> {
         let store = library_store(&context, threads)?;
         let mut raws = (0..threads)
             .map(|_| {
-                RawClient::connect(&context.url, collection.id.0, args.dim, args.k)
+                RawClient::connect(&context.url, collection.id.0, args.data.dim, args.data.k)
                     .map_err(|error| error.to_string())
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -168,18 +161,18 @@ pub fn run(args: &HotArgs) -> BenchResult<HotSummary> {
         args.insert_rows(),
         args.insert_batch
     );
-    let insert_data = Dataset::generate(args.insert_rows(), dimension, args.clusters, 0);
+    let insert_data = Dataset::generate(args.insert_rows(), data.dimension, args.data.clusters, 0);
     let inserts = inserts::measure(&db, &insert_data, args.insert_batch, args.insert_rounds)?;
     drop(db);
 
     let targets = report::evaluate(&cells, metadata.as_ref(), &quality, &inserts);
     let summary = HotSummary {
         mode: "hot",
-        rows: args.rows,
-        dim: args.dim,
-        queries: args.queries,
-        k: args.k,
-        clusters: args.clusters,
+        rows: args.data.rows,
+        dim: args.data.dim,
+        queries: args.data.queries,
+        k: args.data.k,
+        clusters: args.data.clusters,
         threads: args.threads.0.clone(),
         slice_seconds: round3(args.seconds.as_secs_f64()),
         rounds: args.rounds,
@@ -254,8 +247,13 @@ fn library_store(context: &Context<'_>, threads: usize) -> BenchResult<Store> {
 /// the HNSW index (the comparison would then flatter the library).
 fn plans(context: &Context<'_>, store: &Store) -> BenchResult<Vec<(String, String)>> {
     let (args, data) = (context.args, context.data);
-    let mut client = RawClient::connect(&context.url, context.collection.id.0, args.dim, args.k)
-        .map_err(|error| error.to_string())?;
+    let mut client = RawClient::connect(
+        &context.url,
+        context.collection.id.0,
+        args.data.dim,
+        args.data.k,
+    )
+    .map_err(|error| error.to_string())?;
     let query = data.queries.first().ok_or("no queries")?;
     let mut plans = Vec::new();
     for cell in [Cell::Ef40, Cell::Filter10, Cell::Filter1] {
@@ -265,13 +263,13 @@ fn plans(context: &Context<'_>, store: &Store) -> BenchResult<Vec<(String, Strin
             .map_err(|error| error.to_string())?;
         let filter = cell.containment(data, 0);
         let plan = client
-            .explain(statement, args.dim, query, filter.as_ref())
+            .explain(statement, args.data.dim, query, filter.as_ref())
             .map_err(|error| error.to_string())?;
         if cell == Cell::Ef40 && !plan.contains("Index Scan") {
             return Err(format!("the raw baseline does not use the HNSW index:\n{plan}").into());
         }
         plans.push((format!("raw, {}", cell.label()), plan));
-        let request = cell.request(data, 0, args.k);
+        let request = cell.request(data, 0, args.data.k);
         let library = store.read(|uow| uow.explain_search(context.collection, request))?;
         plans.push((format!("library, {}", cell.label()), library));
     }
@@ -286,7 +284,7 @@ fn library_search(
     cell: Cell,
     query: usize,
 ) -> embedstore::Result<SearchResponse> {
-    let request = cell.request(context.data, query, context.args.k);
+    let request = cell.request(context.data, query, context.args.data.k);
     match client {
         Client::Uow => store.read(|uow| uow.search(context.collection, request)),
         _ => store.search(context.collection, request),
@@ -313,7 +311,7 @@ fn quality_pass(
     cell: Cell,
 ) -> BenchResult<Quality> {
     let (args, data) = (context.args, context.data);
-    let k = usize::try_from(args.k)?;
+    let k = usize::try_from(args.data.k)?;
     let (statement, ef_search, iterative) = cell.baseline();
     raw_client
         .configure(ef_search, iterative)
@@ -323,7 +321,7 @@ fn quality_pass(
     let (mut raw_rows_min, mut library_rows_min) = (usize::MAX, usize::MAX);
     let (mut store_uow, mut store_raw) = (0, 0);
     let mut paths: BTreeMap<String, usize> = BTreeMap::new();
-    for (query, expected) in truth.iter().enumerate().take(args.queries) {
+    for (query, expected) in truth.iter().enumerate().take(args.data.queries) {
         let filter = cell.containment(data, query);
         let raw_rows: Vec<usize> = raw_client
             .nearest(statement, &data.queries[query], filter.as_ref())
@@ -343,10 +341,10 @@ fn quality_pass(
         store_uow += usize::from(store_rows != uow_rows);
         store_raw += usize::from(store_rows != raw_rows);
     }
-    let queries = args.queries.max(1) as f64;
+    let queries = args.data.queries.max(1) as f64;
     let matching: usize = match cell.selectivity() {
-        None => data.rows() * args.queries,
-        Some(selectivity) => data.filter_values[..args.queries]
+        None => data.rows() * args.data.queries,
+        Some(selectivity) => data.filter_values[..args.data.queries]
             .iter()
             .map(|value| {
                 (0..data.rows())
@@ -391,13 +389,13 @@ fn measure_cell(
             .map_err(|error| error.to_string())?;
     }
     let orders: Vec<Vec<usize>> = (0..threads)
-        .map(|thread| query_order(thread, args.queries))
+        .map(|thread| query_order(thread, args.data.queries))
         .collect();
     let warmups: Vec<Vec<usize>> = orders
         .iter()
         .map(|order| order.iter().copied().cycle().take(args.warmup).collect())
         .collect();
-    let filters: Vec<Option<serde_json::Value>> = (0..args.queries)
+    let filters: Vec<Option<serde_json::Value>> = (0..args.data.queries)
         .map(|query| cell.containment(context.data, query))
         .collect();
     let raw_query = |client: &mut RawClient, query: usize| -> RawResult<usize> {

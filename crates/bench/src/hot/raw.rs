@@ -15,7 +15,7 @@ use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
 
-use crate::ingest::binary_copy::{self, CopyRow};
+use crate::baseline::binary_copy::{self, CopyRow};
 
 /// The baseline's result type; `Send`, so a client thread can hand its error back.
 pub type RawResult<T> = Result<T, Box<dyn Error + Send + Sync>>;

@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::ann::report::{round3, round4, verdict};
 use crate::hot::sweep::{Cell, Slice};
 use crate::report::abbreviate_vectors;
+use crate::report::{round3, round4, verdict};
 use crate::stats::{Latency, to_ms};
 
 /// Issue 12: library QPS at least the baseline's at every concurrency (unfiltered cells).

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::args::DataArgs;
 use crate::hot::args::{HotArgs, ThreadCounts};
 use crate::hot::run;
 use crate::hot::sweep::Cell;
@@ -11,11 +12,13 @@ use crate::hot::sweep::Cell;
 #[test]
 fn a_tiny_run_reports_every_cell_and_target() {
     let args = HotArgs {
-        rows: 2_000,
-        dim: 16,
-        queries: 12,
-        k: 5,
-        clusters: 8,
+        data: DataArgs {
+            rows: 2_000,
+            dim: 16,
+            queries: 12,
+            k: 5,
+            clusters: 8,
+        },
         threads: ThreadCounts(vec![1, 2]),
         seconds: Duration::from_millis(100),
         rounds: 2,

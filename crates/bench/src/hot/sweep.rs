@@ -11,9 +11,9 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use embedstore::testing::Rng;
-use embedstore::{Filter, SearchRequest};
+use embedstore::{Filter, SearchRequest, VectorSearch};
 
-use crate::ann::data::{Dataset, Selectivity};
+use crate::data::{Dataset, Selectivity};
 use crate::hot::raw::{RawQuery, RawResult};
 
 /// One kind of search the sweep measures.
@@ -83,8 +83,8 @@ impl Cell {
 
     /// The library's request for query `query` of `data`: ids and distances only except in
     /// the metadata cell; filtered cells leave every setting at the library's default.
-    pub fn request(self, data: &Dataset, query: usize, k: u32) -> SearchRequest {
-        let request = SearchRequest::new(data.queries[query].clone(), k);
+    pub fn request(self, data: &Dataset, query: usize, k: u32) -> VectorSearch {
+        let request = SearchRequest::vector(data.queries[query].clone(), k);
         match self {
             Cell::Exact => request.include_metadata(false).with_exact(true),
             Cell::Ef40 => request.include_metadata(false).with_ef_search(40),
@@ -289,12 +289,12 @@ mod tests {
     fn cells_build_the_requests_they_name() {
         let data = Dataset::generate(20, 8, 2, 3);
         let exact = Cell::Exact.request(&data, 0, 5);
-        assert!(exact.exact && !exact.include_metadata);
-        assert_eq!(Cell::Ef100.request(&data, 1, 5).ef_search, Some(100));
+        assert!(exact.ann.exact && !exact.include.metadata);
+        assert_eq!(Cell::Ef100.request(&data, 1, 5).ann.ef_search, Some(100));
         let filtered = Cell::Filter1.request(&data, 2, 5);
-        assert!(filtered.filter.is_some() && filtered.ef_search.is_none());
-        assert!(filtered.iterative.is_none(), "the library's default");
-        assert!(Cell::Metadata.request(&data, 0, 5).include_metadata);
+        assert!(filtered.filter.is_some() && filtered.ann.ef_search.is_none());
+        assert!(filtered.ann.iterative.is_none(), "the library's default");
+        assert!(Cell::Metadata.request(&data, 0, 5).include.metadata);
         let value = Selectivity::OnePercent.value_text(data.filter_values[2]);
         assert_eq!(
             Cell::Filter1.containment(&data, 2),

@@ -1,4 +1,4 @@
-//! Arguments of `embedstore-bench ingest` (a subcommand of [`crate::args::Cli`]).
+//! Arguments of `embedstore-bench ingest` (a subcommand of [`crate::cli::Cli`]).
 
 use std::path::PathBuf;
 
@@ -72,7 +72,7 @@ mod tests {
     use clap::error::ErrorKind;
 
     use super::*;
-    use crate::args::{Cli, Mode};
+    use crate::cli::{Cli, Mode};
 
     fn parse_words(words: &[&str]) -> Result<IngestArgs, clap::Error> {
         let line = ["embedstore-bench", "ingest"].iter().chain(words);

@@ -10,7 +10,7 @@ use diesel::sql_types::{Integer, Jsonb, Text};
 use pgvector::sql_types::Vector as VectorSql;
 
 use crate::BenchResult;
-use crate::ingest::binary_copy;
+use crate::baseline::binary_copy;
 use crate::ingest::rows::Rows;
 
 /// A COPY stream's format.
@@ -40,7 +40,7 @@ pub fn copy_command(format: CopyFormat) -> String {
 /// # Errors
 /// When `psql` cannot start or fails.
 pub fn psql_copy(database_url: &str, data: &Path, format: CopyFormat) -> BenchResult<Duration> {
-    crate::psql::timed_copy(database_url, &copy_command(format), data)
+    crate::baseline::psql::timed_copy(database_url, &copy_command(format), data)
 }
 
 /// The naive pattern: the first `sample` rows, each in its own `INSERT` committed on its own

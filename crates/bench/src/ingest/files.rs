@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::BenchResult;
-use crate::copy_text::{escape, vector_text};
-use crate::ingest::binary_copy::{self, CopyRow};
+use crate::baseline::binary_copy::{self, CopyRow};
+use crate::baseline::copy_text::{escape, vector_text};
 use crate::ingest::rows::{Row, Rows};
 
 /// Write buffer size: large sequential writes.

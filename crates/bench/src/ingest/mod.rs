@@ -21,7 +21,6 @@
 
 pub mod args;
 mod baseline;
-pub(crate) mod binary_copy;
 mod checks;
 mod cli;
 mod files;

@@ -7,6 +7,7 @@ use serde::Serialize;
 use crate::ingest::args::IngestArgs;
 use crate::ingest::cli::IngestRun;
 use crate::ingest::measure::{IngestOutcome, Round};
+use crate::report::round3;
 use crate::stats::{percentile, rows_per_second, to_ms};
 
 mod table;
@@ -301,15 +302,10 @@ fn round_ms(round: &Round, rows: usize, naive_rows: usize) -> RoundMs {
     }
 }
 
-/// Rounds to three decimals, enough for milliseconds and ratios.
-fn round3(value: f64) -> f64 {
-    (value * 1000.0).round() / 1000.0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::{Cli, Mode};
+    use crate::cli::{Cli, Mode};
     use crate::ingest::cli::CliReport;
 
     fn run(wall_ms: u64, reported: Option<u64>, polled: Option<u64>) -> IngestRun {

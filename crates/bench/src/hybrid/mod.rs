@@ -1,21 +1,18 @@
 //! `embedstore-bench hybrid`: issue 13's known-item benchmark of vector-only, text-only and
 //! hybrid search, on real text.
 //!
-//! 1. **Corpus** ([`corpus`]): chunks of 40–200 words of this repository's documents and doc
-//!    comments and of the documentation installed on the machine (`/usr/share/doc/**/README*`,
-//!    `/usr/share/common-licenses`, English man pages), de-duplicated, at most `--max-chunks`
-//!    (sources whole in that order while they fit, then a sample of the next keyed by each
-//!    chunk's text: on this Debian machine, of the man pages). A machine without that
-//!    documentation still has the repository's.
-//! 2. **Embedding**: the CLI's deterministic hashing embedder (`crates/cli/src/embedder.rs`,
-//!    compiled into this binary from that one file): word unigrams and bigrams and character
+//! 1. **Corpus and queries** ([`frozen`]): read from `crates/bench/data/hybrid.jsonl`, made
+//!    once by `crates/bench/prep/hybrid_corpus.py` from this repository's own documents and
+//!    doc comments at a named commit (chunks of 40–200 words, de-duplicated), so every machine
+//!    measures the same text.
+//! 2. **Embedding**: a copy of the CLI's deterministic hashing embedder ([`embedder`]): word unigrams and bigrams and character
 //!    trigrams hashed into 384 dimensions. No neural model can be had here, so the vector side
 //!    matches words and spellings, never meanings — see BENCHMARKS.md for what that means for
 //!    the figures.
-//! 3. **Queries** ([`queries`]), each with exactly one right chunk: *rare term* (an
-//!    identifier, option or error code found in that chunk only, alone or with one or two of
-//!    its neighbouring words) and *paraphrase* (a sentence's common words, some dropped, some
-//!    replaced by WordNet synonyms, shuffled; no other chunk holds the words it kept).
+//! 3. **Queries**, each with exactly one right chunk: *rare term* (an identifier, option or
+//!    error code found in that chunk only, alone or with one or two of its neighbouring words)
+//!    and *paraphrase* (a sentence's common words, some dropped, shuffled; no other chunk
+//!    holds the words it kept), both made by the prep script.
 //! 4. **Measure**, through the public API on a throw-away database: the chunks loaded with
 //!    `content`, an HNSW index built (m 16, ef_construction 64; searched at ef_search 40),
 //!    the text index built (`Store::create_text_index`, for each `--text-config` in turn).
@@ -35,23 +32,12 @@
 //! Progress goes to stderr; the table and, last, one JSON line go to stdout. Exit code 0, or
 //! 2 on any error.
 
-mod corpus;
-mod queries;
-mod roff;
-mod wordnet;
-
-// The CLI's embedder, shared from its one source file (it uses nothing of the CLI crate);
-// `similarity` is only for its own tests. (A `//` comment: a doc comment here would join the
-// file's own `//!` documentation and break its links.)
-#[allow(dead_code)]
-#[path = "../../../cli/src/embedder.rs"]
 mod embedder;
+mod frozen;
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::builder::RangedU64ValueParser;
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use embedstore::testing::TestDatabase;
 use embedstore::{
@@ -59,11 +45,10 @@ use embedstore::{
 };
 use serde::Serialize;
 
-use self::corpus::{Corpus, Index};
-use self::queries::{Class, Query, QueryStats};
-use self::wordnet::WordNet;
+use self::frozen::{Class, Frozen, Meta, Query};
 use crate::BenchResult;
 use crate::args::positive;
+use crate::report::round4;
 use crate::stats::Latency;
 
 /// The `hybrid --help` description.
@@ -71,23 +56,19 @@ pub const HYBRID_ABOUT: &str = "\
 Measures issue 13's vector-only, text-only and hybrid (reciprocal rank fusion) search on a
 known-item set of real text, in one run on a throw-away database.
 
-Corpus: chunks of 40-200 words of this repository's documents and doc comments and of the
-machine's documentation (/usr/share/doc/**/README*, /usr/share/common-licenses, English man
-pages), de-duplicated, at most --max-chunks (sources whole in that order while they fit,
-then a sample of the next); without the machine's documentation, the repository's alone.
-Vectors: the CLI's deterministic hashing embedder (word unigrams/bigrams and character
-trigrams in 384 dimensions; it matches words and spellings, not meanings). Queries, each
-with one right chunk: rare terms (an identifier, option or error code found in that chunk
-only) and paraphrases (a sentence's common words, some replaced by WordNet synonyms when
-/usr/share/wordnet is installed - scripts/setup-wordnet.sh -, shuffled).
+Corpus and queries: frozen in crates/bench/data/hybrid.jsonl (this repository's own documents
+and doc comments at one commit, made by crates/bench/prep/hybrid_corpus.py). Vectors: a copy of
+the CLI's deterministic hashing embedder (word unigrams/bigrams and character trigrams in 384
+dimensions; it matches words and spellings, not meanings). Queries, each with one right chunk:
+rare terms (an identifier, option or error code found in that chunk only) and paraphrases (a
+sentence's common words, shuffled).
 
 Reports, for each text search configuration (each with its own text index), MRR@10 and
 hits@10 of vector-only, text-only and hybrid search per query class (paraphrases also split
 by whether they got a synonym) and overall, the vector side both from an HNSW index (m 16,
 ef_construction 64, ef_search 40) and by exact scan; and p50/p95 of the three searches with
 the HNSW vector side, interleaved, best of --rounds, with hybrid p50 / vector-only p50.
-About 3 minutes with the defaults on a busy 2-core machine; --dry-run prints the corpus and
-example queries only.";
+--dry-run prints the corpus and example queries only.";
 
 /// Results per search.
 const K: u32 = 10;
@@ -100,19 +81,13 @@ const EF_SEARCH: u32 = 40;
 const LOAD_CHUNK: usize = 5_000;
 /// Text-side misses of rare terms listed in the report.
 const MISSES_LISTED: usize = 10;
-const CORPUS_SEED: u64 = 1313;
-const RARE_TERM_SEED: u64 = 2727;
-const PARAPHRASE_SEED: u64 = 4141;
 
 /// What the hybrid benchmark measures.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct HybridArgs {
-    /// Queries of each class (rare term, paraphrase); fewer when the corpus has fewer.
+    /// Queries of each class (rare term, paraphrase); fewer when the frozen set has fewer.
     #[arg(long, value_name = "N", default_value_t = 300, value_parser = positive())]
     pub queries: usize,
-    /// Most chunks in the corpus (sources whole while they fit, then a sample of the next).
-    #[arg(long, value_name = "N", default_value_t = 20_000, value_parser = positive())]
-    pub max_chunks: usize,
     /// Text search configurations to measure, each with its own text index, in turn.
     #[arg(
         long,
@@ -128,18 +103,7 @@ pub struct HybridArgs {
     /// Unmeasured queries (each as all five searches) before each configuration's passes.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub warmup: usize,
-    /// Chance, in percent, that a paraphrase word is replaced by a WordNet synonym.
-    #[arg(long, value_name = "PERCENT", default_value_t = 50,
-          value_parser = RangedU64ValueParser::<u32>::new().range(0..=100))]
-    pub synonym_percent: u32,
-    /// WordNet's database (Debian package wordnet-base, see scripts/setup-wordnet.sh); without
-    /// it the paraphrases get no synonyms.
-    #[arg(long, value_name = "DIR", default_value = "/usr/share/wordnet")]
-    pub wordnet: PathBuf,
-    /// Only this repository's files, not the machine's documentation.
-    #[arg(long)]
-    pub repo_only: bool,
-    /// Build the corpus and the queries, print them with examples, and stop (no database).
+    /// Print the corpus and example queries, and stop (no database).
     #[arg(long)]
     pub dry_run: bool,
 }
@@ -207,18 +171,24 @@ impl Kind {
     }
 
     fn request(self, query: &Query, vector: &[f32]) -> SearchRequest {
-        let request = match self {
-            Kind::VectorExact | Kind::Vector => SearchRequest::new(vector.to_vec(), K),
-            Kind::Text => SearchRequest::text(query.text.clone(), K),
-            Kind::HybridExact | Kind::Hybrid => {
-                SearchRequest::new(vector.to_vec(), K).with_text(query.text.clone())
-            }
-        };
         let exact = matches!(self, Kind::VectorExact | Kind::HybridExact);
-        request
-            .with_exact(exact)
-            .with_ef_search(EF_SEARCH)
-            .include_metadata(false)
+        match self {
+            Kind::VectorExact | Kind::Vector => SearchRequest::vector(vector.to_vec(), K)
+                .with_exact(exact)
+                .with_ef_search(EF_SEARCH)
+                .include_metadata(false)
+                .into(),
+            Kind::Text => SearchRequest::text(query.text.clone(), K)
+                .include_metadata(false)
+                .into(),
+            Kind::HybridExact | Kind::Hybrid => {
+                SearchRequest::hybrid(vector.to_vec(), query.text.clone(), K)
+                    .with_exact(exact)
+                    .with_ef_search(EF_SEARCH)
+                    .include_metadata(false)
+                    .into()
+            }
+        }
     }
 }
 
@@ -285,93 +255,30 @@ struct HnswFigures {
 #[derive(Debug, Clone, Serialize)]
 struct Summary {
     chunks: usize,
-    sources: Vec<corpus::SourceCount>,
-    skipped_files: corpus::Skipped,
-    duplicate_chunks: usize,
-    distinct_chunks_before_cap: usize,
+    corpus: Meta,
     embedder: &'static str,
     dimension: usize,
     k: u32,
     rare_term_queries: usize,
     paraphrase_queries: usize,
-    synonyms: String,
-    synonym_percent: u32,
-    query_stats: QueryStats,
     hnsw: HnswFigures,
     rounds: usize,
     configs: Vec<ConfigFigures>,
     seconds: f64,
 }
 
-fn repository_root() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    root.canonicalize().unwrap_or(root)
-}
-
 /// Builds, measures and prints; the summary, or `None` after a dry run.
 fn run(args: &HybridArgs) -> BenchResult<Option<Summary>> {
     let started = Instant::now();
-    let mut sources = corpus::repository_sources(&repository_root());
-    if !args.repo_only {
-        sources.extend(corpus::system_sources(Path::new("/usr/share")));
-    }
-    eprintln!(
-        "reading {} files …",
-        sources.iter().map(|s| s.files.len()).sum::<usize>()
-    );
-    let corpus = corpus::build(&sources, args.max_chunks, CORPUS_SEED);
-    if corpus.chunks.is_empty() {
-        return Err("the corpus is empty: no readable source file".into());
-    }
-    let index = Index::new(&corpus.chunks);
-    let (wordnet, synonyms) = match WordNet::load(&args.wordnet) {
-        Ok(wordnet) => {
-            let status = format!(
-                "WordNet ({}, {} words with synonyms)",
-                args.wordnet.display(),
-                wordnet.len()
-            );
-            (Some(wordnet), status)
-        }
-        Err(error) => {
-            eprintln!(
-                "warning: no WordNet ({error}); paraphrases get no synonyms. \
-                 scripts/setup-wordnet.sh installs it (Debian package wordnet-base)."
-            );
-            (
-                None,
-                format!("none (no WordNet at {})", args.wordnet.display()),
-            )
-        }
-    };
-    let mut stats = QueryStats::default();
-    let mut queries = queries::rare_term_queries(
-        &corpus.chunks,
-        &index,
-        args.queries,
-        RARE_TERM_SEED,
-        &mut stats,
-    );
-    let rare_count = queries.len();
-    queries.extend(queries::paraphrase_queries(
-        &corpus.chunks,
-        &index,
-        wordnet.as_ref(),
-        args.queries,
-        args.synonym_percent,
-        PARAPHRASE_SEED,
-        &mut stats,
-    ));
-    drop(index);
-    drop(wordnet);
+    let corpus = Frozen::load(args.queries)?;
+    let queries = &corpus.queries;
+    let rare_count = queries
+        .iter()
+        .filter(|query| query.class == Class::RareTerm)
+        .count();
     let paraphrase_count = queries.len() - rare_count;
-    eprintln!(
-        "{} chunks, {rare_count} rare-term and {paraphrase_count} paraphrase queries ({:.1} s)",
-        corpus.chunks.len(),
-        started.elapsed().as_secs_f64()
-    );
     if args.dry_run {
-        print_dry_run(&corpus, &queries, &stats, &synonyms);
+        print_dry_run(&corpus);
         return Ok(None);
     }
     if queries.is_empty() {
@@ -444,7 +351,7 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Summary>> {
             store,
             &collection,
             config,
-            &queries,
+            queries,
             &query_vectors,
             args,
         )?);
@@ -453,18 +360,12 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Summary>> {
     drop(db);
     let summary = Summary {
         chunks: corpus.chunks.len(),
-        sources: corpus.sources.clone(),
-        skipped_files: corpus.skipped.clone(),
-        duplicate_chunks: corpus.duplicates,
-        distinct_chunks_before_cap: corpus.before_cap,
+        corpus: corpus.meta.clone(),
         embedder: embedder::MODEL,
         dimension: embedder::DIMENSION,
         k: K,
         rare_term_queries: rare_count,
         paraphrase_queries: paraphrase_count,
-        synonyms,
-        synonym_percent: args.synonym_percent,
-        query_stats: stats,
         hnsw,
         rounds: args.rounds,
         configs,
@@ -674,61 +575,29 @@ fn quality_rows(
         .collect()
 }
 
-fn print_corpus(
-    chunks: usize,
-    sources: &[corpus::SourceCount],
-    skipped: &corpus::Skipped,
-    duplicates: usize,
-    before_cap: usize,
-) {
+fn print_corpus(chunks: usize, meta: &Meta) {
     println!(
-        "corpus: {chunks} chunks of {}-{} words ({before_cap} distinct before the cap, \
-         {duplicates} repeated chunks dropped)",
-        corpus::MIN_WORDS,
-        corpus::MAX_WORDS
-    );
-    for source in sources {
-        println!(
-            "  {:<52} {:>6} files {:>7} chunks",
-            source.name, source.files, source.chunks
-        );
-    }
-    println!(
-        "  files skipped: {} empty, {} binary, {} not UTF-8, {} too large, {} unreadable",
-        skipped.empty, skipped.binary, skipped.not_utf8, skipped.too_large, skipped.unreadable
+        "corpus: {chunks} chunks of 40-200 words ({} repeated chunks dropped): {}",
+        meta.duplicate_chunks, meta.source
     );
 }
 
-fn print_queries(rare: usize, paraphrase: usize, stats: &QueryStats, synonyms: &str) {
-    let [alone, one, two] = stats.rare_term_context_words;
+fn print_queries(rare: usize, paraphrase: usize, meta: &Meta) {
     println!(
-        "queries: {rare} rare term (from {} chunks with a unique identifier-like term; \
-         {alone} term alone, {one} with 1 word, {two} with 2)",
-        stats.rare_term_chunks
-    );
-    println!(
-        "         {paraphrase} paraphrase ({:.1} words on average, {:.2} synonyms, {} with at \
-         least one; words in < {} chunks left out; synonyms: {synonyms})",
-        stats.paraphrase_mean_words,
-        stats.paraphrase_mean_synonyms,
-        stats.paraphrases_with_synonyms,
-        stats.distinctive_below
+        "queries: {rare} rare term (from {} chunks with a unique identifier-like term), \
+         {paraphrase} paraphrase (words in < {} chunks left out; synonyms: {})",
+        meta.rare_term_chunks, meta.distinctive_below, meta.synonyms
     );
 }
 
-fn print_dry_run(corpus: &Corpus, queries: &[Query], stats: &QueryStats, synonyms: &str) {
-    print_corpus(
-        corpus.chunks.len(),
-        &corpus.sources,
-        &corpus.skipped,
-        corpus.duplicates,
-        corpus.before_cap,
-    );
+fn print_dry_run(corpus: &Frozen) {
+    print_corpus(corpus.chunks.len(), &corpus.meta);
+    let queries = &corpus.queries;
     let rare = queries
         .iter()
         .filter(|q| q.class == Class::RareTerm)
         .count();
-    print_queries(rare, queries.len() - rare, stats, synonyms);
+    print_queries(rare, queries.len() - rare, &corpus.meta);
     for class in [Class::RareTerm, Class::Paraphrase] {
         println!("examples, {}:", class.name());
         for query in queries.iter().filter(|q| q.class == class).take(8) {
@@ -760,18 +629,11 @@ fn print_table(summary: &Summary) {
         hnsw.build_s,
         hnsw.size_bytes as f64 / 1e6
     );
-    print_corpus(
-        summary.chunks,
-        &summary.sources,
-        &summary.skipped_files,
-        summary.duplicate_chunks,
-        summary.distinct_chunks_before_cap,
-    );
+    print_corpus(summary.chunks, &summary.corpus);
     print_queries(
         summary.rare_term_queries,
         summary.paraphrase_queries,
-        &summary.query_stats,
-        &summary.synonyms,
+        &summary.corpus,
     );
     for config in &summary.configs {
         println!();
@@ -865,14 +727,10 @@ fn print_table(summary: &Summary) {
     println!("total {:.1} s", summary.seconds);
 }
 
-fn round4(value: f64) -> f64 {
-    (value * 10_000.0).round() / 10_000.0
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::args::{Cli, Mode};
+    use crate::cli::{Cli, Mode};
 
     fn parse(line: &str) -> Result<HybridArgs, clap::Error> {
         let cli = Cli::try_parse_checked(
@@ -889,50 +747,30 @@ mod tests {
     #[test]
     fn hybrid_flags_parse() {
         let args = parse("").unwrap();
-        assert_eq!(
-            (
-                args.queries,
-                args.max_chunks,
-                args.rounds,
-                args.synonym_percent
-            ),
-            (300, 20_000, 3, 50)
-        );
+        assert_eq!((args.queries, args.rounds), (300, 3));
         assert_eq!(args.text_config, ["simple", "english"]);
-        assert!(!args.repo_only && !args.dry_run);
-        let args =
-            parse("--queries 20 --text-config english --synonym-percent 0 --repo-only").unwrap();
+        assert!(!args.dry_run);
+        let args = parse("--queries 20 --text-config english").unwrap();
         assert_eq!(args.text_config, ["english"]);
-        assert_eq!((args.queries, args.synonym_percent), (20, 0));
-        assert!(args.repo_only);
-        for refused in [
-            "--synonym-percent 101",
-            "--queries 0",
-            "--rows 5",
-            "--rounds 0",
-        ] {
+        assert_eq!(args.queries, 20);
+        for refused in ["--queries 0", "--rows 5", "--rounds 0", "--repo-only"] {
             assert!(parse(refused).is_err(), "{refused}");
         }
     }
 
-    /// A tiny run on the real server (`TEST_DATABASE_URL` / `DATABASE_URL`): the repository's
-    /// files only, no WordNet, one configuration, one round.
+    /// A tiny run on the real server (`TEST_DATABASE_URL` / `DATABASE_URL`): the frozen
+    /// corpus, eight queries of each class, one configuration, one round.
     #[test]
     fn a_tiny_run_reports_every_class_and_search() {
         let args = HybridArgs {
             queries: 8,
-            max_chunks: 400,
             text_config: vec!["simple".to_owned()],
             rounds: 1,
             warmup: 1,
-            synonym_percent: 50,
-            wordnet: PathBuf::from("/nonexistent/wordnet"),
-            repo_only: true,
             dry_run: false,
         };
         let summary = run(&args).unwrap().unwrap();
-        assert!(summary.chunks <= 400);
-        assert!(summary.synonyms.starts_with("none"), "{}", summary.synonyms);
+        assert!(summary.chunks > 500, "{}", summary.chunks);
         assert_eq!(summary.rare_term_queries, 8);
         assert_eq!(summary.paraphrase_queries, 8);
         let [config] = &summary.configs[..] else {

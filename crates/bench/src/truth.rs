@@ -7,7 +7,26 @@
 
 use std::collections::HashSet;
 
-use crate::ann::data::{Dataset, Selectivity};
+use crate::BenchResult;
+use crate::args::DataArgs;
+use crate::data::{Dataset, Selectivity};
+
+/// The prologue of every mode on the clustered data: generates `args`'s rows with `queries`
+/// queries and finds each query's `k` nearest rows by brute force, saying so on stderr.
+///
+/// # Errors
+/// When `--dim` or `--k` does not fit in `usize`.
+pub fn generate(args: &DataArgs, queries: usize) -> BenchResult<(Dataset, Vec<Vec<usize>>)> {
+    let dimension = usize::try_from(args.dim)?;
+    eprintln!(
+        "generating {} rows x {dimension} around {} centroids, {} queries …",
+        args.rows, args.clusters, args.queries
+    );
+    let data = Dataset::generate(args.rows, dimension, args.clusters, queries);
+    eprintln!("ground truth by brute force …");
+    let truth = nearest(&data, usize::try_from(args.k)?, None);
+    Ok((data, truth))
+}
 
 /// The `k` nearest rows of every query, nearest first; with a filter, among the rows that
 /// match each query's filter value only.

@@ -15,8 +15,6 @@
 //! Progress goes to stderr; the table and, last, one JSON line go to stdout. Exit code 0
 //! whether or not a target is met, 2 on any error.
 
-pub mod hybrid;
-
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -28,10 +26,11 @@ use embedstore::{
 use serde::Serialize;
 
 use crate::BenchResult;
-use crate::ann::data::{Dataset, row_of};
-use crate::ann::truth;
-use crate::args::{positive, positive_u32};
+use crate::args::{DataArgs, positive};
+use crate::data::{Dataset, row_of};
+use crate::report::round4;
 use crate::stats::Latency;
+use crate::truth;
 
 /// The `quant --help` description.
 pub const QUANT_ABOUT: &str = "\
@@ -57,21 +56,9 @@ const BINARY_P50_RATIO: f64 = 1.0;
 /// What the quantization benchmark measures and how much of it.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct QuantArgs {
-    /// Rows in the collection.
-    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = positive())]
-    pub rows: usize,
-    /// Vector dimension.
-    #[arg(long, value_name = "N", default_value_t = 384, value_parser = positive_u32())]
-    pub dim: u32,
-    /// Measured queries per round and index.
-    #[arg(long, value_name = "N", default_value_t = 200, value_parser = positive())]
-    pub queries: usize,
-    /// Neighbours per search.
-    #[arg(long, value_name = "N", default_value_t = 10, value_parser = positive_u32())]
-    pub k: u32,
-    /// Centroids the rows bunch around.
-    #[arg(long, value_name = "N", default_value_t = 100, value_parser = positive())]
-    pub clusters: usize,
+    /// The data set and the searches.
+    #[command(flatten)]
+    pub data: DataArgs,
     /// HNSW links per node (every index).
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub m: u32,
@@ -139,25 +126,17 @@ pub fn main(args: &QuantArgs) -> ExitCode {
 
 fn run(args: &QuantArgs) -> BenchResult<()> {
     let started = Instant::now();
-    let dimension = usize::try_from(args.dim)?;
-    let k = usize::try_from(args.k)?;
-    eprintln!(
-        "generating {} rows x {dimension} around {} centroids, {} queries …",
-        args.rows, args.clusters, args.queries
-    );
-    let data = Dataset::generate(args.rows, dimension, args.clusters, args.queries);
-    eprintln!("ground truth by brute force …");
-    let truth = truth::nearest(&data, k, None);
+    let (data, truth) = truth::generate(&args.data, args.data.queries)?;
     eprintln!(
         "creating the benchmark database and loading {} rows …",
-        args.rows
+        args.data.rows
     );
     let db = TestDatabase::try_new()?;
     let store = db.store();
     let collection = store.write(|uow| {
         uow.collections().create(NewCollection::new(
             "quant",
-            args.dim,
+            args.data.dim,
             Metric::Cosine,
             "embedstore-bench",
         ))
@@ -205,9 +184,9 @@ fn run(args: &QuantArgs) -> BenchResult<()> {
         && figures[2].size_ratio <= BINARY_SIZE_RATIO
         && figures[2].p50_ratio <= BINARY_P50_RATIO;
     let summary = Summary {
-        rows: args.rows,
-        dim: args.dim,
-        k: args.k,
+        rows: args.data.rows,
+        dim: args.data.dim,
+        k: args.data.k,
         m: args.m,
         ef_construction: args.ef_construction,
         ef_search: args.ef_search,
@@ -250,7 +229,7 @@ fn measure(
     let status = store.create_index(collection, &spec, None)?;
     let build = building.elapsed();
     let request = |query: &[f32]| {
-        SearchRequest::new(query.to_vec(), args.k)
+        SearchRequest::vector(query.to_vec(), args.data.k)
             .include_metadata(false)
             .with_ef_search(args.ef_search)
             .with_rerank_factor(args.rerank_factor)
@@ -258,7 +237,7 @@ fn measure(
     for query in data.queries.iter().cycle().take(args.warmup) {
         store.search(collection, request(query))?;
     }
-    let k = usize::try_from(args.k)?;
+    let k = usize::try_from(args.data.k)?;
     let mut best: Option<Latency> = None;
     let mut recall = 0.0;
     let mut ann_answers = 0;
@@ -347,8 +326,4 @@ fn print_table(summary: &Summary) {
          {BINARY_P50_RATIO}x p50: {}",
         if summary.binary_met { "met" } else { "NOT met" }
     );
-}
-
-fn round4(value: f64) -> f64 {
-    (value * 10_000.0).round() / 10_000.0
 }

@@ -54,7 +54,7 @@ pub fn measure(
         .execute(&mut conn)?;
     let plan = db
         .store()
-        .read(|uow| uow.explain_search(collection, SearchRequest::new(first.clone(), k)))?;
+        .read(|uow| uow.explain_search(collection, SearchRequest::vector(first.clone(), k)))?;
     let sql = search_sql(collection.dimension);
     let expected_hits = usize::try_from(k)?;
     let mut pair = SearchPair {
@@ -149,10 +149,12 @@ impl SearchPair<'_> {
 
     fn library(&mut self, query: &[f32]) -> BenchResult<(Duration, Vec<String>)> {
         let started = Instant::now();
-        let response = self
-            .db
-            .store()
-            .read(|uow| uow.search(self.collection, SearchRequest::new(query.to_vec(), self.k)))?;
+        let response = self.db.store().read(|uow| {
+            uow.search(
+                self.collection,
+                SearchRequest::vector(query.to_vec(), self.k),
+            )
+        })?;
         let elapsed = started.elapsed();
         let ids = response
             .hits

@@ -19,7 +19,7 @@ use embedstore::{
 
 use crate::BenchResult;
 use crate::args::Args;
-use crate::copy_text::{self, RenderedRows};
+use crate::baseline::copy_text::{self, RenderedRows};
 
 /// The timings of one round.
 #[derive(Debug, Clone, Copy)]
@@ -193,7 +193,7 @@ fn library_insert(
 /// The timed baseline: `psql` reading the COPY file on its standard input.
 fn psql_copy(db: &TestDatabase, data: &Path) -> BenchResult<Duration> {
     let command = format!("\\copy embeddings ({}) FROM pstdin", copy_text::COLUMNS);
-    crate::psql::timed_copy(db.url().expose_secret(), &command, data)
+    crate::baseline::psql::timed_copy(db.url().expose_secret(), &command, data)
 }
 
 fn write_copy_file(path: &Path, collection_id: i32, rows: &RenderedRows) -> BenchResult<()> {

@@ -509,7 +509,7 @@ fn batch_search_answers_each_query_as_a_single_search_would() {
     let mut bad = queries.clone();
     bad[3][2] = f32::NAN;
     let error = store
-        .search_batch(&collection, &bad, &SearchRequest::vector(Vec::new(), 5))
+        .search_batch(&collection, &bad, SearchRequest::vector(Vec::new(), 5))
         .unwrap_err();
     let message = error.to_string();
     assert!(

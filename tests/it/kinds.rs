@@ -673,7 +673,7 @@ fn mmr_grouping_and_batches_work_on_sparse_collections() {
         .search_batch(
             &collection,
             &queries,
-            &SearchRequest::vector(query.clone(), 4),
+            SearchRequest::vector(query.clone(), 4),
         )
         .unwrap();
     for (response, query) in batch.iter().zip(&queries) {

@@ -1,10 +1,14 @@
 //! Search requests: the typed [`SearchRequest`] a caller builds (`request.rs`), its flat JSON
 //! and CLI form [`SearchOptions`] with the one parser between the two (`options.rs`), and the
-//! validated flat form the planner reads (`spec.rs`, crate-internal).
+//! validated flat form the planner reads (`spec.rs`, crate-internal); `builders.rs` holds the
+//! builders' setters.
 
+mod builders;
 mod options;
 mod request;
 mod spec;
+#[cfg(test)]
+mod tests;
 
 pub use options::{SearchOptions, TextOptions};
 pub use request::{

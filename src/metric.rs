@@ -101,7 +101,7 @@ impl Metric {
     }
 
     /// The operator class an ANN index on `element` values needs for this metric.
-    pub fn operator_class(self, element: Element) -> &'static str {
+    pub(crate) fn operator_class(self, element: Element) -> &'static str {
         match (element, self) {
             (Element::Vector, Metric::L2) => "vector_l2_ops",
             (Element::Vector, Metric::Cosine) => "vector_cosine_ops",
@@ -133,7 +133,7 @@ impl Metric {
 
     /// The operator class of a `quantization` index (`None`: [`Metric::operator_class`] of
     /// `element`).
-    pub fn indexed_operator_class(
+    pub(crate) fn indexed_operator_class(
         self,
         element: Element,
         quantization: Option<Quantization>,

@@ -40,6 +40,40 @@ pub struct BackfillItem {
     pub metadata: serde_json::Value,
 }
 
+impl BackfillItem {
+    /// An item as [`Store::backfill`] hands it to the embedder: for a service's own tests of
+    /// its embedder, without a database.
+    ///
+    /// # Example
+    /// ```
+    /// use embedstore::{BackfillItem, EmbedResult};
+    ///
+    /// fn embed(items: &[BackfillItem]) -> EmbedResult {
+    ///     Ok(items
+    ///         .iter()
+    ///         .map(|item| vec![item.content.as_deref().map_or(0.0, |text| text.len() as f32)])
+    ///         .collect())
+    /// }
+    ///
+    /// let items = [
+    ///     BackfillItem::new("a", Some("four".to_owned()), serde_json::json!({"lang": "en"})),
+    ///     BackfillItem::new("b", None, serde_json::Value::Null),
+    /// ];
+    /// assert_eq!(embed(&items).unwrap(), [vec![4.0], vec![0.0]]);
+    /// ```
+    pub fn new(
+        external_id: impl Into<String>,
+        content: Option<String>,
+        metadata: serde_json::Value,
+    ) -> Self {
+        Self {
+            external_id: external_id.into(),
+            content,
+            metadata,
+        }
+    }
+}
+
 /// How [`Store::backfill`] runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -16,6 +16,7 @@ use crate::vector::{BitVector, SparseVector, VectorKind, VectorValue};
 )]
 #[diesel(sql_type = Text)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Metric {
     /// Euclidean distance, `<->`. Score: `1 / (1 + distance)`, in (0, 1].
     L2,
@@ -37,8 +38,11 @@ pub enum Metric {
 }
 
 impl Metric {
-    /// Every metric, in a stable order.
-    pub const ALL: [Metric; 6] = [
+    /// Every metric this version knows, in a stable order. It grows when a metric is added
+    /// (the enum is `#[non_exhaustive]`), and not every metric suits every collection: to
+    /// choose metrics for a collection, take [`Metric::of_kind`], [`Metric::FLOAT`] or
+    /// [`Metric::BIT`].
+    pub const EVERY: [Metric; 6] = [
         Metric::L2,
         Metric::Cosine,
         Metric::InnerProduct,
@@ -46,6 +50,17 @@ impl Metric {
         Metric::Hamming,
         Metric::Jaccard,
     ];
+
+    /// The four float metrics `l2`, `cosine`, `inner_product`, `l1`: what `ALL` meant when they
+    /// were every metric there was. It keeps that meaning, so code that creates a dense
+    /// collection for each of them still works; the name no longer tells the truth, hence the
+    /// deprecation.
+    #[deprecated(
+        note = "`Metric::ALL` is the float metrics only (l2, cosine, inner_product, l1), as \
+                before bit collections existed; use `Metric::FLOAT` for those, `Metric::EVERY` \
+                for every metric, or `Metric::of_kind(kind)` for one collection kind"
+    )]
+    pub const ALL: [Metric; 4] = Metric::FLOAT;
 
     /// The metrics of dense and sparse collections.
     pub const FLOAT: [Metric; 4] = [Metric::L2, Metric::Cosine, Metric::InnerProduct, Metric::L1];
@@ -86,7 +101,7 @@ impl Metric {
     }
 
     /// The operator class an ANN index on `element` values needs for this metric.
-    pub fn operator_class(self, element: Element) -> &'static str {
+    pub(crate) fn operator_class(self, element: Element) -> &'static str {
         match (element, self) {
             (Element::Vector, Metric::L2) => "vector_l2_ops",
             (Element::Vector, Metric::Cosine) => "vector_cosine_ops",
@@ -118,7 +133,7 @@ impl Metric {
 
     /// The operator class of a `quantization` index (`None`: [`Metric::operator_class`] of
     /// `element`).
-    pub fn indexed_operator_class(
+    pub(crate) fn indexed_operator_class(
         self,
         element: Element,
         quantization: Option<Quantization>,
@@ -236,6 +251,7 @@ impl Metric {
 /// then corrects by re-ranking the index's candidates by the exact distance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Quantization {
     /// Half precision, `halfvec(N)` (2 bytes per dimension instead of 4), under the
     /// collection's own metric. Indexable up to 4,000 dimensions.
@@ -248,7 +264,8 @@ pub enum Quantization {
 }
 
 impl Quantization {
-    /// Both quantizations, in a stable order.
+    /// Every quantization this version knows, in a stable order; it grows when one is added
+    /// (the enum is `#[non_exhaustive]`).
     pub const ALL: [Quantization; 2] = [Quantization::Half, Quantization::Binary];
 
     /// The name used by the API, the CLI and the index catalog: `half` or `binary`.
@@ -426,7 +443,7 @@ pub(crate) fn column_of(kind: VectorKind) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownMetric(pub String);
 
-crate::names::closed_names!(Metric, UnknownMetric, "metric");
+crate::names::closed_names!(Metric, Metric::EVERY, UnknownMetric, "metric");
 
 #[cfg(test)]
 mod tests {
@@ -434,7 +451,7 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for metric in Metric::ALL {
+        for metric in Metric::EVERY {
             assert_eq!(metric.as_str().parse::<Metric>(), Ok(metric));
             let json = serde_json::to_string(&metric).unwrap();
             assert_eq!(json, format!("\"{}\"", metric.as_str()));
@@ -547,8 +564,32 @@ mod tests {
     }
 
     #[test]
-    fn scores_grow_with_similarity() {
+    #[expect(
+        deprecated,
+        reason = "the deprecated constant must keep its old meaning"
+    )]
+    fn all_keeps_meaning_the_float_metrics_and_every_names_every_metric() {
+        assert_eq!(Metric::ALL, Metric::FLOAT);
         for metric in Metric::ALL {
+            assert!(
+                Metric::of_kind(VectorKind::Dense).contains(&metric),
+                "{metric}"
+            );
+        }
+        let mut every = Metric::FLOAT.to_vec();
+        every.extend(Metric::BIT);
+        assert_eq!(Metric::EVERY.to_vec(), every);
+        assert_eq!("hamming".parse::<Metric>(), Ok(Metric::Hamming));
+        assert!(
+            UnknownMetric("dot".into())
+                .to_string()
+                .ends_with("l2, cosine, inner_product, l1, hamming, jaccard")
+        );
+    }
+
+    #[test]
+    fn scores_grow_with_similarity() {
+        for metric in Metric::EVERY {
             assert!(metric.score(0.1) > metric.score(0.9), "{metric}");
         }
         assert_eq!(Metric::Cosine.score(0.25), 0.75);

@@ -1,11 +1,13 @@
 //! The conversions every closed set of names stored as `text` shares ([`crate::Metric`],
 //! [`crate::VectorKind`]): written once, as a macro, instead of once per enum.
 
-/// For an enum with an `ALL` array and `as_str`, and its "unknown name" error (a tuple struct
-/// of the refused text): `Display` of both (the error lists every name), `FromStr`, and
-/// diesel's `ToSql`/`FromSql` for `Text`. `$noun` names the set in the error message.
+/// For an enum with `as_str`, the array of every value (`$every`), and its "unknown name" error
+/// (a tuple struct of the refused text): `Display` of both (the error lists every name),
+/// `FromStr`, and diesel's `ToSql`/`FromSql` for `Text`. `$noun` names the set in the error
+/// message. The array is an argument because a constant's name must not decide what parses
+/// (`Metric::ALL` keeps its old, narrower meaning).
 macro_rules! closed_names {
-    ($type:ty, $unknown:ident, $noun:literal) => {
+    ($type:ty, $every:expr, $unknown:ident, $noun:literal) => {
         impl std::fmt::Display for $type {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -14,7 +16,7 @@ macro_rules! closed_names {
 
         impl std::fmt::Display for $unknown {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                let names: Vec<&str> = <$type>::ALL.iter().map(|value| value.as_str()).collect();
+                let names: Vec<&str> = $every.iter().map(|value| value.as_str()).collect();
                 write!(
                     f,
                     "unknown {} {:?}, expected one of {}",
@@ -31,7 +33,7 @@ macro_rules! closed_names {
             type Err = $unknown;
 
             fn from_str(text: &str) -> Result<Self, Self::Err> {
-                <$type>::ALL
+                $every
                     .into_iter()
                     .find(|value| value.as_str() == text)
                     .ok_or_else(|| $unknown(text.to_owned()))

@@ -44,6 +44,7 @@ pub const MAX_DENSE_DIMENSION: u32 = 16_000;
 )]
 #[diesel(sql_type = Text)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum VectorKind {
     /// Dense `f32` vectors (`vector`), 1..=16,000 dimensions, metrics `l2`, `cosine`,
     /// `inner_product`, `l1`.
@@ -57,7 +58,8 @@ pub enum VectorKind {
 }
 
 impl VectorKind {
-    /// Every kind, in a stable order.
+    /// Every kind this version knows, in a stable order; it grows when a kind is added (the
+    /// enum is `#[non_exhaustive]`).
     pub const ALL: [VectorKind; 3] = [VectorKind::Dense, VectorKind::Sparse, VectorKind::Bit];
 
     /// The name stored in `collections.kind` and used by the CLI.
@@ -83,7 +85,7 @@ impl VectorKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownKind(pub String);
 
-crate::names::closed_names!(VectorKind, UnknownKind, "vector kind");
+crate::names::closed_names!(VectorKind, VectorKind::ALL, UnknownKind, "vector kind");
 
 /// A sparse vector: `values[i]` sits at the 0-based position `indices[i]` of a vector of `dim`
 /// dimensions; every other position is zero.
@@ -207,6 +209,25 @@ impl BitVector {
     pub fn count_ones(&self) -> u32 {
         self.bytes.iter().map(|byte| byte.count_ones()).sum()
     }
+
+    /// Sets the bit at `index` to `bit` and returns the bit it replaced; `None`, changing
+    /// nothing, when `index` is not below [`BitVector::len`].
+    pub fn set(&mut self, index: usize, bit: bool) -> Option<bool> {
+        let previous = self.get(index)?;
+        let mask = 0x80 >> (index % 8);
+        if bit {
+            self.bytes[index / 8] |= mask;
+        } else {
+            self.bytes[index / 8] &= !mask;
+        }
+        Some(previous)
+    }
+
+    /// The packed bits, most significant bit first, without a copy (the bits past
+    /// [`BitVector::len`] in the last byte are zero).
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
 }
 
 impl fmt::Debug for BitVector {
@@ -303,6 +324,7 @@ pub(crate) fn bits_of(values: &[f32]) -> Result<BitVector, String> {
 /// JSON: an array of numbers (dense), `{"indices": […], "values": […], "dim": N}` (sparse), a
 /// string of `0`s and `1`s (bit).
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum VectorValue {
     /// Dense values.
     Dense(Vec<f32>),
@@ -352,6 +374,68 @@ impl VectorValue {
         match self {
             VectorValue::Bit(bits) => Some(bits),
             _ => None,
+        }
+    }
+
+    /// The dense values, mutable in place (to normalize or truncate them), when this is a
+    /// dense vector.
+    pub fn as_dense_mut(&mut self) -> Option<&mut Vec<f32>> {
+        match self {
+            VectorValue::Dense(values) => Some(values),
+            _ => None,
+        }
+    }
+
+    /// The sparse vector, mutable in place, when this is one (its invariants are checked
+    /// when it is stored or searched, as for [`SparseVector::new`]).
+    pub fn as_sparse_mut(&mut self) -> Option<&mut SparseVector> {
+        match self {
+            VectorValue::Sparse(sparse) => Some(sparse),
+            _ => None,
+        }
+    }
+
+    /// The bits, mutable in place ([`BitVector::set`]), when this is a bit vector.
+    pub fn as_bits_mut(&mut self) -> Option<&mut BitVector> {
+        match self {
+            VectorValue::Bit(bits) => Some(bits),
+            _ => None,
+        }
+    }
+
+    /// The dense values without a copy, or the value itself back when it is of another kind.
+    ///
+    /// # Errors
+    ///
+    /// The unchanged value when it is not dense.
+    pub fn into_dense(self) -> Result<Vec<f32>, VectorValue> {
+        match self {
+            VectorValue::Dense(values) => Ok(values),
+            other => Err(other),
+        }
+    }
+
+    /// The sparse vector, or the value itself back when it is of another kind.
+    ///
+    /// # Errors
+    ///
+    /// The unchanged value when it is not sparse.
+    pub fn into_sparse(self) -> Result<SparseVector, VectorValue> {
+        match self {
+            VectorValue::Sparse(sparse) => Ok(sparse),
+            other => Err(other),
+        }
+    }
+
+    /// The bits, or the value itself back when it is of another kind.
+    ///
+    /// # Errors
+    ///
+    /// The unchanged value when it is not a bit vector.
+    pub fn into_bits(self) -> Result<BitVector, VectorValue> {
+        match self {
+            VectorValue::Bit(bits) => Ok(bits),
+            other => Err(other),
         }
     }
 
@@ -724,5 +808,37 @@ mod tests {
         for kind in VectorKind::ALL {
             assert_eq!(kind.as_str().parse::<VectorKind>(), Ok(kind));
         }
+    }
+
+    #[test]
+    fn values_change_in_place_and_come_out_without_a_copy() {
+        let mut dense = VectorValue::Dense(vec![3.0, 4.0, 12.0]);
+        let values = dense.as_dense_mut().unwrap();
+        values.truncate(2);
+        values.iter_mut().for_each(|value| *value /= 5.0);
+        assert_eq!(dense.as_dense(), Some(&[0.6, 0.8][..]));
+        assert_eq!(dense.as_sparse_mut(), None);
+        assert_eq!(dense.as_bits_mut(), None);
+        let pointer = dense.as_dense().unwrap().as_ptr();
+        let owned = dense.into_dense().unwrap();
+        assert_eq!(owned.as_ptr(), pointer, "into_dense must not copy");
+
+        let mut sparse = VectorValue::Sparse(SparseVector::new(8, vec![1], vec![2.0]));
+        sparse.as_sparse_mut().unwrap().values[0] = -2.0;
+        assert_eq!(sparse.as_dense_mut(), None);
+        let sparse = sparse.into_dense().unwrap_err();
+        assert_eq!(
+            sparse.into_sparse().unwrap(),
+            SparseVector::new(8, vec![1], vec![-2.0])
+        );
+
+        let mut bits = VectorValue::Bit("1000000001".parse().unwrap());
+        let inner = bits.as_bits_mut().unwrap();
+        assert_eq!(inner.set(0, false), Some(true));
+        assert_eq!(inner.set(8, true), Some(false));
+        assert_eq!(inner.set(10, true), None, "past the end changes nothing");
+        assert_eq!(bits.as_bits().unwrap().to_string(), "0000000011");
+        let bits = bits.into_sparse().unwrap_err().into_bits().unwrap();
+        assert_eq!(bits.into_bytes(), [0b0000_0000, 0b1100_0000]);
     }
 }

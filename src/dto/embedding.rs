@@ -100,6 +100,7 @@ impl Validate for NewEmbedding {
 
 /// What a batch does with two items that share an `external_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Duplicates {
     /// Refuse the batch, reporting each later duplicate (inserts).
     Reject,

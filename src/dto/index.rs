@@ -9,6 +9,7 @@ use crate::vector::VectorKind;
 /// The approximate nearest-neighbour index methods pgvector offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum IndexMethod {
     /// Hierarchical navigable small world graph: best speed/recall, slower to build, can be
     /// built on an empty collection.

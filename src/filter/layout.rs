@@ -9,6 +9,7 @@ use super::{FieldPath, FilterError};
 /// The type of a typed payload index on one metadata path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum PayloadKind {
     /// Strings, compared as text (`embedstore_jsonb_text`).
     Keyword,
@@ -23,7 +24,8 @@ pub enum PayloadKind {
 }
 
 impl PayloadKind {
-    /// Every kind.
+    /// Every kind this version knows; it grows when a kind is added (the enum is
+    /// `#[non_exhaustive]`).
     pub const ALL: [PayloadKind; 5] = [
         PayloadKind::Keyword,
         PayloadKind::Integer,

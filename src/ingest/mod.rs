@@ -35,6 +35,7 @@ pub const DEFAULT_BATCH_SIZE: usize = 2_000;
 /// Whether existing `external_id`s are refused or updated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum WriteMode {
     /// Refuse rows whose `external_id` the collection already holds.
     Insert,

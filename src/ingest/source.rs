@@ -40,6 +40,7 @@ pub trait RowSource {
 
 /// Where the ids of a `.npy` source come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Ids {
     /// A JSONL records file, one record per matrix row, in the same order.
     Records(PathBuf),

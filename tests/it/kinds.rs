@@ -453,6 +453,7 @@ fn search_kind(
         VectorKind::Sparse => "sparsevec",
         VectorKind::Bit => "bit",
         VectorKind::Dense => "vector",
+        other => panic!("unsupported kind {other}: this test knows no index element for it"),
     };
     assert_eq!(status.element.as_deref(), Some(element));
     let (mut found, mut wanted) = (0, 0);

@@ -112,6 +112,7 @@ fn quantized_searches_return_exact_distances_in_true_order_with_good_recall() {
         let element = match quantization {
             Quantization::Half => "halfvec",
             Quantization::Binary => "bit",
+            other => panic!("unsupported quantization {other:?}: this test knows no element"),
         };
         assert_eq!(status.element.as_deref(), Some(element));
         assert_eq!(status.parameters["quantization"], quantization.as_str());

@@ -88,7 +88,7 @@ struct Listed {
 }
 
 fn parse_metric() -> impl TypedValueParser<Value = Metric> {
-    PossibleValuesParser::new(Metric::ALL.map(Metric::as_str))
+    PossibleValuesParser::new(Metric::EVERY.map(Metric::as_str))
         .try_map(|name| name.parse::<Metric>())
 }
 
@@ -98,10 +98,17 @@ fn parse_kind() -> impl TypedValueParser<Value = VectorKind> {
 }
 
 fn create(store: &Store, args: &CreateArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let metric = args.metric.unwrap_or(match args.kind {
-        VectorKind::Bit => Metric::Hamming,
-        VectorKind::Dense | VectorKind::Sparse => Metric::Cosine,
-    });
+    let metric = match (args.metric, args.kind) {
+        (Some(metric), _) => metric,
+        (None, VectorKind::Bit) => Metric::Hamming,
+        (None, VectorKind::Dense | VectorKind::Sparse) => Metric::Cosine,
+        // A kind added to the library after this CLI was written has no default here.
+        (None, other) => {
+            return Err(CliError::refused(format!(
+                "{other} collections have no default metric in this CLI; pass --metric"
+            )));
+        }
+    };
     let mut spec =
         NewCollection::new(&args.name, args.dimension, metric, &args.model).with_kind(args.kind);
     if let Some(json) = &args.description {

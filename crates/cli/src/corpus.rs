@@ -129,7 +129,7 @@ pub fn sources() -> Vec<SourceFile> {
         file!(Sql, "migrations/2026-11-23-000003_embeddings/up.sql"),
         file!(Sql, "migrations/2026-11-23-000003_embeddings/down.sql"),
         file!(Rust, "src/lib.rs"),
-        file!(Rust, "src/config.rs"),
+        file!(Rust, "src/config/mod.rs"),
         file!(Rust, "src/error.rs"),
         file!(Rust, "src/metric.rs"),
         file!(Rust, "src/store.rs"),

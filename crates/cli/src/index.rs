@@ -304,6 +304,13 @@ fn spec(args: &BuildArgs, current: Option<IndexMethod>) -> Result<IndexSpec, Cli
     let mut spec = match method {
         IndexMethod::Hnsw => IndexSpec::hnsw(),
         IndexMethod::IvfFlat => IndexSpec::ivfflat(),
+        // A method added to the library after this CLI was written has no parameters here.
+        other => {
+            return Err(CliError::refused(format!(
+                "index method {:?} is not supported by this CLI",
+                other.as_str()
+            )));
+        }
     };
     spec.m = args.m;
     spec.ef_construction = args.ef_construction;

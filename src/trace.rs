@@ -30,8 +30,44 @@ macro_rules! span {
 }
 pub(crate) use span;
 
+/// Runs `work` as one operation inside `span`: enters the span, hands `work` the running
+/// [`Operation`] (to record the fields it learns on the way, such as the rows written), records
+/// the error's kind when `work` fails and `duration_ms` when it returns. Every operation the
+/// library traces goes through here, so none needs a twin of itself just to be wrapped.
+pub(crate) fn traced<T, E: Failure>(
+    span: Span,
+    work: impl FnOnce(&Operation) -> Result<T, E>,
+) -> Result<T, E> {
+    let operation = Operation::start(span);
+    operation.finish(work(&operation))
+}
+
+/// An error as a span records it: by its kind, never its message (which may quote caller
+/// text).
+pub(crate) trait Failure {
+    /// The kind recorded in the span's `error` field.
+    fn kind(&self) -> &'static str;
+}
+
+impl Failure for Error {
+    fn kind(&self) -> &'static str {
+        kind(self)
+    }
+}
+
+/// An error of a type this crate only converts into (the caller's own, in
+/// [`Store::write`](crate::Store::write)): recorded as `failed`, without a kind.
+pub(crate) struct Opaque<E>(pub(crate) E);
+
+impl<E> Failure for Opaque<E> {
+    fn kind(&self) -> &'static str {
+        "failed"
+    }
+}
+
 /// A running operation: its span, entered until this is dropped, when `duration_ms` is
-/// recorded.
+/// recorded. [`traced`] runs one; the statements in `repo/` still start and finish theirs by
+/// hand.
 pub(crate) struct Operation {
     span: EnteredSpan,
     started: Instant,
@@ -52,18 +88,9 @@ impl Operation {
     }
 
     /// Passes `outcome` through, recording the error's kind when it failed.
-    pub(crate) fn finish<T>(&self, outcome: Result<T, Error>) -> Result<T, Error> {
+    pub(crate) fn finish<T, E: Failure>(&self, outcome: Result<T, E>) -> Result<T, E> {
         if let Err(error) = &outcome {
-            self.span.record("error", kind(error));
-        }
-        outcome
-    }
-
-    /// [`Operation::finish`] for an error type this crate only converts into: records that
-    /// the work failed, without a kind.
-    pub(crate) fn finish_any<T, E>(&self, outcome: Result<T, E>) -> Result<T, E> {
-        if outcome.is_err() {
-            self.span.record("error", "failed");
+            self.span.record("error", error.kind());
         }
         outcome
     }

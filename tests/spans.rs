@@ -136,7 +136,10 @@ fn store_operations_are_traced_with_their_facts_and_without_secrets() {
         store
             .write(|uow| uow.aliases().set("live", "traced"))
             .unwrap();
-        store.create_index(&docs, &IndexSpec::hnsw(), None).unwrap();
+        store
+            .indexes(&docs)
+            .create(&IndexSpec::hnsw(), None)
+            .unwrap();
         let filter = Filter::from_json(&serde_json::json!({"tag": "filter-secret-value"})).unwrap();
         let request = SearchRequest::new(VECTOR.to_vec(), 5).with_filter(filter);
         store

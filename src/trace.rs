@@ -176,8 +176,7 @@ mod tests {
     fn captured(work: impl FnOnce()) -> BTreeMap<&'static str, String> {
         let capture = Capture::default();
         tracing::subscriber::with_default(capture.clone(), work);
-        let fields = capture.0.lock().unwrap().clone();
-        fields
+        capture.0.lock().unwrap().clone()
     }
 
     #[test]

@@ -35,6 +35,12 @@ pub(crate) type PooledPg = PooledConnection<ConnectionManager<PgConnection>>;
 
 /// A pool of PostgreSQL connections and the transactions run on them.
 ///
+/// What a service calls every day is here: [`connect`](Store::connect) and
+/// [`migrate`](Store::migrate), units of work ([`write`](Store::write), [`read`](Store::read),
+/// [`run`](Store::run)), [`search`](Store::search), lookups by key ([`get`](Store::get),
+/// [`collection`](Store::collection)) and [`backfill`](Store::backfill). Index maintenance and
+/// exports hang off handles: [`Store::indexes`] and [`Store::export`].
+///
 /// Cheap to clone (the pool is shared); share one per process.
 #[derive(Clone)]
 pub struct Store {

@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::models::Collection;
 use crate::repo::backfill::{self, CopiedRow};
 use crate::store::Store;
-use crate::trace::{self, Operation};
+use crate::trace;
 use crate::uow::WorkOptions;
 
 /// Rows per embedder call and per write, by default.
@@ -186,7 +186,7 @@ impl Store {
         embed: &mut dyn FnMut(&[BackfillItem]) -> EmbedResult,
         progress: &mut dyn FnMut(&BackfillProgress),
     ) -> Result<BackfillSummary> {
-        let operation = Operation::start(trace::span!(
+        let span = trace::span!(
             "backfill",
             from = tracing::field::Empty,
             to = tracing::field::Empty,
@@ -195,26 +195,26 @@ impl Store {
             embedded = tracing::field::Empty,
             deleted = tracing::field::Empty,
             embed_ms = tracing::field::Empty,
-        ));
-        let (source, target) = self.read(|uow| {
-            Ok::<_, Error>((uow.collections().get(from)?, uow.collections().get(to)?))
-        })?;
-        operation.record("from", source.name.as_str());
-        operation.record("to", target.name.as_str());
-        let summary = Backfill {
-            store: self,
-            source: &source,
-            target: &target,
-            options,
-        }
-        .run(embed, progress);
-        if let Ok(summary) = &summary {
+        );
+        trace::traced(span, |operation| {
+            let (source, target) = self.read(|uow| {
+                Ok::<_, Error>((uow.collections().get(from)?, uow.collections().get(to)?))
+            })?;
+            operation.record("from", source.name.as_str());
+            operation.record("to", target.name.as_str());
+            let summary = Backfill {
+                store: self,
+                source: &source,
+                target: &target,
+                options,
+            }
+            .run(embed, progress)?;
             operation.record("passes", summary.passes);
             operation.record("embedded", summary.embedded);
             operation.record("deleted", summary.deleted);
             operation.record("embed_ms", summary.embed_seconds * 1000.0);
-        }
-        operation.finish(summary)
+            Ok(summary)
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use crate::error::{Error, Result, bounded};
 use crate::repo::grant;
 use crate::store::Store;
-use crate::trace::{self, Operation};
+use crate::trace;
 
 /// Longest role name PostgreSQL keeps (`NAMEDATALEN - 1`).
 const MAX_ROLE_BYTES: usize = 63;
@@ -33,33 +33,24 @@ impl Store {
     /// that does not exist, a superuser, or the schema's owner (neither is restricted by
     /// privileges); [`Error::Database`] when a statement fails (nothing is granted then).
     pub fn grant_app_role(&self, role: &str, dry_run: bool) -> Result<Vec<String>> {
-        let operation = Operation::start(trace::span!(
-            "grant",
-            dry_run,
-            statements = tracing::field::Empty
-        ));
-        let statements = self.grant_now(role, dry_run);
-        if let Ok(statements) = &statements {
+        let span = trace::span!("grant", dry_run, statements = tracing::field::Empty);
+        trace::traced(span, |operation| {
+            check_role_name(role)?;
+            let mut pooled = self.connection()?;
+            let conn: &mut PgConnection = &mut pooled;
+            grant::check_role(conn, role)?;
+            let schema = grant::schema_of_embeddings(conn)?;
+            let statements = grant::statements(conn, role, &schema)?;
+            if !dry_run {
+                conn.transaction(|conn| {
+                    statements.iter().try_for_each(|statement| {
+                        diesel::sql_query(statement).execute(conn).map(drop)
+                    })
+                })?;
+            }
             operation.record("statements", statements.len());
-        }
-        operation.finish(statements)
-    }
-
-    fn grant_now(&self, role: &str, dry_run: bool) -> Result<Vec<String>> {
-        check_role_name(role)?;
-        let mut pooled = self.connection()?;
-        let conn: &mut PgConnection = &mut pooled;
-        grant::check_role(conn, role)?;
-        let schema = grant::schema_of_embeddings(conn)?;
-        let statements = grant::statements(conn, role, &schema)?;
-        if !dry_run {
-            conn.transaction(|conn| {
-                statements
-                    .iter()
-                    .try_for_each(|statement| diesel::sql_query(statement).execute(conn).map(drop))
-            })?;
-        }
-        Ok(statements)
+            Ok(statements)
+        })
     }
 }
 

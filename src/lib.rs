@@ -50,11 +50,11 @@ pub use dto::{
     VectorSearch,
 };
 pub use error::{DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
-pub use export::{CollectionStats, ExportSummary};
+pub use export::{CollectionStats, Export, ExportSummary};
 pub use filter::{FieldPath, Filter, FilterError, PayloadKind};
 pub use index::{
-    DEFAULT_TEXT_CONFIG, HealthOptions, IndexHealth, IndexProgress, IndexStatus, PayloadIndex,
-    TextIndexStatus,
+    DEFAULT_TEXT_CONFIG, HealthOptions, IndexHealth, IndexProgress, IndexStatus, Indexes,
+    PayloadIndex, PayloadIndexes, TextIndex, TextIndexStatus,
 };
 #[cfg(feature = "parquet")]
 pub use ingest::ParquetSource;

@@ -53,7 +53,7 @@ impl Store {
         collection: &Collection,
         external_ids: &[S],
     ) -> Result<Vec<Embedding>> {
-        let operation = Operation::start(trace::span!(
+        let span = trace::span!(
             "lookup",
             action = "get_many",
             collection = %collection.name,
@@ -61,10 +61,12 @@ impl Store {
             requested = external_ids.len(),
             from_cache = tracing::field::Empty,
             returned = tracing::field::Empty,
-        ));
-        let found = operation.finish(self.read_through(collection, external_ids, &operation))?;
-        operation.record("returned", found.len());
-        Ok(found)
+        );
+        trace::traced(span, |operation| {
+            let found = self.read_through(collection, external_ids, operation)?;
+            operation.record("returned", found.len());
+            Ok(found)
+        })
     }
 
     /// [`Store::get_many`]'s work, recording in `operation` how many came from the cache.
@@ -125,17 +127,19 @@ impl Store {
     /// [`Error::NotFound`] when there is none; as [`Store::get`] otherwise.
     pub fn collection(&self, name: &str) -> Result<Collection> {
         // The name is recorded only once found: a name that matched nothing is caller text.
-        let operation = Operation::start(trace::span!(
+        let span = trace::span!(
             "lookup",
             action = "collection",
             collection = tracing::field::Empty,
             collection_id = tracing::field::Empty,
             from_cache = false,
-        ));
-        let found = operation.finish(self.handle_through(name, &operation))?;
-        operation.record("collection", tracing::field::display(&found.name));
-        operation.record("collection_id", found.id.0);
-        Ok(found)
+        );
+        trace::traced(span, |operation| {
+            let found = self.handle_through(name, operation)?;
+            operation.record("collection", tracing::field::display(&found.name));
+            operation.record("collection_id", found.id.0);
+            Ok(found)
+        })
     }
 
     /// [`Store::collection`]'s work, recording in `operation` whether the cache answered.
@@ -177,10 +181,12 @@ impl Store {
     /// # Errors
     /// [`Error::Pool`] or [`Error::Database`] when the notification cannot be sent.
     pub fn cache_sync(&self) -> Result<()> {
-        let operation = Operation::start(trace::span!("lookup", action = "cache_sync"));
-        operation.finish(self.sync_cache())
+        trace::traced(trace::span!("lookup", action = "cache_sync"), |_| {
+            self.sync_cache()
+        })
     }
 
+    /// [`Store::cache_sync`]'s work.
     fn sync_cache(&self) -> Result<()> {
         let Some(cache) = &self.cache else {
             return Ok(());

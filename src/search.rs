@@ -15,7 +15,7 @@ use crate::models::Collection;
 use crate::repo::search::{Scope, Search};
 use crate::repo::{self, SearchResponse};
 use crate::store::Store;
-use crate::trace::{self, Operation};
+use crate::trace;
 use crate::uow;
 use crate::vector::VectorValue;
 
@@ -170,20 +170,20 @@ impl Store {
         collection: &Collection,
         request: &RecallRequest,
     ) -> Result<RecallReport> {
-        let operation = Operation::start(trace::span!(
+        let span = trace::span!(
             "measure_recall",
             collection = %collection.name,
             collection_id = collection.id.0,
             k = request.request.k,
             queries = tracing::field::Empty,
             recall = tracing::field::Empty,
-        ));
-        let report = self.recall_of(collection, request);
-        if let Ok(report) = &report {
+        );
+        trace::traced(span, |operation| {
+            let report = self.recall_of(collection, request)?;
             operation.record("queries", report.queries);
             operation.record("recall", report.recall);
-        }
-        operation.finish(report)
+            Ok(report)
+        })
     }
 
     fn recall_of(&self, collection: &Collection, request: &RecallRequest) -> Result<RecallReport> {

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::repo::search::PlannerMemory as IndexCache;
 use crate::repo::touched::Touched;
 use crate::tenant;
-use crate::trace::{self, Operation};
+use crate::trace::{self, Opaque};
 use crate::uow::{self, Access, UnitOfWork, WorkOptions};
 
 /// The schema migrations, embedded at compile time so a service can migrate without the CLI.
@@ -34,6 +34,12 @@ const POOL_WORKERS: usize = 3;
 pub(crate) type PooledPg = PooledConnection<ConnectionManager<PgConnection>>;
 
 /// A pool of PostgreSQL connections and the transactions run on them.
+///
+/// What a service calls every day is here: [`connect`](Store::connect) and
+/// [`migrate`](Store::migrate), units of work ([`write`](Store::write), [`read`](Store::read),
+/// [`run`](Store::run)), [`search`](Store::search), lookups by key ([`get`](Store::get),
+/// [`collection`](Store::collection)) and [`backfill`](Store::backfill). Index maintenance and
+/// exports hang off handles: [`Store::indexes`] and [`Store::export`].
 ///
 /// Cheap to clone (the pool is shared); share one per process.
 #[derive(Clone)]
@@ -70,12 +76,12 @@ impl Store {
     /// could be opened within [`Config::connect_timeout`]; [`Error::Config`] for bad settings.
     pub fn connect(config: Config) -> Result<Self> {
         config.check()?;
-        let operation = Operation::start(trace::span!(
+        let span = trace::span!(
             "connect",
             target = %config.database_url.target(),
             pool_max_size = config.pool_max_size
-        ));
-        operation.finish(Self::open(config))
+        );
+        trace::traced(span, |_| Self::open(config))
     }
 
     fn open(config: Config) -> Result<Self> {
@@ -187,20 +193,20 @@ impl Store {
     /// # Errors
     /// [`Error::Migration`] with the failing migration's message.
     pub fn migrate(&self) -> Result<Vec<String>> {
-        let operation = Operation::start(trace::span!("migrate", applied = tracing::field::Empty));
-        let mut conn = self.connection()?;
-        let applied = with_advisory_lock(&mut conn, MIGRATION_LOCK, |conn| {
-            // Under the lock nobody else migrates: what is pending now is what gets applied.
-            let pending = pending_names(conn)?;
-            let applied = conn
-                .run_pending_migrations(MIGRATIONS)
-                .map_err(Error::Migration)?;
-            Ok(pending.into_iter().take(applied.len()).collect::<Vec<_>>())
-        });
-        if let Ok(applied) = &applied {
+        let span = trace::span!("migrate", applied = tracing::field::Empty);
+        trace::traced(span, |operation| {
+            let mut conn = self.connection()?;
+            let applied = with_advisory_lock(&mut conn, MIGRATION_LOCK, |conn| {
+                // Under the lock nobody else migrates: what is pending now is what gets applied.
+                let pending = pending_names(conn)?;
+                let applied = conn
+                    .run_pending_migrations(MIGRATIONS)
+                    .map_err(Error::Migration)?;
+                Ok(pending.into_iter().take(applied.len()).collect::<Vec<_>>())
+            })?;
             operation.record("applied", applied.len());
-        }
-        operation.finish(applied)
+            Ok(applied)
+        })
     }
 
     /// Names of the embedded migrations not yet applied to the database, oldest first.
@@ -246,39 +252,43 @@ impl Store {
         F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
         E: From<Error>,
     {
-        let operation = Operation::start(trace::span!(
+        let span = trace::span!(
             "unit_of_work",
             read_only = access == Access::ReadOnly,
             dead_connections = tracing::field::Empty
-        ));
-        let mut work = Some(work);
-        let mut dead = 0;
-        loop {
-            let mut conn = self.connection()?;
-            let mut touched = Touched::default();
-            match uow::run(&mut conn, &self.indexes, access, &mut touched, &mut work) {
-                Ok(value) => {
-                    // Committed: the cache forgets what changed before the caller hears of it.
-                    self.forget_cached(touched);
-                    return Ok(value);
-                }
-                Err(error) => {
-                    let lost = discard_if_dead(&mut conn);
-                    if lost {
-                        // The connection died, perhaps during COMMIT: the writes may have
-                        // committed, so forget them too. A rollback forgets nothing.
+        );
+        // The caller's error type has no kind of ours: the span records `failed`.
+        trace::traced(span, |operation| {
+            let mut work = Some(work);
+            let mut dead = 0;
+            loop {
+                let mut conn = self.connection().map_err(|error| Opaque(E::from(error)))?;
+                let mut touched = Touched::default();
+                match uow::run(&mut conn, &self.indexes, access, &mut touched, &mut work) {
+                    Ok(value) => {
+                        // Committed: the cache forgets what changed before the caller hears of it.
                         self.forget_cached(touched);
+                        return Ok(value);
                     }
-                    let retry = lost && work.is_some();
-                    if retry && dead < self.config.pool_max_size {
-                        dead += 1;
-                        operation.record("dead_connections", dead);
-                        continue;
+                    Err(error) => {
+                        let lost = discard_if_dead(&mut conn);
+                        if lost {
+                            // The connection died, perhaps during COMMIT: the writes may have
+                            // committed, so forget them too. A rollback forgets nothing.
+                            self.forget_cached(touched);
+                        }
+                        let retry = lost && work.is_some();
+                        if retry && dead < self.config.pool_max_size {
+                            dead += 1;
+                            operation.record("dead_connections", dead);
+                            continue;
+                        }
+                        return Err(Opaque(error));
                     }
-                    return operation.finish_any(Err(error));
                 }
             }
-        }
+        })
+        .map_err(|Opaque(error)| error)
     }
 
     /// Runs `read` (one read-only statement, or several, safe to repeat) on a live
@@ -331,25 +341,27 @@ impl Store {
             tenant::check(tenant)?;
         }
         // The tenant itself is not recorded: only whether the work is bound to one.
-        let operation = Operation::start(trace::span!(
+        let span = trace::span!(
             "run",
             read_only = options.is_read_only(),
             tenant_bound = options.tenant.is_some(),
             retry = options.retry.is_some(),
             attempts = tracing::field::Empty
-        ));
-        let mut attempt = |number: u32| {
-            operation.record("attempts", number);
-            self.unit_of_work(options.access, |uow: &mut UnitOfWork<'_>| {
-                if let Some(tenant) = &options.tenant {
-                    tenant::bind(uow.settings_connection(), tenant)?;
-                }
-                work(uow)
-            })
-        };
-        operation.finish(match &options.retry {
-            Some(policy) => policy.run(attempt, Error::is_retryable),
-            None => attempt(1),
+        );
+        trace::traced(span, |operation| {
+            let mut attempt = |number: u32| {
+                operation.record("attempts", number);
+                self.unit_of_work(options.access, |uow: &mut UnitOfWork<'_>| {
+                    if let Some(tenant) = &options.tenant {
+                        tenant::bind(uow.settings_connection(), tenant)?;
+                    }
+                    work(uow)
+                })
+            };
+            match &options.retry {
+                Some(policy) => policy.run(attempt, Error::is_retryable),
+                None => attempt(1),
+            }
         })
     }
 

@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 
 use embedstore::testing::TestDatabase;
 use embedstore::{
-    Config, Filter, IndexSpec, Metric, NewCollection, NewEmbedding, RecallRequest, SearchRequest,
-    Store, WorkOptions,
+    Config, FieldPath, Filter, HealthOptions, IndexSpec, Metric, NewCollection, NewEmbedding,
+    PayloadKind, RecallRequest, SearchRequest, Store, WorkOptions,
 };
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -102,6 +102,7 @@ fn store_operations_are_traced_with_their_facts_and_without_secrets() {
     // connection with a distinctive one shows that a URL's password never reaches a span.
     let mut wrong = url::Url::parse(&url).unwrap();
     wrong.set_password(Some("pw-secret-5bX9")).unwrap();
+    let out = std::env::temp_dir().join(format!("embedstore-spans-{}", std::process::id()));
     let capture = Capture::default();
     tracing::subscriber::with_default(capture.clone(), || {
         // Refused, or accepted by a server that trusts loopback: either way a span.
@@ -136,7 +137,10 @@ fn store_operations_are_traced_with_their_facts_and_without_secrets() {
         store
             .write(|uow| uow.aliases().set("live", "traced"))
             .unwrap();
-        store.create_index(&docs, &IndexSpec::hnsw(), None).unwrap();
+        store
+            .indexes(&docs)
+            .create(&IndexSpec::hnsw(), None)
+            .unwrap();
         let filter = Filter::from_json(&serde_json::json!({"tag": "filter-secret-value"})).unwrap();
         let request = SearchRequest::vector(VECTOR.to_vec(), 5).with_filter(filter);
         store
@@ -153,6 +157,24 @@ fn store_operations_are_traced_with_their_facts_and_without_secrets() {
         store
             .write(|uow| uow.embeddings().delete(&docs, &["id-secret-1"]))
             .unwrap();
+        // The handles' operations: a payload index (its kind, never its field), the index's
+        // drift, and exports (the collection as asked, only once found; never a path).
+        let indexes = store.indexes(&docs);
+        let payload = indexes
+            .payload()
+            .create(&FieldPath::parse("tag").unwrap(), PayloadKind::Keyword)
+            .unwrap();
+        assert!(indexes.payload().drop(payload.id).unwrap());
+        indexes
+            .health(&HealthOptions::default().recall_queries(2).k(3))
+            .unwrap();
+        store.export("live").jsonl(&out, &mut |_, _| {}).unwrap();
+        assert!(
+            store
+                .export("Hostile Name")
+                .jsonl(&out, &mut |_, _| {})
+                .is_err()
+        );
         // Reads by key (uncached: this store has no cache), an id never recorded.
         assert!(store.get(&docs, "id-secret-2").unwrap().is_some());
         assert_eq!(store.collection("traced").unwrap().id, docs.id);
@@ -263,6 +285,32 @@ fn store_operations_are_traced_with_their_facts_and_without_secrets() {
             .iter()
             .any(|span| span.name == "unit_of_work" && span.fields.contains_key("duration_ms"))
     );
+    let created = find("payload_index", &|span| {
+        span.fields.get("action").map(String::as_str) == Some("create")
+    });
+    assert_eq!(field(&created, "kind"), "keyword");
+    field(&created, "duration_ms");
+    let dropped = find("payload_index", &|span| {
+        span.fields.get("action").map(String::as_str) == Some("drop")
+    });
+    assert!(!dropped.fields.contains_key("error"), "{dropped:?}");
+    let health = find("index_health", &|_| true);
+    assert_eq!(
+        (field(&health, "recall_queries"), field(&health, "k")),
+        ("2".to_owned(), "3".to_owned())
+    );
+    field(&health, "recall");
+    field(&health, "advice");
+    let exported = find("export", &|span| !span.fields.contains_key("error"));
+    assert_eq!(
+        (field(&exported, "format"), field(&exported, "collection")),
+        ("jsonl".to_owned(), "live".to_owned())
+    );
+    assert_eq!(field(&exported, "rows"), "50");
+    let refused = find("export", &|span| span.fields.contains_key("error"));
+    assert_eq!(field(&refused, "error"), "failed");
+    assert!(!refused.fields.contains_key("collection"), "{refused:?}");
+    drop(std::fs::remove_dir_all(&out));
 
     // Nothing secret anywhere: names, fields or values.
     let mut secrets: Vec<String> = SECRETS.iter().map(|secret| (*secret).to_owned()).collect();

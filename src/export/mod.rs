@@ -1,9 +1,13 @@
-//! Export of a collection to `vectors.npy` + `records.jsonl` (and Parquet, feature
-//! `parquet`), and per-collection statistics: [`Store`] methods, since each runs in a snapshot
-//! of its own.
+//! Export of a collection to `vectors.npy` + `records.jsonl`, `embeddings.jsonl` (and Parquet,
+//! feature `parquet`), and its statistics: the [`Export`] handle ([`Store::export`], in
+//! `handle.rs`) and the writers behind it. Each export reads one snapshot of its own, outside
+//! any unit of work.
 
+mod handle;
 #[cfg(feature = "parquet")]
 mod parquet;
+
+pub use handle::Export;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -12,12 +16,12 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::error::Result;
 use crate::ingest::error::IngestError;
 use crate::ingest::npy_writer::NpyWriter;
 use crate::metric::Metric;
 use crate::repo::pages;
 use crate::store::Store;
-use crate::trace::{self, Operation};
 use crate::vector::{VectorKind, VectorValue};
 
 /// Rows fetched per keyset page.
@@ -34,7 +38,7 @@ pub struct ExportSummary {
     pub records: PathBuf,
 }
 
-/// One collection's figures for `embedstore stats`.
+/// One collection's figures, from [`Export::stats`] (`embedstore stats`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CollectionStats {
     /// Collection name.
@@ -109,126 +113,92 @@ impl JsonLines {
     }
 }
 
-impl Store {
-    /// Writes the collection to `dir/vectors.npy` (float32, as `numpy.save` writes it) and
-    /// `dir/records.jsonl` (`external_id`, `metadata`, `content`), ordered by `external_id` (in
-    /// the column's collation), streaming keyset pages of 2,000 rows. Everything is read
-    /// in one `REPEATABLE READ` snapshot, so the row count in the header matches the rows written
-    /// even while others write. The files appear under their final names only when complete.
-    /// `progress` gets `(rows written, total rows)` after every page.
-    ///
-    /// # Errors
-    /// [`IngestError::Store`] for an unknown collection or a failed read, [`IngestError::Io`]
-    /// when the files cannot be written.
-    pub fn export_npy(
-        &self,
-        collection: &str,
-        dir: &Path,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<ExportSummary, IngestError> {
-        let operation = export_operation("npy");
-        exported(
-            &operation,
-            collection,
-            self.export_npy_now(collection, dir, progress),
-        )
-    }
-
-    fn export_npy_now(
-        &self,
-        collection: &str,
-        dir: &Path,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<ExportSummary, IngestError> {
-        let (rows, [vectors, records]) = write_via_partials(
-            dir,
-            ["vectors.npy", "records.jsonl"],
-            |[vectors_partial, records_partial]| {
-                let (sink, rows) = for_each_page(
-                    self,
-                    collection,
-                    |collection, total| {
-                        dense_export(collection, "vectors.npy")?;
-                        let matrix = NpyWriter::create(
-                            vectors_partial,
-                            total,
-                            collection.dimension as usize,
-                        )?;
-                        Ok((matrix, JsonLines::create(records_partial)?))
-                    },
-                    |(matrix, lines), page| {
-                        for row in page {
-                            matrix.write_row(&row.vector.values())?;
-                            lines.write(&RecordLine::of(row, false))?;
-                        }
-                        Ok(())
-                    },
-                    progress,
-                )?;
-                let (matrix, lines) = sink;
-                matrix.finish()?;
-                lines.finish()?;
-                Ok(rows)
-            },
-        )?;
-        Ok(ExportSummary {
-            rows,
-            vectors,
-            records,
-        })
-    }
-}
-
-impl Store {
-    /// Writes the collection to `dir/embeddings.jsonl`, one line per row —
-    /// `{"external_id": …, "vector": …, "metadata": {…}, "content": …}` with the vector in its
-    /// kind's JSON form (an array, a sparse object, a bit string) — the lines `embedstore
-    /// insert` and [`crate::JsonlSource`] read back. Ordered by `external_id`, from one
-    /// `REPEATABLE READ` snapshot, under its final name only when complete: like
-    /// [`Store::export_npy`], and the one export of a sparse collection.
-    ///
-    /// # Errors
-    /// As [`Store::export_npy`].
-    pub fn export_jsonl(
-        &self,
-        collection: &str,
-        dir: &Path,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<ExportSummary, IngestError> {
-        let operation = export_operation("jsonl");
-        exported(
-            &operation,
-            collection,
-            self.export_jsonl_now(collection, dir, progress),
-        )
-    }
-
-    fn export_jsonl_now(
-        &self,
-        collection: &str,
-        dir: &Path,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<ExportSummary, IngestError> {
-        let (rows, [path]) = write_via_partials(dir, ["embeddings.jsonl"], |[partial]| {
-            let (lines, rows) = for_each_page(
-                self,
+/// Writes `dir/vectors.npy` and `dir/records.jsonl` ([`Export::npy`]).
+pub(super) fn npy(
+    store: &Store,
+    collection: &str,
+    dir: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ExportSummary, IngestError> {
+    let (rows, [vectors, records]) = write_via_partials(
+        dir,
+        ["vectors.npy", "records.jsonl"],
+        |[vectors_partial, records_partial]| {
+            let (sink, rows) = for_each_page(
+                store,
                 collection,
-                |_, _| JsonLines::create(partial),
-                |lines, page| {
-                    page.iter()
-                        .try_for_each(|row| lines.write(&RecordLine::of(row, true)))
+                |collection, total| {
+                    dense_export(collection, "vectors.npy")?;
+                    let matrix =
+                        NpyWriter::create(vectors_partial, total, collection.dimension as usize)?;
+                    Ok((matrix, JsonLines::create(records_partial)?))
+                },
+                |(matrix, lines), page| {
+                    for row in page {
+                        matrix.write_row(&row.vector.values())?;
+                        lines.write(&RecordLine::of(row, false))?;
+                    }
+                    Ok(())
                 },
                 progress,
             )?;
+            let (matrix, lines) = sink;
+            matrix.finish()?;
             lines.finish()?;
             Ok(rows)
-        })?;
-        Ok(ExportSummary {
-            rows,
-            vectors: path.clone(),
-            records: path,
+        },
+    )?;
+    Ok(ExportSummary {
+        rows,
+        vectors,
+        records,
+    })
+}
+
+/// Writes `dir/embeddings.jsonl` ([`Export::jsonl`]).
+pub(super) fn jsonl(
+    store: &Store,
+    collection: &str,
+    dir: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ExportSummary, IngestError> {
+    let (rows, [path]) = write_via_partials(dir, ["embeddings.jsonl"], |[partial]| {
+        let (lines, rows) = for_each_page(
+            store,
+            collection,
+            |_, _| JsonLines::create(partial),
+            |lines, page| {
+                page.iter()
+                    .try_for_each(|row| lines.write(&RecordLine::of(row, true)))
+            },
+            progress,
+        )?;
+        lines.finish()?;
+        Ok(rows)
+    })?;
+    Ok(ExportSummary {
+        rows,
+        vectors: path.clone(),
+        records: path,
+    })
+}
+
+/// The figures of the collection (or alias) `collection` ([`Export::stats`]).
+pub(super) fn stats(store: &Store, collection: &str) -> Result<CollectionStats> {
+    store.read(|uow| {
+        let collection = uow.collections().get(collection)?;
+        let partition = pages::partition_stats(uow.connection(), &collection)?;
+        Ok(CollectionStats {
+            rows: partition.rows.unsigned_abs(),
+            dimension: collection.dimension as usize,
+            metric: collection.metric,
+            model: collection.model,
+            table_bytes: partition.total_bytes.unsigned_abs(),
+            index_bytes: partition.index_bytes.unsigned_abs(),
+            last_write: partition.last_write,
+            name: collection.name,
         })
-    }
+    })
 }
 
 /// Refuses a dense-matrix export (`.npy`, Parquet) of a sparse collection: its matrix would
@@ -238,7 +208,7 @@ pub(crate) fn dense_export(collection: &crate::Collection, file: &str) -> Result
         return Err(IngestError::format(
             file,
             format!(
-                "collection {} stores sparse vectors of {} dimensions, which a dense matrix cannot hold: export it to JSONL (`export --format jsonl`, Store::export_jsonl)",
+                "collection {} stores sparse vectors of {} dimensions, which a dense matrix cannot hold: export it to JSONL (`export --format jsonl`, Export::jsonl)",
                 crate::error::bounded(&collection.name),
                 collection.dimension
             ),
@@ -299,62 +269,4 @@ pub(crate) fn for_each_page<S>(
         }
         Ok((sink, written))
     })
-}
-
-impl Store {
-    /// Figures for every collection (by name), or for the one named.
-    ///
-    /// # Errors
-    /// [`IngestError::Store`] when the named collection does not exist or a query fails.
-    pub fn collection_stats(
-        &self,
-        collection: Option<&str>,
-    ) -> Result<Vec<CollectionStats>, IngestError> {
-        self.read(|uow| {
-            let collections = match collection {
-                Some(name) => vec![uow.collections().get(name)?],
-                None => uow.collections().list()?,
-            };
-            let mut stats = Vec::with_capacity(collections.len());
-            for collection in collections {
-                let partition = pages::partition_stats(uow.connection(), &collection)?;
-                stats.push(CollectionStats {
-                    rows: partition.rows.unsigned_abs(),
-                    dimension: collection.dimension as usize,
-                    metric: collection.metric,
-                    model: collection.model,
-                    table_bytes: partition.total_bytes.unsigned_abs(),
-                    index_bytes: partition.index_bytes.unsigned_abs(),
-                    last_write: partition.last_write,
-                    name: collection.name,
-                });
-            }
-            Ok(stats)
-        })
-    }
-}
-
-/// The span of an export (`format`: `npy`, `jsonl` or `parquet`); the files' paths are never recorded.
-pub(crate) fn export_operation(format: &'static str) -> Operation {
-    Operation::start(trace::span!(
-        "export",
-        format,
-        collection = tracing::field::Empty,
-        rows = tracing::field::Empty,
-    ))
-}
-
-/// Records the collection (the name as asked, a collection's or an alias's: recorded only once
-/// it was found, so no unchecked caller text reaches the span) and the rows an export wrote,
-/// and passes its outcome through.
-pub(crate) fn exported(
-    operation: &Operation,
-    collection: &str,
-    summary: Result<ExportSummary, IngestError>,
-) -> Result<ExportSummary, IngestError> {
-    if let Ok(summary) = &summary {
-        operation.record("collection", collection);
-        operation.record("rows", summary.rows);
-    }
-    operation.finish_any(summary)
 }

@@ -18,86 +18,63 @@ use crate::ingest::error::IngestError;
 use crate::repo::pages::ExportRow;
 use crate::store::Store;
 
-impl Store {
-    /// Writes the collection to `dir/embeddings.parquet` (snappy-compressed), ordered by
-    /// `external_id`, one row group per 2,000-row page, from one `REPEATABLE READ` snapshot. The
-    /// file appears under its final name only when complete.
-    ///
-    /// # Errors
-    /// As [`Store::export_npy`], plus Parquet encoding failures.
-    pub fn export_parquet(
-        &self,
-        collection: &str,
-        dir: &Path,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<ExportSummary, IngestError> {
-        let operation = super::export_operation("parquet");
-        super::exported(
-            &operation,
+/// Writes `dir/embeddings.parquet` ([`Export::parquet`](crate::Export::parquet)).
+pub(super) fn parquet(
+    store: &Store,
+    collection: &str,
+    dir: &Path,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<ExportSummary, IngestError> {
+    let (rows, [path]) = write_via_partials(dir, ["embeddings.parquet"], |[partial]| {
+        let name = partial.display().to_string();
+        let encode = |error: parquet::errors::ParquetError| {
+            IngestError::format(&name, format!("cannot write Parquet: {error}"))
+        };
+        let (writer, rows) = for_each_page(
+            store,
             collection,
-            self.export_parquet_now(collection, dir, progress),
-        )
-    }
-
-    fn export_parquet_now(
-        &self,
-        collection: &str,
-        dir: &Path,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<ExportSummary, IngestError> {
-        let (rows, [path]) = write_via_partials(dir, ["embeddings.parquet"], |[partial]| {
-            let name = partial.display().to_string();
-            let encode = |error: parquet::errors::ParquetError| {
-                IngestError::format(&name, format!("cannot write Parquet: {error}"))
-            };
-            let (writer, rows) = for_each_page(
-                self,
-                collection,
-                |collection, _| {
-                    super::dense_export(collection, "embeddings.parquet")?;
-                    let dimension = i32::try_from(collection.dimension).unwrap_or(i32::MAX);
-                    let schema = Arc::new(Schema::new(vec![
-                        Field::new("external_id", DataType::Utf8, false),
-                        Field::new(
-                            "vector",
-                            DataType::FixedSizeList(
-                                Arc::new(Field::new("item", DataType::Float32, false)),
-                                dimension,
-                            ),
-                            false,
+            |collection, _| {
+                super::dense_export(collection, "embeddings.parquet")?;
+                let dimension = i32::try_from(collection.dimension).unwrap_or(i32::MAX);
+                let schema = Arc::new(Schema::new(vec![
+                    Field::new("external_id", DataType::Utf8, false),
+                    Field::new(
+                        "vector",
+                        DataType::FixedSizeList(
+                            Arc::new(Field::new("item", DataType::Float32, false)),
+                            dimension,
                         ),
-                        Field::new("metadata", DataType::Utf8, false),
-                        Field::new("content", DataType::Utf8, true),
-                    ]));
-                    let file =
-                        File::create(partial).map_err(|error| IngestError::io(&name, error))?;
-                    let properties = WriterProperties::builder()
-                        .set_compression(Compression::SNAPPY)
-                        .build();
-                    let writer = ArrowWriter::try_new(file, schema.clone(), Some(properties))
-                        .map_err(encode)?;
-                    Ok((writer, schema, dimension))
-                },
-                |(writer, schema, dimension), page| {
-                    let batch =
-                        record_batch(schema.clone(), *dimension, page).map_err(|error| {
-                            IngestError::format(&name, format!("cannot encode: {error}"))
-                        })?;
-                    writer.write(&batch).map_err(encode)?;
-                    writer.flush().map_err(encode)
-                },
-                progress,
-            )?;
-            let (writer, _, _) = writer;
-            writer.close().map_err(encode)?;
-            Ok(rows)
-        })?;
-        Ok(ExportSummary {
-            rows,
-            vectors: path.clone(),
-            records: path,
-        })
-    }
+                        false,
+                    ),
+                    Field::new("metadata", DataType::Utf8, false),
+                    Field::new("content", DataType::Utf8, true),
+                ]));
+                let file = File::create(partial).map_err(|error| IngestError::io(&name, error))?;
+                let properties = WriterProperties::builder()
+                    .set_compression(Compression::SNAPPY)
+                    .build();
+                let writer =
+                    ArrowWriter::try_new(file, schema.clone(), Some(properties)).map_err(encode)?;
+                Ok((writer, schema, dimension))
+            },
+            |(writer, schema, dimension), page| {
+                let batch = record_batch(schema.clone(), *dimension, page).map_err(|error| {
+                    IngestError::format(&name, format!("cannot encode: {error}"))
+                })?;
+                writer.write(&batch).map_err(encode)?;
+                writer.flush().map_err(encode)
+            },
+            progress,
+        )?;
+        let (writer, _, _) = writer;
+        writer.close().map_err(encode)?;
+        Ok(rows)
+    })?;
+    Ok(ExportSummary {
+        rows,
+        vectors: path.clone(),
+        records: path,
+    })
 }
 
 fn record_batch(

@@ -1,6 +1,7 @@
-//! The ANN index's lifecycle on [`Store`]: create, drop, swap-rebuild and inspect a
-//! collection's HNSW or IVFFlat index, with progress reports while a build runs and advice in
-//! its status. The SQL it runs is in `repo/ann_index.rs` and `repo/index_build.rs`.
+//! The ANN index's lifecycle behind [`Indexes`](crate::Indexes): create, drop, swap-rebuild
+//! and inspect a collection's HNSW or IVFFlat index, with progress reports while a build runs
+//! and advice in its status. The SQL it runs is in `repo/ann_index.rs` and
+//! `repo/index_build.rs`.
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +18,6 @@ use crate::repo::ann_index;
 use crate::repo::collections::{ann_name, ensure_partition};
 use crate::repo::index_build::{self, backend_pid, drop_index_concurrently, run_build};
 use crate::store::Store;
-use crate::trace::{self, Operation};
 
 /// How often a build's progress is read while it runs.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
@@ -92,186 +92,126 @@ pub struct IndexStatus {
     pub advice: Vec<String>,
 }
 
-impl Store {
-    /// Builds `collection`'s ANN index with `CREATE INDEX CONCURRENTLY` (writes continue
-    /// meanwhile) on the exact expression searches order by, with the operator class of the
-    /// collection's metric. `progress`, when given, is called about five times a second with the
-    /// server's progress report while the build runs.
-    ///
-    /// An invalid index left by an earlier failed build is dropped first.
-    ///
-    /// # Errors
-    /// [`Error::Validation`] for a spec the collection cannot have (over 4,000 dimensions,
-    /// IVFFlat with `l1`, bad parameters); [`Error::Conflict`] when a valid index exists (drop or
-    /// rebuild it); [`Error::NotFound`] when the collection was dropped; [`Error::Database`]
-    /// when the build fails (nothing valid is left behind).
-    pub fn create_index(
-        &self,
-        collection: &Collection,
-        spec: &IndexSpec,
-        progress: Option<&mut dyn FnMut(IndexProgress)>,
-    ) -> Result<IndexStatus> {
-        let operation = index_operation("create", collection, Some(spec));
-        built(
-            &operation,
-            self.create_index_now(collection, spec, progress),
-        )
+/// Builds `collection`'s ANN index ([`Indexes::create`](crate::Indexes::create)).
+pub(super) fn create(
+    store: &Store,
+    collection: &Collection,
+    spec: &IndexSpec,
+    progress: Option<&mut dyn FnMut(IndexProgress)>,
+) -> Result<()> {
+    let spec = spec.clone().validate_for(collection)?;
+    let mut conn = store.connection()?;
+    ensure_partition(&mut conn, collection)?;
+    let existing = ann_index::index_state(&mut conn, &ann_name(collection))?;
+    if existing == Some(true) {
+        return Err(Error::Conflict {
+            message: format!(
+                "collection {:?} already has an ANN index: drop or rebuild it",
+                collection.name
+            ),
+            constraint: None,
+        });
     }
-
-    fn create_index_now(
-        &self,
-        collection: &Collection,
-        spec: &IndexSpec,
-        progress: Option<&mut dyn FnMut(IndexProgress)>,
-    ) -> Result<IndexStatus> {
-        let spec = spec.clone().validate_for(collection)?;
-        let mut conn = self.connection()?;
-        ensure_partition(&mut conn, collection)?;
-        let existing = ann_index::index_state(&mut conn, &ann_name(collection))?;
-        if existing == Some(true) {
-            return Err(Error::Conflict {
-                message: format!(
-                    "collection {:?} already has an ANN index: drop or rebuild it",
-                    collection.name
-                ),
-                constraint: None,
-            });
-        }
-        ann_index::drop_leftovers(&mut conn, collection, true)?;
-        drop(conn);
-        self.build(collection, &spec, &ann_name(collection), progress)?;
-        self.index_status(collection)
-    }
-
-    /// Builds a fresh index beside the current one (`CREATE INDEX CONCURRENTLY` under a
-    /// temporary name), then drops the old one and renames the new one into place, so
-    /// searches keep an index throughout. `spec` changes the parameters; `None` keeps them,
-    /// except that IVFFlat's derived `lists` are derived again from today's row count. Also
-    /// cleans up invalid left-overs of interrupted builds.
-    ///
-    /// # Errors
-    /// As [`Store::create_index`]; [`Error::NotFound`] when there is no index to rebuild.
-    pub fn rebuild_index(
-        &self,
-        collection: &Collection,
-        spec: Option<&IndexSpec>,
-        progress: Option<&mut dyn FnMut(IndexProgress)>,
-    ) -> Result<IndexStatus> {
-        let operation = index_operation("rebuild", collection, spec);
-        built(
-            &operation,
-            self.rebuild_index_now(collection, spec, progress),
-        )
-    }
-
-    fn rebuild_index_now(
-        &self,
-        collection: &Collection,
-        spec: Option<&IndexSpec>,
-        progress: Option<&mut dyn FnMut(IndexProgress)>,
-    ) -> Result<IndexStatus> {
-        let mut conn = self.connection()?;
-        ensure_partition(&mut conn, collection)?;
-        let spec = match spec {
-            Some(spec) => spec.clone(),
-            None => ann_index::recorded_spec(&mut conn, collection)?
-                .ok_or_else(|| Error::not_found("ANN index of collection", &collection.name))?,
-        };
-        let spec = spec.validate_for(collection)?;
-        let fresh = format!("{}_new", ann_name(collection));
-        ann_index::drop_leftovers(&mut conn, collection, false)?;
-        drop_index_concurrently(&mut conn, &fresh)?;
-        drop(conn);
-        self.build(collection, &spec, &fresh, progress)?;
-        let mut conn = self.connection()?;
-        drop_index_concurrently(&mut conn, &ann_name(collection))?;
-        ann_index::rename(&mut conn, &fresh, collection)?;
-        drop(conn);
-        self.index_status(collection)
-    }
-
-    /// Drops the collection's ANN index (`DROP INDEX CONCURRENTLY`) and any invalid left-overs;
-    /// searches become exact scans. Returns whether an index existed.
-    ///
-    /// # Errors
-    /// [`Error::Database`] when the server refuses.
-    pub fn drop_index(&self, collection: &Collection) -> Result<bool> {
-        let operation = index_operation("drop", collection, None);
-        operation.finish(self.drop_index_now(collection))
-    }
-
-    fn drop_index_now(&self, collection: &Collection) -> Result<bool> {
-        let mut conn = self.connection()?;
-        let existed = ann_index::index_state(&mut conn, &ann_name(collection))?.is_some();
-        ann_index::drop_leftovers(&mut conn, collection, true)?;
-        ann_index::delete_record(&mut conn, collection)?;
-        self.forget_indexes(collection);
-        Ok(existed)
-    }
-
-    /// The collection's ANN index as it is now, with advice.
-    ///
-    /// # Errors
-    /// [`Error::NotFound`] when the collection was dropped; [`Error::Database`] otherwise.
-    pub fn index_status(&self, collection: &Collection) -> Result<IndexStatus> {
-        let operation = index_operation("status", collection, None);
-        let mut conn = self.connection()?;
-        operation.finish(
-            ensure_partition(&mut conn, collection).and_then(|()| status(&mut conn, collection)),
-        )
-    }
-
-    /// Runs the build on its own pooled connection while this thread reads its progress.
-    fn build(
-        &self,
-        collection: &Collection,
-        spec: &Valid<IndexSpec>,
-        name: &str,
-        progress: Option<&mut dyn FnMut(IndexProgress)>,
-    ) -> Result<()> {
-        let mut conn = self.connection()?;
-        let rows = ann_index::row_count(&mut conn, collection)?;
-        let ddl = ann_index::ddl(&mut conn, collection, spec, name, rows)?;
-        let pid = backend_pid(&mut conn)?;
-        let started = Instant::now();
-        let outcome = match progress {
-            None => run_build(&mut conn, spec, &ddl),
-            Some(report) => std::thread::scope(|scope| {
-                let builder = scope.spawn(|| run_build(&mut conn, spec, &ddl));
-                while !builder.is_finished() {
-                    std::thread::sleep(PROGRESS_INTERVAL);
-                    if let Some(snapshot) = self.read_progress(pid, started) {
-                        report(snapshot);
-                    }
-                }
-                builder
-                    .join()
-                    .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
-            }),
-        };
-        outcome?;
-        ann_index::record_build(&mut conn, collection, spec, rows)?;
-        self.forget_indexes(collection);
-        Ok(())
-    }
-
-    /// One progress snapshot, read on another pooled connection; `None` when none is free soon or the
-    /// build has not registered yet (progress is best effort, the build is what matters).
-    fn read_progress(&self, pid: i32, started: Instant) -> Option<IndexProgress> {
-        let mut conn = self.pool.get_timeout(PROGRESS_INTERVAL).ok()?;
-        let row = index_build::progress(&mut conn, pid).ok().flatten();
-        row.map(|row| IndexProgress {
-            phase: row.phase,
-            tuples_done: row.tuples_done.unsigned_abs(),
-            tuples_total: row.tuples_total.unsigned_abs(),
-            blocks_done: row.blocks_done.unsigned_abs(),
-            blocks_total: row.blocks_total.unsigned_abs(),
-            elapsed: started.elapsed(),
-        })
-    }
+    ann_index::drop_leftovers(&mut conn, collection, true)?;
+    drop(conn);
+    build(store, collection, &spec, &ann_name(collection), progress)
 }
 
-fn status(conn: &mut PgConnection, collection: &Collection) -> Result<IndexStatus> {
+/// Builds a fresh index beside the current one and swaps it in
+/// ([`Indexes::rebuild`](crate::Indexes::rebuild)).
+pub(super) fn rebuild(
+    store: &Store,
+    collection: &Collection,
+    spec: Option<&IndexSpec>,
+    progress: Option<&mut dyn FnMut(IndexProgress)>,
+) -> Result<()> {
+    let mut conn = store.connection()?;
+    ensure_partition(&mut conn, collection)?;
+    let spec = match spec {
+        Some(spec) => spec.clone(),
+        None => ann_index::recorded_spec(&mut conn, collection)?
+            .ok_or_else(|| Error::not_found("ANN index of collection", &collection.name))?,
+    };
+    let spec = spec.validate_for(collection)?;
+    let fresh = format!("{}_new", ann_name(collection));
+    ann_index::drop_leftovers(&mut conn, collection, false)?;
+    drop_index_concurrently(&mut conn, &fresh)?;
+    drop(conn);
+    build(store, collection, &spec, &fresh, progress)?;
+    let mut conn = store.connection()?;
+    drop_index_concurrently(&mut conn, &ann_name(collection))?;
+    ann_index::rename(&mut conn, &fresh, collection)?;
+    Ok(())
+}
+
+/// Drops the collection's ANN index and its left-overs; whether it existed
+/// ([`Indexes::drop`](crate::Indexes::drop)).
+pub(super) fn drop_index(store: &Store, collection: &Collection) -> Result<bool> {
+    let mut conn = store.connection()?;
+    let existed = ann_index::index_state(&mut conn, &ann_name(collection))?.is_some();
+    ann_index::drop_leftovers(&mut conn, collection, true)?;
+    ann_index::delete_record(&mut conn, collection)?;
+    store.forget_indexes(collection);
+    Ok(existed)
+}
+
+/// The collection's ANN index as it is now ([`Indexes::status`](crate::Indexes::status)).
+pub(super) fn status(store: &Store, collection: &Collection) -> Result<IndexStatus> {
+    let mut conn = store.connection()?;
+    ensure_partition(&mut conn, collection)?;
+    status_of(&mut conn, collection)
+}
+
+/// Runs the build on its own pooled connection while this thread reads its progress.
+fn build(
+    store: &Store,
+    collection: &Collection,
+    spec: &Valid<IndexSpec>,
+    name: &str,
+    progress: Option<&mut dyn FnMut(IndexProgress)>,
+) -> Result<()> {
+    let mut conn = store.connection()?;
+    let rows = ann_index::row_count(&mut conn, collection)?;
+    let ddl = ann_index::ddl(&mut conn, collection, spec, name, rows)?;
+    let pid = backend_pid(&mut conn)?;
+    let started = Instant::now();
+    let outcome = match progress {
+        None => run_build(&mut conn, spec, &ddl),
+        Some(report) => std::thread::scope(|scope| {
+            let builder = scope.spawn(|| run_build(&mut conn, spec, &ddl));
+            while !builder.is_finished() {
+                std::thread::sleep(PROGRESS_INTERVAL);
+                if let Some(snapshot) = read_progress(store, pid, started) {
+                    report(snapshot);
+                }
+            }
+            builder
+                .join()
+                .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+        }),
+    };
+    outcome?;
+    ann_index::record_build(&mut conn, collection, spec, rows)?;
+    store.forget_indexes(collection);
+    Ok(())
+}
+
+/// One progress snapshot, read on another pooled connection; `None` when none is free soon or
+/// the build has not registered yet (progress is best effort, the build is what matters).
+fn read_progress(store: &Store, pid: i32, started: Instant) -> Option<IndexProgress> {
+    let mut conn = store.pool.get_timeout(PROGRESS_INTERVAL).ok()?;
+    let row = index_build::progress(&mut conn, pid).ok().flatten();
+    row.map(|row| IndexProgress {
+        phase: row.phase,
+        tuples_done: row.tuples_done.unsigned_abs(),
+        tuples_total: row.tuples_total.unsigned_abs(),
+        blocks_done: row.blocks_done.unsigned_abs(),
+        blocks_total: row.blocks_total.unsigned_abs(),
+        elapsed: started.elapsed(),
+    })
+}
+
+fn status_of(conn: &mut PgConnection, collection: &Collection) -> Result<IndexStatus> {
     let name = ann_name(collection);
     let row = ann_index::status_row(conn, collection, &name)?;
     let leftovers: Vec<String> = ann_index::leftovers(conn, collection)?
@@ -413,36 +353,6 @@ fn advise(
         }
     }
     advice
-}
-
-/// The span of an ANN index operation (`create`, `rebuild`, `drop`, `status`): the collection,
-/// the method and build parameters asked for, and the rows a build covered.
-fn index_operation(
-    action: &'static str,
-    collection: &Collection,
-    spec: Option<&IndexSpec>,
-) -> Operation {
-    Operation::start(trace::span!(
-        "ann_index",
-        action,
-        collection = %collection.name,
-        collection_id = collection.id.0,
-        method = spec.map(|spec| spec.method.as_str()),
-        m = spec.and_then(|spec| spec.m),
-        ef_construction = spec.and_then(|spec| spec.ef_construction),
-        lists = spec.and_then(|spec| spec.lists),
-        maintenance_work_mem_mb = spec.and_then(|spec| spec.maintenance_work_mem_mb),
-        parallel_workers = spec.and_then(|spec| spec.parallel_workers),
-        rows = tracing::field::Empty,
-    ))
-}
-
-/// Records the rows the index was built on and passes the outcome through.
-fn built(operation: &Operation, status: Result<IndexStatus>) -> Result<IndexStatus> {
-    if let Ok(status) = &status {
-        operation.record("rows", status.rows);
-    }
-    operation.finish(status)
 }
 
 #[cfg(test)]

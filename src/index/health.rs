@@ -1,4 +1,4 @@
-//! Drift signals of a collection's ANN index ([`Store::index_health`]): what changed since the
+//! Drift signals of a collection's ANN index ([`Indexes::health`]): what changed since the
 //! build (rows, updates and deletes from `pg_stat_user_tables`), dead tuples, and a sampled
 //! recall@k, with advice on when to rebuild, `REINDEX CONCURRENTLY` or `VACUUM`.
 
@@ -7,13 +7,11 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::index::ann::IndexStatus;
-use crate::models::Collection;
+use crate::index::handle::Indexes;
 use crate::repo::ann_index;
 use crate::search::RecallRequest;
-use crate::store::Store;
-use crate::trace::{self, Operation};
 
-/// How [`Store::index_health`] measures: the recall sample and the floor below which it
+/// How [`Indexes::health`] measures: the recall sample and the floor below which it
 /// advises action.
 ///
 /// ```
@@ -67,7 +65,7 @@ impl HealthOptions {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct IndexHealth {
-    /// The index as [`Store::index_status`] reports it (rows now, rows at build, …); its
+    /// The index as [`Indexes::status`] reports it (rows now, rows at build, …); its
     /// `advice` is included in [`IndexHealth::advice`].
     pub status: IndexStatus,
     /// Rows updated since the build, from the partition's `n_tup_upd` (`None` when the build
@@ -100,116 +98,78 @@ const DEAD_FRACTION: f64 = 0.2;
 /// Collections smaller than this get no drift advice: their statistics are noise.
 const MIN_ROWS: u64 = 100;
 
-impl Store {
-    /// The collection's ANN index with drift signals: rows at build time and now, rows updated
-    /// and deleted since the build and dead tuples (PostgreSQL's cumulative statistics, which
-    /// show other sessions' writes within about a second), and recall@k measured now on
-    /// `options.recall_queries` stored vectors drawn at random (as
-    /// [`Store::measure_recall`]). The advice says when to rebuild (IVFFlat built on under half
-    /// of today's rows, recall below `options.recall_floor`), `REINDEX CONCURRENTLY` (many
-    /// rows changed since the build) or `VACUUM` (many dead tuples).
-    ///
-    /// # Errors
-    /// [`Error::Validation`] for a `k` outside 1..=[`MAX_K`](crate::MAX_K) or a floor outside
-    /// [0, 1]; [`Error::NotFound`] when the collection was dropped; [`Error::Database`]
-    /// otherwise.
-    pub fn index_health(
-        &self,
-        collection: &Collection,
-        options: &HealthOptions,
-    ) -> Result<IndexHealth> {
-        let operation = Operation::start(trace::span!(
-            "index_health",
-            collection = %collection.name,
-            collection_id = collection.id.0,
-            recall_queries = options.recall_queries,
-            k = options.k,
-            recall = tracing::field::Empty,
-            advice = tracing::field::Empty,
+/// Measures the drift of the collection's ANN index ([`Indexes::health`]).
+pub(super) fn measure(indexes: &Indexes<'_>, options: &HealthOptions) -> Result<IndexHealth> {
+    let (store, collection) = (indexes.store, indexes.collection);
+    if !(0.0..=1.0).contains(&options.recall_floor) {
+        return Err(Error::invalid_field(
+            "recall_floor",
+            format!("{} is outside [0, 1]", options.recall_floor),
         ));
-        let health = self.health_now(collection, options);
-        if let Ok(health) = &health {
-            if let Some(recall) = health.recall {
-                operation.record("recall", recall);
-            }
-            operation.record("advice", health.advice.len());
-        }
-        operation.finish(health)
     }
-
-    fn health_now(&self, collection: &Collection, options: &HealthOptions) -> Result<IndexHealth> {
-        if !(0.0..=1.0).contains(&options.recall_floor) {
-            return Err(Error::invalid_field(
-                "recall_floor",
-                format!("{} is outside [0, 1]", options.recall_floor),
-            ));
-        }
-        if options.k == 0 || options.k > crate::dto::MAX_K {
-            return Err(Error::invalid_field(
-                "k",
-                format!("{} is outside 1..={}", options.k, crate::dto::MAX_K),
-            ));
-        }
-        let status = self.index_status(collection)?;
-        let drift = self.on_live_connection(|conn| ann_index::drift_row(conn, collection))?;
-        let since = |now: Option<i64>, built: Option<i64>| match (now, built) {
-            // A statistics reset since the build makes the counters smaller: nothing known.
-            (Some(now), Some(built)) if status.exists => Some(now.saturating_sub(built).max(0)),
-            _ => None,
-        };
-        let updated = since(drift.updates, drift.built_updates).map(i64::unsigned_abs);
-        let deleted = since(drift.deletes, drift.built_deletes).map(i64::unsigned_abs);
-        let dead_tuples = drift.dead_tuples.unwrap_or(0).unsigned_abs();
-        let live_tuples = drift.live_tuples.unwrap_or(0).unsigned_abs();
-        let measure =
-            status.exists && status.valid && status.rows > 0 && options.recall_queries > 0;
-        let (recall, recall_queries, measured_at) = if measure {
-            let report = self.measure_recall(
-                collection,
-                &RecallRequest::sample(options.recall_queries, options.k),
-            )?;
-            (Some(report.recall), report.queries, Some(Utc::now()))
-        } else {
-            (None, 0, None)
-        };
-        let mut advice = status.advice.clone();
-        if let Some(recall) = recall.filter(|recall| *recall < options.recall_floor) {
-            advice.push(format!(
-                "recall@{} is {recall:.3} on {recall_queries} sampled vectors, below the floor {}: \
-                 raise ef_search (HNSW) or probes (IVFFlat) for searches, or rebuild the index",
-                options.k, options.recall_floor
-            ));
-        }
-        let built = status.built_rows.unwrap_or(0);
-        let changed = updated.unwrap_or(0) + deleted.unwrap_or(0);
-        if built >= MIN_ROWS && changed as f64 > CHANGED_FRACTION * built as f64 {
-            advice.push(format!(
-                "{} rows updated and {} deleted since the build on {built} rows: the index holds \
-                 stale entries; REINDEX INDEX CONCURRENTLY {} (or `embedstore index rebuild`)",
-                updated.unwrap_or(0),
-                deleted.unwrap_or(0),
-                status.name
-            ));
-        }
-        if dead_tuples >= MIN_ROWS && dead_tuples as f64 > DEAD_FRACTION * live_tuples.max(1) as f64
-        {
-            advice.push(format!(
-                "{dead_tuples} dead tuples beside {live_tuples} live ones: VACUUM (ANALYZE) {} \
-                 (autovacuum has not caught up)",
-                collection.partition_name()
-            ));
-        }
-        Ok(IndexHealth {
-            status,
-            updated_since_build: updated,
-            deleted_since_build: deleted,
-            dead_tuples,
-            last_vacuum: drift.last_vacuum,
-            recall,
-            recall_k: options.k,
-            recall_queries,
-            recall_measured_at: measured_at,
-            advice,
-        })
+    if options.k == 0 || options.k > crate::dto::MAX_K {
+        return Err(Error::invalid_field(
+            "k",
+            format!("{} is outside 1..={}", options.k, crate::dto::MAX_K),
+        ));
     }
+    let status = indexes.status()?;
+    let drift = store.on_live_connection(|conn| ann_index::drift_row(conn, collection))?;
+    let since = |now: Option<i64>, built: Option<i64>| match (now, built) {
+        // A statistics reset since the build makes the counters smaller: nothing known.
+        (Some(now), Some(built)) if status.exists => Some(now.saturating_sub(built).max(0)),
+        _ => None,
+    };
+    let updated = since(drift.updates, drift.built_updates).map(i64::unsigned_abs);
+    let deleted = since(drift.deletes, drift.built_deletes).map(i64::unsigned_abs);
+    let dead_tuples = drift.dead_tuples.unwrap_or(0).unsigned_abs();
+    let live_tuples = drift.live_tuples.unwrap_or(0).unsigned_abs();
+    let measure = status.exists && status.valid && status.rows > 0 && options.recall_queries > 0;
+    let (recall, recall_queries, measured_at) = if measure {
+        let report = store.measure_recall(
+            collection,
+            &RecallRequest::sample(options.recall_queries, options.k),
+        )?;
+        (Some(report.recall), report.queries, Some(Utc::now()))
+    } else {
+        (None, 0, None)
+    };
+    let mut advice = status.advice.clone();
+    if let Some(recall) = recall.filter(|recall| *recall < options.recall_floor) {
+        advice.push(format!(
+            "recall@{} is {recall:.3} on {recall_queries} sampled vectors, below the floor {}: \
+             raise ef_search (HNSW) or probes (IVFFlat) for searches, or rebuild the index",
+            options.k, options.recall_floor
+        ));
+    }
+    let built = status.built_rows.unwrap_or(0);
+    let changed = updated.unwrap_or(0) + deleted.unwrap_or(0);
+    if built >= MIN_ROWS && changed as f64 > CHANGED_FRACTION * built as f64 {
+        advice.push(format!(
+            "{} rows updated and {} deleted since the build on {built} rows: the index holds \
+             stale entries; REINDEX INDEX CONCURRENTLY {} (or `embedstore index rebuild`)",
+            updated.unwrap_or(0),
+            deleted.unwrap_or(0),
+            status.name
+        ));
+    }
+    if dead_tuples >= MIN_ROWS && dead_tuples as f64 > DEAD_FRACTION * live_tuples.max(1) as f64 {
+        advice.push(format!(
+            "{dead_tuples} dead tuples beside {live_tuples} live ones: VACUUM (ANALYZE) {} \
+             (autovacuum has not caught up)",
+            collection.partition_name()
+        ));
+    }
+    Ok(IndexHealth {
+        status,
+        updated_since_build: updated,
+        deleted_since_build: deleted,
+        dead_tuples,
+        last_vacuum: drift.last_vacuum,
+        recall,
+        recall_k: options.k,
+        recall_queries,
+        recall_measured_at: measured_at,
+        advice,
+    })
 }

@@ -1,10 +1,11 @@
-//! Index maintenance on [`Store`]: the ANN index (`ann.rs`, its drift in `health.rs`), payload
-//! indexes (`payload.rs`) and the full-text index (`text.rs`), each built, dropped and inspected
-//! outside any transaction.
+//! Index maintenance: [`Store::indexes`] hands out [`Indexes`] (`handle.rs`), the handle on one
+//! collection's ANN index (the work in `ann.rs`, its drift in `health.rs`), payload indexes
+//! ([`PayloadIndexes`], `payload.rs`) and full-text index ([`TextIndex`], `text.rs`), each
+//! built, dropped and inspected outside any transaction.
 //!
-//! Builds run `CREATE INDEX CONCURRENTLY`, which cannot run inside a transaction, so these are
-//! [`Store`] methods and never [`UnitOfWork`](crate::UnitOfWork) ones. A build gets a pooled
-//! connection of its own for its whole duration, with `statement_timeout` lifted (a real
+//! Builds run `CREATE INDEX CONCURRENTLY`, which cannot run inside a transaction, so the
+//! handles hang off [`Store`] and never off [`UnitOfWork`](crate::UnitOfWork). A build gets a
+//! pooled connection of its own for its whole duration, with `statement_timeout` lifted (a real
 //! collection takes minutes) and the spec's `maintenance_work_mem` /
 //! `max_parallel_maintenance_workers`; every one of those session settings is put back before
 //! the connection returns to the pool.
@@ -14,13 +15,16 @@
 //! `payload_index.rs`, `index_build.rs`).
 //!
 //! [`Store`]: crate::Store
+//! [`Store::indexes`]: crate::Store::indexes
 
 mod ann;
+mod handle;
 mod health;
 mod payload;
 mod text;
 
 pub use ann::{IndexProgress, IndexStatus};
+pub use handle::Indexes;
 pub use health::{HealthOptions, IndexHealth};
-pub use payload::PayloadIndex;
-pub use text::{DEFAULT_TEXT_CONFIG, TextIndexStatus};
+pub use payload::{PayloadIndex, PayloadIndexes};
+pub use text::{DEFAULT_TEXT_CONFIG, TextIndex, TextIndexStatus};

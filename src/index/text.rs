@@ -1,4 +1,4 @@
-//! The full-text index's lifecycle on [`Store`]: create, swap-rebuild (e.g. to change the text
+//! The full-text index's lifecycle, [`TextIndex`]: create, swap-rebuild (e.g. to change the text
 //! search configuration), drop and inspect a collection's GIN index on
 //! `to_tsvector(config, coalesce(content, ''))`. The SQL is in `repo/text_index.rs`.
 
@@ -36,24 +36,47 @@ pub struct TextIndexStatus {
     pub rows: u64,
 }
 
-impl Store {
-    /// Builds `collection`'s full-text index (GIN, `CREATE INDEX CONCURRENTLY`: writes continue)
-    /// with the text search configuration `config` — one of PostgreSQL's own (`simple`,
-    /// `english`, `german`, …, as `pg_catalog.pg_ts_config` lists them). Text searches then use
-    /// this configuration and the index; without one they use `simple` and scan the rows.
-    /// An invalid index left by an earlier failed build is dropped first.
+/// A collection's full-text index, from [`Indexes::text`](crate::Indexes::text): the GIN
+/// index on `to_tsvector(config, coalesce(content, ''))` that text and hybrid searches use.
+///
+/// # Example
+/// ```no_run
+/// # fn main() -> embedstore::Result<()> {
+/// let store = embedstore::Store::from_env()?;
+/// let docs = store.collection("docs")?;
+/// let text = store.indexes(&docs).text();
+/// if text.status()?.exists {
+///     text.rebuild(Some("english"))?;
+/// } else {
+///     text.create("english")?;
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct TextIndex<'s> {
+    store: &'s Store,
+    collection: &'s Collection,
+}
+
+impl<'s> TextIndex<'s> {
+    pub(super) fn new(store: &'s Store, collection: &'s Collection) -> Self {
+        Self { store, collection }
+    }
+
+    /// Builds the collection's full-text index (GIN, `CREATE INDEX CONCURRENTLY`: writes
+    /// continue) with the text search configuration `config` — one of PostgreSQL's own
+    /// (`simple`, `english`, `german`, …, as `pg_catalog.pg_ts_config` lists them). Text
+    /// searches then use this configuration and the index; without one they use `simple` and
+    /// scan the rows. An invalid index left by an earlier failed build is dropped first.
     ///
     /// # Errors
     /// [`Error::Validation`] (path `config`) for an unknown configuration, naming the known
     /// ones; [`Error::Conflict`] when a valid text index exists (drop or rebuild it);
     /// [`Error::NotFound`] when the collection was dropped; [`Error::Database`] when the build
     /// fails.
-    pub fn create_text_index(
-        &self,
-        collection: &Collection,
-        config: &str,
-    ) -> Result<TextIndexStatus> {
-        let mut conn = self.connection()?;
+    pub fn create(&self, config: &str) -> Result<TextIndexStatus> {
+        let collection = self.collection;
+        let mut conn = self.store.connection()?;
         ensure_partition(&mut conn, collection)?;
         let config = known_config(&mut conn, config)?;
         let name = text_name(collection);
@@ -73,21 +96,18 @@ impl Store {
         let ddl = text_index::ddl(&mut conn, collection, &config, &name)?;
         run_build(&mut conn, &IndexSpec::hnsw(), &ddl)?;
         drop(conn);
-        self.forget_indexes(collection);
-        self.text_index_status(collection)
+        self.store.forget_indexes(collection);
+        self.status()
     }
 
     /// Builds a fresh text index beside the current one and swaps it in, so text searches keep
     /// an index throughout; `config` changes the configuration, `None` keeps it.
     ///
     /// # Errors
-    /// As [`Store::create_text_index`]; [`Error::NotFound`] when there is no text index.
-    pub fn rebuild_text_index(
-        &self,
-        collection: &Collection,
-        config: Option<&str>,
-    ) -> Result<TextIndexStatus> {
-        let current = self.text_index_status(collection)?;
+    /// As [`TextIndex::create`]; [`Error::NotFound`] when there is no text index.
+    pub fn rebuild(&self, config: Option<&str>) -> Result<TextIndexStatus> {
+        let collection = self.collection;
+        let current = self.status()?;
         let config = match (config, current.config) {
             (Some(config), _) => config.to_owned(),
             (None, Some(config)) => config,
@@ -98,7 +118,7 @@ impl Store {
                 ));
             }
         };
-        let mut conn = self.connection()?;
+        let mut conn = self.store.connection()?;
         let config = known_config(&mut conn, &config)?;
         let fresh = format!("{}_new", text_name(collection));
         drop_index_concurrently(&mut conn, &fresh)?;
@@ -107,8 +127,8 @@ impl Store {
         drop_index_concurrently(&mut conn, &text_name(collection))?;
         text_index::rename(&mut conn, &fresh, collection)?;
         drop(conn);
-        self.forget_indexes(collection);
-        self.text_index_status(collection)
+        self.store.forget_indexes(collection);
+        self.status()
     }
 
     /// Drops the collection's text index (`DROP INDEX CONCURRENTLY`); text searches then use
@@ -116,13 +136,13 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Database`] when the server refuses.
-    pub fn drop_text_index(&self, collection: &Collection) -> Result<bool> {
-        let mut conn = self.connection()?;
-        let name = text_name(collection);
+    pub fn drop(&self) -> Result<bool> {
+        let mut conn = self.store.connection()?;
+        let name = text_name(self.collection);
         let existed = index_state(&mut conn, &name)?.is_some();
         drop_index_concurrently(&mut conn, &name)?;
         drop_index_concurrently(&mut conn, &format!("{name}_new"))?;
-        self.forget_indexes(collection);
+        self.store.forget_indexes(self.collection);
         Ok(existed)
     }
 
@@ -130,8 +150,9 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::NotFound`] when the collection was dropped; [`Error::Database`] otherwise.
-    pub fn text_index_status(&self, collection: &Collection) -> Result<TextIndexStatus> {
-        let mut conn = self.connection()?;
+    pub fn status(&self) -> Result<TextIndexStatus> {
+        let collection = self.collection;
+        let mut conn = self.store.connection()?;
         ensure_partition(&mut conn, collection)?;
         let name = text_name(collection);
         let row = text_index::status_row(&mut conn, collection, &name)?;

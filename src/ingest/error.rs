@@ -46,6 +46,14 @@ pub struct RowProblem {
     pub reason: String,
 }
 
+/// Recorded as `failed`, without a kind: an ingest or export fails for reasons of the files as
+/// often as of the store (the spans' `error` field has said so since spans were added).
+impl crate::trace::Failure for IngestError {
+    fn kind(&self) -> &'static str {
+        "failed"
+    }
+}
+
 impl IngestError {
     pub(crate) fn format(file: impl Into<String>, reason: impl Into<String>) -> Self {
         IngestError::Format {

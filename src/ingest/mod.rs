@@ -210,7 +210,7 @@ impl<'s> Ingest<'s> {
         source: &mut (dyn RowSource + Send),
         observer: &mut dyn IngestObserver,
     ) -> Result<IngestSummary, IngestError> {
-        let operation = Operation::start(trace::span!(
+        let span = trace::span!(
             "ingest",
             collection = tracing::field::Empty,
             collection_id = tracing::field::Empty,
@@ -224,20 +224,22 @@ impl<'s> Ingest<'s> {
             unchanged = tracing::field::Empty,
             rejected = tracing::field::Empty,
             batches = tracing::field::Empty,
-        ));
-        let summary = self.run_now(source, observer, &operation);
-        if let Ok(summary) = &summary {
+        );
+        trace::traced(span, |operation| {
+            let summary = self.write_source(source, observer, operation)?;
             operation.record("rows", summary.rows);
             operation.record("inserted", summary.inserted);
             operation.record("updated", summary.updated);
             operation.record("unchanged", summary.unchanged);
             operation.record("rejected", summary.rejected);
             operation.record("batches", summary.batches);
-        }
-        operation.finish_any(summary)
+            Ok(summary)
+        })
     }
 
-    fn run_now(
+    /// [`Ingest::run`]'s work: resolves the collection (recorded in `operation` once found),
+    /// checks the source's dimension and writes the batches.
+    fn write_source(
         &self,
         source: &mut (dyn RowSource + Send),
         observer: &mut dyn IngestObserver,

@@ -108,7 +108,8 @@ fn unfiltered_search_walks_the_hnsw_index_and_reports_it() {
     );
 
     store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     let response = store
         .search(
@@ -183,7 +184,8 @@ fn options_that_do_not_act_on_the_path_taken_are_reported_as_ignored() {
 fn the_statement_sent_uses_the_ann_index_also_after_many_runs_on_one_connection() {
     let (db, collection, items) = corpus(3000, 2);
     db.store()
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     let store = single_connection_store(&db);
     let ann = format!("{}_ann", collection.partition_name());
@@ -222,7 +224,8 @@ fn the_statement_sent_uses_the_ann_index_also_after_many_runs_on_one_connection(
 fn settings_never_leak_to_the_next_user_of_a_pooled_connection() {
     let (db, collection, items) = corpus(500, 3);
     db.store()
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     let store = single_connection_store(&db);
     let settings = |store: &Store| -> (String, String) {
@@ -281,11 +284,8 @@ fn settings_never_leak_to_the_next_user_of_a_pooled_connection() {
 fn a_selective_filter_still_returns_k_rows_where_plain_pgvector_returns_fewer() {
     let (db, collection, items) = corpus(6000, 4);
     db.store()
-        .create_index(
-            &collection,
-            &IndexSpec::hnsw().m(8).ef_construction(32),
-            None,
-        )
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw().m(8).ef_construction(32), None)
         .unwrap();
     let query = items[11].vector.clone();
     // What a pgvector user gets with the defaults: the index filters after its scan.
@@ -345,11 +345,13 @@ fn a_payload_indexed_selective_filter_takes_the_exact_path_through_the_payload_i
     let (db, collection, items) = corpus(6000, 5);
     let store = db.store();
     store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     let payload = store
-        .create_payload_index(
-            &collection,
+        .indexes(&collection)
+        .payload()
+        .create(
             &embedstore::FieldPath::parse("shard").unwrap(),
             PayloadKind::Integer,
         )
@@ -399,7 +401,8 @@ fn a_payload_indexed_selective_filter_takes_the_exact_path_through_the_payload_i
 fn when_the_ann_path_comes_back_short_the_exact_scan_answers() {
     let (db, collection, items) = corpus(4000, 6);
     db.store()
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     // Five rows match; an iterative scan capped at a few tuples cannot find them all.
     let rare = Filter::is_in("n", [5, 1005, 2005, 3005, 3999]);
@@ -417,7 +420,8 @@ fn exact_requests_ids_only_and_thresholds() {
     let (db, collection, items) = corpus(1500, 7);
     let store = db.store();
     store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     let query = items[3].vector.clone();
     let response = store
@@ -450,7 +454,8 @@ fn search_after_pages_through_neighbours_without_offset() {
     let (db, collection, items) = corpus(1200, 8);
     let store = db.store();
     store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     let query = items[9].vector.clone();
     let expected = brute_force(&items, &query, 60, |_| true);
@@ -484,7 +489,8 @@ fn batch_search_answers_each_query_as_a_single_search_would() {
     let (db, collection, items) = corpus(2000, 9);
     let store = db.store();
     store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     let queries: Vec<Vec<f32>> = (0..25)
         .map(|index| items[index * 7].vector.to_vec())
@@ -539,7 +545,8 @@ fn recall_is_measured_against_the_exact_answer() {
     let (db, collection, _) = corpus(3000, 11);
     let store = db.store();
     store
-        .create_index(&collection, &IndexSpec::ivfflat().lists(30), None)
+        .indexes(&collection)
+        .create(&IndexSpec::ivfflat().lists(30), None)
         .unwrap();
     let low = store
         .measure_recall(

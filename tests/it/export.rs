@@ -2,8 +2,8 @@
 //! (`embedstore stats`: the CLI crate's tests).
 
 use embedstore::testing::{Scratch, expected, npy_header, read_npy, stored};
+use embedstore::{CollectionStats, Metric, NewCollection, NewEmbedding};
 use embedstore::{Ids, Ingest, IngestOptions, NpySource};
-use embedstore::{Metric, NewCollection, NewEmbedding};
 
 use crate::support::{Rng, set_value, with_collection};
 
@@ -36,7 +36,8 @@ fn export_round_trip_is_bit_exact_and_ordered_by_external_id() {
     let mut pages = Vec::new();
     let summary = db
         .store()
-        .export_npy("docs", &dir, &mut |done, total| pages.push((done, total)))
+        .export("docs")
+        .npy(&dir, &mut |done, total| pages.push((done, total)))
         .unwrap();
     assert_eq!(summary.rows, 4_500);
     assert_eq!(pages, vec![(2_000, 4_500), (4_000, 4_500), (4_500, 4_500)]);
@@ -84,7 +85,8 @@ fn export_writes_numpys_exact_header_even_when_empty() {
     let scratch = Scratch::new(&db);
     let summary = db
         .store()
-        .export_npy("empty", &scratch.path("out"), &mut |_, _| {})
+        .export("empty")
+        .npy(&scratch.path("out"), &mut |_, _| {})
         .unwrap();
     assert_eq!(summary.rows, 0);
     let bytes = std::fs::read(&summary.vectors).unwrap();
@@ -99,7 +101,8 @@ fn export_of_an_unknown_collection_fails_and_leaves_no_files() {
     let dir = scratch.path("out");
     let error = db
         .store()
-        .export_npy("nope", &dir, &mut |_, _| {})
+        .export("nope")
+        .npy(&dir, &mut |_, _| {})
         .unwrap_err();
     assert!(error.to_string().contains("nope"), "{error}");
     assert!(!dir.join("vectors.npy").exists());
@@ -121,7 +124,14 @@ fn stats_report_rows_sizes_and_last_write() {
     db.store()
         .write(|uow| uow.embeddings().insert(&collection, items))
         .unwrap();
-    let stats = db.store().collection_stats(None).unwrap();
+    let store = db.store();
+    // Every collection's figures, as `embedstore stats` gathers them.
+    let stats: Vec<CollectionStats> = store
+        .read(|uow| uow.collections().list())
+        .unwrap()
+        .iter()
+        .map(|collection| store.export(&collection.name).stats().unwrap())
+        .collect();
     let names: Vec<&str> = stats.iter().map(|stat| stat.name.as_str()).collect();
     assert_eq!(names, vec!["docs", "empty"]);
     let docs = &stats[0];
@@ -136,7 +146,10 @@ fn stats_report_rows_sizes_and_last_write() {
     assert!(docs.last_write.unwrap() > before);
     let empty = &stats[1];
     assert_eq!((empty.rows, empty.last_write), (0, None));
-    let one = db.store().collection_stats(Some("empty")).unwrap();
-    assert_eq!(one.len(), 1);
-    assert!(db.store().collection_stats(Some("nope")).is_err());
+    let one = store.export("empty").stats().unwrap();
+    assert_eq!(one, stats[1]);
+    assert!(matches!(
+        store.export("nope").stats(),
+        Err(embedstore::Error::NotFound { .. })
+    ));
 }

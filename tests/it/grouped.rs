@@ -117,7 +117,8 @@ fn grouped_hits_match_a_brute_force_grouping_with_and_without_filters_and_indexe
     for indexed in [false, true] {
         if indexed {
             db.store()
-                .create_index(&collection, &IndexSpec::hnsw(), None)
+                .indexes(&collection)
+                .create(&IndexSpec::hnsw(), None)
                 .unwrap();
         }
         for (query_index, k, group_size) in [(1, 5, 3), (77, 10, 1), (300, 3, 20), (9, 50, 2)] {

@@ -29,7 +29,7 @@ fn without_autovacuum(db: &TestDatabase, collection: &Collection) {
 }
 
 fn health(store: &Store, collection: &Collection, options: &HealthOptions) -> IndexHealth {
-    store.index_health(collection, options).unwrap()
+    store.indexes(collection).health(options).unwrap()
 }
 
 #[test]
@@ -37,7 +37,10 @@ fn drift_signals_move_when_rows_are_updated_and_deleted() {
     let (db, docs) = with_items("docs", 8, Metric::Cosine, 400, 3);
     without_autovacuum(&db, &docs);
     let store = db.store();
-    store.create_index(&docs, &IndexSpec::hnsw(), None).unwrap();
+    store
+        .indexes(&docs)
+        .create(&IndexSpec::hnsw(), None)
+        .unwrap();
     let options = HealthOptions::default().recall_queries(10).k(5);
 
     let fresh = health(store, &docs, &options);
@@ -87,7 +90,7 @@ fn drift_signals_move_when_rows_are_updated_and_deleted() {
     );
 
     // A rebuild starts the count again; VACUUM removes the dead tuples.
-    store.rebuild_index(&docs, None, None).unwrap();
+    store.indexes(&docs).rebuild(None, None).unwrap();
     diesel::sql_query(format!("VACUUM {}", docs.partition_name()))
         .execute(&mut db.raw_connection())
         .unwrap();
@@ -107,7 +110,8 @@ fn recall_below_the_floor_and_an_outgrown_ivfflat_are_advised_on() {
     let (db, docs) = with_items("docs", 8, Metric::L2, 200, 5);
     let store = db.store();
     store
-        .create_index(&docs, &IndexSpec::ivfflat().lists(4), None)
+        .indexes(&docs)
+        .create(&IndexSpec::ivfflat().lists(4), None)
         .unwrap();
     // A floor no measurement reaches: the advice names the recall and the floor.
     let strict = HealthOptions::default().recall_queries(5).recall_floor(1.0);
@@ -134,15 +138,17 @@ fn recall_below_the_floor_and_an_outgrown_ivfflat_are_advised_on() {
         );
     }
     // No index: no recall, no drift, and the options are checked.
-    store.drop_index(&docs).unwrap();
+    store.indexes(&docs).drop().unwrap();
     let bare = health(store, &docs, &HealthOptions::default());
     assert_eq!((bare.recall, bare.updated_since_build), (None, None));
     let error = store
-        .index_health(&docs, &HealthOptions::default().recall_floor(1.5))
+        .indexes(&docs)
+        .health(&HealthOptions::default().recall_floor(1.5))
         .unwrap_err();
     assert_eq!(failures(&error), ["recall_floor: 1.5 is outside [0, 1]"]);
     let error = store
-        .index_health(&docs, &HealthOptions::default().k(0))
+        .indexes(&docs)
+        .health(&HealthOptions::default().k(0))
         .unwrap_err();
     assert_eq!(failures(&error), ["k: 0 is outside 1..=1000"]);
 }

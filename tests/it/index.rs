@@ -33,8 +33,8 @@ fn hnsw_index_is_built_on_the_search_expression_with_the_metrics_operator_class(
         let mut reports = 0;
         let status = db
             .store()
-            .create_index(
-                &collection,
+            .indexes(&collection)
+            .create(
                 &IndexSpec::hnsw().m(8).ef_construction(32),
                 Some(&mut |_| reports += 1),
             )
@@ -66,7 +66,8 @@ fn wide_collections_get_a_halfvec_index_and_over_4000_dimensions_a_clear_error()
     let (db, collection) = with_items("wide", 2500, Metric::Cosine, 20, 2);
     let status = db
         .store()
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     assert_eq!(status.element.as_deref(), Some("halfvec"));
     let definitions = index_definitions(&db, &collection.partition_name());
@@ -80,7 +81,8 @@ fn wide_collections_get_a_halfvec_index_and_over_4000_dimensions_a_clear_error()
     let (db, collection) = with_items("huge", 4001, Metric::Cosine, 2, 3);
     let error = db
         .store()
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap_err();
     assert!(failures(&error)[0].contains("4001 dimensions cannot have an ANN index"));
 }
@@ -90,7 +92,8 @@ fn ivfflat_lists_derive_from_rows_and_status_advises_a_rebuild_when_the_data_out
     let (db, collection) = with_items("ivf", 8, Metric::L2, 3000, 4);
     let status = db
         .store()
-        .create_index(&collection, &IndexSpec::ivfflat(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::ivfflat(), None)
         .unwrap();
     assert_eq!(status.parameters["lists"], 3);
     assert!(status.advice.is_empty(), "{:?}", status.advice);
@@ -106,12 +109,12 @@ fn ivfflat_lists_derive_from_rows_and_status_advises_a_rebuild_when_the_data_out
     db.store()
         .write(|uow| uow.embeddings().insert(&collection, more))
         .unwrap();
-    let status = db.store().index_status(&collection).unwrap();
+    let status = db.store().indexes(&collection).status().unwrap();
     assert_eq!(
         status.advice,
         ["IVFFlat built on 3000 rows, now 10000: rebuild so its lists fit the data"]
     );
-    let rebuilt = db.store().rebuild_index(&collection, None, None).unwrap();
+    let rebuilt = db.store().indexes(&collection).rebuild(None, None).unwrap();
     assert_eq!(rebuilt.parameters["lists"], 10);
     assert_eq!(rebuilt.built_rows, Some(10_000));
     assert!(rebuilt.valid && rebuilt.advice.is_empty(), "{rebuilt:?}");
@@ -123,16 +126,18 @@ fn a_second_create_conflicts_and_drop_removes_the_index() {
     let (db, collection) = with_items("twice", 8, Metric::Cosine, 50, 6);
     let store = db.store();
     store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     let error = store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap_err();
     assert!(matches!(error, Error::Conflict { .. }), "{error:?}");
-    assert!(store.drop_index(&collection).unwrap());
-    let status = store.index_status(&collection).unwrap();
+    assert!(store.indexes(&collection).drop().unwrap());
+    let status = store.indexes(&collection).status().unwrap();
     assert!(!status.exists && status.parameters.as_object().unwrap().is_empty());
-    assert!(!store.drop_index(&collection).unwrap());
+    assert!(!store.indexes(&collection).drop().unwrap());
 }
 
 #[test]
@@ -148,13 +153,14 @@ fn an_invalid_index_from_a_failed_build_is_reported_and_cleaned_up() {
     ))
     .execute(&mut conn);
     assert!(failed.is_err());
-    let status = db.store().index_status(&collection).unwrap();
+    let status = db.store().indexes(&collection).status().unwrap();
     assert!(status.exists && !status.valid, "{status:?}");
     assert!(status.advice[0].contains("INVALID"), "{:?}", status.advice);
 
     let status = db
         .store()
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     assert!(status.valid && status.advice.is_empty(), "{status:?}");
 }
@@ -165,8 +171,8 @@ fn build_settings_apply_to_the_build_only_and_progress_is_reported() {
     let store = db.store();
     let mut snapshots = Vec::new();
     store
-        .create_index(
-            &collection,
+        .indexes(&collection)
+        .create(
             &IndexSpec::hnsw()
                 .maintenance_work_mem_mb(77)
                 .parallel_workers(0),
@@ -209,9 +215,10 @@ fn index_operations_on_a_dropped_collection_say_not_found() {
         .unwrap();
     let error = db
         .store()
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap_err();
     assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
-    let error = db.store().index_status(&collection).unwrap_err();
+    let error = db.store().indexes(&collection).status().unwrap_err();
     assert!(matches!(error, Error::NotFound { .. }), "{error:?}");
 }

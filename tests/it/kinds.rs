@@ -338,7 +338,8 @@ fn each_kind_refuses_what_does_not_fit_it() {
     ] {
         let error = db
             .store()
-            .create_index(&sparse_docs, &spec, None)
+            .indexes(&sparse_docs)
+            .create(&spec, None)
             .unwrap_err()
             .to_string();
         assert!(error.contains(expected), "missing {expected:?} in {error}");
@@ -346,7 +347,8 @@ fn each_kind_refuses_what_does_not_fit_it() {
     let scratch = Scratch::new(&db);
     let error = db
         .store()
-        .export_npy("splade", &scratch.path("out"), &mut |_, _| {})
+        .export("splade")
+        .npy(&scratch.path("out"), &mut |_, _| {})
         .unwrap_err()
         .to_string();
     assert!(error.contains("export it to JSONL"), "{error}");
@@ -447,7 +449,8 @@ fn search_kind(
     // HNSW on the collection's own column, with and without a filter.
     let status = db
         .store()
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     let element = match kind {
         VectorKind::Sparse => "sparsevec",
@@ -576,7 +579,8 @@ fn jsonl_ingest_and_export_round_trip_sparse_and_bit_collections() {
         let dir = scratch.path(&collection.name);
         let summary = db
             .store()
-            .export_jsonl(&collection.name, &dir, &mut |_, _| {})
+            .export(&collection.name)
+            .jsonl(&dir, &mut |_, _| {})
             .unwrap();
         assert_eq!(summary.rows, expected.len() as u64);
         let text = std::fs::read_to_string(dir.join("embeddings.jsonl")).unwrap();

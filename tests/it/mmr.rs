@@ -160,7 +160,8 @@ fn mmr_picks_what_the_reference_picks_under_every_metric_and_path() {
         for indexed in [false, true] {
             if indexed {
                 db.store()
-                    .create_index(&collection, &IndexSpec::hnsw(), None)
+                    .indexes(&collection)
+                    .create(&IndexSpec::hnsw(), None)
                     .unwrap();
             }
             for (query_index, lambda) in [(3, 0.0), (77, 0.3), (150, 0.5), (421, 0.7), (9, 1.0)] {

@@ -107,7 +107,8 @@ fn parquet_export_round_trips_bit_exact_through_the_parquet_reader() {
     let scratch = embedstore::testing::Scratch::new(&db);
     let summary = db
         .store()
-        .export_parquet("docs", &scratch.path("out"), &mut |_, _| {})
+        .export("docs")
+        .parquet(&scratch.path("out"), &mut |_, _| {})
         .unwrap();
     assert_eq!(summary.rows, 4_100);
     let copy = db

@@ -98,11 +98,8 @@ fn quantized_searches_return_exact_distances_in_true_order_with_good_recall() {
         let (db, collection, items) = clustered(metric, 40 + seed as u64);
         let status = db
             .store()
-            .create_index(
-                &collection,
-                &IndexSpec::hnsw().quantization(quantization),
-                None,
-            )
+            .indexes(&collection)
+            .create(&IndexSpec::hnsw().quantization(quantization), None)
             .unwrap();
         assert_eq!(
             status.quantization,
@@ -181,11 +178,8 @@ fn quantized_searches_return_exact_distances_in_true_order_with_good_recall() {
 fn the_rerank_factor_sets_the_candidates_and_the_statement_uses_the_quantized_index() {
     let (db, collection, items) = clustered(Metric::Cosine, 7);
     db.store()
-        .create_index(
-            &collection,
-            &IndexSpec::hnsw().quantization(Quantization::Binary),
-            None,
-        )
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw().quantization(Quantization::Binary), None)
         .unwrap();
     let query = items[3].vector.clone();
     let response = db
@@ -243,11 +237,8 @@ fn the_rerank_factor_sets_the_candidates_and_the_statement_uses_the_quantized_in
 fn filtered_quantized_searches_still_return_k_rows_whenever_k_match() {
     let (db, collection, items) = clustered(Metric::Cosine, 11);
     db.store()
-        .create_index(
-            &collection,
-            &IndexSpec::hnsw().quantization(Quantization::Half),
-            None,
-        )
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw().quantization(Quantization::Half), None)
         .unwrap();
     // shard 7 holds 10 rows, all in one cluster; the query sits in another one.
     let filter = Filter::eq("shard", 7);
@@ -284,11 +275,8 @@ fn batch_and_unit_of_work_searches_rerank_like_single_ones() {
     // the same candidates (Hamming distances tie often, and ties may be cut differently).
     let (db, collection, items) = clustered(Metric::Cosine, 13);
     db.store()
-        .create_index(
-            &collection,
-            &IndexSpec::hnsw().quantization(Quantization::Half),
-            None,
-        )
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw().quantization(Quantization::Half), None)
         .unwrap();
     let queries: Vec<Vec<f32>> = (0..5)
         .map(|index| items[index * 101].vector.to_vec())
@@ -317,13 +305,13 @@ fn batch_and_unit_of_work_searches_rerank_like_single_ones() {
 fn a_rebuild_keeps_the_quantization_and_a_drop_ends_the_rerank() {
     let (db, collection, items) = clustered(Metric::L2, 17);
     db.store()
-        .create_index(
-            &collection,
+        .indexes(&collection)
+        .create(
             &IndexSpec::hnsw().quantization(Quantization::Binary).m(8),
             None,
         )
         .unwrap();
-    let status = db.store().rebuild_index(&collection, None, None).unwrap();
+    let status = db.store().indexes(&collection).rebuild(None, None).unwrap();
     assert_eq!(status.quantization, Some(Quantization::Binary));
     assert_eq!(status.parameters["m"], 8);
     assert!(
@@ -336,7 +324,8 @@ fn a_rebuild_keeps_the_quantization_and_a_drop_ends_the_rerank() {
     );
     let status = db
         .store()
-        .rebuild_index(&collection, Some(&IndexSpec::hnsw()), None)
+        .indexes(&collection)
+        .rebuild(Some(&IndexSpec::hnsw()), None)
         .unwrap();
     assert_eq!(status.quantization, None);
     assert_eq!(status.full_precision_ratio, None);
@@ -356,7 +345,8 @@ fn bad_quantized_specs_and_rerank_factors_are_refused_with_paths() {
     ivfflat.quantization = Some(Quantization::Half);
     let error = db
         .store()
-        .create_index(&collection, &ivfflat, None)
+        .indexes(&collection)
+        .create(&ivfflat, None)
         .unwrap_err();
     assert_eq!(
         failures(&error),

@@ -160,8 +160,9 @@ fn a_filter_searched_again_is_not_estimated_again() {
     let query = batch[0].vector.clone();
     let collection = indexed_collection(&store, "estimates", Metric::L2, batch);
     store
-        .create_payload_index(
-            &collection,
+        .indexes(&collection)
+        .payload()
+        .create(
             &embedstore::FieldPath::parse("n").unwrap(),
             embedstore::PayloadKind::Integer,
         )
@@ -210,8 +211,9 @@ fn a_filter_searched_again_is_not_estimated_again() {
     assert_eq!(explains(&other), 1, "{:?}", short(&other));
     // Building an index forgets the collection's estimates (the build analyzes the table).
     store
-        .create_payload_index(
-            &collection,
+        .indexes(&collection)
+        .payload()
+        .create(
             &embedstore::FieldPath::parse("tag").unwrap(),
             embedstore::PayloadKind::Keyword,
         )
@@ -334,7 +336,8 @@ fn indexed_collection(
         .write(|uow| uow.embeddings().insert(&collection, batch))
         .unwrap();
     store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     collection
 }

@@ -136,7 +136,8 @@ fn assert_search_can_use_index(dimension: u32, metric: Metric) {
         })
         .unwrap();
     db.store()
-        .create_index(&collection, &embedstore::IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&embedstore::IndexSpec::hnsw(), None)
         .unwrap();
     let query = rng.vector(dimension as usize);
     let plan = db
@@ -226,7 +227,8 @@ fn search_settings_are_scoped_to_the_transaction() {
         })
         .unwrap();
     store
-        .create_index(&collection, &embedstore::IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&embedstore::IndexSpec::hnsw(), None)
         .unwrap();
     let inside = store
         .read(|uow| {

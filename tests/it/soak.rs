@@ -306,7 +306,7 @@ fn an_ann_index_builds_concurrently_while_writes_go_on() {
                 std::thread::sleep(Duration::from_millis(25));
             }
         });
-        let status = store.create_index(&collection, &IndexSpec::hnsw(), None);
+        let status = store.indexes(&collection).create(&IndexSpec::hnsw(), None);
         building.store(false, Ordering::Relaxed);
         writer.join().unwrap();
         status

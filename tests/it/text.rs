@@ -90,11 +90,13 @@ fn reference_text(
 #[test]
 fn the_text_index_is_created_rebuilt_reported_and_dropped() {
     let (db, collection, _) = corpus();
-    let none = db.store().text_index_status(&collection).unwrap();
+    let none = db.store().indexes(&collection).text().status().unwrap();
     assert!(!none.exists && none.config.is_none());
     let created = db
         .store()
-        .create_text_index(&collection, "english")
+        .indexes(&collection)
+        .text()
+        .create("english")
         .unwrap();
     assert!(created.exists && created.valid, "{created:?}");
     assert_eq!(created.config.as_deref(), Some("english"));
@@ -102,12 +104,16 @@ fn the_text_index_is_created_rebuilt_reported_and_dropped() {
     assert_eq!(created.rows, ROWS as u64);
     let again = db
         .store()
-        .create_text_index(&collection, "english")
+        .indexes(&collection)
+        .text()
+        .create("english")
         .unwrap_err();
     assert!(matches!(again, Error::Conflict { .. }), "{again:?}");
     let unknown = db
         .store()
-        .create_text_index(&collection, "klingon'; DROP TABLE embeddings; --")
+        .indexes(&collection)
+        .text()
+        .create("klingon'; DROP TABLE embeddings; --")
         .unwrap_err();
     let lines = failures(&unknown);
     assert!(
@@ -118,7 +124,9 @@ fn the_text_index_is_created_rebuilt_reported_and_dropped() {
     );
     let rebuilt = db
         .store()
-        .rebuild_text_index(&collection, Some("simple"))
+        .indexes(&collection)
+        .text()
+        .rebuild(Some("simple"))
         .unwrap();
     assert_eq!(rebuilt.config.as_deref(), Some("simple"));
     // The search uses the index's configuration: `simple` does not stem "run".
@@ -128,7 +136,9 @@ fn the_text_index_is_created_rebuilt_reported_and_dropped() {
         .unwrap();
     assert_eq!(simple.returned, 0);
     db.store()
-        .rebuild_text_index(&collection, Some("english"))
+        .indexes(&collection)
+        .text()
+        .rebuild(Some("english"))
         .unwrap();
     let english = db
         .store()
@@ -152,9 +162,16 @@ fn the_text_index_is_created_rebuilt_reported_and_dropped() {
         plan.contains(&format!("{}_text", collection.partition_name())),
         "{plan}"
     );
-    assert!(db.store().drop_text_index(&collection).unwrap());
-    assert!(!db.store().drop_text_index(&collection).unwrap());
-    assert!(!db.store().text_index_status(&collection).unwrap().exists);
+    assert!(db.store().indexes(&collection).text().drop().unwrap());
+    assert!(!db.store().indexes(&collection).text().drop().unwrap());
+    assert!(
+        !db.store()
+            .indexes(&collection)
+            .text()
+            .status()
+            .unwrap()
+            .exists
+    );
 }
 
 #[test]
@@ -163,7 +180,9 @@ fn text_only_search_ranks_like_the_servers_ts_rank_cd() {
     for indexed in [false, true] {
         if indexed {
             db.store()
-                .create_text_index(&collection, "english")
+                .indexes(&collection)
+                .text()
+                .create("english")
                 .unwrap();
         }
         let config = if indexed { "english" } else { "simple" };
@@ -236,12 +255,15 @@ fn reference_fusion(
 fn hybrid_search_fuses_like_a_reference_over_two_separate_searches() {
     let (db, collection, items) = corpus();
     db.store()
-        .create_text_index(&collection, "english")
+        .indexes(&collection)
+        .text()
+        .create("english")
         .unwrap();
     for indexed in [false, true] {
         if indexed {
             db.store()
-                .create_index(&collection, &IndexSpec::hnsw(), None)
+                .indexes(&collection)
+                .create(&IndexSpec::hnsw(), None)
                 .unwrap();
         }
         for (query_index, text, k, fetch_k, rrf_k, weights, filter) in [
@@ -326,10 +348,13 @@ fn items_vector(items: &[NewEmbedding], external_id: &str) -> Vec<f32> {
 fn hybrid_returns_k_rows_whenever_k_match_either_side() {
     let (db, collection, items) = corpus();
     db.store()
-        .create_text_index(&collection, "english")
+        .indexes(&collection)
+        .text()
+        .create("english")
         .unwrap();
     db.store()
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     let vector = items[0].vector.clone();
     // No text match at all: the vector side alone fills k.
@@ -368,7 +393,9 @@ fn hybrid_returns_k_rows_whenever_k_match_either_side() {
 fn hostile_text_queries_are_bound_or_refused_with_paths() {
     let (db, collection, items) = corpus();
     db.store()
-        .create_text_index(&collection, "english")
+        .indexes(&collection)
+        .text()
+        .create("english")
         .unwrap();
     // Quotes, backslashes, operators, unicode: data, never syntax errors.
     for text in [

@@ -56,10 +56,16 @@ pub struct StatsArgs {
 pub fn run_export(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> Result<(), CliError> {
     let started = Instant::now();
     let summary = match args.format {
-        ExportFormat::Npy => store.export_npy(&args.collection, &args.out, &mut |_, _| {}),
-        ExportFormat::Jsonl => store.export_jsonl(&args.collection, &args.out, &mut |_, _| {}),
+        ExportFormat::Npy => store
+            .export(&args.collection)
+            .npy(&args.out, &mut |_, _| {}),
+        ExportFormat::Jsonl => store
+            .export(&args.collection)
+            .jsonl(&args.out, &mut |_, _| {}),
         #[cfg(feature = "parquet")]
-        ExportFormat::Parquet => store.export_parquet(&args.collection, &args.out, &mut |_, _| {}),
+        ExportFormat::Parquet => store
+            .export(&args.collection)
+            .parquet(&args.out, &mut |_, _| {}),
     }
     .map_err(cli_error)?;
     let files = if summary.vectors == summary.records {
@@ -86,9 +92,18 @@ pub fn run_export(store: &Store, args: &ExportArgs, out: &mut dyn Write) -> Resu
 /// # Errors
 /// An unknown collection or a failed query.
 pub fn run_stats(store: &Store, args: &StatsArgs, out: &mut dyn Write) -> Result<(), CliError> {
-    let stats = store
-        .collection_stats(args.collection.as_deref())
-        .map_err(cli_error)?;
+    let names = match &args.collection {
+        Some(name) => vec![name.clone()],
+        None => store
+            .read(|uow| uow.collections().list())?
+            .into_iter()
+            .map(|collection| collection.name)
+            .collect(),
+    };
+    let stats = names
+        .iter()
+        .map(|name| store.export(name).stats())
+        .collect::<embedstore::Result<Vec<_>>>()?;
     match args.format {
         Format::Json => {
             writeln!(out, "{}", serde_json::to_string(&stats).unwrap_or_default())?;

@@ -46,7 +46,7 @@ pub fn run(store: &Store, args: &HealthArgs, out: &mut dyn Write) -> Result<(), 
         .recall_floor(args.recall_floor);
     let reports = collections
         .iter()
-        .map(|collection| store.index_health(collection, &options))
+        .map(|collection| store.indexes(collection).health(&options))
         .collect::<embedstore::Result<Vec<IndexHealth>>>()?;
     if args.format == Format::Json {
         serde_json::to_writer_pretty(&mut *out, &reports).map_err(std::io::Error::from)?;

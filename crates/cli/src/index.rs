@@ -138,13 +138,13 @@ pub fn run(store: &Store, command: &IndexCommand, out: &mut dyn Write) -> Result
             let collection = collection(store, &args.collection)?;
             let spec = spec(args, None)?;
             let status = with_progress(&args.progress, |progress| {
-                store.create_index(&collection, &spec, progress)
+                store.indexes(&collection).create(&spec, progress)
             })?;
             write_status(out, &status, Format::Table)
         }
         IndexCommand::Rebuild(args) => {
             let collection = collection(store, &args.collection)?;
-            let status = store.index_status(&collection)?;
+            let status = store.indexes(&collection).status()?;
             let current = status.method;
             let changed = args.method.is_some()
                 || args.quantization.is_some()
@@ -163,13 +163,13 @@ pub fn run(store: &Store, command: &IndexCommand, out: &mut dyn Write) -> Result
                 None
             };
             let status = with_progress(&args.progress, |progress| {
-                store.rebuild_index(&collection, spec.as_ref(), progress)
+                store.indexes(&collection).rebuild(spec.as_ref(), progress)
             })?;
             write_status(out, &status, Format::Table)
         }
         IndexCommand::Drop { collection: name } => {
             let collection = collection(store, name)?;
-            if store.drop_index(&collection)? {
+            if store.indexes(&collection).drop()? {
                 writeln!(out, "dropped the ANN index of {name:?}")?;
             } else {
                 writeln!(out, "{name:?} had no ANN index")?;
@@ -181,7 +181,7 @@ pub fn run(store: &Store, command: &IndexCommand, out: &mut dyn Write) -> Result
             format,
         } => {
             let collection = collection(store, name)?;
-            let status = store.index_status(&collection)?;
+            let status = store.indexes(&collection).status()?;
             write_status(out, &status, *format)
         }
         IndexCommand::Recall(args) => recall(store, args, out),
@@ -206,7 +206,7 @@ pub fn run_payload(
         } => {
             let collection = collection(store, name)?;
             let index = match (kind.as_str(), field) {
-                ("gin", None) => store.create_metadata_index(&collection)?,
+                ("gin", None) => store.indexes(&collection).payload().create_metadata()?,
                 ("gin", Some(_)) => {
                     return Err(CliError::refused(
                         "a gin payload index covers all metadata: give no field",
@@ -224,7 +224,7 @@ pub fn run_payload(
                     let kind: PayloadKind = kind
                         .parse()
                         .map_err(|_| CliError::refused(format!("unknown type {kind:?}")))?;
-                    store.create_payload_index(&collection, &path, kind)?
+                    store.indexes(&collection).payload().create(&path, kind)?
                 }
             };
             writeln!(
@@ -239,7 +239,7 @@ pub fn run_payload(
             format,
         } => {
             let collection = collection(store, name)?;
-            let indexes = store.list_payload_indexes(&collection)?;
+            let indexes = store.indexes(&collection).payload().list()?;
             if *format == Format::Json {
                 write_json_line(out, &indexes)?;
                 return Ok(());
@@ -279,7 +279,7 @@ pub fn run_payload(
             id,
         } => {
             let collection = collection(store, name)?;
-            if store.drop_payload_index(&collection, *id)? {
+            if store.indexes(&collection).payload().drop(*id)? {
                 writeln!(out, "dropped payload index {id} of {name:?}")?;
                 Ok(())
             } else {

@@ -49,17 +49,20 @@ pub fn run(store: &Store, command: &TextIndexCommand, out: &mut dyn Write) -> Re
     match command {
         TextIndexCommand::Create { collection, config } => {
             let collection = get(store, collection)?;
-            let status = store.create_text_index(&collection, config)?;
+            let status = store.indexes(&collection).text().create(config)?;
             write_status(out, &status, Format::Table)
         }
         TextIndexCommand::Rebuild { collection, config } => {
             let collection = get(store, collection)?;
-            let status = store.rebuild_text_index(&collection, config.as_deref())?;
+            let status = store
+                .indexes(&collection)
+                .text()
+                .rebuild(config.as_deref())?;
             write_status(out, &status, Format::Table)
         }
         TextIndexCommand::Drop { collection: name } => {
             let collection = get(store, name)?;
-            if store.drop_text_index(&collection)? {
+            if store.indexes(&collection).text().drop()? {
                 writeln!(out, "dropped the text index of {name:?}")?;
             } else {
                 writeln!(out, "{name:?} had no text index")?;
@@ -68,7 +71,7 @@ pub fn run(store: &Store, command: &TextIndexCommand, out: &mut dyn Write) -> Re
         }
         TextIndexCommand::Status { collection, format } => {
             let collection = get(store, collection)?;
-            let status = store.text_index_status(&collection)?;
+            let status = store.indexes(&collection).text().status()?;
             write_status(out, &status, *format)
         }
     }

@@ -9,7 +9,10 @@ use crate::support::{embedstore, stderr_of_failure, stdout_of};
 fn index_health_reports_drift_recall_and_advice_as_table_and_json() {
     let (db, docs) = with_items("docs", 8, Metric::Cosine, 300, 21);
     let store = db.store();
-    store.create_index(&docs, &IndexSpec::hnsw(), None).unwrap();
+    store
+        .indexes(&docs)
+        .create(&IndexSpec::hnsw(), None)
+        .unwrap();
     store
         .write(|uow| {
             uow.collections()

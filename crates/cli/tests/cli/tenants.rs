@@ -238,12 +238,14 @@ fn searches_through_the_ann_index_and_filters_stay_inside_the_tenant() {
     // Index DDL is the owner's.
     setup
         .owner
-        .create_index(&docs, &embedstore::IndexSpec::hnsw(), None)
+        .indexes(&docs)
+        .create(&embedstore::IndexSpec::hnsw(), None)
         .unwrap();
     setup
         .owner
-        .create_payload_index(
-            &docs,
+        .indexes(&docs)
+        .payload()
+        .create(
             &embedstore::FieldPath::parse("n").unwrap(),
             embedstore::PayloadKind::Integer,
         )

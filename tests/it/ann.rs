@@ -156,7 +156,8 @@ fn options_that_do_not_act_on_the_path_taken_are_reported_as_ignored() {
     // An HNSW index at full precision: ef_search acts; probes and the re-rank do not, nor the
     // threshold without a payload-indexed filter.
     store
-        .create_index(&collection, &IndexSpec::hnsw(), None)
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
         .unwrap();
     let ann = store.search(&collection, &tuned).unwrap();
     assert_eq!(ann.path, SearchPath::Ann);

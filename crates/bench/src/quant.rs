@@ -226,7 +226,7 @@ fn measure(
     spec.quantization = quantization;
     eprintln!("building HNSW ({quantization:?}) …");
     let building = Instant::now();
-    let status = store.create_index(collection, &spec, None)?;
+    let status = store.indexes(collection).create(&spec, None)?;
     let build = building.elapsed();
     let request = |query: &[f32]| {
         SearchRequest::vector(query.to_vec(), args.data.k)
@@ -265,7 +265,7 @@ fn measure(
             best = Some(latency);
         }
     }
-    store.drop_index(collection)?;
+    store.indexes(collection).drop()?;
     Ok(Measured {
         recall,
         latency: best.ok_or("no rounds")?,

@@ -68,7 +68,10 @@ impl<'a> Library<'a> {
             None
         };
         let started = Instant::now();
-        let status = self.store.create_index(self.collection, &spec, callback)?;
+        let status = self
+            .store
+            .indexes(self.collection)
+            .create(&spec, callback)?;
         let elapsed = started.elapsed();
         if !status.valid {
             return Err(format!("the index {} was built but is not valid", status.name).into());
@@ -81,7 +84,7 @@ impl<'a> Library<'a> {
     /// # Errors
     /// Any library error.
     pub fn drop_index(&self) -> BenchResult<()> {
-        self.store.drop_index(self.collection)?;
+        self.store.indexes(self.collection).drop()?;
         Ok(())
     }
 
@@ -94,7 +97,9 @@ impl<'a> Library<'a> {
         for selectivity in [Selectivity::TenPercent, Selectivity::OnePercent] {
             let field = FieldPath::parse(selectivity.field())?;
             self.store
-                .create_payload_index(self.collection, &field, PayloadKind::Keyword)?;
+                .indexes(self.collection)
+                .payload()
+                .create(&field, PayloadKind::Keyword)?;
         }
         Ok(())
     }

@@ -215,7 +215,7 @@ fn prepare(
         .ef_construction(64)
         .maintenance_work_mem_mb(BUILD_MEMORY_MB);
     let started = Instant::now();
-    let status = db.store().create_index(collection, &spec, None)?;
+    let status = db.store().indexes(collection).create(&spec, None)?;
     let index = started.elapsed();
     if !status.valid {
         return Err(format!("the index {} was built but is not valid", status.name).into());
@@ -224,7 +224,9 @@ fn prepare(
     for selectivity in [Selectivity::TenPercent, Selectivity::OnePercent] {
         let field = FieldPath::parse(selectivity.field())?;
         db.store()
-            .create_payload_index(collection, &field, PayloadKind::Keyword)?;
+            .indexes(collection)
+            .payload()
+            .create(&field, PayloadKind::Keyword)?;
     }
     admin
         .batch_execute(&format!("ANALYZE {}", collection.partition_name()))

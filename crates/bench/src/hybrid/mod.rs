@@ -331,7 +331,7 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Summary>> {
     eprintln!("building the HNSW index …");
     let building = Instant::now();
     let spec = IndexSpec::hnsw().m(M).ef_construction(EF_CONSTRUCTION);
-    let status = store.create_index(&collection, &spec, None)?;
+    let status = store.indexes(&collection).create(&spec, None)?;
     let hnsw = HnswFigures {
         m: M,
         ef_construction: EF_CONSTRUCTION,
@@ -342,10 +342,10 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Summary>> {
     let mut configs = Vec::new();
     for (number, config) in args.text_config.iter().enumerate() {
         if number > 0 {
-            store.drop_text_index(&collection)?;
+            store.indexes(&collection).text().drop()?;
         }
         eprintln!("text index `{config}` …");
-        store.create_text_index(&collection, config)?;
+        store.indexes(&collection).text().create(config)?;
         analyze(&mut admin)?;
         configs.push(measure(
             store,

@@ -15,7 +15,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::repo::search::PlannerMemory as IndexCache;
+use crate::repo::search::PlannerMemory;
 use crate::repo::touched::Touched;
 use crate::tenant;
 use crate::trace::{self, Opaque};
@@ -48,7 +48,7 @@ pub struct Store {
     /// The pool's background workers (they open connections on demand): see [`Store::close`].
     workers: Arc<ScheduledThreadPool>,
     config: Config,
-    pub(crate) indexes: IndexCache,
+    pub(crate) indexes: PlannerMemory,
     /// The cache of hot lookups, when [`Config::cache_bytes`] asks for one.
     pub(crate) cache: Option<Arc<Cache>>,
 }
@@ -136,7 +136,7 @@ impl Store {
             pool,
             workers,
             config,
-            indexes: IndexCache::default(),
+            indexes: PlannerMemory::default(),
             cache,
         })
     }

@@ -44,9 +44,9 @@ impl IndexMethod {
 /// dimension (`vector(N)` up to 2,000 dimensions, `halfvec(N)` up to 4,000); neither can be
 /// chosen, so index and queries never disagree. A [`Quantization`] (HNSW only) indexes a
 /// smaller copy instead — `halfvec(N)` or `binary_quantize(embedding)::bit(N)` — and searches
-/// re-rank its candidates by the exact distance (see [`SearchRequest::rerank_factor`]).
+/// re-rank its candidates by the exact distance (see [`AnnOptions::rerank_factor`]).
 ///
-/// [`SearchRequest::rerank_factor`]: crate::SearchRequest::rerank_factor
+/// [`AnnOptions::rerank_factor`]: crate::AnnOptions::rerank_factor
 ///
 /// ```
 /// use embedstore::IndexSpec;

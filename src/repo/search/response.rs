@@ -106,6 +106,54 @@ pub struct SearchHit {
     pub fused_score: Option<f64>,
 }
 
+impl SearchResponse {
+    /// A response of `hits` to a search of `requested` answered by `path`, as a service's own
+    /// tests fake one: `returned` is the number of hits, `exact` follows from the path
+    /// ([`SearchPath::Exact`] and [`SearchPath::AnnThenExact`]); nothing else is set.
+    ///
+    /// ```
+    /// use embedstore::{SearchHit, SearchPath, SearchResponse};
+    /// let hit = SearchHit::new(7, "doc-7", 0.25, 0.75);
+    /// let response = SearchResponse::new(SearchPath::Ann, 10, vec![hit]);
+    /// assert_eq!((response.returned, response.exact), (1, false));
+    /// assert!(response.ignored.is_empty());
+    /// ```
+    pub fn new(path: SearchPath, requested: u32, hits: Vec<SearchHit>) -> Self {
+        Self {
+            requested,
+            returned: count(hits.len()),
+            exact: matches!(path, SearchPath::Exact | SearchPath::AnnThenExact),
+            path,
+            estimated_matches: None,
+            groups: None,
+            reranked: None,
+            hits,
+            ignored: Vec::new(),
+        }
+    }
+}
+
+impl SearchHit {
+    /// A hit with its row id, key, distance and score; every optional field (metadata,
+    /// content, vector, group, ranks) empty, for a test to set as it needs.
+    pub fn new(id: i64, external_id: impl Into<String>, distance: f64, score: f64) -> Self {
+        Self {
+            id,
+            external_id: external_id.into(),
+            distance,
+            score,
+            metadata: None,
+            content: None,
+            vector: None,
+            group: None,
+            vector_rank: None,
+            text_rank: None,
+            text_score: None,
+            fused_score: None,
+        }
+    }
+}
+
 /// The columns every search statement selects: the query's number (1.. in a batch), the row,
 /// and its distance.
 #[derive(QueryableByName)]
@@ -177,20 +225,12 @@ pub(super) fn count(len: usize) -> u32 {
 
 /// A row as a hit: its score from the distance, its vector decoded; no mode-specific field.
 pub(super) fn to_hit(collection: &Collection, row: HitRow) -> SearchHit {
-    SearchHit {
-        id: row.id,
-        external_id: row.external_id,
-        distance: row.distance,
-        score: collection.metric.score(row.distance),
-        metadata: row.metadata,
-        content: row.content,
-        vector: row
-            .embedding
-            .and_then(|bytes| VectorValue::from_send(collection.kind, &bytes)),
-        group: None,
-        vector_rank: None,
-        text_rank: None,
-        text_score: None,
-        fused_score: None,
-    }
+    let score = collection.metric.score(row.distance);
+    let mut hit = SearchHit::new(row.id, row.external_id, row.distance, score);
+    hit.metadata = row.metadata;
+    hit.content = row.content;
+    hit.vector = row
+        .embedding
+        .and_then(|bytes| VectorValue::from_send(collection.kind, &bytes));
+    hit
 }

@@ -2,11 +2,11 @@
 //! that stay inside the statement, plans that use the indexes.
 
 use diesel::prelude::*;
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, Error, Filter, IndexSpec, IterativeScan, Metric, NewCollection, NewEmbedding,
     PayloadKind, RecallRequest, SearchPath, SearchRequest, Store, VectorValue,
 };
+use embedstore_test_support::TestDatabase;
 
 use crate::support::{Rng, single_connection_store};
 

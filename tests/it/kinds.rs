@@ -2,15 +2,15 @@
 //! inputs refused with their paths (and nothing written), exact and HNSW search against brute
 //! force with filters, JSONL ingest and export, and what each kind refuses.
 
-use embedstore::testing::{Rng, TestDatabase};
 use embedstore::{
     BitVector, Collection, Error, Filter, IndexSpec, Ingest, IngestOptions, JsonlSource, Metric,
     NewCollection, NewEmbedding, Quantization, SearchPath, SearchRequest, SparseVector, VectorKind,
     VectorValue, WriteMode,
 };
+use embedstore_test_support::{Rng, TestDatabase};
 use serde_json::json;
 
-use embedstore::testing::Scratch;
+use embedstore_test_support::Scratch;
 
 use crate::support::count;
 

@@ -1,10 +1,10 @@
 //! Maximal marginal relevance: the library's picks against a naive reference written here,
 //! on the candidates the same search fetches, under each metric and path.
 
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, Filter, IndexSpec, Metric, NewCollection, NewEmbedding, SearchRequest,
 };
+use embedstore_test_support::TestDatabase;
 
 use crate::support::{Rng, failures};
 

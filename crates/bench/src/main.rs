@@ -55,7 +55,7 @@ mod stats;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use embedstore::testing::TestDatabase;
+use embedstore_test_support::TestDatabase;
 
 use crate::args::{Args, Cli, Mode};
 use crate::report::Summary;

@@ -53,10 +53,10 @@ use std::time::{Duration, Instant};
 
 use clap::builder::RangedU64ValueParser;
 use diesel::{Connection, PgConnection, RunQueryDsl};
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, IndexSpec, Metric, NewCollection, NewEmbedding, SearchPath, SearchRequest, Store,
 };
+use embedstore_test_support::TestDatabase;
 use serde::Serialize;
 
 use self::corpus::{Corpus, Index};

@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use embedstore::testing::Rng;
+use embedstore_test_support::Rng;
 use serde::Serialize;
 
 use super::roff;

@@ -26,7 +26,7 @@
 
 use std::collections::HashSet;
 
-use embedstore::testing::Rng;
+use embedstore_test_support::Rng;
 use serde::Serialize;
 
 use super::corpus::{Chunk, Index, parts, stable_key, terms};

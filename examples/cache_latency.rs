@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
-use embedstore::testing::{Rng, TestDatabase, items};
 use embedstore::{Config, Metric, NewCollection, Store};
+use embedstore_test_support::{Rng, TestDatabase, items};
 
 const ROWS: usize = 1000;
 const DIMENSION: usize = 384;

@@ -130,12 +130,14 @@ pub mod guide {
     pub mod benchmark {}
 }
 
-/// Crate internals for embedstore's own integration tests (feature `testing`); not a stable API.
+/// Crate internals for embedstore's own tests and its unpublished test-support crate (feature
+/// `testing`); not a stable API.
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod internals {
     pub use crate::filter::{PayloadLayout, is_timestamp, render_filter};
     pub use crate::ingest::npy::NpyReader;
+    pub use crate::ingest::npy_writer::{NpyWriter, npy_header_bytes};
     pub use crate::ingest::records::RecordReader;
     pub use crate::sql::{Bind, MAX_BINDS, SqlBuilder, TooManyBinds};
 }

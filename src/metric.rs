@@ -3,18 +3,12 @@
 //! One [`Metric`] decides the operator, the operator class a later ANN index uses, and how a
 //! distance becomes a similarity score, so the query and the index can never disagree.
 
-use diesel::deserialize::FromSqlRow;
-use diesel::expression::AsExpression;
-use diesel::sql_types::Text;
 use serde::{Deserialize, Serialize};
 
 use crate::vector::{BitVector, SparseVector, VectorKind, VectorValue};
 
 /// How distance between two vectors is measured in a collection.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, AsExpression, FromSqlRow,
-)]
-#[diesel(sql_type = Text)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Metric {
@@ -443,7 +437,7 @@ pub(crate) fn column_of(kind: VectorKind) -> &'static str {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownMetric(pub String);
 
-crate::names::closed_names!(Metric, Metric::EVERY, UnknownMetric, "metric");
+crate::names::closed_names!(Metric, Metric::EVERY, UnknownMetric, MetricColumn, "metric");
 
 #[cfg(test)]
 mod tests {

@@ -3,11 +3,32 @@
 
 /// For an enum with `as_str`, the array of every value (`$every`), and its "unknown name" error
 /// (a tuple struct of the refused text): `Display` of both (the error lists every name),
-/// `FromStr`, and diesel's `ToSql`/`FromSql` for `Text`. `$noun` names the set in the error
-/// message. The array is an argument because a constant's name must not decide what parses
-/// (`Metric::ALL` keeps its old, narrower meaning).
+/// `FromStr`; and
+/// `$column`, a crate-private wrapper that carries diesel's `ToSql`/`FromSql` for `Text`, so
+/// that the public enum does not (row types read and write it through `deserialize_as` and
+/// `serialize_as`). `$noun` names the set in the error message. The array is an argument because
+/// a constant's name must not decide what parses (`Metric::ALL` keeps its old, narrower meaning).
 macro_rules! closed_names {
-    ($type:ty, $every:expr, $unknown:ident, $noun:literal) => {
+    ($type:ident, $every:expr, $unknown:ident, $column:ident, $noun:literal) => {
+        /// The value as a `text` column, for the crate's row types.
+        #[derive(
+            Debug, Clone, Copy, diesel::expression::AsExpression, diesel::deserialize::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        pub(crate) struct $column(pub(crate) $type);
+
+        impl From<$type> for $column {
+            fn from(value: $type) -> Self {
+                Self(value)
+            }
+        }
+
+        impl From<$column> for $type {
+            fn from(column: $column) -> Self {
+                column.0
+            }
+        }
+
         impl std::fmt::Display for $type {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
@@ -40,20 +61,20 @@ macro_rules! closed_names {
             }
         }
 
-        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $type {
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $column {
             fn to_sql<'b>(
                 &'b self,
                 out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>,
             ) -> diesel::serialize::Result {
-                std::io::Write::write_all(out, self.as_str().as_bytes())?;
+                std::io::Write::write_all(out, self.0.as_str().as_bytes())?;
                 Ok(diesel::serialize::IsNull::No)
             }
         }
 
-        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $type {
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $column {
             fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
                 let text = std::str::from_utf8(bytes.as_bytes())?;
-                Ok(text.parse()?)
+                Ok(Self(text.parse()?))
             }
         }
     };

@@ -9,11 +9,9 @@ use std::fmt;
 use std::io::Write;
 use std::str::FromStr;
 
-use diesel::deserialize::{self, FromSql, FromSqlRow};
-use diesel::expression::AsExpression;
+use diesel::deserialize::{self, FromSql};
 use diesel::pg::{Pg, PgValue};
 use diesel::serialize::{self, IsNull, Output, ToSql};
-use diesel::sql_types::Text;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
@@ -29,20 +27,7 @@ pub const MAX_BIT_DIMENSION: u32 = 64_000;
 pub const MAX_DENSE_DIMENSION: u32 = 16_000;
 
 /// What a collection stores; fixed when it is created.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    Default,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    AsExpression,
-    FromSqlRow,
-)]
-#[diesel(sql_type = Text)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum VectorKind {
@@ -85,7 +70,13 @@ impl VectorKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownKind(pub String);
 
-crate::names::closed_names!(VectorKind, VectorKind::ALL, UnknownKind, "vector kind");
+crate::names::closed_names!(
+    VectorKind,
+    VectorKind::ALL,
+    UnknownKind,
+    VectorKindColumn,
+    "vector kind"
+);
 
 /// A sparse vector: `values[i]` sits at the 0-based position `indices[i]` of a vector of `dim`
 /// dimensions; every other position is zero.

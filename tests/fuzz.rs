@@ -16,11 +16,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use embedstore::internals::{NpyReader, PayloadLayout, RecordReader, SqlBuilder, render_filter};
-use embedstore::testing::Rng;
 use embedstore::{
     CollectionRules, Duplicates, EmbeddingBatch, Filter, Metric, NewCollection, NewEmbedding,
     SearchRequest,
 };
+use embedstore_test_support::Rng;
 use garde::Validate;
 use serde_json::{Value, json};
 

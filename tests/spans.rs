@@ -11,11 +11,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Config, FieldPath, Filter, HealthOptions, IndexSpec, Metric, NewCollection, NewEmbedding,
     PayloadKind, RecallRequest, SearchRequest, Store, WorkOptions,
 };
+use embedstore_test_support::TestDatabase;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Metadata, Subscriber};

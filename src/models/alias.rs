@@ -4,9 +4,9 @@ use diesel::prelude::*;
 use diesel::sql_types::{Integer, Jsonb, Text, Timestamptz};
 use serde::Serialize;
 
-use crate::metric::Metric;
+use crate::metric::{Metric, MetricColumn};
 use crate::models::{Collection, CollectionId};
-use crate::vector::VectorKind;
+use crate::vector::{VectorKind, VectorKindColumn};
 
 /// A name that points at one collection: readers and writers that use the alias switch to
 /// another collection when the alias is moved ([`Aliases::set`](crate::Aliases::set)), at once
@@ -31,12 +31,12 @@ pub struct AliasRow {
     #[diesel(sql_type = Timestamptz)]
     alias_updated_at: DateTime<Utc>,
     #[diesel(sql_type = Integer)]
-    id: CollectionId,
+    id: i32,
     #[diesel(sql_type = Text)]
     name: String,
     #[diesel(sql_type = Integer)]
     dimension: i32,
-    #[diesel(sql_type = Text)]
+    #[diesel(sql_type = Text, deserialize_as = MetricColumn)]
     metric: Metric,
     #[diesel(sql_type = Text)]
     model: String,
@@ -46,7 +46,7 @@ pub struct AliasRow {
     created_at: DateTime<Utc>,
     #[diesel(sql_type = Timestamptz)]
     updated_at: DateTime<Utc>,
-    #[diesel(sql_type = Text)]
+    #[diesel(sql_type = Text, deserialize_as = VectorKindColumn)]
     kind: VectorKind,
 }
 
@@ -55,7 +55,7 @@ impl From<AliasRow> for Alias {
         Self {
             name: row.alias,
             collection: Collection {
-                id: row.id,
+                id: CollectionId(row.id),
                 name: row.name,
                 // The column's CHECK keeps it within 1..=10⁹.
                 dimension: u32::try_from(row.dimension).unwrap_or_default(),

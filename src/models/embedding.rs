@@ -49,8 +49,7 @@ impl From<StoredVector> for VectorValue {
 }
 
 /// A stored embedding.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
-#[diesel(table_name = embeddings, check_for_backend(Pg))]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Embedding {
     /// The collection it belongs to.
     pub collection_id: CollectionId,
@@ -59,11 +58,6 @@ pub struct Embedding {
     /// The caller's stable key, unique within the collection.
     pub external_id: String,
     /// The vector, of the collection's kind.
-    #[diesel(
-        select_expression = (embeddings::embedding, embeddings::sparse, embeddings::bits),
-        select_expression_type = (embeddings::embedding, embeddings::sparse, embeddings::bits),
-        deserialize_as = StoredVector
-    )]
     pub vector: VectorValue,
     /// Optional source text.
     pub content: Option<String>,
@@ -73,6 +67,41 @@ pub struct Embedding {
     pub created_at: DateTime<Utc>,
     /// When the row last changed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// A row of `embeddings` as diesel reads it; the public [`Embedding`] carries no diesel traits,
+/// so that its shape is not tied to the table's.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = embeddings, check_for_backend(Pg))]
+pub(crate) struct EmbeddingRow {
+    collection_id: i32,
+    id: i64,
+    external_id: String,
+    #[diesel(
+        select_expression = (embeddings::embedding, embeddings::sparse, embeddings::bits),
+        select_expression_type = (embeddings::embedding, embeddings::sparse, embeddings::bits),
+        deserialize_as = StoredVector
+    )]
+    vector: VectorValue,
+    content: Option<String>,
+    metadata: serde_json::Value,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<EmbeddingRow> for Embedding {
+    fn from(row: EmbeddingRow) -> Self {
+        Self {
+            collection_id: CollectionId(row.collection_id),
+            id: row.id,
+            external_id: row.external_id,
+            vector: row.vector,
+            content: row.content,
+            metadata: row.metadata,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
 }
 
 /// One row for the binary `COPY` into `embeddings`, moved out of a validated batch.

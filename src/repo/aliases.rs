@@ -211,7 +211,7 @@ pub(crate) fn pointing_at(
     let rows: Vec<Name> = diesel::sql_query(
         "SELECT name FROM collection_aliases WHERE collection_id = $1 ORDER BY name",
     )
-    .bind::<Integer, _>(collection)
+    .bind::<Integer, _>(collection.0)
     .load(conn)?;
     Ok(rows.into_iter().map(|row| row.name).collect())
 }

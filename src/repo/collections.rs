@@ -11,7 +11,7 @@ use garde::{Unvalidated, Valid};
 use crate::dto::NewCollection;
 use crate::error::{Error, Result, bounded};
 use crate::metric::column_of;
-use crate::models::Collection;
+use crate::models::{Collection, CollectionRow};
 use crate::repo::aliases;
 use crate::repo::touched::Touched;
 use crate::schema::collections;
@@ -74,9 +74,10 @@ impl<'u> Collections<'u> {
         .sql(")");
         Ok(collections::table
             .filter(collections::name.eq(name).or(through_alias))
-            .select(Collection::as_select())
+            .select(CollectionRow::as_select())
             .first(self.conn)
-            .optional()?)
+            .optional()?
+            .map(Collection::from))
     }
 
     /// Every collection, by name.
@@ -86,8 +87,11 @@ impl<'u> Collections<'u> {
     pub fn list(&mut self) -> Result<Vec<Collection>> {
         Ok(collections::table
             .order(collections::name)
-            .select(Collection::as_select())
-            .load(self.conn)?)
+            .select(CollectionRow::as_select())
+            .load(self.conn)?
+            .into_iter()
+            .map(Collection::from)
+            .collect())
     }
 
     /// Drops the collection called `name` with all its embeddings (its partition is dropped:
@@ -121,10 +125,11 @@ impl<'u> Collections<'u> {
         // foreign key locks the row too) and keeps new ones out until this one ends.
         let Some(collection) = collections::table
             .filter(collections::name.eq(name))
-            .select(Collection::as_select())
+            .select(CollectionRow::as_select())
             .for_update()
             .first(self.conn)
             .optional()?
+            .map(Collection::from)
         else {
             return Err(match aliases::target_of(self.conn, name)? {
                 Some(target) => Error::Conflict {
@@ -147,7 +152,7 @@ impl<'u> Collections<'u> {
         // The partition name is built from our own integer id, never from caller text.
         diesel::sql_query(format!("DROP TABLE {}", collection.partition_name()))
             .execute(self.conn)?;
-        diesel::delete(collections::table.find(collection.id))
+        diesel::delete(collections::table.find(collection.id.0))
             .execute(self.conn)
             .map_err(|error| match error {
                 // A transaction at another isolation level pointed an alias at it meanwhile.
@@ -165,8 +170,9 @@ impl<'u> Collections<'u> {
 fn insert(conn: &mut PgConnection, spec: &Valid<NewCollection>) -> Result<Collection> {
     let collection = diesel::insert_into(collections::table)
         .values(spec.as_row())
-        .returning(Collection::as_returning())
+        .returning(CollectionRow::as_returning())
         .get_result(conn)
+        .map(Collection::from)
         .map_err(|error| match error {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
                 if info.constraint_name() == Some(aliases::NAME_TAKEN) =>

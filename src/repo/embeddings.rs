@@ -5,7 +5,7 @@ use diesel::sql_types::Integer;
 
 use crate::dto::{CheckedBatch, CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
 use crate::error::{Error, Result};
-use crate::models::{Collection, Embedding, NewEmbeddingRow};
+use crate::models::{Collection, Embedding, EmbeddingRow, NewEmbeddingRow};
 use crate::repo::copy::{CopyInto, copy_rows, stage};
 use crate::repo::rows::{WriteSummary, row_security_active, with_external_ids, write_error};
 use crate::repo::touched::Touched;
@@ -105,11 +105,12 @@ impl<'u> Embeddings<'u> {
         external_ids: &[S],
     ) -> Result<Vec<Embedding>> {
         let ids = as_strs(external_ids);
-        let found: Vec<Embedding> = with_external_ids(collection.id, &ids)
-            .select(Embedding::as_select())
+        let found: Vec<EmbeddingRow> = with_external_ids(collection.id, &ids)
+            .select(EmbeddingRow::as_select())
             .load(self.conn)?;
         let mut by_id: HashMap<String, Embedding> = found
             .into_iter()
+            .map(Embedding::from)
             .map(|row| (row.external_id.clone(), row))
             .collect();
         Ok(ids.iter().filter_map(|id| by_id.remove(*id)).collect())
@@ -162,7 +163,7 @@ impl<'u> Embeddings<'u> {
     /// [`Error::Database`] when the query fails.
     pub fn count(&mut self, collection: &Collection) -> Result<u64> {
         let count: i64 = embeddings::table
-            .filter(embeddings::collection_id.eq(collection.id))
+            .filter(embeddings::collection_id.eq(collection.id.0))
             .count()
             .get_result(self.conn)?;
         Ok(count.unsigned_abs())

@@ -30,7 +30,7 @@ pub(crate) fn page_after(
     limit: i64,
 ) -> Result<Vec<ExportRow>> {
     let mut query = embeddings::table
-        .filter(embeddings::collection_id.eq(collection))
+        .filter(embeddings::collection_id.eq(collection.0))
         .select((
             embeddings::external_id,
             (embeddings::embedding, embeddings::sparse, embeddings::bits),

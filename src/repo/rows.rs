@@ -38,8 +38,9 @@ pub struct WriteSummary {
 #[diesel::dsl::auto_type(no_type_alias)]
 pub(super) fn with_external_ids<'a>(collection: CollectionId, ids: &'a [&'a str]) -> _ {
     let wanted: diesel::dsl::select<unnest<&'a [&'a str]>> = diesel::select(unnest(ids));
+    let collection_id: i32 = collection.0;
     embeddings::table
-        .filter(embeddings::collection_id.eq(collection))
+        .filter(embeddings::collection_id.eq(collection_id))
         .filter(embeddings::external_id.eq_any(wanted))
 }
 

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-use embedstore::testing::TestDatabase;
 use embedstore::{Collection, Error, Metric, NewCollection, NewEmbedding, SearchRequest, Store};
+use embedstore_test_support::TestDatabase;
 
 use crate::support::{Rng, count, failures, items, with_collection};
 

@@ -3,11 +3,11 @@
 
 use diesel::prelude::*;
 use embedstore::Shape;
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, Error, Filter, IndexSpec, IterativeScan, Metric, NewCollection, NewEmbedding,
     PayloadKind, RecallRequest, SearchPath, SearchRequest, Store, VectorValue,
 };
+use embedstore_test_support::TestDatabase;
 
 use crate::support::{Rng, single_connection_store};
 

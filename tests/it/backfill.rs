@@ -4,11 +4,11 @@
 
 use std::collections::BTreeSet;
 
-use embedstore::testing::{Rows, TestDatabase, stored};
 use embedstore::{
     BackfillItem, BackfillOptions, Collection, EmbedResult, Error, Metric, NewCollection,
     NewEmbedding, SearchRequest, Store, WorkOptions,
 };
+use embedstore_test_support::{Rows, TestDatabase, stored};
 
 use crate::support::{count, failures};
 

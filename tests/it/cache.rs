@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
-use embedstore::testing::TestDatabase;
 use embedstore::{
     CacheStats, Collection, Config, Embedding, Error, Filter, Ingest, IngestOptions, JsonlSource,
     Metric, NewEmbedding, Store, WriteMode,
 };
+use embedstore_test_support::TestDatabase;
 
 use crate::support::{Rng, with_items};
 
@@ -562,7 +562,7 @@ fn a_cache_hit_is_far_faster_than_an_uncached_get() {
 fn a_collection_handle_read_through_an_alias_follows_every_swap_at_once() {
     // Handles are cached under the collection's own name; a name that is an alias is read
     // every time, so a swap by anyone is seen by the next call, with no notification needed.
-    let db = embedstore::testing::TestDatabase::new();
+    let db = embedstore_test_support::TestDatabase::new();
     let mut config = embedstore::Config::new(db.url().expose_secret().to_owned()).unwrap();
     config.cache_bytes = Some(1 << 20);
     let store = embedstore::Store::connect(config).unwrap();

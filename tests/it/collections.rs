@@ -1,6 +1,6 @@
 use diesel::prelude::*;
-use embedstore::testing::TestDatabase;
 use embedstore::{Error, Metric, NewCollection, NewEmbedding};
+use embedstore_test_support::TestDatabase;
 use serde_json::json;
 
 use crate::support::{Rng, count, items, with_collection};

@@ -229,7 +229,7 @@ fn upsert_counts_inserted_updated_and_unchanged_within_one_unit_of_work() {
 fn close_returns_once_the_pools_background_connects_are_done() {
     // Threads that all want a connection at once make r2d2 open several on its background
     // workers; close must wait for those (bounded by the connect timeout), not hang.
-    let db = embedstore::testing::TestDatabase::new();
+    let db = embedstore_test_support::TestDatabase::new();
     let mut config = embedstore::Config::new(db.url().expose_secret().to_owned()).unwrap();
     config.pool_max_size = 6;
     let store = embedstore::Store::connect(config).unwrap();

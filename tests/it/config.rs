@@ -1,8 +1,8 @@
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use embedstore::testing::TestDatabase;
 use embedstore::{Config, Error, Store};
+use embedstore_test_support::TestDatabase;
 
 #[test]
 fn connecting_to_a_server_that_is_down_fails_within_the_timeout_without_the_password() {
@@ -85,8 +85,8 @@ fn every_connection_gets_the_configured_session_settings() {
 #[test]
 fn permanent_connect_failures_fail_at_once_without_the_password() {
     // A throw-away server with password logins (the shared one may trust loopback).
-    let cluster = embedstore::testing::cluster::TestCluster::start(
-        embedstore::testing::cluster::ClusterOptions::new(),
+    let cluster = embedstore_test_support::cluster::TestCluster::start(
+        embedstore_test_support::cluster::ClusterOptions::new(),
     )
     .unwrap();
     let superuser = cluster.superuser_url("postgres").expose_secret().to_owned();

@@ -4,8 +4,8 @@
 //! message must arrive whole.
 
 use diesel::prelude::*;
-use embedstore::testing::TestDatabase;
 use embedstore::{Collection, Metric, NewEmbedding};
+use embedstore_test_support::TestDatabase;
 use serde_json::json;
 
 use crate::support::{Rng, items, set_value, with_collection};

@@ -1,9 +1,9 @@
 //! Export back out (`vectors.npy` + `records.jsonl`) and `stats`, against a real database
 //! (`embedstore stats`: the CLI crate's tests).
 
-use embedstore::testing::{Scratch, expected, npy_header, read_npy, stored};
 use embedstore::{CollectionStats, Metric, NewCollection, NewEmbedding};
 use embedstore::{Ids, Ingest, IngestOptions, NpySource};
+use embedstore_test_support::{Scratch, expected, npy_header, read_npy, stored};
 
 use crate::support::{Rng, set_value, with_collection};
 

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text};
-use embedstore::testing::cluster::{ClusterOptions, TestCluster};
 use embedstore::{
     Collection, Config, DatabaseErrorKind, Error, Metric, NewCollection, SearchRequest, Store,
 };
+use embedstore_test_support::cluster::{ClusterOptions, TestCluster};
 
 use crate::support::{Rng, items};
 

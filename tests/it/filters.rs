@@ -6,8 +6,8 @@
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use embedstore::internals::{PayloadLayout, SqlBuilder, render_filter};
-use embedstore::testing::TestDatabase;
 use embedstore::{Collection, Error, FieldPath, Filter, Metric, NewEmbedding, ScrollRequest};
+use embedstore_test_support::TestDatabase;
 use serde_json::{Value, json};
 
 use crate::support::{failures, with_collection};

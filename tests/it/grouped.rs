@@ -4,11 +4,11 @@
 use std::collections::BTreeMap;
 
 use embedstore::Shape;
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, FieldPath, Filter, IndexSpec, Metric, NewCollection, NewEmbedding, SearchPath,
     SearchRequest, VectorValue,
 };
+use embedstore_test_support::TestDatabase;
 
 use crate::support::{Rng, failures};
 

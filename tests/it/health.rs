@@ -2,10 +2,10 @@
 //! a configurable floor, and the advice that follows from them.
 
 use diesel::RunQueryDsl;
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, Error, HealthOptions, IndexHealth, IndexSpec, Metric, NewEmbedding, Store,
 };
+use embedstore_test_support::TestDatabase;
 
 use crate::support::{Rng, failures, with_items};
 

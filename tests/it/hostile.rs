@@ -3,8 +3,8 @@
 //! afterwards — row counts and a checksum over `embeddings` and `collections`, compared before
 //! and after.
 
-use embedstore::testing::fingerprint;
 use embedstore::{Error, Filter, Metric, NewCollection, NewEmbedding, SearchRequest, Store};
+use embedstore_test_support::fingerprint;
 
 use crate::support::with_items;
 

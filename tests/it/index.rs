@@ -9,7 +9,7 @@ struct Definition {
     definition: String,
 }
 
-fn index_definitions(db: &embedstore::testing::TestDatabase, partition: &str) -> Vec<String> {
+fn index_definitions(db: &embedstore_test_support::TestDatabase, partition: &str) -> Vec<String> {
     diesel::sql_query(
         "SELECT indexdef AS definition FROM pg_indexes WHERE tablename = $1 ORDER BY indexname",
     )

@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use embedstore::testing::{Scratch, TestDatabase, dataset, expected, files, stored, write_npy};
 use embedstore::{Collection, Metric};
 use embedstore::{
     Ids, Ingest, IngestError, IngestObserver, IngestOptions, IngestSummary, NpySource, RejectedRow,
     WriteMode,
 };
+use embedstore_test_support::{Scratch, TestDatabase, dataset, expected, files, stored, write_npy};
 
 use crate::support::{count, with_collection};
 

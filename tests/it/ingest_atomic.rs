@@ -3,11 +3,11 @@
 
 use std::io::Cursor;
 
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, Ingest, IngestError, IngestObserver, IngestOptions, IngestSummary, JsonlSource,
     Metric, NewEmbedding, RejectedRow, WriteMode,
 };
+use embedstore_test_support::TestDatabase;
 
 use crate::ingest::problem_lines;
 use crate::support::{count, with_collection};
@@ -177,7 +177,7 @@ fn skipping_invalid_rows_writes_the_rest_in_one_transaction() {
 #[test]
 fn the_records_file_form_names_the_file_and_counts_its_rows() {
     let (db, collection) = with_collection("docs", 2, Metric::Cosine);
-    let scratch = embedstore::testing::Scratch::new(&db);
+    let scratch = embedstore_test_support::Scratch::new(&db);
     let path = scratch.path("in.jsonl");
     std::fs::write(
         &path,

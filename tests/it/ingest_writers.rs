@@ -1,11 +1,11 @@
 //! Several batches written at once (`IngestOptions::writers`): the stored rows, the counts and
 //! the errors are those of one writer taking the batches in file order.
 
-use embedstore::testing::{
-    Rows, Scratch, TestDatabase, expected, files, stored, write_lines, write_npy,
-};
 use embedstore::{Collection, Metric, NewEmbedding};
 use embedstore::{Ids, IngestError, IngestOptions, IngestSummary, WriteMode};
+use embedstore_test_support::{
+    Rows, Scratch, TestDatabase, expected, files, stored, write_lines, write_npy,
+};
 
 use crate::concurrency::shuffled_ids;
 use crate::ingest::{ingest, problem_lines};

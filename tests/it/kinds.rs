@@ -3,15 +3,15 @@
 //! force with filters, JSONL ingest and export, and what each kind refuses.
 
 use embedstore::Shape;
-use embedstore::testing::{Rng, TestDatabase};
 use embedstore::{
     BitVector, Collection, Error, Filter, IndexSpec, Ingest, IngestOptions, JsonlSource, Metric,
     NewCollection, NewEmbedding, Quantization, SearchPath, SearchRequest, SparseVector, VectorKind,
     VectorValue, WriteMode,
 };
+use embedstore_test_support::{Rng, TestDatabase};
 use serde_json::json;
 
-use embedstore::testing::Scratch;
+use embedstore_test_support::Scratch;
 
 use crate::support::count;
 

@@ -1,5 +1,5 @@
 use diesel::prelude::*;
-use embedstore::testing::TestDatabase;
+use embedstore_test_support::TestDatabase;
 
 #[test]
 fn migrations_apply_once_and_then_report_up_to_date() {

@@ -2,10 +2,10 @@
 //! on the candidates the same search fetches, under each metric and path.
 
 use embedstore::Shape;
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, Filter, IndexSpec, Metric, NewCollection, NewEmbedding, SearchRequest, VectorSearch,
 };
+use embedstore_test_support::TestDatabase;
 
 use crate::support::{Rng, failures};
 

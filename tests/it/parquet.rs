@@ -3,8 +3,8 @@
 //! CLI crate's tests.
 
 use embedstore::Metric;
-use embedstore::testing::{example_fixture as fixture, stored};
 use embedstore::{Ingest, IngestOptions, ParquetSource};
+use embedstore_test_support::{example_fixture as fixture, stored};
 
 use crate::support::with_collection;
 
@@ -104,7 +104,7 @@ fn parquet_export_round_trips_bit_exact_through_the_parquet_reader() {
     db.store()
         .write(|uow| uow.embeddings().insert(&collection, items))
         .unwrap();
-    let scratch = embedstore::testing::Scratch::new(&db);
+    let scratch = embedstore_test_support::Scratch::new(&db);
     let summary = db
         .store()
         .export("docs")

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use embedstore::testing::{example_fixture as fixture, npy_header, read_npy};
+use embedstore_test_support::{example_fixture as fixture, npy_header, read_npy};
 
 /// `np.arange(12).reshape(3, 4) / 8 - 0.5`, as the fixtures hold it.
 fn fixture_values() -> Vec<Vec<f32>> {

@@ -3,11 +3,11 @@
 
 use std::collections::HashMap;
 
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, Filter, IndexSpec, Metric, NewCollection, NewEmbedding, Quantization, SearchPath,
     SearchRequest, VectorValue,
 };
+use embedstore_test_support::TestDatabase;
 
 use crate::support::{Rng, failures};
 

@@ -41,7 +41,7 @@ fn a_search_outside_a_unit_of_work_is_one_statement() {
     // Every connection opened from now on in this process records its statements per thread;
     // other tests' connections record into their own threads' lists, which nobody reads.
     set_default_instrumentation(recorder).unwrap();
-    let db = embedstore::testing::TestDatabase::new();
+    let db = embedstore_test_support::TestDatabase::new();
     let store = single_connection_store(&db);
     let batch = items(&mut Rng::new(3), 500, 8);
     let query = batch[0].vector.clone();
@@ -105,7 +105,7 @@ struct PreparedSearch {
 #[test]
 fn unfiltered_searches_are_prepared_once_and_keep_one_generic_plan_without_leaking_settings() {
     use diesel::RunQueryDsl;
-    let db = embedstore::testing::TestDatabase::new();
+    let db = embedstore_test_support::TestDatabase::new();
     let store = single_connection_store(&db);
     let batch = items(&mut Rng::new(5), 400, 8);
     let queries: Vec<Vec<f32>> = batch
@@ -154,7 +154,7 @@ fn unfiltered_searches_are_prepared_once_and_keep_one_generic_plan_without_leaki
 #[test]
 fn a_filter_searched_again_is_not_estimated_again() {
     set_default_instrumentation(recorder).unwrap();
-    let db = embedstore::testing::TestDatabase::new();
+    let db = embedstore_test_support::TestDatabase::new();
     let store = single_connection_store(&db);
     let batch = items(&mut Rng::new(9), 300, 8);
     let query = batch[0].vector.clone();
@@ -231,7 +231,7 @@ fn a_threshold_no_row_meets_sends_the_same_statements_and_never_walks_the_index_
     // threshold into SQL: the index returns its k nearest, and the threshold is applied to
     // those, so a threshold costs nothing and cannot start a walk or an exact fallback.
     set_default_instrumentation(recorder).unwrap();
-    let db = embedstore::testing::TestDatabase::new();
+    let db = embedstore_test_support::TestDatabase::new();
     let store = single_connection_store(&db);
     let batch = items(&mut Rng::new(11), 600, 8);
     let collection = indexed_collection(&store, "threshold", Metric::Cosine, batch);
@@ -270,7 +270,7 @@ fn a_threshold_no_row_meets_sends_the_same_statements_and_never_walks_the_index_
 #[test]
 fn a_filtered_ann_statement_is_prepared_and_its_forced_plan_settings_stay_inside_it() {
     use diesel::RunQueryDsl;
-    let db = embedstore::testing::TestDatabase::new();
+    let db = embedstore_test_support::TestDatabase::new();
     let store = single_connection_store(&db);
     let batch = items(&mut Rng::new(21), 500, 8);
     let queries: Vec<Vec<f32>> = batch

@@ -1,6 +1,6 @@
 use diesel::prelude::*;
-use embedstore::testing::TestDatabase;
 use embedstore::{Collection, Error, Metric, NewCollection, NewEmbedding, SearchRequest};
+use embedstore_test_support::TestDatabase;
 
 use crate::support::{Rng, items, single_connection_store, with_collection, with_items};
 

@@ -1,9 +1,9 @@
 //! Helpers of the library's tests; the ones the CLI's tests need too are fixtures of
-//! `embedstore::testing`, re-exported here.
+//! `embedstore-test-support`, re-exported here.
 
-use embedstore::testing::TestDatabase;
-pub use embedstore::testing::{Rng, count, items, with_collection, with_items};
 use embedstore::{Config, Store};
+use embedstore_test_support::TestDatabase;
+pub use embedstore_test_support::{Rng, count, items, with_collection, with_items};
 
 /// The validation failures of an error as `path: message` lines.
 pub fn failures(error: &embedstore::Error) -> Vec<String> {

@@ -4,11 +4,11 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Integer, Text};
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, Error, Filter, IndexSpec, Metric, NewCollection, NewEmbedding, SearchPath,
     SearchRequest,
 };
+use embedstore_test_support::TestDatabase;
 
 use crate::support::{Rng, failures};
 

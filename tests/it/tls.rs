@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use diesel::prelude::*;
 use diesel::sql_types::Bool;
-use embedstore::testing::cluster::{tls_cluster, verify_full};
-use embedstore::testing::secrets::{BAD_URLS, SECRET, SPACED_CONNINFO, assert_no_secret};
 use embedstore::{Config, Error, Store};
+use embedstore_test_support::cluster::{tls_cluster, verify_full};
+use embedstore_test_support::secrets::{BAD_URLS, SECRET, SPACED_CONNINFO, assert_no_secret};
 
 fn connect(url: &str) -> Result<Store, Error> {
     let mut config = Config::new(url)?;

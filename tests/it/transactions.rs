@@ -1,7 +1,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use embedstore::testing::TestDatabase;
 use embedstore::{Error, Metric, NewCollection, NewEmbedding};
+use embedstore_test_support::TestDatabase;
 
 use crate::support::{Rng, count, items, with_collection};
 

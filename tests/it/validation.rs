@@ -88,7 +88,7 @@ fn one_bad_item_in_a_large_batch_writes_nothing() {
 
 #[test]
 fn collection_rules_report_each_field() {
-    let db = embedstore::testing::TestDatabase::new();
+    let db = embedstore_test_support::TestDatabase::new();
     let cases = [
         (NewCollection::new("", 3, Metric::L2, "m"), "name: is empty"),
         (

@@ -9,7 +9,7 @@
 //! one of 100 (1 %), both drawn independently of the vector, and `n`, the row number.
 
 use embedstore::NewEmbedding;
-use embedstore::testing::Rng;
+use embedstore_test_support::Rng;
 
 /// The `lang` values: a filter on one matches about 10 % of the rows.
 pub const LANGUAGES: [&str; 10] = ["en", "de", "fr", "es", "it", "pt", "nl", "pl", "ja", "zh"];

@@ -1,7 +1,7 @@
 //! `embedstore-bench`: the measurement behind issue #2's speed targets.
 //!
 //! It runs in a throw-away database cloned from the migrated template
-//! ([`TestDatabase`](embedstore::testing::TestDatabase), found through `TEST_DATABASE_URL`, else `DATABASE_URL`), so it never
+//! ([`TestDatabase`](embedstore_test_support::TestDatabase), found through `TEST_DATABASE_URL`, else `DATABASE_URL`), so it never
 //! touches real data, and it reports ratios against baselines measured in the same run on
 //! the same machine; absolute numbers are informative only.
 //!

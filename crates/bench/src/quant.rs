@@ -19,10 +19,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, IndexSpec, Metric, NewCollection, Quantization, SearchRequest, Store,
 };
+use embedstore_test_support::TestDatabase;
 use serde::Serialize;
 
 use crate::BenchResult;

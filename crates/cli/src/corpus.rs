@@ -1,31 +1,32 @@
-//! The demo's data: this crate's own documentation, migrations and sources, compiled into the
-//! binary, and the chunker that cuts them into search-sized pieces.
+//! The demo's data: this crate's own sources, compiled into the binary, and the help of its
+//! commands, rendered at run time; and the chunker that cuts them into search-sized pieces.
+//! Nothing is read from outside the crate, so the corpus is the same wherever the binary was
+//! built or installed from.
 //!
-//! Files are first split into blocks — paragraphs for markdown (a fenced code block stays one
+//! Files are first split into blocks — paragraphs for prose (a fenced code block stays one
 //! block), blank-line-separated blocks for code — and blocks longer than a window are cut into
 //! overlapping windows of a few lines. [`chunk_corpus`] picks the widest window that still
 //! yields the number of chunks asked for.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
 /// What kind of text a file holds; decides how it is split into blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Markdown: paragraphs, fenced code blocks kept whole.
-    Markdown,
+    /// Prose (the commands' help): paragraphs, fenced code blocks kept whole.
+    Prose,
     /// Rust source: blank-line-separated blocks.
     Rust,
-    /// SQL migrations: blank-line-separated blocks.
-    Sql,
 }
 
 impl Kind {
     /// The name stored in each chunk's metadata.
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::Markdown => "markdown",
+            Kind::Prose => "prose",
             Kind::Rust => "rust",
-            Kind::Sql => "sql",
         }
     }
 }
@@ -37,14 +38,14 @@ impl fmt::Display for Kind {
 }
 
 /// One file of the corpus.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SourceFile {
-    /// Path from the repository root, e.g. `src/store.rs`.
-    pub path: &'static str,
+    /// Path from the crate's root, e.g. `src/search.rs`, or `help/embedstore-search.txt`.
+    pub path: Cow<'static, str>,
     /// How it is split.
     pub kind: Kind,
-    /// Its contents at build time.
-    pub text: &'static str,
+    /// Its contents.
+    pub text: Cow<'static, str>,
 }
 
 /// A piece of a file to embed and store.
@@ -53,7 +54,7 @@ pub struct Chunk {
     /// `path#n`, with `n` counting the file's chunks from 1.
     pub external_id: String,
     /// The file it came from.
-    pub source: &'static str,
+    pub source: String,
     /// That file's kind.
     pub kind: Kind,
     /// Line of the file (from 1) the chunk starts on.
@@ -102,63 +103,42 @@ pub const WINDOW_CHOICES: [Windows; 6] = [
 /// Chunks with fewer letters and digits than this (`}`, `];`, `---`) are noise and skipped.
 const MIN_ALPHANUMERIC: usize = 4;
 
-/// The files the demo searches: the workspace's documentation, migrations and library and CLI
-/// sources (paths from the workspace root). `demo.rs` is left out on purpose: it holds the demo's queries, which would
-/// otherwise find themselves.
+/// The files the demo searches, all of them this crate's own: its sources (`src/`, paths from
+/// the crate's root) compiled into the binary, and the help of every command, rendered by clap
+/// at run time (paths `help/embedstore-<command>.txt`, searched as prose). `demo.rs` is left
+/// out on purpose: it holds the demo's queries, which would otherwise find themselves.
 pub fn sources() -> Vec<SourceFile> {
     macro_rules! file {
-        ($kind:ident, $path:literal) => {
+        ($name:literal) => {
             SourceFile {
-                path: $path,
-                kind: Kind::$kind,
-                text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../", $path)),
+                path: Cow::Borrowed(concat!("src/", $name)),
+                kind: Kind::Rust,
+                text: Cow::Borrowed(include_str!($name)),
             }
         };
     }
-    vec![
-        file!(Markdown, "README.md"),
-        file!(Markdown, "ARCHITECTURE.md"),
-        file!(Markdown, "CHANGELOG.md"),
-        file!(Sql, "migrations/2026-11-23-000001_vector_extension/up.sql"),
-        file!(
-            Sql,
-            "migrations/2026-11-23-000001_vector_extension/down.sql"
-        ),
-        file!(Sql, "migrations/2026-11-23-000002_collections/up.sql"),
-        file!(Sql, "migrations/2026-11-23-000002_collections/down.sql"),
-        file!(Sql, "migrations/2026-11-23-000003_embeddings/up.sql"),
-        file!(Sql, "migrations/2026-11-23-000003_embeddings/down.sql"),
-        file!(Rust, "src/lib.rs"),
-        file!(Rust, "src/config/mod.rs"),
-        file!(Rust, "src/error.rs"),
-        file!(Rust, "src/metric.rs"),
-        file!(Rust, "src/store.rs"),
-        file!(Rust, "src/uow.rs"),
-        file!(Rust, "src/schema.rs"),
-        file!(Rust, "src/testing.rs"),
-        file!(Rust, "src/models/mod.rs"),
-        file!(Rust, "src/models/collection.rs"),
-        file!(Rust, "src/models/embedding.rs"),
-        file!(Rust, "src/dto/mod.rs"),
-        file!(Rust, "src/dto/collection.rs"),
-        file!(Rust, "src/dto/embedding.rs"),
-        file!(Rust, "src/dto/rules.rs"),
-        file!(Rust, "src/dto/search/request.rs"),
-        file!(Rust, "src/repo/mod.rs"),
-        file!(Rust, "src/repo/collections.rs"),
-        file!(Rust, "src/repo/embeddings.rs"),
-        file!(Rust, "src/repo/search/mod.rs"),
-        file!(Rust, "crates/cli/src/main.rs"),
-        file!(Rust, "crates/cli/src/collection.rs"),
-        file!(Rust, "crates/cli/src/corpus.rs"),
-        file!(Rust, "crates/cli/src/embedder.rs"),
-        file!(Rust, "crates/cli/src/error.rs"),
-        file!(Rust, "crates/cli/src/insert.rs"),
-        file!(Rust, "crates/cli/src/output.rs"),
-        file!(Rust, "crates/cli/src/search.rs"),
-    ]
+    let mut files = vec![
+        file!("main.rs"),
+        file!("alias.rs"),
+        file!("backfill.rs"),
+        file!("collection.rs"),
+        file!("corpus.rs"),
+        file!("embedder.rs"),
+        file!("error.rs"),
+        file!("export.rs"),
+        file!("grant.rs"),
+        file!("health.rs"),
+        file!("index.rs"),
+        file!("ingest.rs"),
+        file!("insert.rs"),
+        file!("output.rs"),
+        file!("rows.rs"),
+        file!("search.rs"),
+        file!("text_index.rs"),
+    ];
+    files.extend(help_pages());
+    files
 }
-
 /// Chunks every file with the widest of [`WINDOW_CHOICES`] that gives at least `min_chunks`
 /// chunks (the narrowest when none does), and returns the chunks with the windows used.
 pub fn chunk_corpus(files: &[SourceFile], min_chunks: usize) -> (Vec<Chunk>, Windows) {
@@ -177,12 +157,12 @@ pub fn chunk_corpus(files: &[SourceFile], min_chunks: usize) -> (Vec<Chunk>, Win
     chosen
 }
 
-/// The chunks of one file. Markdown paragraphs are whole thoughts, so they are cut only when
+/// The chunks of one file. Paragraphs of prose are whole thoughts, so they are cut only when
 /// longer than the widest window, whatever `windows` says.
 pub fn chunk_file(file: &SourceFile, windows: Windows) -> Vec<Chunk> {
     let windows = match file.kind {
-        Kind::Markdown => WINDOW_CHOICES[0],
-        Kind::Rust | Kind::Sql => windows,
+        Kind::Prose => WINDOW_CHOICES[0],
+        Kind::Rust => windows,
     };
     let lines: Vec<&str> = file.text.lines().collect();
     let mut chunks = Vec::new();
@@ -194,7 +174,7 @@ pub fn chunk_file(file: &SourceFile, windows: Windows) -> Vec<Chunk> {
             }
             chunks.push(Chunk {
                 external_id: format!("{}#{}", file.path, chunks.len() + 1),
-                source: file.path,
+                source: file.path.to_string(),
                 kind: file.kind,
                 line: start + 1,
                 text,
@@ -204,15 +184,55 @@ pub fn chunk_file(file: &SourceFile, windows: Windows) -> Vec<Chunk> {
     chunks
 }
 
+/// The long help of `embedstore` and of every subcommand, depth first, as plain text at a
+/// fixed width so that the corpus is the same on every terminal. A paragraph that an earlier
+/// page already showed (the global options every page repeats) is left out, and so is clap's
+/// `help` subcommand, which only repeats the others.
+fn help_pages() -> Vec<SourceFile> {
+    fn walk(
+        command: &mut clap::Command,
+        name: String,
+        seen: &mut HashSet<String>,
+        pages: &mut Vec<SourceFile>,
+    ) {
+        let help = command.render_long_help().to_string();
+        let text: Vec<&str> = help
+            .split("\n\n")
+            .filter(|paragraph| seen.insert((*paragraph).to_owned()))
+            .collect();
+        pages.push(SourceFile {
+            path: Cow::Owned(format!("help/{name}.txt")),
+            kind: Kind::Prose,
+            text: Cow::Owned(text.join("\n\n")),
+        });
+        for sub in command.get_subcommands_mut() {
+            if sub.get_name() != "help" {
+                let sub_name = format!("{name}-{}", sub.get_name());
+                walk(sub, sub_name, seen, pages);
+            }
+        }
+    }
+    let mut command = <crate::Cli as clap::CommandFactory>::command().term_width(100);
+    command.build();
+    let mut pages = Vec::new();
+    walk(
+        &mut command,
+        "embedstore".to_owned(),
+        &mut HashSet::new(),
+        &mut pages,
+    );
+    pages
+}
+
 /// Line ranges (0-based, end exclusive) of the blocks of a file: runs of non-blank lines; in
-/// markdown a fenced code block is one block even across blank lines.
+/// prose a fenced code block is one block even across blank lines.
 fn blocks(lines: &[&str], kind: Kind) -> Vec<std::ops::Range<usize>> {
     let mut blocks = Vec::new();
     let mut start: Option<usize> = None;
     let mut in_fence = false;
     for (index, line) in lines.iter().enumerate() {
         let trimmed = line.trim();
-        if kind == Kind::Markdown && trimmed.starts_with("```") {
+        if kind == Kind::Prose && trimmed.starts_with("```") {
             if !in_fence {
                 // A fence opens a block of its own, even right after a paragraph.
                 if let Some(open) = start.take() {
@@ -268,9 +288,9 @@ mod tests {
 
     fn check(kind: Kind, text: &'static str, windows: Windows) -> Vec<(usize, String)> {
         let file = SourceFile {
-            path: "f",
+            path: Cow::Borrowed("f"),
             kind,
-            text,
+            text: Cow::Borrowed(text),
         };
         chunk_file(&file, windows)
             .into_iter()
@@ -301,7 +321,7 @@ mod tests {
         assert_eq!(window_ranges(10, 14, WIDE), [(10, 14)]);
         assert_eq!(window_ranges(0, 6, WIDE), [(0, 4), (2, 6)]);
         let text = "line a1\nline a2\nline a3\nline a4\nline a5\nline a6\n";
-        let chunks = check(Kind::Sql, text, WIDE);
+        let chunks = check(Kind::Rust, text, WIDE);
         assert_eq!(chunks.len(), 2);
         assert_eq!(
             chunks[1],
@@ -310,13 +330,13 @@ mod tests {
     }
 
     #[test]
-    fn markdown_fences_stay_whole_and_paragraphs_split() {
+    fn prose_fences_stay_whole_and_paragraphs_split() {
         let text = "# Title\n\nIntro paragraph\nstill intro\n```rust\nlet a = 1;\n\nlet b = 2;\n```\n\nAfter.\nMore after\n";
         let windows = Windows {
             lines: 12,
             stride: 6,
         };
-        let chunks = check(Kind::Markdown, text, windows);
+        let chunks = check(Kind::Prose, text, windows);
         assert_eq!(
             chunks,
             [
@@ -331,9 +351,9 @@ mod tests {
     #[test]
     fn chunks_without_words_are_skipped_and_ids_stay_consecutive() {
         let file = SourceFile {
-            path: "src/x.rs",
+            path: Cow::Borrowed("src/x.rs"),
             kind: Kind::Rust,
-            text: "fn main() {\n}\n\n}\n\nfn other() {}\n",
+            text: Cow::Borrowed("fn main() {\n}\n\n}\n\nfn other() {}\n"),
         };
         let ids: Vec<String> = chunk_file(&file, WIDE)
             .into_iter()

@@ -114,7 +114,7 @@ enum Command {
     Count(CountArgs),
     /// Delete the rows matching a metadata filter.
     Delete(DeleteArgs),
-    /// Run the whole job end to end on this crate's own text: chunk, embed, store, search,
+    /// Run the whole job end to end on this tool's own code and help: chunk, embed, store, search,
     /// check against brute force, time.
     Demo(DemoArgs),
     /// Grant a service role what it needs to read and write rows, and nothing more (run as the

@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Text};
 use embedstore::internals::{SqlBuilder, is_timestamp};
-use embedstore::testing::TestDatabase;
 use embedstore::{Error, Filter, ScrollRequest};
+use embedstore_test_support::TestDatabase;
 
 use super::matrix;
 

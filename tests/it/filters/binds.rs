@@ -4,7 +4,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Double, Integer, Jsonb, Text};
 use embedstore::Error;
 use embedstore::internals::{Bind, MAX_BINDS, SqlBuilder};
-use embedstore::testing::TestDatabase;
+use embedstore_test_support::TestDatabase;
 use serde_json::{Value, json};
 
 use super::HOSTILE;

@@ -3,8 +3,8 @@
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use embedstore::internals::{PayloadLayout, SqlBuilder, render_filter};
-use embedstore::testing::TestDatabase;
 use embedstore::{Collection, Error, Filter, Metric, NewEmbedding, ScrollRequest};
+use embedstore_test_support::TestDatabase;
 use serde_json::json;
 
 use super::{ExternalId, rendered_ids};

@@ -2,8 +2,8 @@
 //! Rust, and random filters checked against it on the semantic matrix.
 
 use chrono::{DateTime, FixedOffset};
-use embedstore::testing::Rng;
 use embedstore::{Error, Filter, ScrollRequest};
+use embedstore_test_support::Rng;
 use serde_json::{Value, json};
 
 use super::{matrix, matrix_rows, rendered_ids};

@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
-use embedstore::testing::TestDatabase;
 use embedstore::{Collection, Metric, NewCollection};
+use embedstore_test_support::TestDatabase;
 use pgvector::sql_types::Vector as VectorSql;
 
 use crate::BenchResult;

@@ -13,7 +13,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Text};
 use embedstore::Collection;
-use embedstore::testing::TestDatabase;
+use embedstore_test_support::TestDatabase;
 use pgvector::sql_types::Vector as VectorSql;
 
 use crate::BenchResult;

@@ -1,7 +1,7 @@
 //! Deterministic benchmark data: the same seed gives the same rows and queries on every run.
 
 use embedstore::NewEmbedding;
-use embedstore::testing::Rng;
+use embedstore_test_support::Rng;
 
 /// Seed of the stored rows.
 const ROW_SEED: u64 = 0x5eed_0001;

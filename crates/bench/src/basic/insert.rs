@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer};
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, CollectionRules, Duplicates, EmbeddingBatch, Metric, NewCollection, NewEmbedding,
 };
+use embedstore_test_support::TestDatabase;
 
 use crate::BenchResult;
 use crate::args::Args;

@@ -10,7 +10,7 @@ mod search;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use embedstore::testing::TestDatabase;
+use embedstore_test_support::TestDatabase;
 
 use self::report::Summary;
 use crate::BenchResult;

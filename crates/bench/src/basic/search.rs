@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Integer, Jsonb, Text};
-use embedstore::testing::TestDatabase;
 use embedstore::{Collection, SearchRequest};
+use embedstore_test_support::TestDatabase;
 use pgvector::sql_types::Vector as VectorSql;
 
 use crate::BenchResult;

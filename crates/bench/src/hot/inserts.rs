@@ -11,8 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use embedstore::testing::TestDatabase;
 use embedstore::{Collection, Metric, NewCollection, NewEmbedding};
+use embedstore_test_support::TestDatabase;
 
 use crate::BenchResult;
 use crate::baseline::binary_copy::CopyRow;

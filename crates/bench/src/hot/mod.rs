@@ -33,11 +33,11 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use embedstore::testing::TestDatabase;
 use embedstore::{
     Collection, Config, FieldPath, IndexSpec, Metric, NewCollection, PayloadKind, SearchResponse,
     Store,
 };
+use embedstore_test_support::TestDatabase;
 
 use crate::BenchResult;
 use crate::data::{Dataset, Selectivity, row_of};

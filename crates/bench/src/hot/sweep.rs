@@ -10,8 +10,8 @@
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use embedstore::testing::Rng;
 use embedstore::{Filter, SearchRequest, VectorSearch};
+use embedstore_test_support::Rng;
 
 use crate::data::{Dataset, Selectivity};
 use crate::hot::raw::{RawQuery, RawResult};

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use diesel::prelude::*;
-use embedstore::testing::TestDatabase;
 use embedstore::{Collection, Metric, NewCollection};
+use embedstore_test_support::TestDatabase;
 
 use crate::BenchResult;
 use crate::ingest::args::IngestArgs;

@@ -31,7 +31,7 @@ mod rows;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use embedstore::testing::TestDatabase;
+use embedstore_test_support::TestDatabase;
 
 use crate::BenchResult;
 use crate::ingest::args::IngestArgs;

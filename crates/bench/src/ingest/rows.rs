@@ -4,7 +4,7 @@
 //! walks the same sequence, so all of them store the same rows — without ever holding
 //! 200,000 (or 1,000,000) vectors in memory at once.
 
-use embedstore::testing::Rng;
+use embedstore_test_support::Rng;
 
 /// Seed of the ingest rows (not the insert/search benchmark's, so the two never get mixed up).
 const SEED: u64 = 0x5eed_1a6e_0006;

@@ -1,7 +1,7 @@
 //! `embedstore alias set|show|list|drop`, and every command reaching a collection through an
 //! alias, run as a user would against a real database.
 
-use embedstore::testing::TestDatabase;
+use embedstore_test_support::TestDatabase;
 
 use crate::support::{embedstore, stderr_of_failure, stdout_of};
 

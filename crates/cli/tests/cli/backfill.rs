@@ -1,8 +1,8 @@
 //! `embedstore backfill FROM TO --command CMD` with a shell embedder: copy, resume after a
 //! failing embedder, nothing twice, then cut over with `alias set`.
 
-use embedstore::testing::{TestDatabase, count, stored};
 use embedstore::{Collection, Metric, NewCollection, NewEmbedding};
+use embedstore_test_support::{TestDatabase, count, stored};
 
 use crate::support::{embedstore, stderr_of_failure, stdout_of};
 

@@ -1,7 +1,7 @@
 //! `embedstore index health`: drift signals and advice as a table and as JSON for a cron job.
 
-use embedstore::testing::with_items;
 use embedstore::{IndexSpec, Metric, NewCollection};
+use embedstore_test_support::with_items;
 
 use crate::support::{embedstore, stderr_of_failure, stdout_of};
 

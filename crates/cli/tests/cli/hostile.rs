@@ -2,7 +2,7 @@
 //! or option, and the database is unchanged afterwards ([`fingerprint`] before and after).
 
 use embedstore::Metric;
-use embedstore::testing::{Rng, TestDatabase, fingerprint, with_items};
+use embedstore_test_support::{Rng, TestDatabase, fingerprint, with_items};
 
 use crate::support::{self, stdout_and_stderr, with_stdin};
 

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use embedstore::Metric;
-use embedstore::testing::{
+use embedstore_test_support::{
     Scratch, TestDatabase, count, dataset, expected, files, stored, with_collection,
 };
 

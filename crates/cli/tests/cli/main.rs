@@ -1,6 +1,6 @@
 //! Integration tests of the `embedstore` binary, run as a user would against a real database:
 //! every test gets its own database cloned from a migrated template
-//! (`embedstore::testing::TestDatabase`).
+//! (`embedstore_test_support::TestDatabase`).
 #![expect(
     clippy::unwrap_used,
     reason = "helpers outside #[test] fns fail loudly too"

@@ -1,7 +1,7 @@
 //! `embedstore ingest --parquet` (feature `parquet`) on a file written by pyarrow.
 
 use embedstore::Metric;
-use embedstore::testing::{example_fixture as fixture, stored, with_collection};
+use embedstore_test_support::{example_fixture as fixture, stored, with_collection};
 
 use crate::support::{embedstore, stdout_of};
 

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 
 use embedstore::Metric;
-use embedstore::testing::{Scratch, example_fixture as fixture, with_collection};
+use embedstore_test_support::{Scratch, example_fixture as fixture, with_collection};
 
 use crate::support::{embedstore, stdout_of};
 

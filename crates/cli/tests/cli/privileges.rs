@@ -5,9 +5,9 @@
 use std::process::Command;
 
 use diesel::prelude::*;
-use embedstore::testing::cluster::{ClusterOptions, TestCluster};
-use embedstore::testing::{Rng, items};
 use embedstore::{Collection, Config, Error, Metric, NewCollection, SearchRequest, Store};
+use embedstore_test_support::cluster::{ClusterOptions, TestCluster};
+use embedstore_test_support::{Rng, items};
 
 use crate::support::stdout_and_stderr;
 

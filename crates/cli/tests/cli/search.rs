@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::process::Command;
 
-use embedstore::testing::{Rng, TestDatabase};
+use embedstore_test_support::{Rng, TestDatabase};
 
 use crate::support::{self, stderr_of_failure, stdout_of};
 

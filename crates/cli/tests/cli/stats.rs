@@ -1,7 +1,7 @@
 //! `embedstore stats` against a real database.
 
-use embedstore::testing::with_collection;
 use embedstore::{Metric, NewEmbedding};
+use embedstore_test_support::with_collection;
 
 use crate::support::{embedstore, stdout_of};
 

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use embedstore::testing::TestDatabase;
+use embedstore_test_support::TestDatabase;
 
 /// The `embedstore` binary with `DATABASE_URL` set to the test database; add the arguments.
 pub fn embedstore(db: &TestDatabase) -> Command {

@@ -7,8 +7,8 @@
 
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
-use embedstore::testing::{Rng, items};
 use embedstore::{Collection, Error, NewEmbedding, SearchRequest, Store};
+use embedstore_test_support::{Rng, items};
 
 use crate::privileges::Setup;
 

@@ -2,8 +2,8 @@
 
 use std::process::Command;
 
-use embedstore::testing::cluster::{tls_cluster, verify_full};
-use embedstore::testing::secrets::{BAD_URLS, SECRET, SPACED_CONNINFO, assert_no_secret};
+use embedstore_test_support::cluster::{tls_cluster, verify_full};
+use embedstore_test_support::secrets::{BAD_URLS, SECRET, SPACED_CONNINFO, assert_no_secret};
 
 use crate::support::stdout_and_stderr;
 

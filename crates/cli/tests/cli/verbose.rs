@@ -1,8 +1,8 @@
 //! `-v` / `-vv` / `RUST_LOG`: embedstore's spans on stderr, stdout untouched, nothing without
 //! them.
 
-use embedstore::testing::with_collection;
 use embedstore::{Metric, NewEmbedding};
+use embedstore_test_support::with_collection;
 
 use crate::support::{embedstore, successful};
 

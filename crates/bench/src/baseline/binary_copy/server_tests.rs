@@ -3,8 +3,8 @@
 
 use diesel::pg::CopyFormat;
 use diesel::prelude::*;
-use embedstore::testing::{Rng, TestDatabase, count, with_collection};
 use embedstore::{Collection, Metric};
+use embedstore_test_support::{Rng, TestDatabase, count, with_collection};
 
 use super as binary_copy;
 use binary_copy::CopyRow;

@@ -1,6 +1,6 @@
 //! Fixtures for tests against embedstore: populated test databases, dumps of the stored rows,
-//! pipeline files (`.npy` + JSONL) and scratch directories. Re-exported from
-//! [`crate::testing`]; everything but the `.npy` helpers uses only the public API.
+//! pipeline files (`.npy` + JSONL) and scratch directories. Re-exported from the crate's root;
+//! everything but the `.npy` helpers uses only embedstore's public API.
 //!
 //! They panic on failures, as test fixtures do (each documents when), except the file readers
 //! and writers, which return [`std::io::Result`] so that tests can check refusals too.
@@ -14,20 +14,16 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Jsonb, Nullable, Text};
 
-use crate::Collection;
-use crate::Metric;
-use crate::NewCollection;
-use crate::NewEmbedding;
-use crate::ingest::IngestError;
-use crate::ingest::npy::NpyReader;
-use crate::ingest::npy_writer::{NpyWriter, npy_header_bytes};
-use crate::testing::{Rng, TestDatabase};
+use embedstore::internals::{NpyReader, NpyWriter, npy_header_bytes};
+use embedstore::{Collection, IngestError, Metric, NewCollection, NewEmbedding};
+
+use crate::{Rng, TestDatabase};
 
 /// A database with one collection in it (model `test-model`).
 ///
 /// ```no_run
 /// use embedstore::Metric;
-/// use embedstore::testing::{count, with_collection};
+/// use embedstore_test_support::{count, with_collection};
 /// let (db, docs) = with_collection("docs", 3, Metric::Cosine);
 /// assert_eq!(count(&db, &docs), 0);
 /// ```
@@ -69,7 +65,7 @@ pub fn with_items(
 /// `count` random items `item-0…`, each with content `content <i>` and metadata `{"n": i}`.
 ///
 /// ```
-/// use embedstore::testing::{Rng, items};
+/// use embedstore_test_support::{Rng, items};
 /// let batch = items(&mut Rng::new(1), 2, 4);
 /// assert_eq!(batch[1].external_id, "item-1");
 /// assert_eq!(batch[1].metadata, serde_json::json!({"n": 1}));
@@ -261,8 +257,9 @@ pub fn files(scratch: &Scratch, vectors: &[Vec<f32>], records: &[String]) -> (Pa
 /// versions, their `records.jsonl`, and Parquet files written by pyarrow (`make_fixtures.py`
 /// there says which is which).
 pub fn example_fixture(name: &str) -> PathBuf {
+    // This crate lives in crates/test-support of the same repository.
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples/pipeline/fixtures")
+        .join("../../examples/pipeline/fixtures")
         .join(name)
 }
 
@@ -294,7 +291,7 @@ pub fn fingerprint(db: &TestDatabase) -> String {
 /// everything in it on drop (also when the test panics).
 ///
 /// ```no_run
-/// use embedstore::testing::Scratch;
+/// use embedstore_test_support::Scratch;
 /// let scratch = Scratch::named("example");
 /// std::fs::write(scratch.path("a.txt"), "a").unwrap();
 /// ```

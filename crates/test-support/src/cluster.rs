@@ -1,6 +1,5 @@
-//! A private, throw-away PostgreSQL server for tests that must break things (feature
-//! `testing`): kill backends, restart or reconfigure the server, turn on TLS — never on a
-//! server that other people use.
+//! A private, throw-away PostgreSQL server for tests that must break things: kill backends,
+//! restart or reconfigure the server, turn on TLS — never on a server that other people use.
 //!
 //! [`TestCluster::start`] runs `initdb` into a fresh temporary directory (as the `postgres` OS
 //! user through `runuser` when the tests run as root, since PostgreSQL refuses to run as root),
@@ -12,7 +11,7 @@
 //! pgvector) or in `EMBEDSTORE_PG_BINDIR`.
 //!
 //! ```no_run
-//! use embedstore::testing::cluster::{ClusterOptions, TestCluster};
+//! use embedstore_test_support::cluster::{ClusterOptions, TestCluster};
 //! let cluster = TestCluster::start(ClusterOptions::new().setting("max_connections", "20")).unwrap();
 //! let url = cluster.migrated_database("app").unwrap();
 //! let store = embedstore::Store::connect(embedstore::Config::new(url.expose_secret()).unwrap()).unwrap();
@@ -29,10 +28,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use diesel::prelude::*;
 use diesel_migrations::MigrationHarness;
 
-use crate::config::DatabaseUrl;
-use crate::error::{Error, Result};
-use crate::store::MIGRATIONS;
-use crate::testing::Scratch;
+use embedstore::{DatabaseUrl, Error, MIGRATIONS, Result};
+
+use crate::Scratch;
 
 /// The bootstrap superuser's name in every test cluster.
 pub const SUPERUSER: &str = "postgres";
@@ -421,7 +419,7 @@ impl TestCluster {
 /// IP 127.0.0.1; `other-ca.crt`, an unrelated CA; `server.crt` and `server.key`.
 ///
 /// ```no_run
-/// use embedstore::testing::cluster::{tls_cluster, verify_full};
+/// use embedstore_test_support::cluster::{tls_cluster, verify_full};
 /// let (cluster, certificates) = tls_cluster();
 /// let url = cluster.superuser_url_via("localhost", &verify_full(&certificates.path("ca.crt")));
 /// let config = embedstore::Config::new(url).unwrap();
@@ -662,7 +660,7 @@ fn random_password() -> String {
         .map(|elapsed| elapsed.as_nanos() as u64)
         .unwrap_or(0)
         ^ u64::from(std::process::id()).rotate_left(32);
-    let mut rng = super::Rng::new(seed);
+    let mut rng = crate::Rng::new(seed);
     format!("pw-{:016x}{:016x}", rng.next_u64(), rng.next_u64())
 }
 

@@ -4,7 +4,7 @@
 //!
 //! ```
 //! use embedstore::Config;
-//! use embedstore::testing::secrets::{BAD_URLS, SECRET, assert_no_secret};
+//! use embedstore_test_support::secrets::{BAD_URLS, SECRET, assert_no_secret};
 //! for raw in BAD_URLS {
 //!     if let Err(error) = Config::new(*raw) {
 //!         assert_no_secret(&format!("{error} {error:?}"), SECRET);

@@ -199,6 +199,10 @@ mod tests {
         assert_eq!(refused("ann --batch-size 5"), ErrorKind::UnknownArgument);
         assert_eq!(refused("ingest --queries 5"), ErrorKind::UnknownArgument);
         assert_eq!(refused("ann --help"), ErrorKind::DisplayHelp);
+        // What clap cannot check is refused with the subcommand's usage line.
+        assert_eq!(refused("ingest --rows 100"), ErrorKind::ArgumentConflict);
+        let message = parse("ingest --rows 100").unwrap_err().to_string();
+        assert!(message.contains("embedstore-bench ingest"), "{message}");
         assert_eq!(refused("ingest -h"), ErrorKind::DisplayHelp);
     }
 

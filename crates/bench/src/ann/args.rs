@@ -1,4 +1,4 @@
-//! Arguments of `embedstore-bench ann` (a subcommand of [`crate::cli::Cli`]).
+//! Arguments of `embedstore-bench ann`.
 
 use crate::args::{DataArgs, positive};
 
@@ -31,19 +31,12 @@ pub struct AnnArgs {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use clap::error::ErrorKind;
 
     use super::*;
-    use crate::cli::{Cli, Mode};
 
     fn parse(line: &str) -> Result<AnnArgs, clap::Error> {
-        let words = ["embedstore-bench", "ann"].into_iter();
-        let cli = Cli::try_parse_from(words.chain(line.split_whitespace()))?;
-        match cli.mode {
-            Some(Mode::Ann(args)) => Ok(args),
-            other => panic!("not the ann mode: {other:?}"),
-        }
+        crate::args::parse_as(line)
     }
 
     #[test]

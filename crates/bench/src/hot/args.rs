@@ -1,4 +1,4 @@
-//! Arguments of `embedstore-bench hot` (a subcommand of [`crate::cli::Cli`]).
+//! Arguments of `embedstore-bench hot`.
 
 use std::fmt;
 use std::time::Duration;
@@ -127,18 +127,12 @@ impl HotArgs {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use clap::error::ErrorKind;
 
     use super::*;
-    use crate::cli::{Cli, Mode};
 
     fn parse(words: &[&str]) -> Result<HotArgs, clap::Error> {
-        let cli = Cli::try_parse_from(["embedstore-bench", "hot"].iter().chain(words))?;
-        match cli.mode {
-            Some(Mode::Hot(args)) => Ok(args),
-            other => panic!("not the hot mode: {other:?}"),
-        }
+        crate::args::parse_as(&words.join(" "))
     }
 
     #[test]
@@ -181,7 +175,7 @@ mod tests {
             "5000",
             "--queries=50",
             "--threads",
-            " 1, 2",
+            "1,2",
             "--seconds",
             "0.25",
             "--fail-on-miss",

@@ -41,12 +41,12 @@ use embedstore::{
 
 use crate::BenchResult;
 use crate::data::{Dataset, Selectivity, row_of};
-use crate::report::{round3, round4};
+use crate::report::{Report, round3, round4};
 use crate::truth;
 
 use self::args::HotArgs;
 use self::raw::{RawClient, RawResult};
-use self::report::{CellFigures, ClientFigures, HotSummary, Quality, Versus};
+use self::report::{CellFigures, ClientFigures, Quality, Versus};
 use self::sweep::{Cell, Client, Slice, query_order, run_slice};
 
 /// Rows per library write while loading.
@@ -59,8 +59,8 @@ const STATEMENT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Runs the `hot` mode.
 pub fn main(args: &HotArgs) -> ExitCode {
     match run(args) {
-        Ok(summary) if summary.any_missed() && args.fail_on_miss => {
-            eprintln!("targets missed: {}", summary.missed.join(", "));
+        Ok(report) if !report.missed().is_empty() && args.fail_on_miss => {
+            eprintln!("targets missed: {}", report.missed().join(", "));
             ExitCode::from(1)
         }
         Ok(_) => ExitCode::SUCCESS,
@@ -82,7 +82,7 @@ struct Context<'a> {
 }
 
 /// Generates, loads, measures, reports; the database is dropped on the way out.
-pub fn run(args: &HotArgs) -> BenchResult<HotSummary> {
+pub fn run(args: &HotArgs) -> BenchResult<Report> {
     let started = Instant::now();
     let k = usize::try_from(args.data.k)?;
     let (data, all) = truth::generate(&args.data, args.data.queries)?;
@@ -165,30 +165,29 @@ pub fn run(args: &HotArgs) -> BenchResult<HotSummary> {
     let inserts = inserts::measure(&db, &insert_data, args.insert_batch, args.insert_rounds)?;
     drop(db);
 
-    let targets = report::evaluate(&cells, metadata.as_ref(), &quality, &inserts);
-    let summary = HotSummary {
-        mode: "hot",
-        rows: args.data.rows,
-        dim: args.data.dim,
-        queries: args.data.queries,
-        k: args.data.k,
-        clusters: args.data.clusters,
-        threads: args.threads.0.clone(),
-        slice_seconds: round3(args.seconds.as_secs_f64()),
-        rounds: args.rounds,
-        load_s: round3(load.as_secs_f64()),
-        index_s: round3(index.as_secs_f64()),
-        quality,
-        sweep: cells,
-        metadata,
-        inserts,
-        missed: report::missed(&targets),
-        targets,
-        elapsed_s: round3(started.elapsed().as_secs_f64()),
-    };
-    report::print_table(&summary, &plans);
-    println!("{}", summary.json()?);
-    Ok(summary)
+    let title = format!(
+        "{} rows x {} dimensions (cosine, {} clusters), HNSW m=16 ef_construction=64, k = {}, \
+         {} queries, threads {}, {} rounds x <= {:.2} s per client and cell",
+        args.data.rows,
+        args.data.dim,
+        args.data.clusters,
+        args.data.k,
+        args.data.queries,
+        args.threads,
+        args.rounds,
+        args.seconds.as_secs_f64()
+    );
+    let mut report = report::report(title, &quality, &cells, metadata.as_ref(), &inserts);
+    // Loading and the index build are not measured against anything.
+    report
+        .figure("load_s", round3(load.as_secs_f64()))
+        .figure("index_s", round3(index.as_secs_f64()))
+        .figure("elapsed_s", round3(started.elapsed().as_secs_f64()));
+    for (label, plan) in plans {
+        report.plan(label, plan);
+    }
+    report.print();
+    Ok(report)
 }
 
 /// Loads the rows through the library, builds HNSW and the payload indexes, analyzes.

@@ -1,4 +1,4 @@
-//! Arguments of `embedstore-bench ingest` (a subcommand of [`crate::cli::Cli`]).
+//! Arguments of `embedstore-bench ingest`.
 
 use std::path::PathBuf;
 
@@ -67,20 +67,19 @@ fn non_blank_path(value: &str) -> Result<PathBuf, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::OsString;
-
     use clap::error::ErrorKind;
 
     use super::*;
-    use crate::cli::{Cli, Mode};
 
+    /// The words one by one (a path may hold spaces), checked as the command line checks them.
     fn parse_words(words: &[&str]) -> Result<IngestArgs, clap::Error> {
-        let line = ["embedstore-bench", "ingest"].iter().chain(words);
-        let cli = Cli::try_parse_checked(line.map(OsString::from))?;
-        match cli.mode {
-            Some(Mode::Ingest(args)) => Ok(args),
-            other => panic!("not the ingest mode: {other:?}"),
-        }
+        use clap::{Args, FromArgMatches};
+        let command = IngestArgs::augment_args(clap::Command::new("ingest"));
+        let line = std::iter::once(&"ingest").chain(words);
+        let args = IngestArgs::from_arg_matches(&command.try_get_matches_from(line)?)?;
+        args.check()
+            .map_err(|message| clap::Error::raw(ErrorKind::ArgumentConflict, message))?;
+        Ok(args)
     }
 
     fn parse(line: &str) -> Result<IngestArgs, clap::Error> {
@@ -168,7 +167,6 @@ mod tests {
             message.contains("--naive-sample 2000 is larger than --rows 100"),
             "{message}"
         );
-        assert!(message.contains("embedstore-bench ingest"), "{message}");
         assert_eq!(parse("--rows 100 --naive-sample 100").unwrap().rows, 100);
     }
 }

@@ -18,16 +18,14 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
 use embedstore::testing::TestDatabase;
-use embedstore::{
-    Collection, IndexSpec, Metric, NewCollection, Quantization, SearchRequest, Store,
-};
+use embedstore::{Collection, Quantization, SearchRequest, Store};
 use serde_json::json;
 
 use crate::BenchResult;
 use crate::args::{DataArgs, positive};
 use crate::data::{Dataset, row_of};
+use crate::library::{self, Library};
 use crate::report::{Report, Table, round4};
 use crate::stats::Latency;
 use crate::truth;
@@ -102,23 +100,11 @@ fn run(args: &QuantArgs) -> BenchResult<()> {
     );
     let db = TestDatabase::try_new()?;
     let store = db.store();
-    let collection = store.write(|uow| {
-        uow.collections().create(NewCollection::new(
-            "quant",
-            args.data.dim,
-            Metric::Cosine,
-            "embedstore-bench",
-        ))
-    })?;
-    for start in (0..data.rows()).step_by(LOAD_CHUNK) {
-        let items = data.items(start, start + LOAD_CHUNK);
-        store.write(|uow| uow.embeddings().insert(&collection, items))?;
-    }
-    // What a DBA runs after a bulk load (and the `ann` benchmark does): without statistics
-    // the planner may sort a sequential scan instead of walking the index.
-    let mut admin = PgConnection::establish(db.url().expose_secret())?;
-    diesel::sql_query(format!("VACUUM (ANALYZE) {}", collection.partition_name()))
-        .execute(&mut admin)?;
+    let batches = (0..data.rows()).step_by(LOAD_CHUNK);
+    let batches = batches.map(|start| data.items(start, start + LOAD_CHUNK));
+    let (collection, _) =
+        library::create_and_load(store, "quant", args.data.dim, "embedstore-bench", batches)?;
+    library::analyze(db.url().expose_secret(), &collection, true)?;
     let mut table = Table::new(
         "indexes",
         "index recall p50_ms p95_ms size_bytes size_ratio est_size_ratio p50_ratio build_s ann_answers",
@@ -210,15 +196,11 @@ fn measure(
     args: &QuantArgs,
     quantization: Option<Quantization>,
 ) -> BenchResult<Measured> {
-    let mut spec = IndexSpec::hnsw()
-        .m(args.m)
-        .ef_construction(args.ef_construction)
-        .maintenance_work_mem_mb(args.maintenance_work_mem);
+    let mut spec = library::hnsw(args.m, args.ef_construction, args.maintenance_work_mem);
     spec.quantization = quantization;
     eprintln!("building HNSW ({quantization:?}) …");
-    let building = Instant::now();
-    let status = store.create_index(collection, &spec, None)?;
-    let build = building.elapsed();
+    let indexes = Library::new(store, collection);
+    let build = indexes.build_index(&spec, false)?;
     let request = |query: &[f32]| {
         SearchRequest::vector(query.to_vec(), args.data.k)
             .include_metadata(false)
@@ -256,13 +238,13 @@ fn measure(
             best = Some(latency);
         }
     }
-    store.drop_index(collection)?;
+    indexes.drop_index()?;
     Ok(Measured {
         recall,
         latency: best.ok_or("no rounds")?,
-        size_bytes: status.size_bytes,
-        estimated_ratio: status.full_precision_ratio,
-        build,
+        size_bytes: build.size_bytes,
+        estimated_ratio: build.full_precision_ratio,
+        build: build.elapsed,
         ann_answers,
     })
 }

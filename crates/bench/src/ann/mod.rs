@@ -18,7 +18,6 @@
 
 pub mod args;
 
-mod library;
 mod phases;
 mod report;
 mod sql;
@@ -30,17 +29,17 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
+use embedstore::Collection;
 use embedstore::testing::TestDatabase;
-use embedstore::{Collection, Metric, NewCollection};
 use pgvector::sql_types::Vector as VectorSql;
 
 use crate::BenchResult;
+use crate::library::{self, Library};
 use crate::report::round3;
 use crate::stats::to_ms;
 use crate::truth;
 
 use self::args::AnnArgs;
-use self::library::Library;
 use self::phases::{Searcher, alternate_best_of, interleaved};
 use self::report::{Batch, Build, Filtered, SideFigures, Unfiltered};
 use self::sql::{HandWritten, IterativeScan};
@@ -85,26 +84,25 @@ fn run(args: &AnnArgs) -> BenchResult<bool> {
 
     eprintln!("creating the benchmark database …");
     let db = TestDatabase::try_new()?;
-    let collection = db.store().write(|uow| {
-        uow.collections().create(NewCollection::new(
-            "ann",
-            args.data.dim,
-            Metric::Cosine,
-            "embedstore-bench",
-        ))
-    })?;
-    let load = load(&db, &collection, &data)?;
-    let mut admin = PgConnection::establish(db.url().expose_secret())?;
-    diesel::sql_query(format!("VACUUM (ANALYZE) {}", collection.partition_name()))
-        .execute(&mut admin)?;
+    let url = db.url().expose_secret();
+    let batches = (0..data.rows()).step_by(LOAD_CHUNK);
+    let batches = batches.map(|start| data.items(start, start + LOAD_CHUNK));
+    let (collection, load) = library::create_and_load(
+        db.store(),
+        "ann",
+        args.data.dim,
+        "embedstore-bench",
+        batches,
+    )?;
+    library::analyze(url, &collection, true)?;
+    let mut admin = PgConnection::establish(url)?;
     check_truth(&mut admin, &collection, &data, &truth_all, k)?;
 
     let library = Library::new(db.store(), &collection);
     let build = build_phase(&library, &mut admin, args.build_rounds)?;
     eprintln!("creating payload indexes on lang and shard …");
     library.create_payload_indexes()?;
-    // Expression statistics for the new payload indexes: what a DBA runs after creating them.
-    diesel::sql_query(format!("ANALYZE {}", collection.partition_name())).execute(&mut admin)?;
+    library::analyze(url, &collection, false)?;
 
     let mut plain = HandWritten::connect(&db, &collection, DEFAULT_EF_SEARCH, IterativeScan::Off)?;
     let mut relaxed = HandWritten::connect(
@@ -156,18 +154,6 @@ fn run(args: &AnnArgs) -> BenchResult<bool> {
     }
     report.print();
     Ok(agree)
-}
-
-/// Inserts every row through the library, [`LOAD_CHUNK`] rows per write.
-fn load(db: &TestDatabase, collection: &Collection, data: &Dataset) -> BenchResult<Duration> {
-    eprintln!("loading {} rows through the library …", data.rows());
-    let started = Instant::now();
-    for start in (0..data.rows()).step_by(LOAD_CHUNK) {
-        let items = data.items(start, start + LOAD_CHUNK);
-        db.store()
-            .write(|uow| uow.embeddings().insert(collection, items))?;
-    }
-    Ok(started.elapsed())
 }
 
 #[derive(QueryableByName)]
@@ -230,7 +216,7 @@ fn build_phase(
             "building HNSW, progress {} …",
             if with_progress { "on" } else { "off" }
         );
-        let build = library.build_index(with_progress)?;
+        let build = library.build_index(&crate::library::hnsw(16, 64, 1024), with_progress)?;
         built = true;
         if with_progress {
             progress_reports = build.reports;

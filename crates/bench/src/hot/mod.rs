@@ -34,13 +34,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use embedstore::testing::TestDatabase;
-use embedstore::{
-    Collection, Config, FieldPath, IndexSpec, Metric, NewCollection, PayloadKind, SearchResponse,
-    Store,
-};
+use embedstore::{Collection, Config, SearchResponse, Store};
 
 use crate::BenchResult;
 use crate::data::{Dataset, Selectivity, row_of};
+use crate::library::{self, Library};
 use crate::report::{Report, round3, round4};
 use crate::truth;
 
@@ -104,15 +102,24 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
     let db = TestDatabase::try_new()?;
     eprintln!("benchmark database: {}", db.name());
     let url = db.url().expose_secret().to_owned();
-    let collection = db.store().write(|uow| {
-        uow.collections().create(NewCollection::new(
-            "hot",
-            args.data.dim,
-            Metric::Cosine,
-            "embedstore-bench",
-        ))
-    })?;
-    let (load, index) = prepare(&db, &collection, &data)?;
+    let batches = (0..data.rows()).step_by(LOAD_CHUNK);
+    let batches = batches.map(|start| data.items(start, start + LOAD_CHUNK));
+    let (collection, load) = library::create_and_load(
+        db.store(),
+        "hot",
+        args.data.dim,
+        "embedstore-bench",
+        batches,
+    )?;
+    library::analyze(&url, &collection, true)?;
+    eprintln!("building HNSW m=16, ef_construction=64, and payload indexes on lang and shard …");
+    let indexes = Library::new(db.store(), &collection);
+    let index = indexes
+        .build_index(&library::hnsw(16, 64, BUILD_MEMORY_MB), false)?
+        .elapsed;
+    // The library's planner needs them to choose an exact scan for the 1 % filter.
+    indexes.create_payload_indexes()?;
+    library::analyze(&url, &collection, false)?;
     let context = Context {
         args,
         data: &data,
@@ -188,47 +195,6 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
     }
     report.print();
     Ok(report)
-}
-
-/// Loads the rows through the library, builds HNSW and the payload indexes, analyzes.
-fn prepare(
-    db: &TestDatabase,
-    collection: &Collection,
-    data: &Dataset,
-) -> BenchResult<(Duration, Duration)> {
-    eprintln!("loading {} rows through the library …", data.rows());
-    let started = Instant::now();
-    for start in (0..data.rows()).step_by(LOAD_CHUNK) {
-        let items = data.items(start, start + LOAD_CHUNK);
-        db.store()
-            .write(|uow| uow.embeddings().insert(collection, items))?;
-    }
-    let load = started.elapsed();
-    let mut admin = raw::connect_plain(db.url().expose_secret()).map_err(|e| e.to_string())?;
-    admin
-        .batch_execute(&format!("VACUUM (ANALYZE) {}", collection.partition_name()))
-        .map_err(|error| error.to_string())?;
-    eprintln!("building HNSW m=16, ef_construction=64 …");
-    let spec = IndexSpec::hnsw()
-        .m(16)
-        .ef_construction(64)
-        .maintenance_work_mem_mb(BUILD_MEMORY_MB);
-    let started = Instant::now();
-    let status = db.store().create_index(collection, &spec, None)?;
-    let index = started.elapsed();
-    if !status.valid {
-        return Err(format!("the index {} was built but is not valid", status.name).into());
-    }
-    eprintln!("creating payload indexes on lang and shard …");
-    for selectivity in [Selectivity::TenPercent, Selectivity::OnePercent] {
-        let field = FieldPath::parse(selectivity.field())?;
-        db.store()
-            .create_payload_index(collection, &field, PayloadKind::Keyword)?;
-    }
-    admin
-        .batch_execute(&format!("ANALYZE {}", collection.partition_name()))
-        .map_err(|error| error.to_string())?;
-    Ok((load, index))
 }
 
 /// A store on the benchmark database whose pool holds up to `threads` connections.

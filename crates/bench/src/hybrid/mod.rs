@@ -38,16 +38,14 @@ mod frozen;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
 use embedstore::testing::TestDatabase;
-use embedstore::{
-    Collection, IndexSpec, Metric, NewCollection, NewEmbedding, SearchPath, SearchRequest, Store,
-};
+use embedstore::{Collection, IndexSpec, NewEmbedding, SearchPath, SearchRequest, Store};
 use serde_json::json;
 
 use self::frozen::{Class, Frozen, Query};
 use crate::BenchResult;
 use crate::args::positive;
+use crate::library::{self, Library};
 use crate::report::{Report, Table, round4};
 use crate::stats::Latency;
 
@@ -271,14 +269,6 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
     let db = TestDatabase::try_new()?;
     let store = db.store();
     let dimension = u32::try_from(embedder::DIMENSION)?;
-    let collection = store.write(|uow| {
-        uow.collections().create(NewCollection::new(
-            "hybrid",
-            dimension,
-            Metric::Cosine,
-            embedder::MODEL,
-        ))
-    })?;
     let items: Vec<NewEmbedding> = corpus
         .chunks
         .iter()
@@ -290,30 +280,22 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
                 .with_metadata(serde_json::json!({ "source": chunk.source }))
         })
         .collect();
-    for part in items.chunks(LOAD_CHUNK) {
-        store.write(|uow| uow.embeddings().insert(&collection, part.to_vec()))?;
-    }
+    let batches = items.chunks(LOAD_CHUNK).map(<[NewEmbedding]>::to_vec);
+    let (collection, _) =
+        library::create_and_load(store, "hybrid", dimension, embedder::MODEL, batches)?;
     drop(items);
-    let mut admin = PgConnection::establish(db.url().expose_secret())?;
-    // What a DBA runs after a bulk load: statistics for the planner.
-    let analyze = |admin: &mut PgConnection| {
-        diesel::sql_query(format!("VACUUM (ANALYZE) {}", collection.partition_name()))
-            .execute(admin)
-    };
-    analyze(&mut admin)?;
+    let url = db.url().expose_secret();
+    library::analyze(url, &collection, true)?;
     eprintln!("building the HNSW index …");
-    let building = Instant::now();
+    let indexes = Library::new(store, &collection);
+    // pgvector's default maintenance_work_mem is ample for this corpus.
     let spec = IndexSpec::hnsw().m(M).ef_construction(EF_CONSTRUCTION);
-    let status = store.create_index(&collection, &spec, None)?;
-    let build_s = round4(building.elapsed().as_secs_f64());
+    let build = indexes.build_index(&spec, false)?;
     let mut configs = Vec::new();
     for (number, config) in args.text_config.iter().enumerate() {
-        if number > 0 {
-            store.drop_text_index(&collection)?;
-        }
         eprintln!("text index `{config}` …");
-        store.create_text_index(&collection, config)?;
-        analyze(&mut admin)?;
+        indexes.text_index(config, number > 0)?;
+        library::analyze(url, &collection, true)?;
         configs.push(measure(
             store,
             &collection,
@@ -323,7 +305,6 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
             args,
         )?);
     }
-    drop(admin);
     drop(db);
     let title = format!(
         "known-item search on real text, embedder {} ({} dimensions, cosine), k = {K}; HNSW m \
@@ -339,8 +320,8 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
         .figure("corpus", &corpus.meta)
         .figure("rare_term_queries", rare_count)
         .figure("paraphrase_queries", paraphrase_count)
-        .figure("hnsw_build_s", build_s)
-        .figure("hnsw_size_bytes", status.size_bytes)
+        .figure("hnsw_build_s", round4(build.elapsed.as_secs_f64()))
+        .figure("hnsw_size_bytes", build.size_bytes)
         .figure("rounds", args.rounds);
     tables(&mut report, &configs);
     report.figure("seconds", round4(started.elapsed().as_secs_f64()));

@@ -30,13 +30,6 @@ use crate::report::{Report, Table, round4};
 use crate::stats::Latency;
 use crate::truth;
 
-/// The `quant --help` description.
-pub const QUANT_ABOUT: &str = "\
-Measures issue 13's quantized HNSW indexes beside full precision on the same clustered data
-(cosine), same m / ef_construction / ef_search, in one run on a throw-away database:
-recall@k, p50/p95 latency, index size and build time for full precision, half (halfvec) and
-binary (bit, Hamming) with the exact re-rank of k x rerank_factor candidates.";
-
 /// Rows per library write while loading.
 const LOAD_CHUNK: usize = 10_000;
 

@@ -2,13 +2,6 @@
 
 use crate::args::{DataArgs, positive};
 
-/// The `ann --help` description.
-pub const ANN_ABOUT: &str = "\
-Measures embedstore's ANN search (HNSW m=16, ef_construction=64, cosine) against hand-written
-pgvector SQL sent through the same driver, in one run on a throw-away database: recall@k and
-latency at ef_search 40 and 100, filtered search at 10 % and 1 % selectivity, batch search,
-and index build time with progress reporting on and off.";
-
 /// What the search benchmark measures and how much of it.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct AnnArgs {

@@ -5,19 +5,6 @@ use std::time::Duration;
 
 use crate::args::{DataArgs, positive};
 
-/// The `hot --help` description.
-pub const HOT_ABOUT: &str = "\
-Issue 12's hot path under concurrency. One clustered data set (HNSW m=16, ef_construction=64,
-cosine, keyword payload indexes on the two filter fields), then a sweep over client thread
-counts: for each count and each cell (exact, ef_search 40, ef_search 100, 10 % filter, 1 %
-filter) three clients take turns on the same queries — a raw `postgres` crate client with
-prepared statements and session settings on its own connections (the baseline), Store::search
-and store.read(|uow| uow.search(..)) on a Store whose pool has as many connections as there are
-threads. Also a single-client cell with metadata, recall of the filtered cells against brute
-force, and in-memory insert and upsert through units of work against one binary COPY of the
-same rows. Prints a table and one JSON line with a PASS/MISS per target; exits 0 whether or
-not a target is met unless --fail-on-miss is given.";
-
 /// Most client threads one sweep step may use: the library and the baseline each open this
 /// many connections at once, and PostgreSQL's default `max_connections` is 100.
 pub const MAX_THREADS: usize = 40;

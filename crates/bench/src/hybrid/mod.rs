@@ -49,25 +49,6 @@ use crate::library::{self, Library};
 use crate::report::{Report, Table, round4};
 use crate::stats::Latency;
 
-/// The `hybrid --help` description.
-pub const HYBRID_ABOUT: &str = "\
-Measures issue 13's vector-only, text-only and hybrid (reciprocal rank fusion) search on a
-known-item set of real text, in one run on a throw-away database.
-
-Corpus and queries: frozen in crates/bench/data/hybrid.jsonl (this repository's own documents
-and doc comments at one commit, made by crates/bench/prep/hybrid_corpus.py). Vectors: a copy of
-the CLI's deterministic hashing embedder (word unigrams/bigrams and character trigrams in 384
-dimensions; it matches words and spellings, not meanings). Queries, each with one right chunk:
-rare terms (an identifier, option or error code found in that chunk only) and paraphrases (a
-sentence's common words, shuffled).
-
-Reports, for each text search configuration (each with its own text index), MRR@10 and
-hits@10 of vector-only, text-only and hybrid search per query class (paraphrases also split
-by whether they got a synonym) and overall, the vector side both from an HNSW index (m 16,
-ef_construction 64, ef_search 40) and by exact scan; and p50/p95 of the three searches with
-the HNSW vector side, interleaved, best of --rounds, with hybrid p50 / vector-only p50.
---dry-run prints the corpus and example queries only.";
-
 /// Results per search.
 const K: u32 = 10;
 /// The HNSW index: pgvector's default build parameters and ef_search (which the library

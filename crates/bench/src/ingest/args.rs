@@ -4,12 +4,6 @@ use std::path::PathBuf;
 
 use crate::args::{positive, positive_u32};
 
-/// The `ingest --help` description.
-pub const INGEST_ABOUT: &str = "\
-Measures `embedstore ingest` (.npy + JSONL files, run as a subprocess) against a raw binary
-COPY of the same rows (the ceiling), psql's text COPY and one INSERT + COMMIT per row, in a
-throw-away database on TEST_DATABASE_URL / DATABASE_URL. Ratios matter, not absolute figures.";
-
 /// What the ingest benchmark measures and how much of it.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct IngestArgs {

@@ -72,3 +72,12 @@ pub fn positive() -> RangedU64ValueParser<usize> {
 pub fn positive_u32() -> RangedU64ValueParser<u32> {
     RangedU64ValueParser::new().range(1..=u64::from(u32::MAX))
 }
+
+/// Parses `line` (split at whitespace) as one mode's options, as the command line would (for
+/// the modes' tests, which thereby need not import the command line above them).
+#[cfg(test)]
+pub fn parse_as<A: clap::Args + clap::FromArgMatches>(line: &str) -> Result<A, clap::Error> {
+    let command = A::augment_args(clap::Command::new("embedstore-bench-mode"));
+    let words = std::iter::once("embedstore-bench-mode").chain(line.split_whitespace());
+    A::from_arg_matches_mut(&mut command.try_get_matches_from(words)?)
+}

@@ -43,20 +43,15 @@ pub struct Cli {
 #[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
 pub enum Mode {
     /// Issue 5's ANN search benchmark: recall, latency, filtered and batch search, index build.
-    #[command(long_about = crate::ann::args::ANN_ABOUT)]
     Ann(AnnArgs),
     /// Issue 6's file-ingest benchmark: `embedstore ingest` against COPY and a naive loop.
-    #[command(long_about = crate::ingest::args::INGEST_ABOUT)]
     Ingest(IngestArgs),
     /// Issue 12's hot path under concurrency: a thread sweep against a raw prepared-statement
     /// client, and in-memory writes against one binary COPY.
-    #[command(long_about = crate::hot::args::HOT_ABOUT)]
     Hot(HotArgs),
     /// Issue 13's quantized-index benchmark: full precision, half and binary HNSW side by side.
-    #[command(long_about = crate::quant::QUANT_ABOUT)]
     Quant(crate::quant::QuantArgs),
     /// Issue 13's known-item benchmark: MRR@10 of vector-only, text-only and hybrid search.
-    #[command(long_about = crate::hybrid::HYBRID_ABOUT)]
     Hybrid(crate::hybrid::HybridArgs),
 }
 
@@ -199,6 +194,10 @@ mod tests {
         assert_eq!(refused("ann --batch-size 5"), ErrorKind::UnknownArgument);
         assert_eq!(refused("ingest --queries 5"), ErrorKind::UnknownArgument);
         assert_eq!(refused("ann --help"), ErrorKind::DisplayHelp);
+        // What clap cannot check is refused with the subcommand's usage line.
+        assert_eq!(refused("ingest --rows 100"), ErrorKind::ArgumentConflict);
+        let message = parse("ingest --rows 100").unwrap_err().to_string();
+        assert!(message.contains("embedstore-bench ingest"), "{message}");
         assert_eq!(refused("ingest -h"), ErrorKind::DisplayHelp);
     }
 

@@ -40,10 +40,11 @@
 //! ```
 
 // The bottom layer, shared by every mode and importing none: arguments, data, ground truth,
-// statistics, report formatting, the independent baselines.
+// statistics, report formatting, the independent baselines, the calls into the library.
 mod args;
 mod baseline;
 mod data;
+mod library;
 mod report;
 mod stats;
 mod truth;

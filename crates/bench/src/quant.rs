@@ -18,26 +18,17 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
-use embedstore::{
-    Collection, IndexSpec, Metric, NewCollection, Quantization, SearchRequest, Store,
-};
+use embedstore::{Collection, Quantization, SearchRequest, Store};
 use embedstore_test_support::TestDatabase;
-use serde::Serialize;
+use serde_json::json;
 
 use crate::BenchResult;
 use crate::args::{DataArgs, positive};
 use crate::data::{Dataset, row_of};
-use crate::report::round4;
+use crate::library::{self, Library};
+use crate::report::{Report, Table, round4};
 use crate::stats::Latency;
 use crate::truth;
-
-/// The `quant --help` description.
-pub const QUANT_ABOUT: &str = "\
-Measures issue 13's quantized HNSW indexes beside full precision on the same clustered data
-(cosine), same m / ef_construction / ef_search, in one run on a throw-away database:
-recall@k, p50/p95 latency, index size and build time for full precision, half (halfvec) and
-binary (bit, Hamming) with the exact re-rank of k x rerank_factor candidates.";
 
 /// Rows per library write while loading.
 const LOAD_CHUNK: usize = 10_000;
@@ -82,37 +73,6 @@ pub struct QuantArgs {
     pub rounds: usize,
 }
 
-/// One index's figures.
-#[derive(Debug, Clone, Serialize)]
-struct Figures {
-    index: &'static str,
-    recall: f64,
-    p50_ms: f64,
-    p95_ms: f64,
-    size_bytes: u64,
-    size_ratio: f64,
-    estimated_size_ratio: Option<f64>,
-    p50_ratio: f64,
-    build_s: f64,
-    ann_answers: usize,
-}
-
-/// The run's summary (the JSON line).
-#[derive(Debug, Clone, Serialize)]
-struct Summary {
-    rows: usize,
-    dim: u32,
-    k: u32,
-    m: u32,
-    ef_construction: u32,
-    ef_search: u32,
-    rerank_factor: u32,
-    indexes: Vec<Figures>,
-    half_met: bool,
-    binary_met: bool,
-    seconds: f64,
-}
-
 /// Runs the `quant` mode.
 pub fn main(args: &QuantArgs) -> ExitCode {
     match run(args) {
@@ -133,71 +93,81 @@ fn run(args: &QuantArgs) -> BenchResult<()> {
     );
     let db = TestDatabase::try_new()?;
     let store = db.store();
-    let collection = store.write(|uow| {
-        uow.collections().create(NewCollection::new(
-            "quant",
-            args.data.dim,
-            Metric::Cosine,
-            "embedstore-bench",
-        ))
-    })?;
-    for start in (0..data.rows()).step_by(LOAD_CHUNK) {
-        let items = data.items(start, start + LOAD_CHUNK);
-        store.write(|uow| uow.embeddings().insert(&collection, items))?;
-    }
-    // What a DBA runs after a bulk load (and the `ann` benchmark does): without statistics
-    // the planner may sort a sequential scan instead of walking the index.
-    let mut admin = PgConnection::establish(db.url().expose_secret())?;
-    diesel::sql_query(format!("VACUUM (ANALYZE) {}", collection.partition_name()))
-        .execute(&mut admin)?;
-    let mut figures: Vec<Figures> = Vec::new();
+    let batches = (0..data.rows()).step_by(LOAD_CHUNK);
+    let batches = batches.map(|start| data.items(start, start + LOAD_CHUNK));
+    let (collection, _) =
+        library::create_and_load(store, "quant", args.data.dim, "embedstore-bench", batches)?;
+    library::analyze(db.url().expose_secret(), &collection, true)?;
+    let mut table = Table::new(
+        "indexes",
+        "index recall p50_ms p95_ms size_bytes size_ratio est_size_ratio p50_ratio build_s ann_answers",
+    );
+    let mut full: Option<Measured> = None;
+    let mut verdicts = Vec::new();
     for (index, quantization) in [
         ("full", None),
         ("half", Some(Quantization::Half)),
         ("binary", Some(Quantization::Binary)),
     ] {
         let measured = measure(store, &collection, &data, &truth, args, quantization)?;
-        let (full_size, full_p50) = figures
-            .first()
-            .map_or((measured.size_bytes, measured.latency.p50_ms), |full| {
-                (full.size_bytes, full.p50_ms)
-            });
-        let row = Figures {
-            index,
-            recall: round4(measured.recall),
-            p50_ms: round4(measured.latency.p50_ms),
-            p95_ms: round4(measured.latency.p95_ms),
-            size_bytes: measured.size_bytes,
-            size_ratio: round4(measured.size_bytes as f64 / full_size.max(1) as f64),
-            estimated_size_ratio: measured.estimated_ratio.map(round4),
-            p50_ratio: round4(measured.latency.p50_ms / full_p50.max(f64::MIN_POSITIVE)),
-            build_s: round4(measured.build.as_secs_f64()),
-            ann_answers: measured.ann_answers,
-        };
-        eprintln!("{index}: {row:?}");
-        figures.push(row);
+        let base = full.as_ref().unwrap_or(&measured);
+        let size_ratio = round4(measured.size_bytes as f64 / base.size_bytes.max(1) as f64);
+        let p50_ratio =
+            round4(measured.latency.p50_ms / base.latency.p50_ms.max(f64::MIN_POSITIVE));
+        let recall = round4(measured.recall);
+        table.row(vec![
+            json!(index),
+            json!(recall),
+            json!(round4(measured.latency.p50_ms)),
+            json!(round4(measured.latency.p95_ms)),
+            json!(measured.size_bytes),
+            json!(size_ratio),
+            json!(measured.estimated_ratio.map(round4)),
+            json!(p50_ratio),
+            json!(round4(measured.build.as_secs_f64())),
+            json!(measured.ann_answers),
+        ]);
+        let full_recall = full.as_ref().map_or(recall, |full| round4(full.recall));
+        match index {
+            "half" => verdicts.push((
+                index,
+                recall >= full_recall - HALF_RECALL_GAP && size_ratio <= HALF_SIZE_RATIO,
+            )),
+            "binary" => verdicts.push((
+                index,
+                recall >= BINARY_RECALL
+                    && size_ratio <= BINARY_SIZE_RATIO
+                    && p50_ratio <= BINARY_P50_RATIO,
+            )),
+            _ => full = Some(measured),
+        }
     }
-    let full_recall = figures[0].recall;
-    let half_met = figures[1].recall >= full_recall - HALF_RECALL_GAP
-        && figures[1].size_ratio <= HALF_SIZE_RATIO;
-    let binary_met = figures[2].recall >= BINARY_RECALL
-        && figures[2].size_ratio <= BINARY_SIZE_RATIO
-        && figures[2].p50_ratio <= BINARY_P50_RATIO;
-    let summary = Summary {
-        rows: args.data.rows,
-        dim: args.data.dim,
-        k: args.data.k,
-        m: args.m,
-        ef_construction: args.ef_construction,
-        ef_search: args.ef_search,
-        rerank_factor: args.rerank_factor,
-        indexes: figures,
-        half_met,
-        binary_met,
-        seconds: round4(started.elapsed().as_secs_f64()),
-    };
-    print_table(&summary);
-    println!("{}", serde_json::to_string(&summary)?);
+    let title = format!(
+        "quantized HNSW, {} rows x {}, k = {}, m = {}, ef_construction = {}, ef_search = {}, \
+         rerank_factor = {}",
+        args.data.rows,
+        args.data.dim,
+        args.data.k,
+        args.m,
+        args.ef_construction,
+        args.ef_search,
+        args.rerank_factor
+    );
+    let mut report = Report::new("quant", title);
+    report.table(table);
+    for (index, met) in verdicts {
+        let bound = if index == "half" {
+            format!("recall within {HALF_RECALL_GAP} of full at <= {HALF_SIZE_RATIO}x size")
+        } else {
+            format!(
+                "recall >= {BINARY_RECALL} at <= {BINARY_SIZE_RATIO}x size and <= \
+                 {BINARY_P50_RATIO}x p50"
+            )
+        };
+        report.target(index, serde_json::Value::Null, &bound, Some(met));
+    }
+    report.figure("seconds", round4(started.elapsed().as_secs_f64()));
+    report.print();
     Ok(())
 }
 
@@ -219,15 +189,11 @@ fn measure(
     args: &QuantArgs,
     quantization: Option<Quantization>,
 ) -> BenchResult<Measured> {
-    let mut spec = IndexSpec::hnsw()
-        .m(args.m)
-        .ef_construction(args.ef_construction)
-        .maintenance_work_mem_mb(args.maintenance_work_mem);
+    let mut spec = library::hnsw(args.m, args.ef_construction, args.maintenance_work_mem);
     spec.quantization = quantization;
     eprintln!("building HNSW ({quantization:?}) …");
-    let building = Instant::now();
-    let status = store.indexes(collection).create(&spec, None)?;
-    let build = building.elapsed();
+    let indexes = Library::new(store, collection);
+    let build = indexes.build_index(&spec, false)?;
     let request = |query: &[f32]| {
         SearchRequest::vector(query.to_vec(), args.data.k)
             .include_metadata(false)
@@ -265,65 +231,13 @@ fn measure(
             best = Some(latency);
         }
     }
-    store.indexes(collection).drop()?;
+    indexes.drop_index()?;
     Ok(Measured {
         recall,
         latency: best.ok_or("no rounds")?,
-        size_bytes: status.size_bytes,
-        estimated_ratio: status.full_precision_ratio,
-        build,
+        size_bytes: build.size_bytes,
+        estimated_ratio: build.full_precision_ratio,
+        build: build.elapsed,
         ann_answers,
     })
-}
-
-fn print_table(summary: &Summary) {
-    println!(
-        "quantized HNSW: {} rows x {}, k = {}, m = {}, ef_construction = {}, ef_search = {}, \
-         rerank_factor = {}",
-        summary.rows,
-        summary.dim,
-        summary.k,
-        summary.m,
-        summary.ef_construction,
-        summary.ef_search,
-        summary.rerank_factor
-    );
-    println!(
-        "{:<8} {:>9} {:>9} {:>9} {:>12} {:>7} {:>9} {:>7} {:>8} {:>5}",
-        "index",
-        "recall",
-        "p50 ms",
-        "p95 ms",
-        "size bytes",
-        "size×",
-        "est. size×",
-        "p50×",
-        "build s",
-        "ann"
-    );
-    for row in &summary.indexes {
-        println!(
-            "{:<8} {:>9.4} {:>9.3} {:>9.3} {:>12} {:>7.3} {:>9} {:>7.3} {:>8.1} {:>5}",
-            row.index,
-            row.recall,
-            row.p50_ms,
-            row.p95_ms,
-            row.size_bytes,
-            row.size_ratio,
-            row.estimated_size_ratio
-                .map_or_else(|| "-".to_owned(), |ratio| format!("{ratio:.3}")),
-            row.p50_ratio,
-            row.build_s,
-            row.ann_answers
-        );
-    }
-    println!(
-        "half:   recall within {HALF_RECALL_GAP} of full at <= {HALF_SIZE_RATIO}x size: {}",
-        if summary.half_met { "met" } else { "NOT met" }
-    );
-    println!(
-        "binary: recall >= {BINARY_RECALL} at <= {BINARY_SIZE_RATIO}x size and <= \
-         {BINARY_P50_RATIO}x p50: {}",
-        if summary.binary_met { "met" } else { "NOT met" }
-    );
 }

@@ -1,13 +1,6 @@
-//! Arguments of `embedstore-bench ann` (a subcommand of [`crate::cli::Cli`]).
+//! Arguments of `embedstore-bench ann`.
 
 use crate::args::{DataArgs, positive};
-
-/// The `ann --help` description.
-pub const ANN_ABOUT: &str = "\
-Measures embedstore's ANN search (HNSW m=16, ef_construction=64, cosine) against hand-written
-pgvector SQL sent through the same driver, in one run on a throw-away database: recall@k and
-latency at ef_search 40 and 100, filtered search at 10 % and 1 % selectivity, batch search,
-and index build time with progress reporting on and off.";
 
 /// What the search benchmark measures and how much of it.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -31,19 +24,12 @@ pub struct AnnArgs {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use clap::error::ErrorKind;
 
     use super::*;
-    use crate::cli::{Cli, Mode};
 
     fn parse(line: &str) -> Result<AnnArgs, clap::Error> {
-        let words = ["embedstore-bench", "ann"].into_iter();
-        let cli = Cli::try_parse_from(words.chain(line.split_whitespace()))?;
-        match cli.mode {
-            Some(Mode::Ann(args)) => Ok(args),
-            other => panic!("not the ann mode: {other:?}"),
-        }
+        crate::args::parse_as(line)
     }
 
     #[test]

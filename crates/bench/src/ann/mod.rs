@@ -18,7 +18,6 @@
 
 pub mod args;
 
-mod library;
 mod phases;
 mod report;
 mod sql;
@@ -30,22 +29,19 @@ use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
-use embedstore::{Collection, Metric, NewCollection};
+use embedstore::Collection;
 use embedstore_test_support::TestDatabase;
 use pgvector::sql_types::Vector as VectorSql;
 
 use crate::BenchResult;
+use crate::library::{self, Library};
 use crate::report::round3;
 use crate::stats::to_ms;
 use crate::truth;
 
 use self::args::AnnArgs;
-use self::library::Library;
 use self::phases::{Searcher, alternate_best_of, interleaved};
-use self::report::{
-    AnnSummary, BUILD_RATIO_TARGET, Batch, Build, FILTERED_RATIO_TARGET_1, Filtered,
-    RECALL_TARGET_1, RECALL_TARGET_10, SideFigures, UNFILTERED_RATIO_TARGET, Unfiltered,
-};
+use self::report::{Batch, Build, Filtered, SideFigures, Unfiltered};
 use self::sql::{HandWritten, IterativeScan};
 use crate::data::{Dataset, Selectivity, row_of};
 
@@ -61,7 +57,7 @@ const DEFAULT_EF_SEARCH: u32 = 40;
 /// Runs the `ann` mode.
 pub fn main(args: &AnnArgs) -> ExitCode {
     match run(args) {
-        Ok(summary) if summary.results_agree() => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
         Ok(_) => {
             eprintln!(
                 "error: embedstore and the hand-written SQL (or batch and single searches) \
@@ -77,7 +73,9 @@ pub fn main(args: &AnnArgs) -> ExitCode {
 }
 
 /// Generates, loads, builds, measures, reports; the database is dropped on the way out.
-fn run(args: &AnnArgs) -> BenchResult<AnnSummary> {
+/// Whether the library and the hand-written SQL returned the same ids at the same settings,
+/// and batch and single searches agreed.
+fn run(args: &AnnArgs) -> BenchResult<bool> {
     let started = Instant::now();
     let k = usize::try_from(args.data.k)?;
     let (data, truth_all) = truth::generate(&args.data, args.data.queries.max(args.batch))?;
@@ -86,26 +84,25 @@ fn run(args: &AnnArgs) -> BenchResult<AnnSummary> {
 
     eprintln!("creating the benchmark database …");
     let db = TestDatabase::try_new()?;
-    let collection = db.store().write(|uow| {
-        uow.collections().create(NewCollection::new(
-            "ann",
-            args.data.dim,
-            Metric::Cosine,
-            "embedstore-bench",
-        ))
-    })?;
-    let load = load(&db, &collection, &data)?;
-    let mut admin = PgConnection::establish(db.url().expose_secret())?;
-    diesel::sql_query(format!("VACUUM (ANALYZE) {}", collection.partition_name()))
-        .execute(&mut admin)?;
+    let url = db.url().expose_secret();
+    let batches = (0..data.rows()).step_by(LOAD_CHUNK);
+    let batches = batches.map(|start| data.items(start, start + LOAD_CHUNK));
+    let (collection, load) = library::create_and_load(
+        db.store(),
+        "ann",
+        args.data.dim,
+        "embedstore-bench",
+        batches,
+    )?;
+    library::analyze(url, &collection, true)?;
+    let mut admin = PgConnection::establish(url)?;
     check_truth(&mut admin, &collection, &data, &truth_all, k)?;
 
     let library = Library::new(db.store(), &collection);
     let build = build_phase(&library, &mut admin, args.build_rounds)?;
     eprintln!("creating payload indexes on lang and shard …");
     library.create_payload_indexes()?;
-    // Expression statistics for the new payload indexes: what a DBA runs after creating them.
-    diesel::sql_query(format!("ANALYZE {}", collection.partition_name())).execute(&mut admin)?;
+    library::analyze(url, &collection, false)?;
 
     let mut plain = HandWritten::connect(&db, &collection, DEFAULT_EF_SEARCH, IterativeScan::Off)?;
     let mut relaxed = HandWritten::connect(
@@ -146,37 +143,17 @@ fn run(args: &AnnArgs) -> BenchResult<AnnSummary> {
     drop(relaxed);
     drop(admin);
     drop(db);
-    let summary = AnnSummary {
-        mode: "ann",
-        rows: args.data.rows,
-        dim: args.data.dim,
-        queries: args.data.queries,
-        k: args.data.k,
-        clusters: args.data.clusters,
-        rounds: args.rounds,
-        load_s: round3(load.as_secs_f64()),
-        round_trip_p50_ms: round3(round_trip),
-        build,
-        unfiltered,
-        filtered,
-        batch,
-        elapsed_s: round3(started.elapsed().as_secs_f64()),
-    };
-    report::print_table(args, &summary, &plans);
-    println!("{}", summary.json()?);
-    Ok(summary)
-}
-
-/// Inserts every row through the library, [`LOAD_CHUNK`] rows per write.
-fn load(db: &TestDatabase, collection: &Collection, data: &Dataset) -> BenchResult<Duration> {
-    eprintln!("loading {} rows through the library …", data.rows());
-    let started = Instant::now();
-    for start in (0..data.rows()).step_by(LOAD_CHUNK) {
-        let items = data.items(start, start + LOAD_CHUNK);
-        db.store()
-            .write(|uow| uow.embeddings().insert(collection, items))?;
+    let agree = unfiltered.iter().all(|phase| phase.id_mismatches == 0) && batch.id_mismatches == 0;
+    let mut report = report::report(args, &build, &unfiltered, &filtered, &batch);
+    report
+        .figure("load_s", round3(load.as_secs_f64()))
+        .figure("round_trip_p50_ms", round3(round_trip))
+        .figure("elapsed_s", round3(started.elapsed().as_secs_f64()));
+    for (label, plan) in plans {
+        report.plan(label, plan);
     }
-    Ok(started.elapsed())
+    report.print();
+    Ok(agree)
 }
 
 #[derive(QueryableByName)]
@@ -239,7 +216,7 @@ fn build_phase(
             "building HNSW, progress {} …",
             if with_progress { "on" } else { "off" }
         );
-        let build = library.build_index(with_progress)?;
+        let build = library.build_index(&crate::library::hnsw(16, 64, 1024), with_progress)?;
         built = true;
         if with_progress {
             progress_reports = build.reports;
@@ -247,14 +224,11 @@ fn build_phase(
         eprintln!("  {:.2} s", build.elapsed.as_secs_f64());
         Ok(build.elapsed)
     })?;
-    let ratio = on.as_secs_f64() / off.as_secs_f64();
     Ok(Build {
         rounds,
         progress_on_s: round3(on.as_secs_f64()),
         progress_off_s: round3(off.as_secs_f64()),
-        ratio: round3(ratio),
         progress_reports,
-        target_met: ratio <= BUILD_RATIO_TARGET && progress_reports > 0,
     })
 }
 
@@ -324,7 +298,6 @@ fn unfiltered_phase(
         sql: SideFigures::of(sql_side, truth, k),
         p50_ratio: round3(ratio),
         id_mismatches,
-        target_met: ratio <= UNFILTERED_RATIO_TARGET && id_mismatches == 0,
     })
 }
 
@@ -370,12 +343,7 @@ fn filtered_phase(
     ];
     let outcomes = interleaved(sides, args.data.queries, args.warmup, args.rounds)?;
     let k = usize::try_from(args.data.k)?;
-    let library_side = SideFigures::of(&outcomes[0], truth, k);
     let ratio = outcomes[0].latency.p50_ms / outcomes[2].latency.p50_ms;
-    let (recall_target, latency_target_met) = match selectivity {
-        Selectivity::TenPercent => (RECALL_TARGET_10, None),
-        Selectivity::OnePercent => (RECALL_TARGET_1, Some(ratio <= FILTERED_RATIO_TARGET_1)),
-    };
     let mut path_counts = BTreeMap::new();
     for path in paths.into_inner() {
         *path_counts.entry(path).or_insert(0) += 1;
@@ -391,16 +359,9 @@ fn filtered_phase(
     Ok(Filtered {
         selectivity: selectivity.label(),
         matching_rows_mean: round3(matching as f64 / args.data.queries.max(1) as f64),
-        rows_target_met: library_side.rows_min == k.min(data.rows()),
-        recall_target_met: library_side.recall >= recall_target,
-        library: library_side,
+        sides: [0, 1, 2, 3].map(|side| SideFigures::of(&outcomes[side], truth, k)),
         library_paths: path_counts.into_iter().collect(),
-        sql_default: SideFigures::of(&outcomes[1], truth, k),
-        sql_relaxed: SideFigures::of(&outcomes[2], truth, k),
-        library_relaxed: SideFigures::of(&outcomes[3], truth, k),
         p50_ratio_vs_relaxed: round3(ratio),
-        recall_target,
-        latency_target_met,
     })
 }
 
@@ -453,7 +414,6 @@ fn batch_phase(library: &Library<'_>, data: &Dataset, args: &AnnArgs) -> BenchRe
         queries: queries.len(),
         single_ms: round3(to_ms(single)),
         batch_ms: round3(to_ms(batch)),
-        qps_ratio: round3(single.as_secs_f64() / batch.as_secs_f64()),
         id_mismatches,
     })
 }

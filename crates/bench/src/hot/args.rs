@@ -1,22 +1,9 @@
-//! Arguments of `embedstore-bench hot` (a subcommand of [`crate::cli::Cli`]).
+//! Arguments of `embedstore-bench hot`.
 
 use std::fmt;
 use std::time::Duration;
 
 use crate::args::{DataArgs, positive};
-
-/// The `hot --help` description.
-pub const HOT_ABOUT: &str = "\
-Issue 12's hot path under concurrency. One clustered data set (HNSW m=16, ef_construction=64,
-cosine, keyword payload indexes on the two filter fields), then a sweep over client thread
-counts: for each count and each cell (exact, ef_search 40, ef_search 100, 10 % filter, 1 %
-filter) three clients take turns on the same queries — a raw `postgres` crate client with
-prepared statements and session settings on its own connections (the baseline), Store::search
-and store.read(|uow| uow.search(..)) on a Store whose pool has as many connections as there are
-threads. Also a single-client cell with metadata, recall of the filtered cells against brute
-force, and in-memory insert and upsert through units of work against one binary COPY of the
-same rows. Prints a table and one JSON line with a PASS/MISS per target; exits 0 whether or
-not a target is met unless --fail-on-miss is given.";
 
 /// Most client threads one sweep step may use: the library and the baseline each open this
 /// many connections at once, and PostgreSQL's default `max_connections` is 100.
@@ -127,18 +114,12 @@ impl HotArgs {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
     use clap::error::ErrorKind;
 
     use super::*;
-    use crate::cli::{Cli, Mode};
 
     fn parse(words: &[&str]) -> Result<HotArgs, clap::Error> {
-        let cli = Cli::try_parse_from(["embedstore-bench", "hot"].iter().chain(words))?;
-        match cli.mode {
-            Some(Mode::Hot(args)) => Ok(args),
-            other => panic!("not the hot mode: {other:?}"),
-        }
+        crate::args::parse_as(&words.join(" "))
     }
 
     #[test]
@@ -181,7 +162,7 @@ mod tests {
             "5000",
             "--queries=50",
             "--threads",
-            " 1, 2",
+            "1,2",
             "--seconds",
             "0.25",
             "--fail-on-miss",

@@ -18,7 +18,8 @@ use crate::BenchResult;
 use crate::baseline::binary_copy::CopyRow;
 use crate::data::{Dataset, external_id};
 use crate::hot::raw::{self, encode_copy};
-use crate::hot::report::{InsertFigures, ms, ratio};
+use crate::hot::report::{InsertFigures, ms};
+use crate::report::ratio;
 use crate::stats::rows_per_second;
 
 /// The timed paths.
@@ -161,9 +162,9 @@ pub fn measure(
         upsert_new_rows_per_s: rate(best[1]),
         upsert_update_rows_per_s: rate(best[2]),
         copy_rows_per_s: copy,
-        insert_ratio: ratio(rate(best[0]), copy).map(crate::report::round3),
-        upsert_new_ratio: ratio(rate(best[1]), copy).map(crate::report::round3),
-        upsert_update_ratio: ratio(rate(best[2]), copy).map(crate::report::round3),
+        insert_ratio: ratio(rate(best[0]), copy),
+        upsert_new_ratio: ratio(rate(best[1]), copy),
+        upsert_update_ratio: ratio(rate(best[2]), copy),
         round_ms,
     })
 }

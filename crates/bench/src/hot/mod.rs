@@ -33,20 +33,18 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use embedstore::{
-    Collection, Config, FieldPath, IndexSpec, Metric, NewCollection, PayloadKind, SearchResponse,
-    Store,
-};
+use embedstore::{Collection, Config, SearchResponse, Store};
 use embedstore_test_support::TestDatabase;
 
 use crate::BenchResult;
 use crate::data::{Dataset, Selectivity, row_of};
-use crate::report::{round3, round4};
+use crate::library::{self, Library};
+use crate::report::{Report, round3, round4};
 use crate::truth;
 
 use self::args::HotArgs;
 use self::raw::{RawClient, RawResult};
-use self::report::{CellFigures, ClientFigures, HotSummary, Quality, Versus};
+use self::report::{CellFigures, ClientFigures, Quality, Versus};
 use self::sweep::{Cell, Client, Slice, query_order, run_slice};
 
 /// Rows per library write while loading.
@@ -59,8 +57,8 @@ const STATEMENT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Runs the `hot` mode.
 pub fn main(args: &HotArgs) -> ExitCode {
     match run(args) {
-        Ok(summary) if summary.any_missed() && args.fail_on_miss => {
-            eprintln!("targets missed: {}", summary.missed.join(", "));
+        Ok(report) if !report.missed().is_empty() && args.fail_on_miss => {
+            eprintln!("targets missed: {}", report.missed().join(", "));
             ExitCode::from(1)
         }
         Ok(_) => ExitCode::SUCCESS,
@@ -82,7 +80,7 @@ struct Context<'a> {
 }
 
 /// Generates, loads, measures, reports; the database is dropped on the way out.
-pub fn run(args: &HotArgs) -> BenchResult<HotSummary> {
+pub fn run(args: &HotArgs) -> BenchResult<Report> {
     let started = Instant::now();
     let k = usize::try_from(args.data.k)?;
     let (data, all) = truth::generate(&args.data, args.data.queries)?;
@@ -104,15 +102,24 @@ pub fn run(args: &HotArgs) -> BenchResult<HotSummary> {
     let db = TestDatabase::try_new()?;
     eprintln!("benchmark database: {}", db.name());
     let url = db.url().expose_secret().to_owned();
-    let collection = db.store().write(|uow| {
-        uow.collections().create(NewCollection::new(
-            "hot",
-            args.data.dim,
-            Metric::Cosine,
-            "embedstore-bench",
-        ))
-    })?;
-    let (load, index) = prepare(&db, &collection, &data)?;
+    let batches = (0..data.rows()).step_by(LOAD_CHUNK);
+    let batches = batches.map(|start| data.items(start, start + LOAD_CHUNK));
+    let (collection, load) = library::create_and_load(
+        db.store(),
+        "hot",
+        args.data.dim,
+        "embedstore-bench",
+        batches,
+    )?;
+    library::analyze(&url, &collection, true)?;
+    eprintln!("building HNSW m=16, ef_construction=64, and payload indexes on lang and shard …");
+    let indexes = Library::new(db.store(), &collection);
+    let index = indexes
+        .build_index(&library::hnsw(16, 64, BUILD_MEMORY_MB), false)?
+        .elapsed;
+    // The library's planner needs them to choose an exact scan for the 1 % filter.
+    indexes.create_payload_indexes()?;
+    library::analyze(&url, &collection, false)?;
     let context = Context {
         args,
         data: &data,
@@ -165,73 +172,29 @@ pub fn run(args: &HotArgs) -> BenchResult<HotSummary> {
     let inserts = inserts::measure(&db, &insert_data, args.insert_batch, args.insert_rounds)?;
     drop(db);
 
-    let targets = report::evaluate(&cells, metadata.as_ref(), &quality, &inserts);
-    let summary = HotSummary {
-        mode: "hot",
-        rows: args.data.rows,
-        dim: args.data.dim,
-        queries: args.data.queries,
-        k: args.data.k,
-        clusters: args.data.clusters,
-        threads: args.threads.0.clone(),
-        slice_seconds: round3(args.seconds.as_secs_f64()),
-        rounds: args.rounds,
-        load_s: round3(load.as_secs_f64()),
-        index_s: round3(index.as_secs_f64()),
-        quality,
-        sweep: cells,
-        metadata,
-        inserts,
-        missed: report::missed(&targets),
-        targets,
-        elapsed_s: round3(started.elapsed().as_secs_f64()),
-    };
-    report::print_table(&summary, &plans);
-    println!("{}", summary.json()?);
-    Ok(summary)
-}
-
-/// Loads the rows through the library, builds HNSW and the payload indexes, analyzes.
-fn prepare(
-    db: &TestDatabase,
-    collection: &Collection,
-    data: &Dataset,
-) -> BenchResult<(Duration, Duration)> {
-    eprintln!("loading {} rows through the library …", data.rows());
-    let started = Instant::now();
-    for start in (0..data.rows()).step_by(LOAD_CHUNK) {
-        let items = data.items(start, start + LOAD_CHUNK);
-        db.store()
-            .write(|uow| uow.embeddings().insert(collection, items))?;
+    let title = format!(
+        "{} rows x {} dimensions (cosine, {} clusters), HNSW m=16 ef_construction=64, k = {}, \
+         {} queries, threads {}, {} rounds x <= {:.2} s per client and cell",
+        args.data.rows,
+        args.data.dim,
+        args.data.clusters,
+        args.data.k,
+        args.data.queries,
+        args.threads,
+        args.rounds,
+        args.seconds.as_secs_f64()
+    );
+    let mut report = report::report(title, &quality, &cells, metadata.as_ref(), &inserts);
+    // Loading and the index build are not measured against anything.
+    report
+        .figure("load_s", round3(load.as_secs_f64()))
+        .figure("index_s", round3(index.as_secs_f64()))
+        .figure("elapsed_s", round3(started.elapsed().as_secs_f64()));
+    for (label, plan) in plans {
+        report.plan(label, plan);
     }
-    let load = started.elapsed();
-    let mut admin = raw::connect_plain(db.url().expose_secret()).map_err(|e| e.to_string())?;
-    admin
-        .batch_execute(&format!("VACUUM (ANALYZE) {}", collection.partition_name()))
-        .map_err(|error| error.to_string())?;
-    eprintln!("building HNSW m=16, ef_construction=64 …");
-    let spec = IndexSpec::hnsw()
-        .m(16)
-        .ef_construction(64)
-        .maintenance_work_mem_mb(BUILD_MEMORY_MB);
-    let started = Instant::now();
-    let status = db.store().indexes(collection).create(&spec, None)?;
-    let index = started.elapsed();
-    if !status.valid {
-        return Err(format!("the index {} was built but is not valid", status.name).into());
-    }
-    eprintln!("creating payload indexes on lang and shard …");
-    for selectivity in [Selectivity::TenPercent, Selectivity::OnePercent] {
-        let field = FieldPath::parse(selectivity.field())?;
-        db.store()
-            .indexes(collection)
-            .payload()
-            .create(&field, PayloadKind::Keyword)?;
-    }
-    admin
-        .batch_execute(&format!("ANALYZE {}", collection.partition_name()))
-        .map_err(|error| error.to_string())?;
-    Ok((load, index))
+    report.print();
+    Ok(report)
 }
 
 /// A store on the benchmark database whose pool holds up to `threads` connections.

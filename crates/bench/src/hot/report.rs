@@ -1,14 +1,13 @@
-//! The hot-path benchmark's figures, its targets (issue 12) and their evaluation, the table
-//! and the JSON line.
+//! The hot-path benchmark's figures, its targets (issue 12) and their evaluation, and the
+//! report: quality, sweep and insert tables.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde_json::{Value, json};
 
 use crate::hot::sweep::{Cell, Slice};
-use crate::report::abbreviate_vectors;
-use crate::report::{round3, round4, verdict};
+use crate::report::{Report, Table, ratio, round3, round4};
 use crate::stats::{Latency, to_ms};
 
 /// Issue 12: library QPS at least the baseline's at every concurrency (unfiltered cells).
@@ -32,14 +31,8 @@ pub const INSERT_TARGET: f64 = 0.9;
 /// Issue 12: upsert rows/s ÷ one binary COPY.
 pub const UPSERT_TARGET: f64 = 0.8;
 
-/// `numerator / denominator`, `None` when the denominator is not a positive number.
-pub fn ratio(numerator: f64, denominator: f64) -> Option<f64> {
-    (denominator > 0.0 && numerator.is_finite() && denominator.is_finite())
-        .then(|| numerator / denominator)
-}
-
 /// One client's figures in one cell at one thread count, every round pooled.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ClientFigures {
     /// Queries completed ÷ wall time, all rounds.
     pub qps: f64,
@@ -84,10 +77,9 @@ impl ClientFigures {
 }
 
 /// A library API's figures beside the baseline's.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Versus {
     /// The API's own figures.
-    #[serde(flatten)]
     pub figures: ClientFigures,
     /// QPS ÷ the baseline's (higher is better).
     pub qps_ratio: Option<f64>,
@@ -101,16 +93,16 @@ impl Versus {
     /// `figures` against `baseline`.
     pub fn new(figures: ClientFigures, baseline: &ClientFigures) -> Self {
         Self {
-            qps_ratio: ratio(figures.qps, baseline.qps).map(round3),
-            p50_ratio: ratio(figures.p50_ms, baseline.p50_ms).map(round3),
-            p95_ratio: ratio(figures.p95_ms, baseline.p95_ms).map(round3),
+            qps_ratio: ratio(figures.qps, baseline.qps),
+            p50_ratio: ratio(figures.p50_ms, baseline.p50_ms),
+            p95_ratio: ratio(figures.p95_ms, baseline.p95_ms),
             figures,
         }
     }
 }
 
 /// One cell at one thread count.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct CellFigures {
     /// The cell's label.
     pub cell: &'static str,
@@ -125,7 +117,7 @@ pub struct CellFigures {
 }
 
 /// The single-client quality pass of a cell: every query once through each client.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Quality {
     /// The cell's label.
     pub cell: &'static str,
@@ -150,7 +142,7 @@ pub struct Quality {
 }
 
 /// The insert comparison.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct InsertFigures {
     /// Rows per path and round.
     pub rows: usize,
@@ -179,7 +171,7 @@ pub struct InsertFigures {
 }
 
 /// One target's verdict.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Target {
     /// `>= 1.00` or `<= 1.10`.
     pub bound: String,
@@ -362,164 +354,71 @@ pub fn evaluate(
     targets
 }
 
-/// Every figure of a run; serialized as the final JSON line.
-#[derive(Debug, Clone, Serialize)]
-pub struct HotSummary {
-    /// Benchmark mode.
-    pub mode: &'static str,
-    /// Rows in the searched collection.
-    pub rows: usize,
-    /// Vector dimension.
-    pub dim: u32,
-    /// Queries in the query set.
-    pub queries: usize,
-    /// Neighbours per search.
-    pub k: u32,
-    /// Centroids of the data.
-    pub clusters: usize,
-    /// Thread counts of the sweep.
-    pub threads: Vec<usize>,
-    /// Most seconds of one slice.
-    pub slice_seconds: f64,
-    /// Slices per client and cell.
-    pub rounds: usize,
-    /// Loading through the library, s (not a target).
-    pub load_s: f64,
-    /// HNSW build through `Store::create_index`, s (not a target).
-    pub index_s: f64,
-    /// Single-client quality pass per cell.
-    pub quality: Vec<Quality>,
-    /// The sweep, cell by cell, thread count by thread count.
-    pub sweep: Vec<CellFigures>,
-    /// The single-client cell with metadata.
-    pub metadata: Option<CellFigures>,
-    /// The insert comparison.
-    pub inserts: InsertFigures,
-    /// Every target's verdict.
-    pub targets: BTreeMap<String, Target>,
-    /// The names of the missed targets.
-    pub missed: Vec<String>,
-    /// Whole run, s.
-    pub elapsed_s: f64,
-}
-
-impl HotSummary {
-    /// Whether any target was missed.
-    pub fn any_missed(&self) -> bool {
-        !self.missed.is_empty()
-    }
-
-    /// The one-line JSON form.
-    ///
-    /// # Errors
-    /// Never in practice (every field serializes).
-    pub fn json(&self) -> Result<String, serde_json::Error> {
-        serde_json::to_string(self)
-    }
-}
-
-/// The names of the targets whose verdict is a miss.
-pub fn missed(targets: &BTreeMap<String, Target>) -> Vec<String> {
-    targets
-        .iter()
-        .filter(|(_, target)| target.met == Some(false))
-        .map(|(name, _)| name.clone())
-        .collect()
-}
-
-fn ratio_text(value: Option<f64>) -> String {
-    value.map_or_else(|| "-".to_owned(), |value| format!("{value:.3}"))
-}
-
-/// Prints the human-readable table.
-pub fn print_table(summary: &HotSummary, plans: &[(String, String)]) {
-    println!();
-    println!(
-        "embedstore-bench hot: {} rows x {} dimensions (cosine, {} clusters), HNSW m=16 \
-         ef_construction=64, k = {}, {} queries, threads {:?}, {} rounds x <= {:.2} s per client \
-         and cell",
-        summary.rows,
-        summary.dim,
-        summary.clusters,
-        summary.k,
-        summary.queries,
-        summary.threads,
-        summary.rounds,
-        summary.slice_seconds
+/// The report of a run: the quality passes, the sweep (one row per cell, thread count and
+/// client), the inserts and every target's verdict.
+pub fn report(
+    title: String,
+    quality: &[Quality],
+    sweep: &[CellFigures],
+    metadata: Option<&CellFigures>,
+    inserts: &InsertFigures,
+) -> Report {
+    let mut report = Report::new("hot", title);
+    let mut passes = Table::new(
+        "quality",
+        "cell raw_recall store_recall uow_recall raw_rows_min library_rows_min store_uow_id_mismatches store_raw_id_mismatches matching_rows_mean library_paths",
     );
-    println!(
-        "  load through the library {:.1} s, HNSW build {:.1} s (not measured against anything)",
-        summary.load_s, summary.index_s
-    );
-    println!();
-    println!("QUALITY  one client, every query once per client");
-    println!(
-        "  cell           recall raw  Store::search  uow.search  rows min raw/lib  \
-         ids Store≠uow  ids Store≠raw  paths"
-    );
-    for pass in &summary.quality {
+    for pass in quality {
         let paths: Vec<String> = pass
             .library_paths
             .iter()
             .map(|(path, count)| format!("{path} x{count}"))
             .collect();
-        println!(
-            "  {:<14} {:>10.4} {:>14.4} {:>11.4} {:>11}/{:<5} {:>13} {:>14}  {}",
-            pass.cell,
-            pass.raw_recall,
-            pass.store_recall,
-            pass.uow_recall,
-            pass.raw_rows_min,
-            pass.library_rows_min,
-            pass.store_uow_id_mismatches,
-            pass.store_raw_id_mismatches,
-            paths.join(", ")
-        );
+        passes.row(vec![
+            json!(pass.cell),
+            json!(pass.raw_recall),
+            json!(pass.store_recall),
+            json!(pass.uow_recall),
+            json!(pass.raw_rows_min),
+            json!(pass.library_rows_min),
+            json!(pass.store_uow_id_mismatches),
+            json!(pass.store_raw_id_mismatches),
+            json!(pass.matching_rows_mean),
+            json!(paths.join(", ")),
+        ]);
     }
-    println!();
-    println!(
-        "SWEEP  raw = postgres crate, prepared, session SET; ratios library ÷ raw (QPS: higher \
-         is better; p50/p95: lower)"
+    // Raw = the postgres crate, prepared, session SET; ratios library ÷ raw (QPS: higher is
+    // better; p50/p95: lower).
+    let mut cells = Table::new(
+        "sweep",
+        "cell threads client qps p50_ms p95_ms mean_ms queries rows_min qps_ratio p50_ratio p95_ratio round_qps",
     );
-    println!(
-        "  cell          thr |    raw QPS  p50 ms  p95 ms | Store QPS  ×QPS  ×p50  ×p95 \
-         |   uow QPS  ×QPS  ×p50  ×p95"
-    );
-    let rows = summary.sweep.iter().chain(summary.metadata.as_ref());
-    for cell in rows {
-        println!(
-            "  {:<13} {:>3} | {:>10.1} {:>7.3} {:>7.3} | {:>9.1} {:>5} {:>5} {:>5} | {:>9.1} \
-             {:>5} {:>5} {:>5}",
-            cell.cell,
-            cell.threads,
-            cell.raw.qps,
-            cell.raw.p50_ms,
-            cell.raw.p95_ms,
-            cell.store.figures.qps,
-            ratio_text(cell.store.qps_ratio),
-            ratio_text(cell.store.p50_ratio),
-            ratio_text(cell.store.p95_ratio),
-            cell.uow.figures.qps,
-            ratio_text(cell.uow.qps_ratio),
-            ratio_text(cell.uow.p50_ratio),
-            ratio_text(cell.uow.p95_ratio),
-        );
-    }
-    println!();
-    let inserts = &summary.inserts;
-    println!(
-        "INSERT  {} rows, library {} rows per unit of work, raw one binary COPY; best of {} \
-         alternating rounds{}",
-        inserts.rows,
-        inserts.batch,
-        inserts.rounds,
-        if inserts.checkpointed {
-            ", CHECKPOINT before each"
-        } else {
-            ""
+    for cell in sweep.iter().chain(metadata) {
+        let clients = [
+            ("raw", &cell.raw, None),
+            ("store", &cell.store.figures, Some(&cell.store)),
+            ("uow", &cell.uow.figures, Some(&cell.uow)),
+        ];
+        for (client, figures, versus) in clients {
+            cells.row(vec![
+                json!(cell.cell),
+                json!(cell.threads),
+                json!(client),
+                json!(figures.qps),
+                json!(figures.p50_ms),
+                json!(figures.p95_ms),
+                json!(figures.mean_ms),
+                json!(figures.queries),
+                json!(figures.rows_min),
+                json!(versus.and_then(|versus| versus.qps_ratio)),
+                json!(versus.and_then(|versus| versus.p50_ratio)),
+                json!(versus.and_then(|versus| versus.p95_ratio)),
+                json!(figures.round_qps),
+            ]);
         }
-    );
-    for (label, rate, ratio) in [
+    }
+    let mut writes = Table::new("inserts", "path rows_per_s ratio_vs_copy");
+    for (path, rate, ratio) in [
         (
             "library insert",
             inserts.insert_rows_per_s,
@@ -537,36 +436,23 @@ pub fn print_table(summary: &HotSummary, plans: &[(String, String)]) {
         ),
         ("raw binary COPY", inserts.copy_rows_per_s, None),
     ] {
-        println!(
-            "  {label:<34} {rate:>10.0} rows/s  ÷ COPY {}",
-            ratio_text(ratio)
-        );
+        writes.row(vec![json!(path), json!(rate), json!(ratio)]);
     }
-    println!();
-    println!("TARGETS (issue 12)");
-    for (name, target) in &summary.targets {
-        let verdict_text = match target.met {
-            Some(met) => verdict(met),
-            None => "N/A",
-        };
-        let worst = target
-            .worst
-            .map_or_else(|| "-".to_owned(), |value| format!("{value:.3}"));
-        println!(
-            "  {name:<42} {:<8} worst {worst:>7} at {:<28} {verdict_text}",
-            target.bound, target.at
-        );
+    report
+        .figure("insert_rows", inserts.rows)
+        .figure("insert_batch", inserts.batch)
+        .figure("insert_rounds", inserts.rounds)
+        .figure("insert_checkpointed", inserts.checkpointed)
+        .figure("insert_round_ms", &inserts.round_ms)
+        .table(passes)
+        .table(cells)
+        .table(writes);
+    for (name, target) in evaluate(sweep, metadata, quality, inserts) {
+        let value = target.worst.map_or(Value::Null, |worst| json!(worst));
+        let bound = format!("{} at {}", target.bound, target.at);
+        report.target(&name, value, &bound, target.met);
     }
-    println!();
-    println!("PLANS");
-    for (label, plan) in plans {
-        println!("  {label}:");
-        for line in plan.lines() {
-            println!("    {}", abbreviate_vectors(line));
-        }
-    }
-    println!();
-    println!("total {:.1} s", summary.elapsed_s);
+    report
 }
 
 /// Milliseconds of `duration`, rounded for the JSON.
@@ -642,15 +528,6 @@ mod tests {
     }
 
     #[test]
-    fn ratios_refuse_empty_denominators() {
-        assert_eq!(ratio(3.0, 2.0), Some(1.5));
-        assert_eq!(ratio(3.0, 0.0), None);
-        assert_eq!(ratio(3.0, -1.0), None);
-        assert_eq!(ratio(f64::NAN, 1.0), None);
-        assert_eq!(ratio(1.0, f64::INFINITY), None);
-    }
-
-    #[test]
     fn client_figures_pool_every_round() {
         let slices = [slice(&[1, 2, 3, 4], 2), slice(&[5, 6], 1)];
         let pooled = ClientFigures::of(&slices).unwrap();
@@ -723,9 +600,17 @@ mod tests {
         assert_eq!(verdict("insert_vs_copy"), Some(true));
         assert_eq!(verdict("upsert_new_vs_copy"), Some(false));
         assert_eq!(targets.len(), 17);
-        let names = missed(&targets);
+        let report = report(
+            String::new(),
+            &passes,
+            &sweep,
+            Some(&metadata),
+            &inserts(0.95, 0.7),
+        );
+        let names = report.missed();
         assert!(names.contains(&"filter1_library_recall".to_owned()));
         assert!(!names.contains(&"insert_vs_copy".to_owned()));
+        assert_eq!(report.json()["sweep"].as_array().unwrap().len(), 6 * 3);
         // The filtered cells' QPS is no part of the unfiltered QPS target.
         assert_eq!(targets["uow_qps_vs_raw"].worst, Some(0.95));
     }

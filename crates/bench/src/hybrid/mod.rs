@@ -38,37 +38,16 @@ mod frozen;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use diesel::{Connection, PgConnection, RunQueryDsl};
-use embedstore::{
-    Collection, IndexSpec, Metric, NewCollection, NewEmbedding, SearchPath, SearchRequest, Store,
-};
+use embedstore::{Collection, IndexSpec, NewEmbedding, SearchPath, SearchRequest, Store};
 use embedstore_test_support::TestDatabase;
-use serde::Serialize;
+use serde_json::json;
 
-use self::frozen::{Class, Frozen, Meta, Query};
+use self::frozen::{Class, Frozen, Query};
 use crate::BenchResult;
 use crate::args::positive;
-use crate::report::round4;
+use crate::library::{self, Library};
+use crate::report::{Report, Table, round4};
 use crate::stats::Latency;
-
-/// The `hybrid --help` description.
-pub const HYBRID_ABOUT: &str = "\
-Measures issue 13's vector-only, text-only and hybrid (reciprocal rank fusion) search on a
-known-item set of real text, in one run on a throw-away database.
-
-Corpus and queries: frozen in crates/bench/data/hybrid.jsonl (this repository's own documents
-and doc comments at one commit, made by crates/bench/prep/hybrid_corpus.py). Vectors: a copy of
-the CLI's deterministic hashing embedder (word unigrams/bigrams and character trigrams in 384
-dimensions; it matches words and spellings, not meanings). Queries, each with one right chunk:
-rare terms (an identifier, option or error code found in that chunk only) and paraphrases (a
-sentence's common words, shuffled).
-
-Reports, for each text search configuration (each with its own text index), MRR@10 and
-hits@10 of vector-only, text-only and hybrid search per query class (paraphrases also split
-by whether they got a synonym) and overall, the vector side both from an HNSW index (m 16,
-ef_construction 64, ef_search 40) and by exact scan; and p50/p95 of the three searches with
-the HNSW vector side, interleaved, best of --rounds, with hybrid p50 / vector-only p50.
---dry-run prints the corpus and example queries only.";
 
 /// Results per search.
 const K: u32 = 10;
@@ -138,8 +117,7 @@ const CLASSES: [(&str, Member); 5] = [
 
 /// The searches: vector-only and hybrid with the vector side from the HNSW index or by exact
 /// scan (`with_exact(true)`), and text-only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     VectorExact,
     Vector,
@@ -193,7 +171,7 @@ impl Kind {
 }
 
 /// MRR@10 and hits@10 of one search kind on one class (or all queries).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 struct Quality {
     class: &'static str,
     kind: Kind,
@@ -205,7 +183,7 @@ struct Quality {
 }
 
 /// One search kind's latency.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 struct Timing {
     kind: Kind,
     p50_ms: f64,
@@ -216,7 +194,7 @@ struct Timing {
 }
 
 /// One text search configuration's figures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 struct ConfigFigures {
     text_config: String,
     /// Per class and kind, from the quality pass.
@@ -241,34 +219,8 @@ struct ConfigFigures {
     text_rare_term_misses: Vec<String>,
 }
 
-/// The HNSW index of the vector side.
-#[derive(Debug, Clone, Serialize)]
-struct HnswFigures {
-    m: u32,
-    ef_construction: u32,
-    ef_search: u32,
-    build_s: f64,
-    size_bytes: u64,
-}
-
-/// The run's summary (the JSON line).
-#[derive(Debug, Clone, Serialize)]
-struct Summary {
-    chunks: usize,
-    corpus: Meta,
-    embedder: &'static str,
-    dimension: usize,
-    k: u32,
-    rare_term_queries: usize,
-    paraphrase_queries: usize,
-    hnsw: HnswFigures,
-    rounds: usize,
-    configs: Vec<ConfigFigures>,
-    seconds: f64,
-}
-
-/// Builds, measures and prints; the summary, or `None` after a dry run.
-fn run(args: &HybridArgs) -> BenchResult<Option<Summary>> {
+/// Builds, measures and prints; the report, or `None` after a dry run.
+fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
     let started = Instant::now();
     let corpus = Frozen::load(args.queries)?;
     let queries = &corpus.queries;
@@ -278,7 +230,7 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Summary>> {
         .count();
     let paraphrase_count = queries.len() - rare_count;
     if args.dry_run {
-        print_dry_run(&corpus);
+        print_dry_run(&corpus, rare_count, paraphrase_count);
         return Ok(None);
     }
     if queries.is_empty() {
@@ -298,14 +250,6 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Summary>> {
     let db = TestDatabase::try_new()?;
     let store = db.store();
     let dimension = u32::try_from(embedder::DIMENSION)?;
-    let collection = store.write(|uow| {
-        uow.collections().create(NewCollection::new(
-            "hybrid",
-            dimension,
-            Metric::Cosine,
-            embedder::MODEL,
-        ))
-    })?;
     let items: Vec<NewEmbedding> = corpus
         .chunks
         .iter()
@@ -317,36 +261,22 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Summary>> {
                 .with_metadata(serde_json::json!({ "source": chunk.source }))
         })
         .collect();
-    for part in items.chunks(LOAD_CHUNK) {
-        store.write(|uow| uow.embeddings().insert(&collection, part.to_vec()))?;
-    }
+    let batches = items.chunks(LOAD_CHUNK).map(<[NewEmbedding]>::to_vec);
+    let (collection, _) =
+        library::create_and_load(store, "hybrid", dimension, embedder::MODEL, batches)?;
     drop(items);
-    let mut admin = PgConnection::establish(db.url().expose_secret())?;
-    // What a DBA runs after a bulk load: statistics for the planner.
-    let analyze = |admin: &mut PgConnection| {
-        diesel::sql_query(format!("VACUUM (ANALYZE) {}", collection.partition_name()))
-            .execute(admin)
-    };
-    analyze(&mut admin)?;
+    let url = db.url().expose_secret();
+    library::analyze(url, &collection, true)?;
     eprintln!("building the HNSW index …");
-    let building = Instant::now();
+    let indexes = Library::new(store, &collection);
+    // pgvector's default maintenance_work_mem is ample for this corpus.
     let spec = IndexSpec::hnsw().m(M).ef_construction(EF_CONSTRUCTION);
-    let status = store.indexes(&collection).create(&spec, None)?;
-    let hnsw = HnswFigures {
-        m: M,
-        ef_construction: EF_CONSTRUCTION,
-        ef_search: EF_SEARCH,
-        build_s: round4(building.elapsed().as_secs_f64()),
-        size_bytes: status.size_bytes,
-    };
+    let build = indexes.build_index(&spec, false)?;
     let mut configs = Vec::new();
     for (number, config) in args.text_config.iter().enumerate() {
-        if number > 0 {
-            store.indexes(&collection).text().drop()?;
-        }
         eprintln!("text index `{config}` …");
-        store.indexes(&collection).text().create(config)?;
-        analyze(&mut admin)?;
+        indexes.text_index(config, number > 0)?;
+        library::analyze(url, &collection, true)?;
         configs.push(measure(
             store,
             &collection,
@@ -356,24 +286,28 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Summary>> {
             args,
         )?);
     }
-    drop(admin);
     drop(db);
-    let summary = Summary {
-        chunks: corpus.chunks.len(),
-        corpus: corpus.meta.clone(),
-        embedder: embedder::MODEL,
-        dimension: embedder::DIMENSION,
-        k: K,
-        rare_term_queries: rare_count,
-        paraphrase_queries: paraphrase_count,
-        hnsw,
-        rounds: args.rounds,
-        configs,
-        seconds: round4(started.elapsed().as_secs_f64()),
-    };
-    print_table(&summary);
-    println!("{}", serde_json::to_string(&summary)?);
-    Ok(Some(summary))
+    let title = format!(
+        "known-item search on real text, embedder {} ({} dimensions, cosine), k = {K}; HNSW m \
+         {M}, ef_construction {EF_CONSTRUCTION}, ef_search {EF_SEARCH}; hybrid: fetch_k 40, \
+         rrf_k 60, weights 1; {}",
+        embedder::MODEL,
+        embedder::DIMENSION,
+        describe(&corpus, rare_count, paraphrase_count)
+    );
+    let mut report = Report::new("hybrid", title);
+    report
+        .figure("chunks", corpus.chunks.len())
+        .figure("corpus", &corpus.meta)
+        .figure("rare_term_queries", rare_count)
+        .figure("paraphrase_queries", paraphrase_count)
+        .figure("hnsw_build_s", round4(build.elapsed.as_secs_f64()))
+        .figure("hnsw_size_bytes", build.size_bytes)
+        .figure("rounds", args.rounds);
+    tables(&mut report, &configs);
+    report.figure("seconds", round4(started.elapsed().as_secs_f64()));
+    report.print();
+    Ok(Some(report))
 }
 
 fn external_id(chunk: usize) -> String {
@@ -575,32 +509,27 @@ fn quality_rows(
         .collect()
 }
 
-fn print_corpus(chunks: usize, meta: &Meta) {
-    println!(
-        "corpus: {chunks} chunks of 40-200 words ({} repeated chunks dropped): {}",
-        meta.duplicate_chunks, meta.source
-    );
+/// The corpus and the queries in one sentence.
+fn describe(corpus: &Frozen, rare: usize, paraphrase: usize) -> String {
+    let meta = &corpus.meta;
+    format!(
+        "corpus: {} chunks of 40-200 words ({} repeated chunks dropped): {}; queries: {rare} \
+         rare term (from {} chunks with a unique identifier-like term), {paraphrase} paraphrase \
+         (words in < {} chunks left out; synonyms: {})",
+        corpus.chunks.len(),
+        meta.duplicate_chunks,
+        meta.source,
+        meta.rare_term_chunks,
+        meta.distinctive_below,
+        meta.synonyms
+    )
 }
 
-fn print_queries(rare: usize, paraphrase: usize, meta: &Meta) {
-    println!(
-        "queries: {rare} rare term (from {} chunks with a unique identifier-like term), \
-         {paraphrase} paraphrase (words in < {} chunks left out; synonyms: {})",
-        meta.rare_term_chunks, meta.distinctive_below, meta.synonyms
-    );
-}
-
-fn print_dry_run(corpus: &Frozen) {
-    print_corpus(corpus.chunks.len(), &corpus.meta);
-    let queries = &corpus.queries;
-    let rare = queries
-        .iter()
-        .filter(|q| q.class == Class::RareTerm)
-        .count();
-    print_queries(rare, queries.len() - rare, &corpus.meta);
+fn print_dry_run(corpus: &Frozen, rare: usize, paraphrase: usize) {
+    println!("{}", describe(corpus, rare, paraphrase));
     for class in [Class::RareTerm, Class::Paraphrase] {
         println!("examples, {}:", class.name());
-        for query in queries.iter().filter(|q| q.class == class).take(8) {
+        for query in corpus.queries.iter().filter(|q| q.class == class).take(8) {
             let chunk = &corpus.chunks[query.target];
             let start: Vec<&str> = chunk.text.split_whitespace().take(24).collect();
             println!(
@@ -613,135 +542,79 @@ fn print_dry_run(corpus: &Frozen) {
     }
 }
 
-fn print_table(summary: &Summary) {
-    let queries = summary.rare_term_queries + summary.paraphrase_queries;
-    println!(
-        "known-item search on real text: {} chunks, embedder {} ({} dimensions, cosine), k = {}",
-        summary.chunks, summary.embedder, summary.dimension, summary.k
+/// Each configuration's quality (MRR@10 and hits@10 of the right chunk per class and search),
+/// latency (best of the interleaved rounds) and index figures.
+fn tables(report: &mut Report, configs: &[ConfigFigures]) {
+    let mut quality = Table::new("quality", "config class search queries mrr hits empty");
+    let mut latency = Table::new(
+        "latency",
+        "config search p50_ms p95_ms mean_ms p50_ratio_to_vector round_p50_ms",
     );
-    let hnsw = &summary.hnsw;
-    println!(
-        "HNSW index: m {}, ef_construction {}, ef_search {} (built in {:.1} s, {:.1} MB); \
-         hybrid: fetch_k 40, rrf_k 60, weights 1",
-        hnsw.m,
-        hnsw.ef_construction,
-        hnsw.ef_search,
-        hnsw.build_s,
-        hnsw.size_bytes as f64 / 1e6
+    let mut summary = Table::new(
+        "configs",
+        "config hybrid_vector_p50_ratio round_ratios exact_hybrid_vector_p50_ratio vector_answers_ann hybrid_vector_sides_ann exact_answers_exact hnsw_recall text_rare_term_misses",
     );
-    print_corpus(summary.chunks, &summary.corpus);
-    print_queries(
-        summary.rare_term_queries,
-        summary.paraphrase_queries,
-        &summary.corpus,
-    );
-    for config in &summary.configs {
-        println!();
-        println!(
-            "text search configuration `{}`: MRR@{} (hits@{}) of the right chunk",
-            config.text_config, summary.k, summary.k
-        );
-        println!(
-            "{:<21} {:>7}  {:>14} {:>14}  {:>14} {:>5}  {:>14} {:>14}",
-            "class",
-            "queries",
-            "vector exact",
-            "vector HNSW",
-            "text",
-            "empty",
-            "hybrid exact",
-            "hybrid HNSW"
-        );
-        for (class, _) in CLASSES {
-            let cell = |kind: Kind| {
-                config
-                    .quality
-                    .iter()
-                    .find(|quality| quality.class == class && quality.kind == kind)
-                    .map_or_else(
-                        || "-".to_owned(),
-                        |quality| format!("{:.4} ({:>3})", quality.mrr, quality.hits),
-                    )
-            };
-            let (count, empty) = config
-                .quality
-                .iter()
-                .find(|quality| quality.class == class && quality.kind == Kind::Text)
-                .map_or((0, 0), |quality| (quality.queries, quality.empty));
-            println!(
-                "{:<21} {:>7}  {:>14} {:>14}  {:>14} {:>5}  {:>14} {:>14}",
-                class,
-                count,
-                cell(Kind::VectorExact),
-                cell(Kind::Vector),
-                cell(Kind::Text),
-                empty,
-                cell(Kind::HybridExact),
-                cell(Kind::Hybrid)
-            );
+    for config in configs {
+        let name = json!(config.text_config);
+        for row in &config.quality {
+            quality.row(vec![
+                name.clone(),
+                json!(row.class),
+                json!(row.kind.name()),
+                json!(row.queries),
+                json!(row.mrr),
+                json!(row.hits),
+                json!(row.empty),
+            ]);
         }
-        println!(
-            "latency, best of {} interleaved rounds     p50 ms    p95 ms   mean ms   p50 ÷ \
-             vector   round p50s",
-            summary.rounds
-        );
         for timing in &config.latency {
-            println!(
-                "  {:<37} {:>8.3} {:>9.3} {:>9.3} {:>14.3}   {:?}",
-                timing.kind.name(),
-                timing.p50_ms,
-                timing.p95_ms,
-                timing.mean_ms,
-                timing.p50_ratio_to_vector,
-                timing.round_p50_ms
-            );
+            latency.row(vec![
+                name.clone(),
+                json!(timing.kind.name()),
+                json!(timing.p50_ms),
+                json!(timing.p95_ms),
+                json!(timing.mean_ms),
+                json!(timing.p50_ratio_to_vector),
+                json!(timing.round_p50_ms),
+            ]);
         }
-        println!(
-            "  hybrid p50 ÷ vector-only p50: {:.3} (per round: {:?}); with exact vector sides \
-             (quality pass, one round): {:.3} ({:.1} ms ÷ {:.1} ms)",
-            config.hybrid_vector_p50_ratio,
-            config.round_hybrid_vector_p50_ratios,
-            config.exact_hybrid_vector_p50_ratio,
-            config.exact_hybrid_p50_ms,
-            config.exact_vector_p50_ms
-        );
-        println!(
-            "  answers from the HNSW index: vector only {} of {queries}, hybrid's vector side {} \
-             of {queries}; exact kinds exact: {} of {}; HNSW recall@{} against the exact scan: \
-             {:.4}",
-            config.vector_answers_ann,
-            config.hybrid_vector_sides_ann,
-            config.exact_answers_exact,
-            2 * queries,
-            summary.k,
-            config.hnsw_recall
-        );
-        if !config.text_rare_term_misses.is_empty() {
-            println!(
-                "  rare terms the text search missed (first {MISSES_LISTED}): {:?}",
-                config.text_rare_term_misses
-            );
+        // The exact kinds' p50 comes from the quality pass (one round).
+        for (kind, p50) in [
+            (Kind::VectorExact, config.exact_vector_p50_ms),
+            (Kind::HybridExact, config.exact_hybrid_p50_ms),
+        ] {
+            let null = serde_json::Value::Null;
+            latency.row(vec![
+                name.clone(),
+                json!(kind.name()),
+                json!(p50),
+                null.clone(),
+                null.clone(),
+                null.clone(),
+                null,
+            ]);
         }
+        summary.row(vec![
+            name,
+            json!(config.hybrid_vector_p50_ratio),
+            json!(config.round_hybrid_vector_p50_ratios),
+            json!(config.exact_hybrid_vector_p50_ratio),
+            json!(config.vector_answers_ann),
+            json!(config.hybrid_vector_sides_ann),
+            json!(config.exact_answers_exact),
+            json!(config.hnsw_recall),
+            json!(config.text_rare_term_misses),
+        ]);
     }
-    println!();
-    println!("total {:.1} s", summary.seconds);
+    report.table(quality).table(latency).table(summary);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Mode};
 
     fn parse(line: &str) -> Result<HybridArgs, clap::Error> {
-        let cli = Cli::try_parse_checked(
-            ["embedstore-bench", "hybrid"]
-                .into_iter()
-                .chain(line.split_whitespace()),
-        )?;
-        match cli.mode {
-            Some(Mode::Hybrid(args)) => Ok(args),
-            other => panic!("{other:?}"),
-        }
+        crate::args::parse_as(line)
     }
 
     #[test]
@@ -769,33 +642,35 @@ mod tests {
             warmup: 1,
             dry_run: false,
         };
-        let summary = run(&args).unwrap().unwrap();
-        assert!(summary.chunks > 500, "{}", summary.chunks);
-        assert_eq!(summary.rare_term_queries, 8);
-        assert_eq!(summary.paraphrase_queries, 8);
-        let [config] = &summary.configs[..] else {
-            panic!("{:?}", summary.configs)
+        let json = run(&args).unwrap().unwrap().json();
+        assert!(json["chunks"].as_u64().unwrap() > 500, "{}", json["chunks"]);
+        assert_eq!(json["rare_term_queries"], 8);
+        assert_eq!(json["paraphrase_queries"], 8);
+        let [config] = &json["configs"].as_array().unwrap()[..] else {
+            panic!("{}", json["configs"])
         };
-        assert_eq!(config.quality.len(), CLASSES.len() * ALL_KINDS.len());
-        assert_eq!(config.vector_answers_ann, 16);
-        assert_eq!(config.hybrid_vector_sides_ann, 16);
-        assert_eq!(config.exact_answers_exact, 32);
-        assert!((0.0..=1.0).contains(&config.hnsw_recall));
-        assert_eq!(config.latency.len(), TIMED_KINDS.len());
-        for quality in &config.quality {
-            assert!(quality.hits <= quality.queries, "{quality:?}");
-            assert!((0.0..=1.0).contains(&quality.mrr), "{quality:?}");
+        assert_eq!(config["config"], "simple");
+        let quality = json["quality"].as_array().unwrap();
+        assert_eq!(quality.len(), CLASSES.len() * ALL_KINDS.len());
+        assert_eq!(config["vector_answers_ann"], 16);
+        assert_eq!(config["hybrid_vector_sides_ann"], 16);
+        assert_eq!(config["exact_answers_exact"], 32);
+        assert!((0.0..=1.0).contains(&config["hnsw_recall"].as_f64().unwrap()));
+        assert_eq!(
+            json["latency"].as_array().unwrap().len(),
+            TIMED_KINDS.len() + 2
+        );
+        for row in quality {
+            assert!(row["hits"].as_u64() <= row["queries"].as_u64(), "{row}");
+            assert!((0.0..=1.0).contains(&row["mrr"].as_f64().unwrap()), "{row}");
         }
         // A term found in one chunk only: full-text search finds that chunk.
-        let text_rare = config
-            .quality
+        let text_rare = quality
             .iter()
-            .find(|q| q.class == CLASSES[0].0 && q.kind == Kind::Text)
+            .find(|row| row["class"] == CLASSES[0].0 && row["search"] == Kind::Text.name())
             .unwrap();
-        assert!(text_rare.mrr > 0.5, "{text_rare:?}");
-        assert!(config.hybrid_vector_p50_ratio > 0.0);
-        let json = serde_json::to_value(&summary).unwrap();
-        assert_eq!(json["configs"][0]["text_config"], "simple");
+        assert!(text_rare["mrr"].as_f64().unwrap() > 0.5, "{text_rare}");
+        assert!(config["hybrid_vector_p50_ratio"].as_f64().unwrap() > 0.0);
         assert!(
             run(&HybridArgs {
                 dry_run: true,

@@ -1,14 +1,8 @@
-//! Arguments of `embedstore-bench ingest` (a subcommand of [`crate::cli::Cli`]).
+//! Arguments of `embedstore-bench ingest`.
 
 use std::path::PathBuf;
 
 use crate::args::{positive, positive_u32};
-
-/// The `ingest --help` description.
-pub const INGEST_ABOUT: &str = "\
-Measures `embedstore ingest` (.npy + JSONL files, run as a subprocess) against a raw binary
-COPY of the same rows (the ceiling), psql's text COPY and one INSERT + COMMIT per row, in a
-throw-away database on TEST_DATABASE_URL / DATABASE_URL. Ratios matter, not absolute figures.";
 
 /// What the ingest benchmark measures and how much of it.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
@@ -67,20 +61,19 @@ fn non_blank_path(value: &str) -> Result<PathBuf, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::ffi::OsString;
-
     use clap::error::ErrorKind;
 
     use super::*;
-    use crate::cli::{Cli, Mode};
 
+    /// The words one by one (a path may hold spaces), checked as the command line checks them.
     fn parse_words(words: &[&str]) -> Result<IngestArgs, clap::Error> {
-        let line = ["embedstore-bench", "ingest"].iter().chain(words);
-        let cli = Cli::try_parse_checked(line.map(OsString::from))?;
-        match cli.mode {
-            Some(Mode::Ingest(args)) => Ok(args),
-            other => panic!("not the ingest mode: {other:?}"),
-        }
+        use clap::{Args, FromArgMatches};
+        let command = IngestArgs::augment_args(clap::Command::new("ingest"));
+        let line = std::iter::once(&"ingest").chain(words);
+        let args = IngestArgs::from_arg_matches(&command.try_get_matches_from(line)?)?;
+        args.check()
+            .map_err(|message| clap::Error::raw(ErrorKind::ArgumentConflict, message))?;
+        Ok(args)
     }
 
     fn parse(line: &str) -> Result<IngestArgs, clap::Error> {
@@ -168,7 +161,6 @@ mod tests {
             message.contains("--naive-sample 2000 is larger than --rows 100"),
             "{message}"
         );
-        assert!(message.contains("embedstore-bench ingest"), "{message}");
         assert_eq!(parse("--rows 100 --naive-sample 100").unwrap().rows, 100);
     }
 }

@@ -35,12 +35,11 @@ use embedstore_test_support::TestDatabase;
 
 use crate::BenchResult;
 use crate::ingest::args::IngestArgs;
-use crate::ingest::report::IngestSummary;
 
 /// Runs the ingest benchmark.
 pub fn main(args: &IngestArgs) -> ExitCode {
     match run(args) {
-        Ok(summary) if summary.checks_passed() => ExitCode::SUCCESS,
+        Ok(true) => ExitCode::SUCCESS,
         Ok(_) => {
             eprintln!(
                 "error: a path stored or reported something other than the rows it was given"
@@ -54,16 +53,15 @@ pub fn main(args: &IngestArgs) -> ExitCode {
     }
 }
 
-/// Measures, prints the report, and drops the database and the files on the way out.
-fn run(args: &IngestArgs) -> BenchResult<IngestSummary> {
+/// Measures, prints the report, and drops the database and the files on the way out; whether
+/// every path stored exactly what it was given and reported it correctly.
+fn run(args: &IngestArgs) -> BenchResult<bool> {
     let started = Instant::now();
     eprintln!("creating the benchmark database …");
     let db = TestDatabase::try_new()?;
     eprintln!("benchmark database: {}", db.name());
     let outcome = measure::measure(&db, args)?;
     drop(db);
-    let summary = IngestSummary::new(args, &outcome, started.elapsed());
-    summary.print_table(&outcome);
-    println!("{}", summary.json()?);
-    Ok(summary)
+    report::report(args, &outcome, started.elapsed()).print();
+    Ok(outcome.problems.is_empty())
 }

@@ -1,17 +1,19 @@
-//! The measured side: embedstore's own index and search calls, nothing hand-made.
+//! The one module through which every mode sets up what it measures in `embedstore`:
+//! collections, loading, ANN, payload and text indexes, statistics and plans, and the `ann`
+//! mode's search calls. The index lifecycle is the part of the library's API that moves (index
+//! methods on `Store` today, index handles later): when it does, this file changes, not the
+//! modes.
 
 use std::time::{Duration, Instant};
 
+use diesel::{Connection, PgConnection, RunQueryDsl};
 use embedstore::{
-    Collection, FieldPath, Filter, IndexProgress, IndexSpec, IterativeScan, PayloadKind,
-    SearchRequest, SearchResponse, Store, VectorSearch,
+    Collection, FieldPath, Filter, IndexProgress, IndexSpec, IterativeScan, Metric, NewCollection,
+    NewEmbedding, PayloadKind, SearchRequest, SearchResponse, Store, VectorSearch,
 };
 
 use crate::BenchResult;
 use crate::data::{Selectivity, row_of};
-
-/// `maintenance_work_mem` for the builds: the HNSW graph of 100,000 × 384 fits with room.
-const BUILD_MEMORY_MB: u32 = 1024;
 
 /// embedstore asking one collection.
 pub struct Library<'a> {
@@ -28,13 +30,64 @@ pub struct Answer {
     pub path: String,
 }
 
-/// A finished build.
+/// A finished, valid index build.
 #[derive(Debug, Clone, Copy)]
 pub struct Build {
     /// From the call to its return.
     pub elapsed: Duration,
     /// How many progress reports the callback received (0 when none was asked for).
     pub reports: usize,
+    /// The index's size on disk.
+    pub size_bytes: u64,
+    /// The library's estimate of its size relative to a full-precision index.
+    pub full_precision_ratio: Option<f64>,
+}
+
+/// HNSW with `m` and `ef_construction`, built with `memory_mb` of `maintenance_work_mem`.
+pub fn hnsw(m: u32, ef_construction: u32, memory_mb: u32) -> IndexSpec {
+    IndexSpec::hnsw()
+        .m(m)
+        .ef_construction(ef_construction)
+        .maintenance_work_mem_mb(memory_mb)
+}
+
+/// Creates the cosine collection `name` of `dimension` for `model`, and writes `batches` into
+/// it, one unit of work each; the collection and how long the writes took.
+///
+/// # Errors
+/// Any library error.
+pub fn create_and_load(
+    store: &Store,
+    name: &str,
+    dimension: u32,
+    model: &str,
+    batches: impl IntoIterator<Item = Vec<NewEmbedding>>,
+) -> BenchResult<(Collection, Duration)> {
+    let spec = NewCollection::new(name, dimension, Metric::Cosine, model);
+    let collection = store.write(|uow| uow.collections().create(spec))?;
+    eprintln!("loading the rows through the library …");
+    let started = Instant::now();
+    for items in batches {
+        store.write(|uow| uow.embeddings().insert(&collection, items))?;
+    }
+    Ok((collection, started.elapsed()))
+}
+
+/// What a DBA runs after a bulk load (`VACUUM (ANALYZE)`) or new indexes (`ANALYZE`, for the
+/// expression statistics), on a plain connection: without statistics the planner may sort a
+/// sequential scan instead of walking an index.
+///
+/// # Errors
+/// Any database error.
+pub fn analyze(url: &str, collection: &Collection, vacuum: bool) -> BenchResult<()> {
+    let mut conn = PgConnection::establish(url)?;
+    let verb = if vacuum {
+        "VACUUM (ANALYZE)"
+    } else {
+        "ANALYZE"
+    };
+    diesel::sql_query(format!("{verb} {}", collection.partition_name())).execute(&mut conn)?;
+    Ok(())
 }
 
 impl<'a> Library<'a> {
@@ -43,16 +96,12 @@ impl<'a> Library<'a> {
         Self { store, collection }
     }
 
-    /// Builds HNSW m = 16, ef_construction = 64 through `Store::create_index`, with a
-    /// progress callback (that records each report, as a progress bar would) or without.
+    /// Builds the ANN index `spec` through `Store::create_index`, with a progress callback
+    /// (that records each report, as a progress bar would) or without.
     ///
     /// # Errors
-    /// Any library error.
-    pub fn build_index(&self, with_progress: bool) -> BenchResult<Build> {
-        let spec = IndexSpec::hnsw()
-            .m(16)
-            .ef_construction(64)
-            .maintenance_work_mem_mb(BUILD_MEMORY_MB);
+    /// Any library error, or an index that was built but is not valid.
+    pub fn build_index(&self, spec: &IndexSpec, with_progress: bool) -> BenchResult<Build> {
         let mut reports = 0;
         let mut last_phase = String::new();
         let mut record = |progress: IndexProgress| {
@@ -68,15 +117,17 @@ impl<'a> Library<'a> {
             None
         };
         let started = Instant::now();
-        let status = self
-            .store
-            .indexes(self.collection)
-            .create(&spec, callback)?;
+        let status = self.store.indexes(self.collection).create(spec, callback)?;
         let elapsed = started.elapsed();
         if !status.valid {
             return Err(format!("the index {} was built but is not valid", status.name).into());
         }
-        Ok(Build { elapsed, reports })
+        Ok(Build {
+            elapsed,
+            reports,
+            size_bytes: status.size_bytes,
+            full_precision_ratio: status.full_precision_ratio,
+        })
     }
 
     /// Drops the collection's ANN index.
@@ -102,6 +153,30 @@ impl<'a> Library<'a> {
                 .create(&field, PayloadKind::Keyword)?;
         }
         Ok(())
+    }
+
+    /// Replaces the collection's text index (if any) by one with the text search
+    /// configuration `config`.
+    ///
+    /// # Errors
+    /// Any library error.
+    pub fn text_index(&self, config: &str, replace: bool) -> BenchResult<()> {
+        if replace {
+            self.store.indexes(self.collection).text().drop()?;
+        }
+        self.store.indexes(self.collection).text().create(config)?;
+        Ok(())
+    }
+
+    /// The library's `EXPLAIN` of the statement `request` sends.
+    ///
+    /// # Errors
+    /// Any library error.
+    pub fn explain_request(&self, request: impl Into<SearchRequest>) -> BenchResult<String> {
+        let request = request.into();
+        Ok(self
+            .store
+            .read(|uow| uow.explain_search(self.collection, request))?)
     }
 
     /// The `k` nearest rows through `Store::search` (the lean path: no unit of work), ids and
@@ -166,10 +241,7 @@ impl<'a> Library<'a> {
         ef_search: Option<u32>,
         filter: Option<(Selectivity, &str)>,
     ) -> BenchResult<String> {
-        let request = filtered(request(query.to_vec(), k, ef_search), filter);
-        Ok(self
-            .store
-            .read(|uow| uow.explain_search(self.collection, request))?)
+        self.explain_request(filtered(request(query.to_vec(), k, ef_search), filter))
     }
 }
 

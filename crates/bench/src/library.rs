@@ -96,7 +96,7 @@ impl<'a> Library<'a> {
         Self { store, collection }
     }
 
-    /// Builds the ANN index `spec` through `Store::create_index`, with a progress callback
+    /// Builds the ANN index `spec` through `store.indexes(&c).create`, with a progress callback
     /// (that records each report, as a progress bar would) or without.
     ///
     /// # Errors

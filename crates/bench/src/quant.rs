@@ -2,7 +2,7 @@
 //!
 //! One run, one throw-away database, the `ann` benchmark's clustered data set (cosine, unit
 //! vectors) loaded through the library. The same HNSW parameters (m, ef_construction) are built
-//! three times through `Store::create_index` — full precision, `half`, `binary` — one after the
+//! three times through `store.indexes(&c).create` — full precision, `half`, `binary` — one after the
 //! other (a collection has one ANN index), and each is measured with the same queries through
 //! `Store::search` at the same `ef_search` (quantized indexes re-rank `k × rerank_factor`
 //! candidates exactly): recall@k against brute force, p50/p95 latency (best of the rounds),

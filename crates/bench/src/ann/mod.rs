@@ -1,7 +1,7 @@
 //! `embedstore-bench ann`: issue 5's search benchmark.
 //!
 //! One run, one throw-away database, one clustered data set ([`crate::data`]) loaded through the
-//! library and indexed with HNSW m = 16, ef_construction = 64 through `Store::create_index`;
+//! library and indexed with HNSW m = 16, ef_construction = 64 through `store.indexes(&c).create`;
 //! then embedstore beside hand-written pgvector SQL ([`sql`]) on one connection each, query
 //! by query ([`phases`]), with recall against brute force ([`truth`]):
 //!

@@ -2,7 +2,7 @@
 //!
 //! One run, one throw-away database, the `ann` mode's clustered data set (metadata `lang`, one
 //! of 10 values, and `shard`, one of 100: a 10 % and a 1 % filter) loaded through the library,
-//! HNSW m = 16, ef_construction = 64 (cosine) built by `Store::create_index`, keyword payload
+//! HNSW m = 16, ef_construction = 64 (cosine) built by `store.indexes(&c).create`, keyword payload
 //! indexes on `lang` and `shard` (the library's planner needs them to choose an exact scan for
 //! the 1 % filter). Then:
 //!

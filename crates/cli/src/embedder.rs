@@ -342,7 +342,7 @@ mod tests {
     #[test]
     fn words_are_split_at_humps_and_punctuation_and_filtered() {
         assert_eq!(
-            words("SearchRequest::vector(vec, k) is the HTTPServer's x"),
+            words("SearchRequest::new(vec, k) is the HTTPServer's x"),
             ["search", "request", "new", "vec", "httpserver"]
         );
         assert_eq!(words("l2 Norm2D"), ["l2", "norm2"]);

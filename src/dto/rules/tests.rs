@@ -1,3 +1,4 @@
+use super::vectors::{finite, vector_fits, vector_plainly_fits};
 use super::*;
 
 fn rules(dimension: usize, metric: Metric) -> CollectionRules {

@@ -1,36 +1,6 @@
 //! `embedstore-bench hybrid`: issue 13's known-item benchmark of vector-only, text-only and
 //! hybrid search, on real text.
-//!
-//! 1. **Corpus and queries** ([`frozen`]): read from `crates/bench/data/hybrid.jsonl`, made
-//!    once by `crates/bench/prep/hybrid_corpus.py` from this repository's own documents and
-//!    doc comments at a named commit (chunks of 40–200 words, de-duplicated), so every machine
-//!    measures the same text.
-//! 2. **Embedding**: a copy of the CLI's deterministic hashing embedder ([`embedder`]): word unigrams and bigrams and character
-//!    trigrams hashed into 384 dimensions. No neural model can be had here, so the vector side
-//!    matches words and spellings, never meanings — see BENCHMARKS.md for what that means for
-//!    the figures.
-//! 3. **Queries**, each with exactly one right chunk: *rare term* (an identifier, option or
-//!    error code found in that chunk only, alone or with one or two of its neighbouring words)
-//!    and *paraphrase* (a sentence's common words, some dropped, shuffled; no other chunk
-//!    holds the words it kept), both made by the prep script.
-//! 4. **Measure**, through the public API on a throw-away database: the chunks loaded with
-//!    `content`, an HNSW index built (m 16, ef_construction 64; searched at ef_search 40),
-//!    the text index built (`Store::create_text_index`, for each `--text-config` in turn).
-//!    A *quality pass* runs every query as five searches, k = 10, in an order rotated per
-//!    query: vector-only (`SearchRequest::new`) and hybrid (`with_text`, defaults: fetch_k
-//!    4·k = 40, rrf_k 60, weights 1), each with the vector side from the index and by exact
-//!    scan (`with_exact(true)`), and text-only (`SearchRequest::text`): MRR@10 and hits@10 of
-//!    the right chunk per class (the paraphrases also split by whether a synonym replaced one
-//!    of their words) and overall, the index's recall@10 against the exact scan, and the
-//!    first rare terms the text search missed (PostgreSQL's parser keeps a path, URL or
-//!    e-mail address as one lexeme: `measure_ingest.sh` does not match
-//!    `scripts/measure_ingest.sh`). Then `--rounds` *latency rounds* run the three searches
-//!    a service would (vector side from the index), interleaved, order rotated per query and
-//!    round: p50/p95 of each from its best round, and hybrid p50 ÷ vector-only p50 (with
-//!    exact vector sides too, from the quality pass).
-//!
-//! Progress goes to stderr; the table and, last, one JSON line go to stdout. Exit code 0, or
-//! 2 on any error.
+//! Method and targets: `docs/benchmark.md`.
 
 mod embedder;
 mod frozen;

@@ -308,7 +308,11 @@ fn quality_pass(
         library_rows_min,
         store_uow_id_mismatches: store_uow,
         store_raw_id_mismatches: store_raw,
-        library_paths: paths.into_iter().collect(),
+        library_paths: paths
+            .iter()
+            .map(|(path, count)| format!("{path} x{count}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         matching_rows_mean: round3(matching as f64 / queries),
     })
 }

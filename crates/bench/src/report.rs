@@ -318,6 +318,15 @@ mod tests {
         );
         assert_eq!(table.get("filter1", "qps"), Some(&json!(7)));
         assert_eq!(table.get("nope", "qps"), None);
+        let mut joined = Table::new("joined", "a b c");
+        joined.record([json!({"a": 1}), json!({"b": "x", "d": 2})]);
+        joined.record(json!({"c": 3}));
+        let rows = json!([{"a": 1, "b": "x", "c": null}, {"a": null, "b": null, "c": 3}]);
+        assert_eq!(
+            joined.json(),
+            rows,
+            "fields by column name, missing ones null"
+        );
         assert_eq!(
             table.json(),
             json!([{"cell": "ef40", "qps": 1200.5, "ratio": 0.9},

@@ -101,18 +101,13 @@ fn run(args: &QuantArgs) -> BenchResult<()> {
         let p50_ratio =
             round4(measured.latency.p50_ms / base.latency.p50_ms.max(f64::MIN_POSITIVE));
         let recall = round4(measured.recall);
-        table.row(vec![
-            json!(index),
-            json!(recall),
-            json!(round4(measured.latency.p50_ms)),
-            json!(round4(measured.latency.p95_ms)),
-            json!(measured.size_bytes),
-            json!(size_ratio),
-            json!(measured.estimated_ratio.map(round4)),
-            json!(p50_ratio),
-            json!(round4(measured.build.as_secs_f64())),
-            json!(measured.ann_answers),
-        ]);
+        let (p50, p95) = (measured.latency.p50_ms, measured.latency.p95_ms);
+        let (build_s, answers) = (measured.build.as_secs_f64(), measured.ann_answers);
+        let row = json!({"index": index, "recall": recall, "p50_ms": round4(p50),
+            "p95_ms": round4(p95), "size_bytes": measured.size_bytes, "size_ratio": size_ratio,
+            "est_size_ratio": measured.estimated_ratio.map(round4), "p50_ratio": p50_ratio,
+            "build_s": round4(build_s), "ann_answers": answers});
+        table.record(row);
         let full_recall = full.as_ref().map_or(recall, |full| round4(full.recall));
         match index {
             "half" => verdicts.push((

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use embedstore::{Collection, IndexSpec, NewEmbedding, SearchPath, SearchRequest, Store};
 use embedstore_test_support::TestDatabase;
+use serde::Serialize;
 use serde_json::json;
 
 use self::frozen::{Class, Frozen, Query};
@@ -141,9 +142,10 @@ impl Kind {
 }
 
 /// MRR@10 and hits@10 of one search kind on one class (or all queries).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 struct Quality {
     class: &'static str,
+    #[serde(skip)]
     kind: Kind,
     queries: usize,
     mrr: f64,
@@ -153,8 +155,9 @@ struct Quality {
 }
 
 /// One search kind's latency.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 struct Timing {
+    #[serde(skip)]
     kind: Kind,
     p50_ms: f64,
     p95_ms: f64,
@@ -164,15 +167,19 @@ struct Timing {
 }
 
 /// One text search configuration's figures.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 struct ConfigFigures {
+    #[serde(rename = "config")]
     text_config: String,
     /// Per class and kind, from the quality pass.
+    #[serde(skip)]
     quality: Vec<Quality>,
     /// The latency rounds' kinds, best round each.
+    #[serde(skip)]
     latency: Vec<Timing>,
     /// Hybrid p50 ÷ vector-only p50, HNSW vector side, best rounds.
     hybrid_vector_p50_ratio: f64,
+    #[serde(rename = "round_ratios")]
     round_hybrid_vector_p50_ratios: Vec<f64>,
     /// The same ratio with exact vector sides, from the quality pass (one round).
     exact_hybrid_vector_p50_ratio: f64,
@@ -525,56 +532,23 @@ fn tables(report: &mut Report, configs: &[ConfigFigures]) {
         "config hybrid_vector_p50_ratio round_ratios exact_hybrid_vector_p50_ratio vector_answers_ann hybrid_vector_sides_ann exact_answers_exact hnsw_recall text_rare_term_misses",
     );
     for config in configs {
-        let name = json!(config.text_config);
+        let key = |kind: Kind| json!({"config": config.text_config, "search": kind.name()});
         for row in &config.quality {
-            quality.row(vec![
-                name.clone(),
-                json!(row.class),
-                json!(row.kind.name()),
-                json!(row.queries),
-                json!(row.mrr),
-                json!(row.hits),
-                json!(row.empty),
-            ]);
+            quality.record([key(row.kind), json!(row)]);
         }
         for timing in &config.latency {
-            latency.row(vec![
-                name.clone(),
-                json!(timing.kind.name()),
-                json!(timing.p50_ms),
-                json!(timing.p95_ms),
-                json!(timing.mean_ms),
-                json!(timing.p50_ratio_to_vector),
-                json!(timing.round_p50_ms),
-            ]);
+            latency.record([key(timing.kind), json!(timing)]);
         }
         // The exact kinds' p50 comes from the quality pass (one round).
-        for (kind, p50) in [
-            (Kind::VectorExact, config.exact_vector_p50_ms),
-            (Kind::HybridExact, config.exact_hybrid_p50_ms),
-        ] {
-            let null = serde_json::Value::Null;
-            latency.row(vec![
-                name.clone(),
-                json!(kind.name()),
-                json!(p50),
-                null.clone(),
-                null.clone(),
-                null.clone(),
-                null,
-            ]);
-        }
-        summary.row(vec![
-            name,
-            json!(config.hybrid_vector_p50_ratio),
-            json!(config.round_hybrid_vector_p50_ratios),
-            json!(config.exact_hybrid_vector_p50_ratio),
-            json!(config.vector_answers_ann),
-            json!(config.hybrid_vector_sides_ann),
-            json!(config.exact_answers_exact),
-            json!(config.hnsw_recall),
-            json!(config.text_rare_term_misses),
+        latency.record([
+            key(Kind::VectorExact),
+            json!({"p50_ms": config.exact_vector_p50_ms}),
         ]);
+        latency.record([
+            key(Kind::HybridExact),
+            json!({"p50_ms": config.exact_hybrid_p50_ms}),
+        ]);
+        summary.record(config);
     }
     report.table(quality).table(latency).table(summary);
 }

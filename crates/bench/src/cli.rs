@@ -59,10 +59,6 @@ impl Cli {
     /// Parses `arguments` (the program name first) like [`Parser::try_parse_from`], then
     /// refuses the flag combinations clap cannot see (an `ingest --naive-sample` larger than
     /// its `--rows`).
-    ///
-    /// # Errors
-    /// A [`clap::Error`] to print (or [`clap::Error::exit`] with): a help request, an unknown
-    /// flag, a missing or out-of-range value, or a refused combination.
     pub fn try_parse_checked<I, T>(arguments: I) -> Result<Self, clap::Error>
     where
         I: IntoIterator<Item = T>,

@@ -1,12 +1,5 @@
 //! The search benchmark's data set: clustered unit vectors, like real embeddings, with two
 //! selective metadata fields.
-//!
-//! Uniform noise makes HNSW look perfect (every neighbour is about as far as every other, and
-//! any graph walk lands near enough). Real embeddings bunch around topics, so every row here
-//! is one of `clusters` random unit centroids plus Gaussian-like noise, normalized; queries
-//! are drawn the same way (from their own seed), so they fall into the same topics without
-//! being stored rows. Metadata: `lang`, one of 10 values (a 10 % selective filter), `shard`,
-//! one of 100 (1 %), both drawn independently of the vector, and `n`, the row number.
 
 use embedstore::NewEmbedding;
 use embedstore_test_support::Rng;
@@ -24,8 +17,6 @@ const ROW_SEED: u64 = 0xa11_0002;
 const QUERY_SEED: u64 = 0xa11_0003;
 /// Standard deviation of the noise per dimension, relative to a unit centroid's typical
 /// component (1/√dim). At 0.75 a row's cosine similarity to its centroid is about 0.8 and to a
-/// random row of its own cluster about 0.64 — close to what sentence embeddings of one topic
-/// show — while rows of different clusters are nearly orthogonal.
 const NOISE_RELATIVE: f32 = 0.75;
 
 /// A metadata filter of the benchmark: one field equal to one value.

@@ -1,8 +1,6 @@
 //! The one module through which every mode sets up what it measures in `embedstore`:
 //! collections, loading, ANN, payload and text indexes, statistics and plans, and the `ann`
 //! mode's search calls. The index lifecycle is the part of the library's API that moves (index
-//! methods on `Store` today, index handles later): when it does, this file changes, not the
-//! modes.
 
 use std::time::{Duration, Instant};
 
@@ -53,9 +51,6 @@ pub fn hnsw(m: u32, ef_construction: u32, memory_mb: u32) -> IndexSpec {
 
 /// Creates the cosine collection `name` of `dimension` for `model`, and writes `batches` into
 /// it, one unit of work each; the collection and how long the writes took.
-///
-/// # Errors
-/// Any library error.
 pub fn create_and_load(
     store: &Store,
     name: &str,
@@ -76,9 +71,6 @@ pub fn create_and_load(
 /// What a DBA runs after a bulk load (`VACUUM (ANALYZE)`) or new indexes (`ANALYZE`, for the
 /// expression statistics), on a plain connection: without statistics the planner may sort a
 /// sequential scan instead of walking an index.
-///
-/// # Errors
-/// Any database error.
 pub fn analyze(url: &str, collection: &Collection, vacuum: bool) -> BenchResult<()> {
     let mut conn = PgConnection::establish(url)?;
     let verb = if vacuum {
@@ -98,9 +90,6 @@ impl<'a> Library<'a> {
 
     /// Builds the ANN index `spec` through `store.indexes(&c).create`, with a progress callback
     /// (that records each report, as a progress bar would) or without.
-    ///
-    /// # Errors
-    /// Any library error, or an index that was built but is not valid.
     pub fn build_index(&self, spec: &IndexSpec, with_progress: bool) -> BenchResult<Build> {
         let mut reports = 0;
         let mut last_phase = String::new();
@@ -131,9 +120,6 @@ impl<'a> Library<'a> {
     }
 
     /// Drops the collection's ANN index.
-    ///
-    /// # Errors
-    /// Any library error.
     pub fn drop_index(&self) -> BenchResult<()> {
         self.store.indexes(self.collection).drop()?;
         Ok(())
@@ -141,9 +127,6 @@ impl<'a> Library<'a> {
 
     /// Creates the keyword payload indexes (btree) on `lang` and `shard` that the filtered
     /// searches use.
-    ///
-    /// # Errors
-    /// Any library error.
     pub fn create_payload_indexes(&self) -> BenchResult<()> {
         for selectivity in [Selectivity::TenPercent, Selectivity::OnePercent] {
             let field = FieldPath::parse(selectivity.field())?;
@@ -157,9 +140,6 @@ impl<'a> Library<'a> {
 
     /// Replaces the collection's text index (if any) by one with the text search
     /// configuration `config`.
-    ///
-    /// # Errors
-    /// Any library error.
     pub fn text_index(&self, config: &str, replace: bool) -> BenchResult<()> {
         if replace {
             self.store.indexes(self.collection).text().drop()?;
@@ -169,9 +149,6 @@ impl<'a> Library<'a> {
     }
 
     /// The library's `EXPLAIN` of the statement `request` sends.
-    ///
-    /// # Errors
-    /// Any library error.
     pub fn explain_request(&self, request: impl Into<SearchRequest>) -> BenchResult<String> {
         let request = request.into();
         Ok(self
@@ -182,9 +159,6 @@ impl<'a> Library<'a> {
     /// The `k` nearest rows through `Store::search` (the lean path: no unit of work), ids and
     /// distances only, with `hnsw.ef_search = ef_search` (the library's default when `None`);
     /// with `filter`, among rows whose `field` equals the value.
-    ///
-    /// # Errors
-    /// Any library error, or an external id the data set did not produce.
     pub fn search(
         &self,
         query: &[f32],
@@ -198,9 +172,6 @@ impl<'a> Library<'a> {
 
     /// Like [`Library::search`] with the request's iterative-scan mode set to
     /// `relaxed_order` (the library's own knob; its default for filters is `strict_order`).
-    ///
-    /// # Errors
-    /// As [`Library::search`].
     pub fn search_relaxed(
         &self,
         query: &[f32],
@@ -213,9 +184,6 @@ impl<'a> Library<'a> {
     }
 
     /// The `k` nearest rows of every query in one `Store::search_batch` call.
-    ///
-    /// # Errors
-    /// Any library error.
     pub fn search_batch(
         &self,
         queries: &[Vec<f32>],
@@ -231,9 +199,6 @@ impl<'a> Library<'a> {
     }
 
     /// The library's `EXPLAIN` of the statement a search sends.
-    ///
-    /// # Errors
-    /// Any library error.
     pub fn explain(
         &self,
         query: &[f32],

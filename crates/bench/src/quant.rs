@@ -1,19 +1,5 @@
 //! `embedstore-bench quant`: issue 13's quantized-index benchmark.
-//!
-//! One run, one throw-away database, the `ann` benchmark's clustered data set (cosine, unit
-//! vectors) loaded through the library. The same HNSW parameters (m, ef_construction) are built
-//! three times through `store.indexes(&c).create` — full precision, `half`, `binary` — one after the
-//! other (a collection has one ANN index), and each is measured with the same queries through
-//! `Store::search` at the same `ef_search` (quantized indexes re-rank `k × rerank_factor`
-//! candidates exactly): recall@k against brute force, p50/p95 latency (best of the rounds),
-//! on-disk index size and build time; sizes and p50 are also reported relative to the
-//! full-precision index, beside the size ratio `index_status` estimates.
-//!
-//! Targets (issue 13): `half` recall within 0.005 of full precision at ≤ 0.55× its size;
-//! `binary` + re-rank recall ≥ 0.95 at ≤ 0.25× its size and ≤ 1.0× its p50.
-//!
-//! Progress goes to stderr; the table and, last, one JSON line go to stdout. Exit code 0
-//! whether or not a target is met, 2 on any error.
+//! Method and targets: `docs/benchmark.md`.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -115,18 +101,13 @@ fn run(args: &QuantArgs) -> BenchResult<()> {
         let p50_ratio =
             round4(measured.latency.p50_ms / base.latency.p50_ms.max(f64::MIN_POSITIVE));
         let recall = round4(measured.recall);
-        table.row(vec![
-            json!(index),
-            json!(recall),
-            json!(round4(measured.latency.p50_ms)),
-            json!(round4(measured.latency.p95_ms)),
-            json!(measured.size_bytes),
-            json!(size_ratio),
-            json!(measured.estimated_ratio.map(round4)),
-            json!(p50_ratio),
-            json!(round4(measured.build.as_secs_f64())),
-            json!(measured.ann_answers),
-        ]);
+        let (p50, p95) = (measured.latency.p50_ms, measured.latency.p95_ms);
+        let (build_s, answers) = (measured.build.as_secs_f64(), measured.ann_answers);
+        let row = json!({"index": index, "recall": recall, "p50_ms": round4(p50),
+            "p95_ms": round4(p95), "size_bytes": measured.size_bytes, "size_ratio": size_ratio,
+            "est_size_ratio": measured.estimated_ratio.map(round4), "p50_ratio": p50_ratio,
+            "build_s": round4(build_s), "ann_answers": answers});
+        table.record(row);
         let full_recall = full.as_ref().map_or(recall, |full| round4(full.recall));
         match index {
             "half" => verdicts.push((

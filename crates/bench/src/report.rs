@@ -31,6 +31,27 @@ impl Table {
         self
     }
 
+    /// Appends `item` as one row, each column from the field of that name (`null` when it has
+    /// none); an array's objects are merged first, so a row can join several structs.
+    pub fn record(&mut self, item: impl Serialize) -> &mut Self {
+        let mut fields = Map::new();
+        match serde_json::to_value(item).unwrap_or(Value::Null) {
+            Value::Array(parts) => parts.into_iter().for_each(|part| {
+                if let Value::Object(part) = part {
+                    fields.extend(part);
+                }
+            }),
+            Value::Object(object) => fields = object,
+            _ => {}
+        }
+        let cells = self
+            .columns
+            .iter()
+            .map(|column| fields.get(*column).cloned());
+        let cells = cells.map(Option::unwrap_or_default).collect();
+        self.row(cells)
+    }
+
     /// The value in `column` of the first row whose first cell is `key`.
     #[cfg(test)]
     pub fn get(&self, key: &str, column: &str) -> Option<&Value> {
@@ -297,6 +318,15 @@ mod tests {
         );
         assert_eq!(table.get("filter1", "qps"), Some(&json!(7)));
         assert_eq!(table.get("nope", "qps"), None);
+        let mut joined = Table::new("joined", "a b c");
+        joined.record([json!({"a": 1}), json!({"b": "x", "d": 2})]);
+        joined.record(json!({"c": 3}));
+        let rows = json!([{"a": 1, "b": "x", "c": null}, {"a": null, "b": null, "c": 3}]);
+        assert_eq!(
+            joined.json(),
+            rows,
+            "fields by column name, missing ones null"
+        );
         assert_eq!(
             table.json(),
             json!([{"cell": "ef40", "qps": 1200.5, "ratio": 0.9},

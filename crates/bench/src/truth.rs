@@ -1,9 +1,4 @@
 //! Ground truth by brute force over the generated vectors, and recall against it.
-//!
-//! Every stored vector and every query is unit length, so cosine distance is `1 - dot`; the
-//! dot product runs in eight `f32` lanes so the compiler vectorizes it (a few seconds for
-//! 200 queries × 100,000 × 384 instead of half a minute). A unit test checks the ranking
-//! against [`embedstore::Metric::Cosine`]'s own distance.
 
 use std::collections::HashSet;
 
@@ -13,9 +8,6 @@ use crate::data::{Dataset, Selectivity};
 
 /// The prologue of every mode on the clustered data: generates `args`'s rows with `queries`
 /// queries and finds each query's `k` nearest rows by brute force, saying so on stderr.
-///
-/// # Errors
-/// When `--dim` or `--k` does not fit in `usize`.
 pub fn generate(args: &DataArgs, queries: usize) -> BenchResult<(Dataset, Vec<Vec<usize>>)> {
     let dimension = usize::try_from(args.dim)?;
     eprintln!(

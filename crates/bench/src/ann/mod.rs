@@ -1,20 +1,5 @@
 //! `embedstore-bench ann`: issue 5's search benchmark.
-//!
-//! One run, one throw-away database, one clustered data set ([`crate::data`]) loaded through the
-//! library and indexed with HNSW m = 16, ef_construction = 64 through `store.indexes(&c).create`;
-//! then embedstore beside hand-written pgvector SQL ([`sql`]) on one connection each, query
-//! by query ([`phases`]), with recall against brute force ([`truth`]):
-//!
-//! 1. index build time with the progress callback on and off (alternating, best of N);
-//! 2. unfiltered search at `ef_search` 40 and 100: recall, p50/p95, and the same ids;
-//! 3. filtered search at 10 % and 1 % selectivity: rows returned and recall for embedstore
-//!    (payload index on the field), SQL under pgvector's defaults and SQL with
-//!    `hnsw.iterative_scan = relaxed_order`;
-//! 4. one batch search of N queries against N single searches.
-//!
-//! Progress goes to stderr; the table and, last, one JSON line go to stdout. Exit code 0
-//! whether or not a target is met, 1 when embedstore and the SQL (or batch and single
-//! searches) returned different ids at the same settings, 2 on any error.
+//! Method and targets: `docs/benchmark.md`.
 
 pub mod args;
 
@@ -73,8 +58,6 @@ pub fn main(args: &AnnArgs) -> ExitCode {
 }
 
 /// Generates, loads, builds, measures, reports; the database is dropped on the way out.
-/// Whether the library and the hand-written SQL returned the same ids at the same settings,
-/// and batch and single searches agreed.
 fn run(args: &AnnArgs) -> BenchResult<bool> {
     let started = Instant::now();
     let k = usize::try_from(args.data.k)?;

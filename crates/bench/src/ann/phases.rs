@@ -1,8 +1,4 @@
 //! Running several ways of asking the same queries, interleaved query by query.
-//!
-//! The machine is shared and noisy, so no side gets a quiet stretch the other lacks: every
-//! query is sent by every side back to back, the side that goes first rotates with the query
-//! and the round, each side warms up first, and each side's best round is reported.
 
 use std::time::{Duration, Instant};
 
@@ -59,9 +55,6 @@ impl SideOutcome {
 
 /// Sends queries `0..queries` through every searcher, `rounds` times, after `warmup` unmeasured
 /// queries per side.
-///
-/// # Errors
-/// The first error of any side.
 pub fn interleaved(
     mut searchers: Vec<Searcher<'_>>,
     queries: usize,
@@ -117,9 +110,6 @@ pub fn interleaved(
 
 /// Runs `measure(true)` and `measure(false)` alternately (`true` leads in even rounds),
 /// `rounds` times each, and returns the best time of each, `true`'s first.
-///
-/// # Errors
-/// The first error of either.
 pub fn alternate_best_of(
     rounds: usize,
     mut measure: impl FnMut(bool) -> BenchResult<Duration>,

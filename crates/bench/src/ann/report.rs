@@ -1,7 +1,7 @@
 //! The search benchmark's report: one table of every side of every phase, the build and the
 //! batch, and a PASS/MISS per issue 5 target.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::ann::args::AnnArgs;
 use crate::ann::phases::SideOutcome;
@@ -19,7 +19,7 @@ pub const FILTERED_RATIO_TARGET_1: f64 = 0.5;
 pub const BUILD_RATIO_TARGET: f64 = 1.02;
 
 /// Latency and quality of one side of a phase.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct SideFigures {
     pub p50_ms: f64,
     pub p95_ms: f64,
@@ -128,17 +128,8 @@ pub fn report(
         "searches",
         "phase side rows_min rows_mean recall p50_ms p95_ms round_p50_ms",
     );
-    let mut side_row = |phase: String, label: &str, side: &SideFigures| {
-        sides.row(vec![
-            json!(phase),
-            json!(label),
-            json!(side.rows_min),
-            json!(side.rows_mean),
-            json!(side.recall),
-            json!(side.p50_ms),
-            json!(side.p95_ms),
-            json!(side.round_p50_ms),
-        ]);
+    let mut side_row = |phase: String, side: &str, figures: &SideFigures| {
+        sides.record([json!({"phase": phase, "side": side}), json!(figures)]);
     };
     for phase in unfiltered {
         let ef = format!("ef{}", phase.ef_search);
@@ -162,13 +153,8 @@ pub fn report(
     );
     for phase in unfiltered {
         let ef = format!("ef{}", phase.ef_search);
-        phases.row(vec![
-            json!(ef),
-            json!(phase.p50_ratio),
-            json!(phase.id_mismatches),
-            Value::Null,
-            Value::Null,
-        ]);
+        let (ratio, mismatches) = (phase.p50_ratio, phase.id_mismatches);
+        phases.record(json!({"phase": ef, "p50_ratio": ratio, "id_mismatches": mismatches}));
         report.target(
             &format!("{ef} p50 embedstore / SQL, same ids"),
             phase.p50_ratio,
@@ -185,13 +171,10 @@ pub fn report(
             .iter()
             .map(|(path, count)| format!("{path} x{count}"))
             .collect();
-        phases.row(vec![
-            json!(phase.selectivity),
-            json!(phase.p50_ratio_vs_relaxed),
-            Value::Null,
-            json!(phase.matching_rows_mean),
-            json!(paths.join(", ")),
-        ]);
+        let (ratio, mean) = (phase.p50_ratio_vs_relaxed, phase.matching_rows_mean);
+        let row =
+            json!({"phase": phase.selectivity, "p50_ratio": ratio, "matching_rows_mean": mean});
+        phases.record([row, json!({"library_paths": paths.join(", ")})]);
         let library = &phase.sides[0];
         let k = usize::try_from(data.k).unwrap_or(usize::MAX).min(data.rows);
         report.target(

@@ -1,13 +1,5 @@
 //! The baseline: hand-written SQL as a pgvector user writes it, sent through diesel's
 //! `sql_query` on a plain `PgConnection` (no pool, no transaction).
-//!
-//! The statements are written here from pgvector's documentation, not taken from the
-//! library: `ORDER BY` the same cast expression the index is built on (pgvector's rule for
-//! expression indexes), the metadata filter as JSON containment (`metadata @> '{"lang":"de"}'`,
-//! the form vecs and langchain-postgres send). Settings are made the way a user with a
-//! dedicated connection makes them: once per connection with `set_config(…, false)` (the
-//! bindable `SET`), so a baseline query costs one round trip and nothing else. The only tie
-//! to the library is the benchmark's check that both return the same ids.
 
 use diesel::pg::Pg;
 use diesel::prelude::*;
@@ -66,9 +58,6 @@ struct PlanLine {
 impl HandWritten {
     /// A new connection to `db` for `collection`, with `hnsw.ef_search = ef_search` and the
     /// iterative scan mode set for the session.
-    ///
-    /// # Errors
-    /// When the connection or a setting fails.
     pub fn connect(
         db: &TestDatabase,
         collection: &Collection,
@@ -90,9 +79,6 @@ impl HandWritten {
     }
 
     /// Changes `hnsw.ef_search` for the rest of the session.
-    ///
-    /// # Errors
-    /// When the server refuses the value.
     pub fn set_ef_search(&mut self, ef_search: u32) -> BenchResult<()> {
         diesel::sql_query("SELECT set_config('hnsw.ef_search', $1, false)")
             .bind::<Text, _>(ef_search.to_string())
@@ -101,9 +87,6 @@ impl HandWritten {
     }
 
     /// Times one `SELECT 1`: what a round trip costs, to express latency gaps in round trips.
-    ///
-    /// # Errors
-    /// Any database failure.
     pub fn round_trip(&mut self) -> BenchResult<std::time::Duration> {
         let started = std::time::Instant::now();
         diesel::sql_query("SELECT 1").execute(&mut self.conn)?;
@@ -112,9 +95,6 @@ impl HandWritten {
 
     /// The `k` nearest rows (data set row numbers), nearest first; with `filter`, among rows
     /// whose metadata holds `field = value`.
-    ///
-    /// # Errors
-    /// Any database failure, or an external id the data set did not produce.
     pub fn nearest(
         &mut self,
         query: &[f32],
@@ -132,9 +112,6 @@ impl HandWritten {
 
     /// `EXPLAIN` of the statement [`HandWritten::nearest`] sends, to show (and check) that
     /// the baseline really uses the index.
-    ///
-    /// # Errors
-    /// Any database failure.
     pub fn explain(
         &mut self,
         query: &[f32],

@@ -1,22 +1,4 @@
 //! PostgreSQL's binary `COPY` format, written by hand for the ingest benchmark's ceiling.
-//!
-//! This is deliberately independent of embedstore's own write path (which goes through
-//! diesel's `copy_from`): it is the baseline the library is measured against, so it must not
-//! share the code under test. It depends on `std` only, so that the integration tests can
-//! include this file and round-trip its output through a real `COPY`.
-//!
-//! The layout (PostgreSQL docs, "COPY — Binary Format"): an 11-byte signature, a 32-bit flags
-//! field, a 32-bit header-extension length; then per tuple a 16-bit field count and, per
-//! field, a 32-bit length (-1 for NULL) followed by the value in the type's binary "send"
-//! form; finally a 16-bit -1 trailer. Every integer is big-endian (network order).
-//!
-//! The row this encodes is `(collection_id int4, external_id text, embedding vector,
-//! content text, metadata jsonb)`:
-//! - `int4`: 4 bytes;
-//! - `text`: the UTF-8 bytes;
-//! - pgvector's `vector` (`vector_send`): int16 dimension, int16 unused (0), then each value
-//!   as a big-endian float4;
-//! - `jsonb` (`jsonb_send`): a version byte (1) followed by the JSON text.
 
 use std::io::{self, Write};
 
@@ -47,9 +29,6 @@ pub struct CopyRow<'a> {
 }
 
 /// Writes the stream's header: signature, flags (no OIDs), no header extension.
-///
-/// # Errors
-/// As `out`'s writes.
 pub fn write_header(out: &mut (impl Write + ?Sized)) -> io::Result<()> {
     out.write_all(SIGNATURE)?;
     out.write_all(&0_i32.to_be_bytes())?;
@@ -57,10 +36,6 @@ pub fn write_header(out: &mut (impl Write + ?Sized)) -> io::Result<()> {
 }
 
 /// Writes one tuple.
-///
-/// # Errors
-/// As `out`'s writes, and `InvalidInput` when a field is longer than a COPY field may be or
-/// the vector has more than `i16::MAX` values.
 pub fn write_row(out: &mut (impl Write + ?Sized), row: &CopyRow<'_>) -> io::Result<()> {
     out.write_all(&FIELD_COUNT.to_be_bytes())?;
     write_field(out, &row.collection_id.to_be_bytes())?;
@@ -76,9 +51,6 @@ pub fn write_row(out: &mut (impl Write + ?Sized), row: &CopyRow<'_>) -> io::Resu
 }
 
 /// Writes the trailer that ends the stream.
-///
-/// # Errors
-/// As `out`'s writes.
 pub fn write_trailer(out: &mut (impl Write + ?Sized)) -> io::Result<()> {
     out.write_all(&(-1_i16).to_be_bytes())
 }

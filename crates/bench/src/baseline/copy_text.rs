@@ -20,9 +20,6 @@ pub struct RenderedRows {
 impl RenderedRows {
     /// Renders every item: vector in pgvector's text form, metadata as JSON, each field
     /// escaped for COPY text format.
-    ///
-    /// # Errors
-    /// When a metadata value cannot be serialized (never for `serde_json::Value`).
     pub fn render(items: &[NewEmbedding]) -> Result<Self, serde_json::Error> {
         let lines = items
             .iter()
@@ -38,9 +35,6 @@ impl RenderedRows {
 }
 
 /// Writes every row, prefixed with `collection_id`, to `out`.
-///
-/// # Errors
-/// As `out`'s writes.
 pub fn write_rows(out: &mut impl Write, collection_id: i32, rows: &RenderedRows) -> io::Result<()> {
     let prefix = collection_id.to_string();
     for line in &rows.lines {
@@ -66,7 +60,6 @@ pub fn escape(text: &str) -> String {
 }
 
 /// A vector in pgvector's text form `[1,-0.5,0.25]`. `f32`'s `Display` prints the shortest
-/// decimal that reads back as the same `f32`, so the server stores exactly these values.
 pub fn vector_text(vector: &[f32]) -> String {
     let mut text = String::with_capacity(vector.len() * 12 + 2);
     text.push('[');

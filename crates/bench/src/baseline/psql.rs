@@ -9,9 +9,6 @@ use crate::BenchResult;
 
 /// Runs `psql DATABASE_URL -c COMMAND` with `data` on its standard input and returns how long
 /// it took, process start to exit (the same way the CLI under test is timed).
-///
-/// # Errors
-/// When `psql` cannot start or fails.
 pub fn timed_copy(database_url: &str, command: &str, data: &Path) -> BenchResult<Duration> {
     let input = File::open(data)?;
     let started = Instant::now();

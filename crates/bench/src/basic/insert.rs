@@ -1,9 +1,5 @@
 //! Insert throughput: the library's `insert` (validation + binary COPY in one transaction)
 //! against `psql`'s `\copy` of the same rows in text format.
-//!
-//! Each round writes into two fresh collections, one per path; the paths alternate which goes
-//! first, and a `CHECKPOINT` before each timed write keeps one path's WAL from being flushed
-//! on the other's clock. The best round of each path is reported.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -52,9 +48,6 @@ pub struct InsertOutcome {
 }
 
 /// Runs `args.rounds` insert rounds of `items` on `db`.
-///
-/// # Errors
-/// Any database or `psql` failure, and collections that end with different contents.
 pub fn measure(
     db: &TestDatabase,
     args: &Args,
@@ -206,7 +199,6 @@ fn write_copy_file(path: &Path, collection_id: i32, rows: &RenderedRows) -> Benc
 }
 
 /// Flushes dirty buffers so that the next timed write does not pay for the previous one's.
-/// Returns whether the server allowed it (it needs superuser or `pg_checkpoint`).
 fn checkpoint(conn: &mut PgConnection) -> bool {
     diesel::sql_query("CHECKPOINT").execute(conn).is_ok()
 }

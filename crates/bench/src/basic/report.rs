@@ -50,42 +50,26 @@ pub fn report(args: &Args, insert: &InsertOutcome, search: &SearchOutcome) -> Re
         } else {
             "psql"
         };
-        rounds.row(vec![
-            json!((index + 1).to_string()),
-            json!(first),
-            json!(round3(to_ms(round.library))),
-            json!(round3(to_ms(round.psql))),
-        ]);
+        let (library, psql) = (round3(to_ms(round.library)), round3(to_ms(round.psql)));
+        let number = (index + 1).to_string();
+        rounds.record(
+            json!({"round": number, "first": first, "library_ms": library, "psql_ms": psql}),
+        );
     }
     let mut paths = Table::new("best", "path rows_per_s ms p50_ms p95_ms mean_ms");
-    paths.row(vec![
-        json!("library insert"),
-        json!(library_rate.round()),
-        json!(round3(to_ms(insert.best_library))),
-        json!(null),
-        json!(null),
-        json!(null),
-    ]);
-    paths.row(vec![
-        json!("psql \\copy"),
-        json!(psql_rate.round()),
-        json!(round3(to_ms(insert.best_psql))),
-        json!(null),
-        json!(null),
-        json!(null),
-    ]);
-    for (label, latency) in [
+    for (path, rate, best) in [
+        ("library insert", library_rate, insert.best_library),
+        ("psql \\copy", psql_rate, insert.best_psql),
+    ] {
+        paths.record(json!({"path": path, "rows_per_s": rate.round(), "ms": round3(to_ms(best))}));
+    }
+    for (path, latency) in [
         ("library search", search.library),
         ("hand-written SQL", search.sql),
     ] {
-        paths.row(vec![
-            json!(label),
-            json!(null),
-            json!(null),
-            json!(round3(latency.p50_ms)),
-            json!(round3(latency.p95_ms)),
-            json!(round3(latency.mean_ms)),
-        ]);
+        let (p50, p95, mean) = (latency.p50_ms, latency.p95_ms, latency.mean_ms);
+        let [p50_ms, p95_ms, mean_ms] = [p50, p95, mean].map(round3);
+        paths.record(json!({"path": path, "p50_ms": p50_ms, "p95_ms": p95_ms, "mean_ms": mean_ms}));
     }
     report.table(rounds).table(paths);
     report.target(

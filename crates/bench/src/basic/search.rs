@@ -1,10 +1,5 @@
 //! Search latency: `UnitOfWork::search` against hand-written SQL sent through diesel on a
 //! plain connection (no pool, no transaction, no settings), query by query.
-//!
-//! The baseline is written here the way a pgvector user writes it — select the key, the
-//! metadata and the distance, order by the distance, limit — and not derived from the
-//! library's statement builder: the only tie between the two is the check that both return
-//! the same ids in the same order for every query.
 
 use std::time::{Duration, Instant};
 
@@ -36,9 +31,6 @@ pub struct SearchOutcome {
 
 /// Runs `warmup` then `queries.len()` query pairs against `collection`, alternating which
 /// path goes first so that caching and noise favour neither.
-///
-/// # Errors
-/// Any database failure, or no queries to run.
 pub fn measure(
     db: &TestDatabase,
     collection: &Collection,

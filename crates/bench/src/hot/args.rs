@@ -22,9 +22,6 @@ impl fmt::Display for ThreadCounts {
 
 /// Parses `--threads`: comma-separated positive integers up to [`MAX_THREADS`], spaces around
 /// each allowed, no empty item, no repeat; returned ascending.
-///
-/// # Errors
-/// A message naming the offending item.
 pub fn parse_threads(text: &str) -> Result<ThreadCounts, String> {
     let mut counts = Vec::new();
     for item in text.split(',') {
@@ -52,9 +49,6 @@ pub fn parse_threads(text: &str) -> Result<ThreadCounts, String> {
 }
 
 /// Parses `--seconds`: a positive, finite number of seconds up to an hour.
-///
-/// # Errors
-/// A message when the value is not such a number.
 pub fn parse_seconds(text: &str) -> Result<Duration, String> {
     let seconds: f64 = text
         .trim()

@@ -1,13 +1,4 @@
 //! In-memory writes through units of work against one binary COPY of the same rows.
-//!
-//! Every round writes the same rows four ways, each into a collection of its own except the
-//! last: the library's `insert` (one `store.write` per batch), its `upsert` of the same rows
-//! into an empty collection, the raw client's single binary `COPY` (pre-encoded, so only the
-//! sending and the server's work are timed, as the ingest benchmark's ceiling), and last the
-//! library's `upsert` changing every row of the insert's collection (the update path). The
-//! first three rotate their order by round, a `CHECKPOINT` precedes each timed write, and the
-//! best round of each path is kept. The library's input is built before its clock starts
-//! too: both sides start from rows in memory.
 
 use std::time::{Duration, Instant};
 
@@ -31,9 +22,6 @@ enum Path {
 }
 
 /// Runs the insert comparison on `db` with `data`'s rows.
-///
-/// # Errors
-/// Any database failure, or a path that stored another number of rows than it was given.
 pub fn measure(
     db: &TestDatabase,
     data: &Dataset,

@@ -1,24 +1,5 @@
 //! `embedstore-bench hot`: issue 12's hot path under concurrency.
-//!
-//! One run, one throw-away database, the `ann` mode's clustered data set (metadata `lang`, one
-//! of 10 values, and `shard`, one of 100: a 10 % and a 1 % filter) loaded through the library,
-//! HNSW m = 16, ef_construction = 64 (cosine) built by `store.indexes(&c).create`, keyword payload
-//! indexes on `lang` and `shard` (the library's planner needs them to choose an exact scan for
-//! the 1 % filter). Then:
-//!
-//! 1. **Quality** ([`Quality`]): every query once through each client, single-threaded:
-//!    recall@k against brute force, rows returned, the paths the library took, and whether
-//!    `Store::search`, `uow.search` and the baseline return the same ids.
-//! 2. **Sweep**: for every thread count `T` of `--threads`, a `Store` whose pool has `T`
-//!    connections and `T` raw connections ([`raw`]); for every cell ([`Cell`]) a warm-up, then
-//!    `--rounds` turns of each client in rotating order, `T` threads sending the same queries
-//!    in the same per-thread random orders ([`sweep`]). At `T` = 1 also the cell with metadata.
-//! 3. **Inserts** ([`inserts`]): in-memory insert and upsert through units of work against one
-//!    binary COPY of the same rows.
-//!
-//! Progress goes to stderr; the table and, last, one JSON line go to stdout. Exit code 0
-//! whether or not a target is met (the table and the JSON say which missed), 1 with
-//! `--fail-on-miss` when one was missed, 2 on any error.
+//! Method and targets: `docs/benchmark.md`.
 
 pub mod args;
 mod inserts;
@@ -327,7 +308,11 @@ fn quality_pass(
         library_rows_min,
         store_uow_id_mismatches: store_uow,
         store_raw_id_mismatches: store_raw,
-        library_paths: paths.into_iter().collect(),
+        library_paths: paths
+            .iter()
+            .map(|(path, count)| format!("{path} x{count}"))
+            .collect::<Vec<_>>()
+            .join(", "),
         matching_rows_mean: round3(matching as f64 / queries),
     })
 }

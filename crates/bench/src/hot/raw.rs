@@ -2,11 +2,6 @@
 //! embedstore — one dedicated connection per thread, every statement prepared once per
 //! connection, pgvector's settings made once per session with `SET`, vectors sent in
 //! pgvector's binary form, bulk writes as one binary `COPY`.
-//!
-//! Nothing here comes from the library: the SQL text is written from pgvector's documentation
-//! (order by the expression the HNSW index is built on, `embedding::vector(N)`, so the index
-//! can serve it; the uncast column for an exact scan, which no index serves; the filter as JSON
-//! containment), and the binary COPY stream is the ingest benchmark's own encoder.
 
 use std::error::Error;
 use std::io::Write;
@@ -88,9 +83,6 @@ pub fn sql(statement: RawQuery, dimension: u32) -> String {
 
 impl RawClient {
     /// A new connection to `url`, with every statement prepared.
-    ///
-    /// # Errors
-    /// When the connection or a `PREPARE` fails.
     pub fn connect(url: &str, collection_id: i32, dimension: u32, k: u32) -> RawResult<Self> {
         let mut client = Client::connect(url, NoTls)?;
         client.batch_execute("SET application_name = 'embedstore-bench-raw'")?;
@@ -110,9 +102,6 @@ impl RawClient {
     }
 
     /// Sets `hnsw.ef_search` and `hnsw.iterative_scan` for the rest of the session.
-    ///
-    /// # Errors
-    /// When the server refuses a value.
     pub fn configure(&mut self, ef_search: u32, iterative_scan: &str) -> RawResult<()> {
         // Both values come from this benchmark (an integer and a fixed word), not from input.
         self.client.batch_execute(&format!(
@@ -123,9 +112,6 @@ impl RawClient {
 
     /// The `k` nearest rows of `query` through `statement`; `filter` is `$4` of
     /// [`RawQuery::Filtered`] (ignored by the others).
-    ///
-    /// # Errors
-    /// Any database failure.
     pub fn nearest(
         &mut self,
         statement: RawQuery,
@@ -168,9 +154,6 @@ impl RawClient {
 
     /// `EXPLAIN` of `statement` with these parameters (the plan a custom plan of the prepared
     /// statement gets), one line per plan line.
-    ///
-    /// # Errors
-    /// Any database failure.
     pub fn explain(
         &mut self,
         statement: RawQuery,
@@ -197,9 +180,6 @@ impl RawClient {
 }
 
 /// Encodes `rows` as one binary COPY stream (header, tuples, trailer) for [`copy_in`].
-///
-/// # Errors
-/// A row the format cannot hold.
 pub fn encode_copy(rows: &[CopyRow<'_>]) -> std::io::Result<Vec<u8>> {
     let mut out =
         Vec::with_capacity(rows.len() * (rows.first().map_or(0, |row| row.vector.len()) * 4 + 64));
@@ -213,9 +193,6 @@ pub fn encode_copy(rows: &[CopyRow<'_>]) -> std::io::Result<Vec<u8>> {
 
 /// Sends a pre-encoded binary COPY stream as one `COPY embeddings (…) FROM STDIN (FORMAT
 /// binary)` on `client` (autocommit: one transaction) and returns the rows the server counted.
-///
-/// # Errors
-/// Any database failure.
 pub fn copy_in(client: &mut Client, stream: &[u8]) -> RawResult<u64> {
     let mut writer = client.copy_in(&format!(
         "COPY embeddings ({}) FROM STDIN (FORMAT binary)",
@@ -226,9 +203,6 @@ pub fn copy_in(client: &mut Client, stream: &[u8]) -> RawResult<u64> {
 }
 
 /// A plain connection for the COPY side of the insert comparison.
-///
-/// # Errors
-/// When the connection fails.
 pub fn connect_plain(url: &str) -> RawResult<Client> {
     let mut client = Client::connect(url, NoTls)?;
     client.batch_execute("SET application_name = 'embedstore-bench-raw'")?;

@@ -1,11 +1,5 @@
 //! The concurrency sweep's machinery: the cells, each thread's query order, and one client's
 //! turn (a slice) with `T` threads sending queries at once.
-//!
-//! In a slice every thread walks its own random permutation of the query set (the same
-//! permutation for every client, so the three clients send the same queries in the same
-//! order), timing each query, until it has sent them all or the slice's time is up. Throughput
-//! is queries completed ÷ the slice's wall time (from the moment all threads are released to
-//! the moment the last one finishes); latencies are every query's own time.
 
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -155,10 +149,6 @@ pub struct Slice {
 
 /// Runs one slice: thread `i` sends the queries of `orders[i]` through `query` with its own
 /// `states[i]` until it has sent them all or `budget` has passed since the start. `query`
-/// returns the number of rows it got.
-///
-/// # Errors
-/// The first error of any thread (the others finish their slice).
 pub fn run_slice<S: Send>(
     states: &mut [S],
     orders: &[Vec<usize>],

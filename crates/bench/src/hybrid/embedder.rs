@@ -1,14 +1,5 @@
 //! A copy of the CLI's deterministic text embedder (`crates/cli/src/embedder.rs`, without its
 //! tests): feature hashing into [`DIMENSION`] dimensions. Copied, not shared, so that the
-//! bench crate stands alone; keep [`MODEL`] equal to the CLI's while the features are equal.
-//!
-//! Features are lowercase word unigrams and bigrams (English function words and the most
-//! frequent Rust keywords left out) plus character trigrams of each word, so `partitioned`
-//! still meets `partition`. Identifiers are split at `_`, `::` and camelCase humps. Each
-//! feature is hashed (FNV-1a with a murmur3 finaliser, no process-random seed) to one
-//! dimension and a sign, weighted `1 + ln(tf)` times its kind's weight, and the vector is
-//! L2-normalised. The same text gives the same vector on every run and platform, so
-//! [`MODEL`] names the model honestly.
 
 /// Length of every vector [`embed`] returns.
 pub const DIMENSION: usize = 384;

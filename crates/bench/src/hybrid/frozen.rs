@@ -92,9 +92,6 @@ enum Line {
 
 impl Frozen {
     /// Reads the compiled-in file, keeping the first `per_class` queries of each class.
-    ///
-    /// # Errors
-    /// When a line is not one of the three shapes or a query names a chunk that is not there.
     pub fn load(per_class: usize) -> BenchResult<Self> {
         let (mut meta, mut chunks, mut queries) = (None, Vec::new(), Vec::new());
         for (number, line) in FROZEN.lines().enumerate() {

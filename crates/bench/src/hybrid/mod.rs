@@ -1,36 +1,6 @@
 //! `embedstore-bench hybrid`: issue 13's known-item benchmark of vector-only, text-only and
 //! hybrid search, on real text.
-//!
-//! 1. **Corpus and queries** ([`frozen`]): read from `crates/bench/data/hybrid.jsonl`, made
-//!    once by `crates/bench/prep/hybrid_corpus.py` from this repository's own documents and
-//!    doc comments at a named commit (chunks of 40–200 words, de-duplicated), so every machine
-//!    measures the same text.
-//! 2. **Embedding**: a copy of the CLI's deterministic hashing embedder ([`embedder`]): word unigrams and bigrams and character
-//!    trigrams hashed into 384 dimensions. No neural model can be had here, so the vector side
-//!    matches words and spellings, never meanings — see BENCHMARKS.md for what that means for
-//!    the figures.
-//! 3. **Queries**, each with exactly one right chunk: *rare term* (an identifier, option or
-//!    error code found in that chunk only, alone or with one or two of its neighbouring words)
-//!    and *paraphrase* (a sentence's common words, some dropped, shuffled; no other chunk
-//!    holds the words it kept), both made by the prep script.
-//! 4. **Measure**, through the public API on a throw-away database: the chunks loaded with
-//!    `content`, an HNSW index built (m 16, ef_construction 64; searched at ef_search 40),
-//!    the text index built (`Store::create_text_index`, for each `--text-config` in turn).
-//!    A *quality pass* runs every query as five searches, k = 10, in an order rotated per
-//!    query: vector-only (`SearchRequest::new`) and hybrid (`with_text`, defaults: fetch_k
-//!    4·k = 40, rrf_k 60, weights 1), each with the vector side from the index and by exact
-//!    scan (`with_exact(true)`), and text-only (`SearchRequest::text`): MRR@10 and hits@10 of
-//!    the right chunk per class (the paraphrases also split by whether a synonym replaced one
-//!    of their words) and overall, the index's recall@10 against the exact scan, and the
-//!    first rare terms the text search missed (PostgreSQL's parser keeps a path, URL or
-//!    e-mail address as one lexeme: `measure_ingest.sh` does not match
-//!    `scripts/measure_ingest.sh`). Then `--rounds` *latency rounds* run the three searches
-//!    a service would (vector side from the index), interleaved, order rotated per query and
-//!    round: p50/p95 of each from its best round, and hybrid p50 ÷ vector-only p50 (with
-//!    exact vector sides too, from the quality pass).
-//!
-//! Progress goes to stderr; the table and, last, one JSON line go to stdout. Exit code 0, or
-//! 2 on any error.
+//! Method and targets: `docs/benchmark.md`.
 
 mod embedder;
 mod frozen;
@@ -40,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use embedstore::{Collection, IndexSpec, NewEmbedding, SearchPath, SearchRequest, Store};
 use embedstore_test_support::TestDatabase;
+use serde::Serialize;
 use serde_json::json;
 
 use self::frozen::{Class, Frozen, Query};
@@ -171,9 +142,10 @@ impl Kind {
 }
 
 /// MRR@10 and hits@10 of one search kind on one class (or all queries).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 struct Quality {
     class: &'static str,
+    #[serde(skip)]
     kind: Kind,
     queries: usize,
     mrr: f64,
@@ -183,8 +155,9 @@ struct Quality {
 }
 
 /// One search kind's latency.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 struct Timing {
+    #[serde(skip)]
     kind: Kind,
     p50_ms: f64,
     p95_ms: f64,
@@ -194,15 +167,19 @@ struct Timing {
 }
 
 /// One text search configuration's figures.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 struct ConfigFigures {
+    #[serde(rename = "config")]
     text_config: String,
     /// Per class and kind, from the quality pass.
+    #[serde(skip)]
     quality: Vec<Quality>,
     /// The latency rounds' kinds, best round each.
+    #[serde(skip)]
     latency: Vec<Timing>,
     /// Hybrid p50 ÷ vector-only p50, HNSW vector side, best rounds.
     hybrid_vector_p50_ratio: f64,
+    #[serde(rename = "round_ratios")]
     round_hybrid_vector_p50_ratios: Vec<f64>,
     /// The same ratio with exact vector sides, from the quality pass (one round).
     exact_hybrid_vector_p50_ratio: f64,
@@ -555,56 +532,23 @@ fn tables(report: &mut Report, configs: &[ConfigFigures]) {
         "config hybrid_vector_p50_ratio round_ratios exact_hybrid_vector_p50_ratio vector_answers_ann hybrid_vector_sides_ann exact_answers_exact hnsw_recall text_rare_term_misses",
     );
     for config in configs {
-        let name = json!(config.text_config);
+        let key = |kind: Kind| json!({"config": config.text_config, "search": kind.name()});
         for row in &config.quality {
-            quality.row(vec![
-                name.clone(),
-                json!(row.class),
-                json!(row.kind.name()),
-                json!(row.queries),
-                json!(row.mrr),
-                json!(row.hits),
-                json!(row.empty),
-            ]);
+            quality.record([key(row.kind), json!(row)]);
         }
         for timing in &config.latency {
-            latency.row(vec![
-                name.clone(),
-                json!(timing.kind.name()),
-                json!(timing.p50_ms),
-                json!(timing.p95_ms),
-                json!(timing.mean_ms),
-                json!(timing.p50_ratio_to_vector),
-                json!(timing.round_p50_ms),
-            ]);
+            latency.record([key(timing.kind), json!(timing)]);
         }
         // The exact kinds' p50 comes from the quality pass (one round).
-        for (kind, p50) in [
-            (Kind::VectorExact, config.exact_vector_p50_ms),
-            (Kind::HybridExact, config.exact_hybrid_p50_ms),
-        ] {
-            let null = serde_json::Value::Null;
-            latency.row(vec![
-                name.clone(),
-                json!(kind.name()),
-                json!(p50),
-                null.clone(),
-                null.clone(),
-                null.clone(),
-                null,
-            ]);
-        }
-        summary.row(vec![
-            name,
-            json!(config.hybrid_vector_p50_ratio),
-            json!(config.round_hybrid_vector_p50_ratios),
-            json!(config.exact_hybrid_vector_p50_ratio),
-            json!(config.vector_answers_ann),
-            json!(config.hybrid_vector_sides_ann),
-            json!(config.exact_answers_exact),
-            json!(config.hnsw_recall),
-            json!(config.text_rare_term_misses),
+        latency.record([
+            key(Kind::VectorExact),
+            json!({"p50_ms": config.exact_vector_p50_ms}),
         ]);
+        latency.record([
+            key(Kind::HybridExact),
+            json!({"p50_ms": config.exact_hybrid_p50_ms}),
+        ]);
+        summary.record(config);
     }
     report.table(quality).table(latency).table(summary);
 }

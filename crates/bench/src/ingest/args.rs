@@ -36,9 +36,6 @@ pub struct IngestArgs {
 impl IngestArgs {
     /// What clap cannot check: the naive sample is the first rows of the data, so it cannot be
     /// larger than the data.
-    ///
-    /// # Errors
-    /// The message to show when `--naive-sample` exceeds `--rows`.
     pub fn check(&self) -> Result<(), String> {
         if self.naive_sample > self.rows {
             return Err(format!(

@@ -36,19 +36,12 @@ pub fn copy_command(format: CopyFormat) -> String {
 
 /// `psql` sending `data` (already encoded for the target collection) as one COPY; timed
 /// from spawn to exit, the same way `embedstore ingest` is.
-///
-/// # Errors
-/// When `psql` cannot start or fails.
 pub fn psql_copy(database_url: &str, data: &Path, format: CopyFormat) -> BenchResult<Duration> {
     crate::baseline::psql::timed_copy(database_url, &copy_command(format), data)
 }
 
 /// The naive pattern: the first `sample` rows, each in its own `INSERT` committed on its own
 /// (autocommit), through a plain connection. Only the loop is timed; the rows are generated
-/// and their metadata parsed beforehand.
-///
-/// # Errors
-/// Any database failure.
 pub fn naive_inserts(
     database_url: &str,
     collection_id: i32,

@@ -22,9 +22,6 @@ pub struct Snapshot {
 }
 
 /// `collection`'s [`Snapshot`].
-///
-/// # Errors
-/// Any database failure.
 pub fn snapshot(conn: &mut PgConnection, collection: &Collection) -> BenchResult<Snapshot> {
     Ok(diesel::sql_query(
         "SELECT count(*) AS rows, max(updated_at)::text AS newest_update, \
@@ -70,9 +67,6 @@ struct Count {
 }
 
 /// A message when `collection` does not hold exactly `expected` rows.
-///
-/// # Errors
-/// Any database failure.
 pub fn row_count(
     conn: &mut PgConnection,
     collection: &Collection,
@@ -92,9 +86,6 @@ pub fn row_count(
 
 /// A message unless `expected` rows of `collection` equal the row with the same external id
 /// in `reference` in vector, content and metadata.
-///
-/// # Errors
-/// Any database failure.
 pub fn same_rows(
     conn: &mut PgConnection,
     collection: &Collection,

@@ -75,9 +75,6 @@ pub struct IngestRun {
 
 /// The `embedstore` binary: `explicit` when given, else the one next to this benchmark
 /// (`target/release/embedstore` when run through `scripts/dev bench`).
-///
-/// # Errors
-/// When there is no such file, with how to build it.
 pub fn locate(explicit: Option<&Path>) -> BenchResult<PathBuf> {
     let path = match explicit {
         Some(path) => path.to_owned(),
@@ -115,10 +112,6 @@ pub fn describe(collection: &str, files: &IngestFiles, mode: Mode, batch: Option
 }
 
 /// Runs `embedstore ingest` on `files` into `collection` and waits for it. The database URL
-/// goes through the environment, never the command line (where `ps` would show the password).
-///
-/// # Errors
-/// When the process cannot start, fails, or does not end with the JSON summary.
 pub fn run(
     binary: &Path,
     database_url: &str,
@@ -182,9 +175,6 @@ pub fn run(
 }
 
 /// The summary on the last non-empty line of `stdout`.
-///
-/// # Errors
-/// When there is no output, or the last line is not the JSON summary.
 pub fn parse_report(stdout: &str) -> Result<CliReport, String> {
     let line = stdout
         .lines()

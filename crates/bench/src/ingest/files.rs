@@ -1,6 +1,5 @@
 //! The files every path reads: `.npy` + JSONL for `embedstore ingest`, and the pre-encoded
 //! binary and text COPY streams for the `psql` baselines. All live in one [`ScratchDir`] that
-//! is removed when the benchmark ends, also on an error.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
@@ -21,9 +20,6 @@ pub struct ScratchDir(PathBuf);
 
 impl ScratchDir {
     /// Creates `embedstore-ingest-bench-<pid>-<n>` in the temporary directory.
-    ///
-    /// # Errors
-    /// When the directory cannot be created.
     pub fn new() -> io::Result<Self> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let path = std::env::temp_dir().join(format!(
@@ -59,9 +55,6 @@ pub struct IngestFiles {
 }
 
 /// Writes `rows` rows of `dimension` values as `<stem>.npy` and `<stem>.jsonl` in `dir`.
-///
-/// # Errors
-/// Any write failure.
 pub fn write_ingest_files(
     dir: &ScratchDir,
     stem: &str,
@@ -89,9 +82,6 @@ pub fn write_ingest_files(
 
 /// Writes the first `rows` rows for `collection_id` in PostgreSQL's binary COPY format;
 /// returns the file's size.
-///
-/// # Errors
-/// Any write failure.
 pub fn write_binary_copy(
     path: &Path,
     collection_id: i32,
@@ -116,9 +106,6 @@ pub fn write_binary_copy(
 
 /// Writes the first `rows` rows for `collection_id` in COPY text format; returns the file's
 /// size.
-///
-/// # Errors
-/// Any write failure.
 pub fn write_text_copy(
     path: &Path,
     collection_id: i32,

@@ -57,7 +57,6 @@ pub struct IngestOutcome {
 }
 
 /// The paths of a round, in the forward order. The unchanged re-run always follows the
-/// upsert it repeats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
     BinaryCopy,
@@ -86,9 +85,6 @@ const BACKWARD: [Step; 6] = [
 ];
 
 /// Runs `args.rounds` rounds (and the `--rss-rows` ingest) on `db`.
-///
-/// # Errors
-/// Any failure to write files, run a process or talk to the database.
 pub fn measure(db: &TestDatabase, args: &IngestArgs) -> BenchResult<IngestOutcome> {
     let cli = cli::locate(args.embedstore.as_deref())?;
     let dimension = usize::try_from(args.dim)?;

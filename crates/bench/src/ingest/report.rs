@@ -23,7 +23,7 @@ pub const NAIVE_TARGET: f64 = 100.0;
 pub const RSS_LIMIT_BYTES: u64 = 256 * 1024 * 1024;
 
 /// One `embedstore ingest` path: the best round's wall time and the CLI's own figures.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct CliFigures {
     ms: f64,
     rows_per_s: f64,
@@ -80,16 +80,10 @@ pub fn report(args: &IngestArgs, outcome: &IngestOutcome, elapsed: Duration) -> 
             round.naive
         }),
     ] {
-        let rate = rows_per_second(rows, best(pick));
-        paths.row(vec![
-            json!(format!("{label} ({rows} rows)")),
-            json!(round3(to_ms(best(pick)))),
-            json!(rate.round()),
-            json!(round3(rate / ceiling.max(f64::MIN_POSITIVE))),
-            Value::Null,
-            Value::Null,
-            Value::Null,
-        ]);
+        let (rate, ms) = (rows_per_second(rows, best(pick)), round3(to_ms(best(pick))));
+        let x_ceil = round3(rate / ceiling.max(f64::MIN_POSITIVE));
+        let path = format!("{label} ({rows} rows)");
+        paths.record(json!({"path": path, "ms": ms, "rows_per_s": rate.round(), "x_ceil": x_ceil}));
     }
     let naive_rate = rows_per_second(args.naive_sample, best(|round| round.naive));
     let mut peak = 0;
@@ -117,14 +111,10 @@ pub fn report(args: &IngestArgs, outcome: &IngestOutcome, elapsed: Duration) -> 
         let figures = cli_figures(args.rows, rounds.iter().map(pick));
         peak = peak.max(figures.peak_rss_bytes);
         let ratio = round3(figures.rows_per_s / ceiling.max(f64::MIN_POSITIVE));
-        paths.row(vec![
-            json!(label),
-            json!(figures.ms),
-            json!(figures.rows_per_s),
-            json!(ratio),
-            json!(figures.cli_rows_per_s),
-            json!(figures.batches),
-            json!(round3(mib(figures.peak_rss_bytes))),
+        let rss_mib = round3(mib(figures.peak_rss_bytes));
+        paths.record([
+            json!(figures),
+            json!({"path": label, "x_ceil": ratio, "rss_mib": rss_mib}),
         ]);
         report.target(
             &format!("{name}_vs_binary_copy"),

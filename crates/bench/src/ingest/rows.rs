@@ -1,8 +1,4 @@
 //! The ingest benchmark's rows, generated on demand from a seed.
-//!
-//! Every path (the `.npy` + JSONL files, the binary and text COPY files, the naive INSERTs)
-//! walks the same sequence, so all of them store the same rows — without ever holding
-//! 200,000 (or 1,000,000) vectors in memory at once.
 
 use embedstore_test_support::Rng;
 

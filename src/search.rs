@@ -103,21 +103,24 @@ impl Store {
         request: impl Into<SearchRequest>,
     ) -> Result<SearchResponse> {
         let request = request.into().into_spec();
-        let operation = uow::search_operation("autocommit", collection, &request, 1);
-        let request = request.validate_for(collection)?.into_inner();
-        let response = self.on_live_connection(|conn| {
-            let indexes = self.indexes.get(conn, collection)?;
-            Search {
-                conn,
-                collection,
-                indexes: &indexes,
-                request: &request,
-                scope: Scope::Autocommit,
-                memory: &self.indexes,
-            }
-            .run()
-        });
-        uow::searched(&operation, response)
+        let span = uow::search_span("autocommit", collection, &request, 1);
+        trace::traced(span, |operation| {
+            let request = request.validate_for(collection)?.into_inner();
+            let response = self.on_live_connection(|conn| {
+                let indexes = self.indexes.get(conn, collection)?;
+                Search {
+                    conn,
+                    collection,
+                    indexes: &indexes,
+                    request: &request,
+                    scope: Scope::Autocommit,
+                    memory: &self.indexes,
+                }
+                .run()
+            })?;
+            uow::searched(operation, std::slice::from_ref(&response));
+            Ok(response)
+        })
     }
 
     /// The same search for every vector in `queries`, in one statement (one round trip), one
@@ -142,21 +145,24 @@ impl Store {
         }
         let queries: Vec<VectorValue> = queries.iter().cloned().map(Into::into).collect();
         let queries = queries.as_slice();
-        let operation = uow::search_operation("batch", collection, &template, queries.len());
-        let request = validate_batch(collection, queries, &template)?;
-        let responses = self.on_live_connection(|conn| {
-            let indexes = self.indexes.get(conn, collection)?;
-            Search {
-                conn,
-                collection,
-                indexes: &indexes,
-                request: &request,
-                scope: Scope::Autocommit,
-                memory: &self.indexes,
-            }
-            .run_many(queries)
-        });
-        uow::searched(&operation, responses)
+        let span = uow::search_span("batch", collection, &template, queries.len());
+        trace::traced(span, |operation| {
+            let request = validate_batch(collection, queries, &template)?;
+            let responses = self.on_live_connection(|conn| {
+                let indexes = self.indexes.get(conn, collection)?;
+                Search {
+                    conn,
+                    collection,
+                    indexes: &indexes,
+                    request: &request,
+                    scope: Scope::Autocommit,
+                    memory: &self.indexes,
+                }
+                .run_many(queries)
+            })?;
+            uow::searched(operation, &responses);
+            Ok(responses)
+        })
     }
 
     /// Measures recall@k of `request.request`'s settings: each query is answered as requested

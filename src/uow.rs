@@ -3,6 +3,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 use diesel::PgConnection;
+use tracing::Span;
 
 use crate::dto::{IterativeScan, SearchRequest, SearchSpec};
 use crate::error::{Error, Result};
@@ -56,19 +57,22 @@ impl UnitOfWork<'_> {
         request: impl Into<SearchRequest>,
     ) -> Result<SearchResponse> {
         let request = request.into().into_spec();
-        let operation = search_operation("transaction", collection, &request, 1);
-        let request = request.validate_for(collection)?.into_inner();
-        let indexes = self.indexes.get(self.conn, collection)?;
-        let response = Search {
-            conn: self.conn,
-            collection,
-            indexes: &indexes,
-            request: &request,
-            scope: Scope::Transaction,
-            memory: self.indexes,
-        }
-        .run();
-        searched(&operation, response)
+        let span = search_span("transaction", collection, &request, 1);
+        trace::traced(span, |operation| {
+            let request = request.validate_for(collection)?.into_inner();
+            let indexes = self.indexes.get(self.conn, collection)?;
+            let response = Search {
+                conn: self.conn,
+                collection,
+                indexes: &indexes,
+                request: &request,
+                scope: Scope::Transaction,
+                memory: self.indexes,
+            }
+            .run()?;
+            searched(operation, std::slice::from_ref(&response));
+            Ok(response)
+        })
     }
 
     /// The server's `EXPLAIN` of the exact statement [`UnitOfWork::search`] sends for this
@@ -82,19 +86,20 @@ impl UnitOfWork<'_> {
         request: impl Into<SearchRequest>,
     ) -> Result<String> {
         let request = request.into().into_spec();
-        let operation = search_operation("explain", collection, &request, 1);
-        let request = request.validate_for(collection)?.into_inner();
-        let indexes = self.indexes.get(self.conn, collection)?;
-        let plan = Search {
-            conn: self.conn,
-            collection,
-            indexes: &indexes,
-            request: &request,
-            scope: Scope::Transaction,
-            memory: self.indexes,
-        }
-        .explain();
-        operation.finish(plan)
+        let span = search_span("explain", collection, &request, 1);
+        trace::traced(span, |_| {
+            let request = request.validate_for(collection)?.into_inner();
+            let indexes = self.indexes.get(self.conn, collection)?;
+            Search {
+                conn: self.conn,
+                collection,
+                indexes: &indexes,
+                request: &request,
+                scope: Scope::Transaction,
+                memory: self.indexes,
+            }
+            .explain()
+        })
     }
 
     /// The transaction's connection, to run your own diesel queries (e.g. joins with your
@@ -121,13 +126,13 @@ impl UnitOfWork<'_> {
 /// The span of a search (`mode`: `transaction`, `autocommit`, `batch` or `explain`) over
 /// `queries` query vectors: the collection, `k` and the settings asked for — never the vector
 /// or the filter's values, only whether there is a filter.
-pub(crate) fn search_operation(
+pub(crate) fn search_span(
     mode: &'static str,
     collection: &Collection,
     request: &SearchSpec,
     queries: usize,
-) -> Operation {
-    Operation::start(trace::span!(
+) -> Span {
+    trace::span!(
         "search",
         mode,
         collection = %collection.name,
@@ -146,28 +151,24 @@ pub(crate) fn search_operation(
         exact = tracing::field::Empty,
         returned = tracing::field::Empty,
         estimated_matches = tracing::field::Empty,
-    ))
+    )
 }
 
 /// Records what the planner did and how many hits came back (the first response's path for a
-/// batch, whose queries share one statement), and passes the responses through.
-pub(crate) fn searched<R: Responses>(operation: &Operation, outcome: Result<R>) -> Result<R> {
-    if let Ok(responses) = &outcome {
-        let responses = responses.responses();
-        if let Some(first) = responses.first() {
-            operation.record("path", path_name(first.path));
-            operation.record("exact", responses.iter().all(|response| response.exact));
-            if let Some(estimate) = first.estimated_matches {
-                operation.record("estimated_matches", estimate);
-            }
+/// batch, whose queries share one statement).
+pub(crate) fn searched(operation: &Operation, responses: &[SearchResponse]) {
+    if let Some(first) = responses.first() {
+        operation.record("path", path_name(first.path));
+        operation.record("exact", responses.iter().all(|response| response.exact));
+        if let Some(estimate) = first.estimated_matches {
+            operation.record("estimated_matches", estimate);
         }
-        let returned: u64 = responses
-            .iter()
-            .map(|response| u64::from(response.returned))
-            .sum();
-        operation.record("returned", returned);
     }
-    operation.finish(outcome)
+    let returned: u64 = responses
+        .iter()
+        .map(|response| u64::from(response.returned))
+        .sum();
+    operation.record("returned", returned);
 }
 
 /// The planner's path as the span records it: the statement shape that answered.
@@ -178,24 +179,6 @@ fn path_name(path: SearchPath) -> &'static str {
         SearchPath::AnnThenExact => "ann_then_exact",
         SearchPath::Text => "text",
         SearchPath::Hybrid => "hybrid",
-    }
-}
-
-/// One search response or several (a batch), for [`searched`].
-pub(crate) trait Responses {
-    /// The responses.
-    fn responses(&self) -> &[SearchResponse];
-}
-
-impl Responses for SearchResponse {
-    fn responses(&self) -> &[SearchResponse] {
-        std::slice::from_ref(self)
-    }
-}
-
-impl Responses for Vec<SearchResponse> {
-    fn responses(&self) -> &[SearchResponse] {
-        self
     }
 }
 

@@ -151,6 +151,12 @@ fn store_operations_are_traced_with_their_facts_and_without_secrets() {
             .unwrap();
         let plain = SearchRequest::vector(VECTOR.to_vec(), 7).with_ef_search(64);
         store.search(&docs, plain).unwrap();
+        // A refused search still ends its span, with the error's kind.
+        assert!(
+            store
+                .search(&docs, SearchRequest::vector(vec![1.0; 3], 5))
+                .is_err()
+        );
         store
             .measure_recall(&docs, &RecallRequest::sample(3, 5))
             .unwrap();
@@ -259,6 +265,13 @@ fn store_operations_are_traced_with_their_facts_and_without_secrets() {
     });
     assert_eq!(field(&handle, "collection"), "traced");
     assert_eq!(field(&handle, "from_cache"), "false");
+    let refused_search = find("search", &|span| span.fields.contains_key("error"));
+    assert_eq!(field(&refused_search, "error"), "validation");
+    assert_eq!(field(&refused_search, "mode"), "autocommit");
+    assert!(
+        !refused_search.fields.contains_key("path"),
+        "{refused_search:?}"
+    );
     let missing = find("lookup", &|span| span.fields.contains_key("error"));
     assert_eq!(field(&missing, "error"), "not_found");
     assert!(!missing.fields.contains_key("collection"), "{missing:?}");

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::dto::search::options::SearchOptions;
-use crate::dto::search::spec::{SearchSpec, TextSpec};
+use crate::dto::search::spec::SearchSpec;
 use crate::filter::{FieldPath, Filter};
 use crate::vector::VectorValue;
 
@@ -371,38 +371,10 @@ impl SearchRequest {
         }
     }
 
-    /// The flat form the planner reads (crate-internal).
+    /// The flat form the planner reads (crate-internal): the JSON form's fields, validated
+    /// later against the collection.
     pub(crate) fn into_spec(self) -> SearchSpec {
-        match self {
-            SearchRequest::Vector(search) => {
-                let mut spec = SearchSpec::base(search.vector, search.k, search.filter);
-                spec.include(search.include).ann(search.ann);
-                spec.max_distance = search.max_distance;
-                spec.min_score = search.min_score;
-                match search.shape {
-                    Shape::Nearest => {}
-                    Shape::After(after) => spec.after = Some(after),
-                    Shape::Mmr(mmr) => spec.mmr = Some(mmr),
-                    Shape::Grouped(group_by) => spec.group_by = Some(group_by),
-                }
-                spec
-            }
-            SearchRequest::Text(search) => {
-                let mut spec = SearchSpec::base(VectorValue::default(), search.k, search.filter);
-                spec.include(search.include);
-                spec.vector_required = false;
-                spec.min_score = search.min_score;
-                spec.text = Some(TextSpec::new(search.text, Fusion::default()));
-                spec
-            }
-            SearchRequest::Hybrid(search) => {
-                let mut spec = SearchSpec::base(search.vector, search.k, search.filter);
-                spec.include(search.include).ann(search.ann);
-                spec.max_distance = search.max_distance;
-                spec.min_score = search.min_score;
-                spec.text = Some(TextSpec::new(search.text, search.fusion));
-                spec
-            }
-        }
+        let vector_required = !matches!(self, SearchRequest::Text(_));
+        SearchSpec::from_options(SearchOptions::from(self), vector_required)
     }
 }

@@ -6,9 +6,8 @@
 use garde::{Valid, Validate};
 
 use crate::dto::rules::CollectionRules;
-use crate::dto::search::request::{
-    AnnOptions, Fusion, GroupBy, Include, IterativeScan, Mmr, SearchAfter,
-};
+use crate::dto::search::options::{SearchOptions, TextOptions};
+use crate::dto::search::request::{GroupBy, IterativeScan, Mmr, SearchAfter};
 use crate::dto::search::{
     DEFAULT_RERANK_FACTOR, MAX_GROUPED_HITS, MAX_K, MAX_RERANK_CANDIDATES, MAX_TEXT_QUERY_BYTES,
 };
@@ -75,17 +74,19 @@ pub(crate) struct TextSpec {
     pub text_weight: Option<f64>,
 }
 
-impl TextSpec {
-    pub(crate) fn new(query: String, fusion: Fusion) -> Self {
+impl From<TextOptions> for TextSpec {
+    fn from(text: TextOptions) -> Self {
         Self {
-            query,
-            fetch_k: fusion.fetch_k,
-            rrf_k: fusion.rrf_k,
-            vector_weight: fusion.vector_weight,
-            text_weight: fusion.text_weight,
+            query: text.query,
+            fetch_k: text.fetch_k,
+            rrf_k: text.rrf_k,
+            vector_weight: text.vector_weight,
+            text_weight: text.text_weight,
         }
     }
+}
 
+impl TextSpec {
     /// Candidates per side for a search of `k`.
     pub(crate) fn fetch_k_for(&self, k: u32) -> u32 {
         self.fetch_k
@@ -95,49 +96,31 @@ impl TextSpec {
 }
 
 impl SearchSpec {
-    /// A plain search of `k` with default settings.
-    pub(crate) fn base(vector: VectorValue, k: u32, filter: Option<Filter>) -> Self {
-        let include = Include::default();
+    /// The spec of a search stated in the flat form; `vector_required` for the kinds that have a
+    /// vector side (vector and hybrid searches).
+    pub(crate) fn from_options(options: SearchOptions, vector_required: bool) -> Self {
         Self {
-            vector_required: true,
-            vector,
-            k,
-            include_content: include.content,
-            include_vector: include.vector,
-            include_metadata: include.metadata,
-            ef_search: None,
-            probes: None,
-            iterative: None,
-            max_scan_tuples: None,
-            exact: false,
-            filter,
-            max_distance: None,
-            min_score: None,
-            after: None,
-            exact_threshold: None,
-            rerank_factor: None,
-            mmr: None,
-            group_by: None,
-            text: None,
+            vector: options.vector,
+            vector_required,
+            k: options.k,
+            include_content: options.include_content,
+            include_vector: options.include_vector,
+            include_metadata: options.include_metadata,
+            ef_search: options.ef_search,
+            probes: options.probes,
+            iterative: options.iterative,
+            max_scan_tuples: options.max_scan_tuples,
+            exact: options.exact,
+            filter: options.filter,
+            max_distance: options.max_distance,
+            min_score: options.min_score,
+            after: options.after,
+            exact_threshold: options.exact_threshold,
+            rerank_factor: options.rerank_factor,
+            mmr: options.mmr,
+            group_by: options.group_by,
+            text: options.text.map(TextSpec::from),
         }
-    }
-
-    pub(crate) fn include(&mut self, include: Include) -> &mut Self {
-        self.include_content = include.content;
-        self.include_vector = include.vector;
-        self.include_metadata = include.metadata;
-        self
-    }
-
-    pub(crate) fn ann(&mut self, ann: AnnOptions) -> &mut Self {
-        self.exact = ann.exact;
-        self.ef_search = ann.ef_search;
-        self.probes = ann.probes;
-        self.iterative = ann.iterative;
-        self.max_scan_tuples = ann.max_scan_tuples;
-        self.exact_threshold = ann.exact_threshold;
-        self.rerank_factor = ann.rerank_factor;
-        self
     }
 
     /// The same search for another query vector (batch search, recall probes).
@@ -311,7 +294,9 @@ fn filter_fits(filter: &Option<Filter>, _: &CollectionRules) -> garde::Result {
 #[cfg(test)]
 impl SearchSpec {
     pub(crate) fn new(vector: impl Into<VectorValue>, k: u32) -> Self {
-        Self::base(vector.into(), k, None)
+        let mut options = SearchOptions::new(k);
+        options.vector = vector.into();
+        Self::from_options(options, true)
     }
 
     pub(crate) fn with_filter(mut self, filter: Filter) -> Self {
@@ -360,7 +345,7 @@ impl SearchSpec {
     }
 
     pub(crate) fn with_text(mut self, query: &str) -> Self {
-        self.text = Some(TextSpec::new(query.to_owned(), Fusion::default()));
+        self.text = Some(TextSpec::from(TextOptions::query(query)));
         self
     }
 

@@ -66,8 +66,8 @@ pub use ingest::{
 pub use metric::{Metric, Quantization, UnknownMetric};
 pub use models::{Alias, Collection, CollectionId, Embedding};
 pub use repo::{
-    Aliases, Collections, Embeddings, IgnoredOption, MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest,
-    SearchHit, SearchPath, SearchResponse, WriteSummary,
+    Aliases, AppliedSetting, Collections, Embeddings, IgnoredOption, MAX_SCROLL_LIMIT, ScrollPage,
+    ScrollRequest, SearchHit, SearchPath, SearchResponse, WriteSummary,
 };
 pub use retry::RetryPolicy;
 pub use search::{MAX_BATCH, RecallQueries, RecallReport, RecallRequest};

@@ -28,4 +28,4 @@ pub use collections::Collections;
 pub use embeddings::Embeddings;
 pub use filtered::{MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest};
 pub use rows::WriteSummary;
-pub use search::{IgnoredOption, SearchHit, SearchPath, SearchResponse};
+pub use search::{AppliedSetting, IgnoredOption, SearchHit, SearchPath, SearchResponse};

@@ -159,8 +159,35 @@ fn options_that_do_not_act_on_the_path_taken_are_reported_as_ignored() {
         .indexes(&collection)
         .create(&IndexSpec::hnsw(), None)
         .unwrap();
+    assert!(exact.settings.is_empty(), "no index, no setting: {exact:?}");
     let ann = store.search(&collection, &tuned).unwrap();
     assert_eq!(ann.path, SearchPath::Ann);
+    // The settings the ANN statement set, with the values that took effect.
+    let settings: Vec<(&str, &str)> = ann
+        .settings
+        .iter()
+        .map(|setting| (setting.name, setting.value.as_str()))
+        .collect();
+    assert!(settings.contains(&("hnsw.ef_search", "64")), "{settings:?}");
+    assert!(
+        settings.contains(&("hnsw.iterative_scan", "off")),
+        "{settings:?}"
+    );
+    // ef_search below k is raised to k, and the response says so.
+    let raised = store
+        .search(
+            &collection,
+            SearchRequest::vector(items[3].vector.clone(), 100).with_ef_search(40),
+        )
+        .unwrap();
+    assert!(
+        raised
+            .settings
+            .iter()
+            .any(|setting| setting.name == "hnsw.ef_search" && setting.value == "100"),
+        "{:?}",
+        raised.settings
+    );
     let options: Vec<&str> = ignored(&ann).iter().map(|(option, _)| *option).collect();
     assert_eq!(options, ["probes", "rerank_factor", "exact_threshold"]);
     // Nothing set that could be ignored: nothing reported, and nothing in the JSON form.

@@ -496,6 +496,15 @@ fn write_answer(
             path_text(&answer.response)
         )?;
     }
+    if !answer.response.settings.is_empty() {
+        let settings: Vec<String> = answer
+            .response
+            .settings
+            .iter()
+            .map(|setting| format!("{}={}", setting.name, setting.value))
+            .collect();
+        writeln!(out, "{indent}settings: {}", settings.join(", "))?;
+    }
     for ignored in &answer.response.ignored {
         writeln!(
             out,

@@ -68,7 +68,7 @@ use crate::repo::collections::ensure_partition;
 use crate::vector::VectorValue;
 
 pub use ignored::IgnoredOption;
-pub use response::{SearchHit, SearchPath, SearchResponse};
+pub use response::{AppliedSetting, SearchHit, SearchPath, SearchResponse};
 
 pub(crate) use context::{Scope, Search};
 pub(crate) use memory::PlannerMemory;

@@ -8,8 +8,10 @@ use crate::error::Result;
 use crate::repo::search::context::{Search, Target};
 use crate::repo::search::ignored::{exact_because, ignored};
 use crate::repo::search::memory::PlannerMemory;
-use crate::repo::search::plan::{Decision, Mode, decide, load, needs_fallback, with_index_forced};
-use crate::repo::search::response::{HitRow, SearchPath, SearchResponse, respond};
+use crate::repo::search::plan::{
+    Decision, Mode, decide, load, needs_fallback, settings, with_index_forced,
+};
+use crate::repo::search::response::{AppliedSetting, HitRow, SearchPath, SearchResponse, respond};
 use crate::repo::search::vector::statement;
 use crate::vector::VectorValue;
 
@@ -79,6 +81,9 @@ fn answer(
     let mut response = respond(target.collection, request, rows, path, decision.matched);
     let because = exact_because(request, target.indexes.ann);
     response.ignored = ignored(request, decision.mode, because, decision.matched.is_some());
+    if let Mode::Ann(method, quantization) = decision.mode {
+        response.settings = AppliedSetting::all(settings(method, quantization, request));
+    }
     if let (Mode::Ann(_, Some(_)), SearchPath::Ann) = (decision.mode, path) {
         response.reranked = Some(request.rerank_candidates());
     }

@@ -201,12 +201,11 @@ pub(super) fn push_settings(
     quantization: Option<Quantization>,
     request: &SearchSpec,
 ) {
-    let settings = match method {
-        IndexMethod::Hnsw => hnsw_settings(quantization, request),
-        IndexMethod::IvfFlat => ivfflat_settings(request),
-    };
     sql.push("(SELECT concat(");
-    for (index, (name, value)) in settings.into_iter().enumerate() {
+    for (index, (name, value)) in settings(method, quantization, request)
+        .into_iter()
+        .enumerate()
+    {
         if index > 0 {
             sql.push(", ");
         }
@@ -255,6 +254,20 @@ fn serves(layout: &PayloadLayout, filter: &Filter) -> bool {
 }
 
 /// HNSW's settings: `ef_search`, the iterative scan, `max_scan_tuples`.
+/// pgvector's settings a search on the index `method` (with `quantization`) sets inside its
+/// statement, with the values it sets: what [`push_settings`] renders, and what the response
+/// reports as [`SearchResponse::settings`](crate::SearchResponse::settings).
+pub(super) fn settings(
+    method: IndexMethod,
+    quantization: Option<Quantization>,
+    request: &SearchSpec,
+) -> Vec<(&'static str, String)> {
+    match method {
+        IndexMethod::Hnsw => hnsw_settings(quantization, request),
+        IndexMethod::IvfFlat => ivfflat_settings(request),
+    }
+}
+
 fn hnsw_settings(
     quantization: Option<Quantization>,
     request: &SearchSpec,

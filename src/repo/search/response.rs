@@ -62,6 +62,31 @@ pub struct SearchResponse {
     /// option acted.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub ignored: Vec<IgnoredOption>,
+    /// pgvector's settings the ANN statement set, with the values that took effect
+    /// (`hnsw.ef_search` raised to `k`, the iterative-scan mode embedstore chose, …); empty
+    /// when no ANN index was used.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<AppliedSetting>,
+}
+
+/// One of pgvector's settings as a search set it: `hnsw.ef_search` = `"100"`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct AppliedSetting {
+    /// The setting's name (`hnsw.ef_search`, `hnsw.iterative_scan`, `ivfflat.probes`, …).
+    pub name: &'static str,
+    /// Its value, as PostgreSQL's `set_config` took it.
+    pub value: String,
+}
+
+impl AppliedSetting {
+    /// The settings `pairs` as the response reports them.
+    pub(super) fn all(pairs: Vec<(&'static str, String)>) -> Vec<Self> {
+        pairs
+            .into_iter()
+            .map(|(name, value)| Self { name, value })
+            .collect()
+    }
 }
 
 /// One neighbour.
@@ -129,6 +154,7 @@ impl SearchResponse {
             reranked: None,
             hits,
             ignored: Vec::new(),
+            settings: Vec::new(),
         }
     }
 }
@@ -209,6 +235,7 @@ pub(super) fn response(
         reranked: None,
         hits,
         ignored: Vec::new(),
+        settings: Vec::new(),
     }
 }
 

@@ -13,9 +13,9 @@ use crate::dto::{DEFAULT_RRF_K, SearchSpec};
 use crate::error::Result;
 use crate::repo::search::context::{Search, Target};
 use crate::repo::search::ignored::{exact_because, ignored};
-use crate::repo::search::plan::{Mode, decide, needs_fallback, with_index_forced};
+use crate::repo::search::plan::{Mode, decide, needs_fallback, settings, with_index_forced};
 use crate::repo::search::response::{
-    HitRow, SearchHit, SearchPath, SearchResponse, kept, response, to_hit,
+    AppliedSetting, HitRow, SearchHit, SearchPath, SearchResponse, kept, response, to_hit,
 };
 use crate::repo::search::vector::{hit_columns, statement_into};
 use crate::repo::text_index::{document_sql, plain_name};
@@ -158,6 +158,9 @@ fn one(search: &mut Search<'_>, query: &VectorValue) -> Result<SearchResponse> {
     let mut response = response(request, hits, exact, path, matched);
     let because = exact_because(&side, target.indexes.ann);
     response.ignored = ignored(&side, mode, because, matched.is_some());
+    if let Mode::Ann(method, quantization) = mode {
+        response.settings = AppliedSetting::all(settings(method, quantization, &side));
+    }
     Ok(response)
 }
 

@@ -393,6 +393,10 @@ fn quantized_indexes_are_built_reported_and_searched_with_an_exact_rerank() {
         unranked.contains("ignored: rerank_factor (the index is not quantized"),
         "{unranked}"
     );
+    assert!(
+        unranked.contains("settings: hnsw.ef_search=40, hnsw.iterative_scan=off"),
+        "{unranked}"
+    );
     let refused = fails(
         &db,
         &[

@@ -557,24 +557,6 @@ fn tables(report: &mut Report, configs: &[ConfigFigures]) {
 mod tests {
     use super::*;
 
-    fn parse(line: &str) -> Result<HybridArgs, clap::Error> {
-        crate::args::parse_as(line)
-    }
-
-    #[test]
-    fn hybrid_flags_parse() {
-        let args = parse("").unwrap();
-        assert_eq!((args.queries, args.rounds), (300, 3));
-        assert_eq!(args.text_config, ["simple", "english"]);
-        assert!(!args.dry_run);
-        let args = parse("--queries 20 --text-config english").unwrap();
-        assert_eq!(args.text_config, ["english"]);
-        assert_eq!(args.queries, 20);
-        for refused in ["--queries 0", "--rows 5", "--rounds 0", "--repo-only"] {
-            assert!(parse(refused).is_err(), "{refused}");
-        }
-    }
-
     /// A tiny run on the real server (`TEST_DATABASE_URL` / `DATABASE_URL`): the frozen
     /// corpus, eight queries of each class, one configuration, one round.
     #[test]

@@ -154,48 +154,6 @@ struct Quality {
     empty: usize,
 }
 
-/// One search kind's latency.
-#[derive(Debug, Clone, Serialize)]
-struct Timing {
-    #[serde(skip)]
-    kind: Kind,
-    p50_ms: f64,
-    p95_ms: f64,
-    mean_ms: f64,
-    p50_ratio_to_vector: f64,
-    round_p50_ms: Vec<f64>,
-}
-
-/// One text search configuration's figures.
-#[derive(Debug, Clone, Serialize)]
-struct ConfigFigures {
-    #[serde(rename = "config")]
-    text_config: String,
-    /// Per class and kind, from the quality pass.
-    #[serde(skip)]
-    quality: Vec<Quality>,
-    /// The latency rounds' kinds, best round each.
-    #[serde(skip)]
-    latency: Vec<Timing>,
-    /// Hybrid p50 ÷ vector-only p50, HNSW vector side, best rounds.
-    hybrid_vector_p50_ratio: f64,
-    #[serde(rename = "round_ratios")]
-    round_hybrid_vector_p50_ratios: Vec<f64>,
-    /// The same ratio with exact vector sides, from the quality pass (one round).
-    exact_hybrid_vector_p50_ratio: f64,
-    exact_vector_p50_ms: f64,
-    exact_hybrid_p50_ms: f64,
-    /// Quality pass: vector-only answers from the HNSW index, hybrid answers whose vector side
-    /// came from it, and answers of the exact kinds that were exact.
-    vector_answers_ann: usize,
-    hybrid_vector_sides_ann: usize,
-    exact_answers_exact: usize,
-    /// Vector-only recall@k of the HNSW index: the share of the exact scan's k hits it found.
-    hnsw_recall: f64,
-    /// The first rare-term queries whose chunk the text search did not return.
-    text_rare_term_misses: Vec<String>,
-}
-
 /// Builds, measures and prints; the report, or `None` after a dry run.
 fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
     let started = Instant::now();
@@ -249,19 +207,21 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
     // pgvector's default maintenance_work_mem is ample for this corpus.
     let spec = IndexSpec::hnsw().m(M).ef_construction(EF_CONSTRUCTION);
     let build = indexes.build_index(&spec, false)?;
-    let mut configs = Vec::new();
+    let mut tables = tables();
     for (number, config) in args.text_config.iter().enumerate() {
         eprintln!("text index `{config}` …");
         indexes.text_index(config, number > 0)?;
         library::analyze(url, &collection, true)?;
-        configs.push(measure(
+        let vectors = &query_vectors;
+        measure(
             store,
             &collection,
             config,
             queries,
-            &query_vectors,
+            vectors,
             args,
-        )?);
+            &mut tables,
+        )?;
     }
     drop(db);
     let title = format!(
@@ -281,7 +241,7 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
         .figure("hnsw_build_s", round4(build.elapsed.as_secs_f64()))
         .figure("hnsw_size_bytes", build.size_bytes)
         .figure("rounds", args.rounds);
-    tables(&mut report, &configs);
+    tables.into_iter().for_each(|table| _ = report.table(table));
     report.figure("seconds", round4(started.elapsed().as_secs_f64()));
     report.print();
     Ok(Some(report))
@@ -300,7 +260,7 @@ fn rank_of(hits: &[embedstore::SearchHit], target: &str) -> Option<usize> {
 
 /// Runs every query once as all five searches (the quality pass), then `rounds` times as the
 /// three with the vector side from the index (the latency rounds); each query's searches in
-/// an order rotated per query and round.
+/// an order rotated per query and round. Records the configuration's rows into `tables`.
 fn measure(
     store: &Store,
     collection: &Collection,
@@ -308,7 +268,8 @@ fn measure(
     queries: &[Query],
     vectors: &[Vec<f32>],
     args: &HybridArgs,
-) -> BenchResult<ConfigFigures> {
+    tables: &mut [Table; 3],
+) -> BenchResult<()> {
     for (query, vector) in queries.iter().zip(vectors).cycle().take(args.warmup) {
         for kind in ALL_KINDS {
             store.search(collection, kind.request(query, vector))?;
@@ -353,9 +314,12 @@ fn measure(
             }
         }
     }
-    let mut quality = Vec::new();
+    let [quality_table, latency_table, configs_table] = tables;
+    let key = |kind: Kind| json!({"config": config, "search": kind.name()});
     for (slot, kind) in ALL_KINDS.iter().enumerate() {
-        quality.extend(quality_rows(queries, &ranks[slot], &empty[slot], *kind));
+        for row in quality_rows(queries, &ranks[slot], &empty[slot], *kind) {
+            quality_table.record([key(row.kind), json!(row)]);
+        }
     }
     let overlap: f64 = exact_ids
         .iter()
@@ -379,7 +343,7 @@ fn measure(
         .iter()
         .position(|kind| *kind == Kind::Text)
         .ok_or("unknown kind")?;
-    let text_rare_term_misses = queries
+    let text_rare_term_misses: Vec<String> = queries
         .iter()
         .zip(&ranks[text_slot])
         .filter(|(query, rank)| query.class == Class::RareTerm && rank.is_none())
@@ -419,40 +383,44 @@ fn measure(
     }
     let best: Vec<Latency> = best.into_iter().collect::<Option<_>>().ok_or("no rounds")?;
     let vector_p50 = best[0].p50_ms.max(f64::MIN_POSITIVE);
-    let latency = TIMED_KINDS
-        .iter()
-        .enumerate()
-        .map(|(slot, kind)| Timing {
-            kind: *kind,
-            p50_ms: round4(best[slot].p50_ms),
-            p95_ms: round4(best[slot].p95_ms),
-            mean_ms: round4(best[slot].mean_ms),
-            p50_ratio_to_vector: round4(best[slot].p50_ms / vector_p50),
-            round_p50_ms: round_p50[slot].clone(),
-        })
-        .collect();
-    let round_ratios = round_p50[2]
+    for (slot, kind) in TIMED_KINDS.iter().enumerate() {
+        latency_table.record([
+            key(*kind),
+            json!({
+                "p50_ms": round4(best[slot].p50_ms),
+                "p95_ms": round4(best[slot].p95_ms),
+                "mean_ms": round4(best[slot].mean_ms),
+                "p50_ratio_to_vector": round4(best[slot].p50_ms / vector_p50),
+                "round_p50_ms": round_p50[slot],
+            }),
+        ]);
+    }
+    // The exact kinds' p50 comes from the quality pass (one round).
+    for (kind, p50) in [
+        (Kind::VectorExact, exact_vector_p50),
+        (Kind::HybridExact, exact_hybrid_p50),
+    ] {
+        latency_table.record([key(kind), json!({"p50_ms": round4(p50)})]);
+    }
+    let round_ratios: Vec<f64> = round_p50[2]
         .iter()
         .zip(&round_p50[0])
         .map(|(hybrid, vector)| round4(hybrid / vector.max(f64::MIN_POSITIVE)))
         .collect();
-    Ok(ConfigFigures {
-        text_config: config.to_owned(),
-        quality,
-        latency,
-        hybrid_vector_p50_ratio: round4(best[2].p50_ms / vector_p50),
-        round_hybrid_vector_p50_ratios: round_ratios,
-        exact_hybrid_vector_p50_ratio: round4(
-            exact_hybrid_p50 / exact_vector_p50.max(f64::MIN_POSITIVE),
-        ),
-        exact_vector_p50_ms: round4(exact_vector_p50),
-        exact_hybrid_p50_ms: round4(exact_hybrid_p50),
-        vector_answers_ann,
-        hybrid_vector_sides_ann,
-        exact_answers_exact,
-        hnsw_recall,
-        text_rare_term_misses,
-    })
+    // Hybrid p50 ÷ vector-only p50 (HNSW vector side, best rounds; exact: the quality pass);
+    // answers that came from the index, or were exact, as asked; HNSW recall@k.
+    configs_table.record(json!({
+        "config": config,
+        "hybrid_vector_p50_ratio": round4(best[2].p50_ms / vector_p50),
+        "round_ratios": round_ratios,
+        "exact_hybrid_vector_p50_ratio": round4(exact_hybrid_p50 / exact_vector_p50.max(f64::MIN_POSITIVE)),
+        "vector_answers_ann": vector_answers_ann,
+        "hybrid_vector_sides_ann": hybrid_vector_sides_ann,
+        "exact_answers_exact": exact_answers_exact,
+        "hnsw_recall": hnsw_recall,
+        "text_rare_term_misses": text_rare_term_misses,
+    }));
+    Ok(())
 }
 
 /// MRR@10, hits@10 and empty answers of `kind` per reported class, from each query's rank of
@@ -519,38 +487,21 @@ fn print_dry_run(corpus: &Frozen, rare: usize, paraphrase: usize) {
     }
 }
 
-/// Each configuration's quality (MRR@10 and hits@10 of the right chunk per class and search),
-/// latency (best of the interleaved rounds) and index figures.
-fn tables(report: &mut Report, configs: &[ConfigFigures]) {
-    let mut quality = Table::new("quality", "config class search queries mrr hits empty");
-    let mut latency = Table::new(
-        "latency",
-        "config search p50_ms p95_ms mean_ms p50_ratio_to_vector round_p50_ms",
-    );
-    let mut summary = Table::new(
-        "configs",
-        "config hybrid_vector_p50_ratio round_ratios exact_hybrid_vector_p50_ratio vector_answers_ann hybrid_vector_sides_ann exact_answers_exact hnsw_recall text_rare_term_misses",
-    );
-    for config in configs {
-        let key = |kind: Kind| json!({"config": config.text_config, "search": kind.name()});
-        for row in &config.quality {
-            quality.record([key(row.kind), json!(row)]);
-        }
-        for timing in &config.latency {
-            latency.record([key(timing.kind), json!(timing)]);
-        }
-        // The exact kinds' p50 comes from the quality pass (one round).
-        latency.record([
-            key(Kind::VectorExact),
-            json!({"p50_ms": config.exact_vector_p50_ms}),
-        ]);
-        latency.record([
-            key(Kind::HybridExact),
-            json!({"p50_ms": config.exact_hybrid_p50_ms}),
-        ]);
-        summary.record(config);
-    }
-    report.table(quality).table(latency).table(summary);
+/// The tables each configuration records its rows into: quality (MRR@10 and hits@10 of the
+/// right chunk per class and search), latency (best of the interleaved rounds) and the
+/// configuration's ratios and index figures.
+fn tables() -> [Table; 3] {
+    [
+        Table::new("quality", "config class search queries mrr hits empty"),
+        Table::new(
+            "latency",
+            "config search p50_ms p95_ms mean_ms p50_ratio_to_vector round_p50_ms",
+        ),
+        Table::new(
+            "configs",
+            "config hybrid_vector_p50_ratio round_ratios exact_hybrid_vector_p50_ratio vector_answers_ann hybrid_vector_sides_ann exact_answers_exact hnsw_recall text_rare_term_misses",
+        ),
+    ]
 }
 
 #[cfg(test)]

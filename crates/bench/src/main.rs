@@ -10,6 +10,7 @@ mod args;
 mod baseline;
 mod data;
 mod library;
+mod phases;
 mod report;
 mod stats;
 mod truth;

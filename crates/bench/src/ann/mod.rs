@@ -3,7 +3,6 @@
 
 pub mod args;
 
-mod phases;
 mod report;
 mod sql;
 
@@ -25,10 +24,10 @@ use crate::stats::to_ms;
 use crate::truth;
 
 use self::args::AnnArgs;
-use self::phases::{Searcher, alternate_best_of, interleaved};
 use self::report::{Batch, Build, Filtered, SideFigures, Unfiltered};
 use self::sql::{HandWritten, IterativeScan};
 use crate::data::{Dataset, Selectivity, row_of};
+use crate::phases::{Searcher, alternate_best_of, interleaved};
 
 /// Rows per library write while loading.
 const LOAD_CHUNK: usize = 10_000;

@@ -17,6 +17,7 @@ use self::frozen::{Class, Frozen, Query};
 use crate::BenchResult;
 use crate::args::positive;
 use crate::library::{self, Library};
+use crate::phases::{Searcher, interleaved};
 use crate::report::{Report, Table, round4};
 use crate::stats::Latency;
 
@@ -351,37 +352,27 @@ fn measure(
         .take(MISSES_LISTED)
         .collect();
 
-    let mut round_p50: Vec<Vec<f64>> = vec![Vec::new(); TIMED_KINDS.len()];
-    let mut best: Vec<Option<Latency>> = vec![None; TIMED_KINDS.len()];
-    for round in 0..args.rounds {
-        eprintln!(
-            "`{config}`: latency round {} of {} ({} queries x {} searches) …",
-            round + 1,
-            args.rounds,
-            queries.len(),
-            TIMED_KINDS.len()
-        );
-        let mut samples: Vec<Vec<Duration>> = (0..TIMED_KINDS.len())
-            .map(|_| Vec::with_capacity(queries.len()))
-            .collect();
-        for (number, (query, vector)) in queries.iter().zip(vectors).enumerate() {
-            for step in 0..TIMED_KINDS.len() {
-                let slot = (number + round + step) % TIMED_KINDS.len();
-                let request = TIMED_KINDS[slot].request(query, vector);
-                let started = Instant::now();
-                store.search(collection, request)?;
-                samples[slot].push(started.elapsed());
-            }
-        }
-        for (slot, samples) in samples.iter().enumerate() {
-            let latency = Latency::of(samples).ok_or("no queries")?;
-            round_p50[slot].push(round4(latency.p50_ms));
-            if best[slot].is_none_or(|best| latency.p50_ms < best.p50_ms) {
-                best[slot] = Some(latency);
-            }
-        }
-    }
-    let best: Vec<Latency> = best.into_iter().collect::<Option<_>>().ok_or("no rounds")?;
+    eprintln!(
+        "`{config}`: {} latency rounds ({} queries x {} searches) …",
+        args.rounds,
+        queries.len(),
+        TIMED_KINDS.len()
+    );
+    // The request is built inside the timed call, as in every other mode's loop.
+    let searchers = TIMED_KINDS
+        .map(|kind| -> Searcher<'_> {
+            Box::new(move |number| {
+                store.search(collection, kind.request(&queries[number], &vectors[number]))?;
+                Ok(Vec::new())
+            })
+        })
+        .into();
+    let sides = interleaved(searchers, queries.len(), 0, args.rounds)?;
+    let best: Vec<Latency> = sides.iter().map(|side| side.latency).collect();
+    let round_p50: Vec<Vec<f64>> = sides
+        .iter()
+        .map(|side| side.round_p50_ms.iter().copied().map(round4).collect())
+        .collect();
     let vector_p50 = best[0].p50_ms.max(f64::MIN_POSITIVE);
     for (slot, kind) in TIMED_KINDS.iter().enumerate() {
         latency_table.record([

@@ -5,7 +5,6 @@
 mod embedder;
 mod frozen;
 
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use embedstore::{Collection, IndexSpec, NewEmbedding, SearchPath, SearchRequest, Store};
@@ -60,14 +59,8 @@ pub struct HybridArgs {
 }
 
 /// Runs the `hybrid` mode.
-pub fn main(args: &HybridArgs) -> ExitCode {
-    match run(args) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(2)
-        }
-    }
+pub fn main(args: &HybridArgs) -> BenchResult<Option<String>> {
+    run(args).map(|_| None)
 }
 
 /// Whether a query belongs to a reported class.

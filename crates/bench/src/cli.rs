@@ -91,110 +91,338 @@ fn subcommand_error(subcommand: &str, kind: ErrorKind, message: String) -> clap:
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use clap::error::ErrorKind::{
+        ArgumentConflict, DisplayHelp, InvalidSubcommand, InvalidValue, UnknownArgument,
+        ValueValidation,
+    };
+
     use super::*;
+    use crate::args::DataArgs;
+    use crate::hot::args::ThreadCounts;
+    use crate::hybrid::HybridArgs;
+
+    /// What a command line parses to, or the error kind and a piece of its message.
+    type Expected = Result<Cli, (clap::error::ErrorKind, &'static str)>;
 
     fn parse(line: &str) -> Result<Cli, clap::Error> {
-        Cli::try_parse_checked(std::iter::once("embedstore-bench").chain(line.split_whitespace()))
+        parse_words(&line.split_whitespace().collect::<Vec<_>>())
     }
 
-    fn default_mode(line: &str) -> Args {
-        let cli = parse(line).unwrap();
-        assert_eq!(cli.mode, None, "{line}");
-        cli.args
+    /// The words one by one (a path may hold spaces).
+    fn parse_words(words: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_checked(std::iter::once(&"embedstore-bench").chain(words))
     }
 
-    /// The kind of error `line` is refused with.
-    fn refused(line: &str) -> ErrorKind {
-        match parse(line) {
-            Ok(cli) => panic!("{line:?} was accepted: {cli:?}"),
-            Err(error) => error.kind(),
+    /// The defaults of each mode.
+    fn args() -> Args {
+        Args {
+            rows: 100_000,
+            dim: 384,
+            queries: 500,
+            k: 10,
+            batch_size: None,
+            rounds: 2,
+            warmup: 10,
         }
+    }
+
+    fn data() -> DataArgs {
+        DataArgs {
+            rows: 100_000,
+            dim: 384,
+            queries: 200,
+            k: 10,
+            clusters: 100,
+        }
+    }
+
+    fn ann() -> AnnArgs {
+        AnnArgs {
+            data: data(),
+            warmup: 20,
+            rounds: 3,
+            build_rounds: 2,
+            batch: 100,
+        }
+    }
+
+    fn hot() -> HotArgs {
+        HotArgs {
+            data: data(),
+            threads: ThreadCounts(vec![1, 2, 4, 8, 16]),
+            seconds: Duration::from_millis(500),
+            rounds: 3,
+            warmup: 10,
+            insert_rows: None,
+            insert_batch: 1_000,
+            insert_rounds: 3,
+            fail_on_miss: false,
+        }
+    }
+
+    fn ingest() -> IngestArgs {
+        IngestArgs {
+            rows: 200_000,
+            dim: 384,
+            rounds: 2,
+            naive_sample: 2_000,
+            rss_rows: None,
+            batch_size: None,
+            embedstore: None,
+        }
+    }
+
+    fn hybrid() -> HybridArgs {
+        HybridArgs {
+            queries: 300,
+            text_config: vec!["simple".to_owned(), "english".to_owned()],
+            rounds: 3,
+            warmup: 20,
+            dry_run: false,
+        }
+    }
+
+    fn default_mode(args: Args) -> Cli {
+        Cli { args, mode: None }
+    }
+
+    fn mode(mode: Mode) -> Cli {
+        Cli {
+            args: args(),
+            mode: Some(mode),
+        }
+    }
+
+    /// Every mode's defaults, both flag forms, and the arguments each refuses: the command line,
+    /// then what it parses to, or the error kind and a piece of the message (`""`: any).
+    #[test]
+    fn every_mode_parses_its_arguments_and_refuses_bad_ones() {
+        let table: Vec<(&str, Expected)> = vec![
+            ("", Ok(default_mode(args()))),
+            (
+                "--rows 2000 --dim=8 --batch-size 500 --warmup 0 --k=5",
+                Ok(default_mode(Args {
+                    rows: 2000,
+                    dim: 8,
+                    k: 5,
+                    batch_size: Some(500),
+                    warmup: 0,
+                    ..args()
+                })),
+            ),
+            ("--rows", Err((InvalidValue, ""))),
+            ("--rows=", Err((ValueValidation, ""))),
+            ("--k 0", Err((ValueValidation, "'--k <N>'"))),
+            ("--rows -5", Err((UnknownArgument, ""))),
+            ("--queries ten", Err((ValueValidation, ""))),
+            ("--dim 5000000000", Err((ValueValidation, ""))),
+            ("--nope 1", Err((UnknownArgument, ""))),
+            ("-h", Err((DisplayHelp, ""))),
+            ("--help", Err((DisplayHelp, ""))),
+            // `--rows` before `ann` was refused as an unknown argument `ann`; it still is.
+            ("--rows 5 ann", Err((ArgumentConflict, ""))),
+            ("help", Err((InvalidSubcommand, ""))),
+            ("ann", Ok(mode(Mode::Ann(ann())))),
+            (
+                "ann --rows 20000 --clusters=10 --warmup 0 --build-rounds 1",
+                Ok(mode(Mode::Ann(AnnArgs {
+                    data: DataArgs {
+                        rows: 20_000,
+                        clusters: 10,
+                        ..data()
+                    },
+                    warmup: 0,
+                    build_rounds: 1,
+                    ..ann()
+                }))),
+            ),
+            (
+                "ann --rows 20000 --clusters=10 --warmup 0 --build-rounds 1 --batch=7 --k 3",
+                Ok(mode(Mode::Ann(AnnArgs {
+                    data: DataArgs {
+                        rows: 20_000,
+                        clusters: 10,
+                        k: 3,
+                        ..data()
+                    },
+                    warmup: 0,
+                    build_rounds: 1,
+                    batch: 7,
+                    ..ann()
+                }))),
+            ),
+            ("ann --batch", Err((InvalidValue, ""))),
+            ("ann --rounds 0", Err((ValueValidation, ""))),
+            ("ann --dim 99999999999", Err((ValueValidation, ""))),
+            ("ann --batch-size 5", Err((UnknownArgument, ""))),
+            ("ann --help", Err((DisplayHelp, ""))),
+            ("ingest", Ok(mode(Mode::Ingest(ingest())))),
+            (
+                "ingest --rows 5000 --naive-sample=100",
+                Ok(mode(Mode::Ingest(IngestArgs {
+                    rows: 5000,
+                    naive_sample: 100,
+                    ..ingest()
+                }))),
+            ),
+            (
+                "ingest --rows 5000 --dim=8 --rounds 3 --naive-sample=100 --rss-rows 1000000 \
+                 --batch-size 512 --embedstore=/opt/x/embedstore",
+                Ok(mode(Mode::Ingest(IngestArgs {
+                    rows: 5000,
+                    dim: 8,
+                    rounds: 3,
+                    naive_sample: 100,
+                    rss_rows: Some(1_000_000),
+                    batch_size: Some(512),
+                    embedstore: Some(PathBuf::from("/opt/x/embedstore")),
+                }))),
+            ),
+            (
+                "ingest --embedstore=/a=b/embedstore",
+                Ok(mode(Mode::Ingest(IngestArgs {
+                    embedstore: Some(PathBuf::from("/a=b/embedstore")),
+                    ..ingest()
+                }))),
+            ),
+            (
+                "ingest --embedstore=",
+                Err((ValueValidation, "needs a path")),
+            ),
+            ("ingest --rows", Err((InvalidValue, ""))),
+            ("ingest --rows 0", Err((ValueValidation, ""))),
+            ("ingest --rows 1e6", Err((ValueValidation, ""))),
+            ("ingest --rows ten", Err((ValueValidation, ""))),
+            (
+                "ingest --rows 99999999999999999999999",
+                Err((ValueValidation, "")),
+            ),
+            ("ingest --rows '5'", Err((ValueValidation, ""))),
+            ("ingest --rows=", Err((ValueValidation, ""))),
+            ("ingest --rows --dim", Err((InvalidValue, ""))),
+            ("ingest --dim 5000000000", Err((ValueValidation, ""))),
+            ("ingest --queries 5", Err((UnknownArgument, ""))),
+            ("ingest --help", Err((DisplayHelp, ""))),
+            ("ingest -h", Err((DisplayHelp, ""))),
+            // What clap cannot check is refused with the subcommand's usage line.
+            (
+                "ingest --rows 100",
+                Err((ArgumentConflict, "embedstore-bench ingest")),
+            ),
+            (
+                "ingest --rows 100",
+                Err((
+                    ArgumentConflict,
+                    "--naive-sample 2000 is larger than --rows 100",
+                )),
+            ),
+            (
+                "ingest --rows 100 --naive-sample 100",
+                Ok(mode(Mode::Ingest(IngestArgs {
+                    rows: 100,
+                    naive_sample: 100,
+                    ..ingest()
+                }))),
+            ),
+            ("hot", Ok(mode(Mode::Hot(hot())))),
+            (
+                "hot --rows 5000 --queries=50 --threads 1,2 --seconds 0.25 --fail-on-miss",
+                Ok(mode(Mode::Hot(HotArgs {
+                    data: DataArgs {
+                        rows: 5000,
+                        queries: 50,
+                        ..data()
+                    },
+                    threads: ThreadCounts(vec![1, 2]),
+                    seconds: Duration::from_millis(250),
+                    fail_on_miss: true,
+                    ..hot()
+                }))),
+            ),
+            ("hot --threads 1,,2", Err((ValueValidation, "empty item"))),
+            ("hot --threads 0", Err((ValueValidation, ""))),
+            ("hot --threads abc", Err((ValueValidation, ""))),
+            ("hot --threads", Err((InvalidValue, ""))),
+            ("hot --k 1001", Err((ValueValidation, ""))),
+            ("hot --rows 0", Err((ValueValidation, ""))),
+            ("hot --seconds 0", Err((ValueValidation, ""))),
+            ("hot --batch 5", Err((UnknownArgument, ""))),
+            ("hot --help", Err((DisplayHelp, ""))),
+            ("hybrid", Ok(mode(Mode::Hybrid(hybrid())))),
+            (
+                "hybrid --queries 20 --text-config english",
+                Ok(mode(Mode::Hybrid(HybridArgs {
+                    queries: 20,
+                    text_config: vec!["english".to_owned()],
+                    ..hybrid()
+                }))),
+            ),
+            ("hybrid --queries 0", Err((ValueValidation, ""))),
+            ("hybrid --rows 5", Err((UnknownArgument, ""))),
+            ("hybrid --rounds 0", Err((ValueValidation, ""))),
+            ("hybrid --repo-only", Err((UnknownArgument, ""))),
+        ];
+        for (line, expected) in table {
+            match (parse(line), expected) {
+                (Ok(cli), Ok(expected)) => assert_eq!(cli, expected, "{line}"),
+                (Err(error), Err((kind, says))) => {
+                    assert_eq!(error.kind(), kind, "{line}: {error}");
+                    assert!(error.to_string().contains(says), "{line}: {error}");
+                }
+                (got, expected) => panic!("{line}: got {got:?}, expected {expected:?}"),
+            }
+        }
+    }
+
+    /// Values derived from the arguments, and words that hold spaces (a path, a padded number).
+    #[test]
+    fn derived_values_and_words_with_spaces() {
+        let insert_mode = |line: &str| parse(line).unwrap().args.insert_mode();
+        assert_eq!(insert_mode(""), "one write with all rows");
+        assert_eq!(
+            insert_mode("--rows 2000 --dim=8 --batch-size 500 --warmup 0 --k=5"),
+            "4 writes of <= 500 rows"
+        );
+        let insert_rows = |line: &str| match parse(line).unwrap().mode {
+            Some(Mode::Hot(hot)) => hot.insert_rows(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(insert_rows("hot"), 20_000);
+        assert_eq!(insert_rows("hot --rows 300"), 300);
+        assert_eq!(insert_rows("hot --rows 300 --insert-rows 50000"), 50_000);
+        assert_eq!(
+            insert_rows("hot --rows 5000 --queries=50 --threads 1,2 --seconds 0.25 --fail-on-miss"),
+            5000,
+            "a quick run inserts no more rows than it searches"
+        );
+        let path = "/opt/my tools/\"x\"=1/embedstore";
+        let cli = parse_words(&["ingest", "--embedstore", path]).unwrap();
+        let embedstore = Some(PathBuf::from(path));
+        assert_eq!(
+            cli,
+            mode(Mode::Ingest(IngestArgs {
+                embedstore,
+                ..ingest()
+            }))
+        );
+        for words in [
+            &["--rows", " 3 "][..],
+            &["--rows", "5;rm -rf /"],
+            &["--embedstore", "  "],
+        ] {
+            let error = parse_words(&[&["ingest"][..], words].concat()).unwrap_err();
+            assert_eq!(error.kind(), ValueValidation, "{words:?}");
+        }
+        let error = parse_words(&["ingest", "--embedstore", "  "]).unwrap_err();
+        assert!(error.to_string().contains("needs a path"), "{error}");
     }
 
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn no_arguments_give_the_defaults() {
-        let args = default_mode("");
-        assert_eq!(
-            args,
-            Args {
-                rows: 100_000,
-                dim: 384,
-                queries: 500,
-                k: 10,
-                batch_size: None,
-                rounds: 2,
-                warmup: 10,
-            }
-        );
-        assert_eq!(args.insert_mode(), "one write with all rows");
-    }
-
-    #[test]
-    fn both_flag_forms_are_accepted() {
-        let args = default_mode("--rows 2000 --dim=8 --batch-size 500 --warmup 0 --k=5");
-        assert_eq!(args.rows, 2000);
-        assert_eq!(args.dim, 8);
-        assert_eq!(args.k, 5);
-        assert_eq!(args.batch_size, Some(500));
-        assert_eq!(args.warmup, 0);
-        assert_eq!(args.insert_mode(), "4 writes of <= 500 rows");
-    }
-
-    #[test]
-    fn bad_arguments_are_refused() {
-        assert_eq!(refused("--rows"), ErrorKind::InvalidValue);
-        assert_eq!(refused("--rows="), ErrorKind::ValueValidation);
-        assert_eq!(refused("--k 0"), ErrorKind::ValueValidation);
-        assert_eq!(refused("--rows -5"), ErrorKind::UnknownArgument);
-        assert_eq!(refused("--queries ten"), ErrorKind::ValueValidation);
-        assert_eq!(refused("--dim 5000000000"), ErrorKind::ValueValidation);
-        assert_eq!(refused("--nope 1"), ErrorKind::UnknownArgument);
-        assert_eq!(refused("-h"), ErrorKind::DisplayHelp);
-        assert_eq!(refused("--help"), ErrorKind::DisplayHelp);
-        let message = parse("--k 0").unwrap_err().to_string();
-        assert!(message.contains("'--k <N>'"), "{message}");
-    }
-
-    #[test]
-    fn default_mode_flags_do_not_mix_with_a_subcommand() {
-        // `--rows` before `ann` was refused as an unknown argument `ann`; it still is refused.
-        assert_eq!(refused("--rows 5 ann"), ErrorKind::ArgumentConflict);
-        assert_eq!(refused("help"), ErrorKind::InvalidSubcommand);
-    }
-
-    #[test]
-    fn the_subcommands_parse_their_own_flags() {
-        let cli = parse("ann --rows 20000 --clusters=10 --warmup 0 --build-rounds 1").unwrap();
-        let Some(Mode::Ann(ann)) = cli.mode else {
-            panic!("{cli:?}")
-        };
-        assert_eq!(
-            (
-                ann.data.rows,
-                ann.data.clusters,
-                ann.warmup,
-                ann.build_rounds
-            ),
-            (20_000, 10, 0, 1)
-        );
-        let cli = parse("ingest --rows 5000 --naive-sample=100").unwrap();
-        let Some(Mode::Ingest(ingest)) = cli.mode else {
-            panic!("{cli:?}")
-        };
-        assert_eq!((ingest.rows, ingest.naive_sample), (5000, 100));
-        assert_eq!(refused("ann --batch-size 5"), ErrorKind::UnknownArgument);
-        assert_eq!(refused("ingest --queries 5"), ErrorKind::UnknownArgument);
-        assert_eq!(refused("ann --help"), ErrorKind::DisplayHelp);
-        // What clap cannot check is refused with the subcommand's usage line.
-        assert_eq!(refused("ingest --rows 100"), ErrorKind::ArgumentConflict);
-        let message = parse("ingest --rows 100").unwrap_err().to_string();
-        assert!(message.contains("embedstore-bench ingest"), "{message}");
-        assert_eq!(refused("ingest -h"), ErrorKind::DisplayHelp);
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod args;
 mod baseline;
 mod data;
 mod library;
+mod phases;
 mod report;
 mod stats;
 mod truth;
@@ -32,12 +33,25 @@ pub type BenchResult<T> = Result<T, Box<dyn std::error::Error>>;
 fn main() -> ExitCode {
     // Help goes to stdout with exit code 0, a refused command line to stderr with 2.
     let cli = Cli::try_parse_checked(std::env::args_os()).unwrap_or_else(|error| error.exit());
-    match cli.mode {
+    let outcome = match cli.mode {
         Some(Mode::Ann(args)) => ann::main(&args),
         Some(Mode::Ingest(args)) => ingest::main(&args),
         Some(Mode::Hot(args)) => hot::main(&args),
         Some(Mode::Quant(args)) => quant::main(&args),
         Some(Mode::Hybrid(args)) => hybrid::main(&args),
         None => basic::main(&cli.args),
+    };
+    // Each mode's `main`: `Some(line)` when the run found a failure (exit 1), an error when it
+    // could not run (exit 2).
+    match outcome {
+        Ok(None) => ExitCode::SUCCESS,
+        Ok(Some(failure)) => {
+            eprintln!("{failure}");
+            ExitCode::from(1)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
     }
 }

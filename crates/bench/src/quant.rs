@@ -1,7 +1,6 @@
 //! `embedstore-bench quant`: issue 13's quantized-index benchmark.
 //! Method and targets: `docs/benchmark.md`.
 
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use embedstore::{Collection, Quantization, SearchRequest, Store};
@@ -60,14 +59,8 @@ pub struct QuantArgs {
 }
 
 /// Runs the `quant` mode.
-pub fn main(args: &QuantArgs) -> ExitCode {
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(2)
-        }
-    }
+pub fn main(args: &QuantArgs) -> BenchResult<Option<String>> {
+    run(args).map(|()| None)
 }
 
 fn run(args: &QuantArgs) -> BenchResult<()> {

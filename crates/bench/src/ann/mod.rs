@@ -3,13 +3,11 @@
 
 pub mod args;
 
-mod phases;
 mod report;
 mod sql;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
@@ -25,10 +23,10 @@ use crate::stats::to_ms;
 use crate::truth;
 
 use self::args::AnnArgs;
-use self::phases::{Searcher, alternate_best_of, interleaved};
 use self::report::{Batch, Build, Filtered, SideFigures, Unfiltered};
 use self::sql::{HandWritten, IterativeScan};
 use crate::data::{Dataset, Selectivity, row_of};
+use crate::phases::{Searcher, alternate_best_of, interleaved};
 
 /// Rows per library write while loading.
 const LOAD_CHUNK: usize = 10_000;
@@ -40,21 +38,10 @@ const EF_SEARCH: [u32; 2] = [40, 100];
 const DEFAULT_EF_SEARCH: u32 = 40;
 
 /// Runs the `ann` mode.
-pub fn main(args: &AnnArgs) -> ExitCode {
-    match run(args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(_) => {
-            eprintln!(
-                "error: embedstore and the hand-written SQL (or batch and single searches) \
-                 returned different ids at the same settings"
-            );
-            ExitCode::from(1)
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(2)
-        }
-    }
+pub fn main(args: &AnnArgs) -> BenchResult<Option<String>> {
+    let failure = "error: embedstore and the hand-written SQL (or batch and single searches) \
+                   returned different ids at the same settings";
+    Ok((!run(args)?).then(|| failure.to_owned()))
 }
 
 /// Generates, loads, builds, measures, reports; the database is dropped on the way out.

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::ann::args::AnnArgs;
-use crate::ann::phases::SideOutcome;
+use crate::phases::SideOutcome;
 use crate::report::{Report, Table, round3, round4};
 
 /// Issue 5: embedstore's unfiltered p50 at most 5 % above the hand-written SQL's.

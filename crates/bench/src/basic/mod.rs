@@ -7,7 +7,6 @@ mod insert;
 mod report;
 mod search;
 
-use std::process::ExitCode;
 use std::time::Instant;
 
 use embedstore_test_support::TestDatabase;
@@ -17,18 +16,9 @@ use crate::args::Args;
 use crate::report::round3;
 
 /// Runs the default mode, insert and search.
-pub fn main(args: &Args) -> ExitCode {
-    match run(args) {
-        Ok(0) => ExitCode::SUCCESS,
-        Ok(_) => {
-            eprintln!("error: the library and the hand-written SQL returned different results");
-            ExitCode::from(1)
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(2)
-        }
-    }
+pub fn main(args: &Args) -> BenchResult<Option<String>> {
+    let failure = "error: the library and the hand-written SQL returned different results";
+    Ok((run(args)? > 0).then(|| failure.to_owned()))
 }
 
 /// Generates the data, measures, prints the report, and drops the database on the way out;

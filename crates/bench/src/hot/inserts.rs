@@ -10,7 +10,6 @@ use crate::baseline::binary_copy::CopyRow;
 use crate::data::{Dataset, external_id};
 use crate::hot::raw::{self, encode_copy};
 use crate::hot::report::{InsertFigures, ms};
-use crate::report::ratio;
 use crate::stats::rows_per_second;
 
 /// The timed paths.
@@ -140,19 +139,12 @@ pub fn measure(
         round_ms.push(times.map(ms));
     }
     let rate = |time: Duration| rows_per_second(rows, time).round();
-    let copy = rate(best[3]);
     Ok(InsertFigures {
         rows,
         batch,
         rounds,
         checkpointed,
-        insert_rows_per_s: rate(best[0]),
-        upsert_new_rows_per_s: rate(best[1]),
-        upsert_update_rows_per_s: rate(best[2]),
-        copy_rows_per_s: copy,
-        insert_ratio: ratio(rate(best[0]), copy),
-        upsert_new_ratio: ratio(rate(best[1]), copy),
-        upsert_update_ratio: ratio(rate(best[2]), copy),
+        rows_per_s: best.map(rate),
         round_ms,
     })
 }

@@ -11,7 +11,6 @@ mod sweep;
 mod server_tests;
 
 use std::collections::BTreeMap;
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use embedstore::{Collection, Config, SearchResponse, Store};
@@ -36,18 +35,10 @@ const BUILD_MEMORY_MB: u32 = 1024;
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Runs the `hot` mode.
-pub fn main(args: &HotArgs) -> ExitCode {
-    match run(args) {
-        Ok(report) if !report.missed().is_empty() && args.fail_on_miss => {
-            eprintln!("targets missed: {}", report.missed().join(", "));
-            ExitCode::from(1)
-        }
-        Ok(_) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(2)
-        }
-    }
+pub fn main(args: &HotArgs) -> BenchResult<Option<String>> {
+    let missed = run(args)?.missed();
+    let failed = args.fail_on_miss && !missed.is_empty();
+    Ok(failed.then(|| format!("targets missed: {}", missed.join(", "))))
 }
 
 /// What every part of the run shares.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::hot::sweep::{Cell, Slice};
 use crate::report::{Report, Table, ratio, round3, round4};
@@ -143,6 +143,15 @@ pub struct Quality {
     pub matching_rows_mean: f64,
 }
 
+/// The paths of the insert comparison, in the order of [`InsertFigures::rows_per_s`] (the
+/// baseline, one binary COPY, last).
+pub const INSERT_PATHS: [&str; 4] = [
+    "library insert",
+    "library upsert, new rows",
+    "library upsert, every row changed",
+    "raw binary COPY",
+];
+
 /// The insert comparison.
 #[derive(Debug, Clone)]
 pub struct InsertFigures {
@@ -154,22 +163,20 @@ pub struct InsertFigures {
     pub rounds: usize,
     /// Whether `CHECKPOINT` before each timed write was allowed.
     pub checkpointed: bool,
-    /// Library `insert`, best round, rows/s.
-    pub insert_rows_per_s: f64,
-    /// Library `upsert` of new rows into an empty collection, best round, rows/s.
-    pub upsert_new_rows_per_s: f64,
-    /// Library `upsert` changing every stored row, best round, rows/s.
-    pub upsert_update_rows_per_s: f64,
-    /// One binary COPY of the same rows, best round, rows/s.
-    pub copy_rows_per_s: f64,
-    /// insert ÷ COPY.
-    pub insert_ratio: Option<f64>,
-    /// upsert (new rows) ÷ COPY.
-    pub upsert_new_ratio: Option<f64>,
-    /// upsert (every row changed) ÷ COPY.
-    pub upsert_update_ratio: Option<f64>,
-    /// Every round's times, ms: insert, upsert new, upsert update, COPY.
+    /// Each of [`INSERT_PATHS`], best round, rows/s.
+    pub rows_per_s: [f64; 4],
+    /// Every round's times of each of [`INSERT_PATHS`], ms.
     pub round_ms: Vec<[f64; 4]>,
+}
+
+impl InsertFigures {
+    /// The rows/s of library path `path` ÷ COPY's (`None` for COPY itself).
+    pub fn ratio(&self, path: usize) -> Option<f64> {
+        let copy = self.rows_per_s[3];
+        (path < 3)
+            .then(|| ratio(self.rows_per_s[path], copy))
+            .flatten()
+    }
 }
 
 /// One target's verdict.
@@ -304,24 +311,21 @@ pub fn evaluate(
         );
     }
     let rows = format!("{} rows", inserts.rows);
-    add(
-        "insert_vs_copy".into(),
-        INSERT_TARGET,
-        true,
-        vec![(rows.clone(), inserts.insert_ratio)],
-    );
-    add(
-        "upsert_new_vs_copy".into(),
-        UPSERT_TARGET,
-        true,
-        vec![(rows.clone(), inserts.upsert_new_ratio)],
-    );
-    add(
-        "upsert_update_vs_copy".into(),
-        UPSERT_TARGET,
-        true,
-        vec![(rows, inserts.upsert_update_ratio)],
-    );
+    for (path, (name, bound)) in [
+        ("insert_vs_copy", INSERT_TARGET),
+        ("upsert_new_vs_copy", UPSERT_TARGET),
+        ("upsert_update_vs_copy", UPSERT_TARGET),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        add(
+            name.into(),
+            bound,
+            true,
+            vec![(rows.clone(), inserts.ratio(path))],
+        );
+    }
     targets
 }
 
@@ -353,26 +357,10 @@ pub fn report(
         cells.record([key("uow"), json!(cell.uow.figures), json!(cell.uow)]);
     }
     let mut writes = Table::new("inserts", "path rows_per_s ratio_vs_copy");
-    writes.row(vec![
-        json!("library insert"),
-        json!(inserts.insert_rows_per_s),
-        json!(inserts.insert_ratio),
-    ]);
-    writes.row(vec![
-        json!("library upsert, new rows"),
-        json!(inserts.upsert_new_rows_per_s),
-        json!(inserts.upsert_new_ratio),
-    ]);
-    writes.row(vec![
-        json!("library upsert, every row changed"),
-        json!(inserts.upsert_update_rows_per_s),
-        json!(inserts.upsert_update_ratio),
-    ]);
-    writes.row(vec![
-        json!("raw binary COPY"),
-        json!(inserts.copy_rows_per_s),
-        Value::Null,
-    ]);
+    for (path, (name, rate)) in INSERT_PATHS.iter().zip(inserts.rows_per_s).enumerate() {
+        let ratio = inserts.ratio(path);
+        writes.record(json!({"path": name, "rows_per_s": rate, "ratio_vs_copy": ratio}));
+    }
     report
         .figure("insert_rows", inserts.rows)
         .figure("insert_batch", inserts.batch)
@@ -435,13 +423,7 @@ mod tests {
             batch: 10,
             rounds: 1,
             checkpointed: true,
-            insert_rows_per_s: insert,
-            upsert_new_rows_per_s: upsert,
-            upsert_update_rows_per_s: upsert,
-            copy_rows_per_s: 1.0,
-            insert_ratio: ratio(insert, 1.0),
-            upsert_new_ratio: ratio(upsert, 1.0),
-            upsert_update_ratio: ratio(upsert, 1.0),
+            rows_per_s: [insert, upsert, upsert, 1.0],
             round_ms: vec![],
         }
     }

@@ -5,7 +5,6 @@
 mod embedder;
 mod frozen;
 
-use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use embedstore::{Collection, IndexSpec, NewEmbedding, SearchPath, SearchRequest, Store};
@@ -17,6 +16,7 @@ use self::frozen::{Class, Frozen, Query};
 use crate::BenchResult;
 use crate::args::positive;
 use crate::library::{self, Library};
+use crate::phases::{Searcher, interleaved};
 use crate::report::{Report, Table, round4};
 use crate::stats::Latency;
 
@@ -59,14 +59,8 @@ pub struct HybridArgs {
 }
 
 /// Runs the `hybrid` mode.
-pub fn main(args: &HybridArgs) -> ExitCode {
-    match run(args) {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(2)
-        }
-    }
+pub fn main(args: &HybridArgs) -> BenchResult<Option<String>> {
+    run(args).map(|_| None)
 }
 
 /// Whether a query belongs to a reported class.
@@ -154,48 +148,6 @@ struct Quality {
     empty: usize,
 }
 
-/// One search kind's latency.
-#[derive(Debug, Clone, Serialize)]
-struct Timing {
-    #[serde(skip)]
-    kind: Kind,
-    p50_ms: f64,
-    p95_ms: f64,
-    mean_ms: f64,
-    p50_ratio_to_vector: f64,
-    round_p50_ms: Vec<f64>,
-}
-
-/// One text search configuration's figures.
-#[derive(Debug, Clone, Serialize)]
-struct ConfigFigures {
-    #[serde(rename = "config")]
-    text_config: String,
-    /// Per class and kind, from the quality pass.
-    #[serde(skip)]
-    quality: Vec<Quality>,
-    /// The latency rounds' kinds, best round each.
-    #[serde(skip)]
-    latency: Vec<Timing>,
-    /// Hybrid p50 ÷ vector-only p50, HNSW vector side, best rounds.
-    hybrid_vector_p50_ratio: f64,
-    #[serde(rename = "round_ratios")]
-    round_hybrid_vector_p50_ratios: Vec<f64>,
-    /// The same ratio with exact vector sides, from the quality pass (one round).
-    exact_hybrid_vector_p50_ratio: f64,
-    exact_vector_p50_ms: f64,
-    exact_hybrid_p50_ms: f64,
-    /// Quality pass: vector-only answers from the HNSW index, hybrid answers whose vector side
-    /// came from it, and answers of the exact kinds that were exact.
-    vector_answers_ann: usize,
-    hybrid_vector_sides_ann: usize,
-    exact_answers_exact: usize,
-    /// Vector-only recall@k of the HNSW index: the share of the exact scan's k hits it found.
-    hnsw_recall: f64,
-    /// The first rare-term queries whose chunk the text search did not return.
-    text_rare_term_misses: Vec<String>,
-}
-
 /// Builds, measures and prints; the report, or `None` after a dry run.
 fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
     let started = Instant::now();
@@ -249,19 +201,21 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
     // pgvector's default maintenance_work_mem is ample for this corpus.
     let spec = IndexSpec::hnsw().m(M).ef_construction(EF_CONSTRUCTION);
     let build = indexes.build_index(&spec, false)?;
-    let mut configs = Vec::new();
+    let mut tables = tables();
     for (number, config) in args.text_config.iter().enumerate() {
         eprintln!("text index `{config}` …");
         indexes.text_index(config, number > 0)?;
         library::analyze(url, &collection, true)?;
-        configs.push(measure(
+        let vectors = &query_vectors;
+        measure(
             store,
             &collection,
             config,
             queries,
-            &query_vectors,
+            vectors,
             args,
-        )?);
+            &mut tables,
+        )?;
     }
     drop(db);
     let title = format!(
@@ -281,7 +235,7 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
         .figure("hnsw_build_s", round4(build.elapsed.as_secs_f64()))
         .figure("hnsw_size_bytes", build.size_bytes)
         .figure("rounds", args.rounds);
-    tables(&mut report, &configs);
+    tables.into_iter().for_each(|table| _ = report.table(table));
     report.figure("seconds", round4(started.elapsed().as_secs_f64()));
     report.print();
     Ok(Some(report))
@@ -300,7 +254,7 @@ fn rank_of(hits: &[embedstore::SearchHit], target: &str) -> Option<usize> {
 
 /// Runs every query once as all five searches (the quality pass), then `rounds` times as the
 /// three with the vector side from the index (the latency rounds); each query's searches in
-/// an order rotated per query and round.
+/// an order rotated per query and round. Records the configuration's rows into `tables`.
 fn measure(
     store: &Store,
     collection: &Collection,
@@ -308,7 +262,8 @@ fn measure(
     queries: &[Query],
     vectors: &[Vec<f32>],
     args: &HybridArgs,
-) -> BenchResult<ConfigFigures> {
+    tables: &mut [Table; 3],
+) -> BenchResult<()> {
     for (query, vector) in queries.iter().zip(vectors).cycle().take(args.warmup) {
         for kind in ALL_KINDS {
             store.search(collection, kind.request(query, vector))?;
@@ -353,9 +308,12 @@ fn measure(
             }
         }
     }
-    let mut quality = Vec::new();
+    let [quality_table, latency_table, configs_table] = tables;
+    let key = |kind: Kind| json!({"config": config, "search": kind.name()});
     for (slot, kind) in ALL_KINDS.iter().enumerate() {
-        quality.extend(quality_rows(queries, &ranks[slot], &empty[slot], *kind));
+        for row in quality_rows(queries, &ranks[slot], &empty[slot], *kind) {
+            quality_table.record([key(row.kind), json!(row)]);
+        }
     }
     let overlap: f64 = exact_ids
         .iter()
@@ -379,7 +337,7 @@ fn measure(
         .iter()
         .position(|kind| *kind == Kind::Text)
         .ok_or("unknown kind")?;
-    let text_rare_term_misses = queries
+    let text_rare_term_misses: Vec<String> = queries
         .iter()
         .zip(&ranks[text_slot])
         .filter(|(query, rank)| query.class == Class::RareTerm && rank.is_none())
@@ -387,72 +345,66 @@ fn measure(
         .take(MISSES_LISTED)
         .collect();
 
-    let mut round_p50: Vec<Vec<f64>> = vec![Vec::new(); TIMED_KINDS.len()];
-    let mut best: Vec<Option<Latency>> = vec![None; TIMED_KINDS.len()];
-    for round in 0..args.rounds {
-        eprintln!(
-            "`{config}`: latency round {} of {} ({} queries x {} searches) …",
-            round + 1,
-            args.rounds,
-            queries.len(),
-            TIMED_KINDS.len()
-        );
-        let mut samples: Vec<Vec<Duration>> = (0..TIMED_KINDS.len())
-            .map(|_| Vec::with_capacity(queries.len()))
-            .collect();
-        for (number, (query, vector)) in queries.iter().zip(vectors).enumerate() {
-            for step in 0..TIMED_KINDS.len() {
-                let slot = (number + round + step) % TIMED_KINDS.len();
-                let request = TIMED_KINDS[slot].request(query, vector);
-                let started = Instant::now();
-                store.search(collection, request)?;
-                samples[slot].push(started.elapsed());
-            }
-        }
-        for (slot, samples) in samples.iter().enumerate() {
-            let latency = Latency::of(samples).ok_or("no queries")?;
-            round_p50[slot].push(round4(latency.p50_ms));
-            if best[slot].is_none_or(|best| latency.p50_ms < best.p50_ms) {
-                best[slot] = Some(latency);
-            }
-        }
-    }
-    let best: Vec<Latency> = best.into_iter().collect::<Option<_>>().ok_or("no rounds")?;
-    let vector_p50 = best[0].p50_ms.max(f64::MIN_POSITIVE);
-    let latency = TIMED_KINDS
-        .iter()
-        .enumerate()
-        .map(|(slot, kind)| Timing {
-            kind: *kind,
-            p50_ms: round4(best[slot].p50_ms),
-            p95_ms: round4(best[slot].p95_ms),
-            mean_ms: round4(best[slot].mean_ms),
-            p50_ratio_to_vector: round4(best[slot].p50_ms / vector_p50),
-            round_p50_ms: round_p50[slot].clone(),
+    eprintln!(
+        "`{config}`: {} latency rounds ({} queries x {} searches) …",
+        args.rounds,
+        queries.len(),
+        TIMED_KINDS.len()
+    );
+    // The request is built inside the timed call, as in every other mode's loop.
+    let searchers = TIMED_KINDS
+        .map(|kind| -> Searcher<'_> {
+            Box::new(move |number| {
+                store.search(collection, kind.request(&queries[number], &vectors[number]))?;
+                Ok(Vec::new())
+            })
         })
+        .into();
+    let sides = interleaved(searchers, queries.len(), 0, args.rounds)?;
+    let best: Vec<Latency> = sides.iter().map(|side| side.latency).collect();
+    let round_p50: Vec<Vec<f64>> = sides
+        .iter()
+        .map(|side| side.round_p50_ms.iter().copied().map(round4).collect())
         .collect();
-    let round_ratios = round_p50[2]
+    let vector_p50 = best[0].p50_ms.max(f64::MIN_POSITIVE);
+    for (slot, kind) in TIMED_KINDS.iter().enumerate() {
+        latency_table.record([
+            key(*kind),
+            json!({
+                "p50_ms": round4(best[slot].p50_ms),
+                "p95_ms": round4(best[slot].p95_ms),
+                "mean_ms": round4(best[slot].mean_ms),
+                "p50_ratio_to_vector": round4(best[slot].p50_ms / vector_p50),
+                "round_p50_ms": round_p50[slot],
+            }),
+        ]);
+    }
+    // The exact kinds' p50 comes from the quality pass (one round).
+    for (kind, p50) in [
+        (Kind::VectorExact, exact_vector_p50),
+        (Kind::HybridExact, exact_hybrid_p50),
+    ] {
+        latency_table.record([key(kind), json!({"p50_ms": round4(p50)})]);
+    }
+    let round_ratios: Vec<f64> = round_p50[2]
         .iter()
         .zip(&round_p50[0])
         .map(|(hybrid, vector)| round4(hybrid / vector.max(f64::MIN_POSITIVE)))
         .collect();
-    Ok(ConfigFigures {
-        text_config: config.to_owned(),
-        quality,
-        latency,
-        hybrid_vector_p50_ratio: round4(best[2].p50_ms / vector_p50),
-        round_hybrid_vector_p50_ratios: round_ratios,
-        exact_hybrid_vector_p50_ratio: round4(
-            exact_hybrid_p50 / exact_vector_p50.max(f64::MIN_POSITIVE),
-        ),
-        exact_vector_p50_ms: round4(exact_vector_p50),
-        exact_hybrid_p50_ms: round4(exact_hybrid_p50),
-        vector_answers_ann,
-        hybrid_vector_sides_ann,
-        exact_answers_exact,
-        hnsw_recall,
-        text_rare_term_misses,
-    })
+    // Hybrid p50 ÷ vector-only p50 (HNSW vector side, best rounds; exact: the quality pass);
+    // answers that came from the index, or were exact, as asked; HNSW recall@k.
+    configs_table.record(json!({
+        "config": config,
+        "hybrid_vector_p50_ratio": round4(best[2].p50_ms / vector_p50),
+        "round_ratios": round_ratios,
+        "exact_hybrid_vector_p50_ratio": round4(exact_hybrid_p50 / exact_vector_p50.max(f64::MIN_POSITIVE)),
+        "vector_answers_ann": vector_answers_ann,
+        "hybrid_vector_sides_ann": hybrid_vector_sides_ann,
+        "exact_answers_exact": exact_answers_exact,
+        "hnsw_recall": hnsw_recall,
+        "text_rare_term_misses": text_rare_term_misses,
+    }));
+    Ok(())
 }
 
 /// MRR@10, hits@10 and empty answers of `kind` per reported class, from each query's rank of
@@ -519,61 +471,26 @@ fn print_dry_run(corpus: &Frozen, rare: usize, paraphrase: usize) {
     }
 }
 
-/// Each configuration's quality (MRR@10 and hits@10 of the right chunk per class and search),
-/// latency (best of the interleaved rounds) and index figures.
-fn tables(report: &mut Report, configs: &[ConfigFigures]) {
-    let mut quality = Table::new("quality", "config class search queries mrr hits empty");
-    let mut latency = Table::new(
-        "latency",
-        "config search p50_ms p95_ms mean_ms p50_ratio_to_vector round_p50_ms",
-    );
-    let mut summary = Table::new(
-        "configs",
-        "config hybrid_vector_p50_ratio round_ratios exact_hybrid_vector_p50_ratio vector_answers_ann hybrid_vector_sides_ann exact_answers_exact hnsw_recall text_rare_term_misses",
-    );
-    for config in configs {
-        let key = |kind: Kind| json!({"config": config.text_config, "search": kind.name()});
-        for row in &config.quality {
-            quality.record([key(row.kind), json!(row)]);
-        }
-        for timing in &config.latency {
-            latency.record([key(timing.kind), json!(timing)]);
-        }
-        // The exact kinds' p50 comes from the quality pass (one round).
-        latency.record([
-            key(Kind::VectorExact),
-            json!({"p50_ms": config.exact_vector_p50_ms}),
-        ]);
-        latency.record([
-            key(Kind::HybridExact),
-            json!({"p50_ms": config.exact_hybrid_p50_ms}),
-        ]);
-        summary.record(config);
-    }
-    report.table(quality).table(latency).table(summary);
+/// The tables each configuration records its rows into: quality (MRR@10 and hits@10 of the
+/// right chunk per class and search), latency (best of the interleaved rounds) and the
+/// configuration's ratios and index figures.
+fn tables() -> [Table; 3] {
+    [
+        Table::new("quality", "config class search queries mrr hits empty"),
+        Table::new(
+            "latency",
+            "config search p50_ms p95_ms mean_ms p50_ratio_to_vector round_p50_ms",
+        ),
+        Table::new(
+            "configs",
+            "config hybrid_vector_p50_ratio round_ratios exact_hybrid_vector_p50_ratio vector_answers_ann hybrid_vector_sides_ann exact_answers_exact hnsw_recall text_rare_term_misses",
+        ),
+    ]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn parse(line: &str) -> Result<HybridArgs, clap::Error> {
-        crate::args::parse_as(line)
-    }
-
-    #[test]
-    fn hybrid_flags_parse() {
-        let args = parse("").unwrap();
-        assert_eq!((args.queries, args.rounds), (300, 3));
-        assert_eq!(args.text_config, ["simple", "english"]);
-        assert!(!args.dry_run);
-        let args = parse("--queries 20 --text-config english").unwrap();
-        assert_eq!(args.text_config, ["english"]);
-        assert_eq!(args.queries, 20);
-        for refused in ["--queries 0", "--rows 5", "--rounds 0", "--repo-only"] {
-            assert!(parse(refused).is_err(), "{refused}");
-        }
-    }
 
     /// A tiny run on the real server (`TEST_DATABASE_URL` / `DATABASE_URL`): the frozen
     /// corpus, eight queries of each class, one configuration, one round.

@@ -10,7 +10,6 @@ mod measure;
 mod report;
 mod rows;
 
-use std::process::ExitCode;
 use std::time::Instant;
 
 use embedstore_test_support::TestDatabase;
@@ -19,20 +18,9 @@ use crate::BenchResult;
 use crate::ingest::args::IngestArgs;
 
 /// Runs the ingest benchmark.
-pub fn main(args: &IngestArgs) -> ExitCode {
-    match run(args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(_) => {
-            eprintln!(
-                "error: a path stored or reported something other than the rows it was given"
-            );
-            ExitCode::from(1)
-        }
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::from(2)
-        }
-    }
+pub fn main(args: &IngestArgs) -> BenchResult<Option<String>> {
+    let failure = "error: a path stored or reported something other than the rows it was given";
+    Ok((!run(args)?).then(|| failure.to_owned()))
 }
 
 /// Measures, prints the report, and drops the database and the files on the way out; whether

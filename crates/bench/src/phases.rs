@@ -1,4 +1,5 @@
-//! Running several ways of asking the same queries, interleaved query by query.
+//! Running several ways of asking the same queries, interleaved query by query (the loop the
+//! `ann` phases and the `hybrid` latency rounds share).
 
 use std::time::{Duration, Instant};
 

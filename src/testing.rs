@@ -141,8 +141,13 @@ impl Default for TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        // Close the pool first; FORCE ends any connection a test leaked.
-        self.store.take();
+        // Close the pool first, waiting for its background connects (a test binary that exits
+        // while one is inside libpq can crash in OpenSSL's exit handlers: seen once as
+        // `malloc_consolidate(): invalid chunk size` after every test had passed); FORCE ends
+        // any connection a test leaked.
+        if let Some(store) = self.store.take() {
+            store.close();
+        }
         if let Ok(mut admin) = connect(&self.admin_url) {
             let _ = diesel::sql_query(format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",

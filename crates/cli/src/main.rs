@@ -38,6 +38,7 @@ mod index;
 mod ingest;
 mod insert;
 mod output;
+mod queries;
 mod rows;
 mod search;
 mod text_index;

@@ -4,8 +4,11 @@
 //! ever formats a password: connection targets are shown as `host:port/database` only.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU8, Ordering};
 
-use diesel::result::{DatabaseErrorKind as DieselKind, Error as DieselError};
+use diesel::result::{
+    DatabaseErrorInformation, DatabaseErrorKind as DieselKind, Error as DieselError,
+};
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -74,16 +77,52 @@ pub enum Error {
 pub struct DatabaseError {
     kind: DatabaseErrorKind,
     source: DieselError,
+    /// Where a batch search stopped, when this failed one of its chunks.
+    batch: Option<BatchProgress>,
 }
 
-/// What kind of database failure a [`DatabaseError`] is, classified from the SQLSTATE (as far
-/// as the driver reports it) and the connection's state — never from the message text, which
-/// the server localizes.
+/// Where a batch search ([`Store::search_batch`](crate::Store::search_batch) and
+/// [`Store::search_batch_each`](crate::Store::search_batch_each)) stopped: attached to the
+/// database error of the chunk that failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchProgress {
+    /// Queries answered before the failing chunk (their responses were handed over).
+    pub answered: usize,
+    /// The failing chunk: the indexes of its queries in the batch.
+    pub chunk: std::ops::Range<usize>,
+    /// Queries in the whole batch.
+    pub total: usize,
+    /// The statement timeout the store sets (`EMBEDSTORE_STATEMENT_TIMEOUT_MS`), if any.
+    pub statement_timeout: Option<std::time::Duration>,
+}
+
+/// What kind of database failure a [`DatabaseError`] is: classified from the SQLSTATE where
+/// the driver reports it, from the connection's state, and — for the SQLSTATEs the driver
+/// keeps to itself (57014, 55P03, 40P01) — from the server's untranslated primary message, only
+/// while every connection of the process reported untranslated messages (`lc_messages` `C`,
+/// `POSIX` or English); a translated server gives [`Other`](Self::Other) instead, never a
+/// wrong kind (decision record 0026).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DatabaseErrorKind {
-    /// A serializable transaction lost a conflict (SQLSTATE 40001): run it again.
+    /// A serializable or repeatable-read transaction lost a conflict (SQLSTATE 40001): run it
+    /// again.
     SerializationFailure,
+    /// The server chose this transaction as the victim of a deadlock (SQLSTATE 40P01): it was
+    /// rolled back; run it again.
+    Deadlock,
+    /// A statement ran longer than the session's `statement_timeout` (SQLSTATE 57014), which
+    /// the store sets from `EMBEDSTORE_STATEMENT_TIMEOUT_MS` ([`Config::statement_timeout`]).
+    /// The statement was cancelled and its transaction rolled back. Not retryable as is: the
+    /// same work under the same limit usually times out again (make it smaller, e.g. fewer
+    /// queries per batch, or raise the limit).
+    ///
+    /// [`Config::statement_timeout`]: crate::Config::statement_timeout
+    StatementTimeout,
+    /// A statement waited longer than `lock_timeout` for a lock another transaction held
+    /// (SQLSTATE 55P03): contention that passes, so retryable.
+    LockTimeout,
     /// The connection was closed or lost (class 08, a killed backend, a server gone).
     ConnectionLost,
     /// The transaction is read-only and the statement writes (SQLSTATE 25006).
@@ -94,26 +133,71 @@ pub enum DatabaseErrorKind {
     NotNullViolation,
     /// A CHECK rule other than a partition's dimension refused the write (SQLSTATE 23514).
     CheckViolation,
-    /// Anything the driver does not classify: a missing table or function (the usual symptom of
-    /// a schema older than the binary; see [`crate::Store::pending_migrations`]), a syntax
-    /// error, a statement timeout, a permission denied.
+    /// Anything else: a missing table or function (the usual symptom of a schema older than the
+    /// binary; see [`crate::Store::pending_migrations`]), a syntax error, a permission denied —
+    /// and a timeout or deadlock reported by a server whose messages are translated.
     Other,
 }
 
+impl DatabaseErrorKind {
+    /// The kind as spans record it (`statement_timeout`, `deadlock`, …).
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            DatabaseErrorKind::SerializationFailure => "serialization_failure",
+            DatabaseErrorKind::Deadlock => "deadlock",
+            DatabaseErrorKind::StatementTimeout => "statement_timeout",
+            DatabaseErrorKind::LockTimeout => "lock_timeout",
+            DatabaseErrorKind::ConnectionLost => "connection_lost",
+            DatabaseErrorKind::ReadOnlyTransaction => "read_only_transaction",
+            DatabaseErrorKind::ForeignKeyViolation => "foreign_key_violation",
+            DatabaseErrorKind::NotNullViolation => "not_null_violation",
+            DatabaseErrorKind::CheckViolation => "check_violation",
+            DatabaseErrorKind::Other => "database",
+        }
+    }
+}
+
 impl DatabaseError {
-    /// True when running the same transaction again may succeed: serialization failures and
-    /// connections lost or closed by the server (classified by SQLSTATE and connection state,
-    /// never by message text).
+    /// True when running the same transaction again may succeed: serialization failures,
+    /// deadlocks, lock timeouts (all three lost to another transaction, which moves on) and
+    /// connections lost or closed by the server. A statement timeout is not: the same work
+    /// under the same limit usually times out again.
+    ///
+    /// A connection lost during `COMMIT` leaves the outcome unknown (the write may have
+    /// committed): run again only work that is idempotent, such as an upsert (see the
+    /// operations guide, "An error at commit").
     pub fn is_retryable(&self) -> bool {
         matches!(
             self.kind,
-            DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ConnectionLost
+            DatabaseErrorKind::SerializationFailure
+                | DatabaseErrorKind::Deadlock
+                | DatabaseErrorKind::LockTimeout
+                | DatabaseErrorKind::ConnectionLost
         )
     }
 
     /// The classification of this failure.
     pub fn kind(&self) -> DatabaseErrorKind {
         self.kind
+    }
+
+    /// Where the batch search stopped, when this error ended one.
+    pub fn batch(&self) -> Option<&BatchProgress> {
+        self.batch.as_ref()
+    }
+}
+
+impl Error {
+    /// This error with `progress` attached, when it is a database error (the others — a
+    /// collection dropped meanwhile, a refused input — keep their variant and say enough).
+    pub(crate) fn in_batch(self, progress: BatchProgress) -> Self {
+        match self {
+            Error::Database(mut error) => {
+                error.batch = Some(progress);
+                Error::Database(error)
+            }
+            other => other,
+        }
     }
 }
 
@@ -245,7 +329,26 @@ impl fmt::Display for Error {
                 } else {
                     ""
                 };
-                write!(f, "database error{retry}: {}", error.source)
+                write!(f, "database error{retry}: {}", error.source)?;
+                let timeout = error
+                    .batch
+                    .as_ref()
+                    .and_then(|batch| batch.statement_timeout);
+                if error.kind == DatabaseErrorKind::StatementTimeout {
+                    f.write_str(" (the server's statement_timeout, set from EMBEDSTORE_STATEMENT_TIMEOUT_MS")?;
+                    if let Some(timeout) = timeout {
+                        write!(f, " = {} ms", timeout.as_millis())?;
+                    }
+                    f.write_str(")")?;
+                }
+                if let Some(batch) = &error.batch {
+                    write!(
+                        f,
+                        "; batch search stopped in the chunk of queries {}..{} after {} of {} queries answered",
+                        batch.chunk.start, batch.chunk.end, batch.answered, batch.total
+                    )?;
+                }
+                Ok(())
             }
         }
     }
@@ -355,6 +458,7 @@ fn classify(error: DieselError) -> Error {
     Error::Database(DatabaseError {
         kind: kind_of(&error),
         source: error,
+        batch: None,
     })
 }
 
@@ -368,14 +472,16 @@ fn partition_dimension(constraint: &str) -> Option<usize> {
 
 /// Classified by diesel's error kind, which comes from the SQLSTATE (40001 serialization
 /// failure; class 08 connection exceptions; 23xxx integrity rules; 25006 read-only) or from
-/// libpq's connection status (a backend killed or a server gone: the connection is bad). Never
-/// by message text, which the server localizes. diesel 2.3 exposes no other SQLSTATE: a
-/// deadlock (40P01) arrives as `Unknown` and is not marked retryable here — embedstore's own
-/// writes take their row locks in one global order, so they do not deadlock with each other
-/// (see ARCHITECTURE.md).
+/// libpq's connection status (a backend killed or a server gone: the connection is bad).
+/// diesel 2.3 keeps every other SQLSTATE to itself (no accessor; its `Unknown` covers them):
+/// for those, [`unreported_sqlstate`] reads the primary message, and only while every
+/// connection reported untranslated messages (see [`note_lc_messages`]).
 fn kind_of(error: &DieselError) -> DatabaseErrorKind {
     use diesel::result::DatabaseErrorKind as Diesel;
     match error {
+        DieselError::DatabaseError(Diesel::Unknown, info) => {
+            unreported_sqlstate(info.as_ref()).unwrap_or(DatabaseErrorKind::Other)
+        }
         DieselError::DatabaseError(kind, _) => match kind {
             Diesel::SerializationFailure => DatabaseErrorKind::SerializationFailure,
             Diesel::ClosedConnection | Diesel::UnableToSendCommand => {
@@ -392,9 +498,84 @@ fn kind_of(error: &DieselError) -> DatabaseErrorKind {
     }
 }
 
+/// What the connections of this process said about their server's message language.
+static MESSAGES: AtomicU8 = AtomicU8::new(MESSAGES_UNKNOWN);
+/// No connection checked yet.
+const MESSAGES_UNKNOWN: u8 = 0;
+/// Every connection checked reported untranslated messages.
+const MESSAGES_UNTRANSLATED: u8 = 1;
+/// Some connection reported translated (or unknown) messages: sticky for the process.
+const MESSAGES_TRANSLATED: u8 = 2;
+
+/// Records one new connection's `lc_messages` (asked once per connection, with its session
+/// settings). The server sends its messages untranslated when it is `C`, `POSIX`, `C.<encoding>`
+/// or English (`en`, `en_US.UTF-8` …: PostgreSQL ships no English translation). An empty value
+/// (inherited from the server's environment) or any other language turns reading messages off
+/// for the whole process, for good: a wrong kind is worse than [`DatabaseErrorKind::Other`].
+pub(crate) fn note_lc_messages(lc_messages: &str) {
+    if untranslated(lc_messages) {
+        // Unknown becomes untranslated; translated stays translated.
+        let _ = MESSAGES.compare_exchange(
+            MESSAGES_UNKNOWN,
+            MESSAGES_UNTRANSLATED,
+            Ordering::SeqCst,
+            Ordering::SeqCst,
+        );
+    } else {
+        MESSAGES.store(MESSAGES_TRANSLATED, Ordering::SeqCst);
+    }
+}
+
+/// Whether a server with this `lc_messages` sends its messages as written in its source.
+fn untranslated(lc_messages: &str) -> bool {
+    lc_messages == "C"
+        || lc_messages == "POSIX"
+        || lc_messages.starts_with("C.")
+        || lc_messages == "en"
+        || lc_messages.starts_with("en_")
+        || lc_messages.starts_with("en.")
+}
+
+/// The kind of an error whose SQLSTATE diesel does not report, from PostgreSQL's untranslated
+/// primary message — each of these texts is raised by the server with exactly one SQLSTATE —
+/// when every connection said its messages are untranslated; `None` otherwise. A deadlock is
+/// recognised only with the server's own detail (`Process N waits for …`), so a
+/// `RAISE EXCEPTION 'deadlock detected'` of a user's function stays `Other`.
+fn unreported_sqlstate(info: &dyn DatabaseErrorInformation) -> Option<DatabaseErrorKind> {
+    if MESSAGES.load(Ordering::SeqCst) != MESSAGES_UNTRANSLATED {
+        return None;
+    }
+    match info.message() {
+        // 57014 query_canceled, raised for the statement timeout.
+        "canceling statement due to statement timeout" => Some(DatabaseErrorKind::StatementTimeout),
+        // 55P03 lock_not_available, raised for the lock timeout.
+        "canceling statement due to lock timeout" => Some(DatabaseErrorKind::LockTimeout),
+        // 40P01 deadlock_detected.
+        "deadlock detected"
+            if info.details().is_some_and(|detail| {
+                detail.starts_with("Process ") && detail.contains(" waits for ")
+            }) =>
+        {
+            Some(DatabaseErrorKind::Deadlock)
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_untranslated_message_languages_let_messages_be_read() {
+        for language in ["C", "POSIX", "C.UTF-8", "en", "en_US.UTF-8", "en_GB.utf8"] {
+            assert!(untranslated(language), "{language}");
+        }
+        // Empty: inherited from the server's environment, unknown here.
+        for language in ["", "de_DE.UTF-8", "fr_FR", "eng", "Czech_Czechia.1250"] {
+            assert!(!untranslated(language), "{language}");
+        }
+    }
 
     #[test]
     fn partition_dimension_is_parsed_from_constraint_name() {

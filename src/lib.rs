@@ -49,7 +49,7 @@ pub use dto::{
     NewEmbedding, SearchAfter, SearchOptions, SearchRequest, Shape, TextOptions, TextSearch,
     VectorSearch,
 };
-pub use error::{DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
+pub use error::{BatchProgress, DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
 pub use export::{CollectionStats, Export, ExportSummary};
 pub use filter::{FieldPath, Filter, FilterError, PayloadKind};
 pub use index::{

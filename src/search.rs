@@ -5,6 +5,7 @@
 //! `BEGIN READ ONLY` and `COMMIT` — two of the round trips the transactional path pays (see
 //! ARCHITECTURE.md, "Round trips").
 
+use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -123,13 +124,18 @@ impl Store {
         })
     }
 
-    /// The same search for every vector in `queries`, in one statement (one round trip), one
-    /// response per query in the same order. `template` gives `k`, the filter and the settings;
-    /// its own vector is ignored.
+    /// The same search for every vector in `queries`, one response per query in the same
+    /// order. `template` gives `k`, the filter and the settings; its own vector is ignored.
+    /// The queries run in chunks (one statement each for plain searches), sized to stay well
+    /// inside the statement timeout: see [`Store::search_batch_each`], which hands over each
+    /// response as its chunk is answered.
     ///
     /// # Errors
     /// [`Error::Validation`] naming the bad query (`queries[3].vector[7]: value is NaN`) or
-    /// more than [`MAX_BATCH`] queries; otherwise as [`Store::search`].
+    /// more than [`MAX_BATCH`] queries, before anything runs; otherwise as [`Store::search`],
+    /// a database error saying where the batch stopped ([`DatabaseError::batch`]).
+    ///
+    /// [`DatabaseError::batch`]: crate::DatabaseError::batch
     pub fn search_batch<V>(
         &self,
         collection: &Collection,
@@ -139,29 +145,119 @@ impl Store {
     where
         V: Clone + Into<VectorValue>,
     {
+        let mut responses = Vec::with_capacity(queries.len());
+        self.search_batch_each(collection, queries, template, |_, response| {
+            responses.push(response);
+            ControlFlow::Continue(())
+        })?;
+        Ok(responses)
+    }
+
+    /// [`Store::search_batch`], handing each query's response to `each` (with the query's
+    /// index) as soon as its chunk is answered, in order; `each` returns
+    /// [`ControlFlow::Break`] to stop: no further response is handed over and no further
+    /// chunk runs. Returns how many responses were handed over.
+    ///
+    /// **Chunks.** The first chunk holds 16 queries; each next one is sized from the time per
+    /// query measured on the chunk before so that it should take at most a quarter of the
+    /// configured statement timeout (`EMBEDSTORE_STATEMENT_TIMEOUT_MS`), never more than twice
+    /// the chunk before, and at most 128 queries (also without a timeout, so that responses
+    /// keep coming). A batch that would take longer than the timeout as one statement
+    /// completes; a chunk that still times out (the server slowed down fourfold between two
+    /// chunks, or waited on a lock) fails with [`DatabaseErrorKind::StatementTimeout`] and the
+    /// chunk and the number answered before it ([`DatabaseError::batch`]). Each chunk is its
+    /// own snapshot: rows written while a batch runs may be seen by later chunks only.
+    ///
+    /// ```no_run
+    /// use std::ops::ControlFlow;
+    /// use embedstore::SearchRequest;
+    /// # fn main() -> embedstore::Result<()> {
+    /// # let store = embedstore::Store::from_env()?;
+    /// # let docs = store.collection("docs")?;
+    /// let queries = vec![vec![0.1_f32; 384]; 500];
+    /// let answered = store.search_batch_each(&docs, &queries, SearchRequest::vector(vec![], 10), |index, response| {
+    ///     println!("query {index}: {} hits", response.hits.len());
+    ///     ControlFlow::Continue(())
+    /// })?;
+    /// # let _ = answered; Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Store::search_batch`]; the responses handed over before an error stay valid.
+    ///
+    /// [`DatabaseErrorKind::StatementTimeout`]: crate::DatabaseErrorKind::StatementTimeout
+    /// [`DatabaseError::batch`]: crate::DatabaseError::batch
+    pub fn search_batch_each<V>(
+        &self,
+        collection: &Collection,
+        queries: &[V],
+        template: impl Into<SearchRequest>,
+        mut each: impl FnMut(usize, SearchResponse) -> ControlFlow<()>,
+    ) -> Result<usize>
+    where
+        V: Clone + Into<VectorValue>,
+    {
         let template = template.into().into_spec();
         if queries.is_empty() {
-            return Ok(Vec::new());
+            return Ok(0);
         }
         let queries: Vec<VectorValue> = queries.iter().cloned().map(Into::into).collect();
         let queries = queries.as_slice();
         let span = uow::search_span("batch", collection, &template, queries.len());
         trace::traced(span, |operation| {
             let request = validate_batch(collection, queries, &template)?;
-            let responses = self.on_live_connection(|conn| {
-                let indexes = self.indexes.get(conn, collection)?;
-                Search {
-                    conn,
-                    collection,
-                    indexes: &indexes,
-                    request: &request,
-                    scope: Scope::Autocommit,
-                    memory: &self.indexes,
+            let timeout = self.config().statement_timeout;
+            let mut answered = 0;
+            let mut chunks = 0_u32;
+            let mut returned = 0_u64;
+            let mut all_exact = true;
+            let mut size = FIRST_CHUNK;
+            while answered < queries.len() {
+                let chunk = answered..(answered + size).min(queries.len());
+                let started = Instant::now();
+                let responses = self
+                    .on_live_connection(|conn| {
+                        let indexes = self.indexes.get(conn, collection)?;
+                        Search {
+                            conn,
+                            collection,
+                            indexes: &indexes,
+                            request: &request,
+                            scope: Scope::Autocommit,
+                            memory: &self.indexes,
+                        }
+                        .run_many(&queries[chunk.clone()])
+                    })
+                    .map_err(|error| {
+                        error.in_batch(crate::BatchProgress {
+                            answered,
+                            chunk: chunk.clone(),
+                            total: queries.len(),
+                            statement_timeout: timeout,
+                        })
+                    })?;
+                let elapsed = started.elapsed();
+                chunks += 1;
+                operation.record("chunks", chunks);
+                for (offset, response) in responses.into_iter().enumerate() {
+                    if chunks == 1 && offset == 0 {
+                        operation.record("path", uow::path_name(response.path));
+                        if let Some(estimate) = response.estimated_matches {
+                            operation.record("estimated_matches", estimate);
+                        }
+                    }
+                    returned += u64::from(response.returned);
+                    all_exact &= response.exact;
+                    operation.record("returned", returned);
+                    operation.record("exact", all_exact);
+                    if each(chunk.start + offset, response).is_break() {
+                        return Ok(chunk.start + offset + 1);
+                    }
                 }
-                .run_many(queries)
-            })?;
-            uow::searched(operation, &responses);
-            Ok(responses)
+                answered = chunk.end;
+                size = next_chunk(chunk.len(), elapsed, timeout);
+            }
+            Ok(answered)
         })
     }
 
@@ -238,6 +334,31 @@ impl Store {
         repo::collections::ensure_partition(&mut conn, collection)?;
         repo::search::sample(&mut conn, collection, count.min(MAX_K * 10))
     }
+}
+
+/// Queries in a batch's first chunk: few, so that its time can size the next ones.
+const FIRST_CHUNK: usize = 16;
+/// Most queries in one chunk, with or without a statement timeout (responses keep coming).
+const MAX_CHUNK: usize = 128;
+/// A chunk is sized to take at most this fraction of the statement timeout: room for a server
+/// that slows down (a concurrent load, a colder cache) between two chunks.
+const TIMEOUT_SHARE: u32 = 4;
+
+/// The size of the chunk after one of `done` queries that took `elapsed`: what fits in a
+/// quarter of `timeout` at the measured time per query, at least 1, at most twice `done` and
+/// [`MAX_CHUNK`].
+fn next_chunk(done: usize, elapsed: Duration, timeout: Option<Duration>) -> usize {
+    let grown = (done * 2).clamp(1, MAX_CHUNK);
+    let Some(timeout) = timeout else {
+        return grown;
+    };
+    let per_query = elapsed.as_secs_f64() / done.max(1) as f64;
+    if per_query <= 0.0 {
+        return grown;
+    }
+    let budget = timeout.as_secs_f64() / f64::from(TIMEOUT_SHARE);
+    let fits = (budget / per_query).floor() as usize;
+    fits.clamp(1, grown)
 }
 
 /// Validates every query against the collection (reporting each bad one by index) and the

@@ -4,8 +4,8 @@
 //!
 //! Every span is at level INFO under the target `embedstore::…` (the module that opens it) and
 //! carries `duration_ms` (recorded when the operation ends) and, when it failed, `error`: the
-//! error's kind only (`"conflict"`, `"not_found"` …), never its message, which may quote
-//! caller text. Spans name collections by name and id and carry counts, the planner's path and
+//! error's kind only (`"conflict"`, `"not_found"`, a database error's own kind such as
+//! `"statement_timeout"` …), never its message, which may quote caller text. Spans name collections by name and id and carry counts, the planner's path and
 //! settings; **never** a vector, a metadata or filter value, content, an `external_id`, a tenant
 //! or a connection URL (`tests/spans.rs` captures them and checks).
 
@@ -117,8 +117,7 @@ pub(crate) fn kind(error: &Error) -> &'static str {
         Error::DimensionMismatch { .. } => "dimension_mismatch",
         Error::Migration(_) => "migration",
         Error::Embedder(_) => "embedder",
-        Error::Database(error) if error.is_retryable() => "database_retryable",
-        Error::Database(_) => "database",
+        Error::Database(error) => error.kind().as_str(),
     }
 }
 

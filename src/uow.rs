@@ -151,6 +151,7 @@ pub(crate) fn search_span(
         exact = tracing::field::Empty,
         returned = tracing::field::Empty,
         estimated_matches = tracing::field::Empty,
+        chunks = tracing::field::Empty,
     )
 }
 
@@ -172,7 +173,7 @@ pub(crate) fn searched(operation: &Operation, responses: &[SearchResponse]) {
 }
 
 /// The planner's path as the span records it: the statement shape that answered.
-fn path_name(path: SearchPath) -> &'static str {
+pub(crate) fn path_name(path: SearchPath) -> &'static str {
     match path {
         SearchPath::Exact => "exact",
         SearchPath::Ann => "ann",

@@ -83,6 +83,11 @@ impl Subscriber for Capture {
     fn exit(&self, _: &Id) {}
 }
 
+/// Held by each test for its whole run: two scoped subscribers on two threads at once left a
+/// span of one of them unrecorded now and then (callsite interest is cached process-wide),
+/// so the tests of this binary take turns.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
 /// Values that would be a leak anywhere in a span.
 const VECTOR: [f32; 4] = [0.314_159_27, 0.271_828_18, 0.141_421_36, 0.173_205_08];
 const SECRETS: [&str; 6] = [
@@ -96,6 +101,9 @@ const SECRETS: [&str; 6] = [
 
 #[test]
 fn store_operations_are_traced_with_their_facts_and_without_secrets() {
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let db = TestDatabase::new();
     let url = db.url().expose_secret().to_owned();
     // The test server's own password may be a common word (even the database's name): a
@@ -321,7 +329,7 @@ fn store_operations_are_traced_with_their_facts_and_without_secrets() {
     );
     assert_eq!(field(&exported, "rows"), "50");
     let refused = find("export", &|span| span.fields.contains_key("error"));
-    assert_eq!(field(&refused, "error"), "failed");
+    assert_eq!(field(&refused, "error"), "not_found");
     assert!(!refused.fields.contains_key("collection"), "{refused:?}");
     drop(std::fs::remove_dir_all(&out));
 
@@ -357,4 +365,276 @@ fn store_operations_are_traced_with_their_facts_and_without_secrets() {
         }
     }
     println!("tracing: {} spans captured, none leaking", spans.len());
+}
+
+/// Runs `work` under a capturing subscriber and returns every span it opened.
+fn spans_of(work: impl FnOnce()) -> Vec<Captured> {
+    let capture = Capture::default();
+    tracing::subscriber::with_default(capture.clone(), work);
+    capture.spans.lock().unwrap().clone()
+}
+
+/// A failed operation's span as expected: its name, a field that tells it apart from others
+/// of that name, and the error kind.
+type Expected = (&'static str, Option<(&'static str, &'static str)>, &'static str);
+
+#[test]
+fn every_failed_operation_records_its_error_kind_on_its_span() {
+    use diesel::connection::SimpleConnection;
+    use embedstore::{BackfillOptions, Ingest, IngestOptions, JsonlSource, TextSearch};
+
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+
+    let db = TestDatabase::new();
+    let mut config = Config::new(db.url().expose_secret().to_owned()).unwrap();
+    config.statement_timeout = Some(std::time::Duration::from_millis(300));
+    let store = Store::connect(config).unwrap();
+    let docs = store
+        .write(|uow| {
+            uow.collections()
+                .create(NewCollection::new("failing", 4, Metric::L2, "m"))
+        })
+        .unwrap();
+    let rows: Vec<NewEmbedding> = (0..20u8)
+        .map(|index| NewEmbedding::new(format!("id-{index}"), vec![f32::from(index); 4]))
+        .collect();
+    store
+        .write(|uow| uow.embeddings().insert(&docs, rows))
+        .unwrap();
+    store
+        .indexes(&docs)
+        .create(&IndexSpec::hnsw(), None)
+        .unwrap();
+    let tag = FieldPath::parse("tag").unwrap();
+    store
+        .indexes(&docs)
+        .payload()
+        .create(&tag, PayloadKind::Keyword)
+        .unwrap();
+    let nan = vec![f32::NAN, 0.0, 0.0, 1.0];
+    let out = std::env::temp_dir().join(format!("embedstore-spans-failed-{}", std::process::id()));
+
+    // (span name, a field that tells this operation's span apart, the error kind expected)
+    let mut expected: Vec<Expected> = Vec::new();
+    let spans = spans_of(|| {
+        let fails = |outcome: bool| assert!(outcome, "the operation was meant to fail");
+        fails(
+            store
+                .search(&docs, SearchRequest::vector(nan.clone(), 3))
+                .is_err(),
+        );
+        expected.push(("search", Some(("mode", "autocommit")), "validation"));
+        fails(
+            store
+                .read(|uow| uow.search(&docs, SearchRequest::vector(nan.clone(), 3)))
+                .is_err(),
+        );
+        expected.push(("search", Some(("mode", "transaction")), "validation"));
+        fails(
+            store
+                .read(|uow| uow.explain_search(&docs, SearchRequest::vector(nan.clone(), 3)))
+                .is_err(),
+        );
+        expected.push(("search", Some(("mode", "explain")), "validation"));
+        fails(
+            store
+                .search_batch(
+                    &docs,
+                    &[vec![1.0; 4], nan.clone()],
+                    SearchRequest::vector(Vec::new(), 3),
+                )
+                .is_err(),
+        );
+        expected.push(("search", Some(("mode", "batch")), "validation"));
+        let words: TextSearch = SearchRequest::text("?! …", 3);
+        // A text query with no words: counted below (a second failed autocommit search).
+        fails(store.search(&docs, words).is_err());
+        // A statement timeout: another session holds the table.
+        let mut holder = db.raw_connection();
+        holder
+            .batch_execute("BEGIN; LOCK TABLE embeddings IN ACCESS EXCLUSIVE MODE")
+            .unwrap();
+        fails(
+            store
+                .search_batch(
+                    &docs,
+                    &[vec![1.0; 4], vec![2.0; 4]],
+                    SearchRequest::vector(Vec::new(), 3).with_exact(true),
+                )
+                .is_err(),
+        );
+        expected.push(("search", Some(("mode", "batch")), "statement_timeout"));
+        holder.batch_execute("ROLLBACK").unwrap();
+        fails(
+            store
+                .backfill(
+                    "failing",
+                    "no-such-collection",
+                    &BackfillOptions::default(),
+                    &mut |items| Ok(items.iter().map(|_| vec![0.0; 4]).collect()),
+                    &mut |_| {},
+                )
+                .is_err(),
+        );
+        expected.push(("backfill", None, "not_found"));
+        fails(
+            store
+                .write(|uow| {
+                    uow.embeddings()
+                        .insert(&docs, vec![NewEmbedding::new("id-1", vec![1.0; 4])])
+                })
+                .is_err(),
+        );
+        expected.push(("write", Some(("statement", "insert")), "conflict"));
+        fails(
+            store
+                .write(|uow| {
+                    uow.embeddings()
+                        .upsert(&docs, vec![NewEmbedding::new("id-1", nan.clone())])
+                })
+                .is_err(),
+        );
+        expected.push(("write", Some(("statement", "upsert")), "validation"));
+        fails(
+            store
+                .write(|uow| {
+                    uow.embeddings()
+                        .delete_where(&docs, &Filter::Or(Vec::new()))
+                })
+                .is_err(),
+        );
+        expected.push(("write", Some(("statement", "delete_where")), "validation"));
+        fails(
+            store
+                .run(&WorkOptions::write().tenant(""), |uow| {
+                    uow.embeddings().count(&docs)
+                })
+                .is_err(),
+        );
+        expected.push(("run", None, "validation"));
+        let mut source = JsonlSource::from_reader(std::io::Cursor::new(b"{}\n".to_vec()), "rows");
+        fails(
+            Ingest::new(&store, "no-such-collection", IngestOptions::default())
+                .run(&mut source, &mut ())
+                .is_err(),
+        );
+        expected.push(("ingest", None, "not_found"));
+        let mut source =
+            JsonlSource::from_reader(std::io::Cursor::new(b"not json\n".to_vec()), "rows");
+        fails(
+            Ingest::new(&store, "failing", IngestOptions::default())
+                .run(&mut source, &mut ())
+                .is_err(),
+        );
+        fails(
+            store
+                .indexes(&docs)
+                .create(&IndexSpec::hnsw(), None)
+                .is_err(),
+        );
+        expected.push(("ann_index", Some(("action", "create")), "conflict"));
+        fails(
+            store
+                .indexes(&docs)
+                .text()
+                .create("no-such-config")
+                .is_err(),
+        );
+        expected.push(("text_index", Some(("action", "create")), "validation"));
+        fails(
+            store
+                .indexes(&docs)
+                .payload()
+                .create(&tag, PayloadKind::Keyword)
+                .is_err(),
+        );
+        expected.push(("payload_index", Some(("action", "create")), "conflict"));
+        fails(
+            store
+                .export("no-such-collection")
+                .jsonl(&out, &mut |_, _| {})
+                .is_err(),
+        );
+        expected.push(("export", None, "not_found"));
+        fails(
+            store
+                .measure_recall(&docs, &RecallRequest::vectors(Vec::<Vec<f32>>::new(), 3))
+                .is_err(),
+        );
+        expected.push(("measure_recall", None, "validation"));
+        fails(
+            store
+                .write(|uow| {
+                    uow.collections()
+                        .create(NewCollection::new("Hostile Name", 4, Metric::L2, "m"))
+                })
+                .is_err(),
+        );
+        expected.push(("create_collection", None, "validation"));
+        fails(
+            store
+                .write(|uow| uow.collections().drop("no-such-collection"))
+                .is_err(),
+        );
+        expected.push(("drop_collection", None, "not_found"));
+        fails(
+            store
+                .write(|uow| uow.aliases().drop("no-such-alias"))
+                .is_err(),
+        );
+        expected.push(("drop_alias", None, "not_found"));
+        fails(store.grant_app_role("Not A Role", true).is_err());
+        expected.push(("grant", None, "validation"));
+    });
+    drop(std::fs::remove_dir_all(&out));
+
+    let mut missing = Vec::new();
+    for (name, distinct, kind) in &expected {
+        let found = spans.iter().any(|span| {
+            span.name == *name
+                && distinct.is_none_or(|(field, value)| {
+                    span.fields.get(field).map(String::as_str) == Some(value)
+                })
+                && span.fields.get("error").map(String::as_str) == Some(kind)
+        });
+        if !found {
+            missing.push(format!("{name} {distinct:?} error={kind}"));
+        }
+    }
+    // The wordless text query and the malformed ingest: their spans too.
+    let failed_autocommit = spans
+        .iter()
+        .filter(|span| {
+            span.name == "search"
+                && span.fields.get("mode").map(String::as_str) == Some("autocommit")
+                && span.fields.get("error").map(String::as_str) == Some("validation")
+        })
+        .count();
+    if failed_autocommit != 2 {
+        missing.push(format!(
+            "2 failed autocommit searches (NaN, no words), found {failed_autocommit}"
+        ));
+    }
+    if !spans.iter().any(|span| {
+        span.name == "ingest"
+            && span
+                .fields
+                .get("error")
+                .is_some_and(|kind| kind == "rejected" || kind == "format")
+    }) {
+        missing.push("ingest error=rejected|format".to_owned());
+    }
+    // No span that an operation opened ended without its outcome: every failed one above has
+    // an `error`, and a span with `error` has its duration.
+    for span in &spans {
+        if span.fields.contains_key("error") {
+            assert!(span.fields.contains_key("duration_ms"), "{span:?}");
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "failed operations whose span has no error kind: {missing:#?}\nspans: {spans:#?}"
+    );
 }

@@ -75,8 +75,9 @@ impl<'s> PayloadIndexes<'s> {
     /// exists; [`Error::NotFound`] for a dropped collection; [`Error::Database`] when the build
     /// fails (its catalog row and invalid index are removed).
     pub fn create(&self, field: &FieldPath, kind: PayloadKind) -> Result<PayloadIndex> {
-        Filter::exists(field.clone()).check()?;
-        self.build(field.segments().to_vec(), Some(kind))
+        // The field is checked inside the span, so a refused one is recorded too.
+        let check = || Filter::exists(field.clone()).check().map_err(Error::from);
+        self.build(field.segments().to_vec(), Some(kind), check)
     }
 
     /// Builds a GIN index (`jsonb_path_ops`) on the collection's whole `metadata`: it serves
@@ -95,7 +96,7 @@ impl<'s> PayloadIndexes<'s> {
     /// # Ok(()) }
     /// ```
     pub fn create_metadata(&self) -> Result<PayloadIndex> {
-        self.build(Vec::new(), None)
+        self.build(Vec::new(), None, || Ok(()))
     }
 
     /// The collection's payload indexes, in creation order.
@@ -139,10 +140,16 @@ impl<'s> PayloadIndexes<'s> {
 
     /// Creates the index in a span that names its kind, never its field (the metadata's
     /// shape is the caller's).
-    fn build(&self, field: Vec<String>, kind: Option<PayloadKind>) -> Result<PayloadIndex> {
+    fn build(
+        &self,
+        field: Vec<String>,
+        kind: Option<PayloadKind>,
+        check: impl FnOnce() -> Result<()>,
+    ) -> Result<PayloadIndex> {
         let (store, collection) = (self.store, self.collection);
         let kind_name = kind.map_or("gin", PayloadKind::as_str);
         trace::traced(span("create", collection, Some(kind_name)), |_| {
+            check()?;
             let mut conn = store.connection()?;
             ensure_partition(&mut conn, collection)?;
             let id = payload_index::insert(&mut conn, collection, &field, kind_name)?;

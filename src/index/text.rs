@@ -12,6 +12,7 @@ use crate::repo::collections::ensure_partition;
 use crate::repo::index_build::{drop_index_concurrently, run_build};
 use crate::repo::text_index::{self, text_name};
 use crate::store::Store;
+use crate::trace;
 
 /// The text search configuration text indexes use unless told otherwise.
 pub const DEFAULT_TEXT_CONFIG: &str = "simple";
@@ -75,6 +76,10 @@ impl<'s> TextIndex<'s> {
     /// [`Error::NotFound`] when the collection was dropped; [`Error::Database`] when the build
     /// fails.
     pub fn create(&self, config: &str) -> Result<TextIndexStatus> {
+        trace::traced(self.span("create"), |_| self.build(config))
+    }
+
+    fn build(&self, config: &str) -> Result<TextIndexStatus> {
         let collection = self.collection;
         let mut conn = self.store.connection()?;
         ensure_partition(&mut conn, collection)?;
@@ -106,6 +111,10 @@ impl<'s> TextIndex<'s> {
     /// # Errors
     /// As [`TextIndex::create`]; [`Error::NotFound`] when there is no text index.
     pub fn rebuild(&self, config: Option<&str>) -> Result<TextIndexStatus> {
+        trace::traced(self.span("rebuild"), |_| self.build_again(config))
+    }
+
+    fn build_again(&self, config: Option<&str>) -> Result<TextIndexStatus> {
         let collection = self.collection;
         let current = self.status()?;
         let config = match (config, current.config) {
@@ -137,6 +146,21 @@ impl<'s> TextIndex<'s> {
     /// # Errors
     /// [`Error::Database`] when the server refuses.
     pub fn drop(&self) -> Result<bool> {
+        trace::traced(self.span("drop"), |_| self.drop_now())
+    }
+
+    /// The span of a text index operation (`action`: `create`, `rebuild`, `drop`): the
+    /// collection, never the configuration asked for.
+    fn span(&self, action: &'static str) -> tracing::Span {
+        trace::span!(
+            "text_index",
+            action,
+            collection = %self.collection.name,
+            collection_id = self.collection.id.0,
+        )
+    }
+
+    fn drop_now(&self) -> Result<bool> {
         let mut conn = self.store.connection()?;
         let name = text_name(self.collection);
         let existed = index_state(&mut conn, &name)?.is_some();

@@ -46,11 +46,16 @@ pub struct RowProblem {
     pub reason: String,
 }
 
-/// Recorded as `failed`, without a kind: an ingest or export fails for reasons of the files as
-/// often as of the store (the spans' `error` field has said so since spans were added).
+/// Recorded by what failed: the files (`format`, `rejected`, `io`) or the store (its error's
+/// own kind: `not_found`, `statement_timeout` …).
 impl crate::trace::Failure for IngestError {
     fn kind(&self) -> &'static str {
-        "failed"
+        match self {
+            IngestError::Format { .. } => "format",
+            IngestError::Rejected { .. } => "rejected",
+            IngestError::Io { .. } => "io",
+            IngestError::Store(error) => crate::trace::kind(error),
+        }
     }
 }
 

@@ -136,18 +136,23 @@ impl Embeddings<'_> {
     /// As [`Embeddings::count_where`]; nothing is deleted when the filter is refused.
     pub fn delete_where(&mut self, collection: &Collection, filter: &Filter) -> Result<u64> {
         let operation = crate::repo::embeddings::write_operation("delete_where", collection, 0);
+        // Every failure, the refused filter too, ends on the span.
+        let deleted = operation.finish(self.delete_matching(collection, filter))?;
+        operation.record("deleted", deleted);
+        Ok(deleted)
+    }
+
+    fn delete_matching(&mut self, collection: &Collection, filter: &Filter) -> Result<u64> {
         filter.check()?;
         let mut sql = SqlBuilder::new();
         self.touched.collection(collection.id);
         sql.push("DELETE FROM embeddings WHERE ");
         let layout = crate::repo::catalog::layout_now(self.conn, collection)?;
         matching(&mut sql, collection, filter, &layout);
-        let deleted = operation.finish(
-            sql.try_into_query()?
-                .execute(self.conn)
-                .map_err(crate::error::Error::from),
-        )?;
-        operation.record("deleted", deleted);
+        let deleted = sql
+            .try_into_query()?
+            .execute(self.conn)
+            .map_err(crate::error::Error::from)?;
         Ok(deleted as u64)
     }
 

@@ -68,14 +68,7 @@ pub(super) fn row_security_active(conn: &mut PgConnection) -> Result<bool> {
 pub(super) fn write_error(error: DieselError, collection: &Collection) -> Error {
     match &error {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::Conflict {
-            message: format!(
-                "an external_id already exists in collection {} ({})",
-                crate::error::bounded(&collection.name),
-                info.details()
-                    .unwrap_or("")
-                    .trim_end_matches('.')
-                    .to_lowercase()
-            ),
+            message: taken_external_id(&collection.name, info.details()),
             constraint: info.constraint_name().map(str::to_owned),
         },
         // "No partition of relation embeddings found for row": SQLSTATE 23514 without a
@@ -86,5 +79,45 @@ pub(super) fn write_error(error: DieselError, collection: &Collection) -> Error 
             Error::not_found("collection", collection.name.clone())
         }
         _ => Error::from(error),
+    }
+}
+
+/// The message of a unique violation on `external_id`: with the server's key detail when it
+/// gives one, and saying why not when it does not — PostgreSQL withholds the key (and so the
+/// id) from a role under row-level security, where the row in the way may be another tenant's.
+pub(super) fn taken_external_id(collection: &str, detail: Option<&str>) -> String {
+    let collection = crate::error::bounded(collection);
+    match detail.map(|detail| detail.trim().trim_end_matches('.')) {
+        Some(detail) if !detail.is_empty() => format!(
+            "an external_id already exists in collection {collection} ({})",
+            detail.to_lowercase()
+        ),
+        _ => format!(
+            "an external_id of this write already exists in collection {collection}; the \
+             server does not say which under row-level security (the row may belong to another \
+             tenant: see the tenants guide)"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::taken_external_id;
+
+    #[test]
+    fn a_conflict_without_the_servers_key_detail_shows_no_empty_brackets() {
+        for detail in [None, Some(""), Some(" ")] {
+            let message = taken_external_id("docs", detail);
+            assert!(!message.contains("()"), "{message}");
+            assert!(message.contains("row-level security"), "{message}");
+        }
+        assert_eq!(
+            taken_external_id(
+                "docs",
+                Some("Key (collection_id, external_id)=(3, a-1) already exists.")
+            ),
+            "an external_id already exists in collection \"docs\" \
+             (key (collection_id, external_id)=(3, a-1) already exists)"
+        );
     }
 }

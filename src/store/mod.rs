@@ -341,9 +341,6 @@ impl Store {
     where
         F: FnMut(&mut UnitOfWork<'_>) -> Result<T>,
     {
-        if let Some(tenant) = &options.tenant {
-            tenant::check(tenant)?;
-        }
         // The tenant itself is not recorded: only whether the work is bound to one.
         let span = trace::span!(
             "run",
@@ -353,6 +350,9 @@ impl Store {
             attempts = tracing::field::Empty
         );
         trace::traced(span, |operation| {
+            if let Some(tenant) = &options.tenant {
+                tenant::check(tenant)?;
+            }
             let mut attempt = |number: u32| {
                 operation.record("attempts", number);
                 self.unit_of_work(options.access, |uow: &mut UnitOfWork<'_>| {

@@ -97,7 +97,8 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
             .statement_timeout
             .map_or(0, |timeout| timeout.as_millis());
         let session: Session = diesel::sql_query(
-            "SELECT to_regtype('sparsevec') IS NOT NULL AS pgvector FROM (SELECT \
+            "SELECT to_regtype('sparsevec') IS NOT NULL AS pgvector, \
+                current_setting('lc_messages') AS lc_messages FROM (SELECT \
                 set_config('statement_timeout', $1, false), \
                 set_config('application_name', $2, false), \
                 set_config('embedstore.origin', $3, false)) AS settings",
@@ -107,6 +108,8 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
         .bind::<Text, _>(self.origin.as_deref().unwrap_or(""))
         .get_result(conn)
         .map_err(diesel::r2d2::Error::QueryError)?;
+        // Whether the server's messages can tell the SQLSTATEs diesel does not report.
+        crate::error::note_lc_messages(&session.lc_messages);
         if session.pgvector {
             // diesel looks up the OIDs of pgvector's types with a query of its own the first
             // time a statement binds one. Done here, a connection lost during that lookup is
@@ -132,4 +135,8 @@ struct Session {
     /// Whether pgvector's types exist yet (a first migration creates the extension).
     #[diesel(sql_type = diesel::sql_types::Bool)]
     pgvector: bool,
+    /// The language of the server's messages to this session (see
+    /// [`crate::error::note_lc_messages`]).
+    #[diesel(sql_type = Text)]
+    lc_messages: String,
 }

@@ -388,8 +388,18 @@ fn a_statement_timeout_is_a_clear_error_and_the_same_connection_is_reused() {
     let Error::Database(database) = &error else {
         panic!("expected a database error, got {error:?}");
     };
-    assert_eq!(database.kind(), DatabaseErrorKind::Other, "{error:?}");
-    assert!(error.to_string().contains("statement timeout"), "{error}");
+    assert_eq!(
+        database.kind(),
+        DatabaseErrorKind::StatementTimeout,
+        "{error:?}"
+    );
+    assert!(!error.is_retryable(), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("EMBEDSTORE_STATEMENT_TIMEOUT_MS"),
+        "{error}"
+    );
     // The same pooled backend, still usable.
     assert_eq!(backend_pid(&store), before);
     report("statement timeout", 1, 1);

@@ -7,12 +7,14 @@
 mod aliases;
 mod ann;
 mod backfill;
+mod batch;
 mod cache;
 mod collections;
 mod concurrency;
 mod config;
 mod copy_encoding;
 mod embeddings;
+mod errors;
 mod export;
 mod faults;
 mod filters;

@@ -1,7 +1,9 @@
 //! `embedstore search`: the nearest neighbours of one query vector, or of each query in a file
-//! (a batch of plain vectors goes to the server as one statement).
+//! (a batch of plain vectors goes to the server in chunks sized to the statement timeout; each
+//! query's answer is printed as it comes).
 
 use std::io::Write;
+use std::ops::ControlFlow;
 
 use embedstore::MAX_K;
 use embedstore::{
@@ -216,16 +218,11 @@ pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), 
     let uniform = queries
         .iter()
         .all(|query| query.k.is_none() && query.filter.is_none());
-    let responses = if uniform && queries.len() > 1 {
-        let vectors: Vec<VectorValue> = queries.iter().map(|query| query.vector.clone()).collect();
-        store.search_batch(&collection, &vectors, &requests[0])?
-    } else {
-        requests
-            .iter()
-            .map(|request| store.search(&collection, request))
-            .collect::<Result<Vec<_>, _>>()?
-    };
-    for ((query, request), response) in queries.iter().zip(requests).zip(responses) {
+    // Each query's answer is printed as soon as it comes: a batch that fails part-way has
+    // printed what it answered before the error.
+    let several = queries.len() > 1;
+    let mut print = |index: usize, response: SearchResponse| -> Result<(), CliError> {
+        let (query, request) = (&queries[index], &requests[index]);
         let plan = if args.explain {
             Some(store.read(|uow| uow.explain_search(&collection, request))?)
         } else {
@@ -237,13 +234,30 @@ pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), 
             plan,
         };
         match args.format {
-            Format::Json => {
-                write_json_line(out, &answer)?;
-            }
-            Format::Table => write_answer(out, query, &answer, queries.len() > 1)?,
+            Format::Json => write_json_line(out, &answer)?,
+            Format::Table => write_answer(out, query, &answer, several)?,
         }
+        out.flush()?;
+        Ok(())
+    };
+    if uniform && several {
+        let vectors: Vec<VectorValue> = queries.iter().map(|query| query.vector.clone()).collect();
+        let mut printed = Ok(());
+        store.search_batch_each(&collection, &vectors, &requests[0], |index, response| {
+            printed = print(index, response);
+            if printed.is_ok() {
+                ControlFlow::Continue(())
+            } else {
+                ControlFlow::Break(())
+            }
+        })?;
+        printed
+    } else {
+        for (index, request) in requests.iter().enumerate() {
+            print(index, store.search(&collection, request)?)?;
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// A search's result as printed: the response and, with `--explain`, the plan.

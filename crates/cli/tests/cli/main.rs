@@ -8,6 +8,7 @@
 
 mod aliases;
 mod backfill;
+mod batch;
 mod health;
 mod help;
 mod hostile;

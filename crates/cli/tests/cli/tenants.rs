@@ -330,3 +330,40 @@ fn text_and_hybrid_searches_see_only_the_bound_tenants_rows_on_both_sides() {
             .all(|hit| hit.vector_rank.is_some() && hit.text_rank.is_some())
     );
 }
+
+#[test]
+fn an_insert_conflict_under_row_level_security_says_why_the_id_is_not_named() {
+    let (setup, docs) = three_populations();
+    let app = &setup.app;
+    // Tenant a inserts an id it holds itself, then one tenant b holds: PostgreSQL withholds
+    // the key of a unique violation from a role under row-level security, in both cases.
+    for taken in ["a-1", "b-1"] {
+        let error = app
+            .run(&embedstore::WorkOptions::write().tenant("a"), |uow| {
+                uow.embeddings().insert(
+                    &docs,
+                    vec![NewEmbedding::new(taken, vec![1.0, 2.0, 3.0, 4.0])],
+                )
+            })
+            .unwrap_err();
+        assert!(
+            matches!(error, Error::Conflict { .. }),
+            "{taken}: {error:?}"
+        );
+        let text = error.to_string();
+        assert!(!text.contains("()"), "{taken}: empty brackets in {text:?}");
+        assert!(text.contains("row-level security"), "{taken}: {text}");
+        assert!(text.contains("\"docs\""), "{taken}: {text}");
+    }
+    // The owner, not under row-level security, gets the key.
+    let error = setup
+        .owner
+        .write(|uow| {
+            uow.embeddings().insert(
+                &docs,
+                vec![NewEmbedding::new("b-1", vec![1.0, 2.0, 3.0, 4.0])],
+            )
+        })
+        .unwrap_err();
+    assert!(error.to_string().contains("b-1"), "{error}");
+}

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::dto::{MAX_K, SearchRequest, SearchSpec, VectorSearch};
 use crate::error::{Error, Result};
 use crate::models::Collection;
+use crate::repo::search::SearchPath;
 use crate::repo::search::{Scope, Search};
 use crate::repo::{self, SearchResponse};
 use crate::store::Store;
@@ -206,59 +207,75 @@ impl Store {
         let span = uow::search_span("batch", collection, &template, queries.len());
         trace::traced(span, |operation| {
             let request = validate_batch(collection, queries, &template)?;
-            let timeout = self.config().statement_timeout;
-            let mut answered = 0;
-            let mut chunks = 0_u32;
-            let mut returned = 0_u64;
-            let mut all_exact = true;
-            let mut size = FIRST_CHUNK;
-            while answered < queries.len() {
-                let chunk = answered..(answered + size).min(queries.len());
-                let started = Instant::now();
-                let responses = self
-                    .on_live_connection(|conn| {
-                        let indexes = self.indexes.get(conn, collection)?;
-                        Search {
-                            conn,
-                            collection,
-                            indexes: &indexes,
-                            request: &request,
-                            scope: Scope::Autocommit,
-                            memory: &self.indexes,
-                        }
-                        .run_many(&queries[chunk.clone()])
-                    })
-                    .map_err(|error| {
-                        error.in_batch(crate::BatchProgress {
-                            answered,
-                            chunk: chunk.clone(),
-                            total: queries.len(),
-                            statement_timeout: timeout,
-                        })
-                    })?;
-                let elapsed = started.elapsed();
-                chunks += 1;
-                operation.record("chunks", chunks);
-                for (offset, response) in responses.into_iter().enumerate() {
-                    if chunks == 1 && offset == 0 {
-                        operation.record("path", uow::path_name(response.path));
-                        if let Some(estimate) = response.estimated_matches {
-                            operation.record("estimated_matches", estimate);
-                        }
-                    }
-                    returned += u64::from(response.returned);
-                    all_exact &= response.exact;
-                    operation.record("returned", returned);
-                    operation.record("exact", all_exact);
-                    if each(chunk.start + offset, response).is_break() {
-                        return Ok(chunk.start + offset + 1);
-                    }
+            let mut tally = Tally::default();
+            let outcome = self.run_chunks(collection, queries, &request, &mut tally, &mut each);
+            // Recorded once, however the batch ended: what was handed over.
+            if let Some((path, estimate)) = tally.first {
+                operation.record("path", uow::path_name(path));
+                if let Some(estimate) = estimate {
+                    operation.record("estimated_matches", estimate);
                 }
-                answered = chunk.end;
-                size = next_chunk(chunk.len(), elapsed, timeout);
             }
-            Ok(answered)
+            operation.record("chunks", tally.chunks);
+            operation.record("returned", tally.returned);
+            operation.record("exact", tally.all_exact);
+            outcome
         })
+    }
+
+    /// Runs `queries` chunk by chunk (see [`Store::search_batch_each`]), handing each response
+    /// to `each` and counting in `tally`; returns how many responses were handed over.
+    fn run_chunks(
+        &self,
+        collection: &Collection,
+        queries: &[VectorValue],
+        request: &SearchSpec,
+        tally: &mut Tally,
+        each: &mut impl FnMut(usize, SearchResponse) -> ControlFlow<()>,
+    ) -> Result<usize> {
+        let timeout = self.config().statement_timeout;
+        let mut answered = 0;
+        let mut size = FIRST_CHUNK;
+        while answered < queries.len() {
+            let chunk = answered..(answered + size).min(queries.len());
+            let started = Instant::now();
+            let responses = self
+                .on_live_connection(|conn| {
+                    let indexes = self.indexes.get(conn, collection)?;
+                    Search {
+                        conn,
+                        collection,
+                        indexes: &indexes,
+                        request,
+                        scope: Scope::Autocommit,
+                        memory: &self.indexes,
+                    }
+                    .run_many(&queries[chunk.clone()])
+                })
+                .map_err(|error| {
+                    error.in_batch(crate::BatchProgress {
+                        answered,
+                        chunk: chunk.clone(),
+                        total: queries.len(),
+                        statement_timeout: timeout,
+                    })
+                })?;
+            let elapsed = started.elapsed();
+            tally.chunks += 1;
+            for (offset, response) in responses.into_iter().enumerate() {
+                tally
+                    .first
+                    .get_or_insert((response.path, response.estimated_matches));
+                tally.returned += u64::from(response.returned);
+                tally.all_exact &= response.exact;
+                if each(chunk.start + offset, response).is_break() {
+                    return Ok(chunk.start + offset + 1);
+                }
+            }
+            answered = chunk.end;
+            size = next_chunk(chunk.len(), elapsed, timeout);
+        }
+        Ok(answered)
     }
 
     /// Measures recall@k of `request.request`'s settings: each query is answered as requested
@@ -333,6 +350,26 @@ impl Store {
         let mut conn = self.connection()?;
         repo::collections::ensure_partition(&mut conn, collection)?;
         repo::search::sample(&mut conn, collection, count.min(MAX_K * 10))
+    }
+}
+
+/// What a batch search handed over, for its span.
+struct Tally {
+    /// The first response's path and filter estimate.
+    first: Option<(SearchPath, Option<u64>)>,
+    chunks: u32,
+    returned: u64,
+    all_exact: bool,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self {
+            first: None,
+            chunks: 0,
+            returned: 0,
+            all_exact: true,
+        }
     }
 }
 

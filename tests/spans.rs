@@ -376,7 +376,11 @@ fn spans_of(work: impl FnOnce()) -> Vec<Captured> {
 
 /// A failed operation's span as expected: its name, a field that tells it apart from others
 /// of that name, and the error kind.
-type Expected = (&'static str, Option<(&'static str, &'static str)>, &'static str);
+type Expected = (
+    &'static str,
+    Option<(&'static str, &'static str)>,
+    &'static str,
+);
 
 #[test]
 fn every_failed_operation_records_its_error_kind_on_its_span() {

@@ -591,6 +591,28 @@ fn every_failed_operation_records_its_error_kind_on_its_span() {
         expected.push(("drop_alias", None, "not_found"));
         fails(store.grant_app_role("Not A Role", true).is_err());
         expected.push(("grant", None, "validation"));
+        // Rebuilds of indexes the collection does not have.
+        let bare = store
+            .write(|uow| {
+                uow.collections()
+                    .create(NewCollection::new("bare", 4, Metric::L2, "m"))
+            })
+            .unwrap();
+        fails(store.indexes(&bare).rebuild(None, None).is_err());
+        expected.push(("ann_index", Some(("action", "rebuild")), "not_found"));
+        fails(store.indexes(&bare).text().rebuild(None).is_err());
+        expected.push(("text_index", Some(("action", "rebuild")), "not_found"));
+        // A unit of work whose closure fails: the caller's own error type has no kind of ours.
+        fails(
+            store
+                .write(|_| {
+                    Err::<(), _>(embedstore::Error::Validation(
+                        embedstore::ValidationError::new([("item", "refused by the caller")]),
+                    ))
+                })
+                .is_err(),
+        );
+        expected.push(("unit_of_work", Some(("read_only", "false")), "failed"));
     });
     drop(std::fs::remove_dir_all(&out));
 

@@ -459,3 +459,31 @@ fn percentile(samples: &mut [Duration], quantile: f64) -> f64 {
     let index = ((samples.len() - 1) as f64 * quantile).round() as usize;
     samples[index.min(samples.len() - 1)].as_secs_f64() * 1000.0
 }
+
+#[cfg(test)]
+mod chunk_tests {
+    use std::time::Duration;
+
+    use super::{MAX_CHUNK, next_chunk};
+
+    const MS: Duration = Duration::from_millis(1);
+
+    #[test]
+    fn a_chunk_fits_a_quarter_of_the_timeout_at_the_measured_pace() {
+        // 16 queries in 800 ms = 50 ms each; a quarter of 10 s fits 50.
+        assert_eq!(next_chunk(16, 800 * MS, Some(10_000 * MS)), 32);
+        assert_eq!(next_chunk(32, 1_600 * MS, Some(10_000 * MS)), 50);
+        // Slower than the budget allows: down to what fits, at least one query.
+        assert_eq!(next_chunk(50, 5_000 * MS, Some(1_000 * MS)), 2);
+        assert_eq!(next_chunk(16, 16_000 * MS, Some(1_000 * MS)), 1);
+    }
+
+    #[test]
+    fn a_chunk_grows_at_most_twofold_and_never_past_the_cap() {
+        assert_eq!(next_chunk(16, MS, Some(30_000 * MS)), 32);
+        assert_eq!(next_chunk(100, MS, Some(30_000 * MS)), MAX_CHUNK);
+        // No timeout, or a chunk too fast to measure: grown, capped.
+        assert_eq!(next_chunk(16, 800 * MS, None), 32);
+        assert_eq!(next_chunk(128, Duration::ZERO, Some(MS)), MAX_CHUNK);
+    }
+}

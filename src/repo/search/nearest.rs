@@ -11,7 +11,9 @@ use crate::repo::search::memory::PlannerMemory;
 use crate::repo::search::plan::{
     Decision, Mode, decide, load, needs_fallback, settings, with_index_forced,
 };
-use crate::repo::search::response::{AppliedSetting, HitRow, SearchPath, SearchResponse, respond};
+use crate::repo::search::response::{
+    AppliedSetting, HitRow, SearchPath, SearchResponse, by_distance, respond,
+};
 use crate::repo::search::vector::statement;
 use crate::vector::VectorValue;
 
@@ -40,7 +42,8 @@ pub(super) fn run(search: &mut Search<'_>, queries: &[VectorValue]) -> Result<Ve
     Ok(responses)
 }
 
-/// The rows of a batch statement, one list per query in (distance, id) order.
+/// The rows of a batch statement, one list per query in (distance, id) order, a NaN distance
+/// last as PostgreSQL sorts it.
 fn by_query(rows: Vec<HitRow>, count: usize) -> Vec<Vec<HitRow>> {
     let mut grouped: Vec<Vec<HitRow>> = (0..count).map(|_| Vec::new()).collect();
     for row in rows {
@@ -52,7 +55,7 @@ fn by_query(rows: Vec<HitRow>, count: usize) -> Vec<Vec<HitRow>> {
         }
     }
     for rows in &mut grouped {
-        rows.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+        rows.sort_by(|a, b| by_distance(a.distance, b.distance).then(a.id.cmp(&b.id)));
     }
     grouped
 }

@@ -139,6 +139,7 @@ fn one(search: &mut Search<'_>, query: &VectorValue) -> Result<SearchResponse> {
             if query.is_empty() {
                 // No vector, no distance: the score is the text's.
                 hit.score = row.text_score.unwrap_or(0.0);
+                hit.distance_not_finite = false;
             }
             SearchHit {
                 vector_rank: row.vector_rank.and_then(|rank| u32::try_from(rank).ok()),

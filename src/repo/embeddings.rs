@@ -4,8 +4,10 @@ use diesel::prelude::*;
 use diesel::sql_types::Integer;
 
 use crate::dto::{CheckedBatch, CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
-use crate::error::{Error, Result};
+use crate::dto::{HALF_MAX, beyond_half};
+use crate::error::{Error, Result, ValidationError};
 use crate::models::{Collection, Embedding, EmbeddingRow, NewEmbeddingRow};
+use crate::repo::catalog;
 use crate::repo::copy::{CopyInto, copy_rows, stage};
 use crate::repo::rows::{WriteSummary, row_security_active, with_external_ids, write_error};
 use crate::repo::touched::Touched;
@@ -51,6 +53,7 @@ impl<'u> Embeddings<'u> {
         collection: &Collection,
         batch: CheckedBatch,
     ) -> Result<WriteSummary> {
+        fits_half_index(self.conn, collection, batch.items())?;
         copy_insert(self.conn, collection, batch)
     }
 
@@ -81,6 +84,7 @@ impl<'u> Embeddings<'u> {
         collection: &Collection,
         batch: CheckedBatch,
     ) -> Result<UpsertPlan> {
+        fits_half_index(self.conn, collection, batch.items())?;
         upsert::plan(self.conn, collection, batch)
     }
 
@@ -177,6 +181,36 @@ fn as_strs<S: AsRef<str>>(ids: &[S]) -> Vec<&str> {
         .map(AsRef::as_ref)
         .filter(|id| !id.contains('\0'))
         .collect()
+}
+
+/// Refuses `items` when a dense value lies beyond ±[`HALF_MAX`] and the collection's ANN index
+/// stores `halfvec` (a half-quantized index, or any index above 2,000 dimensions): pgvector
+/// cannot convert such a value and the statement would fail without saying which item. The
+/// index is looked up only when such a value is there, so ordinary batches pay one scan of
+/// their values and no query.
+fn fits_half_index(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    items: &[NewEmbedding],
+) -> Result<()> {
+    let misfits: Vec<(String, String)> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(item, embedding)| Some((item, embedding.vector.as_dense()?)))
+        .flat_map(|(item, values)| {
+            values
+                .iter()
+                .enumerate()
+                .filter(|(_, value)| value.abs() > HALF_MAX)
+                .map(move |(at, value)| {
+                    (format!("items[{item}].vector[{at}]"), beyond_half(*value))
+                })
+        })
+        .collect();
+    if misfits.is_empty() || !catalog::ann_on_halfvec(conn, collection)? {
+        return Ok(());
+    }
+    Err(Error::Validation(ValidationError::new(misfits)))
 }
 
 fn validate(

@@ -5,8 +5,8 @@
 use diesel::RunQueryDsl;
 use embedstore::{
     Collection, FieldPath, IndexSpec, MAX_VECTOR_NORM, Metric, NewCollection, NewEmbedding,
-    SearchHit, SearchPath, SearchRequest, SearchResponse, Shape, SparseVector, VectorKind,
-    VectorValue,
+    Quantization, SearchHit, SearchPath, SearchRequest, SearchResponse, Shape, SparseVector,
+    VectorKind, VectorValue,
 };
 use embedstore_test_support::TestDatabase;
 use serde_json::json;
@@ -264,4 +264,90 @@ fn mmr_and_grouped_searches_never_put_a_nan_distance_first() {
     assert_eq!(d0[8].external_id, "poison", "{d0:?}");
     assert!(d0[8].distance_not_finite);
     assert_ne!(grouped.hits[0].external_id, "poison");
+}
+
+#[test]
+fn a_value_beyond_half_precision_is_refused_with_its_path_where_the_ann_index_is_halfvec() {
+    let db = TestDatabase::new();
+    let store = db.store();
+    let half = collection(&db, "half", VectorKind::Dense, Metric::L2);
+    let full = collection(&db, "full", VectorKind::Dense, Metric::L2);
+    let items = |prefix: &str| -> Vec<NewEmbedding> {
+        (0..30)
+            .map(|index| {
+                let value = index as f32;
+                NewEmbedding::new(format!("{prefix}-{index}"), vec![value, 1.0, -value, 2.0])
+            })
+            .collect()
+    };
+    for (collection, quantization) in [(&half, Some(Quantization::Half)), (&full, None)] {
+        store
+            .write(|uow| uow.embeddings().insert(collection, items("row")))
+            .unwrap();
+        let spec = match quantization {
+            Some(quantization) => IndexSpec::hnsw().quantization(quantization),
+            None => IndexSpec::hnsw(),
+        };
+        store.indexes(collection).create(&spec, None).unwrap();
+    }
+    let beyond = || {
+        vec![
+            NewEmbedding::new("fine", vec![65504.0, 1.0, 1.0, 1.0]),
+            NewEmbedding::new("beyond", vec![1.0, 1.0, -70000.0, 1.0]),
+        ]
+    };
+    let expected = "items[1].vector[2]: -70000 is beyond ±65504, the largest half-precision value: this collection's ANN index stores halfvec (a half-quantized index, or any index above 2,000 dimensions), which cannot hold it";
+    for upsert in [false, true] {
+        let error = store
+            .write(|uow| {
+                if upsert {
+                    uow.embeddings().upsert(&half, beyond()).map(|_| ())
+                } else {
+                    uow.embeddings().insert(&half, beyond()).map(|_| ())
+                }
+            })
+            .unwrap_err();
+        assert_eq!(failures(&error), [expected], "upsert={upsert}");
+        assert_eq!(count(&db, &half), 30, "nothing written");
+    }
+    // A full-precision index holds it.
+    store
+        .write(|uow| uow.embeddings().insert(&full, beyond()))
+        .unwrap();
+    assert_eq!(count(&db, &full), 32);
+
+    // Queries on the half index's path: refused by path; an exact search takes them.
+    let query = vec![70000.0, 1.0, 1.0, 1.0];
+    let error = store
+        .search(&half, SearchRequest::vector(query.clone(), 3))
+        .unwrap_err();
+    assert_eq!(
+        failures(&error),
+        [
+            "vector[0]: 70000 is beyond ±65504, the largest half-precision value: this collection's ANN index stores halfvec (a half-quantized index, or any index above 2,000 dimensions), which cannot hold it; an exact search (with_exact(true), CLI --exact) takes it"
+        ]
+    );
+    let error = store
+        .search_batch(
+            &half,
+            &[vec![1.0, 1.0, 1.0, 1.0], query.clone()],
+            SearchRequest::vector(Vec::new(), 3),
+        )
+        .unwrap_err();
+    let found = failures(&error);
+    assert!(
+        found.len() == 1 && found[0].starts_with("queries[1].vector[0]: 70000 is beyond ±65504"),
+        "{found:?}"
+    );
+    let exact = store
+        .search(
+            &half,
+            SearchRequest::vector(query.clone(), 3).with_exact(true),
+        )
+        .unwrap();
+    assert_eq!(exact.returned, 3);
+    let ann = store
+        .search(&full, SearchRequest::vector(query, 3))
+        .unwrap();
+    assert_eq!(ann.path, SearchPath::Ann);
 }

@@ -315,6 +315,16 @@ pub(crate) fn vector_plainly_fits(vector: &[f32], rules: &CollectionRules) -> bo
     sum <= PLAIN_SQUARED_NORM && (rules.metric != Metric::Cosine || sum > 0.0)
 }
 
+/// The largest magnitude a half-precision float (`halfvec`) holds.
+pub(crate) const HALF_MAX: f32 = 65504.0;
+
+/// Why `value` (beyond ±[`HALF_MAX`]) cannot enter a collection whose ANN index is on `halfvec`.
+pub(crate) fn beyond_half(value: f32) -> String {
+    format!(
+        "{value} is beyond ±65504, the largest half-precision value: this collection's ANN index stores halfvec (a half-quantized index, or any index above 2,000 dimensions), which cannot hold it"
+    )
+}
+
 pub(crate) fn finite<C>(value: &f32, _: &C) -> garde::Result {
     if value.is_nan() {
         Err(garde::Error::new("value is NaN"))

@@ -351,3 +351,38 @@ fn a_value_beyond_half_precision_is_refused_with_its_path_where_the_ann_index_is
         .unwrap();
     assert_eq!(ann.path, SearchPath::Ann);
 }
+
+#[test]
+fn hybrid_search_ranks_a_nan_distance_last_and_text_hits_are_not_flagged() {
+    let (db, collection) = poisoned(VectorKind::Dense);
+    // Every row, the planted one included, says the same: the text side ties them all.
+    diesel::sql_query("UPDATE embeddings SET content = 'apple pie' WHERE collection_id = $1")
+        .bind::<diesel::sql_types::Integer, _>(collection.id.0)
+        .execute(&mut db.raw_connection())
+        .unwrap();
+    let store = db.store();
+    store.indexes(&collection).text().create("english").unwrap();
+    let hybrid = store
+        .search(
+            &collection,
+            SearchRequest::hybrid(query(VectorKind::Dense), "apple", 41).with_fetch_k(41),
+        )
+        .unwrap();
+    assert_eq!(hybrid.path, SearchPath::Hybrid);
+    let last = hybrid.hits.last().unwrap();
+    assert_eq!(last.external_id, "poison", "{:?}", hybrid.hits);
+    assert!(last.distance_not_finite && last.vector_rank == Some(41));
+    assert!(hybrid.hits[..40].iter().all(|hit| !hit.distance_not_finite));
+    // A text-only search computes no distance: NaN by convention, not flagged.
+    let text = store
+        .search(&collection, SearchRequest::text("apple", 5))
+        .unwrap();
+    assert_eq!(text.returned, 5);
+    assert!(
+        text.hits
+            .iter()
+            .all(|hit| hit.distance.is_nan() && !hit.distance_not_finite),
+        "{:?}",
+        text.hits
+    );
+}

@@ -3,8 +3,8 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
 
+use crate::dto::half_misfits;
 use crate::dto::{CheckedBatch, CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
-use crate::dto::{HALF_MAX, beyond_half};
 use crate::error::{Error, Result, ValidationError};
 use crate::models::{Collection, Embedding, EmbeddingRow, NewEmbeddingRow};
 use crate::repo::catalog;
@@ -44,6 +44,12 @@ impl<'u> Embeddings<'u> {
         let summary = validate(collection, items, Duplicates::Reject)
             .and_then(|batch| self.insert_checked(collection, batch));
         written(&operation, summary)
+    }
+
+    /// Whether the collection's ANN index stores `halfvec` (so no value beyond ±65,504 can be
+    /// written): the ingest asks once and refuses such rows by row before writing.
+    pub(crate) fn ann_on_halfvec(&mut self, collection: &Collection) -> Result<bool> {
+        catalog::ann_on_halfvec(self.conn, collection)
     }
 
     /// [`insert`](Self::insert) of a batch already checked against `collection`'s rules (with
@@ -193,20 +199,7 @@ fn fits_half_index(
     collection: &Collection,
     items: &[NewEmbedding],
 ) -> Result<()> {
-    let misfits: Vec<(String, String)> = items
-        .iter()
-        .enumerate()
-        .filter_map(|(item, embedding)| Some((item, embedding.vector.as_dense()?)))
-        .flat_map(|(item, values)| {
-            values
-                .iter()
-                .enumerate()
-                .filter(|(_, value)| value.abs() > HALF_MAX)
-                .map(move |(at, value)| {
-                    (format!("items[{item}].vector[{at}]"), beyond_half(*value))
-                })
-        })
-        .collect();
+    let misfits = half_misfits(items);
     if misfits.is_empty() || !catalog::ann_on_halfvec(conn, collection)? {
         return Ok(());
     }

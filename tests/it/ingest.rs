@@ -178,6 +178,38 @@ fn npy_and_jsonl_rows_whose_norm_overflows_single_precision_are_refused_with_the
         "{error}"
     );
     assert_eq!(count(&db, &collection), 0);
+
+    // Under a half-quantized index a value beyond ±65504 is refused by its row too.
+    db.store()
+        .indexes(&collection)
+        .create(
+            &embedstore::IndexSpec::hnsw().quantization(embedstore::Quantization::Half),
+            None,
+        )
+        .unwrap();
+    vectors[5] = vec![1.0, 2.0, -70000.0, 0.5];
+    let (npy, jsonl) = files(&scratch, &vectors, &records);
+    for atomic in [false, true] {
+        let error = ingest(
+            &db,
+            &collection,
+            &npy,
+            &Ids::Records(jsonl.clone()),
+            IngestOptions {
+                atomic,
+                ..options(WriteMode::Upsert, 100)
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            problem_lines(&error),
+            [
+                "row 5 (line 6): vector[2]: -70000 is beyond ±65504, the largest half-precision value: this collection's ANN index stores halfvec (a half-quantized index, or any index above 2,000 dimensions), which cannot hold it"
+            ],
+            "atomic={atomic}: {error}"
+        );
+        assert_eq!(count(&db, &collection), 0);
+    }
 }
 
 #[test]

@@ -325,6 +325,24 @@ pub(crate) fn beyond_half(value: f32) -> String {
     )
 }
 
+/// Every dense value of `items` beyond ±[`HALF_MAX`], as `(items[i].vector[j], why)`.
+pub(crate) fn half_misfits(items: &[crate::dto::NewEmbedding]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(item, embedding)| Some((item, embedding.vector.as_dense()?)))
+        .flat_map(|(item, values)| {
+            values
+                .iter()
+                .enumerate()
+                .filter(|(_, value)| value.abs() > HALF_MAX)
+                .map(move |(at, value)| {
+                    (format!("items[{item}].vector[{at}]"), beyond_half(*value))
+                })
+        })
+        .collect()
+}
+
 pub(crate) fn finite<C>(value: &f32, _: &C) -> garde::Result {
     if value.is_nan() {
         Err(garde::Error::new("value is NaN"))

@@ -339,6 +339,16 @@ fn a_value_beyond_half_precision_is_refused_with_its_path_where_the_ann_index_is
         found.len() == 1 && found[0].starts_with("queries[1].vector[0]: 70000 is beyond ±65504"),
         "{found:?}"
     );
+    // A hybrid search's vector side on the half index: the same.
+    store.indexes(&half).text().create("english").unwrap();
+    let error = store
+        .search(&half, SearchRequest::hybrid(query.clone(), "anything", 3))
+        .unwrap_err();
+    let found = failures(&error);
+    assert!(
+        found.len() == 1 && found[0].starts_with("vector[0]: 70000 is beyond ±65504"),
+        "{found:?}"
+    );
     let exact = store
         .search(
             &half,

@@ -49,7 +49,11 @@ pub(super) fn run(search: &mut Search<'_>, queries: &[VectorValue]) -> Result<Ve
 /// (half-quantized, or any index above 2,000 dimensions): pgvector cannot convert the query to
 /// the index's type, and the statement would fail with the server's bare range error. Paths
 /// are `vector[j]`, or `queries[i].vector[j]` in a batch.
-fn fits_half_index(target: &Target<'_>, mode: Mode, queries: &[VectorValue]) -> Result<()> {
+pub(super) fn fits_half_index(
+    target: &Target<'_>,
+    mode: Mode,
+    queries: &[VectorValue],
+) -> Result<()> {
     let half = match mode {
         Mode::Ann(_, Some(quantization)) => quantization == Quantization::Half,
         Mode::Ann(_, None) => {

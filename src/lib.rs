@@ -75,7 +75,7 @@ pub use store::{MIGRATIONS, Store};
 pub use uow::{UnitOfWork, WorkOptions};
 pub use vector::{
     BitVector, MAX_BIT_DIMENSION, MAX_DENSE_DIMENSION, MAX_SPARSE_DIMENSION, MAX_SPARSE_NONZEROS,
-    NotBits, SparseVector, UnknownKind, VectorKind, VectorValue,
+    MAX_VECTOR_NORM, NotBits, SparseVector, UnknownKind, VectorKind, VectorValue,
 };
 
 /// The guides: how to set up, write, search, index, ingest, change models, operate and test

@@ -287,6 +287,8 @@ fn fuzz_dto_validation() {
         f32::INFINITY,
         f32::NEG_INFINITY,
         f32::MAX,
+        1e18,
+        -7e17,
     ];
     fuzz("dto validation", |rng| {
         let dimension = 1 + below(rng, 6) as usize;
@@ -312,10 +314,14 @@ fn fuzz_dto_validation() {
         };
         let batch = EmbeddingBatch { items, duplicates };
         if batch.validate_with(&rules).is_ok() {
-            // Accepted vectors are finite and of the right length.
+            // Accepted vectors are finite, of the right length, and no longer than
+            // MAX_VECTOR_NORM (so pgvector's single-precision sums cannot overflow).
             for item in &batch.items {
                 assert_eq!(item.vector.dimension(), dimension);
-                assert!(item.vector.to_vec().iter().all(|value| value.is_finite()));
+                let values = item.vector.to_vec();
+                assert!(values.iter().all(|value| value.is_finite()));
+                let squares: f64 = values.iter().map(|v| f64::from(*v) * f64::from(*v)).sum();
+                assert!(squares.sqrt() <= embedstore::MAX_VECTOR_NORM, "{values:?}");
             }
         }
         let query: Vec<f32> = (0..dimension).map(|_| *pick(rng, &floats)).collect();

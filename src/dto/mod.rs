@@ -28,10 +28,10 @@ pub use collection::NewCollection;
 pub(crate) use embedding::CheckedBatch;
 pub use embedding::{Duplicates, EmbeddingBatch, NewEmbedding};
 pub use index::{IndexMethod, IndexSpec};
-pub(crate) use rules::conform;
 pub use rules::{
     CollectionRules, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_JSON_DEPTH, MAX_METADATA_BYTES,
 };
+pub(crate) use rules::{HALF_MAX, beyond_half, conform, half_misfits};
 pub(crate) use search::SearchSpec;
 pub use search::{
     AnnOptions, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, DEFAULT_RRF_K, Fusion, GroupBy,

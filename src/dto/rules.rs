@@ -6,7 +6,7 @@ use crate::vector::VectorKind;
 
 mod vectors;
 
-pub(crate) use vectors::{Purpose, check_vector, conform};
+pub(crate) use vectors::{HALF_MAX, Purpose, beyond_half, check_vector, conform, half_misfits};
 
 /// Most bytes of a collection's serialized `description`.
 pub const MAX_DESCRIPTION_BYTES: usize = 16 * 1024;

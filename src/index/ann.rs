@@ -59,7 +59,8 @@ impl IndexProgress {
 pub struct IndexStatus {
     /// The collection's name.
     pub collection: String,
-    /// The index's name (`embeddings_<id>_ann`).
+    /// The index's name (`embeddings_<id>_ann`); when `exists` is false, the name an index
+    /// would be given (no index of that name exists).
     pub name: String,
     /// Whether the index exists at all (valid or not).
     pub exists: bool,

@@ -23,7 +23,8 @@ pub const DEFAULT_TEXT_CONFIG: &str = "simple";
 pub struct TextIndexStatus {
     /// The collection's name.
     pub collection: String,
-    /// The index's name (`embeddings_<id>_text`).
+    /// The index's name (`embeddings_<id>_text`); when `exists` is false, the name an index
+    /// would be given (no index of that name exists).
     pub name: String,
     /// Whether the index exists at all (valid or not).
     pub exists: bool,

@@ -30,6 +30,7 @@ impl Ingest<'_> {
         let (mode, skip_invalid) = (self.options.mode, self.options.skip_invalid);
         let batch_size = self.options.batch_size.max(1);
         self.store.write(|uow| {
+            let half_index = uow.embeddings().ann_on_halfvec(collection)?;
             let mut problems: Vec<RowProblem> = Vec::new();
             let mut seen = HashMap::new();
             loop {
@@ -38,7 +39,7 @@ impl Ingest<'_> {
                 if rows.is_empty() {
                     break;
                 }
-                let batch = batch::prepare(&rules, mode, rows);
+                let batch = batch::prepare(&rules, half_index, mode, rows);
                 let rows = batch.len();
                 // Once anything refuses the ingest, later batches are checked, not written.
                 let write = problems.is_empty() || skip_invalid;

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::dto::half_misfits;
 use crate::dto::{CheckedBatch, CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
 use crate::ingest::problems::{item_problem, rejected_rows, taken_ids};
 use crate::ingest::{
@@ -64,9 +65,11 @@ pub(super) enum Ready {
 pub(super) type Written = (WriteSummary, Vec<RejectedRow>);
 
 /// Checks `rows` against `rules` (without the database): the parse problems the source found,
-/// then the collection's rules and, in insert mode, ids repeated inside the batch.
+/// then the collection's rules and, in insert mode, ids repeated inside the batch; with
+/// `half_index` (the collection's ANN index stores `halfvec`), values beyond ±65,504 too.
 pub(super) fn prepare(
     rules: &CollectionRules,
+    half_index: bool,
     mode: WriteMode,
     mut rows: Vec<SourceRow>,
 ) -> PreparedBatch {
@@ -90,6 +93,11 @@ pub(super) fn prepare(
         }
     }
     let duplicates = mode.duplicates();
+    if half_index {
+        for (path, reason) in half_misfits(&items) {
+            problems.push(item_problem(&path, &reason, &rows, &positions));
+        }
+    }
     let items = match (EmbeddingBatch { items, duplicates }).check(rules) {
         Ok(batch) if problems.is_empty() => Items::Checked(batch),
         Ok(batch) => Items::Refused(batch.into_inner().items),

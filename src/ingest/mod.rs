@@ -284,15 +284,20 @@ impl<'s> Ingest<'s> {
         // rows (upsert mode) and written, each on a thread and a connection of its own, so that
         // the client's work overlaps the database's. The channel holds one batch: at most
         // `writers + 2` are in memory.
+        // Asked once: values beyond half precision are then refused row by row.
+        let half_index = self
+            .store
+            .read(|uow| uow.embeddings().ann_on_halfvec(&collection));
         std::thread::scope(|scope| {
             let (prepared_sender, prepared) = std::sync::mpsc::sync_channel(1);
             let (rules, mode) = (CollectionRules::of(&collection), self.options.mode);
+            let half_index = half_index?;
             scope.spawn(move || {
                 loop {
                     let mut rows = Vec::with_capacity(batch_size);
                     let outcome = source
                         .next_rows(batch_size, &mut rows)
-                        .map(|()| batch::prepare(&rules, mode, rows));
+                        .map(|()| batch::prepare(&rules, half_index, mode, rows));
                     let done = !matches!(&outcome, Ok(batch) if batch.len() > 0);
                     // A send fails only when the writing stopped; then so does the reading.
                     if prepared_sender.send(outcome).is_err() || done {

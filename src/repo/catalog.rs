@@ -118,6 +118,24 @@ pub(crate) fn read(conn: &mut PgConnection, collection: &Collection) -> Result<C
     Ok(indexes)
 }
 
+/// Whether the collection's ANN index (valid or still being built: either is maintained on
+/// write) indexes a `halfvec` expression, read from its definition (our own DDL).
+pub(crate) fn ann_on_halfvec(conn: &mut PgConnection, collection: &Collection) -> Result<bool> {
+    #[derive(QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = Bool)]
+        half: bool,
+    }
+    let found: Found = diesel::sql_query(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c \
+         WHERE c.relname = $1 AND c.relnamespace = current_schema()::text::regnamespace \
+         AND pg_get_indexdef(c.oid) LIKE '%halfvec(%') AS half",
+    )
+    .bind::<Text, _>(ann_name(collection))
+    .get_result(conn)?;
+    Ok(found.half)
+}
+
 /// The quantization of the ANN index defined by `definition` (`pg_get_indexdef`): the indexed
 /// expression is the truth — bits are binary, `halfvec` on a collection whose full-precision
 /// index would be `vector` is half. Above 2,000 dimensions every index is `halfvec`; it counts

@@ -3,9 +3,11 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 use diesel::sql_types::Integer;
 
+use crate::dto::half_misfits;
 use crate::dto::{CheckedBatch, CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ValidationError};
 use crate::models::{Collection, Embedding, EmbeddingRow, NewEmbeddingRow};
+use crate::repo::catalog;
 use crate::repo::copy::{CopyInto, copy_rows, stage};
 use crate::repo::rows::{WriteSummary, row_security_active, with_external_ids, write_error};
 use crate::repo::touched::Touched;
@@ -44,6 +46,12 @@ impl<'u> Embeddings<'u> {
         written(&operation, summary)
     }
 
+    /// Whether the collection's ANN index stores `halfvec` (so no value beyond ±65,504 can be
+    /// written): the ingest asks once and refuses such rows by row before writing.
+    pub(crate) fn ann_on_halfvec(&mut self, collection: &Collection) -> Result<bool> {
+        catalog::ann_on_halfvec(self.conn, collection)
+    }
+
     /// [`insert`](Self::insert) of a batch already checked against `collection`'s rules (with
     /// [`Duplicates::Reject`]): the bulk ingest checks off the write path, and only once.
     pub(crate) fn insert_checked(
@@ -51,6 +59,7 @@ impl<'u> Embeddings<'u> {
         collection: &Collection,
         batch: CheckedBatch,
     ) -> Result<WriteSummary> {
+        fits_half_index(self.conn, collection, batch.items())?;
         copy_insert(self.conn, collection, batch)
     }
 
@@ -81,6 +90,7 @@ impl<'u> Embeddings<'u> {
         collection: &Collection,
         batch: CheckedBatch,
     ) -> Result<UpsertPlan> {
+        fits_half_index(self.conn, collection, batch.items())?;
         upsert::plan(self.conn, collection, batch)
     }
 
@@ -177,6 +187,23 @@ fn as_strs<S: AsRef<str>>(ids: &[S]) -> Vec<&str> {
         .map(AsRef::as_ref)
         .filter(|id| !id.contains('\0'))
         .collect()
+}
+
+/// Refuses `items` when a dense value lies beyond ±[`HALF_MAX`] and the collection's ANN index
+/// stores `halfvec` (a half-quantized index, or any index above 2,000 dimensions): pgvector
+/// cannot convert such a value and the statement would fail without saying which item. The
+/// index is looked up only when such a value is there, so ordinary batches pay one scan of
+/// their values and no query.
+fn fits_half_index(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    items: &[NewEmbedding],
+) -> Result<()> {
+    let misfits = half_misfits(items);
+    if misfits.is_empty() || !catalog::ann_on_halfvec(conn, collection)? {
+        return Ok(());
+    }
+    Err(Error::Validation(ValidationError::new(misfits)))
 }
 
 fn validate(

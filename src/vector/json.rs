@@ -7,7 +7,7 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 
-use crate::vector::{BitVector, SparseVector, VectorValue};
+use crate::vector::{BitVector, NotBits, SparseVector, VectorValue};
 
 impl Serialize for VectorValue {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -53,8 +53,30 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_str<E: de::Error>(self, text: &str) -> Result<VectorValue, E> {
         text.parse::<BitVector>()
             .map(VectorValue::Bit)
-            .map_err(E::custom)
+            .map_err(|not_bits| E::custom(not_a_vector(text, &not_bits)))
     }
+}
+
+/// Why `text`, a JSON string that is not a string of bits, is no vector: one mostly of 0s and
+/// 1s is a bit vector gone wrong (which character); any other string is not a vector of any
+/// kind — saying only "not bits" would send the writer of a dense or sparse vector the wrong
+/// way.
+fn not_a_vector(text: &str, not_bits: &NotBits) -> String {
+    let bits = text.chars().filter(|c| matches!(c, '0' | '1')).count();
+    if bits > 0 && bits * 2 >= text.chars().count() {
+        return not_bits.to_string();
+    }
+    let shown: String = text.chars().take(32).collect();
+    let more = if shown.len() < text.len() { "…" } else { "" };
+    let hint = if text.trim_start().starts_with(['[', '{']) {
+        ": JSON inside a string; write the array or object without the quotes"
+    } else {
+        ""
+    };
+    format!(
+        "expected a vector (an array of numbers, {{\"indices\": [...], \"values\": [...], \"dim\": N}}, or a string of 0s and 1s), got the string {:?}{hint}",
+        format!("{shown}{more}")
+    )
 }
 
 /// One element of a dense array: a number, or a boolean (read as 1 or 0, for bit vectors).

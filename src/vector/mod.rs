@@ -26,6 +26,17 @@ pub const MAX_SPARSE_DIMENSION: u32 = 1_000_000_000;
 pub const MAX_BIT_DIMENSION: u32 = 64_000;
 /// Most dimensions of a dense collection (pgvector's `vector` limit).
 pub const MAX_DENSE_DIMENSION: u32 = 16_000;
+/// Longest a dense or sparse vector may be (its L2 norm, `sqrt(Σ xᵢ²)`), stored or queried.
+///
+/// pgvector computes the squared L2 distance, the inner product, the L1 distance and the
+/// cosine's dot product and squared norms of `vector` and `sparsevec` in single precision
+/// (`f32`, largest ≈ 3.4·10³⁸): `[3e38, 3e38]` holds only finite values, yet its squared
+/// norm is infinite and its cosine distance to anything is NaN. With every vector's norm at
+/// most 10¹⁸, each of those sums stays below 4·10³⁶ for any two vectors (the squared L2
+/// distance is at most `(‖a‖ + ‖b‖)²`, the inner product at most `‖a‖·‖b‖`, the L1 distance
+/// at most `√n·(‖a‖ + ‖b‖)`), far from overflow, so every distance and score is finite. No
+/// embedding model comes near it; the limit only refuses values that would poison rankings.
+pub const MAX_VECTOR_NORM: f64 = 1e18;
 
 /// What a collection stores; fixed when it is created.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -34,11 +34,24 @@ fn hostile_json_is_refused_with_the_reason() {
         (r#"{"indices": [1], "values": [1]}"#, "missing field `dim`"),
         (r#"["1"]"#, "expected a number"),
         ("12", "expected a vector"),
+        (r#""1012""#, "character 3 is neither 0 nor 1"),
+        // A string that is no attempt at bits is told what a vector is.
+        (
+            r#""hello""#,
+            "expected a vector (an array of numbers, {\"indices\": [...], \"values\": [...], \"dim\": N}, or a string of 0s and 1s), got the string \"hello\"",
+        ),
+        (
+            r#""[1.5, 2]""#,
+            "got the string \"[1.5, 2]\": JSON inside a string; write the array or object without the quotes",
+        ),
     ] {
         let error = serde_json::from_str::<VectorValue>(text)
             .unwrap_err()
             .to_string();
         assert!(error.contains(expected), "{text}: {error}");
+        if !expected.contains("neither 0 nor 1") {
+            assert!(!error.contains("neither 0 nor 1"), "{text}: {error}");
+        }
     }
 }
 

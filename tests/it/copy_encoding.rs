@@ -88,9 +88,10 @@ fn differences(db: &TestDatabase, ours: &Collection, reference: &Collection) -> 
 fn tricky_items() -> Vec<NewEmbedding> {
     let vectors: [[f32; 4]; 5] = [
         [1.0, -0.5, 0.0, -0.0],
-        [f32::MIN_POSITIVE, 1.0e-45, f32::MAX, -f32::MAX],
+        // The largest magnitudes validation lets in (a length of at most MAX_VECTOR_NORM).
+        [f32::MIN_POSITIVE, 1.0e-45, 7.0e17, -7.0e17],
         [0.1, 0.2, 0.3, 0.333_333_34],
-        [-1.0e-38, 7.0, -7.0, 1.0e38],
+        [-1.0e-38, 7.0, -7.0, 9.999_999e17],
         [0.5; 4],
     ];
     let texts = [

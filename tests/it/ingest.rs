@@ -138,6 +138,81 @@ fn insert_mode_refuses_existing_ids_naming_each_row() {
 }
 
 #[test]
+fn npy_and_jsonl_rows_whose_norm_overflows_single_precision_are_refused_with_their_row() {
+    let (db, collection) = with_collection("docs", 4, Metric::L2);
+    let scratch = Scratch::new(&db);
+    let (mut vectors, records) = dataset(6, 12, 4);
+    // Finite values whose squares overflow f32: the L2 distance to anything is infinite.
+    vectors[5] = vec![3e38, -3e38, 0.0, 0.0];
+    let (npy, jsonl) = files(&scratch, &vectors, &records);
+    let error = ingest(
+        &db,
+        &collection,
+        &npy,
+        &Ids::Records(jsonl),
+        options(WriteMode::Upsert, 100),
+    )
+    .unwrap_err();
+    assert_eq!(
+        problem_lines(&error),
+        [
+            "row 5 (line 6): vector: its length (L2 norm) is 4.243e38, above the 1e18 allowed: pgvector computes norms, distances and inner products in single precision, which would overflow to infinity or NaN"
+        ],
+        "{error}"
+    );
+    assert_eq!(count(&db, &collection), 0);
+    // The same vector in a JSONL record of its own.
+    let line = r#"{"id": "huge", "vector": [1e30, 1e30, 1e30, 1e30]}"#;
+    let mut source = embedstore::JsonlSource::from_reader(
+        std::io::Cursor::new(format!("{line}\n").into_bytes()),
+        "in.jsonl",
+    );
+    let error = Ingest::new(db.store(), &collection.name, options(WriteMode::Insert, 10))
+        .run(&mut source, &mut ())
+        .unwrap_err();
+    assert_eq!(
+        problem_lines(&error),
+        [
+            "row 0 (line 1): vector: its length (L2 norm) is 2.000e30, above the 1e18 allowed: pgvector computes norms, distances and inner products in single precision, which would overflow to infinity or NaN"
+        ],
+        "{error}"
+    );
+    assert_eq!(count(&db, &collection), 0);
+
+    // Under a half-quantized index a value beyond ±65504 is refused by its row too.
+    db.store()
+        .indexes(&collection)
+        .create(
+            &embedstore::IndexSpec::hnsw().quantization(embedstore::Quantization::Half),
+            None,
+        )
+        .unwrap();
+    vectors[5] = vec![1.0, 2.0, -70000.0, 0.5];
+    let (npy, jsonl) = files(&scratch, &vectors, &records);
+    for atomic in [false, true] {
+        let error = ingest(
+            &db,
+            &collection,
+            &npy,
+            &Ids::Records(jsonl.clone()),
+            IngestOptions {
+                atomic,
+                ..options(WriteMode::Upsert, 100)
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            problem_lines(&error),
+            [
+                "row 5 (line 6): vector[2]: -70000 is beyond ±65504, the largest half-precision value: this collection's ANN index stores halfvec (a half-quantized index, or any index above 2,000 dimensions), which cannot hold it"
+            ],
+            "atomic={atomic}: {error}"
+        );
+        assert_eq!(count(&db, &collection), 0);
+    }
+}
+
+#[test]
 fn an_invalid_batch_is_refused_whole_with_every_problem_listed() {
     let (db, collection) = with_collection("docs", 4, Metric::Cosine);
     let scratch = Scratch::new(&db);

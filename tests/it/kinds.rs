@@ -42,7 +42,8 @@ fn sparse_with(rng: &mut Rng, dim: u32, nonzeros: usize, extreme: bool) -> Spars
         .iter()
         .enumerate()
         .map(|(position, _)| match rng.next_u64() % 50 {
-            0 if extreme => f32::MAX / 4.0,
+            // The largest a value may be (the length stays within MAX_VECTOR_NORM).
+            0 if extreme => 1e17,
             1 if extreme => -1e-45,
             _ => rng.unit_value() * 2.0 - 1.0 + if position % 2 == 0 { 0.01 } else { -0.01 },
         })

@@ -28,6 +28,7 @@ mod ingest_writers;
 mod kinds;
 mod migrations;
 mod mmr;
+mod overflow;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod pipeline;

@@ -400,9 +400,18 @@ fn write_status(
         write_json_line(out, status)?;
         return Ok(());
     }
-    let state = index_state(status.exists, status.valid);
     writeln!(out, "collection: {}", status.collection)?;
-    writeln!(out, "index:      {} ({state})", status.name)?;
+    if status.exists {
+        let state = index_state(status.exists, status.valid);
+        writeln!(out, "index:      {} ({state})", status.name)?;
+    } else {
+        // No index by that name exists: naming it would send the reader looking for it.
+        writeln!(
+            out,
+            "index:      none (`embedstore index create {}` builds one)",
+            status.collection
+        )?;
+    }
     if let Some(method) = status.method {
         writeln!(
             out,

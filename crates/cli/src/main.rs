@@ -43,6 +43,7 @@ mod rows;
 mod search;
 mod text_index;
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -134,7 +135,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(text_queries_joined(std::env::args_os()));
     trace(cli.verbose);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -149,6 +150,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--text -draft` as `--text=-draft`: a full-text query may start with one `-` (web-search
+/// syntax for "not"), which clap would take for a flag — and clap's `allow_hyphen_values`
+/// would take any flag, `--text --k 3` searching for "--k". A value starting with `--` stays a
+/// flag (clap then says `--text` lacks its value).
+fn text_queries_joined(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let mut joined: Vec<OsString> = Vec::new();
+    let mut args = args.into_iter().peekable();
+    while let Some(arg) = args.next() {
+        let query_follows = arg == "--text"
+            && args
+                .peek()
+                .and_then(|next| next.to_str())
+                .is_some_and(|next| {
+                    next.len() > 1 && next.starts_with('-') && !next.starts_with("--")
+                });
+        match args.next_if(|_| query_follows) {
+            Some(query) => {
+                let mut glued = OsString::from("--text=");
+                glued.push(query);
+                joined.push(glued);
+            }
+            None => joined.push(arg),
+        }
+    }
+    joined
 }
 
 fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
@@ -272,6 +300,48 @@ mod tests {
     #[test]
     fn the_command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_text_query_may_start_with_one_hyphen_and_a_flag_stays_a_flag() {
+        let joined = |args: &[&str]| -> Vec<String> {
+            text_queries_joined(args.iter().map(OsString::from))
+                .into_iter()
+                .map(|arg| arg.into_string().unwrap_or_default())
+                .collect()
+        };
+        assert_eq!(
+            joined(&[
+                "embedstore",
+                "search",
+                "c",
+                "--text",
+                "-draft notes",
+                "--k",
+                "3"
+            ]),
+            [
+                "embedstore",
+                "search",
+                "c",
+                "--text=-draft notes",
+                "--k",
+                "3"
+            ]
+        );
+        for kept in [
+            &["embedstore", "search", "c", "--text", "--k", "3"][..],
+            &["embedstore", "search", "c", "--text", "plain"],
+            &["embedstore", "search", "c", "--text", "-"],
+            &["embedstore", "search", "c", "--text"],
+        ] {
+            assert_eq!(joined(kept), kept);
+        }
+        let parsed = Cli::try_parse_from(joined(&["embedstore", "search", "c", "--text", "-x"]));
+        assert!(parsed.is_ok());
+        let missing =
+            Cli::try_parse_from(joined(&["embedstore", "search", "c", "--text", "--k", "3"]));
+        assert!(missing.is_err());
     }
 
     #[test]

@@ -117,11 +117,14 @@ pub fn parse_queries(text: &str) -> Result<Vec<Query>, Vec<String>> {
 /// What is wrong with the text, JSON's own message with its position when it is JSON.
 pub fn parse_vector(text: &str) -> Result<VectorValue, String> {
     let trimmed = text.trim();
-    if !trimmed.is_empty() && trimmed.bytes().all(|byte| byte == b'0' || byte == b'1') {
-        if let Ok(bits) = trimmed.parse::<BitVector>() {
-            // Digits only: a bit vector (a JSON number like 10 would not be a vector anyway).
-            return Ok(VectorValue::Bit(bits));
-        }
+    if trimmed.starts_with(['0', '1']) && trimmed.bytes().all(|byte| byte.is_ascii_alphanumeric()) {
+        // Bare digits and letters, starting as bits do: meant as a bit vector (a JSON number
+        // like 10 would not be a vector anyway), so a wrong character is named as such, not
+        // as JSON's "invalid number".
+        return trimmed
+            .parse::<BitVector>()
+            .map(VectorValue::Bit)
+            .map_err(|not_bits| not_bits.to_string());
     }
     serde_json::from_str::<VectorValue>(trimmed).map_err(|error| json_problem(&error))
 }
@@ -263,5 +266,26 @@ mod tests {
             "{problems:?}"
         );
         assert!(problems[1].starts_with("line 2: filter: "), "{problems:?}");
+    }
+
+    #[test]
+    fn a_bad_bit_string_names_the_character_not_a_json_number() {
+        assert_eq!(
+            parse_vector("0101").unwrap(),
+            VectorValue::Bit("0101".parse().unwrap())
+        );
+        for text in ["0121", "\"0121\""] {
+            let problem = parse_vector(text).unwrap_err();
+            assert!(
+                problem.starts_with(
+                    "character 2 is neither 0 nor 1: a bit vector is a string of 0s and 1s"
+                ),
+                "{text}: {problem}"
+            );
+        }
+        assert_eq!(
+            parse_vector("10x1").unwrap_err(),
+            "character 2 is neither 0 nor 1: a bit vector is a string of 0s and 1s"
+        );
     }
 }

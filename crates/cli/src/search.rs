@@ -63,6 +63,7 @@ pub struct SearchArgs {
     pub mmr: Option<f64>,
     /// Full-text query on the rows' content (web-search syntax: "a phrase", or, -not): alone
     /// without a query vector, fused with the vector search (reciprocal rank fusion) with one.
+    /// A query may start with `-` (`--text -draft`).
     #[arg(long, value_name = "QUERY")]
     pub text: Option<String>,
     /// With --text and a vector: reciprocal rank fusion's constant (default 60).
@@ -149,6 +150,13 @@ impl SearchArgs {
     }
 }
 
+/// Whether a problem at `path` is about the query vector itself (`vector`, `vector[3]`,
+/// `vector.indices[0]`) rather than an option.
+fn about_the_vector(path: &str) -> bool {
+    path.strip_prefix("vector")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['[', '.']))
+}
+
 /// The flag a field of [`SearchOptions`] comes from, for messages about a query's options
 /// (`ef_search` → `--ef-search`); a path into a value (`vector[3]`, `group_by.field`) stays.
 fn flag_of(path: &str) -> String {
@@ -192,6 +200,7 @@ pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), 
     // Every query is parsed and checked before any runs, so one run reports every bad query.
     let mut requests = Vec::with_capacity(queries.len());
     let mut problems = Vec::new();
+    let (mut vectors_misfit, mut options_invalid) = (false, false);
     for query in &queries {
         let checked = SearchRequest::try_from(query.options(&template)).and_then(|request| {
             request.validate_against(&collection)?;
@@ -199,21 +208,31 @@ pub fn run(store: &Store, args: &SearchArgs, out: &mut dyn Write) -> Result<(), 
         });
         match checked {
             Ok(request) => requests.push(request),
-            Err(invalid) => {
-                problems.extend(invalid.failures().map(|(path, message)| {
-                    format!("{}{}: {message}", query.label(), flag_of(path))
-                }))
-            }
+            Err(invalid) => problems.extend(invalid.failures().map(|(path, message)| {
+                if about_the_vector(path) {
+                    vectors_misfit = true;
+                } else {
+                    options_invalid = true;
+                }
+                format!("{}{}: {message}", query.label(), flag_of(path))
+            })),
         }
     }
     if !problems.is_empty() {
-        return Err(CliError::Problems {
-            summary: format!(
+        let misfit = || {
+            format!(
                 "queries do not fit collection {:?} ({} dimensions, {})",
                 collection.name, collection.dimension, collection.metric
-            ),
-            problems,
-        });
+            )
+        };
+        // The summary names what the problems are about: a bad flag (combination) is not a
+        // query that does not fit the collection.
+        let summary = match (vectors_misfit, options_invalid) {
+            (true, false) => misfit(),
+            (false, _) => "invalid search options".to_owned(),
+            (true, true) => format!("invalid search options, and {}", misfit()),
+        };
+        return Err(CliError::Problems { summary, problems });
     }
     let uniform = queries
         .iter()
@@ -288,17 +307,15 @@ fn write_answer(
             .map_or_else(String::new, |id| format!(" {id:?}"));
         writeln!(
             out,
-            "query{label}{line}: {} of {} requested, {}",
-            answer.response.returned,
-            answer.response.requested,
+            "query{label}{line}: {}, {}",
+            counts(&answer.response),
             path_text(&answer.response)
         )?;
     } else {
         writeln!(
             out,
-            "{} of {} requested, {}",
-            answer.response.returned,
-            answer.response.requested,
+            "{}, {}",
+            counts(&answer.response),
             path_text(&answer.response)
         )?;
     }
@@ -371,7 +388,11 @@ fn write_answer(
             }
             row.extend([
                 hit.external_id.clone(),
-                format!("{:.4}", hit.distance),
+                if hit.distance_not_finite {
+                    "not finite".to_owned()
+                } else {
+                    format!("{:.4}", hit.distance)
+                },
                 format!("{:.4}", hit.score),
             ]);
             if ranked {
@@ -400,6 +421,18 @@ fn write_answer(
     Ok(())
 }
 
+/// `3 of 10 requested`; on a grouped search, where `k` counts groups, `5 of 5 groups
+/// requested, 10 hits`.
+fn counts(response: &SearchResponse) -> String {
+    match response.groups {
+        Some(groups) => format!(
+            "{groups} of {} groups requested, {} hits",
+            response.requested, response.returned
+        ),
+        None => format!("{} of {} requested", response.returned, response.requested),
+    }
+}
+
 /// `approximate (ANN index)`, `exact (exact scan of 42 matching rows)`, …
 fn path_text(response: &SearchResponse) -> String {
     let matched = response
@@ -412,10 +445,10 @@ fn path_text(response: &SearchResponse) -> String {
             ),
             None => "approximate (ANN index)".to_owned(),
         },
-        embedstore::SearchPath::Exact => match response.groups {
-            Some(groups) => format!("exact (exact scan, {groups} groups)"),
-            None => format!("exact (exact scan{matched})"),
-        },
+        embedstore::SearchPath::Exact if response.groups.is_some() => {
+            "exact (exact scan, grouped)".to_owned()
+        }
+        embedstore::SearchPath::Exact => format!("exact (exact scan{matched})"),
         embedstore::SearchPath::Text => "full text (ranked by ts_rank_cd)".to_owned(),
         embedstore::SearchPath::Hybrid => format!(
             "hybrid (reciprocal rank fusion; vector side {})",

@@ -90,9 +90,17 @@ fn write_status(
         write_json_line(out, status)?;
         return Ok(());
     }
-    let state = index_state(status.exists, status.valid);
     writeln!(out, "collection: {}", status.collection)?;
-    writeln!(out, "index:      {} ({state})", status.name)?;
+    if status.exists {
+        let state = index_state(status.exists, status.valid);
+        writeln!(out, "index:      {} ({state})", status.name)?;
+    } else {
+        writeln!(
+            out,
+            "index:      none (`embedstore text-index create {}` builds one)",
+            status.collection
+        )?;
+    }
     if let Some(config) = &status.config {
         writeln!(out, "config:     {config}")?;
         writeln!(out, "size:       {} bytes", status.size_bytes)?;

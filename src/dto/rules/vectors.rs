@@ -4,7 +4,7 @@
 use crate::dto::rules::CollectionRules;
 use crate::metric::Metric;
 use crate::vector::{
-    BitVector, MAX_SPARSE_NONZEROS, SparseVector, VectorKind, VectorValue, bits_of,
+    BitVector, MAX_SPARSE_NONZEROS, MAX_VECTOR_NORM, SparseVector, VectorKind, VectorValue, bits_of,
 };
 
 /// What a vector is checked for: storing adds pgvector's indexing limits.
@@ -184,6 +184,10 @@ fn check_sparse(
         }
     }
     if report.iter().count() == before
+        && let Err(error) = short_enough(&sparse.values)
+    {
+        report.append(path(), error);
+    } else if report.iter().count() == before
         && rules.metric == Metric::Cosine
         && sparse.values.iter().map(|value| value * value).sum::<f32>() == 0.0
     {
@@ -246,6 +250,11 @@ pub(crate) fn vector_fits(vector: &[f32], rules: &CollectionRules) -> garde::Res
             vector.len()
         )));
     }
+    if vector.iter().any(|value| !value.is_finite()) {
+        // Reported value by value by `finite`.
+        return Ok(());
+    }
+    short_enough(vector)?;
     if rules.metric == Metric::Cosine && vector.iter().all(|value| *value == 0.0) {
         return Err(garde::Error::new(
             "all values are zero, which has no cosine distance",
@@ -263,15 +272,37 @@ pub(crate) fn vector_fits(vector: &[f32], rules: &CollectionRules) -> garde::Res
     Ok(())
 }
 
-/// Whether `vector` has the collection's dimension, only finite values and, under cosine, a
-/// length that does not underflow to zero — decided in one pass over the values, the common
-/// case of every batch. `false` says only that [`vector_fits`] and [`finite`] must look closer.
+/// Refuses finite `values` whose L2 norm is above [`MAX_VECTOR_NORM`]: pgvector's
+/// single-precision sums (norm, distance, inner product) would overflow for them.
+pub(crate) fn short_enough(values: &[f32]) -> garde::Result {
+    let squares: f64 = values
+        .iter()
+        .map(|value| f64::from(*value) * f64::from(*value))
+        .sum();
+    if squares <= MAX_VECTOR_NORM * MAX_VECTOR_NORM {
+        return Ok(());
+    }
+    Err(garde::Error::new(format!(
+        "its length (L2 norm) is {:.3e}, above the {MAX_VECTOR_NORM:e} allowed: pgvector computes norms, distances and inner products in single precision, which would overflow to infinity or NaN",
+        squares.sqrt()
+    )))
+}
+
+/// The squared norm the one-pass check lets through without a closer look: [`MAX_VECTOR_NORM`]
+/// squared, less a margin for the single-precision sum's rounding.
+const PLAIN_SQUARED_NORM: f32 = 0.99e36;
+
+/// Whether `vector` has the collection's dimension, only finite values, a length of at most
+/// [`MAX_VECTOR_NORM`] and, under cosine, a length that does not underflow to zero — decided
+/// in one pass over the values, the common case of every batch. `false` says only that
+/// [`vector_fits`] and [`finite`] must look closer.
 pub(crate) fn vector_plainly_fits(vector: &[f32], rules: &CollectionRules) -> bool {
     if vector.len() != rules.dimension {
         return false;
     }
     // Eight partial sums, so the loop vectorizes. A NaN or infinite value makes the sum NaN or
-    // infinite; a sum of squares is zero exactly when every square is, in any order.
+    // infinite (and the comparison below false); a sum of squares is zero exactly when every
+    // square is, in any order.
     let mut lanes = [0f32; 8];
     let chunks = vector.chunks_exact(8);
     let rest: f32 = chunks.remainder().iter().map(|value| value * value).sum();
@@ -281,7 +312,35 @@ pub(crate) fn vector_plainly_fits(vector: &[f32], rules: &CollectionRules) -> bo
         }
     }
     let sum = lanes.iter().sum::<f32>() + rest;
-    sum.is_finite() && (rules.metric != Metric::Cosine || sum > 0.0)
+    sum <= PLAIN_SQUARED_NORM && (rules.metric != Metric::Cosine || sum > 0.0)
+}
+
+/// The largest magnitude a half-precision float (`halfvec`) holds.
+pub(crate) const HALF_MAX: f32 = 65504.0;
+
+/// Why `value` (beyond ±[`HALF_MAX`]) cannot enter a collection whose ANN index is on `halfvec`.
+pub(crate) fn beyond_half(value: f32) -> String {
+    format!(
+        "{value} is beyond ±65504, the largest half-precision value: this collection's ANN index stores halfvec (a half-quantized index, or any index above 2,000 dimensions), which cannot hold it"
+    )
+}
+
+/// Every dense value of `items` beyond ±[`HALF_MAX`], as `(items[i].vector[j], why)`.
+pub(crate) fn half_misfits(items: &[crate::dto::NewEmbedding]) -> Vec<(String, String)> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(item, embedding)| Some((item, embedding.vector.as_dense()?)))
+        .flat_map(|(item, values)| {
+            values
+                .iter()
+                .enumerate()
+                .filter(|(_, value)| value.abs() > HALF_MAX)
+                .map(move |(at, value)| {
+                    (format!("items[{item}].vector[{at}]"), beyond_half(*value))
+                })
+        })
+        .collect()
 }
 
 pub(crate) fn finite<C>(value: &f32, _: &C) -> garde::Result {

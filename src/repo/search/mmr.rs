@@ -45,20 +45,30 @@ fn diversify(
 ) -> SearchResponse {
     let lambda = request.mmr.map_or(1.0, |mmr| mmr.lambda);
     let missing = VectorValue::default();
-    let vectors: Vec<&VectorValue> = candidates
-        .hits
+    // A hit whose distance the server could not compute (a vector written around embedstore's
+    // validation) is no candidate: its relevance is unknown. It comes after MMR's picks, as
+    // PostgreSQL ranks it after every finite distance, when fewer than `k` are left.
+    let (finite, not_finite): (Vec<usize>, Vec<usize>) =
+        (0..candidates.hits.len()).partition(|&index| !candidates.hits[index].distance_not_finite);
+    let vectors: Vec<&VectorValue> = finite
         .iter()
-        .map(|hit| hit.vector.as_ref().unwrap_or(&missing))
+        .map(|&index| candidates.hits[index].vector.as_ref().unwrap_or(&missing))
         .collect();
     let metric = collection.metric;
-    let picked = crate::mmr::select_with(
+    let k = request.k as usize;
+    let mut picked: Vec<usize> = crate::mmr::select_with(
         metric,
         query,
         &vectors,
         |a: &VectorValue, b: &VectorValue| metric.value_distance(a, b),
         lambda,
-        request.k as usize,
-    );
+        k,
+    )
+    .into_iter()
+    .map(|index| finite[index])
+    .collect();
+    let room = k.saturating_sub(picked.len());
+    picked.extend(not_finite.into_iter().take(room));
     let mut slots: Vec<Option<SearchHit>> = candidates.hits.into_iter().map(Some).collect();
     let hits: Vec<SearchHit> = picked
         .into_iter()
@@ -121,6 +131,7 @@ mod tests {
             external_id: id.to_string(),
             distance: 0.0,
             score: 1.0,
+            distance_not_finite: false,
             metadata: None,
             content: None,
             vector: Some(VectorValue::from(vector)),
@@ -153,5 +164,36 @@ mod tests {
         );
         assert_eq!((picked.requested, picked.returned), (2, 2));
         assert!(picked.hits.iter().all(|hit| hit.vector.is_none()));
+    }
+
+    #[test]
+    fn a_hit_without_a_finite_distance_comes_after_every_pick() {
+        let collection = collection();
+        let hit = |id: i64, distance: f64, vector: Vec<f32>| {
+            let mut hit = SearchHit::new(id, id.to_string(), distance, 1.0 - distance);
+            hit.vector = Some(VectorValue::from(vector));
+            hit
+        };
+        // The poisoned vector points the query's way: by its vector alone (in f64, where it
+        // does not overflow) MMR would pick it first.
+        let hits = vec![
+            hit(1, f64::NAN, vec![3e38, 0.0, 0.0]),
+            hit(2, 0.1, vec![1.0, 0.5, 0.0]),
+            hit(3, 0.9, vec![0.0, 1.0, 0.0]),
+        ];
+        let query = VectorValue::from(vec![1.0_f32, 0.0, 0.0]);
+        for (k, expected) in [(2, vec![2, 3]), (3, vec![2, 3, 1])] {
+            let ask = request(k).with_mmr(0.5, 3);
+            let candidates = crate::repo::search::response::response(
+                &ask,
+                hits.clone(),
+                true,
+                crate::repo::search::response::SearchPath::Exact,
+                None,
+            );
+            let picked = diversify(&collection, &ask, &query, candidates);
+            let ids: Vec<i64> = picked.hits.iter().map(|hit| hit.id).collect();
+            assert_eq!(ids, expected, "k = {k}");
+        }
     }
 }

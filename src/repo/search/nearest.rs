@@ -4,14 +4,18 @@
 
 use diesel::PgConnection;
 
-use crate::error::Result;
+use crate::dto::{HALF_MAX, beyond_half};
+use crate::error::{Error, Result, ValidationError};
+use crate::metric::{Element, Quantization};
 use crate::repo::search::context::{Search, Target};
 use crate::repo::search::ignored::{exact_because, ignored};
 use crate::repo::search::memory::PlannerMemory;
 use crate::repo::search::plan::{
     Decision, Mode, decide, load, needs_fallback, settings, with_index_forced,
 };
-use crate::repo::search::response::{AppliedSetting, HitRow, SearchPath, SearchResponse, respond};
+use crate::repo::search::response::{
+    AppliedSetting, HitRow, SearchPath, SearchResponse, by_distance, respond,
+};
 use crate::repo::search::vector::statement;
 use crate::vector::VectorValue;
 
@@ -21,6 +25,7 @@ pub(super) fn run(search: &mut Search<'_>, queries: &[VectorValue]) -> Result<Ve
     let target = search.target();
     let request = target.request;
     let decision = decide(search.conn, search.memory, &target)?;
+    fits_half_index(&target, decision.mode, queries)?;
     let sql = statement(&target, decision.mode, queries);
     let memory = search.memory;
     let rows: Vec<HitRow> = with_index_forced(search, decision.mode, request, |conn| {
@@ -40,7 +45,58 @@ pub(super) fn run(search: &mut Search<'_>, queries: &[VectorValue]) -> Result<Ve
     Ok(responses)
 }
 
-/// The rows of a batch statement, one list per query in (distance, id) order.
+/// Refuses queries with a value beyond ±[`HALF_MAX`] on the path of an ANN index on `halfvec`
+/// (half-quantized, or any index above 2,000 dimensions): pgvector cannot convert the query to
+/// the index's type, and the statement would fail with the server's bare range error. Paths
+/// are `vector[j]`, or `queries[i].vector[j]` in a batch.
+pub(super) fn fits_half_index(
+    target: &Target<'_>,
+    mode: Mode,
+    queries: &[VectorValue],
+) -> Result<()> {
+    let half = match mode {
+        Mode::Ann(_, Some(quantization)) => quantization == Quantization::Half,
+        Mode::Ann(_, None) => {
+            target.collection.search_expression().element == Some(Element::HalfVector)
+        }
+        Mode::Exact => false,
+    };
+    if !half {
+        return Ok(());
+    }
+    let several = queries.len() > 1;
+    let misfits: Vec<(String, String)> = queries
+        .iter()
+        .enumerate()
+        .filter_map(|(query, vector)| Some((query, vector.as_dense()?)))
+        .flat_map(|(query, values)| {
+            values
+                .iter()
+                .enumerate()
+                .filter(|(_, value)| value.abs() > HALF_MAX)
+                .map(move |(at, value)| {
+                    let path = if several {
+                        format!("queries[{query}].vector[{at}]")
+                    } else {
+                        format!("vector[{at}]")
+                    };
+                    let why = format!(
+                        "{}; an exact search (with_exact(true), CLI --exact) takes it",
+                        beyond_half(*value)
+                    );
+                    (path, why)
+                })
+        })
+        .collect();
+    if misfits.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(ValidationError::new(misfits)))
+    }
+}
+
+/// The rows of a batch statement, one list per query in (distance, id) order, a NaN distance
+/// last as PostgreSQL sorts it.
 fn by_query(rows: Vec<HitRow>, count: usize) -> Vec<Vec<HitRow>> {
     let mut grouped: Vec<Vec<HitRow>> = (0..count).map(|_| Vec::new()).collect();
     for row in rows {
@@ -52,7 +108,7 @@ fn by_query(rows: Vec<HitRow>, count: usize) -> Vec<Vec<HitRow>> {
         }
     }
     for rows in &mut grouped {
-        rows.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+        rows.sort_by(|a, b| by_distance(a.distance, b.distance).then(a.id.cmp(&b.id)));
     }
     grouped
 }

@@ -98,9 +98,21 @@ pub struct SearchHit {
     /// The caller's key.
     pub external_id: String,
     /// The value of the metric's operator (smaller is nearer); see [`Metric`](crate::Metric).
+    /// NaN or infinite only when the server computed no finite distance for a stored vector
+    /// that embedstore's validation would refuse (written by another client): then
+    /// [`distance_not_finite`](Self::distance_not_finite) is set. On a text-only search, which
+    /// computes no distance, it is NaN.
     pub distance: f64,
     /// Higher is more similar; its meaning per metric is documented on [`Metric`](crate::Metric).
     pub score: f64,
+    /// The server computed a distance that is not a finite number (NaN or ±infinity) for this
+    /// row: its stored vector holds values too large for pgvector's single-precision
+    /// arithmetic (written around embedstore, e.g. by raw SQL; embedstore refuses such
+    /// vectors, see [`MAX_VECTOR_NORM`](crate::MAX_VECTOR_NORM)). Such a hit ranks where
+    /// PostgreSQL's `ORDER BY` puts its distance — NaN after every number — never ahead of a
+    /// finite one, and MMR picks it only when nothing else is left. In JSON, absent when false.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub distance_not_finite: bool,
     /// The stored metadata, unless the request left it out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata: Option<serde_json::Value>,
@@ -161,13 +173,15 @@ impl SearchResponse {
 
 impl SearchHit {
     /// A hit with its row id, key, distance and score; every optional field (metadata,
-    /// content, vector, group, ranks) empty, for a test to set as it needs.
+    /// content, vector, group, ranks) empty, for a test to set as it needs;
+    /// `distance_not_finite` tells whether `distance` is NaN or infinite.
     pub fn new(id: i64, external_id: impl Into<String>, distance: f64, score: f64) -> Self {
         Self {
             id,
             external_id: external_id.into(),
             distance,
             score,
+            distance_not_finite: !distance.is_finite(),
             metadata: None,
             content: None,
             vector: None,
@@ -236,6 +250,16 @@ pub(super) fn response(
         hits,
         ignored: Vec::new(),
         settings: Vec::new(),
+    }
+}
+
+/// Distances in the order PostgreSQL's `ORDER BY` puts `float8` values: NaN after every
+/// number (+∞ included), NaNs equal — whatever NaN's sign bit, which `f64::total_cmp` would
+/// put first for pgvector's NaN.
+pub(super) fn by_distance(a: f64, b: f64) -> std::cmp::Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (false, false) => a.total_cmp(&b),
+        (a_nan, b_nan) => a_nan.cmp(&b_nan),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::dto::{DEFAULT_RRF_K, SearchSpec};
 use crate::error::Result;
 use crate::repo::search::context::{Search, Target};
 use crate::repo::search::ignored::{exact_because, ignored};
+use crate::repo::search::nearest;
 use crate::repo::search::plan::{Mode, decide, needs_fallback, settings, with_index_forced};
 use crate::repo::search::response::{
     AppliedSetting, HitRow, SearchHit, SearchPath, SearchResponse, kept, response, to_hit,
@@ -123,6 +124,7 @@ fn one(search: &mut Search<'_>, query: &VectorValue) -> Result<SearchResponse> {
     let request = target.request;
     let side = vector_side(request);
     let (mode, matched) = vector_mode(search, &target.asking(&side), query)?;
+    nearest::fits_half_index(&target, mode, std::slice::from_ref(query))?;
     let sql = statement(&target, query, mode);
     let mut rows: Vec<TextRow> =
         with_index_forced(search, mode, &side, |conn| sql.into_query().load(conn))?;
@@ -139,6 +141,7 @@ fn one(search: &mut Search<'_>, query: &VectorValue) -> Result<SearchResponse> {
             if query.is_empty() {
                 // No vector, no distance: the score is the text's.
                 hit.score = row.text_score.unwrap_or(0.0);
+                hit.distance_not_finite = false;
             }
             SearchHit {
                 vector_rank: row.vector_rank.and_then(|rank| u32::try_from(rank).ok()),

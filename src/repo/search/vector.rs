@@ -55,7 +55,8 @@ pub(super) fn statement_into(
         }
     }
     // Hits are put in (distance, id) order in Rust: relaxed-order scans return them slightly
-    // out of order, and sorting k rows there costs less than another plan node.
+    // out of order, and sorting k rows there costs less than another plan node. The order is
+    // PostgreSQL's (`nearest::by_query`): a NaN distance after every number.
 }
 
 /// The distance expression: on the indexed expression for the ANN path, on the plain column

@@ -73,6 +73,13 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
 fn index_and_payload_index_commands_build_report_and_drop() {
     let dir = temp_dir("index");
     let (db, _) = docs(&dir);
+    // Before there is an index: no name of an index that does not exist.
+    let none = ok(&db, &["index", "status", "docs"]);
+    assert!(
+        none.contains("index:      none (`embedstore index create docs` builds one)"),
+        "{none}"
+    );
+    assert!(!none.contains("_ann"), "{none}");
     let created = ok(
         &db,
         &[
@@ -488,6 +495,38 @@ fn mmr_flags_pick_diverse_hits_and_hostile_values_are_refused() {
         &["search", "docs", "--vector", &query, "--fetch-k", "9"],
     );
     assert!(orphan.contains("--mmr"), "{orphan}");
+    // A flag combination the search refuses is about the flags: the query fits the collection.
+    let combined = fails(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--mmr",
+            "0.5",
+            "--group-by",
+            "lang",
+        ],
+    );
+    assert!(
+        combined.contains("invalid search options")
+            && combined.contains("--group-by: cannot be combined with `mmr`"),
+        "{combined}"
+    );
+    assert!(!combined.contains("do not fit"), "{combined}");
+    // A query that does not fit still says so.
+    let short = fails(&db, &["search", "docs", "--vector", "[1, 2]"]);
+    assert!(
+        short.contains("queries do not fit collection \"docs\""),
+        "{short}"
+    );
+    // A bad bit string names the character, not a JSON number.
+    let bits = fails(&db, &["search", "docs", "--vector", "0120"]);
+    assert!(
+        bits.contains("character 2 is neither 0 nor 1") && !bits.contains("invalid number"),
+        "{bits}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -512,10 +551,12 @@ fn group_by_returns_the_best_hits_of_k_groups_and_refuses_bad_fields() {
         ],
     );
     assert!(
-        table.contains("6 of 3 requested, exact (exact scan, 3 groups)"),
+        table.contains("3 of 3 groups requested, 6 hits, exact (exact scan, grouped)"),
         "{table}"
     );
     assert!(table.contains("\"l3\""), "{table}");
+    // k counts groups: the hits are never reported against it.
+    assert!(!table.contains("6 of 3"), "{table}");
     let json = ok(
         &db,
         &[
@@ -606,8 +647,32 @@ fn text_index_commands_and_text_and_hybrid_search() {
     }
     drop(file);
     ok(&db, &["insert", "notes", path.to_str().unwrap()]);
+    // A plain string as the vector of a dense collection: told what a vector is, not only that
+    // it is a bad bit string.
+    let stringy = dir.join("stringy.jsonl");
+    std::fs::write(
+        &stringy,
+        "{\"external_id\": \"s\", \"vector\": \"hello\"}\n{\"external_id\": \"t\", \"vector\": \"[1, 2]\"}\n",
+    )
+    .unwrap();
+    let refused = fails(&db, &["insert", "notes", stringy.to_str().unwrap()]);
+    assert!(
+        refused.contains("expected a vector (an array of numbers")
+            && refused.contains("got the string \"hello\"")
+            && refused
+                .contains("JSON inside a string; write the array or object without the quotes")
+            && !refused.contains("neither 0 nor 1"),
+        "{refused}"
+    );
     let none = ok(&db, &["text-index", "status", "notes"]);
-    assert!(none.contains("(none)"), "{none}");
+    assert!(
+        none.contains("index:      none (`embedstore text-index create notes` builds one)"),
+        "{none}"
+    );
+    assert!(
+        !none.contains("_text"),
+        "no index name that does not exist: {none}"
+    );
     let created = ok(
         &db,
         &["text-index", "create", "notes", "--config", "english"],
@@ -618,6 +683,32 @@ fn text_index_commands_and_text_and_hybrid_search() {
     let text = ok(&db, &["search", "notes", "--text", "run fox", "--content"]);
     assert!(text.contains("full text (ranked by ts_rank_cd)"), "{text}");
     assert!(text.contains("n1"), "english stems running/foxes: {text}");
+    // A query may start with `-` (web-search syntax for "not"), without `=`.
+    let excluding = ok(
+        &db,
+        &[
+            "search",
+            "notes",
+            "--text",
+            "-brown quick",
+            "--format",
+            "json",
+        ],
+    );
+    let answer: serde_json::Value = serde_json::from_str(excluding.trim()).unwrap();
+    let ids: Vec<&str> = answer["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hit| hit["external_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["n1"], "quick, but not brown: {excluding}");
+    // A flag where the query should be stays a flag: --text lacks its value.
+    let flag = fails(&db, &["search", "notes", "--text", "--k", "3"]);
+    assert!(
+        flag.contains("a value is required for '--text <QUERY>'"),
+        "{flag}"
+    );
     let hybrid = ok(
         &db,
         &[
@@ -780,7 +871,7 @@ fn sparse_and_bit_collections_are_created_filled_searched_and_exported_from_the_
     }
     // Hostile query vectors: a clear message naming what is wrong.
     for (vector, expected) in [
-        ("1012", "expected a vector"),
+        ("1012", "character 3 is neither 0 nor 1"),
         (
             r#"{"indices": [1], "values": [1.0]}"#,
             "missing field `dim`",

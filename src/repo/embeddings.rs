@@ -51,7 +51,9 @@ impl<'u> Embeddings<'u> {
         collection: &Collection,
         batch: CheckedBatch,
     ) -> Result<WriteSummary> {
-        copy_insert(self.conn, collection, batch)
+        let summary = copy_insert(self.conn, collection, batch)?;
+        self.touched.wrote(collection.id, summary.inserted);
+        Ok(summary)
     }
 
     /// Inserts new embeddings and updates existing ones (matched by `external_id`).
@@ -91,7 +93,10 @@ impl<'u> Embeddings<'u> {
         plan: UpsertPlan,
     ) -> Result<WriteSummary> {
         self.touched.rows(collection.id, plan.external_ids());
-        upsert::apply(self.conn, collection, plan)
+        let summary = upsert::apply(self.conn, collection, plan)?;
+        self.touched
+            .wrote(collection.id, summary.inserted + summary.updated);
+        Ok(summary)
     }
 
     /// The stored embeddings with these `external_ids`, in the order asked; ids that do not
@@ -154,6 +159,7 @@ impl<'u> Embeddings<'u> {
         let deleted = diesel::delete(with_external_ids(collection.id, &ids)).execute(self.conn);
         let deleted = operation.finish(deleted.map(|rows| rows as u64).map_err(Error::from))?;
         operation.record("deleted", deleted);
+        self.touched.wrote(collection.id, deleted);
         Ok(deleted)
     }
 

@@ -270,7 +270,9 @@ impl Store {
                 let mut touched = Touched::default();
                 match uow::run(&mut conn, &self.indexes, access, &mut touched, &mut work) {
                     Ok(value) => {
-                        // Committed: the cache forgets what changed before the caller hears of it.
+                        // Committed: the partitions written to get statistics when they want
+                        // them, and the cache forgets what changed, before the caller hears of it.
+                        self.refresh_statistics(&mut conn, touched.take_written());
                         self.forget_cached(touched);
                         return Ok(value);
                     }
@@ -313,6 +315,28 @@ impl Store {
                     }
                     return Err(error);
                 }
+            }
+        }
+    }
+
+    /// After a committed unit of work: analyzes each partition it wrote `rows` to that wants
+    /// it (see `repo::stats`), and forgets the collection's plan verdicts when it did. The
+    /// write has committed whatever happens here: a failure is logged, never returned.
+    fn refresh_statistics(
+        &self,
+        conn: &mut PgConnection,
+        written: std::collections::HashMap<crate::models::CollectionId, u64>,
+    ) {
+        for (collection, rows) in written {
+            match crate::repo::stats::refresh_after_write(conn, collection, rows) {
+                Ok(true) => self.indexes.forget(collection),
+                Ok(false) => {}
+                Err(error) => tracing::warn!(
+                    collection_id = collection.0,
+                    rows,
+                    error = %error,
+                    "analyze after a write failed; the planner keeps the old statistics"
+                ),
             }
         }
     }

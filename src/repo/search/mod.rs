@@ -54,10 +54,12 @@ mod memory;
 mod mmr;
 mod nearest;
 mod plan;
+mod rare;
 mod response;
 mod sample;
 mod text;
 mod vector;
+mod verdict;
 
 use std::borrow::Cow;
 
@@ -68,7 +70,9 @@ use crate::repo::collections::ensure_partition;
 use crate::vector::VectorValue;
 
 pub use ignored::IgnoredOption;
-pub use response::{AppliedSetting, SearchHit, SearchPath, SearchResponse};
+pub use response::{
+    AppliedSetting, IndexNotUsedReason, SearchAdvice, SearchHit, SearchPath, SearchResponse,
+};
 
 pub(crate) use context::{Scope, Search};
 pub(crate) use memory::PlannerMemory;

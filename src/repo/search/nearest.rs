@@ -5,14 +5,19 @@
 use diesel::PgConnection;
 
 use crate::error::Result;
+use crate::repo::collections::ann_name;
 use crate::repo::search::context::{Search, Target};
 use crate::repo::search::ignored::{exact_because, ignored};
 use crate::repo::search::memory::PlannerMemory;
 use crate::repo::search::plan::{
-    Decision, Mode, decide, load, needs_fallback, settings, with_index_forced,
+    Decision, Mode, load, needs_fallback, settings, with_index_forced,
 };
-use crate::repo::search::response::{AppliedSetting, HitRow, SearchPath, SearchResponse, respond};
+use crate::repo::search::rare::unserved_field;
+use crate::repo::search::response::{
+    AppliedSetting, HitRow, SearchAdvice, SearchPath, SearchResponse, respond,
+};
 use crate::repo::search::vector::statement;
+use crate::repo::search::verdict::decide_checked;
 use crate::vector::VectorValue;
 
 /// The plain search for every vector of `queries`: one statement on the path the planner
@@ -20,7 +25,8 @@ use crate::vector::VectorValue;
 pub(super) fn run(search: &mut Search<'_>, queries: &[VectorValue]) -> Result<Vec<SearchResponse>> {
     let target = search.target();
     let request = target.request;
-    let decision = decide(search.conn, search.memory, &target)?;
+    let first = queries.first().unwrap_or(&request.vector);
+    let decision = decide_checked(search, &target, first)?;
     let sql = statement(&target, decision.mode, queries);
     let memory = search.memory;
     let rows: Vec<HitRow> = with_index_forced(search, decision.mode, request, |conn| {
@@ -79,8 +85,9 @@ fn answer(
         Mode::Exact => (rows, SearchPath::Exact),
     };
     let mut response = respond(target.collection, request, rows, path, decision.matched);
-    let because = exact_because(request, target.indexes.ann);
+    let because = exact_because(request, target.indexes.ann, &decision);
     response.ignored = ignored(request, decision.mode, because, decision.matched.is_some());
+    response.advice = advice(target, &decision);
     if let Mode::Ann(method, quantization) = decision.mode {
         response.settings = AppliedSetting::all(settings(method, quantization, request));
     }
@@ -88,4 +95,28 @@ fn answer(
         response.reranked = Some(request.rerank_candidates());
     }
     Ok(response)
+}
+
+/// The advice a search on `decision` gets: the ANN index the plan passed over, the field of a
+/// rare filter no payload index serves.
+pub(super) fn advice(target: &Target<'_>, decision: &Decision) -> Vec<SearchAdvice> {
+    let mut advice = Vec::new();
+    if let Some(reason) = decision.unused {
+        advice.push(SearchAdvice::IndexNotUsed {
+            index: ann_name(target.collection),
+            reason,
+        });
+    }
+    let field = target
+        .request
+        .filter
+        .as_ref()
+        .and_then(|filter| unserved_field(&target.layout, filter));
+    if let (Some(estimated_fraction), Some(field)) = (decision.rare, field) {
+        advice.push(SearchAdvice::PayloadIndex {
+            field: field.to_string(),
+            estimated_fraction,
+        });
+    }
+    advice
 }

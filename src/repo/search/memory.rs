@@ -39,7 +39,7 @@ use diesel::PgConnection;
 use crate::error::Result;
 use crate::models::{Collection, CollectionId};
 use crate::repo::catalog::{CollectionIndexes, read};
-use crate::repo::search::response::IndexNotUsedReason;
+use crate::repo::search::advice::IndexNotUsedReason;
 
 /// How long a collection's index facts are trusted.
 pub(crate) const INDEX_TTL: Duration = Duration::from_secs(5);

@@ -6,6 +6,7 @@ use diesel::PgConnection;
 
 use crate::error::Result;
 use crate::repo::collections::ann_name;
+use crate::repo::search::advice::SearchAdvice;
 use crate::repo::search::context::{Search, Target};
 use crate::repo::search::ignored::{exact_because, ignored};
 use crate::repo::search::memory::PlannerMemory;
@@ -13,9 +14,7 @@ use crate::repo::search::plan::{
     Decision, Mode, load, needs_fallback, settings, with_index_forced,
 };
 use crate::repo::search::rare::unserved_field;
-use crate::repo::search::response::{
-    AppliedSetting, HitRow, SearchAdvice, SearchPath, SearchResponse, respond,
-};
+use crate::repo::search::response::{AppliedSetting, HitRow, SearchPath, SearchResponse, respond};
 use crate::repo::search::vector::statement;
 use crate::repo::search::verdict::decide_checked;
 use crate::vector::VectorValue;

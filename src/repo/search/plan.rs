@@ -14,10 +14,10 @@ use crate::dto::{
 use crate::error::Result;
 use crate::filter::{FieldPath, Filter, PayloadKind, PayloadLayout, is_timestamp};
 use crate::metric::Quantization;
+use crate::repo::search::advice::IndexNotUsedReason;
 use crate::repo::search::context::{Scope, Search, Target};
 use crate::repo::search::memory::PlannerMemory;
 use crate::repo::search::rare::{RARE_FRACTION, sampled_fraction};
-use crate::repo::search::response::IndexNotUsedReason;
 use crate::sql::SqlBuilder;
 
 /// pgvector's default `hnsw.ef_search`.

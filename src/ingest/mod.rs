@@ -284,7 +284,7 @@ impl<'s> Ingest<'s> {
         // rows (upsert mode) and written, each on a thread and a connection of its own, so that
         // the client's work overlaps the database's. The channel holds one batch: at most
         // `writers + 2` are in memory.
-        std::thread::scope(|scope| {
+        let written = std::thread::scope(|scope| {
             let (prepared_sender, prepared) = std::sync::mpsc::sync_channel(1);
             let (rules, mode) = (CollectionRules::of(&collection), self.options.mode);
             scope.spawn(move || {
@@ -308,7 +308,12 @@ impl<'s> Ingest<'s> {
                 total_rows,
             };
             self.write_all(scope, collection, &describe, prepared, &mut report)
-        })?;
+        });
+        // Each batch committed on its own and left its analyze to here: one for the run (also
+        // after a failed batch, for those that committed), not one per batch.
+        self.store
+            .refresh_statistics_of(collection.id, summary.inserted + summary.updated);
+        written?;
         summary.seconds = started.elapsed().as_secs_f64();
         Ok(summary)
     }

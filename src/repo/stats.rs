@@ -8,7 +8,8 @@
 //! the partition itself:
 //!
 //! - after every index build (ANN, text, payload): always, one `ANALYZE` per build;
-//! - after a unit of work that wrote rows (insert, upsert, ingest batches), once it committed,
+//! - after an ingest of many batches: once, when it is done (its batches defer theirs);
+//! - after a unit of work that wrote rows (insert, upsert, delete, backfill), once it committed,
 //!   when the partition has no statistics yet or the rows changed since its last analyze
 //!   (including this write) reach autovacuum's own default threshold:
 //!   [`ANALYZE_BASE_ROWS`] + [`ANALYZE_FRACTION`] × the rows the statistics know. A growing

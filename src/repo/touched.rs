@@ -21,6 +21,9 @@ pub(crate) struct Touched {
     /// Rows written (inserted or upserted) per collection: the store analyzes the partitions
     /// that want it after the commit (see `repo::stats`).
     written: HashMap<CollectionId, u64>,
+    /// The writer analyzes once itself when it is done (an ingest of many batches): no
+    /// analyze after this commit.
+    statistics_deferred: bool,
 }
 
 /// The changed keys of one collection.
@@ -72,9 +75,20 @@ impl Touched {
         *count = count.saturating_add(rows);
     }
 
-    /// The rows written per collection, taken out (the rest stays for the cache).
+    /// The rows written per collection, taken out (the rest stays for the cache); none when
+    /// the writer deferred the statistics.
     pub(crate) fn take_written(&mut self) -> HashMap<CollectionId, u64> {
-        std::mem::take(&mut self.written)
+        let written = std::mem::take(&mut self.written);
+        if self.statistics_deferred {
+            HashMap::new()
+        } else {
+            written
+        }
+    }
+
+    /// No analyze after this commit: the writer analyzes once when it is done.
+    pub(crate) fn defer_statistics(&mut self) {
+        self.statistics_deferred = true;
     }
 
     /// Records a write of unknown extent.

@@ -341,6 +341,21 @@ impl Store {
         }
     }
 
+    /// [`refresh_statistics`](Self::refresh_statistics) of one collection written `rows` rows
+    /// by units of work that deferred it (an ingest's batches), on a connection of the pool.
+    pub(crate) fn refresh_statistics_of(&self, collection: crate::models::CollectionId, rows: u64) {
+        match self.connection() {
+            Ok(mut conn) => {
+                self.refresh_statistics(&mut conn, std::iter::once((collection, rows)).collect());
+            }
+            Err(error) => tracing::warn!(
+                collection_id = collection.0,
+                error = %error,
+                "no connection to analyze after an ingest; the planner keeps the old statistics"
+            ),
+        }
+    }
+
     /// Forgets what a committed unit of work changed from the cache of hot lookups.
     fn forget_cached(&self, touched: Touched) {
         if let Some(cache) = &self.cache {

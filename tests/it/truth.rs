@@ -117,6 +117,20 @@ fn analyzed(db: &TestDatabase, collection: &Collection) -> bool {
     .analyzed
 }
 
+/// How many times the partition was analyzed (manually: autovacuum is off).
+fn analyze_count(db: &TestDatabase, collection: &Collection) -> i64 {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        count: i64,
+    }
+    diesel::sql_query("SELECT pg_stat_get_analyze_count(to_regclass($1)) AS count")
+        .bind::<Text, _>(collection.partition_name())
+        .get_result::<Row>(&mut db.raw_connection())
+        .unwrap()
+        .count
+}
+
 /// The server's plan of the statement `request` sends, as `EXPLAIN` prints it.
 fn plan(db: &TestDatabase, collection: &Collection, request: impl Into<SearchRequest>) -> String {
     db.store()
@@ -220,11 +234,15 @@ fn straight_after_an_ingest_the_search_answers_through_the_index() {
         batch_size: 500,
         ..IngestOptions::default()
     };
+    let before = analyze_count(&db, &collection);
     let summary = Ingest::new(db.store(), "ingested", options)
         .run(&mut source, &mut ())
         .unwrap();
     assert_eq!(summary.inserted, ROWS as u64);
+    assert!(summary.batches >= 6, "{summary:?}");
     assert!(analyzed(&db, &collection));
+    // One analyze for the run, not one per batch.
+    assert_eq!(analyze_count(&db, &collection) - before, 1);
     assert_ann_and_index_used(&db, &collection, &items[3].vector, "ingest");
 }
 

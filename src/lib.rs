@@ -66,8 +66,9 @@ pub use ingest::{
 pub use metric::{Metric, Quantization, UnknownMetric};
 pub use models::{Alias, Collection, CollectionId, Embedding};
 pub use repo::{
-    Aliases, AppliedSetting, Collections, Embeddings, IgnoredOption, MAX_SCROLL_LIMIT, ScrollPage,
-    ScrollRequest, SearchHit, SearchPath, SearchResponse, WriteSummary,
+    Aliases, AppliedSetting, Collections, Embeddings, IgnoredOption, IndexNotUsedReason,
+    MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest, SearchAdvice, SearchHit, SearchPath,
+    SearchResponse, WriteSummary,
 };
 pub use retry::RetryPolicy;
 pub use search::{MAX_BATCH, RecallQueries, RecallReport, RecallRequest};

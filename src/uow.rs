@@ -37,6 +37,12 @@ impl UnitOfWork<'_> {
         Aliases::new(self.conn)
     }
 
+    /// No `ANALYZE` after this unit of work commits: its writer (an ingest of many batches)
+    /// analyzes once when it is done (`Store::refresh_statistics_of`).
+    pub(crate) fn defer_statistics(&mut self) {
+        self.touched.defer_statistics();
+    }
+
     /// Insert, upsert, read, delete and count embeddings.
     pub fn embeddings(&mut self) -> Embeddings<'_> {
         Embeddings::new(self.conn, self.touched)

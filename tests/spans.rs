@@ -288,7 +288,9 @@ fn store_operations_are_traced_with_their_facts_and_without_secrets() {
             && span.fields.get("k").map(String::as_str) == Some("7")
     });
     assert_eq!(field(&plain, "ef_search"), "64");
-    assert_eq!(field(&plain, "path"), "ann");
+    // 51 rows: PostgreSQL's plan scans instead of walking the index, and the span says what
+    // ran.
+    assert_eq!(field(&plain, "path"), "exact");
     assert_eq!(field(&plain, "returned"), "7");
     field(&plain, "duration_ms");
     let recall = find("measure_recall", &|_| true);

@@ -193,6 +193,9 @@ fn build(
     };
     outcome?;
     ann_index::record_build(&mut conn, collection, spec, rows)?;
+    // The planner weighs the new index with the partition's statistics: without them (a fresh
+    // load that autovacuum has not visited) it prefers sorting a guessed handful of rows.
+    crate::repo::stats::analyze(&mut conn, collection.id)?;
     store.forget_indexes(collection);
     Ok(())
 }

@@ -5,10 +5,14 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::SearchRequest;
 use crate::error::{Error, Result};
+use crate::filter::Filter;
 use crate::index::ann::IndexStatus;
 use crate::index::handle::Indexes;
+use crate::repo;
 use crate::repo::ann_index;
+use crate::repo::search::SearchAdvice;
 use crate::search::RecallRequest;
 
 /// How [`Indexes::health`] measures: the recall sample and the floor below which it
@@ -28,6 +32,10 @@ pub struct HealthOptions {
     pub k: u32,
     /// Recall below this is advised on, in [0, 1].
     pub recall_floor: f64,
+    /// Filters the application searches with: each is searched once (with a stored vector),
+    /// and a rare one no payload index serves is advised on
+    /// ([`SearchAdvice::PayloadIndex`]).
+    pub filters: Vec<Filter>,
 }
 
 impl Default for HealthOptions {
@@ -36,6 +44,7 @@ impl Default for HealthOptions {
             recall_queries: 20,
             k: 10,
             recall_floor: 0.9,
+            filters: Vec::new(),
         }
     }
 }
@@ -56,6 +65,12 @@ impl HealthOptions {
     /// Sets [`HealthOptions::recall_floor`].
     pub fn recall_floor(mut self, floor: f64) -> Self {
         self.recall_floor = floor;
+        self
+    }
+
+    /// Adds a filter to [`HealthOptions::filters`].
+    pub fn filter(mut self, filter: Filter) -> Self {
+        self.filters.push(filter);
         self
     }
 }
@@ -86,7 +101,15 @@ pub struct IndexHealth {
     pub recall_queries: usize,
     /// When the recall was measured.
     pub recall_measured_at: Option<DateTime<Utc>>,
-    /// What to do, in plain words: the status's advice and the drift's (empty when all is well).
+    /// What the planner does with the index now: a plain k-nearest search (of a stored
+    /// vector) and one search per [`HealthOptions::filters`] entry are planned, and their
+    /// advice collected — [`SearchAdvice::IndexNotUsed`] when PostgreSQL's plan passes the
+    /// index over (with the reason), [`SearchAdvice::PayloadIndex`] for a rare filter no
+    /// payload index serves. Empty when all is well or nothing was searched (no valid index,
+    /// no rows).
+    pub search_advice: Vec<SearchAdvice>,
+    /// What to do, in plain words: the status's advice, the planner's and the drift's (empty
+    /// when all is well).
     pub advice: Vec<String>,
 }
 
@@ -134,7 +157,13 @@ pub(super) fn measure(indexes: &Indexes<'_>, options: &HealthOptions) -> Result<
     } else {
         (None, 0, None)
     };
+    let search_advice = if status.exists && status.valid && status.rows > 0 {
+        planner_advice(indexes, options)?
+    } else {
+        Vec::new()
+    };
     let mut advice = status.advice.clone();
+    advice.extend(search_advice.iter().map(ToString::to_string));
     if let Some(recall) = recall.filter(|recall| *recall < options.recall_floor) {
         advice.push(format!(
             "recall@{} is {recall:.3} on {recall_queries} sampled vectors, below the floor {}: \
@@ -170,6 +199,34 @@ pub(super) fn measure(indexes: &Indexes<'_>, options: &HealthOptions) -> Result<
         recall_k: options.k,
         recall_queries,
         recall_measured_at: measured_at,
+        search_advice,
         advice,
     })
+}
+
+/// The advice of a plain k-nearest search of a stored vector and of one search per filter of
+/// `options`, without repeats.
+fn planner_advice(indexes: &Indexes<'_>, options: &HealthOptions) -> Result<Vec<SearchAdvice>> {
+    let (store, collection) = (indexes.store, indexes.collection);
+    let sampled = store.on_live_connection(|conn| repo::search::sample(conn, collection, 1))?;
+    let Some(query) = sampled.into_iter().next() else {
+        return Ok(Vec::new());
+    };
+    let plain = SearchRequest::vector(query.clone(), options.k);
+    let mut requests = vec![plain.clone()];
+    requests.extend(
+        options
+            .filters
+            .iter()
+            .map(|filter| plain.clone().with_filter(filter.clone())),
+    );
+    let mut advice: Vec<SearchAdvice> = Vec::new();
+    for request in requests {
+        for found in store.search(collection, request)?.advice {
+            if !advice.contains(&found) {
+                advice.push(found);
+            }
+        }
+    }
+    Ok(advice)
 }

@@ -101,6 +101,7 @@ impl<'s> TextIndex<'s> {
         }
         let ddl = text_index::ddl(&mut conn, collection, &config, &name)?;
         run_build(&mut conn, &IndexSpec::hnsw(), &ddl)?;
+        crate::repo::stats::analyze(&mut conn, collection.id)?;
         drop(conn);
         self.store.forget_indexes(collection);
         self.status()
@@ -136,6 +137,7 @@ impl<'s> TextIndex<'s> {
         run_build(&mut conn, &IndexSpec::hnsw(), &ddl)?;
         drop_index_concurrently(&mut conn, &text_name(collection))?;
         text_index::rename(&mut conn, &fresh, collection)?;
+        crate::repo::stats::analyze(&mut conn, collection.id)?;
         drop(conn);
         self.store.forget_indexes(collection);
         self.status()

@@ -237,7 +237,9 @@ impl Ingest<'_> {
 
     /// Unless asked otherwise, this batch's COMMIT does not wait for its disk flush (see
     /// [`IngestOptions::synchronous_commit`](crate::ingest::IngestOptions)).
+    /// The batch's statistics are deferred too: the ingest analyzes once when it is done.
     fn relax_commit(&self, uow: &mut UnitOfWork<'_>) -> Result<(), crate::Error> {
+        uow.defer_statistics();
         if !self.options.synchronous_commit {
             // Constant SQL; lasts until this batch's COMMIT.
             diesel::connection::SimpleConnection::batch_execute(

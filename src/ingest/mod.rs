@@ -288,7 +288,7 @@ impl<'s> Ingest<'s> {
         let half_index = self
             .store
             .read(|uow| uow.embeddings().ann_on_halfvec(&collection));
-        std::thread::scope(|scope| {
+        let written = std::thread::scope(|scope| {
             let (prepared_sender, prepared) = std::sync::mpsc::sync_channel(1);
             let (rules, mode) = (CollectionRules::of(&collection), self.options.mode);
             let half_index = half_index?;
@@ -313,7 +313,12 @@ impl<'s> Ingest<'s> {
                 total_rows,
             };
             self.write_all(scope, collection, &describe, prepared, &mut report)
-        })?;
+        });
+        // Each batch committed on its own and left its analyze to here: one for the run (also
+        // after a failed batch, for those that committed), not one per batch.
+        self.store
+            .refresh_statistics_of(collection.id, summary.inserted + summary.updated);
+        written?;
         summary.seconds = started.elapsed().as_secs_f64();
         Ok(summary)
     }

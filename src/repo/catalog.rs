@@ -27,6 +27,12 @@ pub(crate) struct CollectionIndexes {
     pub(crate) text: Option<String>,
     /// Valid payload indexes: (field path, kind name); kind `gin` has an empty path.
     pub(crate) payload: Vec<(Vec<String>, String)>,
+    /// What the planner's choices depend on besides the indexes: the partition's analyze
+    /// count (manual and automatic) and its size class (log2 of its pages), `count:class`.
+    /// A verdict on a statement's plan holds while this and the indexes stay the same.
+    pub(crate) statistics: String,
+    /// The partition's size in pages (`pg_relation_size / 8192`), for sizing a sample.
+    pub(crate) pages: u64,
 }
 
 /// The collection's payload layout read now, uncached: for count, delete and scroll inside a
@@ -93,12 +99,20 @@ pub(crate) fn read(conn: &mut PgConnection, collection: &Collection) -> Result<C
          LEFT JOIN pg_class c ON c.relname = $2 || p.id \
               AND c.relnamespace = current_schema()::text::regnamespace \
          LEFT JOIN pg_index i ON i.indexrelid = c.oid \
-         WHERE p.collection_id = $3",
+         WHERE p.collection_id = $3 \
+         UNION ALL \
+         SELECT 'statistics', NULL, NULL, NULL, true, \
+                concat(pg_stat_get_analyze_count(c.oid) + pg_stat_get_autoanalyze_count(c.oid), \
+                       ':', floor(ln(pg_relation_size(c.oid) / 8192 + 1) / ln(2))::int), \
+                (pg_relation_size(c.oid) / 8192)::text \
+         FROM pg_class c \
+         WHERE c.relname = $5 AND c.relnamespace = current_schema()::text::regnamespace",
     )
     .bind::<Text, _>(ann_name(collection))
     .bind::<Text, _>(payload_prefix(collection))
     .bind::<Integer, _>(collection.id.0)
     .bind::<Text, _>(text_name(collection))
+    .bind::<Text, _>(collection.partition_name())
     .load(conn)?;
     let mut indexes = CollectionIndexes::default();
     for row in rows.into_iter().filter(|row| row.valid) {
@@ -109,6 +123,13 @@ pub(crate) fn read(conn: &mut PgConnection, collection: &Collection) -> Result<C
                 row.definition.as_deref().unwrap_or_default(),
                 row.recorded.as_deref(),
             );
+        } else if row.source == "statistics" {
+            indexes.statistics = row.definition.unwrap_or_default();
+            indexes.pages = row
+                .recorded
+                .as_deref()
+                .and_then(|pages| pages.parse().ok())
+                .unwrap_or(0);
         } else if row.source == "text" {
             indexes.text = row.definition.as_deref().and_then(config_of);
         } else if let (Some(field), Some(kind)) = (row.field, row.kind) {

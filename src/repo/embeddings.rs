@@ -60,7 +60,9 @@ impl<'u> Embeddings<'u> {
         batch: CheckedBatch,
     ) -> Result<WriteSummary> {
         fits_half_index(self.conn, collection, batch.items())?;
-        copy_insert(self.conn, collection, batch)
+        let summary = copy_insert(self.conn, collection, batch)?;
+        self.touched.wrote(collection.id, summary.inserted);
+        Ok(summary)
     }
 
     /// Inserts new embeddings and updates existing ones (matched by `external_id`).
@@ -101,7 +103,10 @@ impl<'u> Embeddings<'u> {
         plan: UpsertPlan,
     ) -> Result<WriteSummary> {
         self.touched.rows(collection.id, plan.external_ids());
-        upsert::apply(self.conn, collection, plan)
+        let summary = upsert::apply(self.conn, collection, plan)?;
+        self.touched
+            .wrote(collection.id, summary.inserted + summary.updated);
+        Ok(summary)
     }
 
     /// The stored embeddings with these `external_ids`, in the order asked; ids that do not
@@ -164,6 +169,7 @@ impl<'u> Embeddings<'u> {
         let deleted = diesel::delete(with_external_ids(collection.id, &ids)).execute(self.conn);
         let deleted = operation.finish(deleted.map(|rows| rows as u64).map_err(Error::from))?;
         operation.record("deleted", deleted);
+        self.touched.wrote(collection.id, deleted);
         Ok(deleted)
     }
 

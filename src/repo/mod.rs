@@ -19,6 +19,7 @@ pub(crate) mod payload_index;
 mod rows;
 pub(crate) mod search;
 mod staging;
+pub(crate) mod stats;
 pub(crate) mod text_index;
 pub(crate) mod touched;
 pub(crate) mod upsert;
@@ -28,4 +29,7 @@ pub use collections::Collections;
 pub use embeddings::Embeddings;
 pub use filtered::{MAX_SCROLL_LIMIT, ScrollPage, ScrollRequest};
 pub use rows::WriteSummary;
-pub use search::{AppliedSetting, IgnoredOption, SearchHit, SearchPath, SearchResponse};
+pub use search::{
+    AppliedSetting, IgnoredOption, IndexNotUsedReason, SearchAdvice, SearchHit, SearchPath,
+    SearchResponse,
+};

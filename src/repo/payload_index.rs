@@ -100,9 +100,7 @@ pub(crate) fn ddl(
 /// Refreshes the partition's statistics: expression statistics come from `ANALYZE`, and the
 /// planner's estimates need them.
 pub(crate) fn analyze(conn: &mut PgConnection, collection: &Collection) -> Result<()> {
-    let partition = collection.partition_name();
-    diesel::sql_query(format!("ANALYZE {partition}")).execute(conn)?;
-    Ok(())
+    crate::repo::stats::analyze(conn, collection.id)
 }
 
 /// Removes the catalog row of a payload index whose build failed.

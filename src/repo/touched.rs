@@ -18,6 +18,12 @@ pub(crate) struct Touched {
     collections: HashMap<CollectionId, Keys>,
     /// Writes whose extent is unknown (raw SQL through `UnitOfWork::connection`).
     everything: bool,
+    /// Rows written (inserted or upserted) per collection: the store analyzes the partitions
+    /// that want it after the commit (see `repo::stats`).
+    written: HashMap<CollectionId, u64>,
+    /// The writer analyzes once itself when it is done (an ingest of many batches): no
+    /// analyze after this commit.
+    statistics_deferred: bool,
 }
 
 /// The changed keys of one collection.
@@ -60,6 +66,29 @@ impl Touched {
         if !self.everything {
             self.collections.insert(collection, Keys::All);
         }
+    }
+
+    /// Records that `rows` rows of `collection` were inserted or upserted (for its statistics;
+    /// the cache needs no record of inserts).
+    pub(crate) fn wrote(&mut self, collection: CollectionId, rows: u64) {
+        let count = self.written.entry(collection).or_default();
+        *count = count.saturating_add(rows);
+    }
+
+    /// The rows written per collection, taken out (the rest stays for the cache); none when
+    /// the writer deferred the statistics.
+    pub(crate) fn take_written(&mut self) -> HashMap<CollectionId, u64> {
+        let written = std::mem::take(&mut self.written);
+        if self.statistics_deferred {
+            HashMap::new()
+        } else {
+            written
+        }
+    }
+
+    /// No analyze after this commit: the writer analyzes once when it is done.
+    pub(crate) fn defer_statistics(&mut self) {
+        self.statistics_deferred = true;
     }
 
     /// Records a write of unknown extent.

@@ -270,7 +270,9 @@ impl Store {
                 let mut touched = Touched::default();
                 match uow::run(&mut conn, &self.indexes, access, &mut touched, &mut work) {
                     Ok(value) => {
-                        // Committed: the cache forgets what changed before the caller hears of it.
+                        // Committed: the partitions written to get statistics when they want
+                        // them, and the cache forgets what changed, before the caller hears of it.
+                        self.refresh_statistics(&mut conn, touched.take_written());
                         self.forget_cached(touched);
                         return Ok(value);
                     }
@@ -314,6 +316,43 @@ impl Store {
                     return Err(error);
                 }
             }
+        }
+    }
+
+    /// After a committed unit of work: analyzes each partition it wrote `rows` to that wants
+    /// it (see `repo::stats`), and forgets the collection's plan verdicts when it did. The
+    /// write has committed whatever happens here: a failure is logged, never returned.
+    fn refresh_statistics(
+        &self,
+        conn: &mut PgConnection,
+        written: std::collections::HashMap<crate::models::CollectionId, u64>,
+    ) {
+        for (collection, rows) in written {
+            match crate::repo::stats::refresh_after_write(conn, collection, rows) {
+                Ok(true) => self.indexes.forget(collection),
+                Ok(false) => {}
+                Err(error) => tracing::warn!(
+                    collection_id = collection.0,
+                    rows,
+                    error = %error,
+                    "analyze after a write failed; the planner keeps the old statistics"
+                ),
+            }
+        }
+    }
+
+    /// [`refresh_statistics`](Self::refresh_statistics) of one collection written `rows` rows
+    /// by units of work that deferred it (an ingest's batches), on a connection of the pool.
+    pub(crate) fn refresh_statistics_of(&self, collection: crate::models::CollectionId, rows: u64) {
+        match self.connection() {
+            Ok(mut conn) => {
+                self.refresh_statistics(&mut conn, std::iter::once((collection, rows)).collect());
+            }
+            Err(error) => tracing::warn!(
+                collection_id = collection.0,
+                error = %error,
+                "no connection to analyze after an ingest; the planner keeps the old statistics"
+            ),
         }
     }
 

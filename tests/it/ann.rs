@@ -125,7 +125,9 @@ fn unfiltered_search_walks_the_hnsw_index_and_reports_it() {
 
 #[test]
 fn options_that_do_not_act_on_the_path_taken_are_reported_as_ignored() {
-    let (db, collection, items) = corpus(500, 3);
+    // Large enough that PostgreSQL's plan walks the index (at 500 rows it scans, and the search
+    // says so).
+    let (db, collection, items) = corpus(3000, 3);
     let store = db.store();
     let tuned = SearchRequest::vector(items[3].vector.clone(), 10)
         .with_ef_search(64)
@@ -432,10 +434,18 @@ fn when_the_ann_path_comes_back_short_the_exact_scan_answers() {
         .indexes(&collection)
         .create(&IndexSpec::hnsw(), None)
         .unwrap();
-    // Five rows match; an iterative scan capped at a few tuples cannot find them all.
+    // Five rows match; an iterative scan capped at a few tuples cannot find them all. (A
+    // filter this rare would be scanned exactly: the payload index's estimate and a threshold
+    // of one row keep it on the graph.)
+    db.store()
+        .indexes(&collection)
+        .payload()
+        .create(&"n".parse().unwrap(), PayloadKind::Integer)
+        .unwrap();
     let rare = Filter::is_in("n", [5, 1005, 2005, 3005, 3999]);
     let request = SearchRequest::vector(items[0].vector.clone(), 10)
         .with_filter(rare)
+        .with_exact_threshold(1)
         .with_max_scan_tuples(1);
     let response = db.store().search(&collection, request).unwrap();
     assert_eq!(response.path, SearchPath::AnnThenExact);

@@ -383,7 +383,8 @@ fn search_kind(
     let db = TestDatabase::new();
     let collection = kind_collection(&db, "docs", kind, dimension, metric);
     let mut rng = Rng::new(11 + dimension as u64);
-    let rows: Vec<(String, VectorValue)> = (0..600)
+    // Enough rows that PostgreSQL's plan walks the HNSW index (at 600 it scans, and says so).
+    let rows: Vec<(String, VectorValue)> = (0..3000)
         .map(|id| (format!("item-{id}"), make(&mut rng)))
         .collect();
     let items: Vec<NewEmbedding> = rows

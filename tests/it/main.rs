@@ -40,4 +40,5 @@ mod support;
 mod text;
 mod tls;
 mod transactions;
+mod truth;
 mod validation;

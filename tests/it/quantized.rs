@@ -217,7 +217,16 @@ fn the_rerank_factor_sets_the_candidates_and_the_statement_uses_the_quantized_in
             SearchRequest::vector(query.clone(), 300).with_rerank_factor(10),
         )
         .unwrap();
-    assert_eq!(wide.reranked, Some(3000));
+    // 3,000 candidates of 1,000 rows: PostgreSQL's plan scans and sorts instead of walking the
+    // index, so the search runs the exact statement and says so.
+    assert_eq!((wide.path, wide.reranked), (SearchPath::Exact, None));
+    assert_eq!(
+        wide.advice,
+        [embedstore::SearchAdvice::IndexNotUsed {
+            index: format!("{}_ann", collection.partition_name()),
+            reason: embedstore::IndexNotUsedReason::ScanIsCheaper,
+        }]
+    );
     let wide_ids: Vec<i64> = wide.hits.iter().map(|hit| hit.id).collect();
     assert_eq!(wide_ids, top_ids(&db, &collection, &query, 300));
     // Prepared and run again and again (generic plan after five runs): same answer.
@@ -335,7 +344,22 @@ fn a_rebuild_keeps_the_quantization_and_a_drop_ends_the_rerank() {
         .search(&collection, SearchRequest::vector(query, 10))
         .unwrap();
     assert_eq!(plain.reranked, None);
-    assert_eq!(plain.path, SearchPath::Ann);
+    // Full precision on 1,000 rows of 96 dimensions: the label says what the plan does.
+    let plan = db
+        .store()
+        .read(|uow| {
+            uow.explain_search(
+                &collection,
+                SearchRequest::vector(items[5].vector.clone(), 10),
+            )
+        })
+        .unwrap();
+    let walks = plan.contains(&format!(
+        "Index Scan using {}_ann",
+        collection.partition_name()
+    ));
+    assert_eq!(plain.path == SearchPath::Ann, walks, "{plain:?}\n{plan}");
+    assert_eq!(plain.advice.is_empty(), walks, "{:?}", plain.advice);
 }
 
 #[test]

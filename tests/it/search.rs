@@ -218,7 +218,9 @@ fn search_settings_are_scoped_to_the_transaction() {
         .write(|uow| {
             uow.embeddings().insert(
                 &collection,
-                (0..300)
+                // Enough rows that PostgreSQL's plan walks the index (at 300 it scans, and the
+                // search, running exactly, sets no pgvector setting).
+                (0..5000)
                     .map(|index| {
                         embedstore::NewEmbedding::new(format!("p{index}"), vec![index as f32, 1.0])
                     })

@@ -298,7 +298,13 @@ fn hybrid_search_fuses_like_a_reference_over_two_separate_searches() {
             }
             let response = db.store().search(&collection, request).unwrap();
             assert_eq!(response.path, SearchPath::Hybrid);
-            assert_eq!(response.exact, !indexed);
+            // On 400 rows PostgreSQL's plan may scan instead of walking the index: then the
+            // vector side ran exactly, and the response says so.
+            let skipped = response
+                .advice
+                .iter()
+                .any(|advice| matches!(advice, embedstore::SearchAdvice::IndexNotUsed { .. }));
+            assert_eq!(response.exact, !indexed || skipped);
             // The reference: the same two sides as separate searches, fused here.
             let vector_side = db.store().search(&collection, plain).unwrap();
             let text_side = db.store().search(&collection, text_only).unwrap();

@@ -1,6 +1,7 @@
 //! `embedstore index health [COLLECTION]`: drift signals of ANN indexes (rows, updates and
-//! deletes since the build, dead tuples, sampled recall@k) with advice; `--format json` for a
-//! cron job.
+//! deletes since the build, dead tuples, sampled recall@k), whether the planner uses the index,
+//! and advice (also on rare `--filter`s no payload index serves); `--format json` for a cron
+//! job.
 
 use std::io::Write;
 
@@ -23,6 +24,10 @@ pub struct HealthArgs {
     /// Recall below this is advised on.
     #[arg(long, default_value_t = 0.9)]
     pub recall_floor: f64,
+    /// A filter the application searches with (repeatable), e.g. '{"doc": "style-guide"}':
+    /// each is searched once, and a rare one no payload index serves is advised on.
+    #[arg(long = "filter", value_name = "JSON")]
+    pub filters: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -40,10 +45,13 @@ pub fn run(store: &Store, args: &HealthArgs, out: &mut dyn Write) -> Result<(), 
             .map(|collection| vec![collection]),
         None => uow.collections().list(),
     })?;
-    let options = HealthOptions::default()
+    let mut options = HealthOptions::default()
         .recall_queries(args.queries)
         .k(args.k)
         .recall_floor(args.recall_floor);
+    for json in &args.filters {
+        options = options.filter(crate::index::parse_filter(json)?);
+    }
     let reports = collections
         .iter()
         .map(|collection| store.indexes(collection).health(&options))

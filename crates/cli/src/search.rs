@@ -335,6 +335,9 @@ fn write_answer(
             ignored.option, ignored.reason
         )?;
     }
+    for advice in &answer.response.advice {
+        writeln!(out, "{indent}advice: {advice}")?;
+    }
     if let Some(plan) = &answer.plan {
         writeln!(out, "{indent}plan:")?;
         for line in plan.lines() {

@@ -8,9 +8,10 @@ use crate::error::Result;
 use crate::repo::search::context::{Search, Shape};
 use crate::repo::search::grouped;
 use crate::repo::search::mmr;
-use crate::repo::search::plan::{PlanLine, decide, with_index_forced};
+use crate::repo::search::plan::{PlanLine, with_index_forced};
 use crate::repo::search::text;
 use crate::repo::search::vector;
+use crate::repo::search::verdict::decide_checked;
 use crate::sql::SqlBuilder;
 
 /// The plan, one line of `EXPLAIN`'s output a line. An MMR request explains its candidates'
@@ -25,7 +26,7 @@ pub(super) fn run(search: &mut Search<'_>) -> Result<String> {
     let lines: Vec<PlanLine> = match Shape::of(request) {
         Shape::Text => {
             let side = text::vector_side(request);
-            let (mode, _) = text::vector_mode(search, &target.asking(&side), query)?;
+            let mode = text::vector_mode(search, &target.asking(&side), query)?.mode;
             let sql = explained(text::statement(&target, query, mode));
             with_index_forced(search, mode, &side, |conn| sql.into_query().load(conn))?
         }
@@ -33,7 +34,7 @@ pub(super) fn run(search: &mut Search<'_>) -> Result<String> {
             .into_query()
             .load(search.conn)?,
         Shape::Mmr | Shape::Nearest => {
-            let mode = decide(search.conn, search.memory, &target)?.mode;
+            let mode = decide_checked(search, &target, query)?.mode;
             let sql = explained(vector::statement(
                 &target,
                 mode,

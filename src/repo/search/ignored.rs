@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::dto::{IndexMethod, SearchSpec};
-use crate::repo::search::plan::Mode;
+use crate::repo::search::plan::{Decision, Mode};
 
 /// An option the request set that did not act on this search, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,15 +29,27 @@ pub(super) enum ExactBecause {
     FewMatches,
     /// Grouped hits always scan the matching rows.
     Grouped,
+    /// PostgreSQL's plan for the ANN statement did not use the index.
+    PlannerSkippedIndex,
+    /// A filter no payload index serves matched few rows of a sample.
+    RareFilter,
 }
 
 /// Why a search of `request` on a collection with (`Some`) or without an ANN index took the
 /// exact path, had it taken it.
-pub(super) fn exact_because(request: &SearchSpec, ann: Option<IndexMethod>) -> ExactBecause {
+pub(super) fn exact_because(
+    request: &SearchSpec,
+    ann: Option<IndexMethod>,
+    decision: &Decision,
+) -> ExactBecause {
     if request.exact {
         ExactBecause::Forced
     } else if ann.is_none() {
         ExactBecause::NoIndex
+    } else if decision.unused.is_some() {
+        ExactBecause::PlannerSkippedIndex
+    } else if decision.rare.is_some() {
+        ExactBecause::RareFilter
     } else {
         ExactBecause::FewMatches
     }
@@ -90,6 +102,12 @@ fn reason(
             (false, Mode::Exact, ExactBecause::Grouped) => {
                 Some("grouped hits scan exactly: no estimate was asked")
             }
+            (false, Mode::Exact, ExactBecause::PlannerSkippedIndex) => {
+                Some("PostgreSQL's plan did not use the ANN index: no estimate was asked")
+            }
+            (false, Mode::Exact, ExactBecause::RareFilter) => {
+                Some("no payload index serves the filter: its matches were sampled, not estimated")
+            }
             (false, Mode::Exact, ExactBecause::FewMatches) => None,
         };
     }
@@ -102,6 +120,14 @@ fn reason(
                  exactly"
             }
             ExactBecause::Grouped => "grouped hits scan the matching rows exactly",
+            ExactBecause::PlannerSkippedIndex => {
+                "PostgreSQL's plan did not use the ANN index (see the response's advice): the \
+                 search scanned exactly"
+            }
+            ExactBecause::RareFilter => {
+                "the filter matched under 1 % of a sample of the rows and no payload index \
+                 serves it: the search scanned exactly (see the response's advice)"
+            }
         }),
         Mode::Ann(method, quantization) => match option {
             "probes" if method == IndexMethod::Hnsw => {

@@ -5,6 +5,7 @@
 //! | --- | --- | --- | --- |
 //! | a collection's index facts ([`CollectionIndexes`]: ANN method and quantization, text configuration, valid payload indexes) | [`INDEX_TTL`] | one entry per collection | this store builds or drops one of the collection's indexes ([`PlannerMemory::forget`]), or the TTL ends |
 //! | a filter's row estimate (keyed by the filter's rendered SQL and values) | [`ESTIMATE_TTL`] | [`MAX_ESTIMATES`]: when full, expired ones go, then all | with the collection's index facts (an index build analyzes the table), or the TTL ends |
+//! | whether PostgreSQL's plan for an ANN statement text uses the index ([`verdict`](super::verdict)) | while the index facts and the partition's statistics stamp (analyze count, size class) it was read under stay the same | [`MAX_VERDICTS`]: when full, all go | with the collection's index facts, or when a fresh read of them differs |
 //! | the search statement texts admitted to run prepared | the store's life | [`MAX_PREPARED_SHAPES`]: later texts run as one-off statements | never: what was admitted keeps being used by the connections that prepared it |
 //!
 //! Why each is safe to keep:
@@ -16,6 +17,12 @@
 //!   only with the statistics (`ANALYZE`, by autovacuum after about a tenth of the rows
 //!   changed). A stale estimate can only pick the slower of two correct paths: the exact path
 //!   is exact, and a short ANN answer under a filter is completed exactly.
+//! - **Plan verdicts**: reading one costs planning the statement. The plan of a statement
+//!   shape changes with the statistics (a new `ANALYZE`, by embedstore after bulk writes and
+//!   index builds, or by autovacuum), the indexes, or the partition's size; the stamp holds
+//!   all three and is re-read with the index facts, so another process's analyze is seen
+//!   within [`INDEX_TTL`]. Until then a stale verdict can only report the exact path for a
+//!   plan that now uses the index, or the reverse — for one TTL.
 //! - **Prepared texts**: diesel's per-connection statement cache never evicts, and every
 //!   collection has its own texts, so each pooled connection keeps at most
 //!   [`MAX_PREPARED_SHAPES`] prepared search statements on the server, however many
@@ -32,6 +39,7 @@ use diesel::PgConnection;
 use crate::error::Result;
 use crate::models::{Collection, CollectionId};
 use crate::repo::catalog::{CollectionIndexes, read};
+use crate::repo::search::advice::IndexNotUsedReason;
 
 /// How long a collection's index facts are trusted.
 pub(crate) const INDEX_TTL: Duration = Duration::from_secs(5);
@@ -49,6 +57,13 @@ pub(crate) const MAX_ESTIMATES: usize = 4096;
 /// has its own texts) and filter shapes there are.
 pub(crate) const MAX_PREPARED_SHAPES: usize = 512;
 
+/// Most plan verdicts kept per store; when full, all go.
+pub(crate) const MAX_VERDICTS: usize = 1024;
+
+/// A plan verdict: the stamp it was read under, and why the plan passes the index over
+/// (`None`: it uses it).
+type Verdict = (String, Option<IndexNotUsedReason>);
+
 /// A collection's index facts: when they were read, and what.
 type IndexFacts = (Instant, CollectionIndexes);
 
@@ -61,6 +76,7 @@ pub(crate) struct PlannerMemory {
     indexes: Arc<Mutex<HashMap<CollectionId, IndexFacts>>>,
     estimates: Arc<Mutex<HashMap<(CollectionId, String), Estimate>>>,
     prepared: Arc<Mutex<HashSet<String>>>,
+    verdicts: Arc<Mutex<HashMap<(CollectionId, String), Verdict>>>,
 }
 
 impl PlannerMemory {
@@ -85,6 +101,35 @@ impl PlannerMemory {
     pub(crate) fn forget(&self, collection: CollectionId) {
         lock(&self.indexes).remove(&collection);
         lock(&self.estimates).retain(|(id, _), _| *id != collection);
+        lock(&self.verdicts).retain(|(id, _), _| *id != collection);
+    }
+
+    /// The plan verdict kept for the statement `text` of `collection`, when it was read under
+    /// `stamp`: `Some(None)` the plan uses the index, `Some(Some(reason))` it does not.
+    pub(crate) fn verdict(
+        &self,
+        collection: CollectionId,
+        text: &str,
+        stamp: &str,
+    ) -> Option<Option<IndexNotUsedReason>> {
+        let verdicts = lock(&self.verdicts);
+        let (kept, verdict) = verdicts.get(&(collection, text.to_owned()))?;
+        (kept == stamp).then_some(*verdict)
+    }
+
+    /// Keeps `verdict` for the statement `text` of `collection`, read under `stamp`.
+    pub(crate) fn keep_verdict(
+        &self,
+        collection: CollectionId,
+        text: String,
+        stamp: String,
+        verdict: Option<IndexNotUsedReason>,
+    ) {
+        let mut verdicts = lock(&self.verdicts);
+        if verdicts.len() >= MAX_VERDICTS {
+            verdicts.clear();
+        }
+        verdicts.insert((collection, text), (stamp, verdict));
     }
 
     /// The estimate kept for `key` (the filter's rendered SQL and values) in `collection`.
@@ -144,6 +189,32 @@ mod tests {
         memory.forget(one);
         assert_eq!(memory.estimate(one, "f"), None);
         assert_eq!(memory.estimate(two, "f"), Some(20));
+    }
+
+    #[test]
+    fn a_plan_verdict_holds_only_under_the_stamp_it_was_read_under() {
+        let memory = PlannerMemory::default();
+        let one = CollectionId(1);
+        memory.keep_verdict(one, "S".into(), "0:5".into(), None);
+        memory.keep_verdict(
+            CollectionId(2),
+            "S".into(),
+            "0:5".into(),
+            Some(IndexNotUsedReason::NoStatistics),
+        );
+        assert_eq!(memory.verdict(one, "S", "0:5"), Some(None));
+        // A new analyze (or index, or size class) changes the stamp: asked again.
+        assert_eq!(memory.verdict(one, "S", "1:5"), None);
+        assert_eq!(
+            memory.verdict(CollectionId(2), "S", "0:5"),
+            Some(Some(IndexNotUsedReason::NoStatistics))
+        );
+        memory.forget(one);
+        assert_eq!(memory.verdict(one, "S", "0:5"), None);
+        for index in 0..MAX_VERDICTS + 5 {
+            memory.keep_verdict(one, format!("S{index}"), "0:5".into(), None);
+            assert!(lock(&memory.verdicts).len() <= MAX_VERDICTS);
+        }
     }
 
     #[test]

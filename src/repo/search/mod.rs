@@ -22,6 +22,8 @@
 //! | **hybrid RRF** | CTEs for the vector side (any vector shape above) and the text side, numbered by `row_number()`, fused by a `FULL JOIN` on id | `text.rs` |
 //! | **MMR's candidates** | the vector shapes above for `fetch_k` rows with their vectors; MMR picks `k` of them in Rust | `mmr.rs` |
 //! | **filter estimate** | `EXPLAIN (FORMAT JSON) SELECT 1 … WHERE <filter>`: the planner's estimate, asked only for a filter a payload index serves | `plan.rs` |
+//! | **plan verdict** | `EXPLAIN (FORMAT JSON)` of an ANN statement shape with its parameters, under its settings: does the plan scan the ANN index? Once per shape and statistics stamp; if not, the exact statement runs and the response says why | `verdict.rs` |
+//! | **filter sample** | `count(*) FILTER (WHERE <filter>), count(*) … TABLESAMPLE SYSTEM (p) REPEATABLE`: the fraction a filter no payload index serves matches (below 1 %: exact scan, payload index advised) | `rare.rs` |
 //! | **explain** | `EXPLAIN` of the main statement of the shape the planner picks | `explain.rs` |
 //! | **recall sample** | `ORDER BY random() LIMIT $n` over the stored vectors: the queries of a sampled recall measurement | `sample.rs` |
 //!
@@ -36,16 +38,19 @@
 //! with a filter a payload index serves, it asks PostgreSQL's estimate of the matching rows
 //! and scans those exactly when they are few; otherwise it walks the ANN index with iterative
 //! scan on and completes a short answer exactly, so a search returns `k` rows whenever `k`
-//! rows match.
+//! rows match. A filter no payload index serves is sampled instead: under 1 % of the rows it
+//! is scanned exactly. The ANN path then stands only if PostgreSQL's plan of the statement
+//! scans the index (`verdict.rs`): the reported path is the plan.
 //!
 //! The other files: `context.rs` the [`Search`] value, the [`Target`](context::Target) and
 //! the request's shape; `nearest.rs` runs the plain search (one statement for every query,
 //! the exact fallback per short query); `response.rs` the public response types and the row
-//! every statement returns; `memory.rs` what the planner remembers between searches ([`PlannerMemory`]:
-//! index facts, filter estimates, which texts run prepared — what, for how long, when
+//! every statement returns; `advice.rs` the public `SearchAdvice`; `memory.rs` what the planner remembers between searches ([`PlannerMemory`]:
+//! index facts, filter estimates, plan verdicts, which texts run prepared — what, for how long, when
 //! forgotten); `fixtures.rs` (tests only) the hand-made collection and requests the statement
 //! tests build from.
 
+mod advice;
 mod context;
 mod explain;
 mod grouped;
@@ -54,10 +59,12 @@ mod memory;
 mod mmr;
 mod nearest;
 mod plan;
+mod rare;
 mod response;
 mod sample;
 mod text;
 mod vector;
+mod verdict;
 
 use std::borrow::Cow;
 
@@ -67,6 +74,7 @@ use crate::models::Collection;
 use crate::repo::collections::ensure_partition;
 use crate::vector::VectorValue;
 
+pub use advice::{IndexNotUsedReason, SearchAdvice};
 pub use ignored::IgnoredOption;
 pub use response::{AppliedSetting, SearchHit, SearchPath, SearchResponse};
 

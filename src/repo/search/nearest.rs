@@ -7,16 +7,20 @@ use diesel::PgConnection;
 use crate::dto::{HALF_MAX, beyond_half};
 use crate::error::{Error, Result, ValidationError};
 use crate::metric::{Element, Quantization};
+use crate::repo::collections::ann_name;
+use crate::repo::search::advice::SearchAdvice;
 use crate::repo::search::context::{Search, Target};
 use crate::repo::search::ignored::{exact_because, ignored};
 use crate::repo::search::memory::PlannerMemory;
 use crate::repo::search::plan::{
-    Decision, Mode, decide, load, needs_fallback, settings, with_index_forced,
+    Decision, Mode, load, needs_fallback, settings, with_index_forced,
 };
+use crate::repo::search::rare::unserved_field;
 use crate::repo::search::response::{
     AppliedSetting, HitRow, SearchPath, SearchResponse, by_distance, respond,
 };
 use crate::repo::search::vector::statement;
+use crate::repo::search::verdict::decide_checked;
 use crate::vector::VectorValue;
 
 /// The plain search for every vector of `queries`: one statement on the path the planner
@@ -24,7 +28,8 @@ use crate::vector::VectorValue;
 pub(super) fn run(search: &mut Search<'_>, queries: &[VectorValue]) -> Result<Vec<SearchResponse>> {
     let target = search.target();
     let request = target.request;
-    let decision = decide(search.conn, search.memory, &target)?;
+    let first = queries.first().unwrap_or(&request.vector);
+    let decision = decide_checked(search, &target, first)?;
     fits_half_index(&target, decision.mode, queries)?;
     let sql = statement(&target, decision.mode, queries);
     let memory = search.memory;
@@ -135,8 +140,9 @@ fn answer(
         Mode::Exact => (rows, SearchPath::Exact),
     };
     let mut response = respond(target.collection, request, rows, path, decision.matched);
-    let because = exact_because(request, target.indexes.ann);
+    let because = exact_because(request, target.indexes.ann, &decision);
     response.ignored = ignored(request, decision.mode, because, decision.matched.is_some());
+    response.advice = advice(target, &decision);
     if let Mode::Ann(method, quantization) = decision.mode {
         response.settings = AppliedSetting::all(settings(method, quantization, request));
     }
@@ -144,4 +150,28 @@ fn answer(
         response.reranked = Some(request.rerank_candidates());
     }
     Ok(response)
+}
+
+/// The advice a search on `decision` gets: the ANN index the plan passed over, the field of a
+/// rare filter no payload index serves.
+pub(super) fn advice(target: &Target<'_>, decision: &Decision) -> Vec<SearchAdvice> {
+    let mut advice = Vec::new();
+    if let Some(reason) = decision.unused {
+        advice.push(SearchAdvice::IndexNotUsed {
+            index: ann_name(target.collection),
+            reason,
+        });
+    }
+    let field = target
+        .request
+        .filter
+        .as_ref()
+        .and_then(|filter| unserved_field(&target.layout, filter));
+    if let (Some(estimated_fraction), Some(field)) = (decision.rare, field) {
+        advice.push(SearchAdvice::PayloadIndex {
+            field: field.to_string(),
+            estimated_fraction,
+        });
+    }
+    advice
 }

@@ -14,8 +14,10 @@ use crate::dto::{
 use crate::error::Result;
 use crate::filter::{FieldPath, Filter, PayloadKind, PayloadLayout, is_timestamp};
 use crate::metric::Quantization;
+use crate::repo::search::advice::IndexNotUsedReason;
 use crate::repo::search::context::{Scope, Search, Target};
 use crate::repo::search::memory::PlannerMemory;
+use crate::repo::search::rare::{RARE_FRACTION, sampled_fraction};
 use crate::sql::SqlBuilder;
 
 /// pgvector's default `hnsw.ef_search`.
@@ -45,11 +47,17 @@ pub(super) enum Mode {
 }
 
 /// What the planner decided before running anything.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct Decision {
     pub(super) mode: Mode,
     /// The estimate of the rows matching the filter, when it was asked.
     pub(super) matched: Option<u64>,
+    /// Set when the ANN path was meant but PostgreSQL's plan passes the index over: the
+    /// search takes the exact path (see `verdict.rs`).
+    pub(super) unused: Option<IndexNotUsedReason>,
+    /// Set when a filter no payload index serves matched less than [`RARE_FRACTION`] of a
+    /// sample of the rows (the fraction): the search takes the exact path (see `rare.rs`).
+    pub(super) rare: Option<f64>,
 }
 
 /// A line of `EXPLAIN`'s output.
@@ -59,9 +67,10 @@ pub(super) struct PlanLine {
     pub(super) line: String,
 }
 
-/// Picks the path for `target`: exact when asked, when there is no valid ANN index, or when
-/// the planner estimates that a payload-indexed filter matches fewer rows than the threshold;
-/// the ANN index otherwise.
+/// Picks the path for `target`: exact when asked, when there is no valid ANN index, when
+/// the planner estimates that a payload-indexed filter matches fewer rows than the threshold,
+/// or when a filter no payload index serves matches less than [`RARE_FRACTION`] of a sample
+/// of the rows; the ANN index otherwise.
 pub(super) fn decide(
     conn: &mut PgConnection,
     memory: &PlannerMemory,
@@ -72,17 +81,30 @@ pub(super) fn decide(
         return Ok(Decision {
             mode: Mode::Exact,
             matched: None,
+            unused: None,
+            rare: None,
         });
     };
     let ann = Decision {
         mode: Mode::Ann(method, indexes.quantization),
         matched: None,
+        unused: None,
+        rare: None,
     };
     let Some(filter) = &request.filter else {
         return Ok(ann);
     };
     if !serves(&target.layout, filter) {
-        return Ok(ann);
+        // No statistics of the filter's expression: a sample tells a rare value.
+        let fraction = sampled_fraction(conn, memory, target, filter)?;
+        return Ok(match fraction {
+            Some(fraction) if fraction < RARE_FRACTION => Decision {
+                mode: Mode::Exact,
+                rare: Some(fraction),
+                ..ann
+            },
+            _ => ann,
+        });
     }
     let threshold = request.exact_threshold.unwrap_or(DEFAULT_EXACT_THRESHOLD);
     let estimated = estimated_matches(conn, memory, target, filter)?;
@@ -93,6 +115,8 @@ pub(super) fn decide(
             ann.mode
         },
         matched: Some(estimated),
+        unused: None,
+        rare: None,
     })
 }
 

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::dto::SearchSpec;
 use crate::models::Collection;
+use crate::repo::search::advice::SearchAdvice;
 use crate::repo::search::ignored::IgnoredOption;
 use crate::vector::VectorValue;
 
@@ -67,6 +68,11 @@ pub struct SearchResponse {
     /// when no ANN index was used.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<AppliedSetting>,
+    /// What would make this search's plan better, from what PostgreSQL chose and knows: an
+    /// ANN index the plan passed over, a rare filter no payload index serves. Empty when
+    /// there is nothing to advise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub advice: Vec<SearchAdvice>,
 }
 
 /// One of pgvector's settings as a search set it: `hnsw.ef_search` = `"100"`.
@@ -167,6 +173,7 @@ impl SearchResponse {
             hits,
             ignored: Vec::new(),
             settings: Vec::new(),
+            advice: Vec::new(),
         }
     }
 }
@@ -250,6 +257,7 @@ pub(super) fn response(
         hits,
         ignored: Vec::new(),
         settings: Vec::new(),
+        advice: Vec::new(),
     }
 }
 

@@ -14,11 +14,12 @@ use crate::error::Result;
 use crate::repo::search::context::{Search, Target};
 use crate::repo::search::ignored::{exact_because, ignored};
 use crate::repo::search::nearest;
-use crate::repo::search::plan::{Mode, decide, needs_fallback, settings, with_index_forced};
+use crate::repo::search::plan::{Decision, Mode, needs_fallback, settings, with_index_forced};
 use crate::repo::search::response::{
     AppliedSetting, HitRow, SearchHit, SearchPath, SearchResponse, kept, response, to_hit,
 };
 use crate::repo::search::vector::{hit_columns, statement_into};
+use crate::repo::search::verdict::decide_checked;
 use crate::repo::text_index::{document_sql, plain_name};
 use crate::sql::SqlBuilder;
 use crate::vector::VectorValue;
@@ -71,12 +72,16 @@ pub(super) fn vector_mode(
     search: &mut Search<'_>,
     side: &Target<'_>,
     query: &VectorValue,
-) -> Result<(Mode, Option<u64>)> {
+) -> Result<Decision> {
     if query.is_empty() {
-        return Ok((Mode::Exact, None));
+        return Ok(Decision {
+            mode: Mode::Exact,
+            matched: None,
+            unused: None,
+            rare: None,
+        });
     }
-    let decision = decide(search.conn, search.memory, side)?;
-    Ok((decision.mode, decision.matched))
+    decide_checked(search, side, query)
 }
 
 /// The text-only statement (`query` empty) or the hybrid one.
@@ -123,7 +128,8 @@ fn one(search: &mut Search<'_>, query: &VectorValue) -> Result<SearchResponse> {
     let target = search.target();
     let request = target.request;
     let side = vector_side(request);
-    let (mode, matched) = vector_mode(search, &target.asking(&side), query)?;
+    let decision = vector_mode(search, &target.asking(&side), query)?;
+    let (mode, matched) = (decision.mode, decision.matched);
     nearest::fits_half_index(&target, mode, std::slice::from_ref(query))?;
     let sql = statement(&target, query, mode);
     let mut rows: Vec<TextRow> =
@@ -159,8 +165,9 @@ fn one(search: &mut Search<'_>, query: &VectorValue) -> Result<SearchResponse> {
         SearchPath::Hybrid
     };
     let mut response = response(request, hits, exact, path, matched);
-    let because = exact_because(&side, target.indexes.ann);
+    let because = exact_because(&side, target.indexes.ann, &decision);
     response.ignored = ignored(&side, mode, because, matched.is_some());
+    response.advice = crate::repo::search::nearest::advice(&target.asking(&side), &decision);
     if let Mode::Ann(method, quantization) = mode {
         response.settings = AppliedSetting::all(settings(method, quantization, &side));
     }

@@ -46,7 +46,21 @@ fn index_health_reports_drift_recall_and_advice_as_table_and_json() {
     );
     assert!(report["recall"].as_f64().unwrap() > 0.5, "{json}");
     assert!(report["recall_measured_at"].is_string(), "{json}");
-    assert_eq!(report["advice"], serde_json::json!([]));
+    // 300 rows of 8 dimensions: PostgreSQL's plan scans instead of walking the index, and
+    // health says so (the only advice).
+    assert_eq!(
+        report["search_advice"],
+        serde_json::json!([{"kind": "index_not_used", "index": "embeddings_1_ann", "reason": "scan_is_cheaper"}]),
+        "{json}"
+    );
+    assert_eq!(
+        report["advice"],
+        serde_json::json!([
+            "index embeddings_1_ann is present but not used by the planner: it prefers a \
+             sequential scan at this size"
+        ]),
+        "{json}"
+    );
 
     // Every collection when none is named; advice from a floor no recall reaches.
     let table = stdout_of(embedstore(&db).args([

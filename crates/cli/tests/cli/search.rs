@@ -921,3 +921,66 @@ fn sparse_and_bit_collections_are_created_filled_searched_and_exported_from_the_
     assert!(error.contains("export it to JSONL"), "{error}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_rare_unindexed_filter_is_scanned_exactly_and_search_and_health_advise_a_payload_index() {
+    let dir = temp_dir("rare");
+    let (db, vectors) = docs(&dir);
+    ok(&db, &["index", "create", "docs", "--progress", "off"]);
+    let query = serde_json::to_string(&vectors[7]).unwrap();
+    // `n` is unique: one row of 3,000 matches.
+    let answer = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--k",
+            "5",
+            "--filter",
+            r#"{"n": 7}"#,
+        ],
+    );
+    let advice = "a payload index on `n` would make this filter exact without scanning every row";
+    assert!(
+        answer.contains("1 of 5 requested, exact (exact scan"),
+        "{answer}"
+    );
+    assert!(answer.contains(&format!("advice: {advice}")), "{answer}");
+    // A common filter walks the index and is not advised on.
+    let common = ok(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--k",
+            "5",
+            "--filter",
+            r#"{"lang": "l7"}"#,
+        ],
+    );
+    assert!(!common.contains("advice:"), "{common}");
+    let health = ok(
+        &db,
+        &[
+            "index",
+            "health",
+            "docs",
+            "--queries",
+            "0",
+            "--filter",
+            r#"{"lang": "l7"}"#,
+            "--filter",
+            r#"{"n": 7}"#,
+        ],
+    );
+    assert!(
+        health.contains(&format!("  advice          {advice}")),
+        "{health}"
+    );
+    assert_eq!(health.matches("advice").count(), 1, "{health}");
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,132 @@
+//! Whether PostgreSQL's plan for a search statement really walks the collection's ANN index:
+//! the path a response reports is the one the server runs, not the one embedstore intended.
+//!
+//! The ANN statement asks for the index's order (`ORDER BY <indexed expression> <op> $1`), but
+//! the planner is free to scan and sort instead — and does, when the partition has no
+//! statistics (it then guesses the collection holds a handful of rows) or is small enough that
+//! a scan is cheaper. Such a search is exact, whatever embedstore meant; a quantized index's
+//! statement run that way would even sort by the quantized distance. So before a statement
+//! shape runs on the ANN path, its plan is read: `EXPLAIN (FORMAT JSON)` of the real statement
+//! with its bound parameters and under the settings it runs under (no `ANALYZE` option: it is
+//! planned, not run). When the plan does not use the index, the search takes the exact path
+//! and says why ([`IndexNotUsedReason`]).
+//!
+//! The verdict is kept in the store's [`PlannerMemory`] per collection and statement text (its
+//! shape: the values are parameters), together with the index facts and the statistics stamp
+//! it was read under ([`CollectionIndexes::statistics`]: the partition's analyze count and size
+//! class, read with the index facts every `INDEX_TTL`). A new analyze, an index change or the
+//! partition doubling in size makes the next search of that shape ask again; otherwise no
+//! search pays for it.
+
+use diesel::prelude::*;
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::repo::catalog::CollectionIndexes;
+use crate::repo::collections::ann_name;
+use crate::repo::search::advice::IndexNotUsedReason;
+use crate::repo::search::context::{Search, Target};
+use crate::repo::search::plan::{Decision, Mode, PlanLine, decide, with_index_forced};
+use crate::repo::search::vector;
+use crate::repo::stats;
+use crate::vector::VectorValue;
+
+/// [`decide`], then — on the ANN path — the plan's verdict: when PostgreSQL's plan for the
+/// statement does not use the ANN index, the exact path, with the reason.
+pub(super) fn decide_checked(
+    search: &mut Search<'_>,
+    target: &Target<'_>,
+    query: &VectorValue,
+) -> Result<Decision> {
+    let decision = decide(search.conn, search.memory, target)?;
+    if !matches!(decision.mode, Mode::Ann(..)) {
+        return Ok(decision);
+    }
+    Ok(match index_verdict(search, target, decision.mode, query)? {
+        None => decision,
+        Some(reason) => Decision {
+            mode: Mode::Exact,
+            unused: Some(reason),
+            ..decision
+        },
+    })
+}
+
+/// `None` when PostgreSQL's plan for the `mode` statement of `target` (one query, `query`)
+/// uses the ANN index; otherwise why not. Kept per statement text while the index facts and
+/// the statistics stamp stay the same (see the module documentation).
+fn index_verdict(
+    search: &mut Search<'_>,
+    target: &Target<'_>,
+    mode: Mode,
+    query: &VectorValue,
+) -> Result<Option<IndexNotUsedReason>> {
+    let mut sql = vector::statement(target, mode, std::slice::from_ref(query));
+    let collection = target.collection.id;
+    let key = sql.sql().to_owned();
+    let stamp = stamp(target.indexes);
+    if let Some(verdict) = search.memory.verdict(collection, &key, &stamp) {
+        return Ok(verdict);
+    }
+    sql.prepend("EXPLAIN (FORMAT JSON) ");
+    let plan: PlanLine = with_index_forced(search, mode, target.request, |conn| {
+        sql.into_query().get_result(conn)
+    })?;
+    let verdict = if uses_index(&plan.line, &ann_name(target.collection)) {
+        None
+    } else {
+        Some(reason(search.conn, target)?)
+    };
+    search.memory.keep_verdict(collection, key, stamp, verdict);
+    Ok(verdict)
+}
+
+/// What a verdict depends on besides the statement text: the index facts and the statistics.
+/// (Not the exact page count: the size class in `statistics` moves only when it doubles.)
+fn stamp(indexes: &CollectionIndexes) -> String {
+    format!(
+        "{:?} {:?} {:?} {:?} {}",
+        indexes.ann, indexes.quantization, indexes.text, indexes.payload, indexes.statistics
+    )
+}
+
+/// Why the planner passed the index over: no statistics, or it found a scan cheaper.
+fn reason(conn: &mut PgConnection, target: &Target<'_>) -> Result<IndexNotUsedReason> {
+    Ok(match stats::facts(conn, target.collection.id)? {
+        Some(facts) if facts.analyzed => IndexNotUsedReason::ScanIsCheaper,
+        _ => IndexNotUsedReason::NoStatistics,
+    })
+}
+
+/// Whether the `EXPLAIN (FORMAT JSON)` output `plan` scans the index named `index` anywhere.
+pub(crate) fn uses_index(plan: &str, index: &str) -> bool {
+    fn walk(node: &Value, index: &str) -> bool {
+        match node {
+            Value::Object(fields) => {
+                fields.get("Index Name").and_then(Value::as_str) == Some(index)
+                    || fields.values().any(|value| walk(value, index))
+            }
+            Value::Array(items) => items.iter().any(|item| walk(item, index)),
+            _ => false,
+        }
+    }
+    serde_json::from_str::<Value>(plan).is_ok_and(|plan| walk(&plan, index))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_is_found_at_any_depth_of_the_plan_and_only_by_its_name() {
+        let used = r#"[{"Plan": {"Node Type": "Limit", "Plans": [{"Node Type": "Index Scan",
+            "Index Name": "embeddings_7_ann", "Relation Name": "embeddings_7"}]}}]"#;
+        assert!(uses_index(used, "embeddings_7_ann"));
+        assert!(!uses_index(used, "embeddings_8_ann"));
+        let sorted = r#"[{"Plan": {"Node Type": "Limit", "Plans": [{"Node Type": "Sort",
+            "Plans": [{"Node Type": "Bitmap Heap Scan", "Plans": [{"Node Type":
+            "Bitmap Index Scan", "Index Name": "embeddings_7_pkey"}]}]}]}}]"#;
+        assert!(!uses_index(sorted, "embeddings_7_ann"));
+        assert!(!uses_index("not json", "embeddings_7_ann"));
+    }
+}

@@ -34,7 +34,7 @@ pub(super) fn run(search: &mut Search<'_>) -> Result<String> {
             .into_query()
             .load(search.conn)?,
         Shape::Mmr | Shape::Nearest => {
-            let mode = decide_checked(search, &target, query)?.mode;
+            let mode = decide_checked(search, &target, std::slice::from_ref(query))?.mode;
             let sql = explained(vector::statement(
                 &target,
                 mode,

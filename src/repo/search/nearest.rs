@@ -28,9 +28,11 @@ use crate::vector::VectorValue;
 pub(super) fn run(search: &mut Search<'_>, queries: &[VectorValue]) -> Result<Vec<SearchResponse>> {
     let target = search.target();
     let request = target.request;
-    let first = queries.first().unwrap_or(&request.vector);
-    let decision = decide_checked(search, &target, first)?;
-    fits_half_index(&target, decision.mode, queries)?;
+    let decision = if queries.is_empty() {
+        decide_checked(search, &target, std::slice::from_ref(&request.vector))?
+    } else {
+        decide_checked(search, &target, queries)?
+    };
     let sql = statement(&target, decision.mode, queries);
     let memory = search.memory;
     let rows: Vec<HitRow> = with_index_forced(search, decision.mode, request, |conn| {

@@ -13,7 +13,6 @@ use crate::dto::{DEFAULT_RRF_K, SearchSpec};
 use crate::error::Result;
 use crate::repo::search::context::{Search, Target};
 use crate::repo::search::ignored::{exact_because, ignored};
-use crate::repo::search::nearest;
 use crate::repo::search::plan::{Decision, Mode, needs_fallback, settings, with_index_forced};
 use crate::repo::search::response::{
     AppliedSetting, HitRow, SearchHit, SearchPath, SearchResponse, kept, response, to_hit,
@@ -81,7 +80,7 @@ pub(super) fn vector_mode(
             rare: None,
         });
     }
-    decide_checked(search, side, query)
+    decide_checked(search, side, std::slice::from_ref(query))
 }
 
 /// The text-only statement (`query` empty) or the hybrid one.
@@ -130,7 +129,6 @@ fn one(search: &mut Search<'_>, query: &VectorValue) -> Result<SearchResponse> {
     let side = vector_side(request);
     let decision = vector_mode(search, &target.asking(&side), query)?;
     let (mode, matched) = (decision.mode, decision.matched);
-    nearest::fits_half_index(&target, mode, std::slice::from_ref(query))?;
     let sql = statement(&target, query, mode);
     let mut rows: Vec<TextRow> =
         with_index_forced(search, mode, &side, |conn| sql.into_query().load(conn))?;

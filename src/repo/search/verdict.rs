@@ -26,22 +26,30 @@ use crate::repo::catalog::CollectionIndexes;
 use crate::repo::collections::ann_name;
 use crate::repo::search::advice::IndexNotUsedReason;
 use crate::repo::search::context::{Search, Target};
+use crate::repo::search::nearest::fits_half_index;
 use crate::repo::search::plan::{Decision, Mode, PlanLine, decide, with_index_forced};
 use crate::repo::search::vector;
 use crate::repo::stats;
 use crate::vector::VectorValue;
 
 /// [`decide`], then — on the ANN path — the plan's verdict: when PostgreSQL's plan for the
-/// statement does not use the ANN index, the exact path, with the reason.
+/// statement (of the first of `queries`) does not use the ANN index, the exact path, with the
+/// reason.
+///
+/// Queries the intended path cannot take are refused first ([`fits_half_index`]): a value
+/// beyond half precision on the path of a `halfvec` index would fail the plan's own `EXPLAIN`
+/// with the server's bare range error, and the refusal must not depend on what the planner
+/// picks at this size.
 pub(super) fn decide_checked(
     search: &mut Search<'_>,
     target: &Target<'_>,
-    query: &VectorValue,
+    queries: &[VectorValue],
 ) -> Result<Decision> {
     let decision = decide(search.conn, search.memory, target)?;
-    if !matches!(decision.mode, Mode::Ann(..)) {
+    fits_half_index(target, decision.mode, queries)?;
+    let (Mode::Ann(..), Some(query)) = (decision.mode, queries.first()) else {
         return Ok(decision);
-    }
+    };
     Ok(match index_verdict(search, target, decision.mode, query)? {
         None => decision,
         Some(reason) => Decision {

@@ -63,13 +63,16 @@ pub struct SearchArgs {
     /// without a query vector, fused with the vector search (reciprocal rank fusion) with one.
     #[arg(long, value_name = "QUERY")]
     pub text: Option<String>,
-    /// With --text and a vector: reciprocal rank fusion's constant (default 60).
+    /// With --text and a vector: reciprocal rank fusion's constant (default 1, the library's
+    /// DEFAULT_RRF_K).
     #[arg(long, requires = "text")]
     pub rrf_k: Option<u32>,
-    /// With --text and a vector: weight of the vector side's reciprocal rank (default 1).
+    /// With --text and a vector: weight of the vector side's reciprocal rank (default 1, the
+    /// library's DEFAULT_VECTOR_WEIGHT).
     #[arg(long, requires = "text", value_name = "WEIGHT")]
     pub vector_weight: Option<f64>,
-    /// With --text and a vector: weight of the text side's reciprocal rank (default 1).
+    /// With --text and a vector: weight of the text side's reciprocal rank (default 3, the
+    /// library's DEFAULT_TEXT_WEIGHT).
     #[arg(long, requires = "text", value_name = "WEIGHT")]
     pub text_weight: Option<f64>,
     /// Candidates to choose from: with --mmr the nearest (default 4 × k, at most 1000), with
@@ -128,8 +131,12 @@ impl SearchArgs {
             query.fetch_k = self.fetch_k.filter(|_| self.mmr.is_none());
             query.rrf_k = self.rrf_k;
             if self.vector_weight.is_some() || self.text_weight.is_some() {
-                query.vector_weight = Some(self.vector_weight.unwrap_or(1.0));
-                query.text_weight = Some(self.text_weight.unwrap_or(1.0));
+                query.vector_weight = Some(
+                    self.vector_weight
+                        .unwrap_or(embedstore::DEFAULT_VECTOR_WEIGHT),
+                );
+                query.text_weight =
+                    Some(self.text_weight.unwrap_or(embedstore::DEFAULT_TEXT_WEIGHT));
             }
             options.text = Some(query);
         } else if self.fetch_k.is_some() && self.mmr.is_none() {

@@ -70,7 +70,9 @@ pub use repo::{
     ScrollRequest, SearchHit, SearchPath, SearchResponse, WriteSummary,
 };
 pub use retry::RetryPolicy;
-pub use search::{MAX_BATCH, RecallQueries, RecallReport, RecallRequest};
+pub use search::{
+    MAX_BATCH, RECALL_NOISE, RecallQueries, RecallQueryKind, RecallReport, RecallRequest,
+};
 pub use store::{MIGRATIONS, Store};
 pub use uow::{UnitOfWork, WorkOptions};
 pub use vector::{

@@ -18,7 +18,7 @@ const FILE: &[u8] = include_bytes!("../../data/hybrid-minilm.f16");
 /// after the half-precision rounding.
 pub fn vectors() -> BenchResult<Vec<Vec<f32>>> {
     let width = DIMENSION * 2;
-    if FILE.is_empty() || FILE.len() % width != 0 {
+    if FILE.is_empty() || !FILE.len().is_multiple_of(width) {
         return Err(format!(
             "hybrid-minilm.f16: {} bytes is not a whole number of {DIMENSION}-value vectors",
             FILE.len()

@@ -70,6 +70,9 @@ pub struct HybridArgs {
     pub dry_run: bool,
 }
 
+/// Vectors, one per chunk or query.
+type Vectors = Vec<Vec<f32>>;
+
 /// Where the vectors come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Embedder {
@@ -88,7 +91,7 @@ impl Embedder {
     }
 
     /// The chunks' and the queries' vectors.
-    fn vectors(self, corpus: &Frozen) -> BenchResult<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+    fn vectors(self, corpus: &Frozen) -> BenchResult<(Vectors, Vectors)> {
         match self {
             Embedder::Hashed => Ok((
                 corpus

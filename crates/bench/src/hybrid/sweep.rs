@@ -81,31 +81,32 @@ pub fn settings() -> Vec<Setting> {
     all
 }
 
+/// A side's score of the candidate at a 1-based rank: `(side, rank, is the vector side)`.
+type Scorer = Box<dyn Fn(&[(i64, f64)], usize, bool) -> f64>;
+
+/// A candidate's vector rank, text rank and fused score.
+type Ranked = (Option<usize>, Option<usize>, f64);
+
 /// The ids `setting` ranks first for `sides`, best first, at most `k`.
 pub fn fuse(setting: Setting, sides: &Sides, k: usize) -> Vec<i64> {
     let ids = |side: &[(i64, f64)]| side.iter().map(|(id, _)| *id).take(k).collect();
-    let (weights, score): ((f64, f64), Box<dyn Fn(&[(i64, f64)], usize, bool) -> f64>) =
-        match setting {
-            Setting::VectorOnly => return ids(&sides.vector),
-            Setting::TextOnly => return ids(&sides.text),
-            Setting::Rrf {
-                rrf_k,
-                vector_weight,
-                text_weight,
-            } => (
-                (vector_weight, text_weight),
-                Box::new(move |_, rank, _| 1.0 / (f64::from(rrf_k) + rank as f64)),
-            ),
-            Setting::Weighted {
-                vector_weight,
-                text_weight,
-            } => (
-                (vector_weight, text_weight),
-                Box::new(|side, at, is_vector| normalised(side, at, is_vector)),
-            ),
-        };
-    // id → (vector rank, text rank, fused)
-    let mut rows: HashMap<i64, (Option<usize>, Option<usize>, f64)> = HashMap::new();
+    let (weights, score): ((f64, f64), Scorer) = match setting {
+        Setting::VectorOnly => return ids(&sides.vector),
+        Setting::TextOnly => return ids(&sides.text),
+        Setting::Rrf {
+            rrf_k,
+            vector_weight,
+            text_weight,
+        } => (
+            (vector_weight, text_weight),
+            Box::new(move |_, rank, _| 1.0 / (f64::from(rrf_k) + rank as f64)),
+        ),
+        Setting::Weighted {
+            vector_weight,
+            text_weight,
+        } => ((vector_weight, text_weight), Box::new(normalised)),
+    };
+    let mut rows: HashMap<i64, Ranked> = HashMap::new();
     for (at, (id, _)) in sides.vector.iter().enumerate() {
         let row = rows.entry(*id).or_insert((None, None, 0.0));
         row.0 = Some(at + 1);
@@ -116,7 +117,7 @@ pub fn fuse(setting: Setting, sides: &Sides, k: usize) -> Vec<i64> {
         row.1 = Some(at + 1);
         row.2 += weights.1 * score(&sides.text, at + 1, false);
     }
-    let mut fused: Vec<(i64, (Option<usize>, Option<usize>, f64))> = rows.into_iter().collect();
+    let mut fused: Vec<(i64, Ranked)> = rows.into_iter().collect();
     let best = |(v, t): (Option<usize>, Option<usize>)| v.into_iter().chain(t).min();
     let other = |(v, t): (Option<usize>, Option<usize>)| match (v, t) {
         (Some(v), Some(t)) => v.max(t),

@@ -505,8 +505,8 @@ fn hostile_text_queries_are_bound_or_refused_with_paths() {
 /// A fused-score tie goes to the better single-side rank, then to the other side's rank, then
 /// to the id — never to the id alone. With `rrf_k` 1, the vector side's #1 that the text side
 /// does not return (`1/2`), the text side's #1 that the vector side does not return (`1/2`)
-/// and a row both sides rank 3rd (`1/4 + 1/4`) tie exactly; the row found 3rd on both sides
-/// has the lowest id and came first before (by id).
+/// and a row both sides rank 3rd (`1/4 + 1/4`) tie exactly (equal weights); the row found 3rd
+/// on both sides has the lowest id and came first before (by id).
 #[test]
 fn a_fused_tie_goes_to_the_better_single_side_rank_not_the_id() {
     let db = TestDatabase::new();
@@ -517,13 +517,13 @@ fn a_fused_tie_goes_to_the_better_single_side_rank_not_the_id() {
                 .create(NewCollection::new("ties", 4, Metric::Cosine, "m"))
         })
         .unwrap();
-    // Inserted in this order, so the ids rise in it: the both-sides-3rd row first.
+    // Ids are given in external-id order: the row 3rd on both sides has the lowest.
     let rows = [
-        ("third-on-both", [1.0, 0.6, 0.0, 0.0], "zephyr notes"),
-        ("text-first", [0.0, 0.0, 1.0, 0.0], "zephyr zephyr zephyr"),
-        ("text-second", [0.0, 0.0, 0.0, 1.0], "zephyr zephyr"),
-        ("vector-first", [1.0, 0.0, 0.0, 0.0], "unrelated words"),
-        ("vector-second", [1.0, 0.3, 0.0, 0.0], "other words"),
+        ("a-both-third", [1.0, 0.6, 0.0, 0.0], "zephyr notes"),
+        ("b-text-first", [0.0, 0.0, 1.0, 0.0], "zephyr zephyr zephyr"),
+        ("c-text-second", [0.0, 0.0, 0.0, 1.0], "zephyr zephyr"),
+        ("d-vector-first", [1.0, 0.0, 0.0, 0.0], "unrelated words"),
+        ("e-vector-second", [1.0, 0.3, 0.0, 0.0], "other words"),
     ];
     let items: Vec<NewEmbedding> = rows
         .iter()
@@ -538,7 +538,8 @@ fn a_fused_tie_goes_to_the_better_single_side_rank_not_the_id() {
             &collection,
             SearchRequest::hybrid(vec![1.0, 0.0, 0.0, 0.0], "zephyr", 3)
                 .with_fetch_k(3)
-                .with_rrf_k(1),
+                .with_rrf_k(1)
+                .with_weights(1.0, 1.0),
         )
         .unwrap();
     let found: Vec<(&str, Option<u32>, Option<u32>, f64)> = response
@@ -557,9 +558,9 @@ fn a_fused_tie_goes_to_the_better_single_side_rank_not_the_id() {
         found,
         [
             // Both single-side #1s (by id between them), then the row 3rd on both sides.
-            ("text-first", None, Some(1), 0.5),
-            ("vector-first", Some(1), None, 0.5),
-            ("third-on-both", Some(3), Some(3), 0.5),
+            ("b-text-first", None, Some(1), 0.5),
+            ("d-vector-first", Some(1), None, 0.5),
+            ("a-both-third", Some(3), Some(3), 0.5),
         ],
         "{:?}",
         response.hits

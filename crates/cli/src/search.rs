@@ -86,7 +86,8 @@ pub struct SearchArgs {
     /// With --group-by: hits per group (default 1: the best hit of each of k groups).
     #[arg(long, requires = "group_by", value_name = "N")]
     pub group_size: Option<u32>,
-    /// On a quantized index: candidates per hit re-ranked by the exact distance (default 4).
+    /// On a quantized index: candidates per hit re-ranked by the exact distance (default 10,
+    /// the library's DEFAULT_RERANK_FACTOR).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub rerank_factor: Option<u32>,
     /// Drop hits farther than this distance.

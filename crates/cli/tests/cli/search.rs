@@ -402,11 +402,11 @@ fn quantized_indexes_are_built_reported_and_searched_with_an_exact_rerank() {
             "--k",
             "3",
             "--rerank-factor",
-            "10",
+            "5",
         ],
     );
     assert!(
-        found.contains("30 candidates re-ranked, distances exact"),
+        found.contains("15 candidates re-ranked, distances exact"),
         "{found}"
     );
     assert!(found.contains("doc-17"), "{found}");
@@ -417,7 +417,9 @@ fn quantized_indexes_are_built_reported_and_searched_with_an_exact_rerank() {
         ],
     );
     let answer: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
-    assert_eq!(answer["reranked"], 12);
+    // The library's default factor, 10 (it was 4).
+    assert_eq!(answer["reranked"], 30);
+    assert_eq!(embedstore::DEFAULT_RERANK_FACTOR, 10);
     assert_eq!(answer["hits"][0]["distance"], 0.0);
     // A rebuild without --quantization keeps it; `none` builds full precision.
     let kept = ok(

@@ -15,6 +15,8 @@ use crate::report::{Report, Table, round4};
 use crate::stats::Latency;
 use crate::truth;
 
+/// Held-out-style queries `Store::measure_recall` draws per index and factor.
+const SAMPLED_QUERIES: u32 = 200;
 /// Rows per library write while loading.
 const LOAD_CHUNK: usize = 10_000;
 
@@ -109,7 +111,7 @@ fn run(args: &QuantArgs) -> BenchResult<()> {
     library::analyze(db.url().expose_secret(), &collection, true)?;
     let mut table = Table::new(
         "indexes",
-        "index rerank_factor recall p50_ms p95_ms size_bytes size_ratio est_size_ratio p50_ratio build_s ann_answers",
+        "index rerank_factor recall sampled_recall p50_ms p95_ms size_bytes size_ratio est_size_ratio p50_ratio build_s ann_answers",
     );
     let mut full: Option<Measured> = None;
     let mut verdicts = Vec::new();
@@ -127,7 +129,8 @@ fn run(args: &QuantArgs) -> BenchResult<()> {
             let (p50, p95) = (measured.latency.p50_ms, measured.latency.p95_ms);
             let (build_s, answers) = (measured.build.as_secs_f64(), measured.ann_answers);
             let row = json!({"index": index, "rerank_factor": measured.rerank_factor,
-                "recall": recall, "p50_ms": round4(p50),
+                "recall": recall, "sampled_recall": round4(measured.sampled_recall),
+                "p50_ms": round4(p50),
                 "p95_ms": round4(p95), "size_bytes": measured.size_bytes, "size_ratio": size_ratio,
                 "est_size_ratio": measured.estimated_ratio.map(round4), "p50_ratio": p50_ratio,
                 "build_s": round4(build_s), "ann_answers": answers});
@@ -184,6 +187,9 @@ struct Measured {
     /// `None` for full precision (nothing re-ranked).
     rerank_factor: Option<u32>,
     recall: f64,
+    /// What `Store::measure_recall` (`index recall`) reports for the same settings with its
+    /// own held-out-style queries drawn from the table (against the exact scan).
+    sampled_recall: f64,
     latency: Latency,
     size_bytes: u64,
     estimated_ratio: Option<f64>,
@@ -252,9 +258,14 @@ fn measure(
                 best = Some(latency);
             }
         }
+        // The request's vector is replaced by each sampled query.
+        let sampled = embedstore::RecallRequest::sample(SAMPLED_QUERIES, args.data.k)
+            .with_request(request(&[]));
+        let sampled_recall = store.measure_recall(collection, &sampled)?.recall;
         all.push(Measured {
             rerank_factor: factor,
             recall,
+            sampled_recall,
             latency: best.ok_or("no rounds")?,
             size_bytes: build.size_bytes,
             estimated_ratio: build.full_precision_ratio,

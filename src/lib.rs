@@ -43,11 +43,11 @@ pub use cache::CacheStats;
 pub use config::{Config, DatabaseUrl, MAX_CACHE_BYTES};
 pub use dto::{
     AnnOptions, CollectionRules, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, DEFAULT_RRF_K,
-    Duplicates, EmbeddingBatch, Fusion, GroupBy, HybridSearch, Include, IndexMethod, IndexSpec,
-    IterativeScan, MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_GROUPED_HITS, MAX_JSON_DEPTH,
-    MAX_K, MAX_METADATA_BYTES, MAX_RERANK_CANDIDATES, MAX_TEXT_QUERY_BYTES, Mmr, NewCollection,
-    NewEmbedding, SearchAfter, SearchOptions, SearchRequest, Shape, TextOptions, TextSearch,
-    VectorSearch,
+    DEFAULT_TEXT_WEIGHT, DEFAULT_VECTOR_WEIGHT, Duplicates, EmbeddingBatch, Fusion, GroupBy,
+    HybridSearch, Include, IndexMethod, IndexSpec, IterativeScan, MAX_CONTENT_BYTES,
+    MAX_DESCRIPTION_BYTES, MAX_GROUPED_HITS, MAX_JSON_DEPTH, MAX_K, MAX_METADATA_BYTES,
+    MAX_RERANK_CANDIDATES, MAX_TEXT_QUERY_BYTES, Mmr, NewCollection, NewEmbedding, SearchAfter,
+    SearchOptions, SearchRequest, Shape, TextOptions, TextSearch, VectorSearch,
 };
 pub use error::{BatchProgress, DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
 pub use export::{CollectionStats, Export, ExportSummary};
@@ -71,7 +71,9 @@ pub use repo::{
     SearchResponse, WriteSummary,
 };
 pub use retry::RetryPolicy;
-pub use search::{MAX_BATCH, RecallQueries, RecallReport, RecallRequest};
+pub use search::{
+    MAX_BATCH, RECALL_NOISE, RecallQueries, RecallQueryKind, RecallReport, RecallRequest,
+};
 pub use store::{MIGRATIONS, Store};
 pub use uow::{UnitOfWork, WorkOptions};
 pub use vector::{

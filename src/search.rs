@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::dto::{MAX_K, SearchRequest, SearchSpec, VectorSearch};
+use crate::dto::{DEFAULT_RERANK_FACTOR, MAX_K, SearchRequest, SearchSpec, VectorSearch};
 use crate::error::{Error, Result};
 use crate::models::Collection;
 use crate::repo::search::SearchPath;
@@ -24,14 +24,54 @@ use crate::vector::VectorValue;
 /// Most query vectors one batch search takes.
 pub const MAX_BATCH: usize = 1000;
 
+/// How far a held-out-style recall query is moved from the stored vector it is drawn from:
+/// Gaussian noise of this norm relative to the vector's own (a cosine of about 0.89 between
+/// the query and its origin).
+pub const RECALL_NOISE: f64 = 0.5;
+
 /// Which queries a recall measurement runs.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub enum RecallQueries {
-    /// This many vectors drawn at random from the collection itself.
+    /// This many held-out-style queries drawn from the collection itself: stored rows picked at
+    /// random, each row's vector moved by Gaussian noise of relative norm [`RECALL_NOISE`]
+    /// (dense collections; sparse and bit vectors are used as stored), and that row left out
+    /// of both the approximate and the exact answer. So no query finds itself: a stored vector
+    /// is its own nearest neighbour at distance 0, which made recall look better than a real
+    /// query would see it.
     Sample(u32),
-    /// These vectors.
+    /// These vectors, as given (e.g. embeddings of real queries that are not in the table).
     Vectors(Vec<VectorValue>),
+}
+
+/// Which kind of queries a [`RecallReport`] measured with.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RecallQueryKind {
+    /// Stored rows drawn at random, moved by noise of relative norm `noise` (`None`: sparse or
+    /// bit vectors, used as stored), each with its own row left out of both answers.
+    HeldOut {
+        /// The noise's norm relative to the vector's ([`RECALL_NOISE`]), when noise was added.
+        noise: Option<f64>,
+    },
+    /// The caller's vectors, as given.
+    Given,
+}
+
+impl std::fmt::Display for RecallQueryKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecallQueryKind::HeldOut { noise: Some(noise) } => write!(
+                f,
+                "held-out: stored vectors + noise of relative norm {noise}, own row left out"
+            ),
+            RecallQueryKind::HeldOut { noise: None } => {
+                f.write_str("held-out: stored vectors, own row left out")
+            }
+            RecallQueryKind::Given => f.write_str("given vectors"),
+        }
+    }
 }
 
 /// A recall measurement: the same queries answered by the request as given and exactly.
@@ -45,7 +85,8 @@ pub struct RecallRequest {
 }
 
 impl RecallRequest {
-    /// `count` sampled queries at `k`, default settings.
+    /// `count` sampled held-out-style queries (see [`RecallQueries::Sample`]) at `k`,
+    /// default settings.
     pub fn sample(count: u32, k: u32) -> Self {
         Self {
             queries: RecallQueries::Sample(count),
@@ -64,6 +105,13 @@ impl RecallRequest {
     /// The settings to measure (filter, `ef_search`, `probes`, …); its `k` is kept.
     pub fn with_request(mut self, request: VectorSearch) -> Self {
         self.request = request;
+        self
+    }
+
+    /// The candidates per hit a quantized index returns for the exact re-rank, to measure
+    /// (1..=100; without it, [`DEFAULT_RERANK_FACTOR`](crate::DEFAULT_RERANK_FACTOR)).
+    pub fn with_rerank_factor(mut self, factor: u32) -> Self {
+        self.request = self.request.with_rerank_factor(factor);
         self
     }
 }
@@ -90,6 +138,11 @@ pub struct RecallReport {
     pub exact_p50_ms: f64,
     /// 95th percentile latency of the exact scan, milliseconds.
     pub exact_p95_ms: f64,
+    /// The queries measured with.
+    pub query_kind: RecallQueryKind,
+    /// The re-rank factor in effect when a quantized index answered (the request's, or
+    /// [`DEFAULT_RERANK_FACTOR`](crate::DEFAULT_RERANK_FACTOR)); `None` when none did.
+    pub rerank_factor: Option<u32>,
 }
 
 impl Store {
@@ -279,8 +332,8 @@ impl Store {
     }
 
     /// Measures recall@k of `request.request`'s settings: each query is answered as requested
-    /// and by an exact scan, and the two id sets compared. Sampled queries are stored vectors,
-    /// so each is its own nearest neighbour — as in most recall benchmarks.
+    /// and by an exact scan, and the two id sets compared. Sampled queries are held-out style
+    /// (see [`RecallQueries::Sample`]): never the stored vector itself, which would find itself.
     ///
     /// # Errors
     /// As [`Store::search`]; [`Error::Validation`] for an empty query set.
@@ -306,9 +359,27 @@ impl Store {
     }
 
     fn recall_of(&self, collection: &Collection, request: &RecallRequest) -> Result<RecallReport> {
-        let queries = match &request.queries {
-            RecallQueries::Vectors(vectors) => vectors.clone(),
-            RecallQueries::Sample(count) => self.sample_vectors(collection, *count)?,
+        let (queries, query_kind) = match &request.queries {
+            RecallQueries::Vectors(vectors) => (
+                vectors
+                    .iter()
+                    .cloned()
+                    .map(|vector| (None, vector))
+                    .collect(),
+                RecallQueryKind::Given,
+            ),
+            RecallQueries::Sample(count) => {
+                let sampled = self.sample_vectors(collection, *count)?;
+                let dense = sampled
+                    .first()
+                    .is_some_and(|(_, vector)| matches!(vector, VectorValue::Dense(_)));
+                let queries: Vec<(Option<i64>, VectorValue)> = sampled
+                    .into_iter()
+                    .map(|(id, vector)| (Some(id), held_out(id, vector)))
+                    .collect();
+                let noise = dense.then_some(RECALL_NOISE);
+                (queries, RecallQueryKind::HeldOut { noise })
+            }
         };
         if queries.is_empty() {
             return Err(Error::invalid_field(
@@ -318,17 +389,34 @@ impl Store {
         }
         let k = request.request.k;
         let (mut approximate, mut exact) = (Vec::new(), Vec::new());
-        let (mut recalls, mut approximate_answers) = (Vec::new(), 0);
-        for query in queries {
-            let asked = request.request.clone().with_query(query);
+        let (mut recalls, mut approximate_answers, mut rerank_factor) = (Vec::new(), 0, None);
+        for (own, query) in queries {
+            // A held-out query's own row is left out: one more is asked for.
+            let mut asked = request.request.clone().with_query(query);
+            if own.is_some() {
+                asked.k = k.saturating_add(1).min(MAX_K);
+            }
             let started = Instant::now();
-            let found = self.search(collection, asked.clone())?;
+            let mut found = self.search(collection, asked.clone())?;
             approximate.push(started.elapsed());
             let started = Instant::now();
-            let truth = self.search(collection, asked.with_exact(true))?;
+            let mut truth = self.search(collection, asked.with_exact(true))?;
             exact.push(started.elapsed());
             if !found.exact {
                 approximate_answers += 1;
+            }
+            if found.reranked.is_some() {
+                rerank_factor = Some(
+                    request
+                        .request
+                        .ann
+                        .rerank_factor
+                        .unwrap_or(DEFAULT_RERANK_FACTOR),
+                );
+            }
+            for response in [&mut found, &mut truth] {
+                response.hits.retain(|hit| Some(hit.id) != own);
+                response.hits.truncate(k as usize);
             }
             recalls.push(recall(&found, &truth));
         }
@@ -343,10 +431,16 @@ impl Store {
             p95_ms: percentile(&mut approximate, 0.95),
             exact_p50_ms: percentile(&mut exact, 0.50),
             exact_p95_ms: percentile(&mut exact, 0.95),
+            query_kind,
+            rerank_factor,
         })
     }
 
-    fn sample_vectors(&self, collection: &Collection, count: u32) -> Result<Vec<VectorValue>> {
+    fn sample_vectors(
+        &self,
+        collection: &Collection,
+        count: u32,
+    ) -> Result<Vec<(i64, VectorValue)>> {
         let mut conn = self.connection()?;
         repo::collections::ensure_partition(&mut conn, collection)?;
         repo::search::sample(&mut conn, collection, count.min(MAX_K * 10))
@@ -396,6 +490,42 @@ fn next_chunk(done: usize, elapsed: Duration, timeout: Option<Duration>) -> usiz
     let budget = timeout.as_secs_f64() / f64::from(TIMEOUT_SHARE);
     let fits = (budget / per_query).floor() as usize;
     fits.clamp(1, grown)
+}
+
+/// A held-out-style query from the stored row `id`'s `vector`: dense values moved by Gaussian
+/// noise of norm [`RECALL_NOISE`] × the vector's (seeded by the id, so a rerun on the same
+/// rows asks the same queries); sparse and bit vectors as stored.
+fn held_out(id: i64, vector: VectorValue) -> VectorValue {
+    let VectorValue::Dense(values) = vector else {
+        return vector;
+    };
+    let mut state = (id as u64) ^ 0x9E37_79B9_7F4A_7C15;
+    let mut next = move || {
+        // splitmix64, then a uniform in (0, 1].
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64 + f64::EPSILON
+    };
+    let noise: Vec<f64> = values
+        .iter()
+        .map(|_| {
+            // Box–Muller: one standard normal per value.
+            (-2.0 * next().ln()).sqrt() * (std::f64::consts::TAU * next()).cos()
+        })
+        .collect();
+    let norm = |values: &mut dyn Iterator<Item = f64>| values.map(|v| v * v).sum::<f64>().sqrt();
+    let own = norm(&mut values.iter().map(|v| f64::from(*v)));
+    let drawn = norm(&mut noise.iter().copied()).max(f64::MIN_POSITIVE);
+    let scale = RECALL_NOISE * own / drawn;
+    VectorValue::Dense(
+        values
+            .iter()
+            .zip(noise)
+            .map(|(value, noise)| (f64::from(*value) + noise * scale) as f32)
+            .collect(),
+    )
 }
 
 /// Validates every query against the collection (reporting each bad one by index) and the

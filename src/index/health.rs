@@ -209,7 +209,7 @@ pub(super) fn measure(indexes: &Indexes<'_>, options: &HealthOptions) -> Result<
 fn planner_advice(indexes: &Indexes<'_>, options: &HealthOptions) -> Result<Vec<SearchAdvice>> {
     let (store, collection) = (indexes.store, indexes.collection);
     let sampled = store.on_live_connection(|conn| repo::search::sample(conn, collection, 1))?;
-    let Some(query) = sampled.into_iter().next() else {
+    let Some((_, query)) = sampled.into_iter().next() else {
         return Ok(Vec::new());
     };
     let plain = SearchRequest::vector(query.clone(), options.k);

@@ -5,7 +5,8 @@ use diesel::prelude::*;
 use embedstore::Shape;
 use embedstore::{
     Collection, Error, Filter, IndexSpec, IterativeScan, Metric, NewCollection, NewEmbedding,
-    PayloadKind, RecallRequest, SearchPath, SearchRequest, Store, VectorValue,
+    PayloadKind, RECALL_NOISE, RecallQueryKind, RecallRequest, SearchPath, SearchRequest, Store,
+    VectorValue,
 };
 use embedstore_test_support::TestDatabase;
 
@@ -605,4 +606,50 @@ fn recall_is_measured_against_the_exact_answer() {
     assert!(full.recall > 0.999, "all lists probed: {full:?}");
     assert!(low.recall < full.recall, "{low:?} vs {full:?}");
     assert!(low.p50_ms > 0.0 && low.exact_p50_ms > 0.0);
+}
+
+/// Sampled recall queries are held out: a stored vector moved by noise, its own row left out of
+/// both answers. The stored vector itself would find itself: with one IVFFlat list probed, its
+/// own list (the nearest centroid's, where the build filed it) always holds it at distance 0,
+/// so recall@1 was 1.0 whatever the index's quality; held out, the nearest other row is often in
+/// another list.
+#[test]
+fn sampled_recall_queries_are_held_out_not_the_stored_vector_itself() {
+    let (db, collection, items) = corpus(3000, 12);
+    let store = db.store();
+    store
+        .indexes(&collection)
+        .create(&IndexSpec::ivfflat().lists(30), None)
+        .unwrap();
+    let one_list = SearchRequest::vector(Vec::new(), 1).with_probes(1);
+    let held_out = store
+        .measure_recall(
+            &collection,
+            &RecallRequest::sample(60, 1).with_request(one_list.clone()),
+        )
+        .unwrap();
+    assert_eq!(
+        held_out.query_kind,
+        RecallQueryKind::HeldOut {
+            noise: Some(RECALL_NOISE)
+        }
+    );
+    assert_eq!((held_out.queries, held_out.k), (60, 1));
+    assert_eq!(held_out.approximate_answers, 60);
+    assert!(held_out.recall < 0.95, "held-out recall: {held_out:?}");
+    assert_eq!(held_out.rerank_factor, None, "no quantized index answered");
+    // The stored vectors themselves, given: each finds itself in its own list.
+    let stored: Vec<Vec<f32>> = items[..60]
+        .iter()
+        .map(|item| item.vector.to_vec())
+        .collect();
+    let given = store
+        .measure_recall(
+            &collection,
+            &RecallRequest::vectors(stored, 1).with_request(one_list),
+        )
+        .unwrap();
+    assert_eq!(given.query_kind, RecallQueryKind::Given);
+    assert!(given.recall > 0.999, "{given:?}");
+    assert!(held_out.recall < given.recall);
 }

@@ -246,7 +246,18 @@ fn reference_fusion(
             (id, vr, tr, score)
         })
         .collect();
-    fused.sort_by(|a, b| b.3.total_cmp(&a.3).then(a.0.cmp(&b.0)));
+    // Ties: the better single-side rank, then the other side's (absent last), then the id.
+    let best = |row: &(i64, Option<u32>, Option<u32>, f64)| row.1.into_iter().chain(row.2).min();
+    let other = |row: &(i64, Option<u32>, Option<u32>, f64)| match (row.1, row.2) {
+        (Some(v), Some(t)) => v.max(t),
+        _ => u32::MAX,
+    };
+    fused.sort_by(|a, b| {
+        b.3.total_cmp(&a.3)
+            .then(best(a).cmp(&best(b)))
+            .then(other(a).cmp(&other(b)))
+            .then(a.0.cmp(&b.0))
+    });
     fused.truncate(k);
     fused
 }
@@ -313,7 +324,7 @@ fn hybrid_search_fuses_like_a_reference_over_two_separate_searches() {
             let expected = reference_fusion(
                 &vector_ids,
                 &text_ids,
-                f64::from(rrf_k.unwrap_or(60)),
+                f64::from(rrf_k.unwrap_or(embedstore::DEFAULT_RRF_K)),
                 weights,
                 k as usize,
             );
@@ -495,4 +506,69 @@ fn hostile_text_queries_are_bound_or_refused_with_paths() {
         let lines: Vec<String> = error.lines().collect();
         assert!(lines.iter().any(|line| line == expected), "{lines:?}");
     }
+}
+
+/// A fused-score tie goes to the better single-side rank, then to the other side's rank, then
+/// to the id — never to the id alone. With `rrf_k` 1, the vector side's #1 that the text side
+/// does not return (`1/2`), the text side's #1 that the vector side does not return (`1/2`)
+/// and a row both sides rank 3rd (`1/4 + 1/4`) tie exactly (equal weights); the row found 3rd
+/// on both sides has the lowest id and came first before (by id).
+#[test]
+fn a_fused_tie_goes_to_the_better_single_side_rank_not_the_id() {
+    let db = TestDatabase::new();
+    let collection = db
+        .store()
+        .write(|uow| {
+            uow.collections()
+                .create(NewCollection::new("ties", 4, Metric::Cosine, "m"))
+        })
+        .unwrap();
+    // Ids are given in external-id order: the row 3rd on both sides has the lowest.
+    let rows = [
+        ("a-both-third", [1.0, 0.6, 0.0, 0.0], "zephyr notes"),
+        ("b-text-first", [0.0, 0.0, 1.0, 0.0], "zephyr zephyr zephyr"),
+        ("c-text-second", [0.0, 0.0, 0.0, 1.0], "zephyr zephyr"),
+        ("d-vector-first", [1.0, 0.0, 0.0, 0.0], "unrelated words"),
+        ("e-vector-second", [1.0, 0.3, 0.0, 0.0], "other words"),
+    ];
+    let items: Vec<NewEmbedding> = rows
+        .iter()
+        .map(|(id, vector, content)| NewEmbedding::new(*id, vector.to_vec()).with_content(*content))
+        .collect();
+    db.store()
+        .write(|uow| uow.embeddings().insert(&collection, items))
+        .unwrap();
+    let response = db
+        .store()
+        .search(
+            &collection,
+            SearchRequest::hybrid(vec![1.0, 0.0, 0.0, 0.0], "zephyr", 3)
+                .with_fetch_k(3)
+                .with_rrf_k(1)
+                .with_weights(1.0, 1.0),
+        )
+        .unwrap();
+    let found: Vec<(&str, Option<u32>, Option<u32>, f64)> = response
+        .hits
+        .iter()
+        .map(|hit| {
+            (
+                hit.external_id.as_str(),
+                hit.vector_rank,
+                hit.text_rank,
+                hit.fused_score.unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            // Both single-side #1s (by id between them), then the row 3rd on both sides.
+            ("b-text-first", None, Some(1), 0.5),
+            ("d-vector-first", Some(1), None, 0.5),
+            ("a-both-third", Some(3), Some(3), 0.5),
+        ],
+        "{:?}",
+        response.hits
+    );
 }

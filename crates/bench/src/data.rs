@@ -111,6 +111,52 @@ impl Dataset {
         }
     }
 
+    /// Real embeddings from `dir` (written by `crates/bench/prep/real_embeddings.py corpus`):
+    /// the first `rows` vectors of `rows.f32` and the first `queries` of `queries.f32`
+    /// (little-endian `f32`, `dimension` values each, as `meta.json` says), renormalised to
+    /// unit length; every row's filter fields 0 (this data has no filter).
+    pub fn load(dir: &std::path::Path, rows: usize, queries: usize) -> crate::BenchResult<Self> {
+        let meta: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("meta.json"))?)?;
+        let dimension = meta["dimension"]
+            .as_u64()
+            .and_then(|dimension| usize::try_from(dimension).ok())
+            .filter(|dimension| *dimension > 0)
+            .ok_or("meta.json has no positive `dimension`")?;
+        let read = |name: &str, limit: usize| -> crate::BenchResult<Vec<f32>> {
+            let bytes = std::fs::read(dir.join(name))?;
+            if !bytes.len().is_multiple_of(4 * dimension) {
+                return Err(
+                    format!("{name}: not a whole number of {dimension}-value vectors").into(),
+                );
+            }
+            let mut values: Vec<f32> = bytes
+                .chunks_exact(4)
+                .take(limit.saturating_mul(dimension))
+                .map(|word| f32::from_le_bytes([word[0], word[1], word[2], word[3]]))
+                .collect();
+            for vector in values.chunks_mut(dimension) {
+                let norm = vector.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
+                vector.iter_mut().for_each(|v| *v /= norm);
+            }
+            Ok(values)
+        };
+        let vectors = read("rows.f32", rows)?;
+        let queries: Vec<Vec<f32>> = read("queries.f32", queries)?
+            .chunks(dimension)
+            .map(<[f32]>::to_vec)
+            .collect();
+        let count = vectors.len() / dimension;
+        Ok(Self {
+            dimension,
+            vectors,
+            languages: vec![0; count],
+            shards: vec![0; count],
+            filter_values: vec![0; queries.len()],
+            queries,
+        })
+    }
+
     /// How many rows there are.
     pub fn rows(&self) -> usize {
         self.languages.len()

@@ -78,7 +78,8 @@ pub struct BuildArgs {
 pub struct RecallArgs {
     /// The collection (or an alias of it).
     pub collection: String,
-    /// Queries sampled from the collection.
+    /// Held-out-style queries drawn from the collection: stored vectors moved by noise
+    /// (dense collections), each with its own row left out of both answers.
     #[arg(long, default_value_t = 100)]
     pub queries: u32,
     /// The k of recall@k.
@@ -90,6 +91,10 @@ pub struct RecallArgs {
     /// ivfflat.probes to measure.
     #[arg(long)]
     pub probes: Option<u32>,
+    /// Candidates per hit a quantized index returns for the exact re-rank, to measure
+    /// (default: the library's, `DEFAULT_RERANK_FACTOR`).
+    #[arg(long, value_name = "N")]
+    pub rerank_factor: Option<u32>,
     /// A metadata filter (JSON), to measure filtered recall.
     #[arg(long, value_name = "JSON")]
     pub filter: Option<String>,
@@ -458,6 +463,9 @@ fn recall(store: &Store, args: &RecallArgs, out: &mut dyn Write) -> Result<(), C
     if let Some(probes) = args.probes {
         request = request.with_probes(probes);
     }
+    if let Some(factor) = args.rerank_factor {
+        request = request.with_rerank_factor(factor);
+    }
     if let Some(json) = &args.filter {
         request = request.with_filter(parse_filter(json)?);
     }
@@ -479,6 +487,14 @@ fn recall(store: &Store, args: &RecallArgs, out: &mut dyn Write) -> Result<(), C
         "latency:   p50 {:.2} ms, p95 {:.2} ms (exact scan: p50 {:.2} ms, p95 {:.2} ms)",
         report.p50_ms, report.p95_ms, report.exact_p50_ms, report.exact_p95_ms
     )?;
+    writeln!(out, "queries:   {}", report.query_kind)?;
+    if let Some(factor) = report.rerank_factor {
+        writeln!(
+            out,
+            "re-rank:   {} candidates per hit from the quantized index",
+            factor
+        )?;
+    }
     Ok(())
 }
 

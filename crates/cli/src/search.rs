@@ -66,13 +66,16 @@ pub struct SearchArgs {
     /// A query may start with `-` (`--text -draft`).
     #[arg(long, value_name = "QUERY")]
     pub text: Option<String>,
-    /// With --text and a vector: reciprocal rank fusion's constant (default 60).
+    /// With --text and a vector: reciprocal rank fusion's constant (default 1, the library's
+    /// DEFAULT_RRF_K).
     #[arg(long, requires = "text")]
     pub rrf_k: Option<u32>,
-    /// With --text and a vector: weight of the vector side's reciprocal rank (default 1).
+    /// With --text and a vector: weight of the vector side's reciprocal rank (default 1, the
+    /// library's DEFAULT_VECTOR_WEIGHT).
     #[arg(long, requires = "text", value_name = "WEIGHT")]
     pub vector_weight: Option<f64>,
-    /// With --text and a vector: weight of the text side's reciprocal rank (default 1).
+    /// With --text and a vector: weight of the text side's reciprocal rank (default 3, the
+    /// library's DEFAULT_TEXT_WEIGHT).
     #[arg(long, requires = "text", value_name = "WEIGHT")]
     pub text_weight: Option<f64>,
     /// Candidates to choose from: with --mmr the nearest (default 4 × k, at most 1000), with
@@ -86,7 +89,8 @@ pub struct SearchArgs {
     /// With --group-by: hits per group (default 1: the best hit of each of k groups).
     #[arg(long, requires = "group_by", value_name = "N")]
     pub group_size: Option<u32>,
-    /// On a quantized index: candidates per hit re-ranked by the exact distance (default 4).
+    /// On a quantized index: candidates per hit re-ranked by the exact distance (default 10,
+    /// the library's DEFAULT_RERANK_FACTOR).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub rerank_factor: Option<u32>,
     /// Drop hits farther than this distance.
@@ -131,8 +135,12 @@ impl SearchArgs {
             query.fetch_k = self.fetch_k.filter(|_| self.mmr.is_none());
             query.rrf_k = self.rrf_k;
             if self.vector_weight.is_some() || self.text_weight.is_some() {
-                query.vector_weight = Some(self.vector_weight.unwrap_or(1.0));
-                query.text_weight = Some(self.text_weight.unwrap_or(1.0));
+                query.vector_weight = Some(
+                    self.vector_weight
+                        .unwrap_or(embedstore::DEFAULT_VECTOR_WEIGHT),
+                );
+                query.text_weight =
+                    Some(self.text_weight.unwrap_or(embedstore::DEFAULT_TEXT_WEIGHT));
             }
             options.text = Some(query);
         } else if self.fetch_k.is_some() && self.mmr.is_none() {

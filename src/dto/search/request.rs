@@ -196,7 +196,9 @@ pub struct GroupBy {
 
 /// How a hybrid search fuses its two sides: each side fetches `fetch_k` candidates and every
 /// candidate scores `vector_weight / (rrf_k + vector rank) + text_weight / (rrf_k + text rank)`
-/// (a side that did not return it adds nothing); the `k` best come back.
+/// (a side that did not return it adds nothing); the `k` best come back. Ties in that score go
+/// to the better single-side rank, then to the other side's rank (a row both sides returned
+/// first), then to the row id.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 #[non_exhaustive]
 pub struct Fusion {
@@ -204,9 +206,11 @@ pub struct Fusion {
     pub fetch_k: Option<u32>,
     /// RRF's constant, 1..=10,000; `None` means [`DEFAULT_RRF_K`](crate::DEFAULT_RRF_K).
     pub rrf_k: Option<u32>,
-    /// Weight of the vector side's reciprocal rank (finite, ≥ 0; default 1).
+    /// Weight of the vector side's reciprocal rank (finite, ≥ 0); `None` means
+    /// [`DEFAULT_VECTOR_WEIGHT`](crate::DEFAULT_VECTOR_WEIGHT).
     pub vector_weight: Option<f64>,
-    /// Weight of the text side's reciprocal rank (finite, ≥ 0; default 1).
+    /// Weight of the text side's reciprocal rank (finite, ≥ 0); `None` means
+    /// [`DEFAULT_TEXT_WEIGHT`](crate::DEFAULT_TEXT_WEIGHT).
     pub text_weight: Option<f64>,
 }
 

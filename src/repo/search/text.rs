@@ -9,7 +9,7 @@
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Double, Nullable};
 
-use crate::dto::{DEFAULT_RRF_K, SearchSpec};
+use crate::dto::{DEFAULT_RRF_K, DEFAULT_TEXT_WEIGHT, DEFAULT_VECTOR_WEIGHT, SearchSpec};
 use crate::error::Result;
 use crate::repo::search::context::{Search, Target};
 use crate::repo::search::ignored::{exact_because, ignored};
@@ -89,8 +89,8 @@ pub(super) fn vector_mode(
 /// - Hybrid: CTE `v` is the vector search for `fetch_k` (as
 ///   [`statement`](super::vector::statement) builds it for the chosen path, settings inside),
 ///   `t` the text side's best `fetch_k`; each is numbered by `row_number()`; a `FULL JOIN` on
-///   id fuses them by reciprocal rank, `ORDER BY fused DESC, id LIMIT k`; the `k` rows are
-///   joined back for their columns and exact distance.
+///   id fuses them by reciprocal rank, the best `k` kept (see [`push_fusion`] for the order
+///   and its tie rule); the `k` rows are joined back for their columns and exact distance.
 pub(super) fn statement(target: &Target<'_>, query: &VectorValue, mode: Mode) -> SqlBuilder {
     let mut sql = SqlBuilder::new();
     let text = TextSide::new(&mut sql, target);
@@ -234,6 +234,11 @@ impl<'t> TextSide<'t> {
 
 /// Both sides numbered (`vr`, `tr`) and fused by reciprocal rank (`f`): `FULL JOIN` on id,
 /// `weight / (rrf_k + rank)` per side, the best `k`.
+///
+/// Ties in the fused score go to the better single-side rank (`least` ignores the side that
+/// did not return the row), then to the better rank on the other side (a row both sides
+/// returned before one only a side returned), then to the id: a side's #1 never falls behind
+/// a row that ties it only by being found lower on both sides.
 fn push_fusion(sql: &mut SqlBuilder, request: &SearchSpec) {
     let settings = request.text.as_ref();
     let rrf_k = f64::from(
@@ -241,8 +246,12 @@ fn push_fusion(sql: &mut SqlBuilder, request: &SearchSpec) {
             .and_then(|text| text.rrf_k)
             .unwrap_or(DEFAULT_RRF_K),
     );
-    let vector_weight = settings.and_then(|text| text.vector_weight).unwrap_or(1.0);
-    let text_weight = settings.and_then(|text| text.text_weight).unwrap_or(1.0);
+    let vector_weight = settings
+        .and_then(|text| text.vector_weight)
+        .unwrap_or(DEFAULT_VECTOR_WEIGHT);
+    let text_weight = settings
+        .and_then(|text| text.text_weight)
+        .unwrap_or(DEFAULT_TEXT_WEIGHT);
     sql.push(
         "), tr AS (SELECT id, text_score, row_number() OVER (ORDER BY text_score DESC, id) \
          AS rank FROM t), f AS (SELECT coalesce(vr.id, tr.id) AS id, vr.rank AS vector_rank, \
@@ -257,7 +266,8 @@ fn push_fusion(sql: &mut SqlBuilder, request: &SearchSpec) {
     .bind_cast(rrf_k, "float8")
     .push(
         " + tr.rank), 0) AS fused FROM vr FULL JOIN tr ON vr.id = tr.id \
-           ORDER BY fused DESC, id LIMIT ",
+           ORDER BY fused DESC, least(vr.rank, tr.rank), greatest(vr.rank, tr.rank) NULLS LAST, \
+           id LIMIT ",
     )
     .bind(i64::from(request.k));
 }
@@ -280,7 +290,10 @@ fn push_joined_back(sql: &mut SqlBuilder, target: &Target<'_>, query: &VectorVal
              FROM f JOIN embeddings e ON e.id = f.id AND e.collection_id = ",
     )
     .bind(collection.id.0)
-    .push(" ORDER BY f.fused DESC, f.id");
+    .push(
+        " ORDER BY f.fused DESC, least(f.vector_rank, f.text_rank), \
+         greatest(f.vector_rank, f.text_rank) NULLS LAST, f.id",
+    );
 }
 
 #[cfg(test)]
@@ -352,9 +365,9 @@ mod tests {
         assert!(text.starts_with("WITH v AS (SELECT 1::bigint AS query, hit.* FROM (SELECT id, external_id, NULL::jsonb AS metadata, NULL::text AS content, NULL::bytea AS embedding, embedding::vector(3) <=> $2 AS distance FROM embeddings WHERE collection_id = 7 AND (SELECT concat(set_config("), "{text}");
         assert!(text.contains("ORDER BY embedding::vector(3) <=> $2 LIMIT 100) hit LIMIT $7), vr AS (SELECT id, row_number() OVER (ORDER BY distance, id) AS rank FROM v), t AS (SELECT e.id, ts_rank_cd("), "{text}");
         assert!(text.contains("tr AS (SELECT id, text_score, row_number() OVER (ORDER BY text_score DESC, id) AS rank FROM t)"), "{text}");
-        assert!(text.contains("coalesce($10::float8 / ($11::float8 + vr.rank), 0) + coalesce($12::float8 / ($13::float8 + tr.rank), 0) AS fused FROM vr FULL JOIN tr ON vr.id = tr.id ORDER BY fused DESC, id LIMIT $14"), "{text}");
+        assert!(text.contains("coalesce($10::float8 / ($11::float8 + vr.rank), 0) + coalesce($12::float8 / ($13::float8 + tr.rank), 0) AS fused FROM vr FULL JOIN tr ON vr.id = tr.id ORDER BY fused DESC, least(vr.rank, tr.rank), greatest(vr.rank, tr.rank) NULLS LAST, id LIMIT $14"), "{text}");
         // The fused k are joined back for their columns and exact distance.
-        assert!(text.ends_with(", e.embedding <=> $15 AS distance, f.vector_rank, f.text_rank, f.text_score, f.fused FROM f JOIN embeddings e ON e.id = f.id AND e.collection_id = $16 ORDER BY f.fused DESC, f.id"), "{text}");
+        assert!(text.ends_with(", e.embedding <=> $15 AS distance, f.vector_rank, f.text_rank, f.text_score, f.fused FROM f JOIN embeddings e ON e.id = f.id AND e.collection_id = $16 ORDER BY f.fused DESC, least(f.vector_rank, f.text_rank), greatest(f.vector_rank, f.text_rank) NULLS LAST, f.id"), "{text}");
         assert_eq!(
             sql.binds()[9..13],
             [

@@ -41,6 +41,10 @@ pub struct Query {
     pub text: String,
     /// Words a synonym replaced (paraphrases only).
     pub replaced: usize,
+    /// Its position among all the file's queries (0-based, file order): its vector's place
+    /// after the chunks' in the embeddings file.
+    #[serde(skip)]
+    pub number: usize,
 }
 
 /// One chunk of text and the file it came from.
@@ -100,7 +104,10 @@ impl Frozen {
             {
                 Line::Meta { meta: read } => meta = Some(read),
                 Line::Chunk(chunk) => chunks.push(chunk),
-                Line::Query(query) => queries.push(query),
+                Line::Query(mut query) => {
+                    query.number = queries.len();
+                    queries.push(query);
+                }
             }
         }
         if let Some(query) = queries.iter().find(|query| query.target >= chunks.len()) {

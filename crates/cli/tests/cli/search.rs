@@ -151,10 +151,73 @@ fn index_and_payload_index_commands_build_report_and_drop() {
     let recall: serde_json::Value = serde_json::from_str(&recall).unwrap();
     assert_eq!(recall["queries"], 20);
     assert!(recall["recall"].as_f64().unwrap() > 0.5, "{recall}");
+    // Held-out queries (never a stored vector finding itself), said in the output.
+    assert_eq!(recall["query_kind"]["held_out"]["noise"], 0.5, "{recall}");
+    assert_eq!(recall["rerank_factor"], serde_json::Value::Null, "{recall}");
 
     let rebuilt = ok(&db, &["index", "rebuild", "docs", "--progress", "off"]);
     assert!(rebuilt.contains("(valid)"), "{rebuilt}");
     assert!(ok(&db, &["index", "drop", "docs"]).contains("dropped"));
+
+    // A binary index: recall measured at the re-rank factor asked, and the output says so.
+    ok(
+        &db,
+        &[
+            "index",
+            "create",
+            "docs",
+            "--quantization",
+            "binary",
+            "--progress",
+            "off",
+        ],
+    );
+    let table = ok(
+        &db,
+        &[
+            "index",
+            "recall",
+            "docs",
+            "--queries",
+            "10",
+            "--k",
+            "5",
+            "--rerank-factor",
+            "12",
+        ],
+    );
+    assert!(
+        table.contains(
+            "queries:   held-out: stored vectors + noise of relative norm 0.5, own row left out"
+        ),
+        "{table}"
+    );
+    assert!(
+        table.contains("re-rank:   12 candidates per hit from the quantized index"),
+        "{table}"
+    );
+    let json = ok(
+        &db,
+        &[
+            "index",
+            "recall",
+            "docs",
+            "--queries",
+            "10",
+            "--k",
+            "5",
+            "--format",
+            "json",
+        ],
+    );
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        json["rerank_factor"],
+        embedstore::DEFAULT_RERANK_FACTOR,
+        "the library's default when none is asked: {json}"
+    );
+    let bad = fails(&db, &["index", "recall", "docs", "--rerank-factor", "0"]);
+    assert!(bad.contains("rerank_factor"), "{bad}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
@@ -346,11 +409,11 @@ fn quantized_indexes_are_built_reported_and_searched_with_an_exact_rerank() {
             "--k",
             "3",
             "--rerank-factor",
-            "10",
+            "5",
         ],
     );
     assert!(
-        found.contains("30 candidates re-ranked, distances exact"),
+        found.contains("15 candidates re-ranked, distances exact"),
         "{found}"
     );
     assert!(found.contains("doc-17"), "{found}");
@@ -361,7 +424,9 @@ fn quantized_indexes_are_built_reported_and_searched_with_an_exact_rerank() {
         ],
     );
     let answer: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
-    assert_eq!(answer["reranked"], 12);
+    // The library's default factor, 10 (it was 4).
+    assert_eq!(answer["reranked"], 30);
+    assert_eq!(embedstore::DEFAULT_RERANK_FACTOR, 10);
     assert_eq!(answer["hits"][0]["distance"], 0.0);
     // A rebuild without --quantization keeps it; `none` builds full precision.
     let kept = ok(

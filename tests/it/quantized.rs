@@ -14,7 +14,9 @@ use crate::support::{Rng, failures};
 /// Wide enough for binary quantization's sign bits to tell the clusters' members apart
 /// (at 32 bits, Hamming distances tie by the dozen).
 const DIMENSION: usize = 96;
-const ROWS: usize = 1000;
+const ROWS: usize = 2000;
+/// Most hits one search returns (`MAX_K`): the exact distances compared are the nearest this many.
+const EXACT_ROWS: usize = 1000;
 
 /// `ROWS` vectors in 20 clusters (a centre plus small noise), metadata `{"shard": i % 100}`.
 fn clustered(metric: Metric, seed: u64) -> (TestDatabase, Collection, Vec<NewEmbedding>) {
@@ -56,7 +58,8 @@ fn clustered(metric: Metric, seed: u64) -> (TestDatabase, Collection, Vec<NewEmb
     (db, collection, items)
 }
 
-/// Every row's exact distance to `query`, as the server computes it, by id.
+/// The exact distance to `query` of the nearest [`EXACT_ROWS`] rows, as the server computes it,
+/// by id (every hit a test compares is among them).
 fn exact_distances(
     db: &TestDatabase,
     collection: &Collection,
@@ -66,10 +69,10 @@ fn exact_distances(
         .store()
         .search(
             collection,
-            SearchRequest::vector(query.clone(), ROWS as u32).with_exact(true),
+            SearchRequest::vector(query.clone(), EXACT_ROWS as u32).with_exact(true),
         )
         .unwrap();
-    assert_eq!(all.hits.len(), ROWS);
+    assert_eq!(all.hits.len(), EXACT_ROWS);
     all.hits.iter().map(|hit| (hit.id, hit.distance)).collect()
 }
 

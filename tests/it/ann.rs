@@ -10,7 +10,7 @@ use embedstore::{
 };
 use embedstore_test_support::TestDatabase;
 
-use crate::support::{Rng, single_connection_store};
+use crate::support::{Rng, ids, single_connection_store};
 
 const DIMENSION: usize = 16;
 
@@ -77,14 +77,6 @@ fn brute_force(
         .into_iter()
         .take(k)
         .map(|(_, id)| id.to_owned())
-        .collect()
-}
-
-fn ids(response: &embedstore::SearchResponse) -> Vec<String> {
-    response
-        .hits
-        .iter()
-        .map(|hit| hit.external_id.clone())
         .collect()
 }
 

@@ -6,24 +6,16 @@ use std::ops::ControlFlow;
 use std::time::{Duration, Instant};
 
 use diesel::connection::SimpleConnection;
-use embedstore::{Config, DatabaseErrorKind, Error, Metric, SearchRequest, SearchResponse, Store};
+use embedstore::{Config, DatabaseErrorKind, Error, Metric, SearchRequest, Store};
 use embedstore_test_support::TestDatabase;
 
-use crate::support::{Rng, items, with_collection, with_items};
+use crate::support::{Rng, ids, items, with_collection, with_items};
 
 fn store_with_timeout(db: &TestDatabase, timeout: Duration) -> Store {
     let mut config = Config::new(db.url().expose_secret().to_owned()).unwrap();
     config.statement_timeout = Some(timeout);
     config.pool_min_idle = 0;
     Store::connect(config).unwrap()
-}
-
-fn ids(response: &SearchResponse) -> Vec<String> {
-    response
-        .hits
-        .iter()
-        .map(|hit| hit.external_id.clone())
-        .collect()
 }
 
 #[test]

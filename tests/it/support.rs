@@ -5,6 +5,15 @@ use embedstore::{Config, Store};
 use embedstore_test_support::TestDatabase;
 pub use embedstore_test_support::{Rng, count, items, with_collection, with_items};
 
+/// The external ids of a response's hits, in order.
+pub fn ids(response: &embedstore::SearchResponse) -> Vec<String> {
+    response
+        .hits
+        .iter()
+        .map(|hit| hit.external_id.clone())
+        .collect()
+}
+
 /// The validation failures of an error as `path: message` lines.
 pub fn failures(error: &embedstore::Error) -> Vec<String> {
     error

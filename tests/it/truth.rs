@@ -3,12 +3,13 @@
 //! index kind; a plan that passes the index over is reported exact with its reason; a rare
 //! filter no payload index serves is scanned exactly and advised on.
 
+use crate::support::ids;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 use embedstore::{
     BitVector, Collection, Filter, HealthOptions, IndexNotUsedReason, IndexSpec, Ingest,
     IngestOptions, JsonlSource, Metric, NewCollection, NewEmbedding, PayloadKind, Quantization,
-    SearchAdvice, SearchPath, SearchRequest, SearchResponse, SparseVector, VectorKind, VectorValue,
+    SearchAdvice, SearchPath, SearchRequest, SparseVector, VectorKind, VectorValue,
 };
 use embedstore_test_support::{Rng, TestDatabase};
 use serde_json::json;
@@ -385,14 +386,6 @@ fn a_collection_small_enough_to_scan_is_reported_exact_and_health_says_why() {
         .measure_recall(&collection, &embedstore::RecallRequest::sample(5, 10))
         .unwrap();
     assert_eq!(report.approximate_answers, 0);
-}
-
-fn ids(response: &SearchResponse) -> Vec<String> {
-    response
-        .hits
-        .iter()
-        .map(|hit| hit.external_id.clone())
-        .collect()
 }
 
 #[test]

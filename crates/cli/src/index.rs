@@ -11,7 +11,7 @@ use embedstore::{
 
 use crate::error::CliError;
 use crate::health::{self, HealthArgs};
-use crate::output::{Column, Format, duration, index_state, write_json_line, write_table};
+use crate::output::{Column, Format, duration, write_index_line, write_json_line, write_table};
 
 /// The `index` subcommands: a collection's ANN index.
 #[derive(Debug, clap::Subcommand)]
@@ -406,17 +406,13 @@ fn write_status(
         return Ok(());
     }
     writeln!(out, "collection: {}", status.collection)?;
-    if status.exists {
-        let state = index_state(status.exists, status.valid);
-        writeln!(out, "index:      {} ({state})", status.name)?;
-    } else {
-        // No index by that name exists: naming it would send the reader looking for it.
-        writeln!(
-            out,
-            "index:      none (`embedstore index create {}` builds one)",
-            status.collection
-        )?;
-    }
+    write_index_line(
+        out,
+        status.exists,
+        status.valid,
+        &status.name,
+        &format!("embedstore index create {}", status.collection),
+    )?;
     if let Some(method) = status.method {
         writeln!(
             out,

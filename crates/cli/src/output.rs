@@ -24,14 +24,24 @@ pub fn write_json_line(out: &mut dyn Write, value: &impl serde::Serialize) -> io
     writeln!(out)
 }
 
-/// How an index status names an index's state: `none` (not there), `valid`, or `INVALID` (a
-/// failed or interrupted concurrent build).
-pub fn index_state(exists: bool, valid: bool) -> &'static str {
-    match (exists, valid) {
-        (false, _) => "none",
-        (true, true) => "valid",
-        (true, false) => "INVALID",
+/// The `index:` line of an index status: the index's name and state (`valid`, or `INVALID`
+/// for a failed or interrupted concurrent build), or `none` with the command that builds one
+/// (naming an index that does not exist would send the reader looking for it).
+///
+/// # Errors
+/// When writing fails.
+pub fn write_index_line(
+    out: &mut dyn Write,
+    exists: bool,
+    valid: bool,
+    name: &str,
+    builds_one: &str,
+) -> io::Result<()> {
+    if !exists {
+        return writeln!(out, "index:      none (`{builds_one}` builds one)");
     }
+    let state = if valid { "valid" } else { "INVALID" };
+    writeln!(out, "index:      {name} ({state})")
 }
 
 /// Which side of its column a cell is pushed to.

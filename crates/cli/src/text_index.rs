@@ -5,7 +5,7 @@ use std::io::Write;
 use embedstore::{Collection, DEFAULT_TEXT_CONFIG, Store, TextIndexStatus};
 
 use crate::error::CliError;
-use crate::output::{Format, index_state, write_json_line};
+use crate::output::{Format, write_index_line, write_json_line};
 
 /// The `text-index` subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -91,16 +91,13 @@ fn write_status(
         return Ok(());
     }
     writeln!(out, "collection: {}", status.collection)?;
-    if status.exists {
-        let state = index_state(status.exists, status.valid);
-        writeln!(out, "index:      {} ({state})", status.name)?;
-    } else {
-        writeln!(
-            out,
-            "index:      none (`embedstore text-index create {}` builds one)",
-            status.collection
-        )?;
-    }
+    write_index_line(
+        out,
+        status.exists,
+        status.valid,
+        &status.name,
+        &format!("embedstore text-index create {}", status.collection),
+    )?;
     if let Some(config) = &status.config {
         writeln!(out, "config:     {config}")?;
         writeln!(out, "size:       {} bytes", status.size_bytes)?;

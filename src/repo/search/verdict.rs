@@ -21,12 +21,13 @@
 use diesel::prelude::*;
 use serde_json::Value;
 
-use crate::error::Result;
+use crate::dto::{HALF_MAX, beyond_half};
+use crate::error::{Error, Result, ValidationError};
+use crate::metric::{Element, Quantization};
 use crate::repo::catalog::CollectionIndexes;
 use crate::repo::collections::ann_name;
 use crate::repo::search::advice::IndexNotUsedReason;
 use crate::repo::search::context::{Search, Target};
-use crate::repo::search::nearest::fits_half_index;
 use crate::repo::search::plan::{Decision, Mode, PlanLine, decide, with_index_forced};
 use crate::repo::search::vector;
 use crate::repo::stats;
@@ -58,6 +59,52 @@ pub(super) fn decide_checked(
             ..decision
         },
     })
+}
+
+/// Refuses queries with a value beyond ±[`HALF_MAX`] on the path of an ANN index on `halfvec`
+/// (half-quantized, or any index above 2,000 dimensions): pgvector cannot convert the query to
+/// the index's type, and the statement would fail with the server's bare range error. Paths
+/// are `vector[j]`, or `queries[i].vector[j]` in a batch.
+fn fits_half_index(target: &Target<'_>, mode: Mode, queries: &[VectorValue]) -> Result<()> {
+    let half = match mode {
+        Mode::Ann(_, Some(quantization)) => quantization == Quantization::Half,
+        Mode::Ann(_, None) => {
+            target.collection.search_expression().element == Some(Element::HalfVector)
+        }
+        Mode::Exact => false,
+    };
+    if !half {
+        return Ok(());
+    }
+    let several = queries.len() > 1;
+    let misfits: Vec<(String, String)> = queries
+        .iter()
+        .enumerate()
+        .filter_map(|(query, vector)| Some((query, vector.as_dense()?)))
+        .flat_map(|(query, values)| {
+            values
+                .iter()
+                .enumerate()
+                .filter(|(_, value)| value.abs() > HALF_MAX)
+                .map(move |(at, value)| {
+                    let path = if several {
+                        format!("queries[{query}].vector[{at}]")
+                    } else {
+                        format!("vector[{at}]")
+                    };
+                    let why = format!(
+                        "{}; an exact search (with_exact(true), CLI --exact) takes it",
+                        beyond_half(*value)
+                    );
+                    (path, why)
+                })
+        })
+        .collect();
+    if misfits.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Validation(ValidationError::new(misfits)))
+    }
 }
 
 /// `None` when PostgreSQL's plan for the `mode` statement of `target` (one query, `query`)

@@ -41,7 +41,7 @@ readonly APP_DB=embedstore
 # listed in the suites' indexes cannot be downloaded from the mirror.
 readonly FALLBACK_VECTOR=${PGVECTOR_DEBIAN_FALLBACK:-0.8.6-1}
 readonly SUITES=${PGVECTOR_DEBIAN_SUITES:-${PGVECTOR_DEBIAN_SUITE:-sid forky trixie}}
-readonly DOCKER_HINT='docker run -d -e POSTGRES_PASSWORD=embedstore -p 5432:5432 pgvector/pgvector:pg17'
+readonly DOCKER_HINT='docker run -d -e POSTGRES_PASSWORD=embedstore -p 5432:5432 pgvector/pgvector:pg18'
 
 RESULT_URL=
 APT_UPDATED=0

@@ -86,3 +86,30 @@ fn the_servers_versions_are_read_and_accepted() {
     let minor: u32 = rest.split('.').next().unwrap().parse().unwrap();
     assert!(lead != "0" || minor >= 8, "{versions:?}");
 }
+
+/// End to end on the real server: a database whose catalog records pgvector 0.7.4 (set by
+/// hand in this throw-away test database, as an old install would have left it) is refused by
+/// `Store::connect` with both versions and the feature named.
+#[test]
+fn a_database_with_an_old_pgvector_is_refused_at_connect() {
+    let db = TestDatabase::new();
+    diesel::sql_query("UPDATE pg_extension SET extversion = '0.7.4' WHERE extname = 'vector'")
+        .execute(&mut db.raw_connection())
+        .unwrap();
+    let config = embedstore::Config::new(db.url().expose_secret().to_owned()).unwrap();
+    let error = match embedstore::Store::connect(config) {
+        Ok(_) => panic!("a database with pgvector 0.7.4 was accepted"),
+        Err(error) => error,
+    };
+    assert!(
+        matches!(error, embedstore::Error::UnsupportedServer { .. }),
+        "{error:?}"
+    );
+    let message = error.to_string();
+    assert!(message.contains("with pgvector 0.7.4"), "{message}");
+    assert!(
+        message.contains("unsupported server PostgreSQL 1"),
+        "{message}"
+    );
+    assert!(message.contains("iterative index scans"), "{message}");
+}

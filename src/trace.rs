@@ -115,6 +115,7 @@ pub(crate) fn kind(error: &Error) -> &'static str {
         Error::NotFound { .. } => "not_found",
         Error::Conflict { .. } => "conflict",
         Error::DimensionMismatch { .. } => "dimension_mismatch",
+        Error::UnsupportedServer { .. } => "unsupported_server",
         Error::Migration(_) => "migration",
         Error::Embedder(_) => "embedder",
         Error::Database(error) => error.kind().as_str(),

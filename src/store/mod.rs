@@ -22,8 +22,10 @@ use crate::trace::{self, Opaque};
 use crate::uow::{self, Access, UnitOfWork, WorkOptions};
 
 mod session;
+mod versions;
 
 use session::{SessionSettings, listener_name, origin_token, refuse_fast};
+pub use versions::ServerVersions;
 
 /// The schema migrations, embedded at compile time so a service can migrate without the CLI.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -77,7 +79,9 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Connect`] naming `host:port/database` (never the password) when no connection
-    /// could be opened within [`Config::connect_timeout`]; [`Error::Config`] for bad settings.
+    /// could be opened within [`Config::connect_timeout`]; [`Error::Config`] for bad settings;
+    /// [`Error::UnsupportedServer`] when the server's major is not 15 to 18 or its pgvector
+    /// (installed, or else available) is older than 0.8.0.
     pub fn connect(config: Config) -> Result<Self> {
         config.check()?;
         let span = trace::span!(
@@ -126,8 +130,12 @@ impl Store {
             .connection_customizer(Box::new(settings))
             .build(manager)
             .map_err(connect_error)?;
-        // With min_idle = 0, build() opens nothing: prove the server answers either way.
-        drop(pool.get().map_err(connect_error)?);
+        // With min_idle = 0, build() opens nothing: prove the server answers either way, and
+        // refuse a PostgreSQL major or pgvector outside the supported versions.
+        {
+            let mut conn = pool.get().map_err(connect_error)?;
+            versions::check(&versions::read(&mut conn)?, false)?;
+        }
         let cache = config.cache_bytes.zip(origin).map(|(bytes, origin)| {
             Arc::new(Cache::start(
                 bytes,
@@ -195,11 +203,14 @@ impl Store {
     /// Needs a role that may `CREATE EXTENSION vector`, unless the extension already exists.
     ///
     /// # Errors
+    /// [`Error::UnsupportedServer`] before anything runs when the server's major is not 15 to
+    /// 18 or its pgvector (installed, or else available) is missing or older than 0.8.0;
     /// [`Error::Migration`] with the failing migration's message.
     pub fn migrate(&self) -> Result<Vec<String>> {
         let span = trace::span!("migrate", applied = tracing::field::Empty);
         trace::traced(span, |operation| {
             let mut conn = self.connection()?;
+            versions::check(&versions::read(&mut conn)?, true)?;
             let applied = with_advisory_lock(&mut conn, MIGRATION_LOCK, |conn| {
                 // Under the lock nobody else migrates: what is pending now is what gets applied.
                 let pending = pending_names(conn)?;
@@ -211,6 +222,15 @@ impl Store {
             operation.record("applied", applied.len());
             Ok(applied)
         })
+    }
+
+    /// The server's PostgreSQL and pgvector versions, as it reports them.
+    ///
+    /// # Errors
+    /// [`Error::Pool`] or [`Error::Database`] when they cannot be read.
+    pub fn server_versions(&self) -> Result<ServerVersions> {
+        let mut conn = self.connection()?;
+        versions::read(&mut conn)
     }
 
     /// Names of the embedded migrations not yet applied to the database, oldest first.

@@ -4,11 +4,14 @@
 //! ever formats a password: connection targets are shown as `host:port/database` only.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU8, Ordering};
 
-use diesel::result::{
-    DatabaseErrorInformation, DatabaseErrorKind as DieselKind, Error as DieselError,
-};
+use diesel::result::Error as DieselError;
+
+mod classify;
+mod validation;
+
+pub(crate) use classify::note_lc_messages;
+pub use validation::ValidationError;
 
 /// A `Result` whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -212,104 +215,6 @@ impl Error {
     }
 }
 
-/// Input refused by validation: every failing item with its path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidationError {
-    failures: Vec<(String, String)>,
-}
-
-impl ValidationError {
-    /// One failure at `path` (empty for the whole input), e.g. `("tenant", "is empty")`.
-    pub(crate) fn field(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            failures: vec![(path.into(), message.into())],
-        }
-    }
-
-    /// Failures as `(path, message)` pairs, in order: for a service that checks its own
-    /// input before calling embedstore and wants one error type for both.
-    ///
-    /// ```
-    /// let error = embedstore::ValidationError::new([("items[3].vector", "is empty")]);
-    /// assert_eq!(error.to_string(), "invalid input (1 problem): items[3].vector: is empty");
-    /// ```
-    pub fn new<P: Into<String>, M: Into<String>>(
-        failures: impl IntoIterator<Item = (P, M)>,
-    ) -> Self {
-        Self {
-            failures: failures
-                .into_iter()
-                .map(|(path, message)| (path.into(), message.into()))
-                .collect(),
-        }
-    }
-
-    /// A garde report's failures, in the report's order. The one place a report becomes an
-    /// error: garde stays out of the public API.
-    pub(crate) fn from_report(report: &garde::Report) -> Self {
-        Self {
-            failures: report
-                .iter()
-                .map(|(path, error)| (path.to_string(), error.message().to_string()))
-                .collect(),
-        }
-    }
-
-    /// Every failure as `(path, message)`, e.g. `("items[17].vector[3]", "value is NaN")`.
-    pub fn failures(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.failures
-            .iter()
-            .map(|(path, message)| (path.as_str(), message.as_str()))
-    }
-
-    /// How many failures there are.
-    pub fn len(&self) -> usize {
-        self.failures.len()
-    }
-
-    /// True when there is no failure (never for an error this crate returns).
-    pub fn is_empty(&self) -> bool {
-        self.failures.is_empty()
-    }
-
-    /// Every failure as one line, `path: message` (just `message` for the whole input), e.g.
-    /// `items[17].vector[3]: value is NaN`.
-    pub fn lines(&self) -> impl Iterator<Item = String> + '_ {
-        self.failures().map(|(path, message)| {
-            if path.is_empty() {
-                message.to_owned()
-            } else {
-                format!("{path}: {message}")
-            }
-        })
-    }
-}
-
-/// How many failures `Display` lists before summarising the rest.
-const DISPLAYED_FAILURES: usize = 20;
-
-impl fmt::Display for ValidationError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let total = self.failures.len();
-        write!(f, "invalid input ({total} problem")?;
-        if total != 1 {
-            f.write_str("s")?;
-        }
-        f.write_str(")")?;
-        for (index, line) in self.lines().enumerate() {
-            if index == DISPLAYED_FAILURES {
-                write!(f, "; and {} more", total - DISPLAYED_FAILURES)?;
-                break;
-            }
-            let separator = if index == 0 { ": " } else { "; " };
-            write!(f, "{separator}{line}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ValidationError {}
-
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -426,12 +331,6 @@ impl Error {
     }
 }
 
-impl From<DieselError> for Error {
-    fn from(error: DieselError) -> Self {
-        classify(error)
-    }
-}
-
 /// Most characters of caller-supplied text (a name, a key) a message repeats.
 const SHOWN_CHARS: usize = 80;
 
@@ -455,166 +354,9 @@ fn cut(text: &str) -> String {
     format!("{head}… ({} bytes)", text.len())
 }
 
-/// Turns a diesel error into the most specific variant.
-fn classify(error: DieselError) -> Error {
-    if let DieselError::DatabaseError(kind, info) = &error {
-        match kind {
-            DieselKind::UniqueViolation => {
-                let message = info
-                    .details()
-                    .map(str::to_owned)
-                    .unwrap_or_else(|| info.message().to_owned());
-                return Error::Conflict {
-                    message,
-                    constraint: info.constraint_name().map(str::to_owned),
-                };
-            }
-            DieselKind::CheckViolation => {
-                if let Some(expected) = info.constraint_name().and_then(partition_dimension) {
-                    return Error::DimensionMismatch { expected };
-                }
-            }
-            _ => {}
-        }
-    }
-    Error::Database(DatabaseError {
-        kind: kind_of(&error),
-        source: error,
-        batch: None,
-    })
-}
-
-/// The dimension a partition's CHECK constraint enforces, parsed from its name
-/// `embeddings_<collection id>_dim_<dimension>`.
-fn partition_dimension(constraint: &str) -> Option<usize> {
-    let rest = constraint.strip_prefix("embeddings_")?;
-    let (_, dimension) = rest.split_once("_dim_")?;
-    dimension.parse().ok()
-}
-
-/// Classified by diesel's error kind, which comes from the SQLSTATE (40001 serialization
-/// failure; class 08 connection exceptions; 23xxx integrity rules; 25006 read-only) or from
-/// libpq's connection status (a backend killed or a server gone: the connection is bad).
-/// diesel 2.3 keeps every other SQLSTATE to itself (no accessor; its `Unknown` covers them):
-/// for those, [`unreported_sqlstate`] reads the primary message, and only while every
-/// connection reported untranslated messages (see [`note_lc_messages`]).
-fn kind_of(error: &DieselError) -> DatabaseErrorKind {
-    use diesel::result::DatabaseErrorKind as Diesel;
-    match error {
-        DieselError::DatabaseError(Diesel::Unknown, info) => {
-            unreported_sqlstate(info.as_ref()).unwrap_or(DatabaseErrorKind::Other)
-        }
-        DieselError::DatabaseError(kind, _) => match kind {
-            Diesel::SerializationFailure => DatabaseErrorKind::SerializationFailure,
-            Diesel::ClosedConnection | Diesel::UnableToSendCommand => {
-                DatabaseErrorKind::ConnectionLost
-            }
-            Diesel::ReadOnlyTransaction => DatabaseErrorKind::ReadOnlyTransaction,
-            Diesel::ForeignKeyViolation => DatabaseErrorKind::ForeignKeyViolation,
-            Diesel::NotNullViolation => DatabaseErrorKind::NotNullViolation,
-            Diesel::CheckViolation => DatabaseErrorKind::CheckViolation,
-            _ => DatabaseErrorKind::Other,
-        },
-        DieselError::BrokenTransactionManager => DatabaseErrorKind::ConnectionLost,
-        _ => DatabaseErrorKind::Other,
-    }
-}
-
-/// What the connections of this process said about their server's message language.
-static MESSAGES: AtomicU8 = AtomicU8::new(MESSAGES_UNKNOWN);
-/// No connection checked yet.
-const MESSAGES_UNKNOWN: u8 = 0;
-/// Every connection checked reported untranslated messages.
-const MESSAGES_UNTRANSLATED: u8 = 1;
-/// Some connection reported translated (or unknown) messages: sticky for the process.
-const MESSAGES_TRANSLATED: u8 = 2;
-
-/// Records one new connection's `lc_messages` (asked once per connection, with its session
-/// settings). The server sends its messages untranslated when it is `C`, `POSIX`, `C.<encoding>`
-/// or English (`en`, `en_US.UTF-8` …: PostgreSQL ships no English translation). An empty value
-/// (inherited from the server's environment) or any other language turns reading messages off
-/// for the whole process, for good: a wrong kind is worse than [`DatabaseErrorKind::Other`].
-pub(crate) fn note_lc_messages(lc_messages: &str) {
-    if untranslated(lc_messages) {
-        // Unknown becomes untranslated; translated stays translated.
-        let _ = MESSAGES.compare_exchange(
-            MESSAGES_UNKNOWN,
-            MESSAGES_UNTRANSLATED,
-            Ordering::SeqCst,
-            Ordering::SeqCst,
-        );
-    } else {
-        MESSAGES.store(MESSAGES_TRANSLATED, Ordering::SeqCst);
-    }
-}
-
-/// Whether a server with this `lc_messages` sends its messages as written in its source.
-fn untranslated(lc_messages: &str) -> bool {
-    lc_messages == "C"
-        || lc_messages == "POSIX"
-        || lc_messages.starts_with("C.")
-        || lc_messages == "en"
-        || lc_messages.starts_with("en_")
-        || lc_messages.starts_with("en.")
-}
-
-/// The kind of an error whose SQLSTATE diesel does not report, from PostgreSQL's untranslated
-/// primary message — each of these texts is raised by the server with exactly one SQLSTATE —
-/// when every connection said its messages are untranslated; `None` otherwise. A deadlock is
-/// recognised only with the server's own detail (`Process N waits for …`), so a
-/// `RAISE EXCEPTION 'deadlock detected'` of a user's function stays `Other`.
-fn unreported_sqlstate(info: &dyn DatabaseErrorInformation) -> Option<DatabaseErrorKind> {
-    if MESSAGES.load(Ordering::SeqCst) != MESSAGES_UNTRANSLATED {
-        return None;
-    }
-    match info.message() {
-        // 57014 query_canceled, raised for the statement timeout.
-        "canceling statement due to statement timeout" => Some(DatabaseErrorKind::StatementTimeout),
-        // 55P03 lock_not_available, raised for the lock timeout.
-        "canceling statement due to lock timeout" => Some(DatabaseErrorKind::LockTimeout),
-        // 40P01 deadlock_detected.
-        "deadlock detected"
-            if info.details().is_some_and(|detail| {
-                detail.starts_with("Process ") && detail.contains(" waits for ")
-            }) =>
-        {
-            Some(DatabaseErrorKind::Deadlock)
-        }
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_untranslated_message_languages_let_messages_be_read() {
-        for language in ["C", "POSIX", "C.UTF-8", "en", "en_US.UTF-8", "en_GB.utf8"] {
-            assert!(untranslated(language), "{language}");
-        }
-        // Empty: inherited from the server's environment, unknown here.
-        for language in ["", "de_DE.UTF-8", "fr_FR", "eng", "Czech_Czechia.1250"] {
-            assert!(!untranslated(language), "{language}");
-        }
-    }
-
-    #[test]
-    fn partition_dimension_is_parsed_from_constraint_name() {
-        assert_eq!(partition_dimension("embeddings_12_dim_384"), Some(384));
-        assert_eq!(partition_dimension("embeddings_pkey"), None);
-        assert_eq!(partition_dimension("collections_name_check"), None);
-    }
-
-    #[test]
-    fn validation_display_lists_paths_and_summarises_the_rest() {
-        let failures: Vec<_> = (0..25)
-            .map(|index| (format!("items[{index}].external_id"), "is empty".to_owned()))
-            .collect();
-        let text = ValidationError::new(failures).to_string();
-        assert!(text.starts_with("invalid input (25 problems): items[0].external_id: is empty; "));
-        assert!(text.ends_with("; and 5 more"), "{text}");
-    }
 
     #[test]
     fn long_caller_text_is_cut_in_messages() {

@@ -181,7 +181,6 @@ mod tests {
             text_config: vec!["simple".to_owned(), "english".to_owned()],
             rounds: 3,
             warmup: 20,
-            embedder: crate::hybrid::Embedder::Minilm,
             no_sweep: false,
             dry_run: false,
         }

@@ -2,7 +2,6 @@
 //! hybrid search, on real text.
 //! Method and targets: `docs/benchmark.md`.
 
-mod embedder;
 mod frozen;
 mod minilm;
 mod sweep;
@@ -57,11 +56,6 @@ pub struct HybridArgs {
     /// Unmeasured queries (each as all five searches) before each configuration's passes.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub warmup: usize,
-    /// The embeddings: `minilm`, all-MiniLM-L6-v2's real sentence embeddings of the frozen
-    /// corpus (`crates/bench/data/hybrid-minilm.f16`); `hashed`, the CLI's feature-hashing
-    /// embedder (no model: lexical overlap only).
-    #[arg(long, value_enum, default_value_t = Embedder::Minilm)]
-    pub embedder: Embedder,
     /// Skip the fusion sweep (every RRF and weighted setting fused from the same two sides).
     #[arg(long)]
     pub no_sweep: bool,
@@ -73,56 +67,24 @@ pub struct HybridArgs {
 /// Vectors, one per chunk or query.
 type Vectors = Vec<Vec<f32>>;
 
-/// Where the vectors come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Embedder {
-    /// all-MiniLM-L6-v2, embedded once by `crates/bench/prep/real_embeddings.py`.
-    Minilm,
-    /// Feature hashing of words and trigrams (`embedder.rs`).
-    Hashed,
-}
-
-impl Embedder {
-    fn model(self) -> &'static str {
-        match self {
-            Embedder::Minilm => minilm::MODEL,
-            Embedder::Hashed => embedder::MODEL,
-        }
-    }
-
-    /// The chunks' and the queries' vectors.
-    fn vectors(self, corpus: &Frozen) -> BenchResult<(Vectors, Vectors)> {
-        match self {
-            Embedder::Hashed => Ok((
-                corpus
-                    .chunks
-                    .iter()
-                    .map(|chunk| embedder::embed(&chunk.text))
-                    .collect(),
-                corpus
-                    .queries
-                    .iter()
-                    .map(|query| embedder::embed(&query.text))
-                    .collect(),
-            )),
-            Embedder::Minilm => {
-                let all = minilm::vectors()?;
-                let chunks = corpus.chunks.len();
-                let queries = corpus
-                    .queries
-                    .iter()
-                    .map(|query| {
-                        all.get(chunks + query.number).cloned().ok_or_else(|| {
-                            format!("hybrid-minilm.f16 has no vector for query {}", query.number)
-                        })
-                    })
-                    .collect::<Result<_, _>>()?;
-                let mut chunk_vectors = all;
-                chunk_vectors.truncate(chunks);
-                Ok((chunk_vectors, queries))
-            }
-        }
-    }
+/// The chunks' and the queries' vectors: all-MiniLM-L6-v2's real sentence embeddings of the
+/// frozen corpus, made once by `crates/bench/prep/real_embeddings.py hybrid`
+/// (`crates/bench/data/hybrid-minilm.f16`).
+fn vectors(corpus: &Frozen) -> BenchResult<(Vectors, Vectors)> {
+    let all = minilm::vectors()?;
+    let chunks = corpus.chunks.len();
+    let queries = corpus
+        .queries
+        .iter()
+        .map(|query| {
+            all.get(chunks + query.number).cloned().ok_or_else(|| {
+                format!("hybrid-minilm.f16 has no vector for query {}", query.number)
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut chunk_vectors = all;
+    chunk_vectors.truncate(chunks);
+    Ok((chunk_vectors, queries))
 }
 
 /// Runs the `hybrid` mode.
@@ -232,11 +194,8 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
     if queries.is_empty() {
         return Err("no query could be built from the corpus".into());
     }
-    eprintln!(
-        "embedding the chunks and the queries ({}) …",
-        args.embedder.model()
-    );
-    let (chunk_vectors, query_vectors) = args.embedder.vectors(&corpus)?;
+    eprintln!("embedding the chunks and the queries ({}) …", minilm::MODEL);
+    let (chunk_vectors, query_vectors) = vectors(&corpus)?;
     eprintln!("creating the benchmark database and loading the chunks …");
     let db = TestDatabase::try_new()?;
     let store = db.store();
@@ -254,7 +213,7 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
         .collect();
     let batches = items.chunks(LOAD_CHUNK).map(<[NewEmbedding]>::to_vec);
     let (collection, _) =
-        library::create_and_load(store, "hybrid", dimension, args.embedder.model(), batches)?;
+        library::create_and_load(store, "hybrid", dimension, minilm::MODEL, batches)?;
     drop(items);
     let url = db.url().expose_secret();
     library::analyze(url, &collection, true)?;
@@ -284,7 +243,7 @@ fn run(args: &HybridArgs) -> BenchResult<Option<Report>> {
         "known-item search on real text, embedder {} ({dimension} dimensions, cosine), k = {K}; \
          HNSW m {M}, ef_construction {EF_CONSTRUCTION}, ef_search {EF_SEARCH}; hybrid: the \
          library's defaults (fetch_k {FETCH_K}, rrf_k {}, weights vector {} text {}); {}",
-        args.embedder.model(),
+        minilm::MODEL,
         embedstore::DEFAULT_RRF_K,
         embedstore::DEFAULT_VECTOR_WEIGHT,
         embedstore::DEFAULT_TEXT_WEIGHT,
@@ -654,7 +613,6 @@ mod tests {
             text_config: vec!["simple".to_owned()],
             rounds: 1,
             warmup: 1,
-            embedder: Embedder::Minilm,
             no_sweep: false,
             dry_run: false,
         };
@@ -711,7 +669,6 @@ mod tests {
             text_config: vec!["simple".to_owned(), "english".to_owned()],
             rounds: 1,
             warmup: 0,
-            embedder: Embedder::Minilm,
             no_sweep: true,
             dry_run: false,
         };

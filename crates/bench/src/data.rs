@@ -111,7 +111,7 @@ impl Dataset {
         }
     }
 
-    /// Real embeddings from `dir` (written by `crates/bench/prep/real_embeddings.py corpus`):
+    /// Real embeddings from `dir` (written by `scripts/bench-data/real_embeddings.py corpus`):
     /// the first `rows` vectors of `rows.f32` and the first `queries` of `queries.f32`
     /// (little-endian `f32`, `dimension` values each, as `meta.json` says), renormalised to
     /// unit length; every row's filter fields 0 (this data has no filter).

@@ -52,7 +52,7 @@ pub struct QuantArgs {
           default_values_t = [embedstore::DEFAULT_RERANK_FACTOR])]
     pub rerank_factor: Vec<u32>,
     /// Real embeddings instead of the generated clusters: a directory written by
-    /// `crates/bench/prep/real_embeddings.py corpus` (rows.f32, queries.f32, meta.json); the
+    /// `scripts/bench-data/real_embeddings.py corpus` (rows.f32, queries.f32, meta.json); the
     /// queries are withheld paragraphs, not stored rows. `--rows` and `--queries` cap what is
     /// read; `--dim` and `--clusters` are ignored.
     #[arg(long, value_name = "DIR")]

@@ -1,5 +1,5 @@
 //! The frozen corpus and known-item queries (`crates/bench/data/hybrid.jsonl`), made once by
-//! `crates/bench/prep/hybrid_corpus.py` from this repository's own documents at a named
+//! `scripts/bench-data/hybrid_corpus.py` from this repository's own documents at a named
 //! commit; see that script for how the chunks and queries are chosen and how to regenerate.
 
 use serde::{Deserialize, Serialize};

@@ -1,6 +1,6 @@
 //! Real sentence embeddings of the frozen corpus: all-MiniLM-L6-v2's vectors of every chunk
 //! and every query (`crates/bench/data/hybrid-minilm.f16`, made by
-//! `crates/bench/prep/real_embeddings.py hybrid`): the chunks' vectors in file order, then the
+//! `scripts/bench-data/real_embeddings.py hybrid`): the chunks' vectors in file order, then the
 //! queries', 384 little-endian IEEE half floats each, unit length before rounding.
 
 use crate::BenchResult;

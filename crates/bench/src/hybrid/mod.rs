@@ -68,7 +68,7 @@ pub struct HybridArgs {
 type Vectors = Vec<Vec<f32>>;
 
 /// The chunks' and the queries' vectors: all-MiniLM-L6-v2's real sentence embeddings of the
-/// frozen corpus, made once by `crates/bench/prep/real_embeddings.py hybrid`
+/// frozen corpus, made once by `scripts/bench-data/real_embeddings.py hybrid`
 /// (`crates/bench/data/hybrid-minilm.f16`).
 fn vectors(corpus: &Frozen) -> BenchResult<(Vectors, Vectors)> {
     let all = minilm::vectors()?;

@@ -15,7 +15,7 @@ Two subcommands, run from the repository root:
   file order, 384 little-endian IEEE half floats each, L2-normalised before rounding.
   `embedstore-bench hybrid` uses it when it exists (the hashed embedder otherwise).
 
-      /tmp/venv-embed/bin/python crates/bench/prep/real_embeddings.py hybrid
+      /tmp/venv-embed/bin/python scripts/bench-data/real_embeddings.py hybrid
 
 * `corpus --out DIR`: real paragraphs for quantized recall (too large to commit; the directory
   is the `--vectors` argument of `embedstore-bench quant`). Text: the docstrings of CPython's
@@ -28,7 +28,7 @@ Two subcommands, run from the repository root:
   Writes DIR/rows.f32, DIR/queries.f32 (little-endian float32, 384 per vector, L2-normalised)
   and DIR/meta.json (counts, model, Python version, text source).
 
-      /tmp/venv-embed/bin/python crates/bench/prep/real_embeddings.py corpus --out /tmp/real-minilm
+      /tmp/venv-embed/bin/python scripts/bench-data/real_embeddings.py corpus --out /tmp/real-minilm
 
 The same Python version and arguments give the same text; the model's output is deterministic
 on one machine (CPU float math may differ in the last bits across machines).
@@ -146,7 +146,7 @@ def corpus(args):
         "source": "docstrings of CPython's standard library (Lib/**/*.py, tests left out) and "
         "pydoc_data/topics.py; paragraphs of 6-200 words, de-duplicated; queries withheld "
         "(not stored)",
-        "generator": "crates/bench/prep/real_embeddings.py",
+        "generator": "scripts/bench-data/real_embeddings.py",
         "seed": SEED,
     }
     with open(os.path.join(args.out, "meta.json"), "w", encoding="utf-8") as out:

@@ -25,7 +25,7 @@ with an integer seed is the same on every platform), so a rerun with the same ar
 the same bytes.
 
 Regenerate (from the repository root):
-    python3 crates/bench/prep/hybrid_corpus.py --commit 1dad496 > crates/bench/data/hybrid.jsonl
+    python3 scripts/bench-data/hybrid_corpus.py --commit 1dad496 > crates/bench/data/hybrid.jsonl
 
 Output, one JSON object a line: first {"meta": {...}} (provenance and statistics), then one
 {"chunk": TEXT, "source": PATH} per chunk (chunk n is line n + 1), then one
@@ -340,7 +340,7 @@ def main():
     meta = {
         "source": f"embedstore repository at commit {commit}: {', '.join(DOCUMENTS)} and the doc "
         f"comments of {' and '.join(RUST_DIRS)}**.rs (the project's own licence)",
-        "generator": "crates/bench/prep/hybrid_corpus.py",
+        "generator": "scripts/bench-data/hybrid_corpus.py",
         "commit": commit,
         "chunks": len(chunks),
         "duplicate_chunks": duplicates,

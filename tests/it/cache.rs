@@ -563,9 +563,9 @@ fn a_collection_handle_read_through_an_alias_follows_every_swap_at_once() {
     // Handles are cached under the collection's own name; a name that is an alias is read
     // every time, so a swap by anyone is seen by the next call, with no notification needed.
     let db = embedstore_test_support::TestDatabase::new();
-    let mut config = embedstore::Config::new(db.url().expose_secret().to_owned()).unwrap();
-    config.cache_bytes = Some(1 << 20);
-    let store = embedstore::Store::connect(config).unwrap();
+    // Only a connected listener lets the cache store handles: wait for it, or the first
+    // lookup of "alias_one" below may go uncached on a loaded machine.
+    let store = cached_store(&db, 1 << 20);
     let (one, two) = store
         .write(|uow| {
             let one = uow.collections().create(embedstore::NewCollection::new(

@@ -53,7 +53,10 @@ fn measured(rows: usize, dimension: u32, index: bool) -> Value {
 fn within_15_percent(what: &str, planned: &Value, measured: &Value) {
     let (planned, measured) = (planned.as_f64().unwrap(), measured.as_f64().unwrap());
     let off = planned / measured - 1.0;
-    println!("{what}: planned {planned}, measured {measured} ({:+.1} %)", off * 100.0);
+    println!(
+        "{what}: planned {planned}, measured {measured} ({:+.1} %)",
+        off * 100.0
+    );
     assert!(
         off.abs() <= 0.15,
         "{what}: planned {planned}, measured {measured} ({:+.1} %)",

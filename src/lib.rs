@@ -7,6 +7,7 @@
 
 mod backfill;
 mod cache;
+mod capacity;
 mod config;
 mod dto;
 mod error;
@@ -40,6 +41,7 @@ pub use backfill::{
     EmbedResult,
 };
 pub use cache::CacheStats;
+pub use capacity::{BuildPlan, CapacityInput, CapacityPlan, Load, MODEL_SOURCE, NodePlan};
 pub use config::{Config, DatabaseUrl, MAX_CACHE_BYTES};
 pub use dto::{
     AnnOptions, CollectionRules, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, DEFAULT_RRF_K,

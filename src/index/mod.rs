@@ -17,7 +17,7 @@
 //! [`Store`]: crate::Store
 //! [`Store::indexes`]: crate::Store::indexes
 
-mod ann;
+pub(crate) mod ann;
 mod handle;
 mod health;
 mod payload;

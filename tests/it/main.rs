@@ -13,6 +13,7 @@ mod collections;
 mod concurrency;
 mod config;
 mod copy_encoding;
+mod embedded_fixture;
 mod embeddings;
 mod errors;
 mod export;

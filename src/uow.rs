@@ -8,7 +8,7 @@ use tracing::Span;
 use crate::dto::{IterativeScan, SearchRequest, SearchSpec};
 use crate::error::{Error, Result};
 use crate::models::Collection;
-use crate::repo::search::{PlannerMemory, Scope, Search};
+use crate::repo::search::{PlannerMemory, Search};
 use crate::repo::touched::Touched;
 use crate::repo::{Aliases, Collections, Embeddings, SearchPath, SearchResponse};
 use crate::retry::RetryPolicy;
@@ -72,7 +72,6 @@ impl UnitOfWork<'_> {
                 collection,
                 indexes: &indexes,
                 request: &request,
-                scope: Scope::Transaction,
                 memory: self.indexes,
             }
             .run()?;
@@ -101,7 +100,6 @@ impl UnitOfWork<'_> {
                 collection,
                 indexes: &indexes,
                 request: &request,
-                scope: Scope::Transaction,
                 memory: self.indexes,
             }
             .explain()

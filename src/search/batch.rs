@@ -9,8 +9,8 @@ use crate::dto::{SearchRequest, SearchSpec};
 use crate::error::{Error, Result};
 use crate::models::Collection;
 use crate::repo::SearchResponse;
+use crate::repo::search::Search;
 use crate::repo::search::SearchPath;
-use crate::repo::search::{Scope, Search};
 use crate::store::Store;
 use crate::trace;
 use crate::uow;
@@ -139,7 +139,6 @@ impl Store {
                         collection,
                         indexes: &indexes,
                         request,
-                        scope: Scope::Autocommit,
                         memory: &self.indexes,
                     }
                     .run_many(&queries[chunk.clone()])

@@ -2,14 +2,15 @@
 //!
 //! A search is one read-only statement, so it needs no explicit transaction: run in autocommit
 //! mode it sees one snapshot and its `set_config(…, true)` settings end with it. That saves
-//! `BEGIN READ ONLY` and `COMMIT` — two of the round trips the transactional path pays (see
-//! ARCHITECTURE.md, "Round trips").
+//! `BEGIN READ ONLY` and `COMMIT` — the two round trips the transactional path pays. A filtered
+//! search on the ANN path is one statement too (decision 0030: its index walk is fenced, not
+//! forced by planner settings).
 
 use crate::dto::SearchRequest;
 use crate::error::Result;
 use crate::models::Collection;
 use crate::repo::SearchResponse;
-use crate::repo::search::{Scope, Search};
+use crate::repo::search::Search;
 use crate::store::Store;
 use crate::trace;
 use crate::uow;
@@ -45,7 +46,6 @@ impl Store {
                     collection,
                     indexes: &indexes,
                     request: &request,
-                    scope: Scope::Autocommit,
                     memory: &self.indexes,
                 }
                 .run()

@@ -78,15 +78,27 @@ fn a_search_outside_a_unit_of_work_is_one_statement() {
     });
     assert_eq!(batch_of_ten.len(), 1, "{:?}", short(&batch_of_ten));
 
-    // A filtered ANN search also sends the planner settings with its BEGIN. (Its first run
-    // samples the unindexed filter and reads the shape's plan once: warmed like the index
-    // facts above.)
+    // A filtered ANN search is one statement too: no planner settings, so no transaction
+    // around it. (Its first run samples the unindexed filter and reads the shape's plan once:
+    // warmed like the index facts above.)
     let filtered_request = request.clone().with_filter(Filter::gte("n", 0));
     store.search(&collection, filtered_request.clone()).unwrap();
     let filtered = statements_of(|| {
         store.search(&collection, filtered_request.clone()).unwrap();
     });
-    assert_eq!(filtered.len(), 3, "{:?}", short(&filtered));
+    assert_eq!(filtered.len(), 1, "{:?}", short(&filtered));
+    // Inside a unit of work: BEGIN, the search, COMMIT — no savepoint, no SET LOCAL.
+    let filtered_in_unit_of_work = statements_of(|| {
+        store
+            .read(|uow| uow.search(&collection, filtered_request.clone()))
+            .unwrap();
+    });
+    assert_eq!(
+        filtered_in_unit_of_work.len(),
+        3,
+        "{:?}",
+        short(&filtered_in_unit_of_work)
+    );
 }
 
 #[derive(diesel::QueryableByName)]
@@ -269,11 +281,13 @@ fn a_threshold_no_row_meets_sends_the_same_statements_and_never_walks_the_index_
 }
 
 #[test]
-fn a_filtered_ann_statement_is_prepared_and_its_forced_plan_settings_stay_inside_it() {
+fn a_filtered_ann_statement_is_prepared_walks_the_index_and_leaves_no_setting_behind() {
     use diesel::RunQueryDsl;
     let db = embedstore_test_support::TestDatabase::new();
     let store = single_connection_store(&db);
-    let batch = items(&mut Rng::new(21), 500, 8);
+    // 2,000 rows: on 500 rows of 8 dimensions PostgreSQL rightly prefers sorting them all to
+    // walking the index (the verdict then reports the exact path).
+    let batch = items(&mut Rng::new(21), 2_000, 8);
     let queries: Vec<Vec<f32>> = batch
         .iter()
         .take(8)
@@ -282,41 +296,51 @@ fn a_filtered_ann_statement_is_prepared_and_its_forced_plan_settings_stay_inside
     let collection = indexed_collection(&store, "filtered_prepared", Metric::L2, batch);
     for (index, query) in queries.iter().enumerate() {
         // Different values, one shape: n >= index keeps the query's own row (n = index).
-        let request =
-            SearchRequest::vector(query.clone(), 5).with_filter(Filter::gte("n", index as i64));
-        let response = store.search(&collection, request.clone()).unwrap();
-        assert_eq!(response.path, embedstore::SearchPath::Ann);
-        assert_eq!(response.hits[0].external_id, format!("item-{index}"));
-        assert!(
-            response
-                .hits
-                .iter()
-                .all(|hit| hit.external_id != "item-0" || index == 0)
-        );
-        store
-            .read(|uow| uow.search(&collection, request.clone()))
-            .unwrap();
+        let request = SearchRequest::vector(query.clone(), 5)
+            .with_filter(Filter::gte("n", index as i64))
+            .with_ef_search(60 + index as u32);
+        for response in [
+            store.search(&collection, request.clone()).unwrap(),
+            store
+                .read(|uow| uow.search(&collection, request.clone()))
+                .unwrap(),
+        ] {
+            assert_eq!(response.path, embedstore::SearchPath::Ann);
+            assert_eq!(response.hits[0].external_id, format!("item-{index}"));
+            assert!(
+                response
+                    .hits
+                    .iter()
+                    .all(|hit| hit.external_id != "item-0" || index == 0)
+            );
+        }
     }
-    let (statements, planner): (i64, String) = store
+    let seen: PreparedSearch = store
         .read(|uow| {
-            diesel::select((
-                diesel::dsl::sql::<diesel::sql_types::BigInt>(
-                    "(SELECT count(*) FROM pg_prepared_statements \
-                      WHERE statement LIKE '%embedstore_jsonb_numeric%')",
-                ),
-                diesel::dsl::sql::<diesel::sql_types::Text>("current_setting('enable_seqscan')"),
-            ))
+            diesel::sql_query(
+                "SELECT count(*)::bigint AS statements, \
+                 coalesce(sum(generic_plans), 0)::bigint AS generic_plans, \
+                 coalesce(sum(custom_plans), 0)::bigint AS custom_plans, \
+                 current_setting('hnsw.ef_search') AS ef_search \
+                 FROM pg_prepared_statements WHERE statement LIKE '%embedstore_jsonb_numeric%'",
+            )
             .get_result(uow.connection())
             .map_err(embedstore::Error::from)
         })
         .unwrap();
     assert_eq!(
-        statements, 1,
+        seen.statements, 1,
         "one prepared statement for the filter's shape"
     );
+    assert!(
+        seen.generic_plans >= 10,
+        "PostgreSQL keeps the generic plan for every value: {} generic, {} custom",
+        seen.generic_plans,
+        seen.custom_plans
+    );
     assert_eq!(
-        planner, "on",
-        "the forced-plan settings end with the search"
+        seen.ef_search, "40",
+        "pgvector's settings end with the search (40 is pgvector's default)"
     );
 }
 

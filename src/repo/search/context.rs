@@ -9,25 +9,17 @@ use crate::models::Collection;
 use crate::repo::catalog::{CollectionIndexes, layout};
 use crate::repo::search::memory::PlannerMemory;
 
-/// Whether the connection is already inside the caller's transaction (a unit of work) or in
-/// autocommit mode (`Store::search`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Scope {
-    Autocommit,
-    Transaction,
-}
-
 /// One search: where it runs and what it asks. Built by the caller with its fields named;
 /// consumed by `run`, `run_many` or `explain` (in `search/mod.rs`).
 pub(crate) struct Search<'a> {
-    /// The connection: in autocommit mode or inside the caller's transaction (`scope`).
+    /// The connection: in autocommit mode (`Store::search`) or inside the caller's
+    /// transaction (a unit of work); the statements are the same in both.
     pub(crate) conn: &'a mut PgConnection,
     pub(crate) collection: &'a Collection,
     /// The collection's index facts, from `memory`.
     pub(crate) indexes: &'a CollectionIndexes,
     /// The validated request (the shape and every option).
     pub(crate) request: &'a SearchSpec,
-    pub(crate) scope: Scope,
     /// The store's planner memory: estimates and prepared-statement admission.
     pub(crate) memory: &'a PlannerMemory,
 }
@@ -45,7 +37,6 @@ impl<'a> Search<'a> {
             collection: self.collection,
             indexes: self.indexes,
             request,
-            scope: self.scope,
             memory: self.memory,
         }
     }

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::repo::search::context::{Search, Shape};
 use crate::repo::search::grouped;
 use crate::repo::search::mmr;
-use crate::repo::search::plan::{PlanLine, with_index_forced};
+use crate::repo::search::plan::PlanLine;
 use crate::repo::search::text;
 use crate::repo::search::vector;
 use crate::repo::search::verdict::decide_checked;
@@ -28,7 +28,7 @@ pub(super) fn run(search: &mut Search<'_>) -> Result<String> {
             let side = text::vector_side(request);
             let mode = text::vector_mode(search, &target.asking(&side), query)?.mode;
             let sql = explained(text::statement(&target, query, mode));
-            with_index_forced(search, mode, &side, |conn| sql.into_query().load(conn))?
+            sql.into_query().load(search.conn)?
         }
         Shape::Grouped => explained(grouped::statement(&target, query))
             .into_query()
@@ -40,7 +40,7 @@ pub(super) fn run(search: &mut Search<'_>) -> Result<String> {
                 mode,
                 std::slice::from_ref(query),
             ));
-            with_index_forced(search, mode, request, |conn| sql.into_query().load(conn))?
+            sql.into_query().load(search.conn)?
         }
     };
     Ok(lines

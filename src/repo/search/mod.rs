@@ -14,7 +14,7 @@
 //! | **ANN** | `ORDER BY embedding::vector(N) <op> $q LIMIT k` — the index's own expression — with pgvector's settings set *inside* the statement (below). Unfiltered, it runs prepared: the collection id a catalog literal, a constant inner `LIMIT` under `LIMIT $k` ([`plan::plan_limit`]) | `vector.rs`, settings in `plan.rs` |
 //! | **quantized ANN** (index on `halfvec(N)` or `binary_quantize(embedding)::bit(N)`) | the index's expression picks `k * rerank_factor` candidates (inner `LIMIT`), each with its exact distance on the stored column; the statement around it re-ranks them by that distance and keeps `k` | `vector.rs` |
 //! | **exact** | `ORDER BY embedding <op> $q, id` on the untyped column, which no ANN index serves: exact by construction (a payload index still narrows the rows) | `vector.rs` |
-//! | **filtered ANN** and its **exact fallback** | the ANN statement with the filter, planned under [`FORCE_INDEX`](plan::FORCE_INDEX) so it walks the index; when it yields fewer than `k` rows the exact statement answers | `vector.rs`; the fallback run by `nearest.rs` |
+//! | **filtered ANN** and its **exact fallback** | the ANN statement's index walk in order, fenced by `OFFSET 0`, with the filter above it (`WHERE f.keep`), so its plan is the index scan without planner settings; when it yields fewer than `k` rows the exact statement answers | `vector.rs`; the fallback run by `nearest.rs` |
 //! | **keyset page** (`after`) | any of the above with `(distance, id) > ($d, $id)` | `vector.rs` |
 //! | **batch** | one statement for a query array: `unnest($qs) WITH ORDINALITY CROSS JOIN LATERAL (…)`, the settings above the join | `vector.rs` |
 //! | **grouped hits** | an exact scan; `row_number`/`min` over each group, `dense_rank` over the groups | `grouped.rs` |
@@ -78,7 +78,7 @@ pub use advice::{IndexNotUsedReason, SearchAdvice};
 pub use ignored::IgnoredOption;
 pub use response::{AppliedSetting, SearchHit, SearchPath, SearchResponse};
 
-pub(crate) use context::{Scope, Search};
+pub(crate) use context::Search;
 pub(crate) use memory::PlannerMemory;
 pub(crate) use sample::sample;
 

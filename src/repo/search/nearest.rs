@@ -10,9 +10,7 @@ use crate::repo::search::advice::SearchAdvice;
 use crate::repo::search::context::{Search, Target};
 use crate::repo::search::ignored::{exact_because, ignored};
 use crate::repo::search::memory::PlannerMemory;
-use crate::repo::search::plan::{
-    Decision, Mode, load, needs_fallback, settings, with_index_forced,
-};
+use crate::repo::search::plan::{Decision, Mode, load, needs_fallback, settings};
 use crate::repo::search::rare::unserved_field;
 use crate::repo::search::response::{
     AppliedSetting, HitRow, SearchPath, SearchResponse, by_distance, respond,
@@ -33,9 +31,7 @@ pub(super) fn run(search: &mut Search<'_>, queries: &[VectorValue]) -> Result<Ve
     };
     let sql = statement(&target, decision.mode, queries);
     let memory = search.memory;
-    let rows: Vec<HitRow> = with_index_forced(search, decision.mode, request, |conn| {
-        load(conn, memory, sql, request, decision.mode)
-    })?;
+    let rows: Vec<HitRow> = load(search.conn, memory, sql, request, decision.mode)?;
     let mut responses = Vec::with_capacity(queries.len());
     for (rows, query) in by_query(rows, queries.len()).into_iter().zip(queries) {
         responses.push(answer(

@@ -1,9 +1,8 @@
 //! The planner: which path answers ([`decide`], from the index facts and, for a filter a
 //! payload index serves, PostgreSQL's estimate of the matching rows), whether a short ANN
 //! answer needs the exact fallback, whether a statement runs prepared, and the settings a
-//! statement runs under (pgvector's inside it, [`FORCE_INDEX`] around a filtered ANN one).
+//! statement runs under (pgvector's, inside it).
 
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 use serde_json::Value;
@@ -15,7 +14,7 @@ use crate::error::Result;
 use crate::filter::{FieldPath, Filter, PayloadKind, PayloadLayout, is_timestamp};
 use crate::metric::Quantization;
 use crate::repo::search::advice::IndexNotUsedReason;
-use crate::repo::search::context::{Scope, Search, Target};
+use crate::repo::search::context::Target;
 use crate::repo::search::memory::PlannerMemory;
 use crate::repo::search::rare::{RARE_FRACTION, sampled_fraction};
 use crate::sql::SqlBuilder;
@@ -28,15 +27,6 @@ const MAX_EF_SEARCH: u32 = 1000;
 
 /// The inner limit of prepared searches with k up to this: see [`plan_limit`].
 const PLAN_LIMIT: u32 = 100;
-
-/// Planner settings that make a filtered ANN statement walk the ANN index. Without them the
-/// planner weighs the filter by its estimate — for metadata expressions without statistics a
-/// fixed guess of 0.5 % — and often prefers scanning and sorting, which defeats the ANN path
-/// at scale. They must be in force before the statement is planned, so they cannot ride inside
-/// it like pgvector's settings: constant SQL, sent with the `BEGIN` (autocommit) or in a
-/// savepoint that is rolled back afterwards (inside a unit of work, so the caller's own
-/// queries never see them).
-pub(super) const FORCE_INDEX: &str = "SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off; SET LOCAL enable_sort = off";
 
 /// Which statement to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,8 +140,8 @@ pub(super) fn plan_limit(k: u32) -> u32 {
 
 /// Runs a search statement: as a prepared statement (parsed once per connection, its plan
 /// reusable, one round trip instead of two) when its shape is one a collection's unfiltered
-/// searches use, or a filtered ANN statement (always planned under [`FORCE_INDEX`], so its
-/// plan is the index scan whatever the values) — and its text is one of the bounded set of
+/// searches use, or a filtered ANN statement (its index walk fenced from the filter, so its
+/// plan is the index scan whatever the values: see `vector::push_fenced_conditions`) — and its text is one of the bounded set of
 /// texts the store prepares ([`PlannerMemory::admit_prepared`]). Otherwise (the exact path
 /// under a filter, whose best plan depends on the values; a shape beyond the bound) it is a
 /// one-off statement, so diesel's per-connection statement cache, which never evicts, stays
@@ -170,50 +160,6 @@ where
         sql.into_prepared().load(conn)
     } else {
         sql.into_query().load(conn)
-    }
-}
-
-/// Runs `work` with [`FORCE_INDEX`] in force when `mode` is the ANN path under a filter or
-/// keyset condition of `request`; otherwise runs it as it is.
-pub(super) fn with_index_forced<T>(
-    search: &mut Search<'_>,
-    mode: Mode,
-    request: &SearchSpec,
-    work: impl FnOnce(&mut PgConnection) -> diesel::QueryResult<T>,
-) -> Result<T> {
-    let conn = &mut *search.conn;
-    if !matches!(mode, Mode::Ann(..)) || !needs_fallback(request) {
-        return Ok(work(conn)?);
-    }
-    match search.scope {
-        Scope::Autocommit => {
-            use diesel::connection::{AnsiTransactionManager, TransactionManager};
-            AnsiTransactionManager::begin_transaction_sql(
-                conn,
-                &format!("BEGIN READ ONLY; {FORCE_INDEX}"),
-            )?;
-            match work(conn) {
-                Ok(value) => {
-                    AnsiTransactionManager::commit_transaction(conn)?;
-                    Ok(value)
-                }
-                Err(error) => {
-                    // The search failed; a failed rollback leaves the manager marked broken,
-                    // and r2d2 then discards the connection.
-                    let _ = AnsiTransactionManager::rollback_transaction(conn);
-                    Err(error.into())
-                }
-            }
-        }
-        Scope::Transaction => {
-            conn.batch_execute(&format!("SAVEPOINT embedstore_search; {FORCE_INDEX}"))?;
-            let outcome = work(conn);
-            // Undoes the settings (and, after a failed search, the aborted state).
-            conn.batch_execute(
-                "ROLLBACK TO SAVEPOINT embedstore_search; RELEASE SAVEPOINT embedstore_search",
-            )?;
-            Ok(outcome?)
-        }
     }
 }
 

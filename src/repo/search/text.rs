@@ -13,7 +13,7 @@ use crate::dto::{DEFAULT_RRF_K, DEFAULT_TEXT_WEIGHT, DEFAULT_VECTOR_WEIGHT, Sear
 use crate::error::Result;
 use crate::repo::search::context::{Search, Target};
 use crate::repo::search::ignored::{exact_because, ignored};
-use crate::repo::search::plan::{Decision, Mode, needs_fallback, settings, with_index_forced};
+use crate::repo::search::plan::{Decision, Mode, needs_fallback, settings};
 use crate::repo::search::response::{
     AppliedSetting, HitRow, SearchHit, SearchPath, SearchResponse, kept, response, to_hit,
 };
@@ -130,8 +130,7 @@ fn one(search: &mut Search<'_>, query: &VectorValue) -> Result<SearchResponse> {
     let decision = vector_mode(search, &target.asking(&side), query)?;
     let (mode, matched) = (decision.mode, decision.matched);
     let sql = statement(&target, query, mode);
-    let mut rows: Vec<TextRow> =
-        with_index_forced(search, mode, &side, |conn| sql.into_query().load(conn))?;
+    let mut rows: Vec<TextRow> = sql.into_query().load(search.conn)?;
     let mut exact = !matches!(mode, Mode::Ann(..));
     if !exact && rows.len() < request.k as usize && needs_fallback(&side) {
         let sql = statement(&target, query, Mode::Exact);

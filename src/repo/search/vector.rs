@@ -4,7 +4,7 @@
 
 use crate::models::Collection;
 use crate::repo::search::context::Target;
-use crate::repo::search::plan::{Mode, plan_limit, prepared, push_settings};
+use crate::repo::search::plan::{Mode, needs_fallback, plan_limit, prepared, push_settings};
 use crate::sql::{Bind, SqlBuilder};
 use crate::vector::{VectorKind, VectorValue};
 
@@ -30,6 +30,7 @@ pub(super) fn statement_into(
         single: queries.len() == 1,
         prepared: prepared(target.request, mode),
         quantized: matches!(mode, Mode::Ann(_, Some(_))),
+        fenced: matches!(mode, Mode::Ann(..)) && needs_fallback(target.request),
     };
     let query = if shape.single {
         sql.param(queries.first().cloned().unwrap_or_default())
@@ -37,13 +38,19 @@ pub(super) fn statement_into(
         "q.v".to_owned()
     };
     let distance = distance_sql(target.collection, mode, &query);
+    let order = order_sql(target.collection, mode, &query);
     push_select(sql, target, shape, queries, &distance);
     push_from(sql, target, shape, mode);
-    push_conditions(sql, target, &distance);
-    sql.push(" ORDER BY ")
-        .push(&order_sql(target.collection, mode, &query));
-    if mode == Mode::Exact {
-        sql.push(", id");
+    if shape.fenced {
+        // The index walk in order, fenced by OFFSET 0; the filter and keyset above it.
+        sql.push(" ORDER BY ").push(&order).push(" OFFSET 0) f");
+        push_fenced_conditions(sql, target);
+    } else {
+        push_conditions(sql, target, &distance);
+        sql.push(" ORDER BY ").push(&order);
+        if mode == Mode::Exact {
+            sql.push(", id");
+        }
     }
     push_order_and_limits(sql, target, shape);
     if !shape.single {
@@ -126,6 +133,9 @@ struct StatementShape {
     prepared: bool,
     /// Under a quantized index: the candidates are re-ranked around the index scan.
     quantized: bool,
+    /// The ANN path under a filter or keyset condition: the index walk is fenced (see
+    /// [`push_fenced_conditions`]).
+    fenced: bool,
 }
 
 impl StatementShape {
@@ -151,7 +161,10 @@ fn push_select(
     } else {
         ""
     };
-    let columns = format!("{}, {distance} AS distance", hit_columns(target, None));
+    let mut columns = format!("{}, {distance} AS distance", hit_columns(target, None));
+    if shape.fenced {
+        columns = format!("{FENCED_COLUMNS} FROM (SELECT {columns}");
+    }
     if shape.constant_limit() {
         // The k nearest are cut by the outer `LIMIT $k`; the inner limit is a constant from
         // a closed set, so the plan's cost does not depend on k and PostgreSQL keeps one
@@ -167,6 +180,11 @@ fn push_select(
             .push(") WITH ORDINALITY AS q(v, ord) CROSS JOIN LATERAL (SELECT ");
     }
     sql.push(reranked).push(&columns);
+    if let (true, Some(filter)) = (shape.fenced, &target.request.filter) {
+        sql.push(", (");
+        filter.render(sql, &target.layout);
+        sql.push(") AS keep");
+    }
 }
 
 /// `FROM embeddings WHERE collection_id = …`, and for one query on the ANN path pgvector's
@@ -184,6 +202,37 @@ fn push_from(sql: &mut SqlBuilder, target: &Target<'_>, shape: StatementShape, m
     if let (true, Mode::Ann(method, quantization)) = (shape.single, mode) {
         sql.push(" AND ");
         push_settings(sql, method, quantization, target.request);
+    }
+}
+
+/// The hit columns of the fenced index walk `f`, without its `keep` column.
+const FENCED_COLUMNS: &str = "f.id, f.external_id, f.metadata, f.content, f.embedding, f.distance";
+
+/// The filter and keyset condition of the ANN path, above the index walk they narrow:
+/// `… , (filter) AS keep FROM embeddings … ORDER BY <indexed> OFFSET 0) f WHERE f.keep AND
+/// (f.distance, f.id) > ($d, $id)`.
+///
+/// `OFFSET 0` keeps PostgreSQL from pulling the conditions into the scan, so the walk's only
+/// competitor is sorting the whole collection, and the `LIMIT` above passes its row count down
+/// to the walk's costing: the plan is the index scan, whatever the filter's values and
+/// whatever payload index could serve it, without planner settings. That is what makes the
+/// filtered ANN statement one round trip (no `SET LOCAL`, so no transaction around it) and
+/// preparable (its generic plan is the one every value gets). pgvector's iterative scan keeps
+/// the walk going while the conditions above it reject rows, as it does when they are the
+/// scan's own filter.
+fn push_fenced_conditions(sql: &mut SqlBuilder, target: &Target<'_>) {
+    let mut glue = " WHERE ";
+    if target.request.filter.is_some() {
+        sql.push(glue).push("f.keep");
+        glue = " AND ";
+    }
+    if let Some(after) = &target.request.after {
+        sql.push(glue)
+            .push("(f.distance, f.id) > (")
+            .bind(after.distance)
+            .push("::float8, ")
+            .bind(after.id)
+            .push("::bigint)");
     }
 }
 
@@ -378,7 +427,8 @@ mod tests {
             binary,
             1,
         );
-        assert!(sql.sql().contains("ORDER BY binary_quantize(embedding)::bit(3) <~> binary_quantize($1)::bit(3) LIMIT 100) cand LIMIT $8"), "{}", sql.sql());
+        assert!(sql.sql().contains(", (embedstore_jsonb_text((metadata #> $2::text[])) = $3::text) AS keep FROM embeddings WHERE collection_id = 7 AND (SELECT concat("), "{}", sql.sql());
+        assert!(sql.sql().contains("ORDER BY binary_quantize(embedding)::bit(3) <~> binary_quantize($1)::bit(3) OFFSET 0) f WHERE f.keep LIMIT 100) cand LIMIT $8"), "{}", sql.sql());
     }
 
     #[test]
@@ -399,8 +449,22 @@ mod tests {
         let ask = request(10).with_filter(filter_on("tag"));
         let sql = build(&ann(IndexMethod::Hnsw, None), &ask, HNSW, 1);
         let text = sql.sql();
-        assert!(text.contains("IS NOT NULL AND (embedstore_jsonb_text((metadata #> $6::text[])) = $7::text) ORDER BY embedding::vector(3) <=> $1 LIMIT 100) hit LIMIT $8"), "{text}");
-        assert_eq!(texts(&sql)[3], "relaxed_order");
+        // The index walk is fenced (OFFSET 0); the filter is its `keep` column, applied above.
+        assert_eq!(
+            text,
+            "SELECT 1::bigint AS query, hit.* FROM (SELECT f.id, f.external_id, f.metadata, \
+             f.content, f.embedding, f.distance FROM (SELECT id, external_id, metadata AS metadata, \
+             NULL::text AS content, NULL::bytea AS embedding, embedding::vector(3) <=> $1 AS distance, \
+             (embedstore_jsonb_text((metadata #> $2::text[])) = $3::text) AS keep FROM embeddings \
+             WHERE collection_id = 7 AND (SELECT concat(set_config($4::text, $5::text, true), \
+             set_config($6::text, $7::text, true))) IS NOT NULL ORDER BY embedding::vector(3) <=> $1 \
+             OFFSET 0) f WHERE f.keep LIMIT 100) hit LIMIT $8"
+        );
+        assert!(
+            texts(&sql).contains(&"relaxed_order".to_owned()),
+            "{:?}",
+            texts(&sql)
+        );
 
         // The fallback runs unprepared: the collection id is bound, no settings, id tie-break.
         let sql = build(&ann(IndexMethod::Hnsw, None), &ask, Mode::Exact, 1);
@@ -425,6 +489,26 @@ mod tests {
         );
         assert_eq!(sql.binds()[1], Bind::Float8(0.5));
         assert_eq!(integers(&sql), [3, 10]);
+
+        // On the ANN path, above the fenced walk, with a filter too.
+        let ask = ask.with_filter(filter_on("tag"));
+        let sql = build(&ann(IndexMethod::Hnsw, None), &ask, HNSW, 1);
+        assert!(
+            sql.sql().contains(
+                "OFFSET 0) f WHERE f.keep AND (f.distance, f.id) > ($8::float8, $9::bigint) LIMIT 100) hit LIMIT $10"
+            ),
+            "{}",
+            sql.sql()
+        );
+        let ask = request(10).with_after(0.5, 3);
+        let sql = build(&ann(IndexMethod::Hnsw, None), &ask, HNSW, 1);
+        assert!(
+            sql.sql()
+                .contains("OFFSET 0) f WHERE (f.distance, f.id) > ($6::float8, $7::bigint) LIMIT"),
+            "{}",
+            sql.sql()
+        );
+        assert!(!sql.sql().contains("keep"), "{}", sql.sql());
     }
 
     #[test]

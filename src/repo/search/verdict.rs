@@ -28,7 +28,7 @@ use crate::repo::catalog::CollectionIndexes;
 use crate::repo::collections::ann_name;
 use crate::repo::search::advice::IndexNotUsedReason;
 use crate::repo::search::context::{Search, Target};
-use crate::repo::search::plan::{Decision, Mode, PlanLine, decide, with_index_forced};
+use crate::repo::search::plan::{Decision, Mode, PlanLine, decide};
 use crate::repo::search::vector;
 use crate::repo::stats;
 use crate::vector::VectorValue;
@@ -124,9 +124,7 @@ fn index_verdict(
         return Ok(verdict);
     }
     sql.prepend("EXPLAIN (FORMAT JSON) ");
-    let plan: PlanLine = with_index_forced(search, mode, target.request, |conn| {
-        sql.into_query().get_result(conn)
-    })?;
+    let plan: PlanLine = sql.into_query().get_result(search.conn)?;
     let verdict = if uses_index(&plan.line, &ann_name(target.collection)) {
         None
     } else {

@@ -82,11 +82,37 @@ fn stop(dir: &Path) {
     assert!(status.success());
 }
 
+/// Whether this machine can run the wheel: Linux x86_64 with python3 and pip.
+fn embedded_possible() -> bool {
+    cfg!(all(target_os = "linux", target_arch = "x86_64"))
+        && Command::new("python3")
+            .args(["-m", "pip", "--version"])
+            .output()
+            .is_ok_and(|output| output.status.success())
+}
+
 /// Even with TEST_DATABASE_URL set (as it is for this suite), `embedded` takes the private
 /// PostgreSQL 18: installed on first use into the target directory, started, reused when
-/// running, restarted when stopped.
+/// running, restarted when stopped. On a machine without python3/pip (a minimal Debian that
+/// took the Debian route) every test fails instead, saying what to install.
 #[test]
 fn the_embedded_option_starts_a_private_postgresql_18_and_reuses_it() {
+    if !embedded_possible() {
+        let output = child("embedded");
+        assert!(!output.status.success());
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(text.contains("EMBEDSTORE_TEST_PG"), "{text}");
+        assert!(
+            text.contains("pip") || text.contains("Linux x86_64"),
+            "says what is missing: {text}"
+        );
+        assert!(text.contains("EMBEDSTORE_PG=debian"), "{text}");
+        return;
+    }
     let dir = default_directory();
     let first = reported(&child("embedded"));
     assert!(first.starts_with("major=18 pgvector=0.8."), "{first}");

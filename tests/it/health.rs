@@ -5,9 +5,8 @@ use diesel::RunQueryDsl;
 use embedstore::{
     Collection, Error, HealthOptions, IndexHealth, IndexSpec, Metric, NewEmbedding, Store,
 };
-use embedstore_test_support::TestDatabase;
 
-use crate::support::{Rng, failures, with_items};
+use crate::support::{Rng, failures, with_items, without_autovacuum};
 
 /// Asks the writing session to publish its statistics as its transaction ends, so that the
 /// next health read sees them at once (otherwise within about a second).
@@ -16,16 +15,6 @@ fn flush_statistics(uow: &mut embedstore::UnitOfWork<'_>) -> embedstore::Result<
         .execute(uow.connection())
         .map(drop)
         .map_err(Error::from)
-}
-
-/// Autovacuum must not reset the dead tuples the test counts.
-fn without_autovacuum(db: &TestDatabase, collection: &Collection) {
-    diesel::sql_query(format!(
-        "ALTER TABLE {} SET (autovacuum_enabled = false)",
-        collection.partition_name()
-    ))
-    .execute(&mut db.raw_connection())
-    .unwrap();
 }
 
 fn health(store: &Store, collection: &Collection, options: &HealthOptions) -> IndexHealth {

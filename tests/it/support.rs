@@ -36,3 +36,16 @@ pub fn set_value(vector: &mut embedstore::VectorValue, at: usize, value: f32) {
     values[at] = value;
     *vector = values.into();
 }
+
+/// Autovacuum never visits `collection`'s partition, whatever the server's `autovacuum`: what
+/// a test counts (dead tuples, statistics embedstore made itself) stays its own.
+pub fn without_autovacuum(db: &TestDatabase, collection: &embedstore::Collection) {
+    use diesel::RunQueryDsl;
+    // The partition name comes from our own catalog's integer.
+    diesel::sql_query(format!(
+        "ALTER TABLE {} SET (autovacuum_enabled = false)",
+        collection.partition_name()
+    ))
+    .execute(&mut db.raw_connection())
+    .unwrap();
+}

@@ -20,7 +20,9 @@ use crate::dto::CheckedBatch;
 use crate::error::Result;
 use crate::models::{Collection, NewEmbeddingRow};
 use crate::repo::copy::{CopyInto, copy_rows, stage};
-use crate::repo::rows::{WriteSummary, row_security_active, with_external_ids, write_error};
+use crate::repo::rows::{
+    WriteSummary, row_security_active, taken_external_id, with_external_ids, write_error,
+};
 use crate::schema::embeddings;
 use crate::vector::VectorValue;
 
@@ -202,6 +204,7 @@ fn staged_write(
     .bind::<Integer, _>(collection.id.0)
     .execute(conn)
     .map_err(|error| write_error(error, collection))?;
+    refuse_hidden_conflicts(conn, collection)?;
     let updated = diesel::sql_query(
         "UPDATE embeddings e \
             SET embedding = s.embedding, sparse = s.sparse, bits = s.bits, content = s.content, \
@@ -220,6 +223,35 @@ fn staged_write(
     // Dropped now so that a second upsert in the same transaction can stage again.
     diesel::sql_query("DROP TABLE embedstore_staging").execute(conn)?;
     Ok((inserted as u64, updated as u64))
+}
+
+/// Under row-level security, refuses the write when a staged id is taken by a row this role
+/// cannot see (another tenant's). PostgreSQL 15.20 and its peers refuse step 1 of
+/// [`staged_write`] themselves (the `ON CONFLICT DO UPDATE` meets the row's policy); older
+/// minors (15.18 seen) let it pass and the row would be counted as unchanged. The refusal is
+/// the conflict a direct insert of such an id gets, without naming the id.
+fn refuse_hidden_conflicts(conn: &mut PgConnection, collection: &Collection) -> Result<()> {
+    #[derive(QueryableByName)]
+    struct Hidden {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        hidden: i64,
+    }
+    if !row_security_active(conn)? {
+        return Ok(());
+    }
+    let found: Hidden = diesel::sql_query(
+        "SELECT count(*) AS hidden FROM embedstore_staging s WHERE NOT EXISTS \
+         (SELECT 1 FROM embeddings e WHERE e.collection_id = $1 AND e.external_id = s.external_id)",
+    )
+    .bind::<Integer, _>(collection.id.0)
+    .get_result(conn)?;
+    if found.hidden == 0 {
+        return Ok(());
+    }
+    Err(crate::error::Error::Conflict {
+        message: taken_external_id(&collection.name, None),
+        constraint: None,
+    })
 }
 
 /// What became of the rows no one held when compared.

@@ -79,7 +79,7 @@ fn a_tiny_run_reports_every_cell_and_target() {
     assert_eq!(json["insert_round_ms"].as_array().unwrap().len(), 2);
 
     let targets = json["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 18);
+    assert_eq!(targets.len(), 19);
     for target in targets {
         assert!(
             ["PASS", "MISS"].contains(&target["verdict"].as_str().unwrap()),

@@ -27,8 +27,9 @@ const DEFAULT_NAME: &str = "rows in memory";
 ///
 /// [`RowSource::total_rows`] (what progress reports as the total) is the iterator's length when
 /// it says exactly (a `Vec`, a slice's `iter().cloned()`, any `ExactSizeIterator`), else 0.
-/// The source holds no more rows than the iterator does: a lazy iterator is consumed one batch
-/// at a time.
+/// Rows are moved out of the iterator one batch at a time and freed once their batch is
+/// written: a `Vec`'s vectors and texts do not outlive their batch, and a lazy iterator makes
+/// each row only when its batch is read.
 ///
 /// ```no_run
 /// use embedstore::{Ingest, IngestOptions, MemorySource, NewEmbedding, Store};

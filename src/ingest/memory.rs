@@ -29,7 +29,10 @@ const DEFAULT_NAME: &str = "rows in memory";
 /// it says exactly (a `Vec`, a slice's `iter().cloned()`, any `ExactSizeIterator`), else 0.
 /// Rows are moved out of the iterator one batch at a time and freed once their batch is
 /// written: a `Vec`'s vectors and texts do not outlive their batch, and a lazy iterator makes
-/// each row only when its batch is read.
+/// each row only when its batch is read. [`Ingest::run`](crate::Ingest::run) reads the rows on
+/// a thread of its own, so the iterator must be `Send`. An iterator that panics makes the run
+/// panic too, once the batches it completed before (handed to the writers) are written and
+/// committed; the batch it was in the middle of writes nothing.
 ///
 /// ```no_run
 /// use embedstore::{Ingest, IngestOptions, MemorySource, NewEmbedding, Store};

@@ -272,3 +272,22 @@ fn insert_mode_from_memory_blames_the_later_row_of_an_id_repeated_across_batches
     let bits: Vec<u32> = first_17.iter().map(|value| value.to_bits()).collect();
     assert_eq!(stored(&db, &collection)["doc-17"].0, bits);
 }
+
+#[test]
+fn an_iterator_that_panics_stops_the_run_after_the_batches_it_handed_over_are_written() {
+    let (db, collection) = with_collection("docs", 4, Metric::L2);
+    let mut rng = Rng::new(74);
+    let vectors: Vec<Vec<f32>> = (0..100).map(|_| rng.vector(4)).collect();
+    let rows = vectors.into_iter().enumerate().map(|(n, vector)| {
+        if n == 55 {
+            panic!("the caller's iterator failed at row 55");
+        }
+        NewEmbedding::new(format!("doc-{n}"), vector)
+    });
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        Ingest::new(db.store(), "docs", options(WriteMode::Insert, 10, 2)).run_rows(rows, &mut ())
+    }));
+    assert!(outcome.is_err(), "the panic reaches the caller");
+    // Batches 0–4 were handed to the writers and committed; batch 5 was never complete.
+    assert_eq!(count(&db, &collection), 50);
+}

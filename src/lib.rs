@@ -62,8 +62,8 @@ pub use index::{
 pub use ingest::ParquetSource;
 pub use ingest::{
     DEFAULT_BATCH_SIZE, DEFAULT_WRITERS, Ids, Ingest, IngestError, IngestObserver, IngestOptions,
-    IngestProgress, IngestSummary, JsonlSource, NpySource, RejectedRow, RowProblem, RowSource,
-    SourceRow, WriteMode,
+    IngestProgress, IngestSummary, JsonlSource, MemorySource, NpySource, RejectedRow, RowProblem,
+    RowSource, SourceRow, WriteMode,
 };
 pub use metric::{Metric, Quantization, UnknownMetric};
 pub use models::{Alias, Collection, CollectionId, Embedding};

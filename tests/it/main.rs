@@ -25,6 +25,7 @@ mod hostile;
 mod index;
 mod ingest;
 mod ingest_atomic;
+mod ingest_memory;
 mod ingest_writers;
 mod kinds;
 mod migrations;

@@ -31,6 +31,9 @@ pub const FILTER1_P50_TARGET: f64 = 0.5;
 pub const INSERT_TARGET: f64 = 0.9;
 /// Issue 12: upsert rows/s ÷ one binary COPY.
 pub const UPSERT_TARGET: f64 = 0.8;
+/// Issue 20: the bulk write from memory (`Ingest::run_rows`, default options; and in insert
+/// mode) ÷ one binary COPY.
+pub const MEMORY_INGEST_TARGET: f64 = 0.9;
 
 /// One client's figures in one cell at one thread count, every round pooled.
 #[derive(Debug, Clone, Serialize)]
@@ -145,10 +148,12 @@ pub struct Quality {
 
 /// The paths of the insert comparison, in the order of [`InsertFigures::rows_per_s`] (the
 /// baseline, one binary COPY, last).
-pub const INSERT_PATHS: [&str; 4] = [
+pub const INSERT_PATHS: [&str; 6] = [
     "library insert",
     "library upsert, new rows",
     "library upsert, every row changed",
+    "library ingest from memory (default: upsert, 2 writers)",
+    "library ingest from memory (insert mode, 2 writers)",
     "raw binary COPY",
 ];
 
@@ -157,23 +162,24 @@ pub const INSERT_PATHS: [&str; 4] = [
 pub struct InsertFigures {
     /// Rows per path and round.
     pub rows: usize,
-    /// Rows per library unit of work.
+    /// Rows per library unit of work (the ingests from memory keep their default batches).
     pub batch: usize,
     /// Rounds (best of each path kept).
     pub rounds: usize,
     /// Whether `CHECKPOINT` before each timed write was allowed.
     pub checkpointed: bool,
     /// Each of [`INSERT_PATHS`], best round, rows/s.
-    pub rows_per_s: [f64; 4],
+    pub rows_per_s: [f64; INSERT_PATHS.len()],
     /// Every round's times of each of [`INSERT_PATHS`], ms.
-    pub round_ms: Vec<[f64; 4]>,
+    pub round_ms: Vec<[f64; INSERT_PATHS.len()]>,
 }
 
 impl InsertFigures {
     /// The rows/s of library path `path` ÷ COPY's (`None` for COPY itself).
     pub fn ratio(&self, path: usize) -> Option<f64> {
-        let copy = self.rows_per_s[3];
-        (path < 3)
+        let copy_path = INSERT_PATHS.len() - 1;
+        let copy = self.rows_per_s[copy_path];
+        (path < copy_path)
             .then(|| ratio(self.rows_per_s[path], copy))
             .flatten()
     }
@@ -315,6 +321,8 @@ pub fn evaluate(
         ("insert_vs_copy", INSERT_TARGET),
         ("upsert_new_vs_copy", UPSERT_TARGET),
         ("upsert_update_vs_copy", UPSERT_TARGET),
+        ("memory_ingest_vs_copy", MEMORY_INGEST_TARGET),
+        ("memory_ingest_insert_vs_copy", MEMORY_INGEST_TARGET),
     ]
     .into_iter()
     .enumerate()
@@ -423,7 +431,7 @@ mod tests {
             batch: 10,
             rounds: 1,
             checkpointed: true,
-            rows_per_s: [insert, upsert, upsert, 1.0],
+            rows_per_s: [insert, upsert, upsert, insert, insert, 1.0],
             round_ms: vec![],
         }
     }
@@ -515,7 +523,9 @@ mod tests {
         assert_eq!(verdict("filter1_library_recall"), Some(false));
         assert_eq!(verdict("insert_vs_copy"), Some(true));
         assert_eq!(verdict("upsert_new_vs_copy"), Some(false));
-        assert_eq!(targets.len(), 17);
+        assert_eq!(verdict("memory_ingest_vs_copy"), Some(true));
+        assert_eq!(verdict("memory_ingest_insert_vs_copy"), Some(true));
+        assert_eq!(targets.len(), 19);
         let report = report(
             String::new(),
             &passes,

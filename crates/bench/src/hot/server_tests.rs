@@ -72,14 +72,14 @@ fn a_tiny_run_reports_every_cell_and_target() {
     assert!(exact["raw_recall"].as_f64().unwrap() >= 0.99, "{exact}");
 
     let inserts = json["inserts"].as_array().unwrap();
-    assert_eq!(inserts.len(), 4);
+    assert_eq!(inserts.len(), 6);
     for path in inserts {
         assert!(path["rows_per_s"].as_f64().unwrap() > 0.0, "{path}");
     }
     assert_eq!(json["insert_round_ms"].as_array().unwrap().len(), 2);
 
     let targets = json["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 17);
+    assert_eq!(targets.len(), 19);
     for target in targets {
         assert!(
             ["PASS", "MISS"].contains(&target["verdict"].as_str().unwrap()),

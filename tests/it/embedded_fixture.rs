@@ -62,6 +62,18 @@ fn reported(output: &Output) -> String {
         .to_owned()
 }
 
+/// What a child that failed printed (stdout and stderr), checked to name the variable.
+fn refusal(output: &Output) -> String {
+    assert!(!output.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("EMBEDSTORE_TEST_PG"), "{text}");
+    text
+}
+
 /// Where the fixture puts the server by default: `embedstore-pg18` in the target directory.
 fn default_directory() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
@@ -98,14 +110,7 @@ fn embedded_possible() -> bool {
 #[test]
 fn the_embedded_option_starts_a_private_postgresql_18_and_reuses_it() {
     if !embedded_possible() {
-        let output = child("embedded");
-        assert!(!output.status.success());
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        assert!(text.contains("EMBEDSTORE_TEST_PG"), "{text}");
+        let text = refusal(&child("embedded"));
         assert!(
             text.contains("pip") || text.contains("Linux x86_64"),
             "says what is missing: {text}"
@@ -132,13 +137,6 @@ fn the_embedded_option_starts_a_private_postgresql_18_and_reuses_it() {
 /// A value the fixture does not know fails every test with a message naming the variable.
 #[test]
 fn the_embedded_option_refuses_an_unknown_choice_by_name() {
-    let output = child("docker");
-    assert!(!output.status.success());
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(text.contains("EMBEDSTORE_TEST_PG"), "{text}");
+    let text = refusal(&child("docker"));
     assert!(text.contains("\"docker\" is not a server choice"), "{text}");
 }

@@ -22,12 +22,7 @@ fn rows_of(vectors: &[Vec<f32>], records: &[String]) -> Vec<NewEmbedding> {
 }
 
 fn options(mode: WriteMode, batch_size: usize, writers: usize) -> IngestOptions {
-    IngestOptions {
-        mode,
-        batch_size,
-        writers,
-        ..IngestOptions::default()
-    }
+    crate::support::ingest_options(mode, batch_size, writers)
 }
 
 #[derive(Default)]

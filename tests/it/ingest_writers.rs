@@ -37,12 +37,7 @@ fn repeated_ids(
 }
 
 fn options(mode: WriteMode, batch_size: usize, writers: usize) -> IngestOptions {
-    IngestOptions {
-        mode,
-        batch_size,
-        writers,
-        ..IngestOptions::default()
-    }
+    crate::support::ingest_options(mode, batch_size, writers)
 }
 
 /// Writes `vectors` + `records` as files in a scratch directory and ingests them.

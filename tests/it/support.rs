@@ -49,3 +49,17 @@ pub fn without_autovacuum(db: &TestDatabase, collection: &embedstore::Collection
     .execute(&mut db.raw_connection())
     .unwrap();
 }
+
+/// Ingest options with these three set and the rest at their defaults.
+pub fn ingest_options(
+    mode: embedstore::WriteMode,
+    batch_size: usize,
+    writers: usize,
+) -> embedstore::IngestOptions {
+    embedstore::IngestOptions {
+        mode,
+        batch_size,
+        writers,
+        ..embedstore::IngestOptions::default()
+    }
+}

@@ -5,6 +5,7 @@ pub mod args;
 mod inserts;
 mod raw;
 mod report;
+mod sizes;
 mod sweep;
 
 #[cfg(test)]
@@ -94,12 +95,13 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
     library::analyze(&url, &collection, true)?;
     eprintln!("building HNSW m=16, ef_construction=64, and payload indexes on lang and shard …");
     let indexes = Library::new(db.store(), &collection);
-    let index = indexes
-        .build_index(&library::hnsw(16, 64, BUILD_MEMORY_MB), false)?
-        .elapsed;
+    let spec = library::hnsw(16, 64, BUILD_MEMORY_MB);
+    let index = indexes.build_index(&spec, false)?.elapsed;
     // The library's planner needs them to choose an exact scan for the 1 % filter.
     indexes.create_payload_indexes()?;
     library::analyze(&url, &collection, false)?;
+    // The capacity planner against the sizes just built (issue 23).
+    let sizes = sizes::compare(&url, &collection, &data, &spec)?;
     let context = Context {
         args,
         data: &data,
@@ -170,6 +172,7 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
         .figure("load_s", round3(load.as_secs_f64()))
         .figure("index_s", round3(index.as_secs_f64()))
         .figure("elapsed_s", round3(started.elapsed().as_secs_f64()));
+    report.table(sizes);
     for (label, plan) in plans {
         report.plan(label, plan);
     }

@@ -78,6 +78,25 @@ fn a_tiny_run_reports_every_cell_and_target() {
     }
     assert_eq!(json["insert_round_ms"].as_array().unwrap().len(), 2);
 
+    // The capacity planner beside the sizes PostgreSQL stores: close even on a tiny
+    // collection, where a few pages of the key indexes are a third of them.
+    let sizes = json["sizes"].as_array().unwrap();
+    let parts: Vec<&str> = sizes
+        .iter()
+        .map(|part| part["part"].as_str().unwrap())
+        .collect();
+    assert_eq!(parts, ["table", "toast", "key_indexes", "ann_index"]);
+    for part in sizes {
+        assert!(part["measured"].as_u64().unwrap() > 0, "{part}");
+        let bounds = match part["part"].as_str().unwrap() {
+            "toast" => continue,
+            "key_indexes" => 0.75..=1.35,
+            _ => 0.85..=1.15,
+        };
+        let ratio = part["planned_over_measured"].as_f64().unwrap();
+        assert!(bounds.contains(&ratio), "{part}");
+    }
+
     let targets = json["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 19);
     for target in targets {

@@ -145,10 +145,16 @@ pub(crate) fn apply(
         mut fresh,
         changed,
     } = plan;
+    if fresh.is_empty() && changed.is_empty() {
+        return Ok(summary);
+    }
+    // Asked once: it decides both whether the direct COPY may run and whether the staged
+    // write must look for ids another tenant holds.
+    let secured = row_security_active(conn)?;
     // Each write locks its rows in one sorted pass (see staged_write): the direct COPY only
     // when it is the whole write, otherwise everything takes the staged path together.
     let rows = if changed.is_empty() {
-        match copy_fresh(conn, collection, fresh)? {
+        match copy_fresh(conn, collection, fresh, secured)? {
             Fresh::Inserted(count) => {
                 summary.inserted = count;
                 Vec::new()
@@ -162,7 +168,7 @@ pub(crate) fn apply(
     if rows.is_empty() {
         return Ok(summary);
     }
-    let (inserted, updated) = staged_write(conn, collection, &rows)?;
+    let (inserted, updated) = staged_write(conn, collection, &rows, secured)?;
     summary.inserted += inserted;
     summary.updated += updated;
     summary.unchanged += (rows.len() as u64).saturating_sub(inserted + updated);
@@ -189,6 +195,7 @@ fn staged_write(
     conn: &mut PgConnection,
     collection: &Collection,
     rows: &[NewEmbeddingRow],
+    secured: bool,
 ) -> Result<(u64, u64)> {
     stage(conn, rows)?;
     let inserted = diesel::sql_query(
@@ -204,7 +211,9 @@ fn staged_write(
     .bind::<Integer, _>(collection.id.0)
     .execute(conn)
     .map_err(|error| write_error(error, collection))?;
-    refuse_hidden_conflicts(conn, collection)?;
+    if secured {
+        refuse_hidden_conflicts(conn, collection)?;
+    }
     let updated = diesel::sql_query(
         "UPDATE embeddings e \
             SET embedding = s.embedding, sparse = s.sparse, bits = s.bits, content = s.content, \
@@ -225,7 +234,7 @@ fn staged_write(
     Ok((inserted as u64, updated as u64))
 }
 
-/// Under row-level security, refuses the write when a staged id is taken by a row this role
+/// Under row-level security (the caller checks), refuses the write when a staged id is taken by a row this role
 /// cannot see (another tenant's). PostgreSQL 15.20 and its peers refuse step 1 of
 /// [`staged_write`] themselves (the `ON CONFLICT DO UPDATE` meets the row's policy); older
 /// minors (15.18 seen) let it pass and the row would be counted as unchanged. The refusal is
@@ -235,9 +244,6 @@ fn refuse_hidden_conflicts(conn: &mut PgConnection, collection: &Collection) -> 
     struct Hidden {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         hidden: i64,
-    }
-    if !row_security_active(conn)? {
-        return Ok(());
     }
     let found: Hidden = diesel::sql_query(
         "SELECT count(*) AS hidden FROM embedstore_staging s WHERE NOT EXISTS \
@@ -265,16 +271,17 @@ enum Fresh {
 
 /// The direct binary COPY of rows whose ids nobody held, in external_id order like every
 /// write, inside a savepoint: a concurrent writer's insert of one of them (a unique violation)
-/// undoes just this step.
+/// undoes just this step. Under row-level security (`secured`) PostgreSQL refuses `COPY`.
 fn copy_fresh(
     conn: &mut PgConnection,
     collection: &Collection,
     mut fresh: Vec<NewEmbeddingRow>,
+    secured: bool,
 ) -> Result<Fresh> {
     if fresh.is_empty() {
         return Ok(Fresh::Inserted(0));
     }
-    if row_security_active(conn)? {
+    if secured {
         return Ok(Fresh::Taken(fresh));
     }
     fresh.sort_unstable_by(|a, b| a.external_id.cmp(&b.external_id));

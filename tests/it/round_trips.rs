@@ -29,6 +29,19 @@ fn statements_of(work: impl FnOnce()) -> Vec<String> {
     STATEMENTS.with(|statements| statements.borrow_mut().drain(..).collect())
 }
 
+/// The statements one `uow.search` of `request` sent from this thread.
+fn statements_in_unit_of_work(
+    store: &embedstore::Store,
+    collection: &embedstore::Collection,
+    request: &(impl Into<SearchRequest> + Clone),
+) -> Vec<String> {
+    statements_of(|| {
+        store
+            .read(|uow| uow.search(collection, request.clone()))
+            .unwrap();
+    })
+}
+
 fn short(statements: &[String]) -> Vec<String> {
     statements
         .iter()
@@ -60,11 +73,7 @@ fn a_search_outside_a_unit_of_work_is_one_statement() {
         short(&lean)
     );
 
-    let in_unit_of_work = statements_of(|| {
-        store
-            .read(|uow| uow.search(&collection, request.clone()))
-            .unwrap();
-    });
+    let in_unit_of_work = statements_in_unit_of_work(&store, &collection, &request);
     assert_eq!(
         in_unit_of_work.len(),
         3,
@@ -88,11 +97,8 @@ fn a_search_outside_a_unit_of_work_is_one_statement() {
     });
     assert_eq!(filtered.len(), 1, "{:?}", short(&filtered));
     // Inside a unit of work: BEGIN, the search, COMMIT — no savepoint, no SET LOCAL.
-    let filtered_in_unit_of_work = statements_of(|| {
-        store
-            .read(|uow| uow.search(&collection, filtered_request.clone()))
-            .unwrap();
-    });
+    let filtered_in_unit_of_work =
+        statements_in_unit_of_work(&store, &collection, &filtered_request);
     assert_eq!(
         filtered_in_unit_of_work.len(),
         3,

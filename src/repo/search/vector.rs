@@ -226,13 +226,9 @@ fn push_fenced_conditions(sql: &mut SqlBuilder, target: &Target<'_>) {
         sql.push(glue).push("f.keep");
         glue = " AND ";
     }
-    if let Some(after) = &target.request.after {
-        sql.push(glue)
-            .push("(f.distance, f.id) > (")
-            .bind(after.distance)
-            .push("::float8, ")
-            .bind(after.id)
-            .push("::bigint)");
+    if target.request.after.is_some() {
+        sql.push(glue);
+        push_keyset(sql, target, "f.distance", "f.id");
     }
 }
 
@@ -243,10 +239,21 @@ fn push_conditions(sql: &mut SqlBuilder, target: &Target<'_>, distance: &str) {
         filter.render(sql, &target.layout);
         sql.push(")");
     }
+    if target.request.after.is_some() {
+        sql.push(" AND ");
+        push_keyset(sql, target, distance, "id");
+    }
+}
+
+/// The keyset condition `(<distance>, <id>) > ($d, $id)` of a request with `after` (nothing
+/// without one).
+fn push_keyset(sql: &mut SqlBuilder, target: &Target<'_>, distance: &str, id: &str) {
     if let Some(after) = &target.request.after {
-        sql.push(" AND (")
+        sql.push("(")
             .push(distance)
-            .push(", id) > (")
+            .push(", ")
+            .push(id)
+            .push(") > (")
             .bind(after.distance)
             .push("::float8, ")
             .bind(after.id)

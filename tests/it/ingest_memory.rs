@@ -190,14 +190,7 @@ fn repeated_ids(seed: u64, rows: usize, distinct: u64) -> (Vec<Vec<f32>>, Vec<St
 }
 
 fn counts(summary: &IngestSummary) -> (u64, u64, u64, u64, u64, u64) {
-    (
-        summary.rows,
-        summary.inserted,
-        summary.updated,
-        summary.unchanged,
-        summary.duplicates_dropped,
-        summary.batches,
-    )
+    crate::support::ingest_counts(summary)
 }
 
 #[test]

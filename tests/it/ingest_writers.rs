@@ -116,14 +116,7 @@ fn one_writer_and_four_writers_store_and_count_the_same() {
         )
         .unwrap();
         assert_eq!(stored(&db, &collection), last_wins, "{writers} writers");
-        outcomes.push((
-            summary.rows,
-            summary.inserted,
-            summary.updated,
-            summary.unchanged,
-            summary.duplicates_dropped,
-            summary.batches,
-        ));
+        outcomes.push(crate::support::ingest_counts(&summary));
     }
     assert_eq!(outcomes[0], outcomes[1]);
     // The comparison is not vacuous: every kind of row occurred.

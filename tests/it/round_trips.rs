@@ -119,9 +119,28 @@ struct PreparedSearch {
     ef_search: String,
 }
 
+/// The prepared statements on the store's one connection whose text is `LIKE pattern`, their
+/// plans, and `hnsw.ef_search` as the session has it after the searches.
+fn prepared_searches(store: &embedstore::Store, pattern: &str) -> PreparedSearch {
+    use diesel::RunQueryDsl;
+    store
+        .read(|uow| {
+            diesel::sql_query(
+                "SELECT count(*)::bigint AS statements, \
+                 coalesce(sum(generic_plans), 0)::bigint AS generic_plans, \
+                 coalesce(sum(custom_plans), 0)::bigint AS custom_plans, \
+                 current_setting('hnsw.ef_search') AS ef_search \
+                 FROM pg_prepared_statements WHERE statement LIKE $1",
+            )
+            .bind::<diesel::sql_types::Text, _>(pattern)
+            .get_result(uow.connection())
+            .map_err(embedstore::Error::from)
+        })
+        .unwrap()
+}
+
 #[test]
 fn unfiltered_searches_are_prepared_once_and_keep_one_generic_plan_without_leaking_settings() {
-    use diesel::RunQueryDsl;
     let db = embedstore_test_support::TestDatabase::new();
     let store = single_connection_store(&db);
     let batch = items(&mut Rng::new(5), 400, 8);
@@ -139,19 +158,7 @@ fn unfiltered_searches_are_prepared_once_and_keep_one_generic_plan_without_leaki
         assert_eq!(response.hits.len(), 3 + index % 4);
         assert_eq!(response.hits[0].external_id, format!("item-{index}"));
     }
-    let seen: PreparedSearch = store
-        .read(|uow| {
-            diesel::sql_query(
-                "SELECT count(*)::bigint AS statements, \
-                 coalesce(sum(generic_plans), 0)::bigint AS generic_plans, \
-                 coalesce(sum(custom_plans), 0)::bigint AS custom_plans, \
-                 current_setting('hnsw.ef_search') AS ef_search \
-                 FROM pg_prepared_statements WHERE statement LIKE '%AS query, hit.*%'",
-            )
-            .get_result(uow.connection())
-            .map_err(embedstore::Error::from)
-        })
-        .unwrap();
+    let seen = prepared_searches(&store, "%AS query, hit.*%");
     assert_eq!(
         seen.statements, 1,
         "one prepared statement for every request"
@@ -288,7 +295,6 @@ fn a_threshold_no_row_meets_sends_the_same_statements_and_never_walks_the_index_
 
 #[test]
 fn a_filtered_ann_statement_is_prepared_walks_the_index_and_leaves_no_setting_behind() {
-    use diesel::RunQueryDsl;
     let db = embedstore_test_support::TestDatabase::new();
     let store = single_connection_store(&db);
     // 2,000 rows: on 500 rows of 8 dimensions PostgreSQL rightly prefers sorting them all to
@@ -321,19 +327,7 @@ fn a_filtered_ann_statement_is_prepared_walks_the_index_and_leaves_no_setting_be
             );
         }
     }
-    let seen: PreparedSearch = store
-        .read(|uow| {
-            diesel::sql_query(
-                "SELECT count(*)::bigint AS statements, \
-                 coalesce(sum(generic_plans), 0)::bigint AS generic_plans, \
-                 coalesce(sum(custom_plans), 0)::bigint AS custom_plans, \
-                 current_setting('hnsw.ef_search') AS ef_search \
-                 FROM pg_prepared_statements WHERE statement LIKE '%embedstore_jsonb_numeric%'",
-            )
-            .get_result(uow.connection())
-            .map_err(embedstore::Error::from)
-        })
-        .unwrap();
+    let seen = prepared_searches(&store, "%embedstore_jsonb_numeric%");
     assert_eq!(
         seen.statements, 1,
         "one prepared statement for the filter's shape"

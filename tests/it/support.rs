@@ -63,3 +63,16 @@ pub fn ingest_options(
         ..embedstore::IngestOptions::default()
     }
 }
+
+/// An ingest's counts as one tuple: rows, inserted, updated, unchanged, duplicates dropped,
+/// batches.
+pub fn ingest_counts(summary: &embedstore::IngestSummary) -> (u64, u64, u64, u64, u64, u64) {
+    (
+        summary.rows,
+        summary.inserted,
+        summary.updated,
+        summary.unchanged,
+        summary.duplicates_dropped,
+        summary.batches,
+    )
+}

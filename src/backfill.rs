@@ -197,7 +197,7 @@ impl Store {
             embed_ms = tracing::field::Empty,
         );
         trace::traced(span, |operation| {
-            let (source, target) = self.read(|uow| {
+            let (source, target) = self.read_primary(|uow| {
                 Ok::<_, Error>((uow.collections().get(from)?, uow.collections().get(to)?))
             })?;
             operation.record("from", source.name.as_str());
@@ -270,7 +270,9 @@ impl Backfill<'_> {
         embed: &mut dyn FnMut(&[BackfillItem]) -> EmbedResult,
         progress: &mut dyn FnMut(&BackfillProgress),
     ) -> Result<()> {
-        let total = self.store.read(|uow| uow.embeddings().count(self.source))?;
+        let total = self
+            .store
+            .read_primary(|uow| uow.embeddings().count(self.source))?;
         let mut report = BackfillProgress {
             pass: summary.passes,
             total,
@@ -280,7 +282,7 @@ impl Backfill<'_> {
         let limit = i64::try_from(self.options.batch_size).unwrap_or(i64::MAX);
         let mut after = String::new();
         loop {
-            let (page, todo) = self.store.read(|uow| {
+            let (page, todo) = self.store.read_primary(|uow| {
                 let page = backfill::page_after(uow.connection(), self.source, &after, limit)?;
                 let todo = self.missing_or_changed(uow.connection(), &page)?;
                 Ok::<_, Error>((page, todo))

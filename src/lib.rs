@@ -42,7 +42,7 @@ pub use backfill::{
 };
 pub use cache::CacheStats;
 pub use capacity::{BuildPlan, CapacityInput, CapacityPlan, Load, MODEL_SOURCE, NodePlan};
-pub use config::{Config, DatabaseUrl, MAX_CACHE_BYTES};
+pub use config::{Config, DatabaseUrl, MAX_CACHE_BYTES, MAX_REPLICAS};
 pub use dto::{
     AnnOptions, CollectionRules, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, DEFAULT_RRF_K,
     DEFAULT_TEXT_WEIGHT, DEFAULT_VECTOR_WEIGHT, Duplicates, EmbeddingBatch, Fusion, GroupBy,
@@ -76,7 +76,7 @@ pub use retry::RetryPolicy;
 pub use search::{
     MAX_BATCH, RECALL_NOISE, RecallQueries, RecallQueryKind, RecallReport, RecallRequest,
 };
-pub use store::{MIGRATIONS, ServerVersions, Store};
+pub use store::{MIGRATIONS, NodeStats, ReadFrom, ReplicaStats, ServerVersions, Store, WriteToken};
 pub use uow::{UnitOfWork, WorkOptions};
 pub use vector::{
     BitVector, MAX_BIT_DIMENSION, MAX_DENSE_DIMENSION, MAX_SPARSE_DIMENSION, MAX_SPARSE_NONZEROS,

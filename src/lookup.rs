@@ -61,6 +61,9 @@ impl Store {
             requested = external_ids.len(),
             from_cache = tracing::field::Empty,
             returned = tracing::field::Empty,
+            node = tracing::field::Empty,
+            replica_lag_ms = tracing::field::Empty,
+            fallback = tracing::field::Empty,
         );
         trace::traced(span, |operation| {
             let found = self.read_through(collection, external_ids, operation)?;
@@ -84,7 +87,7 @@ impl Store {
             .filter(|id| !id.contains('\0') && seen.insert(*id))
             .collect();
         let Some(cache) = &self.cache else {
-            return self.read_rows(collection, &ids);
+            return self.read_rows(operation, collection, &ids);
         };
         let mut found: HashMap<&str, Embedding> = HashMap::new();
         let mut missing = Vec::new();
@@ -105,7 +108,7 @@ impl Store {
         operation.record("from_cache", found.len());
         let mut read: HashMap<String, Embedding> = HashMap::new();
         if !missing.is_empty() {
-            let rows = self.read_rows(collection, &missing)?;
+            let rows = self.read_rows(operation, collection, &missing)?;
             let mut state = cache.state();
             for row in rows {
                 if let Some(ticket) = ticket {
@@ -133,6 +136,9 @@ impl Store {
             collection = tracing::field::Empty,
             collection_id = tracing::field::Empty,
             from_cache = false,
+            node = tracing::field::Empty,
+            replica_lag_ms = tracing::field::Empty,
+            fallback = tracing::field::Empty,
         );
         trace::traced(span, |operation| {
             let found = self.handle_through(name, operation)?;
@@ -147,7 +153,7 @@ impl Store {
         let read =
             |conn: &mut PgConnection| Collections::new(conn, &mut Touched::default()).get(name);
         let Some(cache) = &self.cache else {
-            return self.on_live_connection(read);
+            return self.on_read_connection(operation, read);
         };
         let ticket = {
             let mut state = cache.state();
@@ -203,13 +209,25 @@ impl Store {
         Ok(())
     }
 
-    /// The rows with these ids, read with one statement on a live pooled connection.
-    fn read_rows(&self, collection: &Collection, ids: &[&str]) -> Result<Vec<Embedding>> {
+    /// The rows with these ids, read with one statement on a live pooled connection: of the
+    /// primary when the store caches (a replica's older row could fill the cache after the
+    /// notification that would have made it forget the row), else where the handle's reads go.
+    fn read_rows(
+        &self,
+        operation: &Operation,
+        collection: &Collection,
+        ids: &[&str],
+    ) -> Result<Vec<Embedding>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        self.on_live_connection(|conn| {
+        let read = |conn: &mut PgConnection| {
             Embeddings::new(conn, &mut Touched::default()).get(collection, ids)
-        })
+        };
+        if self.cache.is_some() {
+            self.on_live_connection(read)
+        } else {
+            self.on_read_connection(operation, read)
+        }
     }
 }

@@ -156,6 +156,9 @@ pub(crate) fn search_span(
         returned = tracing::field::Empty,
         estimated_matches = tracing::field::Empty,
         chunks = tracing::field::Empty,
+        node = tracing::field::Empty,
+        replica_lag_ms = tracing::field::Empty,
+        fallback = tracing::field::Empty,
     )
 }
 
@@ -208,6 +211,7 @@ pub struct WorkOptions {
     pub(crate) access: Access,
     pub(crate) tenant: Option<String>,
     pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) remote_apply: bool,
 }
 
 impl WorkOptions {
@@ -217,6 +221,7 @@ impl WorkOptions {
             access: Access::ReadWrite,
             tenant: None,
             retry: None,
+            remote_apply: false,
         }
     }
 
@@ -249,6 +254,20 @@ impl WorkOptions {
     /// run more than once: keep it free of side effects outside the unit of work.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
+        self
+    }
+
+    /// Commits with `synchronous_commit = remote_apply` (for this transaction only): the
+    /// commit returns once the synchronous standbys have applied it, so a read on them right
+    /// after sees it without waiting for replay.
+    ///
+    /// It waits only for the standbys the primary's `synchronous_standby_names` names (without
+    /// any, it is an ordinary local commit), and it costs the round trip to the slowest of them
+    /// and its replay on every such commit; while a named standby is down, the commit waits
+    /// until it is back. [`ReadFrom::OwnWrites`](crate::ReadFrom::OwnWrites) already gives
+    /// read-your-writes without it, at the cost of a replay check (or a wait) on the read.
+    pub fn remote_apply(mut self) -> Self {
+        self.remote_apply = true;
         self
     }
 

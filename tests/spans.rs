@@ -666,3 +666,123 @@ fn every_failed_operation_records_its_error_kind_on_its_span() {
         "failed operations whose span has no error kind: {missing:#?}\nspans: {spans:#?}"
     );
 }
+
+#[test]
+fn reads_record_the_node_that_answered_and_why_one_went_to_the_primary() {
+    use embedstore::ReadFrom;
+    use embedstore_test_support::cluster::{ClusterOptions, TestCluster};
+    let _turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let primary = TestCluster::start(ClusterOptions::new()).unwrap();
+    let url = primary.migrated_database("app").unwrap();
+    let standby = primary.standby(&[]).unwrap();
+    let replica_url = standby.url("postgres", primary.superuser_password(), "app", "");
+    let mut config = Config::new(url.expose_secret())
+        .unwrap()
+        .replica(replica_url.expose_secret())
+        .unwrap();
+    config.replica_wait = std::time::Duration::from_millis(20);
+    let store = Store::connect(config).unwrap();
+    let docs = store
+        .write(|uow| {
+            uow.collections()
+                .create(NewCollection::new("routed", 4, Metric::Cosine, "m"))
+        })
+        .unwrap();
+    store
+        .write(|uow| {
+            uow.embeddings().insert(
+                &docs,
+                vec![NewEmbedding::new("id-secret-r", VECTOR.to_vec())],
+            )
+        })
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    // In service and caught up with the insert (the test cluster commits asynchronously, so
+    // its WAL may reach the standby up to 200 ms later).
+    let token = store.last_write_token().unwrap();
+    while !store.replica_stats().unwrap().nodes[0].in_service
+        || store.replica_stats().unwrap().nodes[0]
+            .replayed
+            .is_none_or(|replayed| replayed < token)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "replica never in service"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let node_of = |spans: &[Captured], name: &str| -> (String, Option<String>, Option<String>) {
+        let span = spans
+            .iter()
+            .find(|span| span.name == name && span.fields.contains_key("node"))
+            .unwrap_or_else(|| panic!("no {name} span with a node: {spans:?}"));
+        (
+            span.fields["node"].clone(),
+            span.fields.get("replica_lag_ms").cloned(),
+            span.fields.get("fallback").cloned(),
+        )
+    };
+    let spans = spans_of(|| {
+        store
+            .search(&docs, SearchRequest::vector(VECTOR.to_vec(), 3))
+            .unwrap();
+    });
+    let (node, lag, fallback) = node_of(&spans, "search");
+    assert_eq!(node, "replica-1");
+    assert!(
+        lag.is_some_and(|lag| lag.parse::<u64>().is_ok()),
+        "{spans:?}"
+    );
+    assert_eq!(fallback, None);
+    let spans = spans_of(|| {
+        store.get(&docs, "id-secret-r").unwrap().unwrap();
+    });
+    assert_eq!(node_of(&spans, "lookup").0, "replica-1");
+    let spans = spans_of(|| {
+        store
+            .reading(ReadFrom::Primary)
+            .read(|uow| uow.embeddings().count(&docs))
+            .unwrap();
+    });
+    let (node, _, fallback) = node_of(&spans, "unit_of_work");
+    assert_eq!(
+        (node.as_str(), fallback.as_deref()),
+        ("primary", Some("read_from primary"))
+    );
+    // Replay paused and a fresh write: the read waits 20 ms, then the primary answers.
+    let mut admin = standby.connect("app").unwrap();
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("SELECT pg_wal_replay_pause()"),
+        &mut admin,
+    )
+    .unwrap();
+    store
+        .write(|uow| {
+            uow.embeddings().insert(
+                &docs,
+                vec![NewEmbedding::new("id-secret-s", VECTOR.to_vec())],
+            )
+        })
+        .unwrap();
+    let spans = spans_of(|| {
+        store
+            .search(&docs, SearchRequest::vector(VECTOR.to_vec(), 3))
+            .unwrap();
+    });
+    let (node, _, fallback) = node_of(&spans, "search");
+    assert_eq!(node, "primary");
+    assert_eq!(
+        fallback.as_deref(),
+        Some("no replica caught up within EMBEDSTORE_REPLICA_WAIT_MS")
+    );
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query("SELECT pg_wal_replay_resume()"),
+        &mut admin,
+    )
+    .unwrap();
+    let text = format!("{spans:?}");
+    assert!(!text.contains(primary.superuser_password()), "{text}");
+    assert!(!text.contains("id-secret"), "{text}");
+}

@@ -12,6 +12,9 @@
 //! | `EMBEDSTORE_STATEMENT_TIMEOUT_MS` | `30000` | per-statement limit on the server; `0` turns it off |
 //! | `EMBEDSTORE_APPLICATION_NAME` | `embedstore` | `application_name` shown in `pg_stat_activity` |
 //! | `EMBEDSTORE_CACHE_BYTES` | unset (off) | bound of the cache of hot lookups, in bytes; `0` turns it off |
+//! | `EMBEDSTORE_REPLICA_URLS` | unset (none) | streaming replicas for reads, comma-separated (URLs or libpq `key=value`; a comma inside a quoted value is kept) |
+//! | `EMBEDSTORE_REPLICA_MAX_LAG_MS` | `5000` | a replica whose replay lags the primary by more is taken out of service |
+//! | `EMBEDSTORE_REPLICA_WAIT_MS` | `100` | how long a read waits for a replica to replay the write it must see before it goes to the primary |
 //!
 //! The password never appears in `Debug`, `Display`, logs or errors: [`DatabaseUrl`] redacts it.
 
@@ -49,7 +52,20 @@ pub struct Config {
     /// (the default) for no cache. See [`Store::get`](crate::Store::get) for what it caches
     /// and what it guarantees; [`MAX_CACHE_BYTES`] at most.
     pub cache_bytes: Option<usize>,
+    /// Streaming replicas that answer reads (`EMBEDSTORE_REPLICA_URLS`); empty (the default)
+    /// sends everything to `database_url`. See [`Store::reading`](crate::Store::reading) and
+    /// the replicas guide.
+    pub replica_urls: Vec<DatabaseUrl>,
+    /// A replica whose replay lags the primary by more is taken out of service until it
+    /// catches up (`EMBEDSTORE_REPLICA_MAX_LAG_MS`, default 5 s).
+    pub replica_max_lag: Duration,
+    /// How long a read waits for a replica to replay the write it must see before it goes to
+    /// the primary (`EMBEDSTORE_REPLICA_WAIT_MS`, default 100 ms; 0 goes at once).
+    pub replica_wait: Duration,
 }
+
+/// Most replicas one store routes reads to.
+pub const MAX_REPLICAS: usize = 16;
 
 /// The largest [`Config::cache_bytes`]: 1 TiB.
 pub const MAX_CACHE_BYTES: usize = 1 << 40;
@@ -69,6 +85,9 @@ impl Config {
             statement_timeout: Some(Duration::from_secs(30)),
             application_name: "embedstore".to_owned(),
             cache_bytes: None,
+            replica_urls: Vec::new(),
+            replica_max_lag: Duration::from_secs(5),
+            replica_wait: Duration::from_millis(100),
         })
     }
 
@@ -137,8 +156,33 @@ impl Config {
             let bytes = parse_bytes("EMBEDSTORE_CACHE_BYTES", &value)?;
             config.cache_bytes = (bytes > 0).then_some(bytes);
         }
+        if let Some(value) = lookup("EMBEDSTORE_REPLICA_URLS") {
+            config.replica_urls = parse_url_list("EMBEDSTORE_REPLICA_URLS", &value)?;
+        }
+        if let Some(value) = lookup("EMBEDSTORE_REPLICA_MAX_LAG_MS") {
+            let millis = parse_number("EMBEDSTORE_REPLICA_MAX_LAG_MS", &value, 1, 3_600_000)?;
+            config.replica_max_lag = Duration::from_millis(u64::from(millis));
+        }
+        if let Some(value) = lookup("EMBEDSTORE_REPLICA_WAIT_MS") {
+            let millis = parse_number("EMBEDSTORE_REPLICA_WAIT_MS", &value, 0, 60_000)?;
+            config.replica_wait = Duration::from_millis(u64::from(millis));
+        }
         config.check()?;
         Ok(config)
+    }
+
+    /// Adds a replica (see [`Config::replica_urls`]).
+    ///
+    /// # Errors
+    /// As [`Config::new`], naming `EMBEDSTORE_REPLICA_URLS`.
+    pub fn replica(mut self, url: impl Into<String>) -> Result<Self> {
+        let number = self.replica_urls.len() + 1;
+        self.replica_urls.push(parse_replica_url(
+            "EMBEDSTORE_REPLICA_URLS",
+            number,
+            url.into(),
+        )?);
+        Ok(self)
     }
 
     /// Checks the settings that have limits (also done by `Store::connect`).
@@ -173,6 +217,18 @@ impl Config {
             return Err(Error::Config {
                 variable: "EMBEDSTORE_CACHE_BYTES",
                 reason: format!("must be from 1 to {MAX_CACHE_BYTES} (or unset for no cache)"),
+            });
+        }
+        if self.replica_urls.len() > MAX_REPLICAS {
+            return Err(Error::Config {
+                variable: "EMBEDSTORE_REPLICA_URLS",
+                reason: format!("at most {MAX_REPLICAS} replicas"),
+            });
+        }
+        if self.replica_max_lag.is_zero() {
+            return Err(Error::Config {
+                variable: "EMBEDSTORE_REPLICA_MAX_LAG_MS",
+                reason: "must be at least 1 ms".to_owned(),
             });
         }
         if self.connect_timeout < Duration::from_secs(1) {
@@ -213,6 +269,61 @@ fn parse_bytes(variable: &'static str, value: &str) -> Result<usize> {
             ),
         }),
     }
+}
+
+/// Splits a comma-separated list of connection strings: commas inside a single-quoted libpq
+/// value (where `\'` and `\\` escape) do not split; spaces around each item are dropped; an
+/// empty list (only spaces) is no replica; an empty item is refused.
+fn parse_url_list(variable: &'static str, value: &str) -> Result<Vec<DatabaseUrl>> {
+    if value.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut items = Vec::new();
+    let (mut current, mut quoted, mut escaped) = (String::new(), false, false);
+    for c in value.chars() {
+        if escaped {
+            escaped = false;
+        } else if quoted && c == '\\' {
+            escaped = true;
+        } else if c == '\'' {
+            quoted = !quoted;
+        } else if c == ',' && !quoted {
+            items.push(std::mem::take(&mut current));
+            continue;
+        }
+        current.push(c);
+    }
+    if quoted {
+        return Err(Error::Config {
+            variable,
+            reason: "a single quote is not closed".to_owned(),
+        });
+    }
+    items.push(current);
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(index, item)| parse_replica_url(variable, index + 1, item.trim().to_owned()))
+        .collect()
+}
+
+/// One replica's connection string; errors name the item by its position, never its text.
+fn parse_replica_url(variable: &'static str, number: usize, raw: String) -> Result<DatabaseUrl> {
+    if raw.is_empty() {
+        return Err(Error::Config {
+            variable,
+            reason: format!(
+                "item {number} is empty (separate connection strings by single commas)"
+            ),
+        });
+    }
+    DatabaseUrl::parse(raw).map_err(|error| Error::Config {
+        variable,
+        reason: match error {
+            Error::Config { reason, .. } => format!("item {number}: {reason}"),
+            other => format!("item {number}: {other}"),
+        },
+    })
 }
 
 #[cfg(test)]

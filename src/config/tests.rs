@@ -221,3 +221,104 @@ fn settings_that_would_make_r2d2_panic_are_configuration_errors() {
         "{error}"
     );
 }
+
+const PRIMARY: (&str, &str) = ("DATABASE_URL", "postgres://app:pw@10.0.0.1/vectors");
+
+#[test]
+fn replica_urls_split_on_commas_outside_quotes() {
+    let config = config_from(&[
+        PRIMARY,
+        (
+            "EMBEDSTORE_REPLICA_URLS",
+            " postgres://app:r3pl1ca-pw@10.0.0.2:5433/vectors ,host=10.0.0.3 port=5434 \
+             dbname=vectors user=app password='a,b\\'c\\\\,d' ,  postgresql://10.0.0.4/vectors?sslmode=require",
+        ),
+        ("EMBEDSTORE_REPLICA_MAX_LAG_MS", " 2500 "),
+        ("EMBEDSTORE_REPLICA_WAIT_MS", "0"),
+    ])
+    .unwrap();
+    let targets: Vec<String> = config
+        .replica_urls
+        .iter()
+        .map(DatabaseUrl::target)
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "10.0.0.2:5433/vectors",
+            "10.0.0.3:5434/vectors",
+            "10.0.0.4:5432/vectors"
+        ]
+    );
+    // The quoted password kept its commas and escapes, and nothing shows it.
+    assert!(config.replica_urls[1].expose_secret().contains("a,b"));
+    let debug = format!("{config:?}");
+    for secret in ["r3pl1ca-pw", "a,b", "c\\\\,d"] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
+    assert_eq!(config.replica_max_lag, Duration::from_millis(2500));
+    assert_eq!(config.replica_wait, Duration::ZERO);
+}
+
+#[test]
+fn replica_defaults_and_an_empty_list() {
+    let config = config_from(&[PRIMARY, ("EMBEDSTORE_REPLICA_URLS", "   ")]).unwrap();
+    assert!(config.replica_urls.is_empty());
+    assert_eq!(config.replica_max_lag, Duration::from_secs(5));
+    assert_eq!(config.replica_wait, Duration::from_millis(100));
+    let built = Config::new("postgres://a@h/db")
+        .unwrap()
+        .replica("host=r1 dbname=db")
+        .unwrap()
+        .replica("postgres://r2/db")
+        .unwrap();
+    assert_eq!(built.replica_urls.len(), 2);
+}
+
+#[test]
+fn bad_replica_lists_name_the_item_never_its_text() {
+    for (value, expected) in [
+        ("postgres://r1/db,", "item 2 is empty"),
+        (",postgres://r1/db", "item 1 is empty"),
+        ("postgres://r1/db,,postgres://r2/db", "item 2 is empty"),
+        (
+            "postgres://r1/db, not-a-url-s3cr3t",
+            "item 2: expected postgres://",
+        ),
+        ("host=r1 password='s3cr3t", "single quote is not closed"),
+        (
+            "postgres://r1/db,host=r2 password='s3cr3t, x",
+            "single quote is not closed",
+        ),
+        ("postgres://u:s3cr3t@[::1/db", "item 1: not a valid URL"),
+        ("postgres://u@h1,h2/db", "item 2: expected postgres://"),
+        ("host=r1 dbname=x; DROP TABLE embeddings s3cr3t", "item 1"),
+    ] {
+        let error = config_from(&[PRIMARY, ("EMBEDSTORE_REPLICA_URLS", value)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("EMBEDSTORE_REPLICA_URLS"),
+            "{value:?}: {error}"
+        );
+        assert!(error.contains(expected), "{value:?}: {error}");
+        assert!(!error.contains("s3cr3t"), "{value:?}: {error}");
+    }
+    for (variable, value) in [
+        ("EMBEDSTORE_REPLICA_MAX_LAG_MS", "0"),
+        ("EMBEDSTORE_REPLICA_MAX_LAG_MS", "-5"),
+        ("EMBEDSTORE_REPLICA_MAX_LAG_MS", "1e3"),
+        ("EMBEDSTORE_REPLICA_WAIT_MS", "60001"),
+        ("EMBEDSTORE_REPLICA_WAIT_MS", "ten"),
+    ] {
+        let error = config_from(&[PRIMARY, (variable, value)])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(variable), "{variable}={value:?}: {error}");
+    }
+    let many = vec!["postgres://r/db"; MAX_REPLICAS + 1].join(",");
+    let error = config_from(&[PRIMARY, ("EMBEDSTORE_REPLICA_URLS", &many)])
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("at most 16 replicas"), "{error}");
+}

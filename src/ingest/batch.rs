@@ -191,7 +191,7 @@ impl Ingest<'_> {
         let plan = match checked {
             Some(checked) => Some(
                 self.store
-                    .read(|uow| uow.embeddings().plan_upsert(collection, checked))?,
+                    .read_primary(|uow| uow.embeddings().plan_upsert(collection, checked))?,
             ),
             None => None,
         };
@@ -318,7 +318,7 @@ impl Ingest<'_> {
                     .map(|(id, position)| (id.as_str(), *position));
                 let taken = self
                     .store
-                    .read(|uow| taken_ids(uow, collection, ids, &rows))?;
+                    .read_primary(|uow| taken_ids(uow, collection, ids, &rows))?;
                 if taken.is_empty() {
                     // Someone else's rows, rolled back since: report the conflict as it was.
                     return Err(IngestError::Store(conflict));

@@ -295,7 +295,7 @@ impl<'s> Ingest<'s> {
         let started = Instant::now();
         let collection = self
             .store
-            .read(|uow| uow.collections().get(&self.collection))?;
+            .read_primary(|uow| uow.collections().get(&self.collection))?;
         // The resolved collection's own name: an alias, or a name that was not found, is not.
         operation.record("collection", collection.name.as_str());
         operation.record("collection_id", collection.id.0);
@@ -334,7 +334,7 @@ impl<'s> Ingest<'s> {
         // Asked once: values beyond half precision are then refused row by row.
         let half_index = self
             .store
-            .read(|uow| uow.embeddings().ann_on_halfvec(&collection));
+            .read_primary(|uow| uow.embeddings().ann_on_halfvec(&collection));
         let written = std::thread::scope(|scope| {
             let (prepared_sender, prepared) = std::sync::mpsc::sync_channel(1);
             let (rules, mode) = (CollectionRules::of(&collection), self.options.mode);

@@ -12,7 +12,7 @@ use crate::repo::SearchResponse;
 use crate::repo::search::Search;
 use crate::repo::search::SearchPath;
 use crate::store::Store;
-use crate::trace;
+use crate::trace::{self, Operation};
 use crate::uow;
 use crate::vector::VectorValue;
 
@@ -100,7 +100,9 @@ impl Store {
         trace::traced(span, |operation| {
             let request = validate_batch(collection, queries, &template)?;
             let mut tally = Tally::default();
-            let outcome = self.run_chunks(collection, queries, &request, &mut tally, &mut each);
+            let outcome = self.run_chunks(
+                operation, collection, queries, &request, &mut tally, &mut each,
+            );
             // Recorded once, however the batch ended: what was handed over.
             if let Some((path, estimate)) = tally.first {
                 operation.record("path", uow::path_name(path));
@@ -119,6 +121,7 @@ impl Store {
     /// to `each` and counting in `tally`; returns how many responses were handed over.
     fn run_chunks(
         &self,
+        operation: &Operation,
         collection: &Collection,
         queries: &[VectorValue],
         request: &SearchSpec,
@@ -132,7 +135,7 @@ impl Store {
             let chunk = answered..(answered + size).min(queries.len());
             let started = Instant::now();
             let responses = self
-                .on_live_connection(|conn| {
+                .on_read_connection(operation, |conn| {
                     let indexes = self.indexes.get(conn, collection)?;
                     Search {
                         conn,

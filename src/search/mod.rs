@@ -39,7 +39,7 @@ impl Store {
         let span = uow::search_span("autocommit", collection, &request, 1);
         trace::traced(span, |operation| {
             let request = request.validate_for(collection)?.into_inner();
-            let response = self.on_live_connection(|conn| {
+            let response = self.on_read_connection(operation, |conn| {
                 let indexes = self.indexes.get(conn, collection)?;
                 Search {
                     conn,

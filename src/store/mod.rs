@@ -1,8 +1,9 @@
 //! The entry point: a connection pool, its per-connection settings, migrations, and the
 //! transactional [`Store::write`] / [`Store::read`].
 
+use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use scheduled_thread_pool::ScheduledThreadPool;
@@ -18,12 +19,15 @@ use crate::error::{Error, Result};
 use crate::repo::search::PlannerMemory;
 use crate::repo::touched::Touched;
 use crate::tenant;
-use crate::trace::{self, Opaque};
+use crate::trace::{self, Opaque, Operation};
 use crate::uow::{self, Access, UnitOfWork, WorkOptions};
 
+mod replicas;
 mod session;
 mod versions;
 
+use replicas::{Answered, Node, Replicas, Routed};
+pub use replicas::{NodeStats, ReadFrom, ReplicaStats, WriteToken};
 use session::{SessionSettings, listener_name, origin_token, refuse_fast};
 pub use versions::ServerVersions;
 
@@ -57,6 +61,22 @@ pub struct Store {
     pub(crate) indexes: PlannerMemory,
     /// The cache of hot lookups, when [`Config::cache_bytes`] asks for one.
     pub(crate) cache: Option<Arc<Cache>>,
+    /// The read replicas, when [`Config::replica_urls`] names any.
+    replicas: Option<Arc<Replicas>>,
+    /// Which node this handle's reads may use ([`Store::reading`]).
+    read_from: ReadFrom,
+    /// This store's own writes (shared by its clones): the newest token, and whether a write
+    /// committed whose token could not be read (its reads then go to the primary).
+    own_writes: Arc<OwnWrites>,
+}
+
+/// The newest [`WriteToken`] of a store's own committed writes.
+#[derive(Default)]
+struct OwnWrites {
+    /// LSN; 0 before the first write.
+    newest: AtomicU64,
+    /// A write committed but its position could not be read.
+    unknown: AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -64,6 +84,16 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("target", &self.config.database_url.target())
             .field("pool", &self.pool.state())
+            .field(
+                "replicas",
+                &self
+                    .config
+                    .replica_urls
+                    .iter()
+                    .map(|url| url.target())
+                    .collect::<Vec<_>>(),
+            )
+            .field("read_from", &self.read_from)
             .finish()
     }
 }
@@ -136,6 +166,39 @@ impl Store {
             let mut conn = pool.get().map_err(connect_error)?;
             versions::check(&versions::read(&mut conn)?, false)?;
         }
+        let replicas = (!config.replica_urls.is_empty()).then(|| {
+            let nodes = config
+                .replica_urls
+                .iter()
+                .map(|replica| {
+                    let url = replica.with_setting("connect_timeout", &timeout_secs);
+                    let pool = Pool::builder()
+                        .thread_pool(Arc::clone(&workers))
+                        .max_size(config.pool_max_size)
+                        .min_idle(Some(config.pool_min_idle))
+                        .connection_timeout(config.connect_timeout)
+                        .test_on_check_out(false)
+                        .connection_customizer(Box::new(SessionSettings {
+                            statement_timeout: config.statement_timeout,
+                            application_name: config.application_name.clone(),
+                            origin: None,
+                        }))
+                        // A replica that is down when the store opens is out of service, not
+                        // an error: the prober puts it in once it answers.
+                        .build_unchecked(ConnectionManager::<PgConnection>::new(
+                            url.expose_secret(),
+                        ));
+                    Node::new(replica.target(), pool)
+                })
+                .collect();
+            let replicas = Arc::new(Replicas::new(
+                nodes,
+                config.replica_max_lag,
+                config.replica_wait,
+            ));
+            replicas.start_prober(pool.clone());
+            replicas
+        });
         let cache = config.cache_bytes.zip(origin).map(|(bytes, origin)| {
             Arc::new(Cache::start(
                 bytes,
@@ -150,6 +213,9 @@ impl Store {
             config,
             indexes: PlannerMemory::default(),
             cache,
+            replicas,
+            read_from: ReadFrom::default(),
+            own_writes: Arc::default(),
         })
     }
 
@@ -163,6 +229,9 @@ impl Store {
     /// in `CRYPTO_THREAD_write_lock` from `PQconnectPoll`, about one `embedstore ingest` in
     /// eight on a 2-core machine). A long-running service does not need it.
     pub fn close(self) {
+        if let Some(replicas) = &self.replicas {
+            replicas.stop();
+        }
         // One job per worker that waits until all of them run: each worker has then finished
         // the job it had, and the jobs queued before (the workers take jobs in order).
         let arrived = Arc::new(AtomicUsize::new(0));
@@ -194,6 +263,139 @@ impl Store {
     /// The configuration the store was opened with.
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// A handle of the same store (same pools, cache, replicas and own-write token) whose reads
+    /// go where `from` says: [`Store::search`], [`Store::search_batch`], [`Store::read`],
+    /// [`Store::run`] with [`WorkOptions::read`], [`Store::get`] / [`Store::get_many`] /
+    /// [`Store::collection`] when the store has no cache, exports and recall probes. Writes,
+    /// DDL and the reads a write depends on (an ingest's plan, a backfill's pages) always use
+    /// the primary. Without replicas every read goes to the primary.
+    ///
+    /// ```no_run
+    /// use embedstore::{ReadFrom, Store};
+    /// # fn main() -> embedstore::Result<()> {
+    /// # let store = Store::from_env()?;
+    /// // Another process wrote and handed over its token (e.g. in a session cookie):
+    /// let token = "16/B374D848".parse()?;
+    /// let reader = store.reading(ReadFrom::AtLeast(token));
+    /// # drop(reader);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn reading(&self, from: ReadFrom) -> Store {
+        let mut handle = self.clone();
+        handle.read_from = from;
+        handle
+    }
+
+    /// Where this handle's reads go (see [`Store::reading`]).
+    pub fn read_from(&self) -> ReadFrom {
+        self.read_from
+    }
+
+    /// A token at or after the commit of this store's newest write (by any clone of it):
+    /// hand it to [`ReadFrom::AtLeast`] to read that write on a replica from elsewhere. `None`
+    /// without replicas (no write asks for its position then) or before the first write.
+    pub fn last_write_token(&self) -> Option<WriteToken> {
+        let newest = self.own_writes.newest.load(Ordering::SeqCst);
+        (self.replicas.is_some() && newest > 0).then(|| WriteToken::from_lsn(newest))
+    }
+
+    /// What the replicas have done and how they stand; `None` without replicas.
+    pub fn replica_stats(&self) -> Option<ReplicaStats> {
+        self.replicas.as_ref().map(|replicas| replicas.stats())
+    }
+
+    /// After a committed write on the primary: raises this store's own-write token to the
+    /// primary's WAL insert position (one statement, only when the store has replicas).
+    pub(crate) fn note_write(&self, conn: &mut PgConnection) {
+        if self.replicas.is_none() {
+            return;
+        }
+        match replicas::written_up_to(conn) {
+            Ok(lsn) => {
+                self.own_writes.newest.fetch_max(lsn, Ordering::SeqCst);
+                self.own_writes.unknown.store(false, Ordering::SeqCst);
+            }
+            Err(error) => {
+                // Reads that must see it go to the primary until the next write's position.
+                self.own_writes.unknown.store(true, Ordering::SeqCst);
+                tracing::warn!(error = %error, "the position of a committed write could not be read; own-write reads go to the primary");
+            }
+        }
+    }
+
+    /// The token a read of this handle needs: `Err(())` when it must go to the primary.
+    fn read_token(&self) -> std::result::Result<Option<u64>, &'static str> {
+        match self.read_from {
+            ReadFrom::Primary => Err("read_from primary"),
+            ReadFrom::AnyReplica => Ok(None),
+            ReadFrom::AtLeast(token) => Ok(Some(token.lsn())),
+            ReadFrom::OwnWrites if self.own_writes.unknown.load(Ordering::SeqCst) => {
+                Err("own write of unknown position")
+            }
+            ReadFrom::OwnWrites => {
+                let newest = self.own_writes.newest.load(Ordering::SeqCst);
+                Ok((newest > 0).then_some(newest))
+            }
+        }
+    }
+
+    /// Runs `read` (read-only statements, safe to repeat) where this handle's reads go: a
+    /// replica that has replayed what the read must see, else the primary;
+    /// `operation`'s span records which node answered (`node`), its lag (`replica_lag_ms`) and
+    /// why a read that wanted a replica went to the primary (`fallback`).
+    pub(crate) fn on_read_connection<T>(
+        &self,
+        operation: &Operation,
+        mut read: impl FnMut(&mut PgConnection) -> Result<T>,
+    ) -> Result<T> {
+        let Some(replicas) = self.replicas.as_deref() else {
+            return self.on_live_connection(read);
+        };
+        let routed = match self.read_token() {
+            Ok(token) => replicas.route(token, &mut read),
+            Err(reason) => {
+                replicas.count_primary_read();
+                Routed::Primary(reason)
+            }
+        };
+        match routed {
+            Routed::Answer(value, index) => {
+                self.record_node(operation, Answered::Replica(index), None);
+                Ok(value)
+            }
+            Routed::Primary(reason) => {
+                self.record_node(operation, Answered::Primary, Some(reason));
+                self.on_live_connection(read)
+            }
+        }
+    }
+
+    /// Records on `operation`'s span which node answered a read.
+    fn record_node(&self, span: &Operation, answered: Answered, fallback: Option<&'static str>) {
+        match answered {
+            Answered::Primary => {
+                span.record("node", "primary");
+            }
+            Answered::Replica(index) => {
+                span.record("node", format!("replica-{}", index + 1).as_str());
+                if let Some(lag) = self
+                    .replicas
+                    .as_ref()
+                    .and_then(|replicas| replicas.lag(index))
+                {
+                    span.record(
+                        "replica_lag_ms",
+                        u64::try_from(lag.as_millis()).unwrap_or(u64::MAX),
+                    );
+                }
+            }
+        }
+        if let Some(reason) = fallback {
+            span.record("fallback", reason);
+        }
     }
 
     /// Runs the migrations that have not run yet and returns their names (e.g.
@@ -256,16 +458,32 @@ impl Store {
         self.unit_of_work(Access::ReadWrite, work)
     }
 
-    /// Runs `work` in one `READ ONLY` transaction (a consistent snapshot; writes are refused).
+    /// Runs `work` in one `READ ONLY` transaction (a consistent snapshot; writes are refused),
+    /// on a replica when the store has replicas and one has replayed what this handle must see
+    /// (see [`Store::reading`]), else on the primary.
     ///
     /// # Errors
-    /// As [`Store::write`].
+    /// As [`Store::write`]. A replica that fails before `work` starts is skipped (the
+    /// primary runs it); one whose connection is lost while `work` runs surfaces that error
+    /// (retryable), since `work` runs once. [`Store::run`] with [`WorkOptions::read`] takes a
+    /// closure it may call again and runs it on the primary instead.
     pub fn read<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
         E: From<Error>,
     {
         self.unit_of_work(Access::ReadOnly, work)
+    }
+
+    /// [`Store::read`] on the primary whatever the handle says: for the reads a write depends
+    /// on (an ingest's plan, a backfill's progress).
+    pub(crate) fn read_primary<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        self.reading(ReadFrom::Primary)
+            .unit_of_work(Access::ReadOnly, work)
     }
 
     /// Runs `work` in a transaction on a live connection: when `BEGIN` fails on a connection
@@ -276,22 +494,49 @@ impl Store {
         F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
         E: From<Error>,
     {
+        self.unit_of_work_in(access, work, &Cell::new(false))
+    }
+
+    /// [`Store::unit_of_work`], setting `replica_lost` when it failed because the replica it
+    /// ran on lost its connection while `work` ran (the primary could run it again).
+    fn unit_of_work_in<T, E, F>(
+        &self,
+        access: Access,
+        work: F,
+        replica_lost: &Cell<bool>,
+    ) -> Result<T, E>
+    where
+        F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
         let span = trace::span!(
             "unit_of_work",
             read_only = access == Access::ReadOnly,
-            dead_connections = tracing::field::Empty
+            dead_connections = tracing::field::Empty,
+            node = tracing::field::Empty,
+            replica_lag_ms = tracing::field::Empty,
+            fallback = tracing::field::Empty
         );
         // The caller's error type has no kind of ours: the span records `failed`.
         trace::traced(span, |operation| {
             let mut work = Some(work);
+            if access == Access::ReadOnly {
+                if let Some(value) = self.on_replica(operation, &mut work, replica_lost)? {
+                    return Ok(value);
+                }
+            }
             let mut dead = 0;
             loop {
                 let mut conn = self.connection().map_err(|error| Opaque(E::from(error)))?;
                 let mut touched = Touched::default();
                 match uow::run(&mut conn, &self.indexes, access, &mut touched, &mut work) {
                     Ok(value) => {
-                        // Committed: the partitions written to get statistics when they want
-                        // them, and the cache forgets what changed, before the caller hears of it.
+                        // Committed: its token, then the partitions written to get statistics
+                        // when they want them, and the cache forgets what changed, before the
+                        // caller hears of it.
+                        if access == Access::ReadWrite {
+                            self.note_write(&mut conn);
+                        }
                         self.refresh_statistics(&mut conn, touched.take_written());
                         self.forget_cached(touched);
                         return Ok(value);
@@ -315,6 +560,68 @@ impl Store {
             }
         })
         .map_err(|Opaque(error)| error)
+    }
+
+    /// A read-only unit of work on a replica, when one may serve this handle: `Ok(Some)` with
+    /// its value; `Ok(None)` when the primary must run it (no replica could, or the replica
+    /// failed before `work` started, which is then still in `work`).
+    fn on_replica<T, E, F>(
+        &self,
+        operation: &Operation,
+        work: &mut Option<F>,
+        replica_lost: &Cell<bool>,
+    ) -> Result<Option<T>, Opaque<E>>
+    where
+        F: FnOnce(&mut UnitOfWork<'_>) -> Result<T, E>,
+        E: From<Error>,
+    {
+        let Some(replicas) = self.replicas.as_deref() else {
+            return Ok(None);
+        };
+        let checkout = match self.read_token() {
+            Ok(token) => replicas.checkout(token),
+            Err(reason) => {
+                replicas.count_primary_read();
+                self.record_node(operation, Answered::Primary, Some(reason));
+                return Ok(None);
+            }
+        };
+        let (mut conn, index) = match checkout {
+            Ok(found) => found,
+            Err(reason) => {
+                let Routed::Primary(reason) = replicas.fell_back::<()>(reason) else {
+                    unreachable!("fell_back routes to the primary")
+                };
+                self.record_node(operation, Answered::Primary, Some(reason));
+                return Ok(None);
+            }
+        };
+        let mut touched = Touched::default();
+        match uow::run(
+            &mut conn,
+            &self.indexes,
+            Access::ReadOnly,
+            &mut touched,
+            work,
+        ) {
+            Ok(value) => {
+                replicas.served(index);
+                self.record_node(operation, Answered::Replica(index), None);
+                Ok(Some(value))
+            }
+            Err(error) => {
+                replica_lost.set(replicas.failed_on(index, &mut conn, "failed"));
+                if work.is_some() {
+                    let Routed::Primary(reason) = replicas.fell_back::<()>("replica failed") else {
+                        unreachable!("fell_back routes to the primary")
+                    };
+                    self.record_node(operation, Answered::Primary, Some(reason));
+                    return Ok(None);
+                }
+                self.record_node(operation, Answered::Replica(index), None);
+                Err(Opaque(error))
+            }
+        }
     }
 
     /// Runs `read` (one read-only statement, or several, safe to repeat) on a live
@@ -383,9 +690,17 @@ impl Store {
         }
     }
 
-    /// Forgets the cached index facts of `collection` (after this store changed them).
+    /// Forgets the cached index facts of `collection` (after this store changed them), and
+    /// counts the change as this store's own write (a replica must have replayed the DDL before
+    /// it serves this store's reads).
     pub(crate) fn forget_indexes(&self, collection: &crate::models::Collection) {
         self.indexes.forget(collection.id);
+        if self.replicas.is_some() {
+            match self.connection() {
+                Ok(mut conn) => self.note_write(&mut conn),
+                Err(_) => self.own_writes.unknown.store(true, Ordering::SeqCst),
+            }
+        }
     }
 
     /// Runs `work` in one transaction as `options` says: read-only or read-write, bound to a
@@ -414,12 +729,27 @@ impl Store {
             }
             let mut attempt = |number: u32| {
                 operation.record("attempts", number);
-                self.unit_of_work(options.access, |uow: &mut UnitOfWork<'_>| {
+                let mut body = |uow: &mut UnitOfWork<'_>| {
                     if let Some(tenant) = &options.tenant {
                         tenant::bind(uow.settings_connection(), tenant)?;
                     }
+                    if options.remote_apply {
+                        diesel::sql_query(
+                            "SELECT set_config('synchronous_commit', 'remote_apply', true)",
+                        )
+                        .execute(uow.settings_connection())?;
+                    }
                     work(uow)
-                })
+                };
+                let replica_lost = Cell::new(false);
+                let outcome = self.unit_of_work_in(options.access, &mut body, &replica_lost);
+                if outcome.is_err() && replica_lost.get() {
+                    // The replica went away while the work ran: the primary runs it again.
+                    return self
+                        .reading(ReadFrom::Primary)
+                        .unit_of_work(options.access, &mut body);
+                }
+                outcome
             };
             match &options.retry {
                 Some(policy) => policy.run(attempt, Error::is_retryable),

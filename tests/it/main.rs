@@ -35,6 +35,7 @@ mod overflow;
 mod parquet;
 mod pipeline;
 mod quantized;
+mod replicas;
 mod round_trips;
 mod search;
 mod soak;

@@ -208,6 +208,71 @@ impl TestCluster {
         Ok(self.superuser_url(name))
     }
 
+    /// A streaming standby of this cluster: `pg_basebackup -R` (WAL streamed, replication as
+    /// the superuser over loopback) into a fresh directory, started on a free port. It replays
+    /// everything the primary writes and answers read-only queries (`hot_standby`); it is
+    /// stopped and deleted on `Drop` like any cluster. `settings` go into its
+    /// `postgresql.auto.conf` (e.g. `recovery_min_apply_delay`).
+    ///
+    /// # Errors
+    /// As [`TestCluster::start`], and when `pg_basebackup` fails.
+    pub fn standby(&self, settings: &[(&str, &str)]) -> Result<TestCluster> {
+        let mut standby = Self {
+            root: unique_dir()?,
+            bindir: self.bindir.clone(),
+            port: 0,
+            password: self.password.clone(),
+            postmaster_pid: None,
+        };
+        let source = format!(
+            "host=127.0.0.1 port={} user={SUPERUSER} password={} application_name=standby",
+            self.port, self.password
+        );
+        let output = standby.run_as_postgres(
+            Command::new(self.bindir.join("pg_basebackup"))
+                .arg("-D")
+                .arg(standby.data_dir())
+                .args([
+                    "-d",
+                    &source,
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-c",
+                    "fast",
+                    "--no-sync",
+                ]),
+        )?;
+        if !output.status.success() {
+            return Err(failure(format!(
+                "pg_basebackup failed: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            )));
+        }
+        let mut extra = conf_line(
+            "unix_socket_directories",
+            &standby.root.display().to_string(),
+        );
+        for (name, value) in settings {
+            extra.push_str(&conf_line(name, value));
+        }
+        let auto = standby.data_dir().join("postgresql.auto.conf");
+        let mut existing =
+            fs::read_to_string(&auto).map_err(io_failure("read postgresql.auto.conf"))?;
+        existing.push_str(&extra);
+        fs::write(&auto, existing).map_err(io_failure("write postgresql.auto.conf"))?;
+        let mut last_error = None;
+        for _ in 0..5 {
+            standby.port = free_port()?;
+            standby.write_port()?;
+            match standby.start_server() {
+                Ok(()) => return Ok(standby),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.unwrap_or_else(|| failure("the standby did not start".to_owned())))
+    }
+
     /// Stops the server (`pg_ctl stop -m fast`: sessions are ended, then a clean shutdown).
     ///
     /// # Errors

@@ -53,6 +53,9 @@ pub enum Mode {
     Quant(crate::quant::QuantArgs),
     /// Issue 13's known-item benchmark: MRR@10 of vector-only, text-only and hybrid search.
     Hybrid(crate::hybrid::HybridArgs),
+    /// Issue 23's replica benchmark: read QPS with 0, 1 and 2 streaming replicas (private
+    /// clusters on loopback) and the cost of read-your-writes.
+    Replicas(crate::replicas::ReplicaArgs),
 }
 
 impl Cli {

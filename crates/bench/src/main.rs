@@ -21,6 +21,7 @@ mod hot;
 mod hybrid;
 mod ingest;
 mod quant;
+mod replicas;
 // The top: the command line that names every mode.
 mod cli;
 
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
         Some(Mode::Hot(args)) => hot::main(&args),
         Some(Mode::Quant(args)) => quant::main(&args),
         Some(Mode::Hybrid(args)) => hybrid::main(&args),
+        Some(Mode::Replicas(args)) => replicas::main(&args),
         None => basic::main(&cli.args),
     };
     // Each mode's `main`: `Some(line)` when the run found a failure (exit 1), an error when it

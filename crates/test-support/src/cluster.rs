@@ -108,13 +108,19 @@ impl TestCluster {
             postmaster_pid: None,
         };
         cluster.init(&options)?;
-        // A port found free can be taken by someone else before the server binds it: retry.
+        cluster.start_on_a_free_port()?;
+        Ok(cluster)
+    }
+
+    /// Starts the server on a free loopback port; a port found free can be taken by someone
+    /// else before the server binds it, so this tries five.
+    fn start_on_a_free_port(&mut self) -> Result<()> {
         let mut last_error = None;
         for _ in 0..5 {
-            cluster.port = free_port()?;
-            cluster.write_port()?;
-            match cluster.start_server() {
-                Ok(()) => return Ok(cluster),
+            self.port = free_port()?;
+            self.write_port()?;
+            match self.start_server() {
+                Ok(()) => return Ok(()),
                 Err(error) => last_error = Some(error),
             }
         }
@@ -261,16 +267,8 @@ impl TestCluster {
             fs::read_to_string(&auto).map_err(io_failure("read postgresql.auto.conf"))?;
         existing.push_str(&extra);
         fs::write(&auto, existing).map_err(io_failure("write postgresql.auto.conf"))?;
-        let mut last_error = None;
-        for _ in 0..5 {
-            standby.port = free_port()?;
-            standby.write_port()?;
-            match standby.start_server() {
-                Ok(()) => return Ok(standby),
-                Err(error) => last_error = Some(error),
-            }
-        }
-        Err(last_error.unwrap_or_else(|| failure("the standby did not start".to_owned())))
+        standby.start_on_a_free_port()?;
+        Ok(standby)
     }
 
     /// Stops the server (`pg_ctl stop -m fast`: sessions are ended, then a clean shutdown).

@@ -89,6 +89,7 @@ impl FromStr for WriteToken {
 /// [`Store::reading`](crate::Store::reading); without replicas every read goes to the primary
 /// whatever this says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ReadFrom {
     /// A replica that has replayed this store's own last committed write (shared by all clones
     /// of the [`Store`](crate::Store)), else the primary. The default: a service that writes
@@ -108,6 +109,7 @@ pub enum ReadFrom {
 
 /// One node as [`Store::replica_stats`](crate::Store::replica_stats) reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct NodeStats {
     /// `host:port/database` (never user or password).
     pub target: String,
@@ -127,6 +129,7 @@ pub struct NodeStats {
 
 /// What the replicas of a store have done: per node, and the reads that went to the primary.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReplicaStats {
     /// Every replica, in the order configured.
     pub nodes: Vec<NodeStats>,

@@ -341,7 +341,8 @@ fn indexed_value_bytes(input: &CapacityInput, spec: &IndexSpec) -> u64 {
 /// CPU seconds of an HNSW build per row · ln(rows) · (ef_construction / 64) at 384 dimensions
 /// (fitted: 100,000 rows, m 16, ef_construction 64 in about 20 s on 2 cores).
 const HNSW_BUILD_CORE_SECONDS: f64 = 3.5e-5;
-/// `maintenance_work_mem` when the spec names none: PostgreSQL's default, 64 MB.
+/// PostgreSQL's default `maintenance_work_mem`, 64 MB: what an IVFFlat build whose spec names
+/// none gets, and the floor of an HNSW build's.
 const DEFAULT_BUILD_MEMORY: u64 = 64 << 20;
 /// How much slower a build gets once the graph no longer fits `maintenance_work_mem`.
 const OUT_OF_MEMORY_SLOWDOWN: f64 = 3.0;
@@ -355,15 +356,39 @@ fn hnsw_graph_bytes(rows: u64, value_bytes: u64, m: u64) -> u64 {
     rows * (value_bytes + 24 * links + GRAPH_NODE_OVERHEAD)
 }
 
+/// The most `maintenance_work_mem` the library asks for on its own, in MiB (4 GiB: an HNSW
+/// graph of about 1.5 million 384-dimension rows). Above it the caller names the build's
+/// memory (`IndexSpec::maintenance_work_mem_mb`); decision record 0031 says why.
+pub(crate) const BUILD_MEMORY_CAP_MB: u64 = 4096;
+
+/// Headroom over the graph estimate, so that a graph a little larger than the model's
+/// (longer values, more upper-layer links) still fits.
+const BUILD_MEMORY_MARGIN: f64 = 1.10;
+
+/// `maintenance_work_mem` in MiB for an HNSW build of `input` whose spec names none: the
+/// graph's estimate plus [`BUILD_MEMORY_MARGIN`], at most [`BUILD_MEMORY_CAP_MB`], and never
+/// less than `server_mb`, the server's own setting.
+pub(crate) fn default_build_memory_mb(input: &CapacityInput, server_mb: u64) -> u64 {
+    let graph = input.index.as_ref().map_or(0, |spec| {
+        hnsw_graph_bytes(input.rows, indexed_value_bytes(input, spec), m_of(spec))
+    });
+    let wanted = ((graph as f64 * BUILD_MEMORY_MARGIN) as u64).div_ceil(1 << 20);
+    wanted.min(BUILD_MEMORY_CAP_MB).max(server_mb)
+}
+
 fn build_plan(input: &CapacityInput, notes: &mut Vec<String>) -> Option<BuildPlan> {
     let spec = input.index.as_ref()?;
     let rows = input.rows.max(2) as f64;
     // PostgreSQL's default max_parallel_maintenance_workers is 2; the leader works too.
     let workers = f64::from(spec.parallel_workers.unwrap_or(2) + 1);
     let scale = (f64::from(input.dimension) + 64.0) / (384.0 + 64.0);
-    let memory = spec
-        .maintenance_work_mem_mb
-        .map_or(DEFAULT_BUILD_MEMORY, |mb| u64::from(mb) << 20);
+    // Unset, the library sizes an HNSW build's memory to its graph (on a server at
+    // PostgreSQL's default setting); IVFFlat keeps the server's.
+    let memory = match (spec.maintenance_work_mem_mb, spec.method) {
+        (Some(mb), _) => u64::from(mb) << 20,
+        (None, IndexMethod::IvfFlat) => DEFAULT_BUILD_MEMORY,
+        (None, _) => default_build_memory_mb(input, DEFAULT_BUILD_MEMORY >> 20) << 20,
+    };
     if spec.method == IndexMethod::IvfFlat {
         // k-means on a sample, then one distance per row and list.
         let core_seconds =
@@ -513,6 +538,25 @@ mod tests {
         let (small, large) = (small.build.unwrap(), large.build.unwrap());
         assert!(!small.fits_in_memory && large.fits_in_memory);
         assert!(small.seconds > 2.0 * large.seconds);
+    }
+
+    #[test]
+    fn unset_build_memory_fits_the_graph_within_the_cap_and_never_below_the_server() {
+        let memory = |rows| default_build_memory_mb(&CapacityInput::dense(rows, 384), 64);
+        // 10,000 rows need about 25 MB: the server's 64 MB stands.
+        assert_eq!(memory(10_000), 64);
+        // 1,000,000 rows: the graph (2,536 bytes a row) and 10 %.
+        assert_eq!(
+            memory(1_000_000),
+            (2_536_000_000_f64 * 1.1) as u64 / (1 << 20) + 1
+        );
+        assert_eq!(memory(10_000_000), BUILD_MEMORY_CAP_MB);
+        let server = |mb| default_build_memory_mb(&CapacityInput::dense(1_000_000, 384), mb);
+        assert_eq!(server(8 << 10), 8 << 10);
+        // The planner's build runs with the memory the library would choose.
+        let build = plan(&CapacityInput::dense(1_000_000, 384)).build.unwrap();
+        assert!(build.fits_in_memory);
+        assert_eq!(build.build_memory, memory(1_000_000) << 20);
     }
 
     #[test]

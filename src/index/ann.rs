@@ -10,6 +10,7 @@ use diesel::PgConnection;
 use garde::Valid;
 use serde::Serialize;
 
+use crate::capacity::{CapacityInput, default_build_memory_mb};
 use crate::dto::{IndexMethod, IndexSpec};
 use crate::error::{Error, Result};
 use crate::metric::{Element, Metric, Quantization};
@@ -77,7 +78,8 @@ pub struct IndexStatus {
     /// with the same `m` on the same rows, that index's size *estimated* from pgvector's page
     /// layout (see `BENCHMARKS.md` for measured ratios).
     pub full_precision_ratio: Option<f64>,
-    /// Build parameters (`m`, `ef_construction` or `lists`) as recorded when it was built.
+    /// Build parameters (`m`, `ef_construction` and the `maintenance_work_mem_mb` the build ran
+    /// with, or `lists`) as recorded when it was built.
     pub parameters: serde_json::Value,
     /// On-disk size in bytes.
     pub size_bytes: u64,
@@ -173,6 +175,7 @@ fn build(
 ) -> Result<()> {
     let mut conn = store.connection()?;
     let rows = ann_index::row_count(&mut conn, collection)?;
+    let spec = &with_build_memory(&mut conn, collection, spec, rows)?;
     let ddl = ann_index::ddl(&mut conn, collection, spec, name, rows)?;
     let pid = backend_pid(&mut conn)?;
     let started = Instant::now();
@@ -198,6 +201,28 @@ fn build(
     crate::repo::stats::analyze(&mut conn, collection.id)?;
     store.forget_indexes(collection);
     Ok(())
+}
+
+/// `spec` with the `maintenance_work_mem` its build runs with: the spec's own, else for HNSW
+/// what keeps the graph of `rows` rows in memory within the library's cap and never below the
+/// server's setting ([`default_build_memory_mb`], decision record 0031). The chosen value is
+/// recorded with the index, so its status shows it.
+fn with_build_memory(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    spec: &IndexSpec,
+    rows: u64,
+) -> Result<IndexSpec> {
+    let mut chosen = spec.clone();
+    if chosen.maintenance_work_mem_mb.is_none() && chosen.method == IndexMethod::Hnsw {
+        let mut input = CapacityInput::dense(rows, collection.dimension);
+        input.kind = collection.kind;
+        input.index = Some(spec.clone());
+        let server_mb = index_build::server_build_memory_mb(conn)?;
+        let megabytes = default_build_memory_mb(&input, server_mb);
+        chosen.maintenance_work_mem_mb = Some(u32::try_from(megabytes).unwrap_or(u32::MAX));
+    }
+    Ok(chosen)
 }
 
 /// One progress snapshot, read on another pooled connection; `None` when none is free soon or

@@ -1,47 +1,19 @@
 //! The files every path reads: `.npy` + JSONL for `embedstore ingest`, and the pre-encoded
-//! binary and text COPY streams for the `psql` baselines. All live in one [`ScratchDir`] that
+//! binary and text COPY streams for the `psql` baselines. All live in one [`ScratchDir`], removed
+//! when the run ends.
 
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::fs::File;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::BenchResult;
 use crate::baseline::binary_copy::{self, CopyRow};
 use crate::baseline::copy_text::{escape, vector_text};
 use crate::ingest::rows::{Row, Rows};
+use crate::scratch::ScratchDir;
 
 /// Write buffer size: large sequential writes.
 const BUFFER: usize = 1 << 20;
-
-/// A directory under the system's temporary directory, removed (with its contents) on drop.
-#[derive(Debug)]
-pub struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    /// Creates `embedstore-ingest-bench-<pid>-<n>` in the temporary directory.
-    pub fn new() -> io::Result<Self> {
-        static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let path = std::env::temp_dir().join(format!(
-            "embedstore-ingest-bench-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        fs::create_dir_all(&path)?;
-        Ok(Self(path))
-    }
-
-    /// A path inside the directory.
-    pub fn file(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The `.npy` + JSONL pair `embedstore ingest` reads.
 #[derive(Debug, Clone)]
@@ -169,6 +141,8 @@ fn finish(out: BufWriter<File>) -> BenchResult<u64> {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::*;
 
     #[test]

@@ -11,7 +11,6 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::time::{Duration, Instant};
 
-use embedstore::internals::NpyWriter;
 use embedstore::{
     CapacityInput, Collection, Ids, IndexSpec, Ingest, IngestOptions, IngestSummary, Metric,
     NewCollection, NewEmbedding, NpySource, Store, WriteMode,
@@ -25,7 +24,7 @@ use crate::data::Dataset;
 use crate::hot::raw;
 use crate::library;
 use crate::report::{Table, ratio, round3};
-use crate::scratch::ScratchDir;
+use crate::scratch::{ScratchDir, npy_header};
 use crate::stats::rows_per_second;
 
 /// Rows generated at a time, as the writes consume them.
@@ -44,9 +43,15 @@ pub struct LibrarySide<'a> {
 /// Creates the collection `name` and writes `data`'s rows into it with `Ingest::run_rows` in
 /// insert mode, the rows made as the ingest consumes them (as a service producing them would);
 /// the collection and the ingest's time.
-pub fn load(store: &Store, name: &str, data: &Dataset) -> BenchResult<(Collection, Duration)> {
+pub fn load(
+    store: &Store,
+    url: &str,
+    name: &str,
+    data: &Dataset,
+) -> BenchResult<(Collection, Duration)> {
     let collection = create(store, name, data)?;
     eprintln!("loading {} rows with Ingest::run_rows …", data.rows());
+    checkpoint(&mut raw::connect_plain(url).map_err(|error| error.to_string())?);
     let started = Instant::now();
     let summary = Ingest::new(store, name, insert_mode()).run_rows(items_of(data), &mut ())?;
     let elapsed = started.elapsed();
@@ -143,7 +148,8 @@ pub fn measure(
     };
     let mut builds = Table::new(
         "builds",
-        "build memory_mb workers seconds over_raw planned_s planned_over_measured",
+        "build memory_mb workers seconds cancelled_after_s over_raw planned_s \
+         planned_over_measured",
     );
     for (build, memory, time) in [
         (
@@ -164,10 +170,8 @@ pub fn measure(
             build,
             memory_mb: memory,
             workers,
-            seconds: seconds.map_or_else(
-                || format!("> {} (cancelled)", limit.as_secs()),
-                |seconds| seconds.to_string(),
-            ),
+            seconds,
+            cancelled_after_s: time.is_none().then_some(limit.as_secs()),
             over_raw: seconds
                 .and_then(|seconds| ratio(seconds, same.as_secs_f64()))
                 .map(round3),
@@ -177,6 +181,8 @@ pub fn measure(
                 .map(round3),
         });
     }
+    // Printed now as well: the sweep after them takes long, and these took longer.
+    eprintln!("{}\n{}", writes.render(), builds.render());
     Ok(vec![writes, builds])
 }
 
@@ -194,7 +200,9 @@ struct BuildRow {
     build: &'static str,
     memory_mb: u64,
     workers: u32,
-    seconds: String,
+    /// `None` when the statement timeout cancelled the build.
+    seconds: Option<f64>,
+    cancelled_after_s: Option<u64>,
     over_raw: Option<f64>,
     planned_s: f64,
     planned_over_measured: Option<f64>,
@@ -245,19 +253,22 @@ fn ingest_file(
     let dir = ScratchDir::new()?;
     let (vectors, records) = (dir.file("rows.npy"), dir.file("rows.jsonl"));
     eprintln!("writing {rows} rows to .npy + JSONL …");
-    let mut npy = NpyWriter::create(&vectors, rows as u64, data.dimension)?;
+    let mut npy = BufWriter::with_capacity(1 << 20, File::create(&vectors)?);
+    npy.write_all(&npy_header(rows, data.dimension))?;
     let mut jsonl = BufWriter::with_capacity(1 << 20, File::create(&records)?);
     for item in items_of(data) {
-        npy.write_row(item.vector.as_dense().unwrap_or_default())?;
+        for value in item.vector.as_dense().unwrap_or_default() {
+            npy.write_all(&value.to_le_bytes())?;
+        }
         let record =
             serde_json::json!({"external_id": item.external_id, "metadata": item.metadata});
         writeln!(jsonl, "{record}")?;
     }
-    npy.finish()?;
-    jsonl
-        .into_inner()
-        .map_err(|error| error.into_error())?
-        .sync_all()?;
+    for out in [npy, jsonl] {
+        out.into_inner()
+            .map_err(|error| error.into_error())?
+            .sync_all()?;
+    }
     let collection = create(store, "hot-file", data)?;
     eprintln!("ingest from the files …");
     checkpoint(admin);

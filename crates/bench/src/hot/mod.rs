@@ -85,7 +85,7 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
         .expose_secret()
         .to_owned();
     let (collection, load) = if args.builds {
-        builds::load(db.store(), "hot", &data)?
+        builds::load(db.store(), &url, "hot", &data)?
     } else {
         let batches = (0..data.rows()).step_by(LOAD_CHUNK);
         let batches = batches.map(|start| data.items(start, start + LOAD_CHUNK));

@@ -10,14 +10,13 @@
 use serde::Serialize;
 
 use crate::dto::{IndexMethod, IndexSpec};
-use crate::index::ann::{PAGE_BYTES, hnsw_layout_bytes};
 use crate::metric::Quantization;
 use crate::vector::VectorKind;
 
 /// Where the fitted constants come from, printed with every plan.
 pub const MODEL_SOURCE: &str = "sizes: PostgreSQL/pgvector page layout; times and QPS: fitted on \
-    100,000 x 384 clustered vectors, PostgreSQL 15 + pgvector 0.8.6, 2 cores shared by client and \
-    server (BENCHMARKS.md)";
+    100,000 and 1,000,000 (builds) x 384 clustered vectors, PostgreSQL 15 + pgvector 0.8.6, 2 \
+    cores shared by client and server (BENCHMARKS.md)";
 
 /// The read load a plan must carry, and the nodes it runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -130,6 +129,30 @@ pub struct NodePlan {
     pub replicas: u32,
     /// Citus workers to hold the index in memory when one node cannot (0: one node can).
     pub citus_workers: u32,
+}
+
+/// PostgreSQL's page size, and what an HNSW page has left for tuples (header 24 bytes,
+/// pgvector's special space 8).
+pub(crate) const PAGE_BYTES: u64 = 8192;
+const PAGE_USABLE: u64 = PAGE_BYTES - 24 - 8;
+
+/// The size of an HNSW index on `rows` rows whose indexed value takes `value_bytes` (varlena
+/// header included), links `m`, from pgvector's layout: per row an element tuple (72 bytes of
+/// header and heap ids, then the value) and a neighbour tuple (4 bytes and 6 per link;
+/// (level + 2)·m links, the mean level being 1 / (m − 1)), each 8-aligned with a 4-byte line
+/// pointer, kept on one page while they fit; plus the metapage.
+pub(crate) fn hnsw_layout_bytes(rows: u64, value_bytes: u64, m: u64) -> u64 {
+    let align = |bytes: u64| bytes.div_ceil(8) * 8;
+    let element = align(72 + value_bytes) + 4;
+    let links = (2.0 + 1.0 / (m.max(2) - 1) as f64) * m as f64;
+    let neighbours = align(4 + (6.0 * links).ceil() as u64) + 4;
+    let node = element + neighbours;
+    let pages = if node <= PAGE_USABLE {
+        rows.div_ceil(PAGE_USABLE / node)
+    } else {
+        rows.saturating_mul(node.div_ceil(PAGE_USABLE))
+    };
+    (pages + 1) * PAGE_BYTES
 }
 
 /// What a tuple and its line pointer take on a heap page: 8-byte aligned, plus 4.
@@ -338,13 +361,23 @@ fn indexed_value_bytes(input: &CapacityInput, spec: &IndexSpec) -> u64 {
     }
 }
 
-/// CPU seconds of an HNSW build per row · ln(rows) · (ef_construction / 64) at 384 dimensions
-/// (fitted: 100,000 rows, m 16, ef_construction 64 in about 20 s on 2 cores).
-const HNSW_BUILD_CORE_SECONDS: f64 = 3.5e-5;
-/// `maintenance_work_mem` when the spec names none: PostgreSQL's default, 64 MB.
+/// CPU seconds of an HNSW build of 100,000 rows at 384 dimensions, m 16, ef_construction 64
+/// (fitted: 19.9 s on 2 cores with 2 parallel workers, `BENCHMARKS.md`, issue 5).
+const HNSW_BUILD_CORE_SECONDS_100K: f64 = 60.0;
+/// How the build's time grows with the rows: (rows / 100,000) to this power (fitted: 1,000,000
+/// rows in 587 s, 29.5 times the 100,000-row build; `rows · ln(rows)`, the old model, gave 12
+/// times and under-predicted the million-row build 3.6-fold). A graph far beyond the CPU's
+/// caches makes each distance a memory read; pgvector users' reports of days at 10⁸ rows fit
+/// this power better than `rows · ln(rows)`.
+const HNSW_BUILD_EXPONENT: f64 = 1.47;
+/// PostgreSQL's default `maintenance_work_mem`, 64 MB: what an IVFFlat build whose spec names
+/// none gets, and the floor of an HNSW build's.
 const DEFAULT_BUILD_MEMORY: u64 = 64 << 20;
-/// How much slower a build gets once the graph no longer fits `maintenance_work_mem`.
-const OUT_OF_MEMORY_SLOWDOWN: f64 = 3.0;
+/// How much slower the rows inserted after the graph no longer fits `maintenance_work_mem` go
+/// (measured at 1,000,000 × 384 with PostgreSQL's 64 MB: cancelled after 1,500 s, 2.6 times
+/// the fitting build, with under half the rows in; at the pace of its last ten minutes the
+/// whole build takes at least 7 times the fitting one).
+const OUT_OF_MEMORY_SLOWDOWN: f64 = 7.0;
 /// pgvector's graph: per node the value, a 24-byte candidate for each link, and about 200
 /// bytes of bookkeeping.
 const GRAPH_NODE_OVERHEAD: u64 = 200;
@@ -355,15 +388,39 @@ fn hnsw_graph_bytes(rows: u64, value_bytes: u64, m: u64) -> u64 {
     rows * (value_bytes + 24 * links + GRAPH_NODE_OVERHEAD)
 }
 
+/// The most `maintenance_work_mem` the library asks for on its own, in MiB (4 GiB: an HNSW
+/// graph of about 1.5 million 384-dimension rows). Above it the caller names the build's
+/// memory (`IndexSpec::maintenance_work_mem_mb`); decision record 0031 says why.
+pub(crate) const BUILD_MEMORY_CAP_MB: u64 = 4096;
+
+/// Headroom over the graph estimate, so that a graph a little larger than the model's
+/// (longer values, more upper-layer links) still fits.
+const BUILD_MEMORY_MARGIN: f64 = 1.10;
+
+/// `maintenance_work_mem` in MiB for an HNSW build of `input` whose spec names none: the
+/// graph's estimate plus [`BUILD_MEMORY_MARGIN`], at most [`BUILD_MEMORY_CAP_MB`], and never
+/// less than `server_mb`, the server's own setting.
+pub(crate) fn default_build_memory_mb(input: &CapacityInput, server_mb: u64) -> u64 {
+    let graph = input.index.as_ref().map_or(0, |spec| {
+        hnsw_graph_bytes(input.rows, indexed_value_bytes(input, spec), m_of(spec))
+    });
+    let wanted = ((graph as f64 * BUILD_MEMORY_MARGIN) as u64).div_ceil(1 << 20);
+    wanted.min(BUILD_MEMORY_CAP_MB).max(server_mb)
+}
+
 fn build_plan(input: &CapacityInput, notes: &mut Vec<String>) -> Option<BuildPlan> {
     let spec = input.index.as_ref()?;
     let rows = input.rows.max(2) as f64;
     // PostgreSQL's default max_parallel_maintenance_workers is 2; the leader works too.
     let workers = f64::from(spec.parallel_workers.unwrap_or(2) + 1);
     let scale = (f64::from(input.dimension) + 64.0) / (384.0 + 64.0);
-    let memory = spec
-        .maintenance_work_mem_mb
-        .map_or(DEFAULT_BUILD_MEMORY, |mb| u64::from(mb) << 20);
+    // Unset, the library sizes an HNSW build's memory to its graph (on a server at
+    // PostgreSQL's default setting); IVFFlat keeps the server's.
+    let memory = match (spec.maintenance_work_mem_mb, spec.method) {
+        (Some(mb), _) => u64::from(mb) << 20,
+        (None, IndexMethod::IvfFlat) => DEFAULT_BUILD_MEMORY,
+        (None, _) => default_build_memory_mb(input, DEFAULT_BUILD_MEMORY >> 20) << 20,
+    };
     if spec.method == IndexMethod::IvfFlat {
         // k-means on a sample, then one distance per row and list.
         let core_seconds =
@@ -379,13 +436,18 @@ fn build_plan(input: &CapacityInput, notes: &mut Vec<String>) -> Option<BuildPla
     let graph_bytes = hnsw_graph_bytes(input.rows, indexed_value_bytes(input, spec), m_of(spec));
     let fits = graph_bytes <= memory;
     let ef_construction = f64::from(spec.ef_construction.unwrap_or(64));
-    let mut core_seconds =
-        HNSW_BUILD_CORE_SECONDS * rows * rows.ln() * (ef_construction / 64.0) * scale;
+    let mut core_seconds = HNSW_BUILD_CORE_SECONDS_100K
+        * (rows / 100_000.0).powf(HNSW_BUILD_EXPONENT)
+        * (ef_construction / 64.0)
+        * scale;
     if !fits {
-        core_seconds *= OUT_OF_MEMORY_SLOWDOWN;
+        // The rows that no longer fit the graph in memory go on at disk speed.
+        let outside = 1.0 - memory as f64 / graph_bytes as f64;
+        let slowdown = 1.0 + outside * (OUT_OF_MEMORY_SLOWDOWN - 1.0);
+        core_seconds *= slowdown;
         notes.push(format!(
             "the HNSW graph ({} MB) does not fit maintenance_work_mem ({} MB): the build goes \
-             on on disk, about {OUT_OF_MEMORY_SLOWDOWN}x slower; give it {} MB",
+             on on disk, about {slowdown:.1}x slower; give it {} MB",
             graph_bytes >> 20,
             memory >> 20,
             (graph_bytes >> 20) + 1
@@ -513,6 +575,37 @@ mod tests {
         let (small, large) = (small.build.unwrap(), large.build.unwrap());
         assert!(!small.fits_in_memory && large.fits_in_memory);
         assert!(small.seconds > 2.0 * large.seconds);
+    }
+
+    #[test]
+    fn unset_build_memory_fits_the_graph_within_the_cap_and_never_below_the_server() {
+        let memory = |rows| default_build_memory_mb(&CapacityInput::dense(rows, 384), 64);
+        // 10,000 rows need about 25 MB: the server's 64 MB stands.
+        assert_eq!(memory(10_000), 64);
+        // 1,000,000 rows: the graph (2,536 bytes a row) and 10 %.
+        assert_eq!(
+            memory(1_000_000),
+            (2_536_000_000_f64 * 1.1) as u64 / (1 << 20) + 1
+        );
+        assert_eq!(memory(10_000_000), BUILD_MEMORY_CAP_MB);
+        let server = |mb| default_build_memory_mb(&CapacityInput::dense(1_000_000, 384), mb);
+        assert_eq!(server(8 << 10), 8 << 10);
+        // The planner's build runs with the memory the library would choose.
+        let build = plan(&CapacityInput::dense(1_000_000, 384)).build.unwrap();
+        assert!(build.fits_in_memory);
+        assert_eq!(build.build_memory, memory(1_000_000) << 20);
+    }
+
+    #[test]
+    fn build_times_follow_the_measured_builds() {
+        let seconds = |rows| {
+            let mut input = CapacityInput::dense(rows, 384);
+            input.index = Some(IndexSpec::hnsw().maintenance_work_mem_mb(4096));
+            plan(&input).build.unwrap().seconds
+        };
+        // Measured with 2 parallel workers: 19.9 s at 100,000 rows, 587 s at 1,000,000.
+        assert!((seconds(100_000) / 19.9 - 1.0).abs() < 0.05);
+        assert!((seconds(1_000_000) / 587.0 - 1.0).abs() < 0.05);
     }
 
     #[test]

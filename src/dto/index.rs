@@ -77,7 +77,9 @@ pub struct IndexSpec {
     #[garde(inner(range(min = 1, max = 32768)))]
     pub lists: Option<u32>,
     /// `maintenance_work_mem` for this build only, in MiB (1..=2,097,151). A graph that does not
-    /// fit is built far more slowly; `None` keeps the server's setting.
+    /// fit is built far more slowly. `None`: for HNSW, enough to keep the graph of the
+    /// collection's rows in memory (the planner's estimate and 10 %), at most 4 GiB and never
+    /// less than the server's setting; for IVFFlat, the server's setting (`docs/indexes.md`).
     #[garde(inner(range(min = 1, max = 2_097_151)))]
     pub maintenance_work_mem_mb: Option<u32>,
     /// `max_parallel_maintenance_workers` for this build only (0..=64); `None` keeps the server's.

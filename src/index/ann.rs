@@ -10,6 +10,7 @@ use diesel::PgConnection;
 use garde::Valid;
 use serde::Serialize;
 
+use crate::capacity::{CapacityInput, default_build_memory_mb, hnsw_layout_bytes};
 use crate::dto::{IndexMethod, IndexSpec};
 use crate::error::{Error, Result};
 use crate::metric::{Element, Metric, Quantization};
@@ -77,7 +78,8 @@ pub struct IndexStatus {
     /// with the same `m` on the same rows, that index's size *estimated* from pgvector's page
     /// layout (see `BENCHMARKS.md` for measured ratios).
     pub full_precision_ratio: Option<f64>,
-    /// Build parameters (`m`, `ef_construction` or `lists`) as recorded when it was built.
+    /// Build parameters (`m`, `ef_construction` and the `maintenance_work_mem_mb` the build ran
+    /// with, or `lists`) as recorded when it was built.
     pub parameters: serde_json::Value,
     /// On-disk size in bytes.
     pub size_bytes: u64,
@@ -173,6 +175,7 @@ fn build(
 ) -> Result<()> {
     let mut conn = store.connection()?;
     let rows = ann_index::row_count(&mut conn, collection)?;
+    let spec = &with_build_memory(&mut conn, collection, spec, rows)?;
     let ddl = ann_index::ddl(&mut conn, collection, spec, name, rows)?;
     let pid = backend_pid(&mut conn)?;
     let started = Instant::now();
@@ -198,6 +201,28 @@ fn build(
     crate::repo::stats::analyze(&mut conn, collection.id)?;
     store.forget_indexes(collection);
     Ok(())
+}
+
+/// `spec` with the `maintenance_work_mem` its build runs with: the spec's own, else for HNSW
+/// what keeps the graph of `rows` rows in memory within the library's cap and never below the
+/// server's setting ([`default_build_memory_mb`], decision record 0031). The chosen value is
+/// recorded with the index, so its status shows it.
+fn with_build_memory(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    spec: &IndexSpec,
+    rows: u64,
+) -> Result<IndexSpec> {
+    let mut chosen = spec.clone();
+    if chosen.maintenance_work_mem_mb.is_none() && chosen.method == IndexMethod::Hnsw {
+        let mut input = CapacityInput::dense(rows, collection.dimension);
+        input.kind = collection.kind;
+        input.index = Some(spec.clone());
+        let server_mb = index_build::server_build_memory_mb(conn)?;
+        let megabytes = default_build_memory_mb(&input, server_mb);
+        chosen.maintenance_work_mem_mb = Some(u32::try_from(megabytes).unwrap_or(u32::MAX));
+    }
+    Ok(chosen)
 }
 
 /// One progress snapshot, read on another pooled connection; `None` when none is free soon or
@@ -287,34 +312,10 @@ fn status_of(conn: &mut PgConnection, collection: &Collection) -> Result<IndexSt
     })
 }
 
-/// PostgreSQL's page size, and what an HNSW page has left for tuples (header 24 bytes,
-/// pgvector's special space 8).
-pub(crate) const PAGE_BYTES: u64 = 8192;
-const PAGE_USABLE: u64 = PAGE_BYTES - 24 - 8;
-
 /// The estimated size of a full-precision HNSW index (`vector(dimension)`, links `m`) on
 /// `rows` rows: [`hnsw_layout_bytes`] of a `vector` value (8 + 4·dimension bytes).
 pub(crate) fn estimated_hnsw_bytes(rows: u64, dimension: u32, m: u64) -> u64 {
     hnsw_layout_bytes(rows, 8 + 4 * u64::from(dimension), m)
-}
-
-/// The size of an HNSW index on `rows` rows whose indexed value takes `value_bytes` (varlena
-/// header included), links `m`, from pgvector's layout: per row an element tuple (72 bytes of
-/// header and heap ids, then the value) and a neighbour tuple (4 bytes and 6 per link;
-/// (level + 2)·m links, the mean level being 1 / (m − 1)), each 8-aligned with a 4-byte line
-/// pointer, kept on one page while they fit; plus the metapage.
-pub(crate) fn hnsw_layout_bytes(rows: u64, value_bytes: u64, m: u64) -> u64 {
-    let align = |bytes: u64| bytes.div_ceil(8) * 8;
-    let element = align(72 + value_bytes) + 4;
-    let links = (2.0 + 1.0 / (m.max(2) - 1) as f64) * m as f64;
-    let neighbours = align(4 + (6.0 * links).ceil() as u64) + 4;
-    let node = element + neighbours;
-    let pages = if node <= PAGE_USABLE {
-        rows.div_ceil(PAGE_USABLE / node)
-    } else {
-        rows.saturating_mul(node.div_ceil(PAGE_USABLE))
-    };
-    (pages + 1) * PAGE_BYTES
 }
 
 /// Rows above which an exact scan is slow enough to want an ANN index.
@@ -368,6 +369,7 @@ fn advise(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capacity::PAGE_BYTES;
 
     #[test]
     fn full_precision_estimates_follow_the_page_layout() {

@@ -147,6 +147,10 @@ pub(crate) fn record_build(
             if let Some(quantization) = spec.quantization {
                 parameters["quantization"] = quantization.as_str().into();
             }
+            // The build's memory, the library's choice when the spec named none.
+            if let Some(megabytes) = spec.maintenance_work_mem_mb {
+                parameters["maintenance_work_mem_mb"] = megabytes.into();
+            }
             parameters
         }
         IndexMethod::IvfFlat => serde_json::json!({

@@ -88,6 +88,22 @@ pub(crate) fn run_build(conn: &mut PgConnection, spec: &IndexSpec, ddl: &str) ->
 }
 
 #[derive(QueryableByName)]
+struct Megabytes {
+    #[diesel(sql_type = BigInt)]
+    megabytes: i64,
+}
+
+/// The session's `maintenance_work_mem` (the server's, unless the pool changed it) in MiB,
+/// rounded down.
+pub(crate) fn server_build_memory_mb(conn: &mut PgConnection) -> Result<u64> {
+    let setting: Megabytes = diesel::sql_query(
+        "SELECT pg_size_bytes(current_setting('maintenance_work_mem')) / 1048576 AS megabytes",
+    )
+    .get_result(conn)?;
+    Ok(setting.megabytes.unsigned_abs())
+}
+
+#[derive(QueryableByName)]
 struct SavedSettings {
     #[diesel(sql_type = Text)]
     statement_timeout: String,

@@ -208,6 +208,56 @@ fn build_settings_apply_to_the_build_only_and_progress_is_reported() {
 }
 
 #[test]
+fn an_hnsw_build_without_a_memory_setting_fits_its_graph_and_never_goes_below_the_server() {
+    let (db, collection) = with_items("memory", 64, Metric::Cosine, 3_000, 10);
+    let server_mb = |conn: &mut PgConnection| -> i64 {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>(
+            "pg_size_bytes(current_setting('maintenance_work_mem')) / 1048576",
+        ))
+        .get_result(conn)
+        .unwrap()
+    };
+    // At the server's setting (64 MB unless the server says otherwise), far above this graph
+    // of about 4 MB, the library keeps the server's value.
+    let server = server_mb(&mut db.raw_connection());
+    assert!(server >= 4, "{server}");
+    let indexes = db.store().indexes(&collection);
+    let status = indexes.create(&IndexSpec::hnsw(), None).unwrap();
+    assert_eq!(status.parameters["maintenance_work_mem_mb"], server);
+    indexes.drop().unwrap();
+    // A spec that names the memory gets it, even below the server's setting.
+    let status = indexes
+        .create(&IndexSpec::hnsw().maintenance_work_mem_mb(2), None)
+        .unwrap();
+    assert_eq!(status.parameters["maintenance_work_mem_mb"], 2);
+    indexes.drop().unwrap();
+
+    // A server set below the graph: new sessions start at 1 MB, and the build gets the
+    // planner's graph, 3,000 rows x (264 bytes of value + 33 links x 24 + 200) = 3,768,000
+    // bytes, and 10 %: 4,144,800 bytes, rounded up to whole MiB: 4.
+    let name = db.name().to_owned();
+    diesel::sql_query(format!(
+        "ALTER DATABASE \"{name}\" SET maintenance_work_mem = '1MB'"
+    ))
+    .execute(&mut db.raw_connection())
+    .unwrap();
+    let store = embedstore::Store::connect(
+        embedstore::Config::new(db.url().expose_secret().to_owned()).unwrap(),
+    )
+    .unwrap();
+    let status = store
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
+        .unwrap();
+    assert_eq!(status.parameters["maintenance_work_mem_mb"], 4);
+    // The setting was the build's only: the pool's sessions are back at the server's 1 MB.
+    let after = store
+        .read(|uow| Ok::<_, Error>(server_mb(uow.connection())))
+        .unwrap();
+    assert_eq!(after, 1);
+}
+
+#[test]
 fn index_operations_on_a_dropped_collection_say_not_found() {
     let (db, collection) = with_items("gone", 8, Metric::L2, 10, 9);
     db.store()

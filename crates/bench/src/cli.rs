@@ -163,6 +163,8 @@ mod tests {
             insert_batch: 1_000,
             insert_rounds: 3,
             fail_on_miss: false,
+            builds: false,
+            defaults_build_limit: Duration::from_secs(900),
         }
     }
 
@@ -343,6 +345,18 @@ mod tests {
                     threads: ThreadCounts(vec![1, 2]),
                     seconds: Duration::from_millis(250),
                     fail_on_miss: true,
+                    ..hot()
+                }))),
+            ),
+            (
+                "hot --rows 1000000 --builds --defaults-build-limit 600",
+                Ok(mode(Mode::Hot(HotArgs {
+                    data: DataArgs {
+                        rows: 1_000_000,
+                        ..data()
+                    },
+                    builds: true,
+                    defaults_build_limit: Duration::from_secs(600),
                     ..hot()
                 }))),
             ),

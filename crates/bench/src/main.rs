@@ -12,6 +12,7 @@ mod data;
 mod library;
 mod phases;
 mod report;
+mod scratch;
 mod stats;
 mod truth;
 // The modes: each imports the bottom layer and its own files only.

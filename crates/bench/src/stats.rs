@@ -1,4 +1,4 @@
-//! Summaries of latency samples.
+//! Summaries of latency samples, and the peak memory of a process.
 
 use std::time::Duration;
 
@@ -49,6 +49,19 @@ pub fn rows_per_second(rows: usize, elapsed: Duration) -> f64 {
     rows as f64 / elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
 }
 
+/// `VmHWM` (peak resident set size) in bytes from the text of `/proc/<pid>/status`.
+pub fn parse_vm_hwm(status: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let mut words = line["VmHWM:".len()..].split_whitespace();
+    let kibibytes: u64 = words.next()?.parse().ok()?;
+    (words.next()? == "kB").then_some(kibibytes * 1024)
+}
+
+/// This process's peak resident set size in bytes (`None` where `/proc` does not exist).
+pub fn own_peak_rss() -> Option<u64> {
+    parse_vm_hwm(&std::fs::read_to_string("/proc/self/status").ok()?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +101,20 @@ mod tests {
         assert_eq!(latency.p50_ms, 20.0);
         assert_eq!(latency.mean_ms, 20.0);
         assert_eq!(Latency::of(&[]), None);
+    }
+
+    #[test]
+    fn vm_hwm_is_read_in_bytes() {
+        let status =
+            "Name:\tembedstore\nVmPeak:\t  300000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t 1 kB\n";
+        assert_eq!(parse_vm_hwm(status), Some(51_200 * 1024));
+        assert_eq!(parse_vm_hwm("Name:\tzombie\nState:\tZ (zombie)\n"), None);
+        assert_eq!(parse_vm_hwm("VmHWM:\t  12 MB\n"), None);
+        assert_eq!(parse_vm_hwm("VmHWM:\t  x kB\n"), None);
+    }
+
+    #[test]
+    fn this_process_has_a_peak_rss() {
+        assert!(own_peak_rss().unwrap() > 0);
     }
 }

@@ -47,7 +47,8 @@ pub struct PlanArgs {
     /// Index a quantized copy: half or binary (HNSW).
     #[arg(long, value_parser = ["none", "half", "binary"])]
     pub quantization: Option<String>,
-    /// `maintenance_work_mem` of the build, MiB (default: PostgreSQL's 64).
+    /// `maintenance_work_mem` of the build, MiB (default: as the library chooses it, HNSW's
+    /// graph and 10 %, at most 4 GiB, at least PostgreSQL's default 64).
     #[arg(long, value_name = "MB")]
     pub maintenance_work_mem: Option<u32>,
     /// Parallel maintenance workers of the build (default: PostgreSQL's 2).

@@ -92,6 +92,16 @@ pub struct HotArgs {
     /// Exit with status 1 when a target is missed (default: 0, the report says which).
     #[arg(long)]
     pub fail_on_miss: bool,
+    /// Also measure at the collection's size: the bulk ingest from memory (which then loads
+    /// the collection) and from a `.npy` + JSONL file against one binary COPY, and the HNSW
+    /// build with the library's defaults against raw `CREATE INDEX` with the same settings and
+    /// with pgvector's (issue 20 item 4, issue 23). Takes a second copy of the rows.
+    #[arg(long)]
+    pub builds: bool,
+    /// Seconds the pgvector-defaults build may take before it is cancelled and reported as
+    /// such (with `--builds`: a graph beyond 64 MB is built on disk, many times slower).
+    #[arg(long, value_name = "S", default_value = "900", value_parser = parse_seconds)]
+    pub defaults_build_limit: Duration,
 }
 
 /// Rows of the insert comparison when `--insert-rows` is not given.

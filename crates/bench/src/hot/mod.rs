@@ -2,6 +2,7 @@
 //! Method and targets: `docs/benchmark.md`.
 
 pub mod args;
+mod builds;
 mod inserts;
 mod raw;
 mod report;
@@ -14,7 +15,7 @@ mod server_tests;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use embedstore::{Collection, Config, SearchResponse, Store};
+use embedstore::{Collection, Config, IndexSpec, SearchResponse, Store};
 use embedstore_test_support::TestDatabase;
 
 use crate::BenchResult;
@@ -83,19 +84,29 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
         .with_setting("sslmode", "disable")
         .expose_secret()
         .to_owned();
-    let batches = (0..data.rows()).step_by(LOAD_CHUNK);
-    let batches = batches.map(|start| data.items(start, start + LOAD_CHUNK));
-    let (collection, load) = library::create_and_load(
-        db.store(),
-        "hot",
-        args.data.dim,
-        "embedstore-bench",
-        batches,
-    )?;
+    let (collection, load) = if args.builds {
+        builds::load(db.store(), &url, "hot", &data)?
+    } else {
+        let batches = (0..data.rows()).step_by(LOAD_CHUNK);
+        let batches = batches.map(|start| data.items(start, start + LOAD_CHUNK));
+        library::create_and_load(
+            db.store(),
+            "hot",
+            args.data.dim,
+            "embedstore-bench",
+            batches,
+        )?
+    };
     library::analyze(&url, &collection, true)?;
     eprintln!("building HNSW m=16, ef_construction=64, and payload indexes on lang and shard …");
     let indexes = Library::new(db.store(), &collection);
-    let spec = library::hnsw(16, 64, BUILD_MEMORY_MB);
+    // With --builds the library chooses the build's memory (what is compared); without, the
+    // fixed 1 GB of earlier runs.
+    let spec = if args.builds {
+        IndexSpec::hnsw().m(16).ef_construction(64)
+    } else {
+        library::hnsw(16, 64, BUILD_MEMORY_MB)
+    };
     let index = indexes.build_index(&spec, false)?.elapsed;
     // The library's planner needs them to choose an exact scan for the 1 % filter.
     indexes.create_payload_indexes()?;
@@ -110,6 +121,22 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
         truth: truths,
     };
     let plans = plans(&context, db.store())?;
+    let scale = if args.builds {
+        let side = builds::LibrarySide {
+            collection: &collection,
+            load,
+            build: index,
+        };
+        builds::measure(
+            db.store(),
+            &context.url,
+            &data,
+            &side,
+            args.defaults_build_limit,
+        )?
+    } else {
+        Vec::new()
+    };
 
     let mut quality = Vec::new();
     let mut cells = Vec::new();
@@ -172,7 +199,14 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
         .figure("load_s", round3(load.as_secs_f64()))
         .figure("index_s", round3(index.as_secs_f64()))
         .figure("elapsed_s", round3(started.elapsed().as_secs_f64()));
+    // Both clients run in this process: the data set, the library and the raw client.
+    if let Some(bytes) = crate::stats::own_peak_rss() {
+        report.figure("client_peak_rss_mb", bytes >> 20);
+    }
     report.table(sizes);
+    for table in scale {
+        report.table(table);
+    }
     for (label, plan) in plans {
         report.plan(label, plan);
     }

@@ -194,11 +194,20 @@ pub fn encode_copy(rows: &[CopyRow<'_>]) -> std::io::Result<Vec<u8>> {
 /// Sends a pre-encoded binary COPY stream as one `COPY embeddings (…) FROM STDIN (FORMAT
 /// binary)` on `client` (autocommit: one transaction) and returns the rows the server counted.
 pub fn copy_in(client: &mut Client, stream: &[u8]) -> RawResult<u64> {
+    copy_with(client, |out| out.write_all(stream))
+}
+
+/// One `COPY embeddings (…) FROM STDIN (FORMAT binary)` on `client` whose stream `write`
+/// writes as it goes (header, rows, trailer); the rows the server counted.
+pub fn copy_with(
+    client: &mut Client,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> RawResult<u64> {
     let mut writer = client.copy_in(&format!(
         "COPY embeddings ({}) FROM STDIN (FORMAT binary)",
         binary_copy::COLUMNS
     ))?;
-    writer.write_all(stream)?;
+    write(&mut writer)?;
     Ok(writer.finish()?)
 }
 

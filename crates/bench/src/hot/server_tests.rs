@@ -27,6 +27,8 @@ fn a_tiny_run_reports_every_cell_and_target() {
         insert_batch: 100,
         insert_rounds: 2,
         fail_on_miss: false,
+        builds: true,
+        defaults_build_limit: Duration::from_secs(600),
     };
     let report = run(&args).unwrap();
     let json = report.json();
@@ -96,6 +98,24 @@ fn a_tiny_run_reports_every_cell_and_target() {
         let ratio = part["planned_over_measured"].as_f64().unwrap();
         assert!(bounds.contains(&ratio), "{part}");
     }
+
+    // --builds: three writes of every row and three builds, each beside its raw counterpart
+    // and (builds) the planner's time; the library chose the build's memory.
+    let writes = json["writes"].as_array().unwrap();
+    assert_eq!(writes.len(), 3);
+    for path in writes {
+        assert_eq!(path["rows"], 2_000, "{path}");
+        assert!(path["over_copy"].as_f64().unwrap() > 0.0, "{path}");
+    }
+    let builds = json["builds"].as_array().unwrap();
+    assert_eq!(builds.len(), 3);
+    for build in builds {
+        assert!(build["seconds"].as_f64().unwrap() > 0.0, "{build}");
+        assert!(build["cancelled_after_s"].is_null(), "{build}");
+        assert!(build["memory_mb"].as_u64().unwrap() >= 1, "{build}");
+        assert!(build["planned_s"].as_f64().unwrap() > 0.0, "{build}");
+    }
+    assert!(json["client_peak_rss_mb"].as_u64().unwrap() > 0);
 
     let targets = json["targets"].as_array().unwrap();
     assert_eq!(targets.len(), 19);

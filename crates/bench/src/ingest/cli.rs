@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::BenchResult;
 use crate::ingest::files::IngestFiles;
+use crate::stats::parse_vm_hwm;
 
 /// How often `/proc/<pid>/status` is read while the CLI runs.
 const RSS_POLL_INTERVAL: Duration = Duration::from_millis(10);
@@ -187,14 +188,6 @@ pub fn parse_report(stdout: &str) -> Result<CliReport, String> {
     })
 }
 
-/// `VmHWM` (peak resident set size) in bytes from the text of `/proc/<pid>/status`.
-pub fn parse_vm_hwm(status: &str) -> Option<u64> {
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    let mut words = line["VmHWM:".len()..].split_whitespace();
-    let kibibytes: u64 = words.next()?.parse().ok()?;
-    (words.next()? == "kB").then_some(kibibytes * 1024)
-}
-
 /// Reads a child's pipe to the end on a thread of its own, so that neither pipe can fill up
 /// and stall the child.
 fn drain(pipe: Option<impl Read + Send + 'static>) -> JoinHandle<String> {
@@ -288,22 +281,6 @@ mod tests {
         assert!(parse_report(&wrong_type).is_err());
         let negative = SUMMARY.replace("\"rejected\":0", "\"rejected\":-1");
         assert!(parse_report(&negative).is_err());
-    }
-
-    #[test]
-    fn vm_hwm_is_read_in_bytes() {
-        let status =
-            "Name:\tembedstore\nVmPeak:\t  300000 kB\nVmHWM:\t   51200 kB\nVmRSS:\t 1 kB\n";
-        assert_eq!(parse_vm_hwm(status), Some(51_200 * 1024));
-        assert_eq!(parse_vm_hwm("Name:\tzombie\nState:\tZ (zombie)\n"), None);
-        assert_eq!(parse_vm_hwm("VmHWM:\t  12 MB\n"), None);
-        assert_eq!(parse_vm_hwm("VmHWM:\t  x kB\n"), None);
-    }
-
-    #[test]
-    fn this_process_has_a_peak_rss() {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap();
-        assert!(parse_vm_hwm(&status).unwrap() > 0);
     }
 
     #[test]

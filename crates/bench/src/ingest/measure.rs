@@ -14,7 +14,8 @@ use crate::ingest::args::IngestArgs;
 use crate::ingest::baseline::{self, CopyFormat};
 use crate::ingest::checks;
 use crate::ingest::cli::{self, IngestRun, Mode};
-use crate::ingest::files::{self, IngestFiles, ScratchDir};
+use crate::ingest::files::{self, IngestFiles};
+use crate::scratch::ScratchDir;
 
 /// The timings of one round.
 #[derive(Debug, Clone, Copy)]

@@ -1,6 +1,9 @@
 //! Arguments shared by the modes (the bottom layer: it imports no mode): the value parsers and
 //! the default mode's options.
 
+use std::fmt;
+use std::time::Duration;
+
 use clap::builder::RangedU64ValueParser;
 
 /// The insert and search mode: what to measure and how much of it.
@@ -73,6 +76,62 @@ pub fn positive_u32() -> RangedU64ValueParser<u32> {
     RangedU64ValueParser::new().range(1..=u64::from(u32::MAX))
 }
 
+/// Most client threads one sweep step may use: the library and the baseline each open this
+/// many connections at once, and PostgreSQL's default `max_connections` is 100.
+pub const MAX_THREADS: usize = 40;
+
+/// The thread counts of the sweep, ascending, each once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadCounts(pub Vec<usize>);
+
+impl fmt::Display for ThreadCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let texts: Vec<String> = self.0.iter().map(usize::to_string).collect();
+        f.write_str(&texts.join(","))
+    }
+}
+
+/// Parses `--threads`: comma-separated positive integers up to [`MAX_THREADS`], spaces around
+/// each allowed, no empty item, no repeat; returned ascending.
+pub fn parse_threads(text: &str) -> Result<ThreadCounts, String> {
+    let mut counts = Vec::new();
+    for item in text.split(',') {
+        let item = item.trim();
+        if item.is_empty() {
+            return Err(format!(
+                "empty item in {text:?}: give thread counts like 1,2,4,8,16"
+            ));
+        }
+        let count: usize = item
+            .parse()
+            .map_err(|_| format!("{item:?} is not a whole number of threads"))?;
+        if count == 0 || count > MAX_THREADS {
+            return Err(format!(
+                "{count} threads: each count must be 1..={MAX_THREADS}"
+            ));
+        }
+        if counts.contains(&count) {
+            return Err(format!("{count} threads is listed twice"));
+        }
+        counts.push(count);
+    }
+    counts.sort_unstable();
+    Ok(ThreadCounts(counts))
+}
+
+/// Parses `--seconds`: a positive, finite number of seconds up to an hour.
+pub fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0 {
+        Ok(Duration::from_secs_f64(seconds))
+    } else {
+        Err(format!("{text:?}: seconds must be > 0 and <= 3600"))
+    }
+}
+
 /// Parses `line` (split at whitespace) as one mode's options, as the command line would (for
 /// the modes' tests, which thereby need not import the command line above them).
 #[cfg(test)]
@@ -80,4 +139,42 @@ pub fn parse_as<A: clap::Args + clap::FromArgMatches>(line: &str) -> Result<A, c
     let command = A::augment_args(clap::Command::new("embedstore-bench-mode"));
     let words = std::iter::once("embedstore-bench-mode").chain(line.split_whitespace());
     A::from_arg_matches_mut(&mut command.try_get_matches_from(words)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_lists_are_trimmed_sorted_and_checked() {
+        assert_eq!(parse_threads(" 1, 2"), Ok(ThreadCounts(vec![1, 2])));
+        assert_eq!(parse_threads("16,4 ,1"), Ok(ThreadCounts(vec![1, 4, 16])));
+        assert_eq!(parse_threads("40"), Ok(ThreadCounts(vec![40])));
+        for (hostile, says) in [
+            ("0", "1..=40"),
+            ("41", "1..=40"),
+            ("1,,2", "empty item"),
+            ("1,2,", "empty item"),
+            ("", "empty item"),
+            (" ", "empty item"),
+            ("abc", "not a whole number"),
+            ("-1", "not a whole number"),
+            ("1.5", "not a whole number"),
+            ("2,2", "twice"),
+            ("99999999999999999999999", "not a whole number"),
+        ] {
+            let error = parse_threads(hostile).unwrap_err();
+            assert!(error.contains(says), "{hostile:?}: {error}");
+        }
+        assert_eq!(ThreadCounts(vec![1, 2, 16]).to_string(), "1,2,16");
+    }
+
+    #[test]
+    fn seconds_must_be_positive_and_finite() {
+        assert_eq!(parse_seconds("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_seconds(" 2 "), Ok(Duration::from_secs(2)));
+        for hostile in ["0", "-1", "NaN", "inf", "1e9", "", "soon"] {
+            assert!(parse_seconds(hostile).is_err(), "{hostile:?} was accepted");
+        }
+    }
 }

@@ -19,8 +19,8 @@ use serde_json::json;
 
 use crate::BenchResult;
 use crate::args::positive;
+use crate::args::{ThreadCounts, parse_seconds, parse_threads};
 use crate::data::Dataset;
-use crate::hot::args::{ThreadCounts, parse_seconds, parse_threads};
 use crate::report::{Report, Table, ratio, round3};
 use crate::stats::Latency;
 

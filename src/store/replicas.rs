@@ -9,8 +9,6 @@
 //! read then uses. See `docs/replicas.md` and decision record 0031.
 
 use std::collections::VecDeque;
-use std::fmt;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::JoinHandle;
@@ -20,6 +18,7 @@ use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool};
 use diesel::sql_types::{BigInt, Bool, Nullable};
 
+use super::token::WriteToken;
 use crate::error::{Error, Result};
 
 /// How often the background prober asks the primary for its WAL position and every replica
@@ -32,80 +31,6 @@ const CHECKOUT_WAIT: Duration = Duration::from_millis(250);
 
 /// Pause between two replay-position checks while a read waits for a replica to catch up.
 const POLL: Duration = Duration::from_millis(2);
-
-/// A position in the primary's write-ahead log at or after the commit of a write: a read that
-/// requires it is served only by a node that has replayed at least that far, so it sees the
-/// write.
-///
-/// Printed and parsed as PostgreSQL prints an LSN (`16/B374D848`), so a service can hand it to
-/// another process (e.g. in a session cookie) and read there with
-/// [`ReadFrom::AtLeast`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct WriteToken(u64);
-
-impl WriteToken {
-    /// The token of an LSN given as a number (`pg_lsn - '0/0'`).
-    pub fn from_lsn(lsn: u64) -> Self {
-        Self(lsn)
-    }
-
-    /// The LSN as a number.
-    pub fn lsn(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for WriteToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:X}/{:X}", self.0 >> 32, self.0 & 0xFFFF_FFFF)
-    }
-}
-
-impl FromStr for WriteToken {
-    type Err = Error;
-
-    /// Parses `XXXXXXXX/XXXXXXXX` (hexadecimal, 1 to 8 digits each side, spaces around the
-    /// whole allowed), as `pg_lsn` prints it.
-    fn from_str(text: &str) -> Result<Self> {
-        let refuse = || Error::Config {
-            variable: "WriteToken",
-            reason: format!("{text:?} is not an LSN like 16/B374D848"),
-        };
-        let (high, low) = text.trim().split_once('/').ok_or_else(refuse)?;
-        let half = |part: &str| {
-            if part.is_empty() || part.len() > 8 || !part.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return None;
-            }
-            u64::from_str_radix(part, 16).ok()
-        };
-        match (half(high), half(low)) {
-            (Some(high), Some(low)) => Ok(Self((high << 32) | low)),
-            _ => Err(refuse()),
-        }
-    }
-}
-
-/// Which node may answer a read, and what it must have seen. Set per handle with
-/// [`Store::reading`](crate::Store::reading); without replicas every read goes to the primary
-/// whatever this says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ReadFrom {
-    /// A replica that has replayed this store's own last committed write (shared by all clones
-    /// of the [`Store`](crate::Store)), else the primary. The default: a service that writes
-    /// and then reads, on any thread, sees what it wrote.
-    #[default]
-    OwnWrites,
-    /// A replica that has replayed at least this token (e.g. one another process handed over),
-    /// else the primary.
-    AtLeast(WriteToken),
-    /// Any replica in service (lagging by less than
-    /// [`Config::replica_max_lag`](crate::Config::replica_max_lag)), else the primary: may miss
-    /// writes of the last moments, including this store's own.
-    AnyReplica,
-    /// Always the primary.
-    Primary,
-}
 
 /// One node as [`Store::replica_stats`](crate::Store::replica_stats) reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,7 +58,7 @@ pub struct NodeStats {
 pub struct ReplicaStats {
     /// Every replica, in the order configured.
     pub nodes: Vec<NodeStats>,
-    /// Reads routed to the primary on purpose ([`ReadFrom::Primary`]).
+    /// Reads routed to the primary on purpose ([`ReadFrom::Primary`](super::ReadFrom::Primary)).
     pub primary_reads: u64,
     /// Reads that wanted a replica and fell back to the primary: none in service, none caught up
     /// within [`Config::replica_wait`](crate::Config::replica_wait), or the replica failed.
@@ -207,7 +132,7 @@ impl Node {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
             lag: (lag != u64::MAX).then(|| Duration::from_micros(lag)),
-            replayed: (replayed != 0).then_some(WriteToken(replayed)),
+            replayed: (replayed != 0).then_some(WriteToken::from_lsn(replayed)),
             reads: self.reads.load(Ordering::SeqCst),
             failures: self.failures.load(Ordering::SeqCst),
         }
@@ -387,9 +312,9 @@ impl Replicas {
         match self.checkout(token) {
             Ok((mut conn, index)) => match self.run_on(&self.nodes[index], &mut conn, read) {
                 Some(value) => Routed::Answer(value, index),
-                None => self.fell_back("replica failed"),
+                None => Routed::Primary(self.fell_back("replica failed")),
             },
-            Err(reason) => self.fell_back(reason),
+            Err(reason) => Routed::Primary(self.fell_back(reason)),
         }
     }
 
@@ -461,10 +386,11 @@ impl Replicas {
         Err("no replica caught up within EMBEDSTORE_REPLICA_WAIT_MS")
     }
 
-    /// Counts a read that went to the primary because no replica could serve it.
-    pub(crate) fn fell_back<T>(&self, reason: &'static str) -> Routed<T> {
+    /// Counts a read that went to the primary because no replica could serve it; passes the
+    /// reason through.
+    pub(crate) fn fell_back(&self, reason: &'static str) -> &'static str {
         self.fallbacks.fetch_add(1, Ordering::Relaxed);
-        Routed::Primary(reason)
+        reason
     }
 
     /// Counts a failure of a unit of work on replica `index` (see [`Replicas::failed`]);
@@ -571,49 +497,4 @@ struct Replay {
     standby: bool,
     #[diesel(sql_type = Nullable<BigInt>)]
     lsn: Option<i64>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tokens_print_and_parse_like_pg_lsn() {
-        let token: WriteToken = "16/B374D848".parse().unwrap();
-        assert_eq!(token.lsn(), (0x16 << 32) | 0xB374_D848);
-        assert_eq!(token.to_string(), "16/B374D848");
-        assert_eq!(" 0/0 ".parse::<WriteToken>().unwrap().lsn(), 0);
-        assert_eq!(
-            "FFFFFFFF/FFFFFFFF".parse::<WriteToken>().unwrap().lsn(),
-            u64::MAX
-        );
-        assert_eq!("a/b".parse::<WriteToken>().unwrap().to_string(), "A/B");
-        for bad in [
-            "",
-            "/",
-            "16/",
-            "/16",
-            "16",
-            "1/2/3",
-            "g/1",
-            "1 /2",
-            "123456789/0",
-            "+1/2",
-            "-1/2",
-            "0x1/2",
-            "1/2;DROP",
-            "'1/2'",
-        ] {
-            let error = bad.parse::<WriteToken>().unwrap_err().to_string();
-            assert!(error.contains("not an LSN"), "{bad:?}: {error}");
-        }
-    }
-
-    #[test]
-    fn tokens_order_by_position() {
-        let low: WriteToken = "1/FFFFFFFF".parse().unwrap();
-        let high: WriteToken = "2/0".parse().unwrap();
-        assert!(low < high);
-        assert_eq!(WriteToken::from_lsn(high.lsn()), high);
-    }
 }

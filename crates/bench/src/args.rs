@@ -44,7 +44,7 @@ impl Args {
     }
 }
 
-/// The clustered data set of the `ann`, `hot` and `quant` modes ([`crate::data::Dataset`]) and
+/// The clustered data set of the `ann`, `hot` and `quant` modes ([`embedstore_test_support::dataset::Dataset`]) and
 /// the searches asked of it: declared once, flattened into each mode's options.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct DataArgs {

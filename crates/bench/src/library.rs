@@ -11,7 +11,7 @@ use embedstore::{
 };
 
 use crate::BenchResult;
-use crate::data::{Selectivity, row_of};
+use embedstore_test_support::dataset::{Selectivity, row_of};
 
 /// embedstore asking one collection.
 pub struct Library<'a> {

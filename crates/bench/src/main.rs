@@ -8,7 +8,6 @@
 // statistics, report formatting, the independent baselines, the calls into the library.
 mod args;
 mod baseline;
-mod data;
 mod library;
 mod phases;
 mod report;

@@ -9,11 +9,11 @@ use serde_json::json;
 
 use crate::BenchResult;
 use crate::args::{DataArgs, positive};
-use crate::data::{Dataset, row_of};
 use crate::library::{self, Library};
 use crate::report::{Report, Table, round4};
 use crate::stats::Latency;
 use crate::truth;
+use embedstore_test_support::dataset::{Dataset, row_of};
 
 /// Held-out-style queries `Store::measure_recall` draws per index and factor.
 const SAMPLED_QUERIES: u32 = 200;

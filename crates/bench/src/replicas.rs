@@ -20,9 +20,9 @@ use serde_json::json;
 use crate::BenchResult;
 use crate::args::positive;
 use crate::args::{ThreadCounts, parse_seconds, parse_threads};
-use crate::data::Dataset;
 use crate::report::{Report, Table, ratio, round3};
 use crate::stats::Latency;
+use embedstore_test_support::dataset::Dataset;
 
 /// `embedstore-bench replicas`: rows, threads, slice length and write-then-read pairs.
 #[derive(Debug, Clone, PartialEq, Eq, clap::Args)]

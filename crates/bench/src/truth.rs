@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use crate::BenchResult;
 use crate::args::DataArgs;
-use crate::data::{Dataset, Selectivity};
+use embedstore_test_support::dataset::{Dataset, Selectivity};
 
 /// The prologue of every mode on the clustered data: generates `args`'s rows with `queries`
 /// queries and finds each query's `k` nearest rows by brute force, saying so on stderr.

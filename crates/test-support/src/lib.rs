@@ -11,6 +11,7 @@
 //! password-leak checks in [`secrets`].
 
 pub mod cluster;
+pub mod dataset;
 mod fixtures;
 pub mod secrets;
 

@@ -25,8 +25,8 @@ use crate::truth;
 use self::args::AnnArgs;
 use self::report::{Batch, Build, Filtered, SideFigures, Unfiltered};
 use self::sql::{HandWritten, IterativeScan};
-use crate::data::{Dataset, Selectivity, row_of};
 use crate::phases::{Searcher, alternate_best_of, interleaved};
+use embedstore_test_support::dataset::{Dataset, Selectivity, row_of};
 
 /// Rows per library write while loading.
 const LOAD_CHUNK: usize = 10_000;

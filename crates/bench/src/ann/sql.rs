@@ -9,7 +9,7 @@ use embedstore_test_support::TestDatabase;
 use pgvector::sql_types::Vector as VectorSql;
 
 use crate::BenchResult;
-use crate::data::{Selectivity, row_of};
+use embedstore_test_support::dataset::{Selectivity, row_of};
 
 /// pgvector's `hnsw.iterative_scan` modes the baseline runs with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

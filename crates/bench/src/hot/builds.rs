@@ -20,12 +20,12 @@ use serde::Serialize;
 
 use crate::BenchResult;
 use crate::baseline::binary_copy::{self, CopyRow};
-use crate::data::Dataset;
 use crate::hot::raw;
 use crate::library;
 use crate::report::{Table, ratio, round3};
 use crate::scratch::{ScratchDir, npy_header};
 use crate::stats::rows_per_second;
+use embedstore_test_support::dataset::Dataset;
 
 /// Rows generated at a time, as the writes consume them.
 const CHUNK: usize = 10_000;

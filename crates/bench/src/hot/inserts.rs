@@ -11,10 +11,10 @@ use embedstore_test_support::TestDatabase;
 
 use crate::BenchResult;
 use crate::baseline::binary_copy::CopyRow;
-use crate::data::{Dataset, external_id};
 use crate::hot::raw::{self, encode_copy};
 use crate::hot::report::{INSERT_PATHS, InsertFigures, ms};
 use crate::stats::rows_per_second;
+use embedstore_test_support::dataset::{Dataset, external_id};
 
 /// The timed paths (the changing upsert runs after them, on the inserted rows).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,10 +19,10 @@ use embedstore::{Collection, Config, IndexSpec, SearchResponse, Store};
 use embedstore_test_support::TestDatabase;
 
 use crate::BenchResult;
-use crate::data::{Dataset, Selectivity, row_of};
 use crate::library::{self, Library};
 use crate::report::{Report, round3, round4};
 use crate::truth;
+use embedstore_test_support::dataset::{Dataset, Selectivity, row_of};
 
 use self::args::HotArgs;
 use self::raw::{RawClient, RawResult};

@@ -9,8 +9,8 @@ use embedstore::{CapacityInput, Collection, IndexSpec, VectorKind};
 use serde::Serialize;
 
 use crate::BenchResult;
-use crate::data::Dataset;
 use crate::report::{Table, round4};
+use embedstore_test_support::dataset::Dataset;
 
 /// Rows read at a time for the mean id and metadata lengths.
 const CHUNK: usize = 10_000;

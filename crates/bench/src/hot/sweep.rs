@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use embedstore::{Filter, SearchRequest, VectorSearch};
 use embedstore_test_support::Rng;
 
-use crate::data::{Dataset, Selectivity};
 use crate::hot::raw::{RawQuery, RawResult};
+use embedstore_test_support::dataset::{Dataset, Selectivity};
 
 /// One kind of search the sweep measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

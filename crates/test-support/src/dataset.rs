@@ -1,8 +1,8 @@
 //! The search benchmark's data set: clustered unit vectors, like real embeddings, with two
 //! selective metadata fields.
 
+use crate::Rng;
 use embedstore::NewEmbedding;
-use embedstore_test_support::Rng;
 
 /// The `lang` values: a filter on one matches about 10 % of the rows.
 pub const LANGUAGES: [&str; 10] = ["en", "de", "fr", "es", "it", "pt", "nl", "pl", "ja", "zh"];
@@ -115,7 +115,11 @@ impl Dataset {
     /// the first `rows` vectors of `rows.f32` and the first `queries` of `queries.f32`
     /// (little-endian `f32`, `dimension` values each, as `meta.json` says), renormalised to
     /// unit length; every row's filter fields 0 (this data has no filter).
-    pub fn load(dir: &std::path::Path, rows: usize, queries: usize) -> crate::BenchResult<Self> {
+    pub fn load(
+        dir: &std::path::Path,
+        rows: usize,
+        queries: usize,
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         let meta: serde_json::Value =
             serde_json::from_slice(&std::fs::read(dir.join("meta.json"))?)?;
         let dimension = meta["dimension"]
@@ -123,7 +127,7 @@ impl Dataset {
             .and_then(|dimension| usize::try_from(dimension).ok())
             .filter(|dimension| *dimension > 0)
             .ok_or("meta.json has no positive `dimension`")?;
-        let read = |name: &str, limit: usize| -> crate::BenchResult<Vec<f32>> {
+        let read = |name: &str, limit: usize| -> Result<Vec<f32>, Box<dyn std::error::Error>> {
             let bytes = std::fs::read(dir.join(name))?;
             if !bytes.len().is_multiple_of(4 * dimension) {
                 return Err(

@@ -8,6 +8,7 @@
 mod backfill;
 mod cache;
 mod capacity;
+mod citus;
 mod config;
 mod dto;
 mod error;
@@ -42,6 +43,7 @@ pub use backfill::{
 };
 pub use cache::CacheStats;
 pub use capacity::{BuildPlan, CapacityInput, CapacityPlan, Load, MODEL_SOURCE, NodePlan};
+pub use citus::{CitusCluster, DistributeReport, Distribution};
 pub use config::{Config, DatabaseUrl, MAX_CACHE_BYTES, MAX_REPLICAS};
 pub use dto::{
     AnnOptions, CollectionRules, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, DEFAULT_RRF_K,
@@ -118,6 +120,9 @@ pub mod guide {
     #[doc = include_str!("../docs/rustdoc-links.txt")]
     #[doc = include_str!("../docs/replicas.md")]
     pub mod replicas {}
+    #[doc = include_str!("../docs/rustdoc-links.txt")]
+    #[doc = include_str!("../docs/citus.md")]
+    pub mod citus {}
     #[doc = include_str!("../docs/rustdoc-links.txt")]
     #[doc = include_str!("../docs/tenants-roles-tls.md")]
     pub mod tenants_roles_tls {}

@@ -1,6 +1,7 @@
 //! Binding a unit of work to a tenant for row-level security (see
 //! [`WorkOptions::tenant`](crate::WorkOptions::tenant)).
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
@@ -30,9 +31,53 @@ pub(crate) fn check(tenant: &str) -> Result<()> {
 }
 
 /// `set_config('embedstore.tenant', tenant, true)`: lasts until the transaction ends.
-pub(crate) fn bind(conn: &mut PgConnection, tenant: &str) -> Result<()> {
+///
+/// On a database distributed with Citus (`distributed`), a function's setting never reaches the
+/// workers, where the shards' policy is checked; only `SET LOCAL` does. The tenant then travels
+/// as `SET LOCAL embedstore.tenant_hex = '<hex>'`: the statement's text holds hex digits made
+/// here from the tenant's bytes, never the caller's text, and the policy decodes it
+/// (`embedstore_bound_tenant()`, see `repo::citus`).
+pub(crate) fn bind(conn: &mut PgConnection, tenant: &str, distributed: bool) -> Result<()> {
+    if distributed {
+        conn.batch_execute(&format!(
+            "SET LOCAL embedstore.tenant_hex = '{}'",
+            hex(tenant)
+        ))?;
+        return Ok(());
+    }
     diesel::sql_query("SELECT set_config('embedstore.tenant', $1, true)")
         .bind::<Text, _>(tenant)
         .execute(conn)?;
     Ok(())
+}
+
+/// Lower-case hex of the UTF-8 bytes: `[0-9a-f]*` whatever the input.
+fn hex(text: &str) -> String {
+    use std::fmt::Write;
+    text.bytes()
+        .fold(String::with_capacity(text.len() * 2), |mut out, byte| {
+            let _ = write!(out, "{byte:02x}");
+            out
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_distributed_binding_is_hex_digits_whatever_the_tenant() {
+        assert_eq!(hex("acme"), "61636d65");
+        for hostile in [
+            "'; DROP TABLE embeddings; --",
+            "a\\'b",
+            "é\u{1F600}",
+            "$$",
+            "\n\r\t",
+        ] {
+            let encoded = hex(hostile);
+            assert!(encoded.bytes().all(|b| b.is_ascii_hexdigit()), "{encoded}");
+            assert_eq!(encoded.len(), hostile.len() * 2);
+        }
+    }
 }

@@ -27,11 +27,12 @@ fn classify(error: DieselError) -> Error {
                     .unwrap_or_else(|| info.message().to_owned());
                 return Error::Conflict {
                     message,
-                    constraint: info.constraint_name().map(str::to_owned),
+                    constraint: constraint_name(info.as_ref()).map(str::to_owned),
                 };
             }
             DieselKind::CheckViolation => {
-                if let Some(expected) = info.constraint_name().and_then(partition_dimension) {
+                if let Some(expected) = constraint_name(info.as_ref()).and_then(partition_dimension)
+                {
                     return Error::DimensionMismatch { expected };
                 }
             }
@@ -43,6 +44,37 @@ fn classify(error: DieselError) -> Error {
         source: error,
         batch: None,
     })
+}
+
+/// The constraint an error names, as the migrations and embedstore's DDL named it. On Citus the
+/// error comes from a shard, whose table and constraints carry the shard's id
+/// (`catalog_names_102009`, `catalog_names_pkey_102009`): that suffix is removed when the table
+/// carries it too.
+pub(crate) fn constraint_name(info: &dyn diesel::result::DatabaseErrorInformation) -> Option<&str> {
+    let constraint = info.constraint_name()?;
+    let numeric = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    let Some(table) = info.table_name() else {
+        // An error Citus relays from a worker names the constraint but not the table (one
+        // server always names both): a shard id's suffix (six digits or more) goes.
+        return Some(match constraint.rsplit_once('_') {
+            Some((name, shard)) if shard.len() >= 6 && numeric(shard) => name,
+            _ => constraint,
+        });
+    };
+    // A shard's id: Citus numbers shards from 102008, so six digits or more; a collection's
+    // partition on one server (`embeddings_<id>`) has a shorter suffix for any id below 100000.
+    let Some((_, shard)) = table.rsplit_once('_') else {
+        return Some(constraint);
+    };
+    if shard.len() < 6 || !numeric(shard) {
+        return Some(constraint);
+    }
+    Some(
+        constraint
+            .strip_suffix(shard)
+            .and_then(|rest| rest.strip_suffix('_'))
+            .unwrap_or(constraint),
+    )
 }
 
 /// The dimension a partition's CHECK constraint enforces, parsed from its name
@@ -158,6 +190,63 @@ mod tests {
         for language in ["", "de_DE.UTF-8", "fr_FR", "eng", "Czech_Czechia.1250"] {
             assert!(!untranslated(language), "{language}");
         }
+    }
+
+    #[test]
+    fn a_citus_shards_suffix_is_removed_from_the_constraints_of_our_tables_only() {
+        struct Info(Option<&'static str>, Option<&'static str>);
+        impl diesel::result::DatabaseErrorInformation for Info {
+            fn message(&self) -> &str {
+                "duplicate key"
+            }
+            fn details(&self) -> Option<&str> {
+                None
+            }
+            fn hint(&self) -> Option<&str> {
+                None
+            }
+            fn table_name(&self) -> Option<&str> {
+                self.0
+            }
+            fn column_name(&self) -> Option<&str> {
+                None
+            }
+            fn constraint_name(&self) -> Option<&str> {
+                self.1
+            }
+            fn statement_position(&self) -> Option<i32> {
+                None
+            }
+        }
+        let name = |table, constraint| constraint_name(&Info(table, constraint)).map(str::to_owned);
+        // Citus shards of a catalog table and of a partition.
+        let shard = Some("catalog_names_102009");
+        assert_eq!(
+            name(shard, Some("catalog_names_pkey_102009")).as_deref(),
+            Some("catalog_names_pkey")
+        );
+        let partition = Some("embeddings_7_102040");
+        assert_eq!(
+            name(partition, Some("embeddings_7_dim_16_102040")).as_deref(),
+            Some("embeddings_7_dim_16")
+        );
+        // One server: a partition is not a shard of embeddings, a dimension equal to the id stays.
+        assert_eq!(
+            name(Some("embeddings_1"), Some("embeddings_1_dim_1")).as_deref(),
+            Some("embeddings_1_dim_1")
+        );
+        // Someone else's table, and no table.
+        assert_eq!(
+            name(Some("orders_2024"), Some("orders_pkey_2024")).as_deref(),
+            Some("orders_pkey_2024")
+        );
+        assert_eq!(name(None, Some("x_1")).as_deref(), Some("x_1"));
+        // Relayed from a worker: no table, the shard's suffix goes.
+        assert_eq!(
+            name(None, Some("catalog_names_pkey_102012")).as_deref(),
+            Some("catalog_names_pkey")
+        );
+        assert_eq!(name(shard, None), None);
     }
 
     #[test]

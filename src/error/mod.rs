@@ -10,7 +10,7 @@ use diesel::result::Error as DieselError;
 mod classify;
 mod validation;
 
-pub(crate) use classify::note_lc_messages;
+pub(crate) use classify::{constraint_name, note_lc_messages};
 pub use validation::ValidationError;
 
 /// A `Result` whose error is this crate's [`Error`].

@@ -51,9 +51,10 @@ pub struct CollectionStats {
     pub metric: Metric,
     /// Embedding model.
     pub model: String,
-    /// `pg_total_relation_size` of the collection's partition: table, TOAST and indexes.
+    /// `pg_total_relation_size` of the collection's partition: table, TOAST and indexes (on a
+    /// distributed database, summed over the partition's shards).
     pub table_bytes: u64,
-    /// `pg_indexes_size` of the partition.
+    /// `pg_indexes_size` of the partition (on a distributed database, of its shards).
     pub index_bytes: u64,
     /// The latest `updated_at` of any row (the last ingest that changed something); `None`
     /// when empty. Unchanged rows of a re-run upsert are not rewritten and so do not move it.

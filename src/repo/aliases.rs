@@ -143,6 +143,9 @@ impl<'u> Aliases<'u> {
         .bind::<Text, _>(name)
         .get_result(self.conn)
         .optional()?;
+        if row.is_some() {
+            release_name(self.conn, name, "alias")?;
+        }
         row.map(Alias::from)
             .ok_or_else(|| Error::not_found("alias", name))
     }
@@ -154,7 +157,8 @@ fn upsert(conn: &mut PgConnection, spec: &Valid<AliasSpec>) -> Result<Option<Ali
     let row: Option<AliasRow> = diesel::sql_query(format!(
         "WITH a AS (INSERT INTO collection_aliases (name, collection_id) \
                     SELECT $1, id FROM collections WHERE name = $2 \
-                    ON CONFLICT (name) DO UPDATE SET collection_id = EXCLUDED.collection_id \
+                    ON CONFLICT (name) DO UPDATE SET collection_id = EXCLUDED.collection_id, \
+                       updated_at = EXCLUDED.updated_at \
                     RETURNING name, collection_id, updated_at) \
          SELECT {ALIAS_COLUMNS} FROM a JOIN collections c ON c.id = a.collection_id"
     ))
@@ -162,9 +166,15 @@ fn upsert(conn: &mut PgConnection, spec: &Valid<AliasSpec>) -> Result<Option<Ali
     .bind::<Text, _>(&spec.collection)
     .get_result(conn)
     .optional()
+    .and_then(|row: Option<AliasRow>| {
+        if row.is_some() {
+            claim_name(conn, &spec.name, "alias")?;
+        }
+        Ok(row)
+    })
     .map_err(|error| match error {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
-            if info.constraint_name() == Some(NAME_TAKEN) =>
+            if crate::error::constraint_name(info.as_ref()) == Some(NAME_TAKEN) =>
         {
             Error::Conflict {
                 message: format!(
@@ -176,13 +186,77 @@ fn upsert(conn: &mut PgConnection, spec: &Valid<AliasSpec>) -> Result<Option<Ali
         }
         // The collection was dropped between our read of it and the foreign key's check.
         DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info)
-            if info.constraint_name() == Some(ALIAS_TARGET) =>
+            if crate::error::constraint_name(info.as_ref()) == Some(ALIAS_TARGET) =>
         {
             Error::not_found("collection", spec.collection.clone())
         }
         other => Error::from(other),
     })?;
     Ok(row.map(Alias::from))
+}
+
+/// Claims `name` for a `kind` ("collection" or "alias") in `catalog_names`, unless it holds
+/// that claim already. On one server the claim triggers made it (this is then a no-op); on a
+/// distributed database, which has no triggers (Citus cannot run a trigger that writes another
+/// table from a shard), this statement makes it, and a name the other kind holds fails on
+/// [`NAME_TAKEN`] as the trigger's insert would.
+///
+/// A unique violation of this statement can only be the name taken, so it is reported on
+/// [`NAME_TAKEN`] whatever the server names: Citus relays a worker's error without its
+/// constraint.
+pub(crate) fn claim_name(conn: &mut PgConnection, name: &str, kind: &str) -> QueryResult<usize> {
+    diesel::sql_query(
+        "INSERT INTO catalog_names (name, kind) SELECT $1, $2 \
+         WHERE NOT EXISTS (SELECT 1 FROM catalog_names WHERE name = $1 AND kind = $2)",
+    )
+    .bind::<Text, _>(name)
+    .bind::<Text, _>(kind)
+    .execute(conn)
+    .map_err(|error| match error {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+            DieselError::DatabaseError(
+                DatabaseErrorKind::UniqueViolation,
+                Box::new(NameTaken(info.message().to_owned())),
+            )
+        }
+        other => other,
+    })
+}
+
+/// A unique violation of `catalog_names`' primary key (see [`claim_name`]).
+#[derive(Debug)]
+struct NameTaken(String);
+
+impl diesel::result::DatabaseErrorInformation for NameTaken {
+    fn message(&self) -> &str {
+        &self.0
+    }
+    fn details(&self) -> Option<&str> {
+        None
+    }
+    fn hint(&self) -> Option<&str> {
+        None
+    }
+    fn table_name(&self) -> Option<&str> {
+        Some("catalog_names")
+    }
+    fn column_name(&self) -> Option<&str> {
+        None
+    }
+    fn constraint_name(&self) -> Option<&str> {
+        Some(NAME_TAKEN)
+    }
+    fn statement_position(&self) -> Option<i32> {
+        None
+    }
+}
+
+/// Gives up the `kind` claim on `name` (see [`claim_name`]): a no-op where a trigger did.
+pub(crate) fn release_name(conn: &mut PgConnection, name: &str, kind: &str) -> QueryResult<usize> {
+    diesel::sql_query("DELETE FROM catalog_names WHERE name = $1 AND kind = $2")
+        .bind::<Text, _>(name)
+        .bind::<Text, _>(kind)
+        .execute(conn)
 }
 
 #[derive(QueryableByName)]

@@ -162,12 +162,12 @@ pub(crate) fn record_build(
     diesel::sql_query(
         "INSERT INTO ann_indexes (collection_id, method, element, parameters, built_rows, \
                                   built_updates, built_deletes) \
-         SELECT $1, $2, $3, $4, $5, s.n_tup_upd, s.n_tup_del \
-         FROM (SELECT 1) one LEFT JOIN pg_stat_user_tables s ON s.relid = to_regclass($6) \
+         SELECT $1, $2, $3, $4, $5, s.updates, s.deletes \
+         FROM (SELECT 1) one LEFT JOIN embedstore_partition_facts(to_regclass($6)) s ON true \
          ON CONFLICT (collection_id) DO UPDATE SET method = EXCLUDED.method, \
             element = EXCLUDED.element, parameters = EXCLUDED.parameters, \
             built_rows = EXCLUDED.built_rows, built_updates = EXCLUDED.built_updates, \
-            built_deletes = EXCLUDED.built_deletes, built_at = now()",
+            built_deletes = EXCLUDED.built_deletes, built_at = EXCLUDED.built_at",
     )
     .bind::<Integer, _>(collection.id.0)
     .bind::<Text, _>(spec.method.as_str())
@@ -204,12 +204,10 @@ pub(crate) struct DriftRow {
 /// recorded at the index's build.
 pub(crate) fn drift_row(conn: &mut PgConnection, collection: &Collection) -> Result<DriftRow> {
     Ok(diesel::sql_query(
-        "SELECT s.n_tup_upd AS updates, s.n_tup_del AS deletes, \
-                s.n_dead_tup AS dead_tuples, s.n_live_tup AS live_tuples, \
-                greatest(s.last_vacuum, s.last_autovacuum) AS last_vacuum, \
+        "SELECT s.updates, s.deletes, s.dead_tuples, s.live_tuples, s.last_vacuum, \
                 a.built_updates, a.built_deletes \
          FROM (SELECT 1) one \
-         LEFT JOIN pg_stat_user_tables s ON s.relid = to_regclass($1) \
+         LEFT JOIN embedstore_partition_facts(to_regclass($1)) s ON true \
          LEFT JOIN ann_indexes a ON a.collection_id = $2",
     )
     .bind::<Text, _>(collection.partition_name())
@@ -333,7 +331,7 @@ pub(crate) fn status_row(
     Ok(diesel::sql_query(
         "SELECT i.indisvalid AS valid, am.amname::text AS method, \
                 pg_get_indexdef(c.oid) AS definition, \
-                coalesce(pg_relation_size(c.oid), 0) AS size_bytes, \
+                coalesce(embedstore_index_bytes(c.oid), 0) AS size_bytes, \
                 (SELECT count(*) FROM embeddings WHERE collection_id = $2) AS rows, \
                 a.parameters, a.built_rows, a.built_at \
          FROM (SELECT 1) one \

@@ -102,10 +102,9 @@ pub(crate) fn read(conn: &mut PgConnection, collection: &Collection) -> Result<C
          WHERE p.collection_id = $3 \
          UNION ALL \
          SELECT 'statistics', NULL, NULL, NULL, true, \
-                concat(pg_stat_get_analyze_count(c.oid) + pg_stat_get_autoanalyze_count(c.oid), \
-                       ':', floor(ln(pg_relation_size(c.oid) / 8192 + 1) / ln(2))::int), \
-                (pg_relation_size(c.oid) / 8192)::text \
-         FROM pg_class c \
+                concat(f.analyzes, ':', floor(ln(f.bytes / 8192 + 1) / ln(2))::int), \
+                (f.bytes / 8192)::text \
+         FROM pg_class c, embedstore_partition_facts(c.oid) f \
          WHERE c.relname = $5 AND c.relnamespace = current_schema()::text::regnamespace",
     )
     .bind::<Text, _>(ann_name(collection))

@@ -154,10 +154,12 @@ impl<'u> Collections<'u> {
             .execute(self.conn)?;
         diesel::delete(collections::table.find(collection.id.0))
             .execute(self.conn)
+            .and_then(|_| aliases::release_name(self.conn, &collection.name, "collection"))
             .map_err(|error| match error {
                 // A transaction at another isolation level pointed an alias at it meanwhile.
                 DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info)
-                    if info.constraint_name() == Some(aliases::ALIAS_TARGET) =>
+                    if crate::error::constraint_name(info.as_ref())
+                        == Some(aliases::ALIAS_TARGET) =>
                 {
                     aliases::still_aliased(&collection, &[])
                 }
@@ -173,9 +175,13 @@ fn insert(conn: &mut PgConnection, spec: &Valid<NewCollection>) -> Result<Collec
         .returning(CollectionRow::as_returning())
         .get_result(conn)
         .map(Collection::from)
+        .and_then(|collection| {
+            aliases::claim_name(conn, &collection.name, "collection")?;
+            Ok(collection)
+        })
         .map_err(|error| match error {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info)
-                if info.constraint_name() == Some(aliases::NAME_TAKEN) =>
+                if crate::error::constraint_name(info.as_ref()) == Some(aliases::NAME_TAKEN) =>
             {
                 Error::Conflict {
                     message: format!(
@@ -202,6 +208,7 @@ fn create_partition(conn: &mut PgConnection, collection: &Collection) -> Result<
     let dimension = collection.dimension;
     let id = collection.id.0;
     let kind = collection.kind;
+    let distributed = crate::repo::citus::is_distributed(conn)?;
     // Which column the rows fill (the parent's CHECK keeps the other two NULL), and the
     // dimension of what it holds: `sparsevec` has no dimension function, but its cast to
     // `sparsevec(N)` refuses any other dimension.
@@ -219,12 +226,15 @@ fn create_partition(conn: &mut PgConnection, collection: &Collection) -> Result<
     ))
     .execute(conn)?;
     // Statement-level triggers are not inherited by partitions: a TRUNCATE of this partition
-    // alone must notify caching stores too (migration …000050_change_notifications).
-    diesel::sql_query(format!(
-        "CREATE TRIGGER {partition}_notify_truncate AFTER TRUNCATE ON {partition} \
-         FOR EACH STATEMENT EXECUTE FUNCTION embedstore_notify_embeddings()"
-    ))
-    .execute(conn)?;
+    // alone must notify caching stores too (migration …000050_change_notifications). A
+    // distributed database has no triggers (see `crate::citus`), and no caching store.
+    if !distributed {
+        diesel::sql_query(format!(
+            "CREATE TRIGGER {partition}_notify_truncate AFTER TRUNCATE ON {partition} \
+             FOR EACH STATEMENT EXECUTE FUNCTION embedstore_notify_embeddings()"
+        ))
+        .execute(conn)?;
+    }
     diesel::sql_query(format!(
         "COMMENT ON TABLE {partition} IS 'Embeddings of collection {id} ({kind}, {dimension} dimensions); created and dropped by embedstore.'"
     ))

@@ -258,14 +258,31 @@ fn staged_insert(
     rows: &[NewEmbeddingRow],
 ) -> Result<usize> {
     stage(conn, rows)?;
-    let inserted = diesel::sql_query(
+    // On Citus a plain INSERT … SELECT reaches the shard as COPY, which PostgreSQL refuses
+    // under row-level security; with ON CONFLICT it stays an INSERT. A taken id is then
+    // skipped, not refused, so the count tells: fewer rows than staged is the conflict a
+    // plain insert gets (without naming the id, as PostgreSQL does under row-level security).
+    let distributed = crate::repo::citus::is_distributed(conn)?;
+    let conflict = if distributed {
+        " ON CONFLICT (collection_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id \
+          WHERE false"
+    } else {
+        ""
+    };
+    let inserted = diesel::sql_query(format!(
         "INSERT INTO embeddings (collection_id, external_id, embedding, sparse, bits, content, metadata) \
          SELECT $1, external_id, embedding, sparse, bits, content, metadata FROM embedstore_staging \
-         ORDER BY external_id COLLATE \"C\"",
-    )
+         ORDER BY external_id COLLATE \"C\"{conflict}",
+    ))
     .bind::<Integer, _>(collection.id.0)
     .execute(conn)
     .map_err(|error| write_error(error, collection))?;
+    if inserted < rows.len() {
+        return Err(crate::error::Error::Conflict {
+            message: crate::repo::rows::taken_external_id(&collection.name, None),
+            constraint: None,
+        });
+    }
     diesel::sql_query("DROP TABLE embedstore_staging").execute(conn)?;
     Ok(inserted)
 }

@@ -93,5 +93,17 @@ pub(crate) fn statements(conn: &mut PgConnection, role: &str, schema: &str) -> R
     .bind::<Text, _>(role)
     .bind::<Text, _>(schema)
     .load(conn)?;
-    Ok(rows.into_iter().map(|row| row.statement).collect())
+    let mut statements: Vec<String> = rows.into_iter().map(|row| row.statement).collect();
+    if crate::repo::citus::is_distributed(conn)? {
+        // Citus draws a row's id from the identity's sequence on the coordinator, with the
+        // writer's own privileges (one server does it inside the insert).
+        let sequence: Statement = diesel::sql_query(
+            "SELECT format('GRANT USAGE ON SEQUENCE %I.embeddings_id_seq TO %I', $2, $1) AS statement",
+        )
+        .bind::<Text, _>(role)
+        .bind::<Text, _>(schema)
+        .get_result(conn)?;
+        statements.push(sequence.statement);
+    }
+    Ok(statements)
 }

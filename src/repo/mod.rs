@@ -8,6 +8,7 @@ pub(crate) mod aliases;
 pub(crate) mod ann_index;
 pub(crate) mod backfill;
 pub(crate) mod catalog;
+pub(crate) mod citus;
 pub(crate) mod collections;
 mod copy;
 pub(crate) mod embeddings;

@@ -59,8 +59,8 @@ pub(crate) struct PartitionStats {
     pub last_write: Option<DateTime<Utc>>,
 }
 
-/// Exact row count, `pg_total_relation_size` and `pg_indexes_size` of the collection's
-/// partition, and the latest `updated_at` in it. The partition name reaches SQL as a bound
+/// Exact row count, total and index size of the collection's partition (`pg_total_relation_size`
+/// and `pg_indexes_size`, summed over the shards on Citus: `embedstore_partition_bytes`), and the latest `updated_at` in it. The partition name reaches SQL as a bound
 /// value cast to `regclass`, never spliced into the text.
 pub(crate) fn partition_stats(
     conn: &mut PgConnection,
@@ -68,9 +68,9 @@ pub(crate) fn partition_stats(
 ) -> Result<PartitionStats> {
     Ok(diesel::sql_query(
         "SELECT (SELECT count(*) FROM embeddings WHERE collection_id = $1) AS rows, \
-                pg_total_relation_size($2::regclass) AS total_bytes, \
-                pg_indexes_size($2::regclass) AS index_bytes, \
-                (SELECT max(updated_at) FROM embeddings WHERE collection_id = $1) AS last_write",
+                b.total_bytes, b.index_bytes, \
+                (SELECT max(updated_at) FROM embeddings WHERE collection_id = $1) AS last_write \
+         FROM embedstore_partition_bytes($2::regclass) b",
     )
     .bind::<diesel::sql_types::Integer, _>(collection.id.0)
     .bind::<Text, _>(collection.partition_name())

@@ -125,7 +125,7 @@ pub(crate) fn delete_of(conn: &mut PgConnection, collection: &Collection, id: i3
 pub(crate) fn list(conn: &mut PgConnection, collection: &Collection) -> Result<Vec<PayloadRow>> {
     Ok(diesel::sql_query(
         "SELECT p.id, p.field, p.kind, coalesce(i.indisvalid, false) AS valid, \
-                coalesce(pg_relation_size(c.oid), 0) AS size_bytes \
+                coalesce(embedstore_index_bytes(c.oid), 0) AS size_bytes \
          FROM payload_indexes p \
          LEFT JOIN pg_class c ON c.relname = $1 || p.id \
               AND c.relnamespace = current_schema()::text::regnamespace \

@@ -69,7 +69,7 @@ pub(super) fn write_error(error: DieselError, collection: &Collection) -> Error 
     match &error {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => Error::Conflict {
             message: taken_external_id(&collection.name, info.details()),
-            constraint: info.constraint_name().map(str::to_owned),
+            constraint: crate::error::constraint_name(info.as_ref()).map(str::to_owned),
         },
         // "No partition of relation embeddings found for row": SQLSTATE 23514 without a
         // constraint, reported against the parent table — the collection's partition is gone.

@@ -88,11 +88,8 @@ pub(crate) fn facts(
     collection: CollectionId,
 ) -> Result<Option<StatsFacts>> {
     Ok(diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM pg_stats p \
-                        WHERE p.schemaname = current_schema() AND p.tablename = $1) AS analyzed, \
-                c.reltuples::float8 AS reltuples, \
-                coalesce(pg_stat_get_mod_since_analyze(c.oid), 0)::bigint AS modified \
-         FROM pg_class c \
+        "SELECT f.analyzed, f.reltuples, f.modified \
+         FROM pg_class c, embedstore_partition_facts(c.oid) f \
          WHERE c.relname = $1 AND c.relnamespace = current_schema()::text::regnamespace",
     )
     .bind::<Text, _>(partition_of(collection))

@@ -104,7 +104,7 @@ pub(crate) fn status_row(
 ) -> Result<TextStatusRow> {
     Ok(diesel::sql_query(
         "SELECT i.indisvalid AS valid, pg_get_indexdef(c.oid) AS definition, \
-                coalesce(pg_relation_size(c.oid), 0) AS size_bytes, \
+                coalesce(embedstore_index_bytes(c.oid), 0) AS size_bytes, \
                 (SELECT count(*) FROM embeddings WHERE collection_id = $2) AS rows \
          FROM (SELECT 1) one \
          LEFT JOIN pg_class c ON c.relname = $1 AND c.relkind = 'i' \

@@ -217,7 +217,7 @@ fn staged_write(
     let updated = diesel::sql_query(
         "UPDATE embeddings e \
             SET embedding = s.embedding, sparse = s.sparse, bits = s.bits, content = s.content, \
-                metadata = s.metadata \
+                metadata = s.metadata, updated_at = now() \
            FROM embedstore_staging s \
           WHERE e.collection_id = $1 AND e.external_id = s.external_id \
             AND (e.embedding IS DISTINCT FROM s.embedding \

@@ -73,6 +73,9 @@ pub struct Store {
     /// This store's own writes (shared by its clones): the newest token, and whether a write
     /// committed whose token could not be read (its reads then go to the primary).
     own_writes: Arc<OwnWrites>,
+    /// Whether the database is distributed with Citus (read at connect, set by
+    /// [`Store::distribute`]): the tenant binding then travels as `SET LOCAL`.
+    pub(crate) distributed: Arc<AtomicBool>,
 }
 
 /// The newest [`WriteToken`] of a store's own committed writes.
@@ -167,9 +170,19 @@ impl Store {
             .map_err(connect_error)?;
         // With min_idle = 0, build() opens nothing: prove the server answers either way, and
         // refuse a PostgreSQL major or pgvector outside the supported versions.
-        {
+        let distributed = {
             let mut conn = pool.get().map_err(connect_error)?;
             versions::check(&versions::read(&mut conn)?, false)?;
+            crate::repo::citus::is_distributed(&mut conn)?
+        };
+        if distributed && config.cache_bytes.is_some() {
+            return Err(Error::Config {
+                variable: "EMBEDSTORE_CACHE_BYTES",
+                reason: "the database is distributed with Citus, where writes cannot send the \
+                         change notifications a cache relies on (they would run on the shards): \
+                         leave the cache off"
+                    .to_owned(),
+            });
         }
         let (replica_workers, replicas) = routing::open_replicas(&config, &timeout_secs, &pool);
         let cache = config.cache_bytes.zip(origin).map(|(bytes, origin)| {
@@ -190,6 +203,7 @@ impl Store {
             replicas,
             read_from: ReadFrom::default(),
             own_writes: Arc::default(),
+            distributed: Arc::new(AtomicBool::new(distributed)),
         })
     }
 
@@ -497,7 +511,8 @@ impl Store {
                 operation.record("attempts", number);
                 let mut body = |uow: &mut UnitOfWork<'_>| {
                     if let Some(tenant) = &options.tenant {
-                        tenant::bind(uow.settings_connection(), tenant)?;
+                        let distributed = self.distributed.load(Ordering::Relaxed);
+                        tenant::bind(uow.settings_connection(), tenant, distributed)?;
                     }
                     if options.remote_apply {
                         diesel::sql_query(
@@ -522,6 +537,11 @@ impl Store {
                 None => attempt(1),
             }
         })
+    }
+
+    /// The versions of the server `conn` is connected to.
+    pub(crate) fn versions_of_connection(conn: &mut PgConnection) -> Result<ServerVersions> {
+        versions::read(conn)
     }
 
     /// A raw pooled connection, for work outside a unit of work (e.g. index maintenance that

@@ -82,7 +82,9 @@ pub(super) fn origin_token() -> String {
     format!("{:x}-{:016x}", std::process::id(), hasher.finish())
 }
 
-/// Applied to every new connection: settings that last for the session.
+/// Applied to every new connection: settings that last for the session. On a server with Citus
+/// loaded, `citus.propagate_set_commands = 'local'` too: a `SET LOCAL` (the tenant binding,
+/// `synchronous_commit` of an ingest batch) then reaches the workers the transaction uses.
 #[derive(Debug)]
 pub(super) struct SessionSettings {
     pub(super) statement_timeout: Option<Duration>,
@@ -101,7 +103,10 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSettings 
                 current_setting('lc_messages') AS lc_messages FROM (SELECT \
                 set_config('statement_timeout', $1, false), \
                 set_config('application_name', $2, false), \
-                set_config('embedstore.origin', $3, false)) AS settings",
+                set_config('embedstore.origin', $3, false), \
+                CASE WHEN current_setting('citus.propagate_set_commands', true) IS NOT NULL \
+                     THEN set_config('citus.propagate_set_commands', 'local', false) END) \
+                AS settings",
         )
         .bind::<Text, _>(timeout_ms.to_string())
         .bind::<Text, _>(&self.application_name)

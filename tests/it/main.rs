@@ -9,6 +9,7 @@ mod ann;
 mod backfill;
 mod batch;
 mod cache;
+mod citus;
 mod collections;
 mod concurrency;
 mod config;

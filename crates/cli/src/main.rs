@@ -30,6 +30,7 @@ mod backfill;
 mod collection;
 mod corpus;
 mod demo;
+mod distribute;
 mod embedder;
 mod error;
 mod export;
@@ -96,6 +97,9 @@ struct Cli {
 enum Command {
     /// Apply the schema migrations that have not run yet.
     Migrate,
+    /// On a Citus coordinator: distribute the database (catalog as reference tables, embeddings
+    /// by collection over the workers), once, after `migrate`; `--status` reports the cluster.
+    Distribute(distribute::DistributeArgs),
     /// Create, list, show and drop collections.
     #[command(subcommand)]
     Collection(CollectionCommand),
@@ -197,6 +201,7 @@ fn run(cli: Cli, out: &mut dyn Write) -> Result<(), CliError> {
     let store = Store::connect(config)?;
     let outcome = match &cli.command {
         Command::Migrate => migrate(&store, out),
+        Command::Distribute(args) => distribute::run(&store, args, out),
         Command::Collection(command) => collection::run(&store, command, out),
         Command::Alias(command) => alias::run(&store, command, out),
         Command::Insert(args) => insert::run(&store, args, out),

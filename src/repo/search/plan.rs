@@ -314,11 +314,24 @@ fn estimated_matches(
     let plan: PlanLine = sql.into_query().get_result(conn)?;
     let rows = serde_json::from_str::<Value>(&plan.line)
         .ok()
-        .and_then(|plan| plan[0]["Plan"]["Plan Rows"].as_f64())
+        .and_then(|plan| plan_rows(&plan[0]["Plan"]))
         .unwrap_or(f64::MAX);
     let rows = rows.max(0.0).min(u64::MAX as f64) as u64;
     memory.keep_estimate(collection, key, rows);
     Ok(rows)
+}
+
+/// The rows a plan's top node expects. On Citus the coordinator's node is the distributed
+/// scan, which estimates nothing ("Plan Rows": 0): the estimate is the sum of its tasks'
+/// remote plans, each made by a worker with its shard's statistics.
+pub(super) fn plan_rows(node: &Value) -> Option<f64> {
+    let Some(tasks) = node["Distributed Query"]["Job"]["Tasks"].as_array() else {
+        return node["Plan Rows"].as_f64();
+    };
+    tasks
+        .iter()
+        .map(|task| plan_rows(&task["Remote Plan"][0][0]["Plan"]))
+        .sum()
 }
 
 fn is_scalar(value: &Value) -> bool {

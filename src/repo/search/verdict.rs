@@ -151,12 +151,25 @@ fn reason(conn: &mut PgConnection, target: &Target<'_>) -> Result<IndexNotUsedRe
     })
 }
 
-/// Whether the `EXPLAIN (FORMAT JSON)` output `plan` scans the index named `index` anywhere.
+/// Whether the `EXPLAIN (FORMAT JSON)` output `plan` scans the index named `index` anywhere:
+/// on one server by that name; on Citus inside a task's remote plan, where the worker scans
+/// the shard's copy of the index, named `<index>_<shard id>`.
 pub(crate) fn uses_index(plan: &str, index: &str) -> bool {
+    fn named(name: &str, index: &str) -> bool {
+        name == index
+            || name.strip_prefix(index).is_some_and(|rest| {
+                rest.strip_prefix('_').is_some_and(|shard| {
+                    !shard.is_empty() && shard.bytes().all(|b| b.is_ascii_digit())
+                })
+            })
+    }
     fn walk(node: &Value, index: &str) -> bool {
         match node {
             Value::Object(fields) => {
-                fields.get("Index Name").and_then(Value::as_str) == Some(index)
+                fields
+                    .get("Index Name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|name| named(name, index))
                     || fields.values().any(|value| walk(value, index))
             }
             Value::Array(items) => items.iter().any(|item| walk(item, index)),
@@ -181,5 +194,22 @@ mod tests {
             "Bitmap Index Scan", "Index Name": "embeddings_7_pkey"}]}]}]}}]"#;
         assert!(!uses_index(sorted, "embeddings_7_ann"));
         assert!(!uses_index("not json", "embeddings_7_ann"));
+    }
+
+    #[test]
+    fn on_citus_the_shards_copy_of_the_index_in_a_tasks_remote_plan_counts() {
+        let citus = r#"[{"Plan": {"Node Type": "Custom Scan", "Custom Plan Provider":
+            "Citus Adaptive", "Distributed Query": {"Job": {"Tasks": [{"Remote Plan": [[{"Plan":
+            {"Node Type": "Limit", "Plans": [{"Node Type": "Index Scan", "Index Name":
+            "embeddings_7_ann_102078"}]}}]]}]}}}}]"#;
+        assert!(uses_index(citus, "embeddings_7_ann"));
+        assert!(!uses_index(citus, "embeddings_7"));
+        assert!(!uses_index(citus, "embeddings_70_ann"));
+        let other = r#"[{"Plan": {"Index Name": "embeddings_7_ann_x1"}}]"#;
+        assert!(!uses_index(other, "embeddings_7_ann"));
+        assert!(!uses_index(
+            r#"[{"Plan": {"Index Name": "embeddings_7_ann_"}}]"#,
+            "embeddings_7_ann"
+        ));
     }
 }

@@ -125,3 +125,22 @@ fn the_inner_limit_of_a_prepared_search_is_one_of_three_constants() {
     assert_eq!(plan_limit(PLAN_LIMIT + 1), MAX_K);
     assert_eq!(plan_limit(MAX_K + 1), MAX_RERANK_CANDIDATES);
 }
+
+#[test]
+fn the_estimate_on_citus_is_the_sum_of_the_tasks_remote_plans() {
+    let one_server: Value =
+        serde_json::from_str(r#"{"Node Type": "Seq Scan", "Plan Rows": 120}"#).expect("json");
+    assert_eq!(plan_rows(&one_server), Some(120.0));
+    let citus: Value = serde_json::from_str(
+        r#"{"Node Type": "Custom Scan", "Plan Rows": 0, "Distributed Query": {"Job": {"Tasks": [
+            {"Remote Plan": [[{"Plan": {"Node Type": "Bitmap Heap Scan", "Plan Rows": 480}}]]},
+            {"Remote Plan": [[{"Plan": {"Node Type": "Seq Scan", "Plan Rows": 20}}]]}]}}}"#,
+    )
+    .expect("json");
+    assert_eq!(plan_rows(&citus), Some(500.0));
+    let unreadable: Value = serde_json::from_str(
+        r#"{"Node Type": "Custom Scan", "Distributed Query": {"Job": {"Tasks": [{"Remote Plan": "x"}]}}}"#,
+    )
+    .expect("json");
+    assert_eq!(plan_rows(&unreadable), None);
+}

@@ -114,8 +114,8 @@ impl Store {
                     .to_owned(),
             });
         }
+        let versions = self.server_versions()?;
         let mut conn = self.connection()?;
-        let versions = Store::versions_of_connection(&mut conn)?;
         let refuse = |reason: &str| Error::UnsupportedServer {
             postgres: versions.postgres.clone(),
             pgvector: versions.pgvector.clone(),
@@ -142,7 +142,7 @@ impl Store {
         }
         let distributed = citus::is_distributed(&mut conn)?;
         match row.column.as_deref() {
-            Some("collection_id") if distributed => {
+            Some(column) if column == Distribution::ByCollection.column() && distributed => {
                 self.distributed.store(true, Ordering::Relaxed);
                 return Ok(DistributeReport {
                     cluster: cluster_of(row),
@@ -183,10 +183,10 @@ fn cluster_of(row: citus::ClusterRow) -> CitusCluster {
     CitusCluster {
         version: row.version,
         workers: u32::try_from(row.workers).unwrap_or(u32::MAX),
-        distribution: match row.column.as_deref() {
-            Some("collection_id") => Some(Distribution::ByCollection),
-            _ => None,
-        },
+        distribution: row
+            .column
+            .filter(|column| column == Distribution::ByCollection.column())
+            .map(|_| Distribution::ByCollection),
         shards: u32::try_from(row.shards).unwrap_or(u32::MAX),
     }
 }

@@ -30,21 +30,23 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 use crate::error::Result;
 
-/// Whether this database is distributed by embedstore: Citus is installed and `embeddings` has
-/// lost its change triggers (which [`distribute`] drops, and which nothing else removes).
+/// The condition that this database is distributed by embedstore: Citus is installed and
+/// `embeddings` has lost its change triggers (which [`distribute`] drops, and which nothing
+/// else removes). A boolean SQL expression, for statements that ask it beside something else.
+pub(crate) const DISTRIBUTED: &str = "(EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') \
+    AND to_regclass('embeddings') IS NOT NULL \
+    AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('embeddings') \
+                    AND tgname = 'embeddings_notify_changes'))";
+
+/// Whether this database is distributed by embedstore ([`DISTRIBUTED`]).
 pub(crate) fn is_distributed(conn: &mut PgConnection) -> Result<bool> {
     #[derive(QueryableByName)]
     struct Row {
         #[diesel(sql_type = Bool)]
         distributed: bool,
     }
-    let row: Row = diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus') \
-            AND to_regclass('embeddings') IS NOT NULL \
-            AND NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass('embeddings') \
-                            AND tgname = 'embeddings_notify_changes') AS distributed",
-    )
-    .get_result(conn)?;
+    let row: Row =
+        diesel::sql_query(format!("SELECT {DISTRIBUTED} AS distributed")).get_result(conn)?;
     Ok(row.distributed)
 }
 

@@ -9,7 +9,7 @@ use crate::error::{Error, Result, ValidationError};
 use crate::models::{Collection, Embedding, EmbeddingRow, NewEmbeddingRow};
 use crate::repo::catalog;
 use crate::repo::copy::{CopyInto, copy_rows, stage};
-use crate::repo::rows::{WriteSummary, row_security_active, with_external_ids, write_error};
+use crate::repo::rows::{WriteSummary, with_external_ids, write_error, write_path};
 use crate::repo::touched::Touched;
 use crate::repo::upsert::{self, UpsertPlan};
 use crate::schema::embeddings;
@@ -237,8 +237,9 @@ fn copy_insert(
     // order — external_id by bytes, which is PostgreSQL's COLLATE "C" for UTF-8 — so that two
     // batches sharing ids in different orders wait for each other instead of deadlocking.
     rows.sort_unstable_by(|a, b| a.external_id.cmp(&b.external_id));
-    let inserted = if row_security_active(conn)? {
-        staged_insert(conn, collection, &rows)?
+    let path = write_path(conn)?;
+    let inserted = if path.secured {
+        staged_insert(conn, collection, &rows, path.distributed)?
     } else {
         copy_rows(conn, CopyInto::Embeddings, &rows)
             .map_err(|error| write_error(error, collection))?
@@ -256,13 +257,13 @@ fn staged_insert(
     conn: &mut PgConnection,
     collection: &Collection,
     rows: &[NewEmbeddingRow],
+    distributed: bool,
 ) -> Result<usize> {
     stage(conn, rows)?;
     // On Citus a plain INSERT … SELECT reaches the shard as COPY, which PostgreSQL refuses
     // under row-level security; with ON CONFLICT it stays an INSERT. A taken id is then
     // skipped, not refused, so the count tells: fewer rows than staged is the conflict a
     // plain insert gets (without naming the id, as PostgreSQL does under row-level security).
-    let distributed = crate::repo::citus::is_distributed(conn)?;
     let conflict = if distributed {
         " ON CONFLICT (collection_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id \
           WHERE false"

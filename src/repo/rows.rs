@@ -49,18 +49,25 @@ diesel::define_sql_function! {
     fn unnest(values: diesel::sql_types::Array<diesel::sql_types::Text>) -> diesel::sql_types::Text;
 }
 
+/// How this role's writes reach `embeddings`, asked in one round trip.
 #[derive(QueryableByName)]
-struct RowSecurity {
+pub(super) struct WritePath {
+    /// Whether row-level security applies to this role (then PostgreSQL refuses `COPY … FROM`
+    /// into it). Owners and superusers bypass it and keep the direct `COPY`.
     #[diesel(sql_type = diesel::sql_types::Bool)]
-    active: bool,
+    pub(super) secured: bool,
+    /// Whether the database is distributed with Citus ([`crate::repo::citus::is_distributed`]).
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    pub(super) distributed: bool,
 }
 
-/// Whether row-level security applies to this role on `embeddings` (then PostgreSQL refuses
-/// `COPY … FROM` into it). Owners and superusers bypass it and keep the direct `COPY`.
-pub(super) fn row_security_active(conn: &mut PgConnection) -> Result<bool> {
-    let security: RowSecurity =
-        diesel::sql_query("SELECT row_security_active('embeddings') AS active").get_result(conn)?;
-    Ok(security.active)
+/// See [`WritePath`].
+pub(super) fn write_path(conn: &mut PgConnection) -> Result<WritePath> {
+    Ok(diesel::sql_query(format!(
+        "SELECT row_security_active('embeddings') AS secured, {} AS distributed",
+        crate::repo::citus::DISTRIBUTED
+    ))
+    .get_result(conn)?)
 }
 
 /// Gives write failures the most useful variant: a taken `external_id` is a conflict, a

@@ -21,7 +21,7 @@ use crate::error::Result;
 use crate::models::{Collection, NewEmbeddingRow};
 use crate::repo::copy::{CopyInto, copy_rows, stage};
 use crate::repo::rows::{
-    WriteSummary, row_security_active, taken_external_id, with_external_ids, write_error,
+    WriteSummary, taken_external_id, with_external_ids, write_error, write_path,
 };
 use crate::schema::embeddings;
 use crate::vector::VectorValue;
@@ -150,7 +150,7 @@ pub(crate) fn apply(
     }
     // Asked once: it decides both whether the direct COPY may run and whether the staged
     // write must look for ids another tenant holds.
-    let secured = row_security_active(conn)?;
+    let secured = write_path(conn)?.secured;
     // Each write locks its rows in one sorted pass (see staged_write): the direct COPY only
     // when it is the whole write, otherwise everything takes the staged path together.
     let rows = if changed.is_empty() {

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use scheduled_thread_pool::ScheduledThreadPool;
@@ -30,6 +30,7 @@ mod versions;
 
 use replicas::Replicas;
 pub use replicas::{NodeStats, ReplicaStats};
+use routing::OwnWrites;
 use session::{SessionSettings, listener_name, origin_token, refuse_fast};
 pub use token::{ReadFrom, WriteToken};
 pub use versions::ServerVersions;
@@ -76,15 +77,6 @@ pub struct Store {
     /// Whether the database is distributed with Citus (read at connect, set by
     /// [`Store::distribute`]): the tenant binding then travels as `SET LOCAL`.
     pub(crate) distributed: Arc<AtomicBool>,
-}
-
-/// The newest [`WriteToken`] of a store's own committed writes.
-#[derive(Default)]
-struct OwnWrites {
-    /// LSN; 0 before the first write.
-    newest: AtomicU64,
-    /// A write committed but its position could not be read.
-    unknown: AtomicBool,
 }
 
 impl std::fmt::Debug for Store {
@@ -175,15 +167,7 @@ impl Store {
             versions::check(&versions::read(&mut conn)?, false)?;
             crate::repo::citus::is_distributed(&mut conn)?
         };
-        if distributed && config.cache_bytes.is_some() {
-            return Err(Error::Config {
-                variable: "EMBEDSTORE_CACHE_BYTES",
-                reason: "the database is distributed with Citus, where writes cannot send the \
-                         change notifications a cache relies on (they would run on the shards): \
-                         leave the cache off"
-                    .to_owned(),
-            });
-        }
+        session::refuse_cache_when_distributed(distributed, &config)?;
         let (replica_workers, replicas) = routing::open_replicas(&config, &timeout_secs, &pool);
         let cache = config.cache_bytes.zip(origin).map(|(bytes, origin)| {
             Arc::new(Cache::start(
@@ -537,11 +521,6 @@ impl Store {
                 None => attempt(1),
             }
         })
-    }
-
-    /// The versions of the server `conn` is connected to.
-    pub(crate) fn versions_of_connection(conn: &mut PgConnection) -> Result<ServerVersions> {
-        versions::read(conn)
     }
 
     /// A raw pooled connection, for work outside a unit of work (e.g. index maintenance that

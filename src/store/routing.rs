@@ -265,3 +265,12 @@ impl Store {
         }
     }
 }
+
+/// The newest [`WriteToken`](super::WriteToken) of a store's own committed writes.
+#[derive(Default)]
+pub(super) struct OwnWrites {
+    /// LSN; 0 before the first write.
+    pub(super) newest: std::sync::atomic::AtomicU64,
+    /// A write committed but its position could not be read.
+    pub(super) unknown: std::sync::atomic::AtomicBool,
+}

@@ -82,6 +82,21 @@ pub(super) fn origin_token() -> String {
     format!("{:x}-{:016x}", std::process::id(), hasher.finish())
 }
 
+/// Refuses a cache on a database distributed with Citus: its writes cannot send the change
+/// notifications a cache relies on (they would run on the shards).
+pub(super) fn refuse_cache_when_distributed(distributed: bool, config: &Config) -> Result<()> {
+    if distributed && config.cache_bytes.is_some() {
+        return Err(Error::Config {
+            variable: "EMBEDSTORE_CACHE_BYTES",
+            reason: "the database is distributed with Citus, where writes cannot send the \
+                     change notifications a cache relies on (they would run on the shards): \
+                     leave the cache off"
+                .to_owned(),
+        });
+    }
+    Ok(())
+}
+
 /// Applied to every new connection: settings that last for the session. On a server with Citus
 /// loaded, `citus.propagate_set_commands = 'local'` too: a `SET LOCAL` (the tenant binding,
 /// `synchronous_commit` of an ingest batch) then reaches the workers the transaction uses.

@@ -88,6 +88,16 @@ fn filled(store: &Store, prefix: &str, rows: usize, dimension: usize, seed: u64)
     collection
 }
 
+/// [`filled`], then its HNSW index built.
+fn indexed(store: &Store, prefix: &str, rows: usize, dimension: usize, seed: u64) -> Collection {
+    let collection = filled(store, prefix, rows, dimension, seed);
+    store
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
+        .unwrap();
+    collection
+}
+
 fn owner_connection() -> PgConnection {
     PgConnection::establish(&std::env::var("EMBEDSTORE_CITUS_URL").unwrap()).unwrap()
 }
@@ -146,11 +156,7 @@ fn each_collection_lives_in_one_shard_and_ann_finds_what_exact_finds() {
     let mut rng = Rng::new(7);
     let (mut found, mut asked) = (0usize, 0usize);
     for seed in 0..3 {
-        let collection = filled(store, "recall", 1_500, 32, 100 + seed);
-        store
-            .indexes(&collection)
-            .create(&IndexSpec::hnsw(), None)
-            .unwrap();
+        let collection = indexed(store, "recall", 1_500, 32, 100 + seed);
         let shards: Vec<Value> = diesel::sql_query(
             "SELECT result AS value FROM run_command_on_shards($1::regclass, \
              'SELECT count(*) FROM %s') WHERE result <> '0'",
@@ -220,11 +226,7 @@ fn pgvector_settings_and_the_plan_are_the_workers() {
     let Some((store, _serial)) = citus("pgvector_settings_and_the_plan_are_the_workers") else {
         return;
     };
-    let collection = filled(store, "settings", 2_000, 16, 5);
-    store
-        .indexes(&collection)
-        .create(&IndexSpec::hnsw(), None)
-        .unwrap();
+    let collection = indexed(store, "settings", 2_000, 16, 5);
     store
         .indexes(&collection)
         .payload()
@@ -285,11 +287,7 @@ fn a_batch_returns_k_hits_per_query_equal_to_single_searches() {
     else {
         return;
     };
-    let collection = filled(store, "batch", 1_000, 16, 8);
-    store
-        .indexes(&collection)
-        .create(&IndexSpec::hnsw(), None)
-        .unwrap();
+    let collection = indexed(store, "batch", 1_000, 16, 8);
     let mut rng = Rng::new(9);
     let queries: Vec<Vec<f32>> = (0..8).map(|_| rng.vector(16)).collect();
     let template = SearchRequest::vector(Vec::new(), 10).with_exact(true);
@@ -380,11 +378,7 @@ fn sizes_and_drift_are_the_shards_not_the_coordinators_shell() {
     else {
         return;
     };
-    let collection = filled(store, "sizes", 3_000, 32, 12);
-    store
-        .indexes(&collection)
-        .create(&IndexSpec::hnsw(), None)
-        .unwrap();
+    let collection = indexed(store, "sizes", 3_000, 32, 12);
     let status = store.indexes(&collection).status().unwrap();
     // An empty HNSW index is 16 KB (what the coordinator's shell shows); 3,000 rows are more.
     assert!(status.size_bytes > 500_000, "{status:?}");

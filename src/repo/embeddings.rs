@@ -260,24 +260,36 @@ fn staged_insert(
     distributed: bool,
 ) -> Result<usize> {
     stage(conn, rows)?;
-    // On Citus a plain INSERT … SELECT reaches the shard as COPY, which PostgreSQL refuses
-    // under row-level security; with ON CONFLICT it stays an INSERT. A taken id is then
-    // skipped, not refused, so the count tells: fewer rows than staged is the conflict a
-    // plain insert gets (without naming the id, as PostgreSQL does under row-level security).
-    let conflict = if distributed {
-        " ON CONFLICT (collection_id, external_id) DO UPDATE SET external_id = EXCLUDED.external_id \
-          WHERE false"
+    const INSERT: &str = "INSERT INTO embeddings (collection_id, external_id, embedding, sparse, \
+        bits, content, metadata) \
+        SELECT $1, external_id, embedding, sparse, bits, content, metadata FROM embedstore_staging \
+        ORDER BY external_id COLLATE \"C\"";
+    let inserted = if distributed {
+        // On Citus a plain INSERT … SELECT reaches the shard as COPY, which PostgreSQL refuses
+        // under row-level security; with ON CONFLICT it stays an INSERT. A taken id is then
+        // skipped, not refused, so the rows it returns tell (Citus's command count is the rows
+        // it sent, not those written): fewer than staged is the conflict a plain insert gets
+        // (without naming the id, as PostgreSQL does under row-level security).
+        #[derive(QueryableByName)]
+        struct Written {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            #[expect(dead_code, reason = "only how many rows came back matters")]
+            external_id: String,
+        }
+        diesel::sql_query(format!(
+            "{INSERT} ON CONFLICT (collection_id, external_id) DO UPDATE \
+             SET external_id = EXCLUDED.external_id WHERE false RETURNING external_id"
+        ))
+        .bind::<Integer, _>(collection.id.0)
+        .load::<Written>(conn)
+        .map_err(|error| write_error(error, collection))?
+        .len()
     } else {
-        ""
+        diesel::sql_query(INSERT)
+            .bind::<Integer, _>(collection.id.0)
+            .execute(conn)
+            .map_err(|error| write_error(error, collection))?
     };
-    let inserted = diesel::sql_query(format!(
-        "INSERT INTO embeddings (collection_id, external_id, embedding, sparse, bits, content, metadata) \
-         SELECT $1, external_id, embedding, sparse, bits, content, metadata FROM embedstore_staging \
-         ORDER BY external_id COLLATE \"C\"{conflict}",
-    ))
-    .bind::<Integer, _>(collection.id.0)
-    .execute(conn)
-    .map_err(|error| write_error(error, collection))?;
     if inserted < rows.len() {
         return Err(crate::error::Error::Conflict {
             message: crate::repo::rows::taken_external_id(&collection.name, None),

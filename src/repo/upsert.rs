@@ -245,9 +245,13 @@ fn refuse_hidden_conflicts(conn: &mut PgConnection, collection: &Collection) -> 
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         hidden: i64,
     }
+    // The staged ids are distinct, so those this role cannot see are the staged ones less the
+    // visible matches. Uncorrelated, so that Citus can plan it (it refuses a correlated
+    // subquery joining the local staging table with the distributed embeddings).
     let found: Hidden = diesel::sql_query(
-        "SELECT count(*) AS hidden FROM embedstore_staging s WHERE NOT EXISTS \
-         (SELECT 1 FROM embeddings e WHERE e.collection_id = $1 AND e.external_id = s.external_id)",
+        "SELECT (SELECT count(DISTINCT external_id) FROM embedstore_staging) \
+              - (SELECT count(*) FROM embeddings e WHERE e.collection_id = $1 \
+                 AND e.external_id IN (SELECT external_id FROM embedstore_staging)) AS hidden",
     )
     .bind::<Integer, _>(collection.id.0)
     .get_result(conn)?;

@@ -358,6 +358,39 @@ fn tenants_are_isolated_on_the_workers() {
         "{:?}",
         ids(&hits)
     );
+    // Upserts bound to a tenant change its own rows; another tenant's id is refused whole, and
+    // a plain insert of a taken id is a conflict.
+    let changed: Vec<NewEmbedding> = (0..5)
+        .map(|row| NewEmbedding::new(format!("a-{row}"), rng.vector(4)))
+        .collect();
+    let summary = app
+        .run(&WorkOptions::write().tenant("acme"), |uow| {
+            uow.embeddings().upsert(&collection, changed.clone())
+        })
+        .unwrap();
+    assert_eq!((summary.inserted, summary.updated), (0, 5));
+    let theirs = vec![
+        NewEmbedding::new("g-new", rng.vector(4)),
+        NewEmbedding::new("a-0", rng.vector(4)),
+    ];
+    let refused = app
+        .run(&WorkOptions::write().tenant("globex"), |uow| {
+            uow.embeddings().upsert(&collection, theirs.clone())
+        })
+        .unwrap_err();
+    // As on one server (crates/cli/tests/cli/tenants.rs): the policy refuses it, nothing is written.
+    assert!(
+        refused.to_string().contains("row-level security"),
+        "{refused}"
+    );
+    assert_eq!(count(&WorkOptions::read().tenant("globex")), 5);
+    let taken = app
+        .run(&WorkOptions::write().tenant("globex"), |uow| {
+            uow.embeddings()
+                .insert(&collection, vec![NewEmbedding::new("g-0", rng.vector(4))])
+        })
+        .unwrap_err();
+    assert!(matches!(taken, Error::Conflict { .. }), "{taken}");
     // A hostile tenant is only ever hex in the statement: bound, isolated, nothing else.
     let hostile = "x'; SET LOCAL embedstore.tenant_hex = '61636d65'; --";
     assert_eq!(count(&WorkOptions::read().tenant(hostile)), 0);

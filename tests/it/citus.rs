@@ -573,3 +573,123 @@ fn a_worker_connection_lost_mid_work_fails_it_whole_with_a_clear_error() {
         3
     );
 }
+
+#[test]
+fn every_search_kind_ingest_export_and_the_index_lifecycle_work_on_a_distributed_collection() {
+    let Some((store, _serial)) = citus(
+        "every_search_kind_ingest_export_and_the_index_lifecycle_work_on_a_distributed_collection",
+    ) else {
+        return;
+    };
+    let collection = store
+        .write(|uow| {
+            uow.collections()
+                .create(NewCollection::new(unique("kinds"), 16, Metric::Cosine, "m"))
+        })
+        .unwrap();
+    // The in-memory bulk path, two writers, then again as an upsert that changes nothing.
+    let mut rng = Rng::new(18);
+    let words = ["cat", "dog", "bird", "fish"];
+    let rows: Vec<NewEmbedding> = (0..1_200)
+        .map(|row| {
+            NewEmbedding::new(format!("item-{row}"), rng.vector(16))
+                .with_content(format!("a story about a {}", words[row % 4]))
+                .with_metadata(json!({"tag": format!("t{}", row % 4), "bucket": row % 100}))
+        })
+        .collect();
+    let options = crate::support::ingest_options(embedstore::WriteMode::Insert, 300, 2);
+    let summary = embedstore::Ingest::new(store, &collection.name, options)
+        .run_rows(rows.clone(), &mut ())
+        .unwrap();
+    assert_eq!((summary.rows, summary.inserted), (1_200, 1_200));
+    let options = crate::support::ingest_options(embedstore::WriteMode::Upsert, 300, 2);
+    let again = embedstore::Ingest::new(store, &collection.name, options)
+        .run_rows(rows, &mut ())
+        .unwrap();
+    assert_eq!(
+        (again.inserted, again.updated, again.unchanged),
+        (0, 0, 1_200)
+    );
+
+    let indexes = store.indexes(&collection);
+    indexes.create(&IndexSpec::hnsw(), None).unwrap();
+    indexes
+        .text()
+        .create(embedstore::DEFAULT_TEXT_CONFIG)
+        .unwrap();
+    let query = rng.vector(16);
+    let vector = |request: SearchRequest| store.search(&collection, request).unwrap();
+    let ann = vector(SearchRequest::vector(query.clone(), 10).into());
+    assert_eq!((ann.path, ann.returned), (SearchPath::Ann, 10));
+    let text = vector(SearchRequest::text("dog", 5).into());
+    assert_eq!((text.path, text.returned), (SearchPath::Text, 5));
+    let hybrid = vector(SearchRequest::hybrid(query.clone(), "bird", 5).into());
+    assert_eq!((hybrid.path, hybrid.returned), (SearchPath::Hybrid, 5));
+    let mmr = vector(
+        SearchRequest::vector(query.clone(), 5)
+            .with_shape(embedstore::Shape::mmr(0.5, 40))
+            .into(),
+    );
+    assert_eq!(mmr.returned, 5);
+    let grouped = vector(
+        SearchRequest::vector(query.clone(), 3)
+            .with_shape(embedstore::Shape::grouped(
+                &FieldPath::parse("tag").unwrap(),
+                2,
+            ))
+            .into(),
+    );
+    assert_eq!((grouped.groups, grouped.returned), (Some(3), 6));
+    let filtered = vector(
+        SearchRequest::vector(query.clone(), 10)
+            .with_filter(Filter::eq("tag", "t2"))
+            .into(),
+    );
+    assert_eq!(filtered.returned, 10);
+    assert!(
+        filtered
+            .hits
+            .iter()
+            .all(|hit| hit.metadata.as_ref().is_some_and(|m| m["tag"] == "t2")),
+        "{filtered:?}"
+    );
+    let page = vector(
+        SearchRequest::vector(query.clone(), 5)
+            .with_shape(embedstore::Shape::after(
+                ann.hits[4].distance,
+                ann.hits[4].id,
+            ))
+            .into(),
+    );
+    assert_eq!(ids(&page), ids(&ann)[5..10]);
+
+    // Quantized rebuild, then drop: the exact path answers without an index.
+    let binary = indexes
+        .rebuild(
+            Some(&IndexSpec::hnsw().quantization(embedstore::Quantization::Binary)),
+            None,
+        )
+        .unwrap();
+    assert!(binary.valid && binary.size_bytes > 0, "{binary:?}");
+    let reranked = vector(SearchRequest::vector(query.clone(), 10).into());
+    assert_eq!((reranked.path, reranked.returned), (SearchPath::Ann, 10));
+    assert!(reranked.reranked.is_some(), "{reranked:?}");
+    assert!(indexes.drop().unwrap());
+    let exact = vector(SearchRequest::vector(query, 10).into());
+    assert_eq!((exact.path, exact.returned), (SearchPath::Exact, 10));
+
+    let deleted = store
+        .write(|uow| {
+            uow.embeddings()
+                .delete_where(&collection, &Filter::eq("tag", "t3"))
+        })
+        .unwrap();
+    assert_eq!(deleted, 300);
+    let dir = std::env::temp_dir().join(unique("citus-export"));
+    let written = store
+        .export(&collection.name)
+        .jsonl(&dir, &mut |_, _| {})
+        .unwrap();
+    assert_eq!(written.rows, 900);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

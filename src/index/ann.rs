@@ -175,7 +175,8 @@ fn build(
 ) -> Result<()> {
     let mut conn = store.connection()?;
     let rows = ann_index::row_count(&mut conn, collection)?;
-    let spec = &with_build_memory(&mut conn, collection, spec, rows)?;
+    let distributed = store.distributed.load(std::sync::atomic::Ordering::Relaxed);
+    let spec = &with_build_memory(&mut conn, collection, spec, rows, distributed)?;
     let ddl = ann_index::ddl(&mut conn, collection, spec, name, rows)?;
     let pid = backend_pid(&mut conn)?;
     let started = Instant::now();
@@ -207,13 +208,33 @@ fn build(
 /// what keeps the graph of `rows` rows in memory within the library's cap and never below the
 /// server's setting ([`default_build_memory_mb`], decision record 0031). The chosen value is
 /// recorded with the index, so its status shows it.
+///
+/// On a Citus-distributed database (`distributed`) the workers build with their own setting,
+/// which no session of the coordinator changes: that is what is recorded, and a spec that asks
+/// for build memory or parallel workers is refused rather than recorded as if it ran.
 fn with_build_memory(
     conn: &mut PgConnection,
     collection: &Collection,
     spec: &IndexSpec,
     rows: u64,
+    distributed: bool,
 ) -> Result<IndexSpec> {
     let mut chosen = spec.clone();
+    if distributed {
+        if spec.maintenance_work_mem_mb.is_some() || spec.parallel_workers.is_some() {
+            return Err(crate::error::Error::invalid_field(
+                "index",
+                "on a Citus-distributed database the index is built on the workers with their \
+                 own maintenance_work_mem and max_parallel_maintenance_workers (the \
+                 coordinator's session settings do not reach them): set them for the database \
+                 (ALTER DATABASE … SET maintenance_work_mem on the coordinator, which Citus \
+                 passes on to the workers) and leave them out of the spec",
+            ));
+        }
+        let megabytes = crate::repo::citus::worker_build_memory_mb(conn)?;
+        chosen.maintenance_work_mem_mb = Some(u32::try_from(megabytes).unwrap_or(u32::MAX));
+        return Ok(chosen);
+    }
     if chosen.maintenance_work_mem_mb.is_none() && chosen.method == IndexMethod::Hnsw {
         let mut input = CapacityInput::dense(rows, collection.dimension);
         input.kind = collection.kind;

@@ -118,6 +118,26 @@ pub(crate) fn prepared_for_distribution(conn: &mut PgConnection) -> Result<Optio
     Ok(row.ready.then_some(row.ids))
 }
 
+/// The `maintenance_work_mem` the workers build indexes with, in MiB (the smallest, if they
+/// differ): a session setting of the coordinator never reaches them, since Citus runs
+/// `CREATE INDEX CONCURRENTLY` on the shards over connections of its own (measured: a
+/// worker's 1 MB made a build 5× slower whatever the coordinator's session set).
+pub(crate) fn worker_build_memory_mb(conn: &mut PgConnection) -> Result<u64> {
+    #[derive(QueryableByName)]
+    struct Megabytes {
+        #[diesel(sql_type = BigInt)]
+        megabytes: i64,
+    }
+    let row: Megabytes = diesel::sql_query(
+        "SELECT coalesce(min(result::bigint), 0)::bigint AS megabytes \
+         FROM run_command_on_workers( \
+            'SELECT pg_size_bytes(current_setting(''maintenance_work_mem'')) / 1048576') \
+         WHERE success",
+    )
+    .get_result(conn)?;
+    Ok(row.megabytes.unsigned_abs())
+}
+
 /// The triggers of the migrations, by table: all of them go (see the module documentation).
 const TRIGGERS: [(&str, &str); 10] = [
     ("collections", "collections_touch_updated_at"),

@@ -693,3 +693,57 @@ fn every_search_kind_ingest_export_and_the_index_lifecycle_work_on_a_distributed
     assert_eq!(written.rows, 900);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_index_build_records_the_workers_build_memory_and_refuses_a_setting_that_cannot_reach_them() {
+    let Some((_, _serial)) = citus(
+        "an_index_build_records_the_workers_build_memory_and_refuses_a_setting_that_cannot_reach_them",
+    ) else {
+        return;
+    };
+    // As the refusal tells a user to: ALTER DATABASE … SET on the coordinator, which Citus
+    // passes on to the workers.
+    let set_on_workers = |value: &str| {
+        let mut conn = owner_connection();
+        diesel::sql_query(format!(
+            "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET maintenance_work_mem = %L', \
+             current_database(), '{value}'); END $$"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+        let on_workers: Vec<Value> = diesel::sql_query(
+            "SELECT result AS value FROM run_command_on_workers( \
+               'SELECT setconfig::text FROM pg_db_role_setting s JOIN pg_database d \
+                ON d.oid = s.setdatabase WHERE d.datname = current_database()')",
+        )
+        .load(&mut conn)
+        .unwrap();
+        assert!(
+            on_workers.iter().all(|row| row.value.contains(value)),
+            "premise: the workers took the setting: {:?}",
+            on_workers.iter().map(|row| &row.value).collect::<Vec<_>>()
+        );
+    };
+    set_on_workers("77MB");
+    // A store of its own, so that its sessions (and Citus's connections to the workers) are new
+    // and see the workers' setting.
+    let store =
+        Store::connect(Config::new(std::env::var("EMBEDSTORE_CITUS_URL").unwrap()).unwrap())
+            .unwrap();
+    let collection = filled(&store, "memory", 500, 8, 19);
+    let outcome = store.indexes(&collection).create(&IndexSpec::hnsw(), None);
+    let refused = store
+        .indexes(&collection)
+        .rebuild(Some(&IndexSpec::hnsw().maintenance_work_mem_mb(512)), None);
+    set_on_workers("64MB");
+    let status = outcome.unwrap();
+    assert_eq!(
+        status.parameters["maintenance_work_mem_mb"], 77,
+        "{status:?}"
+    );
+    let refused = refused.unwrap_err();
+    assert!(
+        matches!(&refused, Error::Validation(_)) && refused.to_string().contains("workers"),
+        "{refused}"
+    );
+}

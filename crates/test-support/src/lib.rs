@@ -8,7 +8,7 @@
 //! and [`expected`], the rows a collection holds, and should hold, bit-exact; [`fingerprint`],
 //! has anything changed?); pipeline files ([`write_npy`], [`read_npy`], [`write_lines`],
 //! [`dataset`]) in a [`Scratch`] directory; private servers to break in [`cluster`]; and
-//! password-leak checks in [`secrets`]; brute-force ground truth over a [`dataset`] in [`truth`].
+//! password-leak checks in [`secrets`]; brute-force ground truth over a [`dataset`](mod@dataset) in [`truth`].
 
 pub mod cluster;
 pub mod dataset;

@@ -78,7 +78,8 @@ impl Store {
     /// transaction: the catalog tables become reference tables, `embeddings` (every partition,
     /// present and future) is hash-distributed by `collection_id`, the rows already stored move
     /// to the workers. Run it once, as the owner that ran [`Store::migrate`], after migrating
-    /// and after `citus_add_node` of every worker; running it again changes nothing. Services
+    /// and after `citus_add_node` of every worker; running it again changes nothing but the
+    /// functions embedstore reads statistics through (this version's are installed). Services
     /// connected before it must reconnect (they bind tenants the one-server way).
     ///
     /// What changes for a user (see the guide): the database has no triggers any more, so
@@ -143,6 +144,7 @@ impl Store {
         let distributed = citus::is_distributed(&mut conn)?;
         match row.column.as_deref() {
             Some(column) if column == Distribution::ByCollection.column() && distributed => {
+                citus::replace_facts(&mut conn)?;
                 self.distributed.store(true, Ordering::Relaxed);
                 return Ok(DistributeReport {
                     cluster: cluster_of(row),

@@ -56,6 +56,9 @@ pub enum Mode {
     /// Issue 23's replica benchmark: read QPS with 0, 1 and 2 streaming replicas (private
     /// clusters on loopback) and the cost of read-your-writes.
     Replicas(crate::replicas::ReplicaArgs),
+    /// Issue 24's Citus benchmark: by collection (raw and `Store::search`), one collection
+    /// spread over all shards, and by tenant, on a running Citus cluster on loopback.
+    Citus(crate::citus::CitusArgs),
 }
 
 impl Cli {

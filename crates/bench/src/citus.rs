@@ -218,6 +218,7 @@ type SendResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 /// Everything a search needs, shared by the threads.
 struct Bench<'a> {
     url: &'a str,
+    library_url: &'a str,
     store: &'a Store,
     collection: &'a Collection,
     data: &'a Dataset,
@@ -310,6 +311,7 @@ pub fn main(args: &CitusArgs) -> BenchResult<Option<String>> {
 
 fn run(args: &CitusArgs) -> BenchResult<Option<String>> {
     let started = Instant::now();
+    let load_start = load_average();
     let library_url = args.library_url.as_deref().unwrap_or(&args.url);
     let mut admin = Client::connect(&args.url, NoTls)?;
     admin.batch_execute("SET citus.propagate_set_commands = 'local'")?;
@@ -326,6 +328,8 @@ fn run(args: &CitusArgs) -> BenchResult<Option<String>> {
         cluster.get(3),
     );
     let pgvector = pgvector.ok_or("the vector extension is not installed in --url's database")?;
+    // "Citus 13.2.2 on x86_64-pc-linux-gnu, compiled by …": the name and version.
+    let citus = citus.split(" on ").next().unwrap_or_default().to_owned();
     if workers == 0 {
         return Err("the coordinator has no active worker".into());
     }
@@ -429,6 +433,7 @@ fn run(args: &CitusArgs) -> BenchResult<Option<String>> {
 
     let bench = Bench {
         url: &args.url,
+        library_url,
         store: &store,
         collection: &collection,
         data: &data,
@@ -472,6 +477,9 @@ fn run(args: &CitusArgs) -> BenchResult<Option<String>> {
     report.table(latency_table(&bench)?);
     report.table(qps_table(&bench, args)?);
     report.figure("seconds", round3(started.elapsed().as_secs_f64()));
+    // The machine is shared: its load when the run began and ended.
+    report.figure("load_average_start", load_start);
+    report.figure("load_average_end", load_average());
     report.print();
     Ok(None)
 }
@@ -482,6 +490,19 @@ fn shards_with_rows(client: &mut Client, table: &str) -> Result<i64, postgres::E
         "SELECT count(*) FROM run_command_on_shards($1::text::regclass, \
          'SELECT count(*) FROM %s') WHERE success AND result::bigint > 0",
         &[&table],
+    )?;
+    Ok(row.get(0))
+}
+
+/// Sessions the workers have opened on this database since they started
+/// (`pg_stat_database.sessions`): Citus opens a connection to a worker for each task it cannot
+/// give to a cached one. Counts the two this question opens too.
+fn worker_sessions(client: &mut Client) -> Result<i64, postgres::Error> {
+    let row = client.query_one(
+        "SELECT coalesce(sum(result::bigint), 0)::bigint FROM run_command_on_workers(\
+         $$SELECT sessions FROM pg_stat_database WHERE datname = current_database()$$) \
+         WHERE success",
+        &[],
     )?;
     Ok(row.get(0))
 }
@@ -610,15 +631,23 @@ fn explain(admin: &mut Client, bench: &Bench<'_>, layout: Layout) -> BenchResult
 fn latency_table(bench: &Bench<'_>) -> BenchResult<Table> {
     let mut table = Table::new(
         "single-thread search (recall@10 against exact; p50/p95 over the queries)",
-        "layout ef_search recall p50_ms p95_ms p50_vs_raw p95_vs_raw",
+        "layout ef_search recall p50_ms p95_ms p50_vs_raw p95_vs_raw worker_sessions_per_search",
     );
     let queries = bench.data.queries.len();
+    let warmup = queries.min(20);
     for ef_search in EF_SEARCH {
         let mut baseline: Option<Latency> = None;
         for layout in LAYOUTS {
             eprintln!("latency: {} at ef_search {ef_search} …", layout.label());
+            let url = if layout == Layout::Library {
+                bench.library_url
+            } else {
+                bench.url
+            };
+            let mut stats = Client::connect(url, NoTls)?;
+            let sessions = worker_sessions(&mut stats)?;
             let mut searcher = Searcher::open(bench, layout, ef_search).map_err(text)?;
-            for query in 0..queries.min(20) {
+            for query in 0..warmup {
                 searcher.search(bench, query).map_err(text)?;
             }
             let (mut times, mut recall) = (Vec::with_capacity(queries), 0.0);
@@ -633,6 +662,7 @@ fn latency_table(bench: &Bench<'_>) -> BenchResult<Table> {
                 };
                 recall += truth::recall(&rows, exact, K);
             }
+            let opened = worker_sessions(&mut stats)? - sessions;
             let latency = Latency::of(&times).ok_or("no queries")?;
             let base = *baseline.get_or_insert(latency);
             table.row(vec![
@@ -643,6 +673,7 @@ fn latency_table(bench: &Bench<'_>) -> BenchResult<Table> {
                 json!(round3(latency.p95_ms)),
                 json!(ratio(latency.p50_ms, base.p50_ms)),
                 json!(ratio(latency.p95_ms, base.p95_ms)),
+                json!(round3(opened as f64 / (queries + warmup) as f64)),
             ]);
         }
     }
@@ -679,7 +710,8 @@ fn qps_table(bench: &Bench<'_>, args: &CitusArgs) -> BenchResult<Table> {
     Ok(table)
 }
 
-/// Searches answered by `threads` threads in `seconds`, counted from when all are connected.
+/// Searches answered by `threads` threads in `seconds`, counted from when all are connected
+/// and have searched once.
 fn searches_for(
     bench: &Bench<'_>,
     layout: Layout,
@@ -695,7 +727,12 @@ fn searches_for(
             .map(|thread| {
                 let (done, stop, ready) = (&done, &stop, &ready);
                 scope.spawn(move || -> SendResult<()> {
-                    let searcher = Searcher::open(bench, layout, ef_search);
+                    // Connected, prepared and one search done before the clock starts (the
+                    // library's pool opens its connections on first use).
+                    let searcher = Searcher::open(bench, layout, ef_search).and_then(|mut it| {
+                        it.search(bench, thread % bench.data.queries.len())?;
+                        Ok(it)
+                    });
                     ready.wait();
                     let mut searcher = searcher?;
                     let mut next = thread * 37;
@@ -720,6 +757,17 @@ fn searches_for(
         Some(error) => Err(error.to_string().into()),
         None => Ok(done.load(Ordering::Relaxed)),
     }
+}
+
+/// The 1, 5 and 15 minute load averages, as `/proc/loadavg` gives them.
+fn load_average() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/loadavg").ok()?;
+    Some(
+        text.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
 }
 
 /// Opens a transaction and makes each `SET LOCAL` in it, one message each: Citus propagates a

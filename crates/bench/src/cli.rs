@@ -101,8 +101,8 @@ mod tests {
     use std::time::Duration;
 
     use clap::error::ErrorKind::{
-        ArgumentConflict, DisplayHelp, InvalidSubcommand, InvalidValue, UnknownArgument,
-        ValueValidation,
+        ArgumentConflict, DisplayHelp, InvalidSubcommand, InvalidValue, MissingRequiredArgument,
+        UnknownArgument, ValueValidation,
     };
 
     use super::*;
@@ -385,6 +385,15 @@ mod tests {
             ("hybrid --rows 5", Err((UnknownArgument, ""))),
             ("hybrid --rounds 0", Err((ValueValidation, ""))),
             ("hybrid --repo-only", Err((UnknownArgument, ""))),
+            ("citus", Err((MissingRequiredArgument, "--url"))),
+            (
+                "citus --url postgres://u@10.0.0.1/x",
+                Err((ValueValidation, "not loopback")),
+            ),
+            (
+                "citus --url postgres://u@127.0.0.1/x --threads 0",
+                Err((ValueValidation, "")),
+            ),
         ];
         for (line, expected) in table {
             match (parse(line), expected) {

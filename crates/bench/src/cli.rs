@@ -56,6 +56,9 @@ pub enum Mode {
     /// Issue 23's replica benchmark: read QPS with 0, 1 and 2 streaming replicas (private
     /// clusters on loopback) and the cost of read-your-writes.
     Replicas(crate::replicas::ReplicaArgs),
+    /// Issue 24's Citus benchmark: by collection (raw and `Store::search`), one collection
+    /// spread over all shards, and by tenant, on a running Citus cluster on loopback.
+    Citus(crate::citus::CitusArgs),
 }
 
 impl Cli {
@@ -98,8 +101,8 @@ mod tests {
     use std::time::Duration;
 
     use clap::error::ErrorKind::{
-        ArgumentConflict, DisplayHelp, InvalidSubcommand, InvalidValue, UnknownArgument,
-        ValueValidation,
+        ArgumentConflict, DisplayHelp, InvalidSubcommand, InvalidValue, MissingRequiredArgument,
+        UnknownArgument, ValueValidation,
     };
 
     use super::*;
@@ -382,6 +385,15 @@ mod tests {
             ("hybrid --rows 5", Err((UnknownArgument, ""))),
             ("hybrid --rounds 0", Err((ValueValidation, ""))),
             ("hybrid --repo-only", Err((UnknownArgument, ""))),
+            ("citus", Err((MissingRequiredArgument, "--url"))),
+            (
+                "citus --url postgres://u@10.0.0.1/x",
+                Err((ValueValidation, "not loopback")),
+            ),
+            (
+                "citus --url postgres://u@127.0.0.1/x --threads 0",
+                Err((ValueValidation, "")),
+            ),
         ];
         for (line, expected) in table {
             match (parse(line), expected) {

@@ -1,7 +1,7 @@
 //! `embedstore-bench`: the benchmarks behind the issues' speed targets, each a ratio against an
 //! independent baseline measured in the same run, in a throw-away database cloned from the
 //! migrated template. The default mode is issue 2's insert and search; the others are
-//! subcommands (`ann`, `ingest`, `hot`, `quant`, `hybrid`). How to run them, their methods and
+//! subcommands (`ann`, `ingest`, `hot`, `quant`, `hybrid`, `replicas`, `citus`). How to run them, their methods and
 //! targets: `docs/benchmark.md`; figures: `BENCHMARKS.md`.
 
 // The bottom layer, shared by every mode and importing none: arguments, data, ground truth,
@@ -17,6 +17,7 @@ mod truth;
 // The modes: each imports the bottom layer and its own files only.
 mod ann;
 mod basic;
+mod citus;
 mod hot;
 mod hybrid;
 mod ingest;
@@ -41,6 +42,7 @@ fn main() -> ExitCode {
         Some(Mode::Quant(args)) => quant::main(&args),
         Some(Mode::Hybrid(args)) => hybrid::main(&args),
         Some(Mode::Replicas(args)) => replicas::main(&args),
+        Some(Mode::Citus(args)) => citus::main(&args),
         None => basic::main(&cli.args),
     };
     // Each mode's `main`: `Some(line)` when the run found a failure (exit 1), an error when it

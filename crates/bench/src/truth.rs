@@ -5,7 +5,7 @@
 use crate::BenchResult;
 use crate::args::DataArgs;
 use embedstore_test_support::dataset::Dataset;
-pub use embedstore_test_support::truth::{nearest, recall};
+pub use embedstore_test_support::truth::{nearest, recall, top_k};
 
 /// The prologue of every mode on the clustered data: generates `args`'s rows with `queries`
 /// queries and finds each query's `k` nearest rows by brute force, saying so on stderr.

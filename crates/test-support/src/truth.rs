@@ -68,7 +68,7 @@ pub fn recall(found: &[usize], truth: &[usize], k: usize) -> f64 {
 }
 
 /// The `k` rows of `candidates` nearest to `query`, nearest first.
-fn top_k(data: &Dataset, query: &[f32], candidates: &[usize], k: usize) -> Vec<usize> {
+pub fn top_k(data: &Dataset, query: &[f32], candidates: &[usize], k: usize) -> Vec<usize> {
     // (distance, row), ascending; k is small, so insertion into a sorted Vec is fastest.
     let mut best: Vec<(f32, usize)> = Vec::with_capacity(k + 1);
     for &row in candidates {

@@ -12,8 +12,6 @@
 use std::io::{BufWriter, Write};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Barrier;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -26,6 +24,7 @@ use serde_json::json;
 use crate::BenchResult;
 use crate::args::{ThreadCounts, parse_seconds, parse_threads, positive};
 use crate::library::{self, Library};
+use crate::phases;
 use crate::report::{Report, Table, ratio, round3, round4};
 use crate::stats::Latency;
 use crate::truth;
@@ -213,7 +212,7 @@ impl ToSql for VectorParam<'_> {
     to_sql_checked!();
 }
 
-type SendResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+type SendResult<T> = Result<T, phases::ThreadError>;
 
 /// Everything a search needs, shared by the threads.
 struct Bench<'a> {
@@ -711,7 +710,7 @@ fn qps_table(bench: &Bench<'_>, args: &CitusArgs) -> BenchResult<Table> {
 }
 
 /// Searches answered by `threads` threads in `seconds`, counted from when all are connected
-/// and have searched once.
+/// and have searched once (the library's pool opens its connections on first use).
 fn searches_for(
     bench: &Bench<'_>,
     layout: Layout,
@@ -719,44 +718,17 @@ fn searches_for(
     threads: usize,
     seconds: Duration,
 ) -> BenchResult<u64> {
-    let done = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
-    let ready = Barrier::new(threads + 1);
-    let failed = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|thread| {
-                let (done, stop, ready) = (&done, &stop, &ready);
-                scope.spawn(move || -> SendResult<()> {
-                    // Connected, prepared and one search done before the clock starts (the
-                    // library's pool opens its connections on first use).
-                    let searcher = Searcher::open(bench, layout, ef_search).and_then(|mut it| {
-                        it.search(bench, thread % bench.data.queries.len())?;
-                        Ok(it)
-                    });
-                    ready.wait();
-                    let mut searcher = searcher?;
-                    let mut next = thread * 37;
-                    while !stop.load(Ordering::Relaxed) {
-                        searcher.search(bench, next % bench.data.queries.len())?;
-                        done.fetch_add(1, Ordering::Relaxed);
-                        next += 1;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        ready.wait();
-        std::thread::sleep(seconds);
-        stop.store(true, Ordering::Relaxed);
-        workers
-            .into_iter()
-            .filter_map(|worker| worker.join().ok().and_then(Result::err))
-            .next()
-    });
-    match failed {
-        Some(error) => Err(error.to_string().into()),
-        None => Ok(done.load(Ordering::Relaxed)),
-    }
+    let queries = bench.data.queries.len();
+    phases::count_for(
+        threads,
+        seconds,
+        |thread| {
+            let mut searcher = Searcher::open(bench, layout, ef_search)?;
+            searcher.search(bench, thread % queries)?;
+            Ok(searcher)
+        },
+        |searcher, n| searcher.search(bench, n % queries).map(drop),
+    )
 }
 
 /// The 1, 5 and 15 minute load averages, as `/proc/loadavg` gives them.

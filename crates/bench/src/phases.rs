@@ -1,5 +1,6 @@
 //! Running several ways of asking the same queries, interleaved query by query (the loop the
-//! `ann` phases and the `hybrid` latency rounds share).
+//! `ann` phases and the `hybrid` latency rounds share), and counting what several threads do in
+//! a fixed time (the QPS points of the `replicas` and `citus` modes).
 
 use std::time::{Duration, Instant};
 
@@ -128,6 +129,56 @@ pub fn alternate_best_of(
         }
     }
     Ok((best_true, best_false))
+}
+
+/// An error a measuring thread can hand back.
+pub type ThreadError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Operations done by `threads` threads in `seconds` (a QPS point). Each thread first builds its
+/// state with `setup(thread)` (connect, prepare, warm up), the clock starts once every thread
+/// has, and then each runs `step(&mut state, n)` for n = `thread × 37`, +1, … until the time is
+/// up. The first error of any thread fails the point.
+pub fn count_for<S>(
+    threads: usize,
+    seconds: Duration,
+    setup: impl Fn(usize) -> Result<S, ThreadError> + Sync,
+    step: impl Fn(&mut S, usize) -> Result<(), ThreadError> + Sync,
+) -> BenchResult<u64> {
+    use std::sync::Barrier;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let done = AtomicU64::new(0);
+    let stop = AtomicBool::new(false);
+    let ready = Barrier::new(threads + 1);
+    let failed = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|thread| {
+                let (done, stop, ready, setup, step) = (&done, &stop, &ready, &setup, &step);
+                scope.spawn(move || -> Result<(), ThreadError> {
+                    let state = setup(thread);
+                    ready.wait();
+                    let mut state = state?;
+                    let mut next = thread * 37;
+                    while !stop.load(Ordering::Relaxed) {
+                        step(&mut state, next)?;
+                        done.fetch_add(1, Ordering::Relaxed);
+                        next += 1;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        ready.wait();
+        std::thread::sleep(seconds);
+        stop.store(true, Ordering::Relaxed);
+        workers
+            .into_iter()
+            .filter_map(|worker| worker.join().ok().and_then(Result::err))
+            .next()
+    });
+    match failed {
+        Some(error) => Err(error.to_string().into()),
+        None => Ok(done.load(Ordering::Relaxed)),
+    }
 }
 
 #[cfg(test)]

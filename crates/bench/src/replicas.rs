@@ -7,7 +7,6 @@
 //! add no capacity here: the sweep shows the routing's overhead, not a scale-out. The baseline
 //! of each row is the same store without replicas, measured in the same run.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use embedstore::{
@@ -20,6 +19,7 @@ use serde_json::json;
 use crate::BenchResult;
 use crate::args::positive;
 use crate::args::{ThreadCounts, parse_seconds, parse_threads};
+use crate::phases;
 use crate::report::{Report, Table, ratio, round3};
 use crate::stats::Latency;
 use embedstore_test_support::dataset::Dataset;
@@ -204,35 +204,16 @@ fn searches_for(
     threads: usize,
     seconds: Duration,
 ) -> BenchResult<u64> {
-    let done = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
-    let failed = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|thread| {
-                let (done, stop) = (&done, &stop);
-                scope.spawn(move || -> embedstore::Result<()> {
-                    let mut next = thread * 37;
-                    while !stop.load(Ordering::Relaxed) {
-                        let query = data.queries[next % data.queries.len()].clone();
-                        store.search(collection, SearchRequest::vector(query, K))?;
-                        done.fetch_add(1, Ordering::Relaxed);
-                        next += 1;
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        std::thread::sleep(seconds);
-        stop.store(true, Ordering::Relaxed);
-        workers
-            .into_iter()
-            .filter_map(|worker| worker.join().ok().and_then(Result::err))
-            .next()
-    });
-    match failed {
-        Some(error) => Err(error.into()),
-        None => Ok(done.load(Ordering::Relaxed)),
-    }
+    phases::count_for(
+        threads,
+        seconds,
+        |_| Ok(()),
+        |(), n| {
+            let query = data.queries[n % data.queries.len()].clone();
+            store.search(collection, SearchRequest::vector(query, K))?;
+            Ok(())
+        },
+    )
 }
 
 /// Write-then-read pairs, one thread: each pair upserts one row through the store and then

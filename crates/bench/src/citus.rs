@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use embedstore::{Collection, Config, Store};
+use embedstore::{Collection, Config, IndexSpec, Store};
 use embedstore_test_support::dataset::Dataset;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
@@ -396,6 +396,13 @@ fn run(args: &CitusArgs) -> BenchResult<Option<String>> {
     }
 
     eprintln!("the library: migrate, distribute, load, build HNSW, ANALYZE …");
+    // The workers build with their own maintenance_work_mem (a spec's is refused on Citus): the
+    // same 512 MB as the raw builds, set the way the Citus guide tells a user to,
+    // before the store opens its sessions (Citus keeps their worker connections).
+    Client::connect(library_url, NoTls)?.batch_execute(
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET maintenance_work_mem = %L', \
+         current_database(), '512MB'); END $$",
+    )?;
     let mut config = Config::new(library_url)?;
     config.pool_max_size = u32::try_from(args.threads.0.iter().max().unwrap_or(&1) + 2)?;
     let store = Store::connect(config)?;
@@ -413,8 +420,8 @@ fn run(args: &CitusArgs) -> BenchResult<Option<String>> {
     let dimension = u32::try_from(data.dimension)?;
     let (collection, load) =
         library::create_and_load(&store, LIBRARY_COLLECTION, dimension, "bench", batches)?;
-    let build =
-        Library::new(&store, &collection).build_index(&library::hnsw(16, 64, 512), false)?;
+    let spec = IndexSpec::hnsw().m(16).ef_construction(64);
+    let build = Library::new(&store, &collection).build_index(&spec, false)?;
     library::analyze(library_url, &collection, false)?;
     let build_s = build.elapsed.as_secs_f64();
     let mut library_client = Client::connect(library_url, NoTls)?;

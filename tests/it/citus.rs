@@ -279,6 +279,29 @@ fn pgvector_settings_and_the_plan_are_the_workers() {
     let estimate = response.estimated_matches.unwrap_or(0);
     assert!((250..=1_000).contains(&estimate), "estimate {estimate}");
     assert_eq!(response.returned, 10);
+    // Told to scan exactly only below 10 matches, the same filter walks the shard's index with
+    // the iterative scan (was: a full scan on the worker reported as ANN): the path is read
+    // from the worker's plan, and every hit matches.
+    let walked = store
+        .search(
+            &collection,
+            SearchRequest::vector(Rng::new(22).vector(16), 10)
+                .with_filter(Filter::eq("tag", "t1"))
+                .with_exact_threshold(10),
+        )
+        .unwrap();
+    assert_eq!(
+        (walked.path, walked.returned),
+        (SearchPath::Ann, 10),
+        "{walked:?}"
+    );
+    assert!(
+        walked
+            .hits
+            .iter()
+            .all(|hit| hit.metadata.as_ref().is_some_and(|m| m["tag"] == "t1")),
+        "{walked:?}"
+    );
 }
 
 #[test]

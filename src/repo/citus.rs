@@ -20,7 +20,8 @@
 //!   the policy and the column default read it through `embedstore_bound_tenant()`.
 //! - **Statistics, counters and sizes** are read through the `embedstore_partition_facts`,
 //!   `embedstore_index_bytes` and `embedstore_partition_bytes` functions, replaced here by
-//!   versions that add up the partition's shards (the coordinator's partition is an empty shell).
+//!   versions that ask the shard holding the collection's rows, or Citus's sums over the shards
+//!   (the coordinator's partition is an empty shell).
 //! - **The metadata accessors** (`embedstore_jsonb_*`) and `embedstore_bound_tenant` are
 //!   distributed functions, so that filters, payload indexes and the policy run on the workers.
 

@@ -167,6 +167,10 @@ mod tests {
             insert_rounds: 3,
             fail_on_miss: false,
             builds: false,
+            vectors: None,
+            ef_sweep: vec![20, 40, 100, 200, 400],
+            no_raw_builds: false,
+            writes_only: false,
             defaults_build_limit: Duration::from_secs(900),
         }
     }
@@ -363,6 +367,27 @@ mod tests {
                     ..hot()
                 }))),
             ),
+            (
+                "hot --rows 1000000 --builds --no-raw-builds --writes-only --ef-sweep 40,800 \
+                 --vectors /tmp/real",
+                Ok(mode(Mode::Hot(HotArgs {
+                    data: DataArgs {
+                        rows: 1_000_000,
+                        ..data()
+                    },
+                    builds: true,
+                    no_raw_builds: true,
+                    writes_only: true,
+                    ef_sweep: vec![40, 800],
+                    vectors: Some("/tmp/real".into()),
+                    ..hot()
+                }))),
+            ),
+            ("hot --no-raw-builds", Err((MissingRequiredArgument, ""))),
+            ("hot --writes-only", Err((MissingRequiredArgument, ""))),
+            ("hot --ef-sweep 0", Err((ValueValidation, ""))),
+            ("hot --ef-sweep 40,1001", Err((ValueValidation, ""))),
+            ("hot --ef-sweep 40,,100", Err((ValueValidation, ""))),
             ("hot --threads 1,,2", Err((ValueValidation, "empty item"))),
             ("hot --threads 0", Err((ValueValidation, ""))),
             ("hot --threads abc", Err((ValueValidation, ""))),

@@ -75,28 +75,8 @@ pub fn main(args: &QuantArgs) -> BenchResult<Option<String>> {
 
 fn run(args: &QuantArgs) -> BenchResult<()> {
     let started = Instant::now();
-    let (data, truth, source) = match &args.vectors {
-        None => {
-            let (data, truth) = truth::generate(&args.data, args.data.queries)?;
-            let source = format!("{} clusters", args.data.clusters);
-            (data, truth, source)
-        }
-        Some(dir) => {
-            eprintln!("reading real embeddings from {} …", dir.display());
-            let data = Dataset::load(dir, args.data.rows, args.data.queries)?;
-            eprintln!("ground truth by brute force …");
-            let truth = truth::nearest(&data, usize::try_from(args.data.k)?, None);
-            let meta = std::fs::read_to_string(dir.join("meta.json"))?;
-            let meta: serde_json::Value = serde_json::from_str(&meta)?;
-            let source = format!(
-                "real embeddings ({}, {}; {} withheld queries)",
-                meta["model"].as_str().unwrap_or("?"),
-                meta["source"].as_str().unwrap_or("?"),
-                data.queries.len()
-            );
-            (data, truth, source)
-        }
-    };
+    let (data, truth, source) =
+        truth::load_or_generate(&args.data, args.vectors.as_deref(), args.data.queries)?;
     eprintln!(
         "creating the benchmark database and loading {} rows …",
         data.rows()

@@ -114,7 +114,8 @@ impl Dataset {
     /// Real embeddings from `dir` (written by `scripts/bench-data/real_embeddings.py corpus`):
     /// the first `rows` vectors of `rows.f32` and the first `queries` of `queries.f32`
     /// (little-endian `f32`, `dimension` values each, as `meta.json` says), renormalised to
-    /// unit length; every row's filter fields 0 (this data has no filter).
+    /// unit length. Each row's `lang` and `shard` and each query's filter value are drawn from
+    /// fixed seeds (10 % and 1 % of the rows match a value, as in [`Dataset::generate`]).
     pub fn load(
         dir: &std::path::Path,
         rows: usize,
@@ -151,12 +152,25 @@ impl Dataset {
             .map(<[f32]>::to_vec)
             .collect();
         let count = vectors.len() / dimension;
+        // The filter fields are drawn as `generate` draws them (the same seeds), independent of
+        // the text: a real collection's metadata rarely follows its embeddings' clusters.
+        let mut rng = Rng::new(ROW_SEED);
+        let (languages, shards) = (0..count)
+            .map(|_| {
+                let language = pick(&mut rng, LANGUAGES.len()) as u8;
+                (language, pick(&mut rng, SHARDS) as u8)
+            })
+            .unzip();
+        let mut rng = Rng::new(QUERY_SEED);
+        let filter_values = (0..queries.len())
+            .map(|_| pick(&mut rng, LANGUAGES.len() * SHARDS))
+            .collect();
         Ok(Self {
             dimension,
             vectors,
-            languages: vec![0; count],
-            shards: vec![0; count],
-            filter_values: vec![0; queries.len()],
+            languages,
+            shards,
+            filter_values,
             queries,
         })
     }

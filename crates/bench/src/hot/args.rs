@@ -42,6 +42,26 @@ pub struct HotArgs {
     /// with pgvector's (issue 20 item 4, issue 23). Takes a second copy of the rows.
     #[arg(long)]
     pub builds: bool,
+    /// Real embeddings instead of the generated clusters: a directory written by
+    /// `scripts/bench-data/real_embeddings.py corpus` (rows.f32, queries.f32, meta.json); the
+    /// queries are withheld paragraphs, not stored rows, and each row's `lang`/`shard` is drawn
+    /// from a fixed seed (10 % / 1 % per value). `--rows` and `--queries` cap what is read;
+    /// `--dim` and `--clusters` are ignored; the insert comparison writes the first rows.
+    #[arg(long, value_name = "DIR")]
+    pub vectors: Option<std::path::PathBuf>,
+    /// `ef_search` values of the single-client recall sweep (raw and `Store::search` at each,
+    /// unfiltered), comma-separated, each 1..=1000.
+    #[arg(long, value_name = "LIST", value_delimiter = ',',
+          default_values_t = [20_u32, 40, 100, 200, 400],
+          value_parser = clap::builder::RangedU64ValueParser::<u32>::new().range(1..=1000))]
+    pub ef_sweep: Vec<u32>,
+    /// With `--builds`: leave out the raw client's two `CREATE INDEX` builds (most of a
+    /// million-row run) and compare only the writes and the library's build.
+    #[arg(long, requires = "builds")]
+    pub no_raw_builds: bool,
+    /// With `--builds`: measure only the writes at full size (no index, build or search).
+    #[arg(long, requires = "builds")]
+    pub writes_only: bool,
     /// Seconds the pgvector-defaults build may take before it is cancelled and reported as
     /// such (with `--builds`: a graph beyond 64 MB is built on disk, many times slower).
     #[arg(long, value_name = "S", default_value = "900", value_parser = parse_seconds)]

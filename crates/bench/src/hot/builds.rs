@@ -1,11 +1,12 @@
 //! `hot --builds`: the writes and the HNSW build at the collection's full size (issue 20 item
 //! 4, issue 23). [`load`] fills the searched collection through `Ingest::run_rows` and the
 //! library builds its index with its defaults (both in `mod.rs`); [`measure`] then writes the
-//! same rows from a `.npy` + JSONL file through `Ingest::run`, and with one binary COPY from the
-//! raw client into a copy of the collection, on which the raw client builds the same index with
-//! plain `CREATE INDEX`: with the memory and parallel workers the library's build ran with, then
-//! with pgvector's and the server's defaults (cancelled after `--defaults-build-limit`). The
-//! capacity planner's build time is printed beside each build.
+//! same rows from a `.npy` + JSONL file through `Ingest::run`, from memory with the default
+//! options, and with one binary COPY from the raw client into a copy of the collection, on which
+//! the raw client builds the same index with plain `CREATE INDEX` (unless `--no-raw-builds`):
+//! with the memory and parallel workers the library's build ran with, then with pgvector's and
+//! the server's defaults (cancelled after `--defaults-build-limit`). The capacity planner's
+//! build time is printed beside each build.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -59,6 +60,61 @@ pub fn load(
     Ok((collection, elapsed))
 }
 
+/// The writes at full size beside one binary COPY of the same rows: `Ingest::run` over a
+/// `.npy` + JSONL file and `Ingest::run_rows` with the default options, each into a collection
+/// of its own, then the COPY into a copy of the collection; the `writes` table (with `load`, the
+/// in-memory ingest in insert mode that filled the searched collection) and that copy, analyzed.
+fn compare_writes(
+    store: &Store,
+    url: &str,
+    admin: &mut postgres::Client,
+    data: &Dataset,
+    load: Duration,
+) -> BenchResult<(Table, Collection)> {
+    let rows = data.rows();
+    let file = ingest_file(store, data, admin)?;
+    let upsert = ingest_default(store, data, admin)?;
+    eprintln!("raw: one binary COPY of {rows} rows into a copy of the collection …");
+    let copy_target = create(store, "hot-raw", data)?;
+    checkpoint(admin);
+    let started = Instant::now();
+    let written = raw::copy_with(admin, |out| copy_rows(out, data, copy_target.id.0))
+        .map_err(|error| error.to_string())?;
+    let copy = started.elapsed();
+    if written != rows as u64 {
+        return Err(format!("the COPY wrote {written} rows of {rows}").into());
+    }
+    library::analyze(url, &copy_target, true)?;
+    let mut writes = Table::new("writes", "path rows rows_per_s seconds over_copy");
+    for (path, time) in [
+        ("ingest from memory (Ingest::run_rows, insert)", load),
+        (
+            "ingest from memory (Ingest::run_rows, default options: upsert)",
+            upsert,
+        ),
+        ("ingest from .npy + JSONL (Ingest::run, insert)", file),
+        ("raw: one binary COPY", copy),
+    ] {
+        writes.record(WriteRow {
+            path,
+            rows,
+            rows_per_s: rows_per_second(rows, time).round(),
+            seconds: round3(time.as_secs_f64()),
+            over_copy: ratio(copy.as_secs_f64(), time.as_secs_f64()).map(round3),
+        });
+    }
+    Ok((writes, copy_target))
+}
+
+/// `--writes-only`: the `writes` table alone (no index, no build, no search).
+pub fn writes_only(store: &Store, url: &str, data: &Dataset, load: Duration) -> BenchResult<Table> {
+    let mut admin = raw::connect_plain(url).map_err(|error| error.to_string())?;
+    let (writes, copy_target) = compare_writes(store, url, &mut admin, data, load)?;
+    store.write(|uow| uow.collections().drop(&copy_target.name))?;
+    eprintln!("{}", writes.render());
+    Ok(writes)
+}
+
 /// Everything [`measure`] reports: the `writes` and `builds` tables.
 pub fn measure(
     store: &Store,
@@ -66,6 +122,7 @@ pub fn measure(
     data: &Dataset,
     library: &LibrarySide<'_>,
     limit: Duration,
+    raw_builds: bool,
 ) -> BenchResult<Vec<Table>> {
     let rows = data.rows();
     let mut admin = raw::connect_plain(url).map_err(|error| error.to_string())?;
@@ -79,62 +136,14 @@ pub fn measure(
         .as_u64()
         .ok_or("the library's build recorded no maintenance_work_mem_mb")?;
 
-    let file = ingest_file(store, data, &mut admin)?;
-    eprintln!("raw: one binary COPY of {rows} rows into a copy of the collection …");
-    let copy_target = create(store, "hot-raw", data)?;
-    checkpoint(&mut admin);
-    let started = Instant::now();
-    let written = raw::copy_with(&mut admin, |out| copy_rows(out, data, copy_target.id.0))
-        .map_err(|error| error.to_string())?;
-    let copy = started.elapsed();
-    if written != rows as u64 {
-        return Err(format!("the COPY wrote {written} rows of {rows}").into());
-    }
-    library::analyze(url, &copy_target, true)?;
-
-    let same = raw_build(
-        &mut admin,
-        &copy_target,
-        data,
-        &format!(
-            "SET maintenance_work_mem = '{memory_mb}MB'; \
-                  SET max_parallel_maintenance_workers = {workers}; \
-                  SET statement_timeout = 0"
-        ),
-        " WITH (m = 16, ef_construction = 64)",
-    )?
-    .ok_or("the raw build with the library's settings was cancelled")?;
-    let limit_ms = limit.as_millis();
-    let defaults = raw_build(
-        &mut admin,
-        &copy_target,
-        data,
-        &format!(
-            "RESET maintenance_work_mem; RESET max_parallel_maintenance_workers; \
-                  SET statement_timeout = {limit_ms}"
-        ),
-        "",
-    )?;
-    admin.batch_execute("RESET statement_timeout")?;
+    let (writes, copy_target) = compare_writes(store, url, &mut admin, data, library.load)?;
+    let (same, defaults) = if raw_builds {
+        raw_builds_of(&mut admin, &copy_target, data, memory_mb, workers, limit)?
+    } else {
+        (None, None)
+    };
     store.write(|uow| uow.collections().drop(&copy_target.name))?;
 
-    let mut writes = Table::new("writes", "path rows rows_per_s seconds over_copy");
-    for (path, time) in [
-        (
-            "ingest from memory (Ingest::run_rows, insert)",
-            library.load,
-        ),
-        ("ingest from .npy + JSONL (Ingest::run, insert)", file),
-        ("raw: one binary COPY", copy),
-    ] {
-        writes.record(WriteRow {
-            path,
-            rows,
-            rows_per_s: rows_per_second(rows, time).round(),
-            seconds: round3(time.as_secs_f64()),
-            over_copy: ratio(copy.as_secs_f64(), time.as_secs_f64()).map(round3),
-        });
-    }
     let server_mb = megabytes(&server_memory).ok_or("unreadable maintenance_work_mem")?;
     let planned = |memory_mb: u64, workers: u32| {
         let mut input = CapacityInput::dense(rows as u64, u32::try_from(data.dimension)?);
@@ -151,19 +160,20 @@ pub fn measure(
         "build memory_mb workers seconds cancelled_after_s over_raw planned_s \
          planned_over_measured",
     );
-    for (build, memory, time) in [
-        (
-            "library, its defaults (CONCURRENTLY, ANALYZE)",
-            memory_mb,
-            Some(library.build),
-        ),
-        (
+    let mut rows_of_builds = vec![(
+        "library, its defaults (CONCURRENTLY, ANALYZE)",
+        memory_mb,
+        Some(library.build),
+    )];
+    if raw_builds {
+        rows_of_builds.push((
             "raw, the same m/ef_construction/memory/workers",
             memory_mb,
-            Some(same),
-        ),
-        ("raw, pgvector and server defaults", server_mb, defaults),
-    ] {
+            same,
+        ));
+        rows_of_builds.push(("raw, pgvector and server defaults", server_mb, defaults));
+    }
+    for (build, memory, time) in rows_of_builds {
         let planned_s = planned(memory, workers)?;
         let seconds = time.map(|time| round3(time.as_secs_f64()));
         builds.record(BuildRow {
@@ -173,7 +183,8 @@ pub fn measure(
             seconds,
             cancelled_after_s: time.is_none().then_some(limit.as_secs()),
             over_raw: seconds
-                .and_then(|seconds| ratio(seconds, same.as_secs_f64()))
+                .zip(same)
+                .and_then(|(seconds, same)| ratio(seconds, same.as_secs_f64()))
                 .map(round3),
             planned_s,
             planned_over_measured: seconds
@@ -184,6 +195,44 @@ pub fn measure(
     // Printed now as well: the sweep after them takes long, and these took longer.
     eprintln!("{}\n{}", writes.render(), builds.render());
     Ok(vec![writes, builds])
+}
+
+/// The raw client's two builds on `copy_target`: with the library's memory and workers (an
+/// error when cancelled), then with pgvector's and the server's defaults (`None` when
+/// cancelled after `limit`).
+fn raw_builds_of(
+    admin: &mut postgres::Client,
+    copy_target: &Collection,
+    data: &Dataset,
+    memory_mb: u64,
+    workers: u32,
+    limit: Duration,
+) -> BenchResult<(Option<Duration>, Option<Duration>)> {
+    let same = raw_build(
+        admin,
+        copy_target,
+        data,
+        &format!(
+            "SET maintenance_work_mem = '{memory_mb}MB'; \
+                  SET max_parallel_maintenance_workers = {workers}; \
+                  SET statement_timeout = 0"
+        ),
+        " WITH (m = 16, ef_construction = 64)",
+    )?
+    .ok_or("the raw build with the library's settings was cancelled")?;
+    let limit_ms = limit.as_millis();
+    let defaults = raw_build(
+        admin,
+        copy_target,
+        data,
+        &format!(
+            "RESET maintenance_work_mem; RESET max_parallel_maintenance_workers; \
+                  SET statement_timeout = {limit_ms}"
+        ),
+        "",
+    )?;
+    admin.batch_execute("RESET statement_timeout")?;
+    Ok((Some(same), defaults))
 }
 
 #[derive(Serialize)]
@@ -277,6 +326,26 @@ fn ingest_file(
     let summary = Ingest::new(store, &collection.name, insert_mode()).run(&mut source, &mut ())?;
     let elapsed = started.elapsed();
     stored(&summary, rows)?;
+    store.write(|uow| uow.collections().drop(&collection.name))?;
+    Ok(elapsed)
+}
+
+/// Times `Ingest::run_rows` with the default options (upsert, which compares each batch with
+/// the stored rows unless the collection was empty) over `data`'s rows into a collection of its
+/// own, dropped afterwards.
+fn ingest_default(
+    store: &Store,
+    data: &Dataset,
+    admin: &mut postgres::Client,
+) -> BenchResult<Duration> {
+    let collection = create(store, "hot-upsert", data)?;
+    eprintln!("ingest from memory with the default options …");
+    checkpoint(admin);
+    let started = Instant::now();
+    let summary = Ingest::new(store, &collection.name, IngestOptions::default())
+        .run_rows(items_of(data), &mut ())?;
+    let elapsed = started.elapsed();
+    stored(&summary, data.rows())?;
     store.write(|uow| uow.collections().drop(&collection.name))?;
     Ok(elapsed)
 }

@@ -4,6 +4,7 @@
 pub mod args;
 mod builds;
 mod inserts;
+mod probes;
 mod raw;
 mod report;
 mod sizes;
@@ -57,7 +58,17 @@ struct Context<'a> {
 pub fn run(args: &HotArgs) -> BenchResult<Report> {
     let started = Instant::now();
     let k = usize::try_from(args.data.k)?;
-    let (data, all) = truth::generate(&args.data, args.data.queries)?;
+    let (data, all, source) =
+        truth::load_or_generate(&args.data, args.vectors.as_deref(), args.data.queries)?;
+    let dim = u32::try_from(data.dimension)?;
+    if data.queries.len() < args.data.queries {
+        return Err(format!(
+            "--queries {}: the data set has {} queries",
+            args.data.queries,
+            data.queries.len()
+        )
+        .into());
+    }
     let mut truths = BTreeMap::new();
     truths.insert(Cell::Exact.label(), all.clone());
     truths.insert(Cell::Ef40.label(), all.clone());
@@ -89,14 +100,20 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
     } else {
         let batches = (0..data.rows()).step_by(LOAD_CHUNK);
         let batches = batches.map(|start| data.items(start, start + LOAD_CHUNK));
-        library::create_and_load(
-            db.store(),
-            "hot",
-            args.data.dim,
-            "embedstore-bench",
-            batches,
-        )?
+        library::create_and_load(db.store(), "hot", dim, "embedstore-bench", batches)?
     };
+    if args.writes_only {
+        let writes = builds::writes_only(db.store(), &url, &data, load)?;
+        let mut report = Report::new("hot", format!("writes of {} rows", data.rows()));
+        report
+            .figure("elapsed_s", round3(started.elapsed().as_secs_f64()))
+            .table(writes);
+        if let Some(bytes) = crate::stats::own_peak_rss() {
+            report.figure("client_peak_rss_mb", bytes >> 20);
+        }
+        report.print();
+        return Ok(report);
+    }
     library::analyze(&url, &collection, true)?;
     eprintln!("building HNSW m=16, ef_construction=64, and payload indexes on lang and shard …");
     let indexes = Library::new(db.store(), &collection);
@@ -133,6 +150,7 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
             &data,
             &side,
             args.defaults_build_limit,
+            !args.no_raw_builds,
         )?
     } else {
         Vec::new()
@@ -141,11 +159,12 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
     let mut quality = Vec::new();
     let mut cells = Vec::new();
     let mut metadata = None;
+    let mut probe_tables = Vec::new();
     for (step, &threads) in args.threads.0.iter().enumerate() {
         let store = library_store(&context, threads)?;
         let mut raws = (0..threads)
             .map(|_| {
-                RawClient::connect(&context.url, collection.id.0, args.data.dim, args.data.k)
+                RawClient::connect(&context.url, collection.id.0, dim, args.data.k)
                     .map_err(|error| error.to_string())
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -160,6 +179,10 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
         if threads == 1 {
             eprintln!("{} @ 1 thread …", Cell::Metadata.label());
             metadata = Some(measure_cell(&context, &store, &mut raws, Cell::Metadata)?);
+            if !args.ef_sweep.is_empty() {
+                probe_tables.push(probes::ef_sweep(&context, &store, &mut raws[0])?);
+            }
+            probe_tables.push(probes::filter_paths(&context, &store, &mut raws[0])?);
         }
     }
     // The sweep's figures, grouped by cell for the table.
@@ -177,16 +200,18 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
         args.insert_rows(),
         args.insert_batch
     );
-    let insert_data = Dataset::generate(args.insert_rows(), data.dimension, args.data.clusters, 0);
+    let insert_data = match &args.vectors {
+        Some(dir) => Dataset::load(dir, args.insert_rows(), 0)?,
+        None => Dataset::generate(args.insert_rows(), data.dimension, args.data.clusters, 0),
+    };
     let inserts = inserts::measure(&db, &insert_data, args.insert_batch, args.insert_rounds)?;
     drop(db);
 
     let title = format!(
-        "{} rows x {} dimensions (cosine, {} clusters), HNSW m=16 ef_construction=64, k = {}, \
+        "{} rows x {} dimensions (cosine, {source}), HNSW m=16 ef_construction=64, k = {}, \
          {} queries, threads {}, {} rounds x <= {:.2} s per client and cell",
-        args.data.rows,
-        args.data.dim,
-        args.data.clusters,
+        data.rows(),
+        data.dimension,
         args.data.k,
         args.data.queries,
         args.threads,
@@ -204,6 +229,9 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
         report.figure("client_peak_rss_mb", bytes >> 20);
     }
     report.table(sizes);
+    for table in probe_tables {
+        report.table(table);
+    }
     for table in scale {
         report.table(table);
     }
@@ -232,7 +260,7 @@ fn plans(context: &Context<'_>, store: &Store) -> BenchResult<Vec<(String, Strin
     let mut client = RawClient::connect(
         &context.url,
         context.collection.id.0,
-        args.data.dim,
+        u32::try_from(data.dimension)?,
         args.data.k,
     )
     .map_err(|error| error.to_string())?;
@@ -245,7 +273,12 @@ fn plans(context: &Context<'_>, store: &Store) -> BenchResult<Vec<(String, Strin
             .map_err(|error| error.to_string())?;
         let filter = cell.containment(data, 0);
         let plan = client
-            .explain(statement, args.data.dim, query, filter.as_ref())
+            .explain(
+                statement,
+                u32::try_from(data.dimension)?,
+                query,
+                filter.as_ref(),
+            )
             .map_err(|error| error.to_string())?;
         if cell == Cell::Ef40 && !plan.contains("Index Scan") {
             return Err(format!("the raw baseline does not use the HNSW index:\n{plan}").into());
@@ -400,8 +433,15 @@ fn measure_cell(
     };
     let store_query = library_query(Client::Store);
     let uow_query = library_query(Client::Uow);
+    // A read unit of work with nothing in it: what `uow.search`'s `BEGIN READ ONLY` and
+    // `COMMIT` cost through the library, measured beside the searches (single client only).
+    let empty_unit = |_: &mut (), _: usize| -> RawResult<usize> {
+        store.read(|_| Ok::<_, embedstore::Error>(()))?;
+        Ok(0)
+    };
     let mut units = vec![(); threads];
     let mut slices: [Vec<Slice>; 3] = Default::default();
+    let mut empty_slices = Vec::new();
     for (round, plan) in std::iter::once(None)
         .chain((0..args.rounds).map(Some))
         .enumerate()
@@ -421,6 +461,13 @@ fn measure_cell(
                 slices[client as usize].push(slice);
             }
         }
+        if threads == 1 {
+            let slice = run_slice(&mut units, ordering, budget.min(args.seconds), &empty_unit)
+                .map_err(|error| error.to_string())?;
+            if plan.is_some() {
+                empty_slices.push(slice);
+            }
+        }
     }
     let figures = |slices: &[Slice]| {
         ClientFigures::of(slices).ok_or_else(|| format!("{}: no query was measured", cell.label()))
@@ -432,5 +479,6 @@ fn measure_cell(
         store: Versus::new(figures(&slices[Client::Store as usize])?, &raw),
         uow: Versus::new(figures(&slices[Client::Uow as usize])?, &raw),
         raw,
+        begin_commit: ClientFigures::of(&empty_slices),
     })
 }

@@ -27,6 +27,9 @@ pub const FILTER10_P50_TARGET: f64 = 1.0;
 pub const RECALL_1_TARGET: f64 = 0.99;
 /// Issue 5, unchanged: single-client p50 of the 1 % filter ÷ the raw `relaxed_order` SQL.
 pub const FILTER1_P50_TARGET: f64 = 0.5;
+/// Issue 20: single-client `uow.search` p50 at most this × `Store::search`'s plus the cost of
+/// its `BEGIN`/`COMMIT` ([`CellFigures::uow_vs_bound`]).
+pub const UOW_TARGET: f64 = 1.05;
 /// Issue 12: in-memory insert rows/s ÷ one binary COPY.
 pub const INSERT_TARGET: f64 = 0.9;
 /// Issue 12: upsert rows/s ÷ one binary COPY.
@@ -119,6 +122,19 @@ pub struct CellFigures {
     pub store: Versus,
     /// `store.read(|uow| uow.search(..))`.
     pub uow: Versus,
+    /// `store.read(|_| Ok(()))`: a read unit of work's `BEGIN READ ONLY` and `COMMIT` alone
+    /// (single client only).
+    pub begin_commit: Option<ClientFigures>,
+}
+
+impl CellFigures {
+    /// `uow.search`'s p50 ÷ its bound (issue 20): 1.05 × `Store::search`'s p50 plus the p50 of
+    /// an empty read unit of work, measured in the same cell; `None` without the latter.
+    pub fn uow_vs_bound(&self) -> Option<f64> {
+        let begin_commit = self.begin_commit.as_ref()?;
+        let bound = UOW_TARGET * self.store.figures.p50_ms + begin_commit.p50_ms;
+        ratio(self.uow.figures.p50_ms, bound)
+    }
 }
 
 /// The single-client quality pass of a cell: every query once through each client.
@@ -316,6 +332,15 @@ pub fn evaluate(
             values.collect(),
         );
     }
+    let single = sweep
+        .iter()
+        .filter(|cell| cell.threads == 1 && cell.begin_commit.is_some());
+    add(
+        "uow_single_p50_vs_store_plus_begin_commit".into(),
+        1.0,
+        false,
+        single.map(|cell| (at(cell), cell.uow_vs_bound())).collect(),
+    );
     let rows = format!("{} rows", inserts.rows);
     for (path, (name, bound)) in [
         ("insert_vs_copy", INSERT_TARGET),
@@ -363,6 +388,9 @@ pub fn report(
         cells.record([key("raw"), json!(cell.raw)]);
         cells.record([key("store"), json!(cell.store.figures), json!(cell.store)]);
         cells.record([key("uow"), json!(cell.uow.figures), json!(cell.uow)]);
+        if let Some(begin_commit) = &cell.begin_commit {
+            cells.record([key("begin+commit"), json!(begin_commit)]);
+        }
     }
     let mut writes = Table::new("inserts", "path rows_per_s ratio_vs_copy");
     for (path, (name, rate)) in INSERT_PATHS.iter().zip(inserts.rows_per_s).enumerate() {
@@ -421,6 +449,7 @@ mod tests {
             threads,
             store: Versus::new(library.clone(), &raw),
             uow: Versus::new(library, &raw),
+            begin_commit: (threads == 1).then(|| figures(2000.0, 0.05, 0.1)),
             raw,
         }
     }
@@ -525,7 +554,12 @@ mod tests {
         assert_eq!(verdict("upsert_new_vs_copy"), Some(false));
         assert_eq!(verdict("memory_ingest_vs_copy"), Some(true));
         assert_eq!(verdict("memory_ingest_insert_vs_copy"), Some(true));
-        assert_eq!(targets.len(), 19);
+        // uow p50 1.04 against 1.05 × 1.04 + 0.05: met.
+        assert_eq!(
+            verdict("uow_single_p50_vs_store_plus_begin_commit"),
+            Some(true)
+        );
+        assert_eq!(targets.len(), 20);
         let report = report(
             String::new(),
             &passes,
@@ -536,7 +570,8 @@ mod tests {
         let names = report.missed();
         assert!(names.contains(&"filter1_library_recall".to_owned()));
         assert!(!names.contains(&"insert_vs_copy".to_owned()));
-        assert_eq!(report.json()["sweep"].as_array().unwrap().len(), 6 * 3);
+        // Three clients per cell, and the empty unit of work in the five single-client cells.
+        assert_eq!(report.json()["sweep"].as_array().unwrap().len(), 6 * 3 + 5);
         // The filtered cells' QPS is no part of the unfiltered QPS target.
         assert_eq!(targets["uow_qps_vs_raw"].worst, Some(0.95));
     }

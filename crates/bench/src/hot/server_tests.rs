@@ -28,6 +28,10 @@ fn a_tiny_run_reports_every_cell_and_target() {
         insert_rounds: 2,
         fail_on_miss: false,
         builds: true,
+        vectors: None,
+        ef_sweep: vec![10, 40],
+        no_raw_builds: false,
+        writes_only: false,
         defaults_build_limit: Duration::from_secs(600),
     };
     let report = run(&args).unwrap();
@@ -35,7 +39,23 @@ fn a_tiny_run_reports_every_cell_and_target() {
 
     assert_eq!(json["mode"], "hot");
     let sweep = json["sweep"].as_array().unwrap();
-    assert_eq!(sweep.len(), (Cell::SWEEP.len() * 2 + 1) * 3);
+    // Three clients per cell and thread count, and the empty unit of work at one thread.
+    assert_eq!(
+        sweep.len(),
+        (Cell::SWEEP.len() * 2 + 1) * 3 + Cell::SWEEP.len() + 1
+    );
+    for cell in Cell::SWEEP
+        .iter()
+        .map(|cell| cell.label())
+        .chain(["ef40+metadata"])
+    {
+        let empty = sweep
+            .iter()
+            .find(|row| row["cell"] == cell && row["client"] == "begin+commit")
+            .unwrap_or_else(|| panic!("{cell}: no begin+commit row"));
+        assert_eq!(empty["threads"], 1, "{empty}");
+        assert!(empty["p50_ms"].as_f64().unwrap() > 0.0, "{empty}");
+    }
     let cells = Cell::SWEEP
         .iter()
         .flat_map(|cell| [(cell.label(), 1), (cell.label(), 2)]);
@@ -99,10 +119,42 @@ fn a_tiny_run_reports_every_cell_and_target() {
         assert!(bounds.contains(&ratio), "{part}");
     }
 
-    // --builds: three writes of every row and three builds, each beside its raw counterpart
+    // The probes: both clients at each --ef-sweep value (recall rising with it), and each
+    // filtered cell's default, exact, and forced walks.
+    let sweep = json["ef_sweep"].as_array().unwrap();
+    assert_eq!(sweep.len(), 2);
+    assert_eq!(
+        (
+            sweep[0]["ef_search"].as_u64(),
+            sweep[1]["ef_search"].as_u64()
+        ),
+        (Some(10), Some(40))
+    );
+    for row in sweep {
+        for recall in ["raw_recall", "store_recall"] {
+            assert!(
+                (0.0..=1.0).contains(&row[recall].as_f64().unwrap()),
+                "{row}"
+            );
+        }
+    }
+    let paths = json["filter_paths"].as_array().unwrap();
+    assert_eq!(paths.len(), 2 * (2 + 3 * 2));
+    for row in paths {
+        assert!(row["p50_ms"].as_f64().unwrap() > 0.0, "{row}");
+        if row["path"] == "exact" {
+            assert_eq!(row["recall"], 1.0, "{row}");
+            assert!(row["paths"].as_str().unwrap().starts_with("Exact"), "{row}");
+        }
+        if row["path"] == "ann" && row["client"] == "store" {
+            assert!(!row["paths"].as_str().unwrap().contains("Exact x"), "{row}");
+        }
+    }
+
+    // --builds: four writes of every row and three builds, each beside its raw counterpart
     // and (builds) the planner's time; the library chose the build's memory.
     let writes = json["writes"].as_array().unwrap();
-    assert_eq!(writes.len(), 3);
+    assert_eq!(writes.len(), 4);
     for path in writes {
         assert_eq!(path["rows"], 2_000, "{path}");
         assert!(path["over_copy"].as_f64().unwrap() > 0.0, "{path}");
@@ -118,7 +170,7 @@ fn a_tiny_run_reports_every_cell_and_target() {
     assert!(json["client_peak_rss_mb"].as_u64().unwrap() > 0);
 
     let targets = json["targets"].as_array().unwrap();
-    assert_eq!(targets.len(), 19);
+    assert_eq!(targets.len(), 20);
     for target in targets {
         assert!(
             ["PASS", "MISS"].contains(&target["verdict"].as_str().unwrap()),

@@ -47,11 +47,12 @@ pub use citus::{CitusCluster, DistributeReport, Distribution};
 pub use config::{Config, DatabaseUrl, MAX_CACHE_BYTES, MAX_REPLICAS};
 pub use dto::{
     AnnOptions, CollectionRules, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, DEFAULT_RRF_K,
-    DEFAULT_TEXT_WEIGHT, DEFAULT_VECTOR_WEIGHT, Duplicates, EmbeddingBatch, Fusion, GroupBy,
-    HybridSearch, Include, IndexMethod, IndexSpec, IterativeScan, MAX_CONTENT_BYTES,
-    MAX_DESCRIPTION_BYTES, MAX_GROUPED_HITS, MAX_JSON_DEPTH, MAX_K, MAX_METADATA_BYTES,
-    MAX_RERANK_CANDIDATES, MAX_TEXT_QUERY_BYTES, Mmr, NewCollection, NewEmbedding, SearchAfter,
-    SearchOptions, SearchRequest, Shape, TextOptions, TextSearch, VectorSearch,
+    DEFAULT_TEXT_WEIGHT, DEFAULT_VECTOR_WEIGHT, Duplicates, EXACT_THRESHOLD_ROWS, EmbeddingBatch,
+    Fusion, GroupBy, HybridSearch, Include, IndexMethod, IndexSpec, IterativeScan,
+    MAX_CONTENT_BYTES, MAX_DESCRIPTION_BYTES, MAX_GROUPED_HITS, MAX_JSON_DEPTH, MAX_K,
+    MAX_METADATA_BYTES, MAX_RERANK_CANDIDATES, MAX_TEXT_QUERY_BYTES, MIN_EXACT_THRESHOLD, Mmr,
+    NewCollection, NewEmbedding, SearchAfter, SearchOptions, SearchRequest, Shape, TextOptions,
+    TextSearch, VectorSearch, default_exact_threshold,
 };
 pub use error::{BatchProgress, DatabaseError, DatabaseErrorKind, Error, Result, ValidationError};
 pub use export::{CollectionStats, Export, ExportSummary};

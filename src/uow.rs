@@ -155,6 +155,7 @@ pub(crate) fn search_span(
         exact = tracing::field::Empty,
         returned = tracing::field::Empty,
         estimated_matches = tracing::field::Empty,
+        exact_threshold_applied = tracing::field::Empty,
         chunks = tracing::field::Empty,
         node = tracing::field::Empty,
         replica_lag_ms = tracing::field::Empty,
@@ -170,6 +171,9 @@ pub(crate) fn searched(operation: &Operation, responses: &[SearchResponse]) {
         operation.record("exact", responses.iter().all(|response| response.exact));
         if let Some(estimate) = first.estimated_matches {
             operation.record("estimated_matches", estimate);
+        }
+        if let Some(threshold) = first.exact_threshold {
+            operation.record("exact_threshold_applied", threshold);
         }
     }
     let returned: u64 = responses

@@ -178,6 +178,14 @@ fn store_operations_are_traced_with_their_facts_and_without_secrets() {
             .payload()
             .create(&FieldPath::parse("tag").unwrap(), PayloadKind::Keyword)
             .unwrap();
+        // With the payload index the planner compares its estimate with the threshold.
+        let tagged = Filter::eq("tag", "filter-secret-value");
+        store
+            .search(
+                &docs,
+                SearchRequest::vector(VECTOR.to_vec(), 4).with_filter(tagged),
+            )
+            .unwrap();
         assert!(indexes.payload().drop(payload.id).unwrap());
         indexes
             .health(&HealthOptions::default().recall_queries(2).k(3))
@@ -283,6 +291,17 @@ fn store_operations_are_traced_with_their_facts_and_without_secrets() {
     let missing = find("lookup", &|span| span.fields.contains_key("error"));
     assert_eq!(field(&missing, "error"), "not_found");
     assert!(!missing.fields.contains_key("collection"), "{missing:?}");
+    let estimated = find("search", &|span| {
+        span.fields.get("k").map(String::as_str) == Some("4")
+    });
+    field(&estimated, "estimated_matches");
+    // 51 rows: the floor of the default threshold.
+    assert_eq!(field(&estimated, "exact_threshold_applied"), "1000");
+    assert_eq!(field(&estimated, "path"), "exact");
+    assert!(
+        !filtered.fields.contains_key("exact_threshold_applied"),
+        "{filtered:?}"
+    );
     let plain = find("search", &|span| {
         span.fields.get("mode").map(String::as_str) == Some("autocommit")
             && span.fields.get("k").map(String::as_str) == Some("7")

@@ -35,9 +35,10 @@ pub(crate) use rules::{HALF_MAX, beyond_half, conform, half_misfits};
 pub(crate) use search::SearchSpec;
 pub use search::{
     AnnOptions, DEFAULT_EXACT_THRESHOLD, DEFAULT_RERANK_FACTOR, DEFAULT_RRF_K, DEFAULT_TEXT_WEIGHT,
-    DEFAULT_VECTOR_WEIGHT, Fusion, GroupBy, HybridSearch, Include, IterativeScan, MAX_GROUPED_HITS,
-    MAX_K, MAX_RERANK_CANDIDATES, MAX_TEXT_QUERY_BYTES, Mmr, SearchAfter, SearchOptions,
-    SearchRequest, Shape, TextOptions, TextSearch, VectorSearch,
+    DEFAULT_VECTOR_WEIGHT, EXACT_THRESHOLD_ROWS, Fusion, GroupBy, HybridSearch, Include,
+    IterativeScan, MAX_GROUPED_HITS, MAX_K, MAX_RERANK_CANDIDATES, MAX_TEXT_QUERY_BYTES,
+    MIN_EXACT_THRESHOLD, Mmr, SearchAfter, SearchOptions, SearchRequest, Shape, TextOptions,
+    TextSearch, VectorSearch, default_exact_threshold,
 };
 
 /// `value` checked against `collection`'s rules: the proof the repositories take, or

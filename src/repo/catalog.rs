@@ -33,6 +33,9 @@ pub(crate) struct CollectionIndexes {
     pub(crate) statistics: String,
     /// The partition's size in pages (`pg_relation_size / 8192`), for sizing a sample.
     pub(crate) pages: u64,
+    /// The partition's rows as its statistics say (`reltuples`; 0 before the first
+    /// `ANALYZE`), for scaling the exact threshold.
+    pub(crate) rows: u64,
 }
 
 /// The collection's payload layout read now, uncached: for count, delete and scroll inside a
@@ -101,7 +104,7 @@ pub(crate) fn read(conn: &mut PgConnection, collection: &Collection) -> Result<C
          LEFT JOIN pg_index i ON i.indexrelid = c.oid \
          WHERE p.collection_id = $3 \
          UNION ALL \
-         SELECT 'statistics', NULL, NULL, NULL, true, \
+         SELECT 'statistics', greatest(f.reltuples, 0)::bigint::text, NULL, NULL, true, \
                 concat(f.analyzes, ':', floor(ln(f.bytes / 8192 + 1) / ln(2))::int), \
                 (f.bytes / 8192)::text \
          FROM pg_class c, embedstore_partition_facts(c.oid) f \
@@ -124,6 +127,11 @@ pub(crate) fn read(conn: &mut PgConnection, collection: &Collection) -> Result<C
             );
         } else if row.source == "statistics" {
             indexes.statistics = row.definition.unwrap_or_default();
+            indexes.rows = row
+                .method
+                .as_deref()
+                .and_then(|rows| rows.parse().ok())
+                .unwrap_or(0);
             indexes.pages = row
                 .recorded
                 .as_deref()

@@ -421,6 +421,66 @@ fn a_payload_indexed_selective_filter_takes_the_exact_path_through_the_payload_i
 }
 
 #[test]
+fn the_default_exact_threshold_scales_with_the_collection_and_is_reported() {
+    let (db, collection, items) = corpus(60_000, 8);
+    let store = db.store();
+    store
+        .indexes(&collection)
+        .create(&IndexSpec::hnsw(), None)
+        .unwrap();
+    store
+        .indexes(&collection)
+        .payload()
+        .create(&"shard".parse().unwrap(), PayloadKind::Integer)
+        .unwrap();
+    let query = items[9].vector.clone();
+    // 1,200 matching rows: over the floor (1,000) but under the threshold for 60,000 rows.
+    let two_shards = Filter::is_in("shard", [3, 4]);
+    let response = store
+        .search(
+            &collection,
+            SearchRequest::vector(query.clone(), 10).with_filter(two_shards.clone()),
+        )
+        .unwrap();
+    let threshold = response.exact_threshold.expect("the planner compared");
+    // The statistics' row count is an estimate (ANALYZE samples 30,000 rows): the threshold
+    // is the default of about 60,000 rows.
+    let around =
+        embedstore::default_exact_threshold(57_000)..=embedstore::default_exact_threshold(63_000);
+    assert!(around.contains(&threshold), "{threshold} not in {around:?}");
+    assert_ne!(threshold, embedstore::DEFAULT_EXACT_THRESHOLD);
+    let estimated = response.estimated_matches.unwrap();
+    assert!(
+        (1000..u64::from(threshold)).contains(&estimated),
+        "estimate {estimated} for 1,200 rows"
+    );
+    assert_eq!((response.path, response.exact), (SearchPath::Exact, true));
+    assert_eq!(
+        ids(&response),
+        brute_force(&items, &query, 10, |item| [3, 4].contains(&shard(item)))
+    );
+    // The request's own threshold is the one compared, and reported.
+    let own = store
+        .search(
+            &collection,
+            SearchRequest::vector(query.clone(), 10)
+                .with_filter(two_shards)
+                .with_exact_threshold(1100),
+        )
+        .unwrap();
+    assert_eq!(own.exact_threshold, Some(1100));
+    assert_eq!(own.path, SearchPath::Ann);
+    // An unfiltered search compares nothing.
+    let plain = store
+        .search(&collection, SearchRequest::vector(query, 10))
+        .unwrap();
+    assert_eq!(
+        (plain.exact_threshold, plain.estimated_matches),
+        (None, None)
+    );
+}
+
+#[test]
 fn when_the_ann_path_comes_back_short_the_exact_scan_answers() {
     let (db, collection, items) = corpus(4000, 6);
     db.store()

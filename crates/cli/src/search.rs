@@ -93,6 +93,11 @@ pub struct SearchArgs {
     /// the library's DEFAULT_RERANK_FACTOR).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100))]
     pub rerank_factor: Option<u32>,
+    /// With a --filter a payload index serves: fewer estimated matching rows than this scan
+    /// exactly, more walk the ANN index (default: the library's `default_exact_threshold` of
+    /// the collection's rows, 2,000 at 100,000 rows, growing with the collection).
+    #[arg(long, value_name = "ROWS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub exact_threshold: Option<u32>,
     /// Drop hits farther than this distance.
     #[arg(long, value_name = "DISTANCE")]
     pub threshold: Option<f64>,
@@ -124,6 +129,7 @@ impl SearchArgs {
             _ => IterativeScan::RelaxedOrder,
         });
         options.max_scan_tuples = self.max_scan_tuples;
+        options.exact_threshold = self.exact_threshold;
         options.rerank_factor = self.rerank_factor;
         if let Some(field) = &self.group_by {
             let path = FieldPath::parse(field)
@@ -444,22 +450,32 @@ fn counts(response: &SearchResponse) -> String {
     }
 }
 
-/// `approximate (ANN index)`, `exact (exact scan of 42 matching rows)`, …
+/// `approximate (ANN index)`, `exact (exact scan of ~42 matching rows; exact threshold
+/// 1000)`, `approximate (ANN index; ~9000 matching rows, exact threshold 2000)`, …
 fn path_text(response: &SearchResponse) -> String {
     let matched = response
         .estimated_matches
         .map_or_else(String::new, |rows| format!(" of ~{rows} matching rows"));
+    let threshold = response
+        .exact_threshold
+        .map_or_else(String::new, |rows| format!("; exact threshold {rows}"));
+    let walked = match (response.estimated_matches, response.exact_threshold) {
+        (Some(rows), Some(threshold)) => {
+            format!("; ~{rows} matching rows, exact threshold {threshold}")
+        }
+        _ => String::new(),
+    };
     match response.path {
         embedstore::SearchPath::Ann => match response.reranked {
             Some(candidates) => format!(
-                "approximate (quantized ANN index; {candidates} candidates re-ranked, distances exact)"
+                "approximate (quantized ANN index; {candidates} candidates re-ranked, distances exact{walked})"
             ),
-            None => "approximate (ANN index)".to_owned(),
+            None => format!("approximate (ANN index{walked})"),
         },
         embedstore::SearchPath::Exact if response.groups.is_some() => {
             "exact (exact scan, grouped)".to_owned()
         }
-        embedstore::SearchPath::Exact => format!("exact (exact scan{matched})"),
+        embedstore::SearchPath::Exact => format!("exact (exact scan{matched}{threshold})"),
         embedstore::SearchPath::Text => "full text (ranked by ts_rank_cd)".to_owned(),
         embedstore::SearchPath::Hybrid => format!(
             "hybrid (reciprocal rank fusion; vector side {})",

@@ -60,5 +60,44 @@ pub const DEFAULT_RERANK_FACTOR: u32 = 10;
 /// Most candidates one quantized search re-ranks (`k * rerank_factor`).
 pub const MAX_RERANK_CANDIDATES: u32 = 10_000;
 
-/// Matching rows below which a filtered search with a payload-indexed filter scans exactly.
+/// Matching rows below which a filtered search with a payload-indexed filter scans exactly, in
+/// a collection of [`EXACT_THRESHOLD_ROWS`] rows; [`default_exact_threshold`] scales it to the
+/// collection's size.
 pub const DEFAULT_EXACT_THRESHOLD: u32 = 2000;
+
+/// The collection size at which the default exact threshold is [`DEFAULT_EXACT_THRESHOLD`].
+pub const EXACT_THRESHOLD_ROWS: u64 = 100_000;
+
+/// How the default exact threshold grows with the collection's rows (see
+/// [`default_exact_threshold`]).
+const EXACT_THRESHOLD_EXPONENT: f64 = 0.75;
+
+/// The least default exact threshold, however small the collection: below a thousand matching
+/// rows an exact scan costs less than the index walk's fixed cost.
+pub const MIN_EXACT_THRESHOLD: u32 = 1000;
+
+/// The exact threshold a filtered search uses unless the request sets one, for a collection of
+/// `rows` rows (the partition's statistics; 0 when never analyzed, which gives the
+/// [`DEFAULT_EXACT_THRESHOLD`]).
+///
+/// An exact scan of the `m` matching rows costs a fixed time per row (3.3–4.2 µs for 384
+/// dimensions, measured at 100,000 and 1,000,000 rows); a filtered index walk costs about
+/// `a + b / s` at selectivity `s = m / rows`, and both `a` and `b` grow with the collection
+/// (the graph is deeper and fewer of its pages are cached). Where the two meet — 1,918 matching
+/// rows at 100,000 rows, 10,350 at 1,000,000 (`embedstore-bench hot`'s `filter_paths`,
+/// BENCHMARKS.md) — grows as `rows^0.73`. The default is
+/// `DEFAULT_EXACT_THRESHOLD · (rows / EXACT_THRESHOLD_ROWS)^0.75`, never below
+/// [`MIN_EXACT_THRESHOLD`]: at or a little above the crossing, since at equal latency the exact
+/// scan returns the true neighbours (recall 1.0 against the walk's 0.88 at a million rows, 1 %
+/// filter). Two sizes on one 2-core machine: an order of magnitude, not a law; a request that
+/// knows better sets [`with_exact_threshold`](crate::VectorSearch::with_exact_threshold).
+#[must_use]
+pub fn default_exact_threshold(rows: u64) -> u32 {
+    if rows == 0 {
+        return DEFAULT_EXACT_THRESHOLD;
+    }
+    let scale = (rows as f64 / EXACT_THRESHOLD_ROWS as f64).powf(EXACT_THRESHOLD_EXPONENT);
+    let threshold = (f64::from(DEFAULT_EXACT_THRESHOLD) * scale).round();
+    // Beyond u32::MAX for the largest u64 row counts: clamp.
+    (threshold.min(f64::from(u32::MAX)) as u32).max(MIN_EXACT_THRESHOLD)
+}

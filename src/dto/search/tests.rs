@@ -136,3 +136,42 @@ fn every_kind_round_trips_through_its_json_form() {
         assert_eq!(back, request, "{json}");
     }
 }
+
+#[test]
+fn the_default_exact_threshold_grows_with_the_rows() {
+    use crate::dto::search::{
+        DEFAULT_EXACT_THRESHOLD, EXACT_THRESHOLD_ROWS, MIN_EXACT_THRESHOLD, default_exact_threshold,
+    };
+    assert_eq!(
+        default_exact_threshold(EXACT_THRESHOLD_ROWS),
+        DEFAULT_EXACT_THRESHOLD
+    );
+    // Never analyzed: no size to scale by.
+    assert_eq!(default_exact_threshold(0), DEFAULT_EXACT_THRESHOLD);
+    // As rows^0.75: 16 times the rows, 8 times the threshold; at a million rows above the
+    // 10,000 rows a 1 % filter matches (measured: the exact scan costs what the walk does).
+    assert_eq!(
+        default_exact_threshold(1_600_000),
+        8 * DEFAULT_EXACT_THRESHOLD
+    );
+    assert_eq!(default_exact_threshold(1_000_000), 11_247);
+    assert_eq!(default_exact_threshold(10_000_000), 63_246);
+    // Small collections keep the floor.
+    for rows in [1, 10, 5_000, 20_000, 39_000] {
+        assert_eq!(default_exact_threshold(rows), MIN_EXACT_THRESHOLD, "{rows}");
+    }
+    assert!(default_exact_threshold(45_000) > MIN_EXACT_THRESHOLD);
+    // Monotonic, and no overflow at the ends of u64.
+    let sizes = [
+        30_000_u64,
+        100_000,
+        1_000_000,
+        10_u64.pow(9),
+        10_u64.pow(12),
+        u64::MAX,
+    ];
+    for pair in sizes.windows(2) {
+        assert!(default_exact_threshold(pair[0]) <= default_exact_threshold(pair[1]));
+    }
+    assert_eq!(default_exact_threshold(u64::MAX), u32::MAX);
+}

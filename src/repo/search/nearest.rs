@@ -86,6 +86,7 @@ fn answer(
         Mode::Exact => (rows, SearchPath::Exact),
     };
     let mut response = respond(target.collection, request, rows, path, decision.matched);
+    response.exact_threshold = decision.threshold;
     let because = exact_because(request, target.indexes.ann, &decision);
     response.ignored = ignored(request, decision.mode, because, decision.matched.is_some());
     response.advice = advice(target, &decision);

@@ -8,7 +8,7 @@ use diesel::sql_types::Text;
 use serde_json::Value;
 
 use crate::dto::{
-    DEFAULT_EXACT_THRESHOLD, IndexMethod, IterativeScan, MAX_K, MAX_RERANK_CANDIDATES, SearchSpec,
+    IndexMethod, IterativeScan, MAX_K, MAX_RERANK_CANDIDATES, SearchSpec, default_exact_threshold,
 };
 use crate::error::Result;
 use crate::filter::{FieldPath, Filter, PayloadKind, PayloadLayout, is_timestamp};
@@ -42,6 +42,9 @@ pub(super) struct Decision {
     pub(super) mode: Mode,
     /// The estimate of the rows matching the filter, when it was asked.
     pub(super) matched: Option<u64>,
+    /// The exact threshold the estimate was compared with (the request's, else
+    /// [`default_exact_threshold`] of the partition's rows), when it was.
+    pub(super) threshold: Option<u32>,
     /// Set when the ANN path was meant but PostgreSQL's plan passes the index over: the
     /// search takes the exact path (see `verdict.rs`).
     pub(super) unused: Option<IndexNotUsedReason>,
@@ -71,6 +74,7 @@ pub(super) fn decide(
         return Ok(Decision {
             mode: Mode::Exact,
             matched: None,
+            threshold: None,
             unused: None,
             rare: None,
         });
@@ -78,6 +82,7 @@ pub(super) fn decide(
     let ann = Decision {
         mode: Mode::Ann(method, indexes.quantization),
         matched: None,
+        threshold: None,
         unused: None,
         rare: None,
     };
@@ -96,7 +101,9 @@ pub(super) fn decide(
             _ => ann,
         });
     }
-    let threshold = request.exact_threshold.unwrap_or(DEFAULT_EXACT_THRESHOLD);
+    let threshold = request
+        .exact_threshold
+        .unwrap_or_else(|| default_exact_threshold(indexes.rows));
     let estimated = estimated_matches(conn, memory, target, filter)?;
     Ok(Decision {
         mode: if estimated < u64::from(threshold) {
@@ -105,6 +112,7 @@ pub(super) fn decide(
             ann.mode
         },
         matched: Some(estimated),
+        threshold: Some(threshold),
         unused: None,
         rare: None,
     })

@@ -46,6 +46,12 @@ pub struct SearchResponse {
     /// for it (filters a payload index serves) to choose between the paths.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub estimated_matches: Option<u64>,
+    /// The exact threshold `estimated_matches` was compared with, when it was: the request's
+    /// [`with_exact_threshold`](crate::VectorSearch::with_exact_threshold), else
+    /// [`default_exact_threshold`](crate::default_exact_threshold) of the collection's rows.
+    /// Fewer estimated matches than this took the exact path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact_threshold: Option<u32>,
     /// On a grouped search ([`Shape::Grouped`](crate::Shape::Grouped)): how many groups came back (at
     /// most `requested`); the hits are ordered group by group, nearest group first.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -168,6 +174,7 @@ impl SearchResponse {
             exact: matches!(path, SearchPath::Exact | SearchPath::AnnThenExact),
             path,
             estimated_matches: None,
+            exact_threshold: None,
             groups: None,
             reranked: None,
             hits,
@@ -252,6 +259,7 @@ pub(super) fn response(
         exact,
         path,
         estimated_matches: matched,
+        exact_threshold: None,
         groups: None,
         reranked: None,
         hits,

@@ -76,6 +76,7 @@ pub(super) fn vector_mode(
         return Ok(Decision {
             mode: Mode::Exact,
             matched: None,
+            threshold: None,
             unused: None,
             rare: None,
         });
@@ -162,6 +163,7 @@ fn one(search: &mut Search<'_>, query: &VectorValue) -> Result<SearchResponse> {
         SearchPath::Hybrid
     };
     let mut response = response(request, hits, exact, path, matched);
+    response.exact_threshold = decision.threshold;
     let because = exact_because(&side, target.indexes.ann, &decision);
     response.ignored = ignored(&side, mode, because, matched.is_some());
     response.advice = crate::repo::search::nearest::advice(&target.asking(&side), &decision);

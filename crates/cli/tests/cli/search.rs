@@ -258,6 +258,78 @@ fn search_takes_filters_tuning_and_query_files() {
             .all(|hit| hit["metadata"]["lang"] == "l7")
     );
 
+    // With a payload index the planner compares its estimate with the exact threshold: the
+    // default for 3,000 rows (the floor, 1,000) or --exact-threshold, and says which.
+    ok(
+        &db,
+        &[
+            "payload-index",
+            "create",
+            "docs",
+            "lang",
+            "--type",
+            "keyword",
+        ],
+    );
+    let filtered = |extra: &[&str]| {
+        let mut args = vec![
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--filter",
+            r#"{"lang": "l7"}"#,
+        ];
+        args.extend_from_slice(extra);
+        ok(&db, &args)
+    };
+    let answer: serde_json::Value = serde_json::from_str(&filtered(&["--format", "json"])).unwrap();
+    assert_eq!(answer["exact_threshold"], 1000, "{answer}");
+    assert_eq!(answer["path"], "exact", "{answer}");
+    let table = filtered(&[]);
+    assert!(
+        table.contains("matching rows; exact threshold 1000)"),
+        "{table}"
+    );
+    let table = filtered(&["--exact-threshold", "100"]);
+    assert!(table.contains("exact threshold 100)"), "{table}");
+    assert!(table.contains("~"), "{table}");
+    for hostile in ["0", "1e3", "ten", "", "4294967296", " 5"] {
+        let refused = fails(
+            &db,
+            &[
+                "search",
+                "docs",
+                "--vector",
+                &query,
+                "--exact-threshold",
+                hostile,
+            ],
+        );
+        assert!(
+            refused.contains("--exact-threshold"),
+            "{hostile:?}: {refused}"
+        );
+    }
+    // A negative number reads as a flag.
+    let refused = fails(
+        &db,
+        &[
+            "search",
+            "docs",
+            "--vector",
+            &query,
+            "--exact-threshold",
+            "-1",
+        ],
+    );
+    assert!(refused.contains("'-1'"), "{refused}");
+    let refused = fails(
+        &db,
+        &["search", "docs", "--text", "x", "--exact-threshold", "5"],
+    );
+    assert!(refused.contains("--exact-threshold"), "{refused}");
+
     let exact = ok(
         &db,
         &[

@@ -4,6 +4,10 @@
 //! mode, the `external_id`s seen so far, to refuse an id repeated across batches). After the
 //! first problem the rest of the source is still read and checked, but nothing more is
 //! written, so one run reports every problem and the transaction rolls back.
+//!
+//! In upsert mode every batch is compared with the stored rows inside the transaction, also
+//! into an empty collection: the optimistic insert of the other ingests (see `batch`) would
+//! need a savepoint per batch here to recover from a stored id, for inputs this small.
 
 use std::collections::HashMap;
 

@@ -2,8 +2,16 @@
 //! thread; then, on a writing thread, in upsert mode [`Ingest::plan_batch`] compares it with
 //! the stored rows (a read) and [`Ingest::write_ready`] writes what is left in one transaction
 //! (none when every row is unchanged).
+//!
+//! An upsert into a collection that held no rows when the ingest started skips the comparison
+//! ([`Ingest::write_prepared`]): its batches are inserted as insert-mode batches are, one
+//! `COPY` each, for as long as none meets a stored id. The first that does (a unique violation
+//! of the `external_id` key: an id repeated from an earlier batch, or a row another writer
+//! stored meanwhile) has written nothing — its transaction rolled back — and is redone by the
+//! comparison and the usual write, and every batch that starts after it is compared first.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::dto::half_misfits;
 use crate::dto::{CheckedBatch, CollectionRules, Duplicates, EmbeddingBatch, NewEmbedding};
@@ -151,6 +159,64 @@ impl WriteMode {
 }
 
 impl Ingest<'_> {
+    /// A batch's whole writing step, on its writer's thread: [`plan_batch`](Self::plan_batch)
+    /// then [`write_ready`](Self::write_ready) — or, in upsert mode while `unplanned` holds
+    /// (the collection held no rows when the ingest started and no batch of it has met a stored
+    /// id since), the optimistic write, which skips the comparison with the stored rows.
+    ///
+    /// # Errors
+    /// As [`plan_batch`](Self::plan_batch) and [`write_ready`](Self::write_ready).
+    pub(super) fn write_prepared(
+        &self,
+        collection: &Collection,
+        describe: &str,
+        batch: PreparedBatch,
+        unplanned: &AtomicBool,
+    ) -> Result<Written, IngestError> {
+        if self.options.mode == WriteMode::Insert || !unplanned.load(Ordering::Acquire) {
+            let ready = self.plan_batch(collection, describe, batch)?;
+            return self.write_ready(collection, describe, ready);
+        }
+        let (checked, rejected) = self.upsert_items(collection, describe, batch)?;
+        let Some(checked) = checked else {
+            return Ok((WriteSummary::default(), rejected));
+        };
+        let mut taken = None;
+        let written = self.store.write(|uow| {
+            self.relax_commit(uow)?;
+            match uow.embeddings().insert_unplanned(collection, checked)? {
+                Ok(written) => Ok(written),
+                Err(ids) => {
+                    // The COPY failed on a stored id: nothing of the batch is written, and the
+                    // error rolls the transaction back.
+                    taken = Some(ids);
+                    Err(crate::Error::Conflict {
+                        message: "an external_id of the batch is stored already".to_owned(),
+                        constraint: None,
+                    })
+                }
+            }
+        });
+        let Some(taken) = taken else {
+            return Ok((written?, rejected));
+        };
+        // The collection holds rows after all (an earlier batch's, or another writer's): from
+        // now on every batch of this ingest that starts is compared first, this one included
+        // (one already being written by another writer goes on: its ids were not stored).
+        unplanned.store(false, Ordering::Release);
+        let plan = self
+            .store
+            .read_primary(|uow| uow.embeddings().plan_unplanned(collection, taken))?;
+        self.write_ready(
+            collection,
+            describe,
+            Ready::Planned {
+                plan: Some(plan),
+                rejected,
+            },
+        )
+    }
+
     /// The planning step: in upsert mode a batch is compared with the stored rows here, in a
     /// read of its own, so that a batch of unchanged rows needs no write transaction; a batch
     /// refused by validation is refused here, before any of that. Insert-mode batches pass
@@ -168,6 +234,28 @@ impl Ingest<'_> {
         if self.options.mode == WriteMode::Insert {
             return Ok(Ready::Prepared(batch));
         }
+        let (checked, rejected) = self.upsert_items(collection, describe, batch)?;
+        let plan = match checked {
+            Some(checked) => Some(
+                self.store
+                    .read_primary(|uow| uow.embeddings().plan_upsert(collection, checked))?,
+            ),
+            None => None,
+        };
+        Ok(Ready::Planned { plan, rejected })
+    }
+
+    /// An upsert batch's valid rows (`None` when there is none) and the rows skipped as
+    /// invalid.
+    ///
+    /// # Errors
+    /// [`IngestError::Rejected`] when the batch is refused by validation.
+    fn upsert_items(
+        &self,
+        collection: &Collection,
+        describe: &str,
+        batch: PreparedBatch,
+    ) -> Result<(Option<CheckedBatch>, Vec<RejectedRow>), IngestError> {
         if batch.is_refused(self.options.skip_invalid) {
             return Err(IngestError::Rejected {
                 source: describe.to_owned(),
@@ -188,17 +276,7 @@ impl Ingest<'_> {
             &rows,
             &problems,
         )?;
-        let plan = match checked {
-            Some(checked) => Some(
-                self.store
-                    .read_primary(|uow| uow.embeddings().plan_upsert(collection, checked))?,
-            ),
-            None => None,
-        };
-        Ok(Ready::Planned {
-            plan,
-            rejected: rejected_rows(problems, &mut rejected_ids),
-        })
+        Ok((checked, rejected_rows(problems, &mut rejected_ids)))
     }
 
     /// Writes a batch handed over by [`plan_batch`](Self::plan_batch); one whose rows are all

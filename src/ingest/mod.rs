@@ -15,6 +15,7 @@ mod problems;
 pub(crate) mod records;
 mod source;
 
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -171,7 +172,12 @@ pub struct IngestSummary {
 /// upsert), up to [`IngestOptions::writers`] batches at once on connections of their own. Memory
 /// is bounded by the batch (at most `writers + 2` batches in memory), a crash loses at most the
 /// batches in flight, and re-running the same ingest in upsert mode resumes: rows already stored
-/// are "unchanged" and not rewritten (a batch of unchanged rows costs a read, no write).
+/// are "unchanged" and not rewritten (a batch of unchanged rows costs a read, no write). An
+/// upsert into a collection that holds no row when the ingest starts skips that read: its
+/// batches are inserted as insert-mode batches are, until one meets a stored id (an id repeated
+/// from an earlier batch, a row another writer stored meanwhile); that batch, rolled back, and
+/// every later one are compared and written the usual way, with the same counts and results.
+/// The atomic ingest ([`IngestOptions::atomic`]) always compares.
 ///
 /// ```no_run
 /// use std::path::Path;
@@ -331,10 +337,19 @@ impl<'s> Ingest<'s> {
         // rows (upsert mode) and written, each on a thread and a connection of its own, so that
         // the client's work overlaps the database's. The channel holds one batch: at most
         // `writers + 2` are in memory.
-        // Asked once: values beyond half precision are then refused row by row.
-        let half_index = self
-            .store
-            .read_primary(|uow| uow.embeddings().ann_on_halfvec(&collection));
+        // Asked once: values beyond half precision are then refused row by row; and, for an
+        // upsert, whether the collection holds any row — if not, batches skip the comparison
+        // with the stored rows until one meets a stored id (see `batch`).
+        let upsert = self.options.mode == WriteMode::Upsert;
+        let facts = self.store.read_primary(|uow| {
+            let half_index = uow.embeddings().ann_on_halfvec(&collection)?;
+            let empty = upsert && !uow.embeddings().holds_rows(&collection)?;
+            Ok::<_, crate::Error>((half_index, empty))
+        });
+        let (half_index, unplanned) = match facts {
+            Ok((half_index, empty)) => (Ok(half_index), AtomicBool::new(empty)),
+            Err(error) => (Err(error), AtomicBool::new(false)),
+        };
         let written = std::thread::scope(|scope| {
             let (prepared_sender, prepared) = std::sync::mpsc::sync_channel(1);
             let (rules, mode) = (CollectionRules::of(&collection), self.options.mode);
@@ -359,7 +374,14 @@ impl<'s> Ingest<'s> {
                 started,
                 total_rows,
             };
-            self.write_all(scope, collection, &describe, prepared, &mut report)
+            self.write_all(
+                scope,
+                collection,
+                &describe,
+                &unplanned,
+                prepared,
+                &mut report,
+            )
         });
         // Each batch committed on its own and left its analyze to here: one for the run (also
         // after a failed batch, for those that committed), not one per batch.

@@ -14,6 +14,7 @@
 use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Receiver;
 use std::thread::{Scope, ScopedJoinHandle};
 use std::time::Instant;
@@ -45,7 +46,8 @@ pub(super) struct Report<'o> {
 
 impl<'s> Ingest<'s> {
     /// Plans (upsert mode) and writes every batch `prepared` yields, up to `writers` at once
-    /// (see the module docs).
+    /// (see the module docs); while `unplanned` holds, upsert batches skip the planning read
+    /// (shared by the writers: the first batch that meets a stored id clears it for all).
     ///
     /// # Errors
     /// The first batch's failure in batch order, or the observer's.
@@ -54,6 +56,7 @@ impl<'s> Ingest<'s> {
         scope: &'scope Scope<'scope, 'env>,
         collection: &'env Collection,
         describe: &'env str,
+        unplanned: &'env AtomicBool,
         prepared: Receiver<Result<PreparedBatch, IngestError>>,
         report: &mut Report<'_>,
     ) -> Result<(), IngestError> {
@@ -94,10 +97,8 @@ impl<'s> Ingest<'s> {
                 break;
             }
             let rows = batch.len();
-            let writing = scope.spawn(move || {
-                let ready = self.plan_batch(collection, describe, batch)?;
-                self.write_ready(collection, describe, ready)
-            });
+            let writing =
+                scope.spawn(move || self.write_prepared(collection, describe, batch, unplanned));
             in_flight.push_back(InFlight { rows, ids, writing });
             if refused {
                 // Nothing after a refused batch starts; its error is taken below.

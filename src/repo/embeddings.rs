@@ -9,9 +9,11 @@ use crate::error::{Error, Result, ValidationError};
 use crate::models::{Collection, Embedding, EmbeddingRow, NewEmbeddingRow};
 use crate::repo::catalog;
 use crate::repo::copy::{CopyInto, copy_rows, stage};
-use crate::repo::rows::{WriteSummary, with_external_ids, write_error, write_path};
+use crate::repo::rows::{
+    WriteSummary, is_taken_external_id, with_external_ids, write_error, write_path,
+};
 use crate::repo::touched::Touched;
-use crate::repo::upsert::{self, UpsertPlan};
+use crate::repo::upsert::{self, UnplannedRows, UpsertPlan};
 use crate::schema::embeddings;
 use crate::trace::{self, Operation};
 
@@ -54,6 +56,7 @@ impl<'u> Embeddings<'u> {
 
     /// [`insert`](Self::insert) of a batch already checked against `collection`'s rules (with
     /// [`Duplicates::Reject`]): the bulk ingest checks off the write path, and only once.
+    /// (The optimistic upsert of a `LastWins` batch is [`insert_unplanned`](Self::insert_unplanned).)
     pub(crate) fn insert_checked(
         &mut self,
         collection: &Collection,
@@ -63,6 +66,51 @@ impl<'u> Embeddings<'u> {
         let summary = copy_insert(self.conn, collection, batch)?;
         self.touched.wrote(collection.id, summary.inserted);
         Ok(summary)
+    }
+
+    /// Whether `collection` holds any row this role can see: one probe of its partition. The
+    /// ingest asks once, before an upsert, whether its batches may skip the comparison with the
+    /// stored rows ([`insert_unplanned`](Self::insert_unplanned)).
+    pub(crate) fn holds_rows(&mut self, collection: &Collection) -> Result<bool> {
+        let collection_id: i32 = collection.id.0;
+        Ok(diesel::select(diesel::dsl::exists(
+            embeddings::table.filter(embeddings::collection_id.eq(collection_id)),
+        ))
+        .get_result(self.conn)?)
+    }
+
+    /// The optimistic upsert of a batch into a collection believed to hold none of its ids:
+    /// every row (an `external_id` repeated inside the batch reduced to its last occurrence,
+    /// counted as an upsert counts it) is inserted as [`insert_checked`](Self::insert_checked)
+    /// inserts, with no comparison with the stored rows. `Ok(Err(taken))` when one of the ids
+    /// is taken after all (a unique violation of the `external_id` key): nothing is written,
+    /// the transaction is aborted and must roll back (return an error from the unit of work),
+    /// and `taken` holds the rows to upsert the usual way
+    /// ([`plan_unplanned`](Self::plan_unplanned), then [`apply_upsert`](Self::apply_upsert)).
+    ///
+    /// # Errors
+    /// As [`insert_checked`](Self::insert_checked), but for that conflict.
+    pub(crate) fn insert_unplanned(
+        &mut self,
+        collection: &Collection,
+        batch: CheckedBatch,
+    ) -> Result<std::result::Result<WriteSummary, TakenIds>> {
+        fits_half_index(self.conn, collection, batch.items())?;
+        let written = insert_unplanned(self.conn, collection, batch)?;
+        if let Ok(summary) = &written {
+            self.touched.wrote(collection.id, summary.inserted);
+        }
+        Ok(written)
+    }
+
+    /// [`plan_upsert`](Self::plan_upsert) of the rows an
+    /// [`insert_unplanned`](Self::insert_unplanned) gave back.
+    pub(crate) fn plan_unplanned(
+        &mut self,
+        collection: &Collection,
+        taken: TakenIds,
+    ) -> Result<UpsertPlan> {
+        upsert::plan_rows(self.conn, collection, taken.rows)
     }
 
     /// Inserts new embeddings and updates existing ones (matched by `external_id`).
@@ -230,8 +278,24 @@ fn copy_insert(
     let batch = batch.into_inner();
     let received = batch.items.len();
     let (mut rows, _) = batch.into_rows(collection.id, collection.kind);
+    let inserted = insert_rows(conn, collection, &mut rows)?;
+    Ok(WriteSummary {
+        received,
+        inserted,
+        ..WriteSummary::default()
+    })
+}
+
+/// Inserts `rows` (distinct `external_id`s) with one binary `COPY`, or through staging under
+/// row-level security; returns how many were written. A taken id fails the whole statement
+/// with [`Error::Conflict`].
+fn insert_rows(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    rows: &mut [NewEmbeddingRow],
+) -> Result<u64> {
     if rows.is_empty() {
-        return Ok(WriteSummary::default());
+        return Ok(0);
     }
     // Every writer takes its row locks (here: unique-index entries of new rows) in one global
     // order — external_id by bytes, which is PostgreSQL's COLLATE "C" for UTF-8 — so that two
@@ -239,16 +303,44 @@ fn copy_insert(
     rows.sort_unstable_by(|a, b| a.external_id.cmp(&b.external_id));
     let path = write_path(conn)?;
     let inserted = if path.secured {
-        staged_insert(conn, collection, &rows, path.distributed)?
+        staged_insert(conn, collection, rows, path.distributed)?
     } else {
-        copy_rows(conn, CopyInto::Embeddings, &rows)
+        copy_rows(conn, CopyInto::Embeddings, rows)
             .map_err(|error| write_error(error, collection))?
     };
-    Ok(WriteSummary {
-        received,
-        inserted: inserted as u64,
-        ..WriteSummary::default()
-    })
+    Ok(inserted as u64)
+}
+
+/// An upsert batch that [`insert_unplanned`] could not insert whole: one of its ids was taken.
+#[derive(Debug)]
+pub(crate) struct TakenIds {
+    /// The batch's rows, to plan and apply the usual way.
+    rows: UnplannedRows,
+}
+
+/// Inserts every row of the upsert `batch` with one `COPY`, as an insert does; the counts are
+/// those a planned upsert of the same rows into a collection without them gives. `Ok(Err(_))`
+/// when an id is taken (see [`is_taken_external_id`]): the statement failed, nothing is
+/// written, the transaction is aborted.
+fn insert_unplanned(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    batch: CheckedBatch,
+) -> Result<std::result::Result<WriteSummary, TakenIds>> {
+    let UnplannedRows {
+        mut summary,
+        mut rows,
+    } = UnplannedRows::of(collection, batch);
+    match insert_rows(conn, collection, &mut rows) {
+        Ok(inserted) => {
+            summary.inserted = inserted;
+            Ok(Ok(summary))
+        }
+        Err(error) if is_taken_external_id(&error, collection) => Ok(Err(TakenIds {
+            rows: UnplannedRows { summary, rows },
+        })),
+        Err(error) => Err(error),
+    }
 }
 
 /// `insert` for a role under row-level security: `COPY` into the staging table, then one

@@ -89,6 +89,30 @@ pub(super) fn write_error(error: DieselError, collection: &Collection) -> Error 
     }
 }
 
+/// The name PostgreSQL gives the `UNIQUE (collection_id, external_id)` of `embeddings`
+/// (migration …000003), and each partition's index of it after the partition's name.
+const EXTERNAL_ID_KEY: &str = "collection_id_external_id_key";
+
+/// Whether `error`, from an insert into `collection`, says that one of its `external_id`s is
+/// already stored: a unique violation (SQLSTATE 23505, [`Error::Conflict`]) of the external-id
+/// key — the partition's (`embeddings_<id>_collection_id_external_id_key`; on Citus without
+/// the shard's suffix, which [`crate::error::constraint_name`] strips) or the parent's. A
+/// conflict naming no constraint is the staged insert's own under row-level security on Citus
+/// (fewer rows written than staged: an id taken), which is that key too. Any other unique
+/// index someone added is not.
+pub(super) fn is_taken_external_id(error: &Error, collection: &Collection) -> bool {
+    let Error::Conflict { constraint, .. } = error else {
+        return false;
+    };
+    let Some(constraint) = constraint.as_deref() else {
+        return true;
+    };
+    constraint
+        .strip_suffix(EXTERNAL_ID_KEY)
+        .and_then(|table| table.strip_suffix('_'))
+        .is_some_and(|table| table == collection.partition_name() || table == "embeddings")
+}
+
 /// The message of a unique violation on `external_id`: with the server's key detail when it
 /// gives one, and saying why not when it does not — PostgreSQL withholds the key (and so the
 /// id) from a role under row-level security, where the row in the way may be another tenant's.
@@ -109,7 +133,59 @@ pub(super) fn taken_external_id(collection: &str, detail: Option<&str>) -> Strin
 
 #[cfg(test)]
 mod tests {
-    use super::taken_external_id;
+    use super::{is_taken_external_id, taken_external_id};
+    use crate::error::Error;
+    use crate::metric::Metric;
+    use crate::models::{Collection, CollectionId};
+    use crate::vector::VectorKind;
+
+    #[test]
+    fn only_the_external_id_key_of_the_collection_or_its_parent_is_a_taken_id() {
+        let created = chrono::DateTime::<chrono::Utc>::default();
+        let collection = Collection {
+            id: CollectionId(7),
+            name: "docs".to_owned(),
+            dimension: 3,
+            metric: Metric::Cosine,
+            model: "test-model".to_owned(),
+            description: serde_json::json!({}),
+            created_at: created,
+            updated_at: created,
+            kind: VectorKind::Dense,
+        };
+        let conflict = |constraint: Option<&str>| Error::Conflict {
+            message: "taken".to_owned(),
+            constraint: constraint.map(str::to_owned),
+        };
+        // The partition's key (on Citus, after `constraint_name` stripped the shard's
+        // suffix), the parent's, and the staged insert's own conflict under row-level security.
+        for taken in [
+            Some("embeddings_7_collection_id_external_id_key"),
+            Some("embeddings_collection_id_external_id_key"),
+            None,
+        ] {
+            assert!(
+                is_taken_external_id(&conflict(taken), &collection),
+                "{taken:?}"
+            );
+        }
+        // Another collection's partition, someone's own unique index, and anything else.
+        for other in [
+            "embeddings_17_collection_id_external_id_key",
+            "embeddings_7_collection_id_external_id_key_102040",
+            "docs_one_tag",
+            "embeddings_7_pkey",
+        ] {
+            assert!(
+                !is_taken_external_id(&conflict(Some(other)), &collection),
+                "{other}"
+            );
+        }
+        assert!(!is_taken_external_id(
+            &Error::not_found("collection", "docs"),
+            &collection
+        ));
+    }
 
     #[test]
     fn a_conflict_without_the_servers_key_detail_shows_no_empty_brackets() {

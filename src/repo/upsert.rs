@@ -57,25 +57,56 @@ impl UpsertPlan {
     }
 }
 
+/// An upsert batch turned into rows (an `external_id` repeated inside it reduced to its last
+/// occurrence) and not yet compared with the stored rows: what [`plan_rows`] compares, or what
+/// the ingest's optimistic path inserts whole (`Embeddings::insert_unplanned`) into a collection that held
+/// no rows — and, should one of the ids be taken after all, gets back to plan.
+#[derive(Debug)]
+pub(crate) struct UnplannedRows {
+    /// Counts so far: received, duplicates dropped.
+    pub(super) summary: WriteSummary,
+    /// Distinct `external_id`s.
+    pub(super) rows: Vec<NewEmbeddingRow>,
+}
+
+impl UnplannedRows {
+    /// The rows of `batch` for `collection`.
+    pub(crate) fn of(collection: &Collection, batch: CheckedBatch) -> Self {
+        let batch = batch.into_inner();
+        let received = batch.items.len();
+        let (rows, duplicates_dropped) = batch.into_rows(collection.id, collection.kind);
+        Self {
+            summary: WriteSummary {
+                received,
+                duplicates_dropped,
+                ..WriteSummary::default()
+            },
+            rows,
+        }
+    }
+}
+
 /// Compares `batch` with the rows `collection` holds now: a row whose vector (bit for bit),
 /// content and metadata equal the stored ones is unchanged and dropped.
-///
-/// The stored vectors come back as `vector_send`'s bytes and are compared as they are, without
-/// decoding (measured against hashing them on the server: `sha256(vector_send(…))` costs the
-/// server 4 µs a row, more than sending the 1.5 KB of a 384-dimension vector).
 pub(crate) fn plan(
     conn: &mut PgConnection,
     collection: &Collection,
     batch: CheckedBatch,
 ) -> Result<UpsertPlan> {
-    let batch = batch.into_inner();
-    let received = batch.items.len();
-    let (rows, duplicates_dropped) = batch.into_rows(collection.id, collection.kind);
-    let mut summary = WriteSummary {
-        received,
-        duplicates_dropped,
-        ..WriteSummary::default()
-    };
+    plan_rows(conn, collection, UnplannedRows::of(collection, batch))
+}
+
+/// [`plan`] of a batch already turned into rows.
+///
+/// The stored vectors come back as `vector_send`'s bytes and are compared as they are, without
+/// decoding (measured against hashing them on the server: `sha256(vector_send(…))` costs the
+/// server 4 µs a row, more than sending the 1.5 KB of a 384-dimension vector).
+pub(crate) fn plan_rows(
+    conn: &mut PgConnection,
+    collection: &Collection,
+    unplanned: UnplannedRows,
+) -> Result<UpsertPlan> {
+    let UnplannedRows { mut summary, rows } = unplanned;
     let ids: Vec<&str> = rows.iter().map(|row| row.external_id.as_str()).collect();
     let stored: HashMap<String, (Vec<u8>, Option<String>, serde_json::Value)> = if ids.is_empty() {
         HashMap::new()

@@ -27,6 +27,7 @@ mod index;
 mod ingest;
 mod ingest_atomic;
 mod ingest_memory;
+mod ingest_optimistic;
 mod ingest_writers;
 mod kinds;
 mod migrations;

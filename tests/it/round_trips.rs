@@ -1,33 +1,10 @@
 //! How many statements (round trips) a search costs, counted by diesel's instrumentation on
 //! the connection — a measurement that does not depend on timing.
 
-use std::cell::RefCell;
-
-use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
 use embedstore::{Filter, IndexSpec, Metric, NewCollection, SearchRequest};
 
+use crate::support::statements::{install, of as statements_of};
 use crate::support::{Rng, items, single_connection_store};
-
-thread_local! {
-    /// The statements this thread's connections started, in order.
-    static STATEMENTS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-
-fn recorder() -> Option<Box<dyn Instrumentation>> {
-    Some(Box::new(|event: InstrumentationEvent<'_>| {
-        if let InstrumentationEvent::StartQuery { query, .. } = event {
-            let text = query.to_string();
-            STATEMENTS.with(|statements| statements.borrow_mut().push(text));
-        }
-    }))
-}
-
-/// The statements `work` sent from this thread.
-fn statements_of(work: impl FnOnce()) -> Vec<String> {
-    STATEMENTS.with(|statements| statements.borrow_mut().clear());
-    work();
-    STATEMENTS.with(|statements| statements.borrow_mut().drain(..).collect())
-}
 
 /// The statements one `uow.search` of `request` sent from this thread.
 fn statements_in_unit_of_work(
@@ -53,7 +30,7 @@ fn short(statements: &[String]) -> Vec<String> {
 fn a_search_outside_a_unit_of_work_is_one_statement() {
     // Every connection opened from now on in this process records its statements per thread;
     // other tests' connections record into their own threads' lists, which nobody reads.
-    set_default_instrumentation(recorder).unwrap();
+    install();
     let db = embedstore_test_support::TestDatabase::new();
     let store = single_connection_store(&db);
     let batch = items(&mut Rng::new(3), 500, 8);
@@ -177,7 +154,7 @@ fn unfiltered_searches_are_prepared_once_and_keep_one_generic_plan_without_leaki
 
 #[test]
 fn a_filter_searched_again_is_not_estimated_again() {
-    set_default_instrumentation(recorder).unwrap();
+    install();
     let db = embedstore_test_support::TestDatabase::new();
     let store = single_connection_store(&db);
     let batch = items(&mut Rng::new(9), 300, 8);
@@ -254,7 +231,7 @@ fn a_threshold_no_row_meets_sends_the_same_statements_and_never_walks_the_index_
     // `max_scan_tuples` (20,000 by default) before it gives up. embedstore never puts the
     // threshold into SQL: the index returns its k nearest, and the threshold is applied to
     // those, so a threshold costs nothing and cannot start a walk or an exact fallback.
-    set_default_instrumentation(recorder).unwrap();
+    install();
     let db = embedstore_test_support::TestDatabase::new();
     let store = single_connection_store(&db);
     let batch = items(&mut Rng::new(11), 600, 8);

@@ -76,3 +76,91 @@ pub fn ingest_counts(summary: &embedstore::IngestSummary) -> (u64, u64, u64, u64
         summary.batches,
     )
 }
+
+/// Statements counted by diesel's instrumentation, which is process-wide: every test that
+/// counts installs this one recorder (installing another would stop the others' counting).
+/// Each connection opened after [`statements::install`] records what it sends in the list of
+/// the thread that sends it, and — when its database is [`statements::watch`]ed — in that
+/// database's list too, whichever thread (an ingest's writers) sends it.
+pub mod statements {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    use diesel::connection::{Instrumentation, InstrumentationEvent, set_default_instrumentation};
+    use embedstore_test_support::TestDatabase;
+
+    thread_local! {
+        /// The statements this thread's connections started, in order.
+        static STATEMENTS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// The statements sent to each watched database, by its name.
+    static WATCHED: Mutex<Option<HashMap<String, Vec<String>>>> = Mutex::new(None);
+
+    /// Makes every connection opened from now on record its statements.
+    pub fn install() {
+        set_default_instrumentation(recorder).unwrap();
+    }
+
+    fn recorder() -> Option<Box<dyn Instrumentation>> {
+        let mut database: Option<String> = None;
+        Some(Box::new(
+            move |event: InstrumentationEvent<'_>| match event {
+                InstrumentationEvent::StartEstablishConnection { url, .. } => {
+                    database = Some(name_of(url));
+                }
+                InstrumentationEvent::StartQuery { query, .. } => {
+                    let text = query.to_string();
+                    if let Some(database) = &database
+                        && let Some(list) = WATCHED
+                            .lock()
+                            .unwrap()
+                            .as_mut()
+                            .and_then(|watched| watched.get_mut(database))
+                    {
+                        list.push(text.clone());
+                    }
+                    STATEMENTS.with(|statements| statements.borrow_mut().push(text));
+                }
+                _ => {}
+            },
+        ))
+    }
+
+    /// The database a URL names.
+    fn name_of(url: &str) -> String {
+        let path = url.rsplit('/').next().unwrap_or_default();
+        path.split('?').next().unwrap_or_default().to_owned()
+    }
+
+    /// The statements `work` sent from this thread.
+    pub fn of(work: impl FnOnce()) -> Vec<String> {
+        STATEMENTS.with(|statements| statements.borrow_mut().clear());
+        work();
+        STATEMENTS.with(|statements| statements.borrow_mut().drain(..).collect())
+    }
+
+    /// Starts recording what any thread sends to `db` (on connections opened after
+    /// [`install`]).
+    pub fn watch(db: &TestDatabase) {
+        let name = name_of(db.url().expose_secret());
+        WATCHED
+            .lock()
+            .unwrap()
+            .get_or_insert_with(HashMap::new)
+            .insert(name, Vec::new());
+    }
+
+    /// The statements any thread sent to the watched `db` since the last call, in order.
+    pub fn sent_to(db: &TestDatabase) -> Vec<String> {
+        let name = name_of(db.url().expose_secret());
+        WATCHED
+            .lock()
+            .unwrap()
+            .as_mut()
+            .and_then(|watched| watched.get_mut(&name))
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+}

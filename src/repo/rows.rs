@@ -135,24 +135,10 @@ pub(super) fn taken_external_id(collection: &str, detail: Option<&str>) -> Strin
 mod tests {
     use super::{is_taken_external_id, taken_external_id};
     use crate::error::Error;
-    use crate::metric::Metric;
-    use crate::models::{Collection, CollectionId};
-    use crate::vector::VectorKind;
 
     #[test]
     fn only_the_external_id_key_of_the_collection_or_its_parent_is_a_taken_id() {
-        let created = chrono::DateTime::<chrono::Utc>::default();
-        let collection = Collection {
-            id: CollectionId(7),
-            name: "docs".to_owned(),
-            dimension: 3,
-            metric: Metric::Cosine,
-            model: "test-model".to_owned(),
-            description: serde_json::json!({}),
-            created_at: created,
-            updated_at: created,
-            kind: VectorKind::Dense,
-        };
+        let collection = crate::repo::search::fixtures::collection();
         let conflict = |constraint: Option<&str>| Error::Conflict {
             message: "taken".to_owned(),
             constraint: constraint.map(str::to_owned),

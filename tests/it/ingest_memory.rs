@@ -6,20 +6,7 @@ use embedstore::{IngestError, IngestObserver, IngestSummary, Metric, RejectedRow
 use embedstore_test_support::{Scratch, dataset, expected, files, stored};
 
 use crate::ingest::{ingest, problem_lines};
-use crate::support::{Rng, count, with_collection};
-
-/// The rows the JSONL `records` describe, with `vectors`, as a service would hold them.
-fn rows_of(vectors: &[Vec<f32>], records: &[String]) -> Vec<NewEmbedding> {
-    vectors
-        .iter()
-        .zip(records)
-        .map(|(vector, record)| {
-            let mut record: serde_json::Value = serde_json::from_str(record).unwrap();
-            record["vector"] = serde_json::json!(vector);
-            serde_json::from_value(record).unwrap()
-        })
-        .collect()
-}
+use crate::support::{Rng, count, rows_of, with_collection};
 
 fn options(mode: WriteMode, batch_size: usize, writers: usize) -> IngestOptions {
     crate::support::ingest_options(mode, batch_size, writers)

@@ -8,7 +8,7 @@ use embedstore::{Metric, NewCollection, NewEmbedding, RejectedRow, WriteMode};
 use embedstore_test_support::{Rows, TestDatabase, dataset, expected, stored};
 
 use crate::support::statements;
-use crate::support::{Rng, count, ingest_counts, ingest_options, with_collection};
+use crate::support::{Rng, count, ingest_counts, ingest_options, rows_of, with_collection};
 
 /// The planning reads among `sent`: the comparison of a batch with the stored rows is the one
 /// statement of an upsert ingest that looks ids up (`external_id IN (SELECT unnest($2))`).
@@ -16,19 +16,6 @@ fn planning_reads(sent: &[String]) -> usize {
     sent.iter()
         .filter(|statement| statement.contains("unnest("))
         .count()
-}
-
-/// The rows the JSONL `records` describe, with `vectors`.
-fn rows_of(vectors: &[Vec<f32>], records: &[String]) -> Vec<NewEmbedding> {
-    vectors
-        .iter()
-        .zip(records)
-        .map(|(vector, record)| {
-            let mut record: serde_json::Value = serde_json::from_str(record).unwrap();
-            record["vector"] = serde_json::json!(vector);
-            serde_json::from_value(record).unwrap()
-        })
-        .collect()
 }
 
 fn create(db: &TestDatabase, name: &str, dimension: u32) -> Collection {

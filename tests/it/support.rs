@@ -64,6 +64,19 @@ pub fn ingest_options(
     }
 }
 
+/// The rows the JSONL `records` describe, with `vectors`, as a service would hold them.
+pub fn rows_of(vectors: &[Vec<f32>], records: &[String]) -> Vec<embedstore::NewEmbedding> {
+    vectors
+        .iter()
+        .zip(records)
+        .map(|(vector, record)| {
+            let mut record: serde_json::Value = serde_json::from_str(record).unwrap();
+            record["vector"] = serde_json::json!(vector);
+            serde_json::from_value(record).unwrap()
+        })
+        .collect()
+}
+
 /// An ingest's counts as one tuple: rows, inserted, updated, unchanged, duplicates dropped,
 /// batches.
 pub fn ingest_counts(summary: &embedstore::IngestSummary) -> (u64, u64, u64, u64, u64, u64) {

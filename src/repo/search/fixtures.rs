@@ -12,7 +12,7 @@ use crate::sql::{Bind, SqlBuilder};
 use crate::vector::VectorKind;
 
 /// A dense cosine collection of 3 dimensions, id 7.
-pub(super) fn collection() -> Collection {
+pub(crate) fn collection() -> Collection {
     let created = Utc.timestamp_opt(0, 0).single().unwrap_or_default();
     Collection {
         id: CollectionId(7),

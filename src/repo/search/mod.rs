@@ -138,4 +138,4 @@ fn conformed<'a>(collection: &Collection, queries: &'a [VectorValue]) -> Cow<'a,
 }
 
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;

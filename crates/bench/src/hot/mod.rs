@@ -433,15 +433,24 @@ fn measure_cell(
     };
     let store_query = library_query(Client::Store);
     let uow_query = library_query(Client::Uow);
-    // A read unit of work with nothing in it: what `uow.search`'s `BEGIN READ ONLY` and
-    // `COMMIT` cost through the library, measured beside the searches (single client only).
+    // A read unit of work with nothing in it, and the raw client's statement inside
+    // `BEGIN READ ONLY` / `COMMIT`: what a transaction costs, through the library and around
+    // the same statement, measured beside the searches (single client only).
     let empty_unit = |_: &mut (), _: usize| -> RawResult<usize> {
         store.read(|_| Ok::<_, embedstore::Error>(()))?;
         Ok(0)
     };
+    let raw_in_transaction = |client: &mut RawClient, query: usize| -> RawResult<usize> {
+        let hits = client.nearest_in_transaction(
+            statement,
+            &context.data.queries[query],
+            filters[query].as_ref(),
+        )?;
+        Ok(hits.len())
+    };
     let mut units = vec![(); threads];
     let mut slices: [Vec<Slice>; 3] = Default::default();
-    let mut empty_slices = Vec::new();
+    let (mut empty_slices, mut transaction_slices) = (Vec::new(), Vec::new());
     for (round, plan) in std::iter::once(None)
         .chain((0..args.rounds).map(Some))
         .enumerate()
@@ -462,10 +471,14 @@ fn measure_cell(
             }
         }
         if threads == 1 {
-            let slice = run_slice(&mut units, ordering, budget.min(args.seconds), &empty_unit)
+            let budget = budget.min(args.seconds);
+            let empty = run_slice(&mut units, ordering, budget, &empty_unit)
+                .map_err(|error| error.to_string())?;
+            let in_transaction = run_slice(raws, ordering, budget, &raw_in_transaction)
                 .map_err(|error| error.to_string())?;
             if plan.is_some() {
-                empty_slices.push(slice);
+                empty_slices.push(empty);
+                transaction_slices.push(in_transaction);
             }
         }
     }
@@ -480,5 +493,6 @@ fn measure_cell(
         uow: Versus::new(figures(&slices[Client::Uow as usize])?, &raw),
         raw,
         begin_commit: ClientFigures::of(&empty_slices),
+        raw_in_transaction: ClientFigures::of(&transaction_slices),
     })
 }

@@ -110,6 +110,21 @@ impl RawClient {
         Ok(())
     }
 
+    /// [`nearest`](Self::nearest) inside `BEGIN READ ONLY` … `COMMIT` (each one round trip, as
+    /// a unit of work sends them): what a transaction costs a raw client around the same
+    /// statement.
+    pub fn nearest_in_transaction(
+        &mut self,
+        statement: RawQuery,
+        query: &[f32],
+        filter: Option<&serde_json::Value>,
+    ) -> RawResult<Vec<RawHit>> {
+        self.client.batch_execute("BEGIN READ ONLY")?;
+        let hits = self.nearest(statement, query, filter)?;
+        self.client.batch_execute("COMMIT")?;
+        Ok(hits)
+    }
+
     /// The `k` nearest rows of `query` through `statement`; `filter` is `$4` of
     /// [`RawQuery::Filtered`] (ignored by the others).
     pub fn nearest(

@@ -80,16 +80,16 @@ pub const MIN_EXACT_THRESHOLD: u32 = 1000;
 /// `rows` rows (the partition's statistics; 0 when never analyzed, which gives the
 /// [`DEFAULT_EXACT_THRESHOLD`]).
 ///
-/// An exact scan of the `m` matching rows costs a fixed time per row (3.3–4.2 µs for 384
+/// An exact scan of the `m` matching rows costs a fixed time per row (2.1–3.3 µs for 384
 /// dimensions, measured at 100,000 and 1,000,000 rows); a filtered index walk costs about
 /// `a + b / s` at selectivity `s = m / rows`, and both `a` and `b` grow with the collection
-/// (the graph is deeper and fewer of its pages are cached). Where the two meet — 1,918 matching
-/// rows at 100,000 rows, 10,350 at 1,000,000 (`embedstore-bench hot`'s `filter_paths`,
-/// BENCHMARKS.md) — grows as `rows^0.73`. The default is
-/// `DEFAULT_EXACT_THRESHOLD · (rows / EXACT_THRESHOLD_ROWS)^0.75`, never below
-/// [`MIN_EXACT_THRESHOLD`]: at or a little above the crossing, since at equal latency the exact
-/// scan returns the true neighbours (recall 1.0 against the walk's 0.88 at a million rows, 1 %
-/// filter). Two sizes on one 2-core machine: an order of magnitude, not a law; a request that
+/// (the graph is deeper and fewer of its pages are cached). Where the two meet — 1,900–2,100
+/// matching rows at 100,000 rows, 9,000–10,400 at 1,000,000 (two runs each,
+/// `embedstore-bench hot`'s `filter_paths`, BENCHMARKS.md) — grows as `rows^0.64–0.73`. The
+/// default is `DEFAULT_EXACT_THRESHOLD · (rows / EXACT_THRESHOLD_ROWS)^0.75`, never below
+/// [`MIN_EXACT_THRESHOLD`]: a little above the crossing, since near it the exact scan returns
+/// the true neighbours for about the walk's time (a 1 % filter at a million rows: recall 1.0 at
+/// 1.0–1.2× the walk's p50, where the walk's recall was 0.87–0.88 at any `ef_search`). Two sizes on one 2-core machine: an order of magnitude, not a law; a request that
 /// knows better sets [`with_exact_threshold`](crate::VectorSearch::with_exact_threshold).
 #[must_use]
 pub fn default_exact_threshold(rows: u64) -> u32 {

@@ -6,7 +6,7 @@ use embedstore::{IngestError, IngestObserver, IngestSummary, Metric, RejectedRow
 use embedstore_test_support::{Scratch, dataset, expected, files, stored};
 
 use crate::ingest::{ingest, problem_lines};
-use crate::support::{Rng, count, rows_of, with_collection};
+use crate::support::{Rng, count, repeated_ids, rows_of, with_collection};
 
 fn options(mode: WriteMode, batch_size: usize, writers: usize) -> IngestOptions {
     crate::support::ingest_options(mode, batch_size, writers)
@@ -160,20 +160,6 @@ fn skipped_rows_from_memory_are_reported_by_index_and_id() {
         observer.1
     );
     assert_eq!(count(&db, &collection), 19);
-}
-
-/// `rows` records over `distinct` ids drawn at random (each id in many batches, in random
-/// order).
-fn repeated_ids(seed: u64, rows: usize, distinct: u64) -> (Vec<Vec<f32>>, Vec<String>) {
-    let mut rng = Rng::new(seed);
-    let vectors = (0..rows).map(|_| rng.vector(8)).collect();
-    let records = (0..rows)
-        .map(|row| {
-            let id = rng.next_u64() % distinct;
-            serde_json::json!({"id": format!("doc-{id}"), "metadata": {"row": row}}).to_string()
-        })
-        .collect();
-    (vectors, records)
 }
 
 fn counts(summary: &IngestSummary) -> (u64, u64, u64, u64, u64, u64) {

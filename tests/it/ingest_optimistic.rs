@@ -8,7 +8,9 @@ use embedstore::{Metric, NewCollection, NewEmbedding, RejectedRow, WriteMode};
 use embedstore_test_support::{Rows, TestDatabase, dataset, expected, stored};
 
 use crate::support::statements;
-use crate::support::{Rng, count, ingest_counts, ingest_options, rows_of, with_collection};
+use crate::support::{
+    Rng, count, ingest_counts, ingest_options, repeated_ids, rows_of, with_collection,
+};
 
 /// The planning reads among `sent`: the comparison of a batch with the stored rows is the one
 /// statement of an upsert ingest that looks ids up (`external_id IN (SELECT unnest($2))`).
@@ -65,20 +67,6 @@ impl IngestObserver for Seen {
         self.rejected.push(row.clone());
         Ok(())
     }
-}
-
-/// `rows` records over `distinct` ids drawn at random (each id in many batches, in random
-/// order).
-fn repeated_ids(seed: u64, rows: usize, distinct: u64) -> (Vec<Vec<f32>>, Vec<String>) {
-    let mut rng = Rng::new(seed);
-    let vectors = (0..rows).map(|_| rng.vector(8)).collect();
-    let records = (0..rows)
-        .map(|row| {
-            let id = rng.next_u64() % distinct;
-            serde_json::json!({"id": format!("doc-{id}"), "metadata": {"row": row}}).to_string()
-        })
-        .collect();
-    (vectors, records)
 }
 
 #[test]

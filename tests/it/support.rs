@@ -64,6 +64,20 @@ pub fn ingest_options(
     }
 }
 
+/// `rows` records over `distinct` ids drawn at random (each id in many batches, in random
+/// order).
+pub fn repeated_ids(seed: u64, rows: usize, distinct: u64) -> (Vec<Vec<f32>>, Vec<String>) {
+    let mut rng = Rng::new(seed);
+    let vectors = (0..rows).map(|_| rng.vector(8)).collect();
+    let records = (0..rows)
+        .map(|row| {
+            let id = rng.next_u64() % distinct;
+            serde_json::json!({"id": format!("doc-{id}"), "metadata": {"row": row}}).to_string()
+        })
+        .collect();
+    (vectors, records)
+}
+
 /// The rows the JSONL `records` describe, with `vectors`, as a service would hold them.
 pub fn rows_of(vectors: &[Vec<f32>], records: &[String]) -> Vec<embedstore::NewEmbedding> {
     vectors

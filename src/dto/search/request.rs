@@ -61,7 +61,8 @@ pub struct AnnOptions {
     pub max_scan_tuples: Option<u32>,
     /// With a filter served by a payload index: below this many estimated matching rows, scan
     /// those rows exactly instead of walking the ANN index (1..=10,000,000; default
-    /// [`DEFAULT_EXACT_THRESHOLD`](crate::DEFAULT_EXACT_THRESHOLD)).
+    /// [`default_exact_threshold`](crate::default_exact_threshold) of the collection's rows,
+    /// [`DEFAULT_EXACT_THRESHOLD`](crate::DEFAULT_EXACT_THRESHOLD) at 100,000 rows).
     pub exact_threshold: Option<u32>,
     /// On a quantized index: candidates per hit the index returns (`k * rerank_factor`, at most
     /// [`MAX_RERANK_CANDIDATES`](crate::MAX_RERANK_CANDIDATES)) before the exact re-rank;

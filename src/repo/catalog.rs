@@ -63,6 +63,9 @@ pub(crate) fn layout(payload: &[(Vec<String>, String)]) -> PayloadLayout {
     layout
 }
 
+/// One row of [`read`]'s union. The `statistics` row reuses the text columns: `method` holds
+/// the partition's `reltuples`, `definition` the analyze count and size class, `recorded` the
+/// pages.
 #[derive(QueryableByName)]
 struct IndexRow {
     #[diesel(sql_type = Text)]

@@ -75,7 +75,7 @@ pub fn main(args: &QuantArgs) -> BenchResult<Option<String>> {
 
 fn run(args: &QuantArgs) -> BenchResult<()> {
     let started = Instant::now();
-    let (data, truth, source) =
+    let (data, truth) =
         truth::load_or_generate(&args.data, args.vectors.as_deref(), args.data.queries)?;
     eprintln!(
         "creating the benchmark database and loading {} rows …",
@@ -135,9 +135,10 @@ fn run(args: &QuantArgs) -> BenchResult<()> {
     }
     let factors: Vec<String> = args.rerank_factor.iter().map(u32::to_string).collect();
     let title = format!(
-        "quantized HNSW, {} rows x {dim} ({source}), k = {}, m = {}, ef_construction = {}, \
+        "quantized HNSW, {} rows x {dim} ({}), k = {}, m = {}, ef_construction = {}, \
          ef_search = {}, rerank_factor = {} (library default {})",
         data.rows(),
+        data.source,
         args.data.k,
         args.m,
         args.ef_construction,

@@ -23,29 +23,18 @@ pub fn generate(args: &DataArgs, queries: usize) -> BenchResult<(Dataset, Vec<Ve
 
 /// The prologue of the modes that take `--vectors DIR`: the real embeddings in `dir` (see
 /// [`Dataset::load`]; `args.rows` and `queries` cap what is read) or, without it, the clustered
-/// data; each query's `k` nearest rows by brute force (unfiltered); and a label of the source
-/// for the report.
+/// data; each query's `k` nearest rows by brute force (unfiltered).
 pub fn load_or_generate(
     args: &DataArgs,
     vectors: Option<&std::path::Path>,
     queries: usize,
-) -> BenchResult<(Dataset, Vec<Vec<usize>>, String)> {
+) -> BenchResult<(Dataset, Vec<Vec<usize>>)> {
     let Some(dir) = vectors else {
-        let (data, truth) = generate(args, queries)?;
-        let source = format!("{} clusters", args.clusters);
-        return Ok((data, truth, source));
+        return generate(args, queries);
     };
     eprintln!("reading real embeddings from {} …", dir.display());
     let data = Dataset::load(dir, args.rows, queries)?;
     eprintln!("ground truth by brute force …");
     let truth = nearest(&data, usize::try_from(args.k)?, None);
-    let meta = std::fs::read_to_string(dir.join("meta.json"))?;
-    let meta: serde_json::Value = serde_json::from_str(&meta)?;
-    let source = format!(
-        "real embeddings ({}, {}; {} withheld queries)",
-        meta["model"].as_str().unwrap_or("?"),
-        meta["source"].as_str().unwrap_or("?"),
-        data.queries.len()
-    );
-    Ok((data, truth, source))
+    Ok((data, truth))
 }

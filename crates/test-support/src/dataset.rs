@@ -78,6 +78,9 @@ pub struct Dataset {
     /// For each query, the value number its filtered searches ask for (`lang` takes it modulo
     /// 10, `shard` modulo 100).
     pub filter_values: Vec<usize>,
+    /// Where the vectors come from, for reports: `100 clusters`, or the model and text of real
+    /// embeddings as their `meta.json` says.
+    pub source: String,
 }
 
 impl Dataset {
@@ -108,6 +111,7 @@ impl Dataset {
             shards,
             queries,
             filter_values,
+            source: format!("{clusters} clusters"),
         }
     }
 
@@ -165,6 +169,12 @@ impl Dataset {
         let filter_values = (0..queries.len())
             .map(|_| pick(&mut rng, LANGUAGES.len() * SHARDS))
             .collect();
+        let source = format!(
+            "real embeddings ({}, {}; {} withheld queries)",
+            meta["model"].as_str().unwrap_or("?"),
+            meta["source"].as_str().unwrap_or("?"),
+            queries.len()
+        );
         Ok(Self {
             dimension,
             vectors,
@@ -172,6 +182,7 @@ impl Dataset {
             shards,
             filter_values,
             queries,
+            source,
         })
     }
 

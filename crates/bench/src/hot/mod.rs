@@ -58,7 +58,7 @@ struct Context<'a> {
 pub fn run(args: &HotArgs) -> BenchResult<Report> {
     let started = Instant::now();
     let k = usize::try_from(args.data.k)?;
-    let (data, all, source) =
+    let (data, all) =
         truth::load_or_generate(&args.data, args.vectors.as_deref(), args.data.queries)?;
     let dim = u32::try_from(data.dimension)?;
     if data.queries.len() < args.data.queries {
@@ -208,10 +208,11 @@ pub fn run(args: &HotArgs) -> BenchResult<Report> {
     drop(db);
 
     let title = format!(
-        "{} rows x {} dimensions (cosine, {source}), HNSW m=16 ef_construction=64, k = {}, \
+        "{} rows x {} dimensions (cosine, {}), HNSW m=16 ef_construction=64, k = {}, \
          {} queries, threads {}, {} rounds x <= {:.2} s per client and cell",
         data.rows(),
         data.dimension,
+        data.source,
         args.data.k,
         args.data.queries,
         args.threads,
@@ -306,6 +307,13 @@ fn library_search(
     }
 }
 
+/// Data set rows of the raw client's hits.
+fn raw_rows(hits: &[raw::RawHit]) -> BenchResult<Vec<usize>> {
+    hits.iter()
+        .map(|hit| row_of(&hit.1).ok_or_else(|| "unexpected external id".into()))
+        .collect()
+}
+
 /// Data set rows of a library answer.
 fn library_rows(response: &SearchResponse) -> BenchResult<Vec<usize>> {
     response
@@ -338,12 +346,11 @@ fn quality_pass(
     let mut paths: BTreeMap<String, usize> = BTreeMap::new();
     for (query, expected) in truth.iter().enumerate().take(args.data.queries) {
         let filter = cell.containment(data, query);
-        let raw_rows: Vec<usize> = raw_client
-            .nearest(statement, &data.queries[query], filter.as_ref())
-            .map_err(|error| error.to_string())?
-            .iter()
-            .map(|hit| row_of(&hit.1).ok_or("unexpected external id"))
-            .collect::<Result<_, _>>()?;
+        let raw_rows = raw_rows(
+            &raw_client
+                .nearest(statement, &data.queries[query], filter.as_ref())
+                .map_err(|error| error.to_string())?,
+        )?;
         let by_store = library_search(context, store, Client::Store, cell, query)?;
         let by_uow = library_search(context, store, Client::Uow, cell, query)?;
         *paths.entry(format!("{:?}", by_store.path)).or_default() += 1;
@@ -417,14 +424,20 @@ fn measure_cell(
     let filters: Vec<Option<serde_json::Value>> = (0..args.data.queries)
         .map(|query| cell.containment(context.data, query))
         .collect();
-    let raw_query = |client: &mut RawClient, query: usize| -> RawResult<usize> {
-        let hits = client.nearest(
-            statement,
-            &context.data.queries[query],
-            filters[query].as_ref(),
-        )?;
-        Ok(hits.len())
+    // The raw client's query as sent alone, or inside `BEGIN READ ONLY` / `COMMIT`.
+    let filters = &filters;
+    let raw = |in_transaction: bool| {
+        move |client: &mut RawClient, query: usize| -> RawResult<usize> {
+            let (vector, filter) = (&context.data.queries[query], filters[query].as_ref());
+            let hits = if in_transaction {
+                client.nearest_in_transaction(statement, vector, filter)?
+            } else {
+                client.nearest(statement, vector, filter)?
+            };
+            Ok(hits.len())
+        }
     };
+    let raw_query = raw(false);
     let library_query = |api: Client| {
         move |_: &mut (), query: usize| -> RawResult<usize> {
             let response = library_search(context, store, api, cell, query)?;
@@ -440,14 +453,7 @@ fn measure_cell(
         store.read(|_| Ok::<_, embedstore::Error>(()))?;
         Ok(0)
     };
-    let raw_in_transaction = |client: &mut RawClient, query: usize| -> RawResult<usize> {
-        let hits = client.nearest_in_transaction(
-            statement,
-            &context.data.queries[query],
-            filters[query].as_ref(),
-        )?;
-        Ok(hits.len())
-    };
+    let raw_in_transaction = raw(true);
     let mut units = vec![(); threads];
     let mut slices: [Vec<Slice>; 3] = Default::default();
     let (mut empty_slices, mut transaction_slices) = (Vec::new(), Vec::new());

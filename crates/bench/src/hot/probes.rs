@@ -11,11 +11,10 @@ use serde_json::json;
 use crate::BenchResult;
 use crate::hot::raw::{RawClient, RawQuery};
 use crate::hot::sweep::Cell;
-use crate::hot::{Context, library_rows};
+use crate::hot::{Context, library_rows, raw_rows};
 use crate::report::{Table, ratio, round4};
 use crate::stats::Latency;
 use crate::truth;
-use embedstore_test_support::dataset::row_of;
 
 /// Unmeasured queries per client before each probe row.
 const WARMUP: usize = 10;
@@ -52,13 +51,6 @@ fn pass(
         recall: recall / queries.max(1) as f64,
         latency: Latency::of(&samples).ok_or("no query was measured")?,
     })
-}
-
-/// Data-set rows of the raw client's hits.
-fn raw_rows(hits: &[crate::hot::raw::RawHit]) -> BenchResult<Vec<usize>> {
-    hits.iter()
-        .map(|hit| row_of(&hit.1).ok_or_else(|| "unexpected external id".into()))
-        .collect()
 }
 
 /// Recall and p50 of both clients at each `ef_search` of `--ef-sweep`, unfiltered.
